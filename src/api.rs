@@ -1,0 +1,186 @@
+//! The HTTP API (`/apps/{id}/...`): signature check, limits, publishing and
+//! channel queries, with errors mapped to real statuses and JSON bodies.
+
+mod events;
+mod query;
+
+use crate::auth::{RequestError, SignedRequest};
+use crate::channel::registry::AppState;
+use crate::channel::{ChannelType, Kind};
+use crate::node::Node;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+pub use query::parse_query;
+
+/// An API failure: status and the message put in `{"error": ...}`.
+#[derive(Debug, PartialEq)]
+pub struct ApiError {
+    pub status: u16,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: u16, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn body(&self) -> String {
+        json!({ "error": self.message, "code": self.status }).to_string()
+    }
+}
+
+impl From<RequestError> for ApiError {
+    fn from(e: RequestError) -> ApiError {
+        ApiError::new(401, e.to_string())
+    }
+}
+
+/// A request for `/apps/...`, with the body already read.
+pub struct Request<'a> {
+    pub method: &'a str,
+    /// Path without any configured prefix; this is what clients sign.
+    pub path: &'a str,
+    pub query: &'a str,
+    pub body: &'a [u8],
+}
+
+/// Route and answer an API request: `Ok` is the 200 JSON body.
+pub fn handle(node: &Node, req: &Request) -> Result<String, ApiError> {
+    let segments: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
+    let ["apps", app_id, rest @ ..] = segments.as_slice() else {
+        return Err(ApiError::new(404, "Not found"));
+    };
+    let app = node
+        .adapter
+        .app(app_id)
+        .ok_or_else(|| ApiError::new(404, format!("The app {app_id} could not be found.")))?;
+    let query = parse_query(req.query);
+    let signed = SignedRequest {
+        method: req.method,
+        path: req.path,
+        query: &query,
+        body: req.body,
+    };
+    let window = node.config.server.timestamp_window.as_secs();
+    if let Err(e) = signed.verify(&app.app.key, &app.app.secret, Node::now_secs(), window) {
+        tracing::info!(app_id, error = %e, "API request refused");
+        return Err(e.into());
+    }
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let value = match (req.method, rest) {
+        ("POST", ["events"]) => events::publish(node, app, req.body)?,
+        ("POST", ["batch_events"]) => events::publish_batch(node, app, req.body)?,
+        ("GET", ["channels"]) => channels(
+            node,
+            app,
+            param("filter_by_prefix").unwrap_or(""),
+            param("info"),
+        )?,
+        ("GET", ["channels", name]) => channel(node, app, &query::decode(name), param("info"))?,
+        ("GET", ["channels", name, "users"]) => users(node, app, &query::decode(name))?,
+        ("POST", ["users", user, "terminate_connections"]) => {
+            node.adapter.terminate_user(app, &query::decode(user));
+            json!({})
+        }
+        _ => return Err(ApiError::new(404, "Not found")),
+    };
+    Ok(value.to_string())
+}
+
+/// Which `info` attributes were asked for.
+pub(crate) fn wants(info: Option<&str>, attribute: &str) -> bool {
+    info.is_some_and(|i| i.split(',').any(|a| a.trim() == attribute))
+}
+
+fn channels(
+    node: &Node,
+    app: &Arc<AppState>,
+    prefix: &str,
+    info: Option<&str>,
+) -> Result<Value, ApiError> {
+    let user_count = wants(info, "user_count");
+    if user_count && !prefix.starts_with("presence-") {
+        let msg = "user_count may only be requested with filter_by_prefix=presence-";
+        return Err(ApiError::new(400, msg));
+    }
+    let mut out = Map::new();
+    for (name, counts) in node.adapter.channels(app, prefix) {
+        let mut entry = Map::new();
+        if user_count {
+            entry.insert("user_count".into(), counts.users.into());
+        }
+        if wants(info, "subscription_count") {
+            entry.insert("subscription_count".into(), counts.subscriptions.into());
+        }
+        out.insert(name, Value::Object(entry));
+    }
+    Ok(json!({ "channels": out }))
+}
+
+fn channel(
+    node: &Node,
+    app: &Arc<AppState>,
+    name: &str,
+    info: Option<&str>,
+) -> Result<Value, ApiError> {
+    let ctype = ChannelType::of(name);
+    let presence = ctype.kind == Kind::Presence;
+    if wants(info, "user_count") && !presence {
+        return Err(ApiError::new(
+            400,
+            "user_count is only available on presence channels",
+        ));
+    }
+    if wants(info, "cache") && !ctype.cache {
+        return Err(ApiError::new(
+            400,
+            "cache is only available on cache channels",
+        ));
+    }
+    let counts = node.adapter.counts(app, name);
+    let mut out = Map::new();
+    out.insert("occupied".into(), counts.is_some().into());
+    let counts = counts.unwrap_or(crate::channel::registry::Counts {
+        subscriptions: 0,
+        users: 0,
+    });
+    if wants(info, "user_count") {
+        out.insert("user_count".into(), counts.users.into());
+    }
+    if wants(info, "subscription_count") {
+        out.insert("subscription_count".into(), counts.subscriptions.into());
+    }
+    if wants(info, "cache") {
+        let cache = app.cache_get(name).map(|(_, data, ttl)| {
+            let data: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
+            json!({ "data": data, "ttl": ttl.as_secs() })
+        });
+        out.insert("cache".into(), cache.unwrap_or(Value::Null));
+    }
+    Ok(Value::Object(out))
+}
+
+fn users(node: &Node, app: &Arc<AppState>, name: &str) -> Result<Value, ApiError> {
+    if ChannelType::of(name).kind != Kind::Presence {
+        return Err(ApiError::new(
+            400,
+            "The channel must be a presence channel.",
+        ));
+    }
+    let users: Vec<Value> = node
+        .adapter
+        .members(app, name)
+        .into_iter()
+        .map(|m| json!({ "id": serde_json::from_str::<Value>(&m.id_json).unwrap_or(Value::String(m.id)) }))
+        .collect();
+    Ok(json!({ "users": users }))
+}

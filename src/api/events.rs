@@ -1,0 +1,204 @@
+//! `POST /events` and `POST /batch_events`: validate everything first, then encode
+//! each channel's frame once and hand it to the adapter.
+
+use super::{wants, ApiError};
+use crate::channel::registry::{AppState, Frame};
+use crate::channel::{validate_name, ChannelType, Kind, SERVER_TO_USER_PREFIX};
+use crate::config::Limits;
+use crate::node::Node;
+use crate::protocol;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Map, Value};
+
+#[derive(Deserialize)]
+struct RawEvent {
+    name: Option<String>,
+    data: Option<Box<RawValue>>,
+    channel: Option<String>,
+    channels: Option<Vec<String>>,
+    socket_id: Option<String>,
+    info: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawBatch {
+    batch: Vec<RawEvent>,
+}
+
+/// An event that passed validation.
+struct Event {
+    name: String,
+    data: Box<RawValue>,
+    channels: Vec<String>,
+    socket_id: Option<String>,
+    info: Option<String>,
+}
+
+fn bad_json(e: serde_json::Error) -> ApiError {
+    ApiError::new(
+        400,
+        format!("The request body is not valid JSON for this endpoint: {e}"),
+    )
+}
+
+pub fn publish(node: &Node, app: &AppState, body: &[u8]) -> Result<Value, ApiError> {
+    let raw: RawEvent = serde_json::from_slice(body).map_err(bad_json)?;
+    let event = validate(raw, &app.app.limits)?;
+    let info = send(node, app, &event);
+    Ok(info
+        .map(|channels| json!({ "channels": channels }))
+        .unwrap_or_else(|| json!({})))
+}
+
+pub fn publish_batch(node: &Node, app: &AppState, body: &[u8]) -> Result<Value, ApiError> {
+    let raw: RawBatch = serde_json::from_slice(body).map_err(bad_json)?;
+    let max = app.app.limits.max_event_batch_size;
+    if raw.batch.len() > max {
+        return Err(ApiError::new(
+            400,
+            format!("Cannot batch-send more than {max} messages at once"),
+        ));
+    }
+    let events: Vec<Event> = raw
+        .batch
+        .into_iter()
+        .map(|e| validate(e, &app.app.limits))
+        .collect::<Result<_, _>>()?;
+    let any_info = events.iter().any(|e| e.info.is_some());
+    let infos: Vec<Value> = events
+        .iter()
+        .map(|e| send(node, app, e))
+        .map(batch_info)
+        .collect();
+    Ok(if any_info {
+        json!({ "batch": infos })
+    } else {
+        json!({})
+    })
+}
+
+/// Index-aligned batch answer: the single channel's attributes, or `{}`.
+fn batch_info(info: Option<Map<String, Value>>) -> Value {
+    info.and_then(|m| m.into_iter().next().map(|(_, v)| v))
+        .unwrap_or_else(|| json!({}))
+}
+
+fn validate(raw: RawEvent, limits: &Limits) -> Result<Event, ApiError> {
+    let name = raw
+        .name
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::new(400, "The event name is required."))?;
+    let data = raw
+        .data
+        .ok_or_else(|| ApiError::new(400, "The event data is required."))?;
+    let channels = match (raw.channels, raw.channel) {
+        (Some(list), _) if !list.is_empty() => list,
+        (_, Some(one)) => vec![one],
+        _ => {
+            return Err(ApiError::new(
+                400,
+                "The channel or channels field is required.",
+            ))
+        }
+    };
+    if channels.len() > limits.max_event_channels_at_once {
+        let max = limits.max_event_channels_at_once;
+        return Err(ApiError::new(
+            400,
+            format!("Cannot broadcast to more than {max} channels at once"),
+        ));
+    }
+    if name.len() > limits.max_event_name_length {
+        let max = limits.max_event_name_length;
+        return Err(ApiError::new(
+            400,
+            format!("Event name is too long. Maximum allowed size is {max}."),
+        ));
+    }
+    if data_len(&data) as f64 > limits.max_event_payload_kb * 1024.0 {
+        let max = limits.max_event_payload_kb;
+        return Err(ApiError::new(
+            413,
+            format!("The event data should be less than {max} KB."),
+        ));
+    }
+    for c in &channels {
+        validate_name(c, limits.max_channel_name_length)
+            .map_err(|e| ApiError::new(400, format!("Invalid channel {c:?}: {e}")))?;
+    }
+    let encrypted = channels
+        .iter()
+        .any(|c| ChannelType::of(c).kind == Kind::Encrypted);
+    if encrypted && channels.len() > 1 {
+        return Err(ApiError::new(
+            400,
+            "Cannot publish to more than one channel when one is encrypted.",
+        ));
+    }
+    if let Some(id) = &raw.socket_id {
+        if !is_socket_id(id) {
+            return Err(ApiError::new(400, format!("Invalid socket_id {id:?}")));
+        }
+    }
+    Ok(Event {
+        name,
+        data,
+        channels,
+        socket_id: raw.socket_id,
+        info: raw.info,
+    })
+}
+
+/// Size of `data` as published: the decoded string, or the raw JSON otherwise.
+fn data_len(data: &RawValue) -> usize {
+    serde_json::from_str::<String>(data.get())
+        .map(|s| s.len())
+        .unwrap_or(data.get().len())
+}
+
+fn is_socket_id(s: &str) -> bool {
+    let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    s.split_once('.')
+        .is_some_and(|(a, b)| digits(a) && digits(b))
+}
+
+/// Deliver one event to each of its channels; returns the `info` answer if asked.
+fn send(node: &Node, app: &AppState, event: &Event) -> Option<Map<String, Value>> {
+    let ttl = node.config.server.cache_ttl;
+    let except = event.socket_id.as_deref();
+    for channel in &event.channels {
+        let frame = Frame::from(protocol::event(
+            &event.name,
+            channel,
+            Some(event.data.get()),
+            None,
+        ));
+        let ctype = ChannelType::of(channel);
+        if ctype.cache {
+            app.cache_put(channel, &frame, event.data.get(), ttl);
+        }
+        match channel.strip_prefix(SERVER_TO_USER_PREFIX) {
+            Some(user) => node.adapter.send_to_user(app, user, &frame, except),
+            None => node.adapter.broadcast(app, channel, &frame, except),
+        };
+    }
+    let info = event.info.as_deref()?;
+    let mut out = Map::new();
+    for channel in &event.channels {
+        let counts = node.adapter.counts(app, channel);
+        let mut entry = Map::new();
+        let presence = ChannelType::of(channel).kind == Kind::Presence;
+        if wants(Some(info), "user_count") && presence {
+            entry.insert("user_count".into(), counts.map_or(0, |c| c.users).into());
+        }
+        if wants(Some(info), "subscription_count") {
+            entry.insert(
+                "subscription_count".into(),
+                counts.map_or(0, |c| c.subscriptions).into(),
+            );
+        }
+        out.insert(channel.clone(), Value::Object(entry));
+    }
+    Some(out)
+}

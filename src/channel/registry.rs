@@ -1,0 +1,417 @@
+//! The local registry: which sockets of this node are in which channels, presence
+//! members, signed-in users, and each socket's bounded outbound queue ([`Sink`]).
+//!
+//! One std mutex per app guards channels and users; it is never held across an
+//! `.await`. Fan-out happens under it with `try_send`, so a publish costs one
+//! reference-count increment per subscriber and never waits for a slow one: a
+//! full queue closes that socket with 4100 instead.
+
+use super::Member;
+use crate::config::App;
+use crate::protocol;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, Notify};
+pub use tokio_tungstenite::tungstenite::Utf8Bytes as Frame;
+
+/// A socket's outbound side: its bounded queue and a way to ask it to close.
+#[derive(Debug)]
+pub struct Sink {
+    pub key: u64,
+    pub socket_id: Arc<str>,
+    tx: mpsc::Sender<Frame>,
+    close: OnceLock<(u16, String)>,
+    wake: Notify,
+}
+
+impl Sink {
+    pub fn new(
+        key: u64,
+        socket_id: Arc<str>,
+        capacity: usize,
+    ) -> (Arc<Sink>, mpsc::Receiver<Frame>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        let sink = Sink {
+            key,
+            socket_id,
+            tx,
+            close: OnceLock::new(),
+            wake: Notify::new(),
+        };
+        (Arc::new(sink), rx)
+    }
+
+    /// Queue a frame. A full queue closes the socket with 4100 rather than wait.
+    pub fn send(&self, frame: &Frame) -> bool {
+        match self.tx.try_send(frame.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.close(
+                    protocol::code::OVER_CAPACITY,
+                    "Too many messages queued: the client is not reading fast enough.",
+                );
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Ask the connection task to send `pusher:error` and close with `code`. First request wins.
+    pub fn close(&self, code: u16, message: &str) {
+        if self.close.set((code, message.to_string())).is_ok() {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Resolves once a close was requested, with its code and message.
+    pub async fn closed(&self) -> (u16, String) {
+        loop {
+            if let Some(c) = self.close.get() {
+                return c.clone();
+            }
+            self.wake.notified().await;
+        }
+    }
+}
+
+/// Result of joining a channel.
+#[derive(Debug, Default)]
+pub struct Joined {
+    /// This socket is the channel's first subscriber on this node.
+    pub occupied: bool,
+    /// The member is new to the channel (its user's first socket).
+    pub member_added: bool,
+    /// Presence: the encoded `subscription_succeeded` data.
+    pub presence: Option<String>,
+}
+
+/// Result of leaving a channel.
+#[derive(Debug, Default)]
+pub struct Left {
+    pub vacated: bool,
+    pub member_removed: Option<Member>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum JoinError {
+    #[error("The maximum members per presence channel limit was reached")]
+    PresenceFull,
+}
+
+struct Subscriber {
+    sink: Arc<Sink>,
+    user: Option<String>,
+}
+
+struct Presence {
+    member: Member,
+    sockets: usize,
+}
+
+#[derive(Default)]
+struct Channel {
+    subscribers: HashMap<u64, Subscriber>,
+    members: HashMap<String, Presence>,
+}
+
+#[derive(Default)]
+struct State {
+    channels: HashMap<String, Channel>,
+    users: HashMap<String, HashMap<u64, Arc<Sink>>>,
+}
+
+struct Cached {
+    frame: Frame,
+    data: String,
+    expires: Instant,
+}
+
+/// Counts for one channel.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Counts {
+    pub subscriptions: usize,
+    pub users: usize,
+}
+
+/// Everything this node knows about one app's sockets.
+pub struct AppState {
+    pub app: Arc<App>,
+    state: Mutex<State>,
+    cache: Mutex<HashMap<String, Cached>>,
+    connections: AtomicUsize,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl AppState {
+    pub fn new(app: Arc<App>) -> AppState {
+        AppState {
+            app,
+            state: Mutex::default(),
+            cache: Mutex::default(),
+            connections: AtomicUsize::new(0),
+        }
+    }
+
+    /// Count a new connection unless the app's quota is reached.
+    pub fn try_connect(&self) -> bool {
+        let max = self.app.max_connections.unwrap_or(usize::MAX);
+        self.connections
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    pub fn disconnect(&self) {
+        let _ = self
+            .connections
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.connections.load(Ordering::Acquire)
+    }
+
+    /// Add a socket to a channel. Presence joins announce a new user to the others.
+    pub fn subscribe(
+        &self,
+        name: &str,
+        sink: &Arc<Sink>,
+        member: Option<Member>,
+    ) -> Result<Joined, JoinError> {
+        let mut state = lock(&self.state);
+        let channel = state.channels.entry(name.to_string()).or_default();
+        let mut joined = Joined {
+            occupied: channel.subscribers.is_empty(),
+            ..Joined::default()
+        };
+        let already = channel.subscribers.contains_key(&sink.key);
+        if let (Some(member), false) = (member.as_ref(), already) {
+            let max = self.app.limits.max_presence_members;
+            if !channel.members.contains_key(&member.id) && channel.members.len() >= max {
+                if channel.subscribers.is_empty() {
+                    state.channels.remove(name);
+                }
+                return Err(JoinError::PresenceFull);
+            }
+            let entry = channel
+                .members
+                .entry(member.id.clone())
+                .or_insert(Presence {
+                    member: member.clone(),
+                    sockets: 0,
+                });
+            entry.sockets += 1;
+            joined.member_added = entry.sockets == 1;
+        }
+        if joined.member_added {
+            let m = member.as_ref().expect("member_added implies a member");
+            let frame = Frame::from(protocol::member_added(
+                name,
+                &m.id_json,
+                m.info_json.as_deref(),
+            ));
+            channel.subscribers.values().for_each(|s| {
+                s.sink.send(&frame);
+            });
+        }
+        if !already {
+            let user = member.as_ref().map(|m| m.id.clone());
+            channel.subscribers.insert(
+                sink.key,
+                Subscriber {
+                    sink: sink.clone(),
+                    user,
+                },
+            );
+        }
+        if member.is_some() {
+            joined.presence = Some(presence_data(channel));
+        }
+        Ok(joined)
+    }
+
+    /// Remove a socket from a channel; `None` if it was not subscribed.
+    pub fn unsubscribe(&self, name: &str, key: u64) -> Option<Left> {
+        let mut state = lock(&self.state);
+        let channel = state.channels.get_mut(name)?;
+        let sub = channel.subscribers.remove(&key)?;
+        let mut left = Left::default();
+        if let Some(user) = sub.user {
+            if let Some(p) = channel.members.get_mut(&user) {
+                p.sockets -= 1;
+                if p.sockets == 0 {
+                    let gone = channel.members.remove(&user).expect("present").member;
+                    let frame = Frame::from(protocol::member_removed(name, &gone.id_json));
+                    channel.subscribers.values().for_each(|s| {
+                        s.sink.send(&frame);
+                    });
+                    left.member_removed = Some(gone);
+                }
+            }
+        }
+        if channel.subscribers.is_empty() {
+            state.channels.remove(name);
+            left.vacated = true;
+        }
+        Some(left)
+    }
+
+    /// Queue `frame` for every subscriber of `name` except `except`. Returns how many got it.
+    pub fn broadcast(&self, name: &str, frame: &Frame, except: Option<&str>) -> usize {
+        let state = lock(&self.state);
+        let Some(channel) = state.channels.get(name) else {
+            return 0;
+        };
+        let skip = |s: &Subscriber| except.is_some_and(|e| *s.sink.socket_id == *e);
+        channel
+            .subscribers
+            .values()
+            .filter(|s| !skip(s))
+            .filter(|s| s.sink.send(frame))
+            .count()
+    }
+
+    /// Subscription and user counts of one channel, if occupied.
+    pub fn counts(&self, name: &str) -> Option<Counts> {
+        let state = lock(&self.state);
+        state.channels.get(name).map(channel_counts)
+    }
+
+    /// Occupied channels whose names start with `prefix`.
+    pub fn channels(&self, prefix: &str) -> Vec<(String, Counts)> {
+        let state = lock(&self.state);
+        let matching = state.channels.iter().filter(|(n, _)| n.starts_with(prefix));
+        matching
+            .map(|(n, c)| (n.clone(), channel_counts(c)))
+            .collect()
+    }
+
+    /// The raw JSON ids of a presence channel's members.
+    pub fn members(&self, name: &str) -> Vec<Member> {
+        let state = lock(&self.state);
+        let Some(channel) = state.channels.get(name) else {
+            return Vec::new();
+        };
+        channel.members.values().map(|p| p.member.clone()).collect()
+    }
+
+    /// Record that a socket signed in as `user`.
+    pub fn sign_in(&self, user: &str, sink: &Arc<Sink>) {
+        lock(&self.state)
+            .users
+            .entry(user.to_string())
+            .or_default()
+            .insert(sink.key, sink.clone());
+    }
+
+    pub fn sign_out(&self, user: &str, key: u64) {
+        let mut state = lock(&self.state);
+        if let Some(sockets) = state.users.get_mut(user) {
+            sockets.remove(&key);
+            if sockets.is_empty() {
+                state.users.remove(user);
+            }
+        }
+    }
+
+    /// Queue `frame` for every socket signed in as `user`.
+    pub fn send_to_user(&self, user: &str, frame: &Frame, except: Option<&str>) -> usize {
+        let state = lock(&self.state);
+        let Some(sockets) = state.users.get(user) else {
+            return 0;
+        };
+        let targets = sockets
+            .values()
+            .filter(|s| except.is_none_or(|e| *s.socket_id != *e));
+        targets.filter(|s| s.send(frame)).count()
+    }
+
+    /// Close every socket signed in as `user` with 4009.
+    pub fn terminate_user(&self, user: &str) -> usize {
+        let state = lock(&self.state);
+        let Some(sockets) = state.users.get(user) else {
+            return 0;
+        };
+        sockets.values().for_each(|s| {
+            s.close(
+                protocol::code::UNAUTHORIZED,
+                "You got disconnected by the app.",
+            )
+        });
+        sockets.len()
+    }
+
+    /// Keep the last API event of a cache channel.
+    pub fn cache_put(&self, name: &str, frame: &Frame, data: &str, ttl: Duration) {
+        let mut cache = lock(&self.cache);
+        let now = Instant::now();
+        cache.retain(|_, c| c.expires > now);
+        let cached = Cached {
+            frame: frame.clone(),
+            data: data.to_string(),
+            expires: now + ttl,
+        };
+        cache.insert(name.to_string(), cached);
+    }
+
+    /// The cached frame, its raw `data` and the time it has left.
+    pub fn cache_get(&self, name: &str) -> Option<(Frame, String, Duration)> {
+        let cache = lock(&self.cache);
+        let c = cache.get(name)?;
+        let left = c.expires.checked_duration_since(Instant::now())?;
+        Some((c.frame.clone(), c.data.clone(), left))
+    }
+}
+
+fn channel_counts(c: &Channel) -> Counts {
+    Counts {
+        subscriptions: c.subscribers.len(),
+        users: c.members.len(),
+    }
+}
+
+/// `{"presence":{"ids":[...],"hash":{...},"count":n}}`
+fn presence_data(channel: &Channel) -> String {
+    let mut ids = Vec::with_capacity(channel.members.len());
+    let mut hash = Vec::with_capacity(channel.members.len());
+    for p in channel.members.values() {
+        ids.push(p.member.id_json.clone());
+        let info = p.member.info_json.as_deref().unwrap_or("null");
+        hash.push(format!("{}:{info}", protocol::quote(&p.member.id)));
+    }
+    format!(
+        "{{\"presence\":{{\"ids\":[{}],\"hash\":{{{}}},\"count\":{}}}}}",
+        ids.join(","),
+        hash.join(","),
+        channel.members.len()
+    )
+}
+
+/// All apps' local state, by app id.
+pub struct Registry {
+    apps: HashMap<String, Arc<AppState>>,
+}
+
+impl Registry {
+    pub fn new<'a>(apps: impl Iterator<Item = &'a Arc<App>>) -> Registry {
+        Registry {
+            apps: apps
+                .map(|a| (a.id.clone(), Arc::new(AppState::new(a.clone()))))
+                .collect(),
+        }
+    }
+
+    pub fn app(&self, id: &str) -> Option<&Arc<AppState>> {
+        self.apps.get(id)
+    }
+
+    pub fn total_connections(&self) -> usize {
+        self.apps.values().map(|a| a.connection_count()).sum()
+    }
+}

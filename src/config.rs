@@ -1,0 +1,408 @@
+//! Configuration: raw input (TOML file, `SOKETI_*` environment, flags) turned into
+//! one validated [`Config`] with apps indexed by id and by key. Pure: no I/O here
+//! except what the caller passes in.
+
+pub mod env;
+
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Problems that stop the server from starting, each naming what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {message}")]
+    File { path: String, message: String },
+    #[error("duplicate app {field} {value:?}")]
+    Duplicate { field: &'static str, value: String },
+    #[error("app {id:?}: {field} must not be empty")]
+    Empty { id: String, field: &'static str },
+    #[error("environment variable {name}: {message}")]
+    Env { name: String, message: String },
+    #[error("no apps configured")]
+    NoApps,
+}
+
+/// Limits that apply per app; the server section gives their defaults.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    pub max_channel_name_length: usize,
+    pub max_presence_members: usize,
+    pub max_presence_member_size_kb: f64,
+    pub max_event_payload_kb: f64,
+    pub max_event_name_length: usize,
+    pub max_event_channels_at_once: usize,
+    pub max_event_batch_size: usize,
+    /// Client events per second per socket; negative means unlimited.
+    pub max_client_events_per_sec: i64,
+    pub user_authentication_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_channel_name_length: 200,
+            max_presence_members: 100,
+            max_presence_member_size_kb: 2.0,
+            max_event_payload_kb: 100.0,
+            max_event_name_length: 200,
+            max_event_channels_at_once: 100,
+            max_event_batch_size: 10,
+            max_client_events_per_sec: 10,
+            user_authentication_timeout_ms: 30_000,
+        }
+    }
+}
+
+/// One application: credentials, switches and limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct App {
+    pub id: String,
+    pub key: String,
+    pub secret: String,
+    pub enabled: bool,
+    pub enable_client_messages: bool,
+    pub enable_user_authentication: bool,
+    /// `None` means unlimited.
+    pub max_connections: Option<usize>,
+    pub limits: Limits,
+}
+
+/// Server-wide settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Server {
+    pub host: String,
+    pub port: u16,
+    pub debug: bool,
+    pub activity_timeout: Duration,
+    pub pong_timeout: Duration,
+    pub shutdown_grace_period: Duration,
+    pub cache_ttl: Duration,
+    pub timestamp_window: Duration,
+    pub max_request_bytes: usize,
+    pub max_message_bytes: usize,
+    pub socket_queue: usize,
+}
+
+/// The validated configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: Server,
+    pub apps: Apps,
+}
+
+/// Apps indexed by id and by key.
+#[derive(Debug, Clone, Default)]
+pub struct Apps {
+    by_id: HashMap<String, Arc<App>>,
+    by_key: HashMap<String, Arc<App>>,
+}
+
+impl Apps {
+    pub fn new(apps: Vec<App>) -> Result<Apps, ConfigError> {
+        let mut out = Apps::default();
+        for app in apps {
+            for (field, value) in [("id", &app.id), ("key", &app.key), ("secret", &app.secret)] {
+                if value.is_empty() {
+                    return Err(ConfigError::Empty {
+                        id: app.id.clone(),
+                        field,
+                    });
+                }
+            }
+            let app = Arc::new(app);
+            if out.by_id.insert(app.id.clone(), app.clone()).is_some() {
+                return Err(ConfigError::Duplicate {
+                    field: "id",
+                    value: app.id.clone(),
+                });
+            }
+            if out.by_key.insert(app.key.clone(), app.clone()).is_some() {
+                return Err(ConfigError::Duplicate {
+                    field: "key",
+                    value: app.key.clone(),
+                });
+            }
+        }
+        if out.by_id.is_empty() {
+            return Err(ConfigError::NoApps);
+        }
+        Ok(out)
+    }
+
+    pub fn by_id(&self, id: &str) -> Option<&Arc<App>> {
+        self.by_id.get(id)
+    }
+
+    pub fn by_key(&self, key: &str) -> Option<&Arc<App>> {
+        self.by_key.get(key)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<App>> {
+        self.by_id.values()
+    }
+}
+
+/// The `[server]` table as written in the file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawServer {
+    pub host: String,
+    pub port: u16,
+    pub debug: bool,
+    pub activity_timeout: u64,
+    pub pong_timeout: u64,
+    pub shutdown_grace_period_ms: u64,
+    pub cache_ttl: u64,
+    pub timestamp_window: u64,
+    pub max_request_size_kb: usize,
+    pub max_message_size_kb: usize,
+    pub socket_queue: usize,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        RawServer {
+            host: "0.0.0.0".into(),
+            port: 6001,
+            debug: false,
+            activity_timeout: 30,
+            pong_timeout: 30,
+            shutdown_grace_period_ms: 3000,
+            cache_ttl: 1800,
+            timestamp_window: 600,
+            max_request_size_kb: 1024,
+            max_message_size_kb: 100,
+            socket_queue: 1024,
+        }
+    }
+}
+
+/// An `[[apps]]` entry as written; unset limits fall back to the server's.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApp {
+    pub id: String,
+    pub key: String,
+    pub secret: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub enable_client_messages: bool,
+    #[serde(default)]
+    pub enable_user_authentication: bool,
+    #[serde(default = "unlimited")]
+    pub max_connections: i64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn unlimited() -> i64 {
+    -1
+}
+
+/// Keys that may appear in `[server]` (as defaults) and in `[[apps]]` (as overrides).
+const LIMIT_KEYS: [&str; 9] = [
+    "max_channel_name_length",
+    "max_presence_members",
+    "max_presence_member_size_kb",
+    "max_event_payload_kb",
+    "max_event_name_length",
+    "max_event_channels_at_once",
+    "max_event_batch_size",
+    "max_client_events_per_sec",
+    "user_authentication_timeout_ms",
+];
+
+/// The whole file, kept as TOML tables so that environment variables can be
+/// layered on top before anything is validated.
+#[derive(Debug, Clone, Default)]
+pub struct RawConfig {
+    pub server: toml::Table,
+    pub apps: Vec<toml::Table>,
+}
+
+impl RawConfig {
+    pub fn parse_toml(path: &str, text: &str) -> Result<RawConfig, ConfigError> {
+        let file_error = |message: String| ConfigError::File {
+            path: path.into(),
+            message,
+        };
+        let mut root: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| file_error(e.message().to_string()))?;
+        let server = match root.remove("server") {
+            None => toml::Table::new(),
+            Some(toml::Value::Table(t)) => t,
+            Some(_) => return Err(file_error("`server` must be a table".into())),
+        };
+        let apps = match root.remove("apps") {
+            None => Vec::new(),
+            Some(toml::Value::Array(items)) => items
+                .into_iter()
+                .map(|v| match v {
+                    toml::Value::Table(t) => Ok(t),
+                    _ => Err(file_error("each `[[apps]]` entry must be a table".into())),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(file_error("`apps` must be an array of tables".into())),
+        };
+        if let Some(key) = root.keys().next() {
+            return Err(file_error(format!("unknown section `{key}`")));
+        }
+        Ok(RawConfig { server, apps })
+    }
+
+    /// The default app, as Soketi ships it.
+    pub fn default_app() -> toml::Table {
+        let mut t = toml::Table::new();
+        t.insert("id".into(), "app-id".into());
+        t.insert("key".into(), "app-key".into());
+        t.insert("secret".into(), "app-secret".into());
+        t
+    }
+
+    /// The apps, or the default app when none are listed.
+    pub fn apps_or_default(&mut self) -> &mut Vec<toml::Table> {
+        if self.apps.is_empty() {
+            self.apps.push(RawConfig::default_app());
+        }
+        &mut self.apps
+    }
+
+    /// Validate into the final configuration.
+    pub fn build(mut self) -> Result<Config, ConfigError> {
+        let mut server_table = self.server.clone();
+        let limit_table = split_limits(&mut server_table);
+        let s: RawServer = deserialize("[server]", server_table)?;
+        let defaults = merge_limits("[server]", &Limits::default(), limit_table)?;
+        let mut apps = Vec::new();
+        for raw in self.apps_or_default().drain(..) {
+            apps.push(build_app(raw, &defaults)?);
+        }
+        let server = Server {
+            host: s.host,
+            port: s.port,
+            debug: s.debug,
+            activity_timeout: Duration::from_secs(s.activity_timeout.max(1)),
+            pong_timeout: Duration::from_secs(s.pong_timeout.max(1)),
+            shutdown_grace_period: Duration::from_millis(s.shutdown_grace_period_ms),
+            cache_ttl: Duration::from_secs(s.cache_ttl),
+            timestamp_window: Duration::from_secs(s.timestamp_window),
+            max_request_bytes: s.max_request_size_kb.max(1) * 1024,
+            max_message_bytes: s.max_message_size_kb.max(1) * 1024,
+            socket_queue: s.socket_queue.max(1),
+        };
+        Ok(Config {
+            server,
+            apps: Apps::new(apps)?,
+        })
+    }
+}
+
+fn deserialize<T: serde::de::DeserializeOwned>(
+    what: &str,
+    table: toml::Table,
+) -> Result<T, ConfigError> {
+    toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| ConfigError::File {
+            path: what.into(),
+            message: e.message().to_string(),
+        })
+}
+
+fn split_limits(table: &mut toml::Table) -> toml::Table {
+    LIMIT_KEYS
+        .iter()
+        .filter_map(|k| table.remove(*k).map(|v| (k.to_string(), v)))
+        .collect()
+}
+
+fn build_app(mut table: toml::Table, defaults: &Limits) -> Result<App, ConfigError> {
+    let limit_table = split_limits(&mut table);
+    let what = format!(
+        "app {}",
+        table.get("id").map(|v| v.to_string()).unwrap_or_default()
+    );
+    let raw: RawApp = deserialize(&what, table)?;
+    let limits = merge_limits(&what, defaults, limit_table)?;
+    Ok(App {
+        id: raw.id,
+        key: raw.key,
+        secret: raw.secret,
+        enabled: raw.enabled,
+        enable_client_messages: raw.enable_client_messages,
+        enable_user_authentication: raw.enable_user_authentication,
+        max_connections: usize::try_from(raw.max_connections).ok(),
+        limits,
+    })
+}
+
+/// Overlay limit keys on a base set of limits.
+fn merge_limits(what: &str, base: &Limits, overrides: toml::Table) -> Result<Limits, ConfigError> {
+    let mut table = toml::Table::try_from(base).expect("limits serialize to a table");
+    table.extend(overrides);
+    deserialize(what, table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_default_app() {
+        let cfg = RawConfig::parse_toml("x", "").unwrap().build().unwrap();
+        let app = cfg.apps.by_key("app-key").unwrap();
+        assert_eq!(app.id, "app-id");
+        assert_eq!(app.secret, "app-secret");
+        assert!(!app.enable_client_messages);
+        assert_eq!(cfg.server.port, 6001);
+    }
+
+    #[test]
+    fn per_app_limits_override_server_defaults() {
+        let text = r#"
+            [server]
+            max_presence_members = 5
+            [[apps]]
+            id = "1"
+            key = "k"
+            secret = "s"
+            max_client_events_per_sec = 3
+        "#;
+        let cfg = RawConfig::parse_toml("x", text).unwrap().build().unwrap();
+        let app = cfg.apps.by_id("1").unwrap();
+        assert_eq!(app.limits.max_presence_members, 5);
+        assert_eq!(app.limits.max_client_events_per_sec, 3);
+        assert_eq!(app.max_connections, None);
+    }
+
+    #[test]
+    fn duplicate_key_and_empty_secret_are_errors() {
+        let dup = "[[apps]]\nid='1'\nkey='k'\nsecret='s'\n[[apps]]\nid='2'\nkey='k'\nsecret='s'\n";
+        let err = RawConfig::parse_toml("x", dup)
+            .unwrap()
+            .build()
+            .unwrap_err();
+        assert_eq!(err.to_string(), "duplicate app key \"k\"");
+        let empty = "[[apps]]\nid='1'\nkey='k'\nsecret=''\n";
+        let err = RawConfig::parse_toml("x", empty)
+            .unwrap()
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("secret must not be empty"));
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        assert!(RawConfig::parse_toml("x", "[server]\nprot = 1\n").unwrap().build().is_err());
+        assert!(RawConfig::parse_toml("x", "[sever]\n").is_err());
+        let bad = "[[apps]]\nid='1'\nkey='k'\nsecret='s'\nmax_foo=1\n";
+        assert!(RawConfig::parse_toml("x", bad).unwrap().build().is_err());
+    }
+}

@@ -1,0 +1,272 @@
+//! One task per WebSocket: one `select!` over the socket, the outbound queue,
+//! the liveness and sign-in timers, close requests and the drain signal.
+
+mod session;
+
+use crate::channel::registry::{AppState, Frame};
+use crate::channel::Sink;
+use crate::node::Node;
+use crate::protocol::{self, code, ClientMessage};
+use futures_util::{SinkExt, StreamExt};
+use session::{Reply, Session};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+use tokio::time::{sleep_until, Instant};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::WebSocketStream;
+use tracing::Instrument;
+
+/// Frames written per flush at most; more stay queued for the next round.
+const MAX_BATCH: usize = 256;
+/// A write that makes no progress for this long drops the connection.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// WebSocket buffer sizes chosen for many small frames (see README: memory per connection).
+pub fn ws_config(max_message_bytes: usize) -> WebSocketConfig {
+    let hard_cap = (max_message_bytes * 4).max(1 << 20);
+    WebSocketConfig::default()
+        .read_buffer_size(2048)
+        .write_buffer_size(16 * 1024)
+        .max_write_buffer_size(4 << 20)
+        .max_message_size(Some(hard_cap))
+        .max_frame_size(Some(hard_cap))
+}
+
+/// Serve one upgraded socket for the app with `key`.
+pub async fn run<S>(ws: WebSocketStream<S>, node: Arc<Node>, key: String)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (sock_key, socket_id) = node.next_socket_id();
+    let span = tracing::info_span!("conn", socket_id = %socket_id, app_key = %key);
+    serve(ws, node, key, sock_key, socket_id)
+        .instrument(span)
+        .await
+}
+
+async fn serve<S>(
+    mut ws: WebSocketStream<S>,
+    node: Arc<Node>,
+    key: String,
+    sock_key: u64,
+    socket_id: Arc<str>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let app = match admit(&node, &key) {
+        Ok(app) => app,
+        Err((code, message)) => {
+            tracing::info!(code, message, "connection refused");
+            let _ = close(&mut ws, code, &message).await;
+            return;
+        }
+    };
+    let (sink, rx) = Sink::new(sock_key, socket_id.clone(), node.config.server.socket_queue);
+    let mut session = Session::new(node.clone(), app.clone(), sink);
+    tracing::debug!("connected");
+    let secs = node.config.server.activity_timeout.as_secs();
+    if ws
+        .send(Message::text(protocol::connection_established(
+            &socket_id, secs,
+        )))
+        .await
+        .is_ok()
+    {
+        let reason = drive(&mut ws, &mut session, rx).await;
+        tracing::debug!(reason, "disconnected");
+    }
+    session.close();
+    app.disconnect();
+}
+
+/// Find the app and take a connection slot, or say why not.
+fn admit(node: &Node, key: &str) -> Result<Arc<AppState>, (u16, String)> {
+    let app = node
+        .config
+        .apps
+        .by_key(key)
+        .and_then(|a| node.adapter.app(&a.id));
+    let Some(app) = app else {
+        return Err((
+            code::APP_NOT_FOUND,
+            format!("App key {key} does not exist."),
+        ));
+    };
+    if !app.app.enabled {
+        return Err((code::APP_DISABLED, "The app is not enabled.".into()));
+    }
+    if !app.try_connect() {
+        return Err((
+            code::OVER_QUOTA,
+            "The current concurrent connections quota has been reached.".into(),
+        ));
+    }
+    Ok(app.clone())
+}
+
+/// The connection loop; returns why it ended.
+async fn drive<S>(
+    ws: &mut WebSocketStream<S>,
+    session: &mut Session,
+    mut rx: mpsc::Receiver<Frame>,
+) -> &'static str
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let server = &session.node.config.server;
+    let (activity, pong_wait) = (server.activity_timeout, server.pong_timeout);
+    let mut drain = session.node.drain_signal();
+    let mut idle_deadline = Instant::now() + activity;
+    let mut pinged = false;
+    let signin_ms = session.app.app.limits.user_authentication_timeout_ms;
+    let signin_deadline = Instant::now() + Duration::from_millis(signin_ms);
+    let needs_signin = session.app.app.enable_user_authentication;
+    let sink = session.sink.clone();
+    loop {
+        tokio::select! {
+            (code, message) = sink.closed() => {
+                let _ = close(ws, code, &message).await;
+                return "closed by server";
+            }
+            _ = async { let _ = drain.wait_for(|d| *d).await; } => {
+                let _ = close(ws, code::RECONNECT, "Server closed. Please reconnect shortly.").await;
+                return "server draining";
+            }
+            Some(frame) = rx.recv() => {
+                if write_batch(ws, frame, &mut rx).await.is_err() {
+                    return "write failed";
+                }
+            }
+            msg = ws.next() => {
+                idle_deadline = Instant::now() + activity;
+                pinged = false;
+                let reply = match msg {
+                    Some(Ok(msg)) => on_message(session, msg),
+                    Some(Err(WsError::Capacity(_))) => Reply {
+                        frames: vec![],
+                        close: Some((1009, "Message too big".into())),
+                    },
+                    Some(Err(_)) | None => return "socket closed",
+                };
+                if respond(ws, reply).await.is_err() {
+                    return "reply ended the connection";
+                }
+            }
+            _ = sleep_until(idle_deadline) => {
+                if pinged {
+                    let _ = close(ws, code::PONG_TIMEOUT, "Pong reply not received in time").await;
+                    return "pong timeout";
+                }
+                pinged = true;
+                idle_deadline = Instant::now() + pong_wait;
+                if timed(ws.send(Message::text(protocol::ping()))).await.is_err() {
+                    return "write failed";
+                }
+            }
+            _ = sleep_until(signin_deadline), if needs_signin && !session.authorized => {
+                let _ = close(ws, code::UNAUTHORIZED, "Connection not authorized within timeout.").await;
+                return "sign-in timeout";
+            }
+        }
+    }
+}
+
+/// Turn one inbound WebSocket message into a reply.
+fn on_message(session: &mut Session, msg: Message) -> Reply {
+    let text = match &msg {
+        Message::Text(t) => t.as_str(),
+        Message::Binary(b) => match std::str::from_utf8(b) {
+            Ok(t) => t,
+            Err(_) => return invalid("binary frame is not UTF-8"),
+        },
+        Message::Close(_) => {
+            return Reply {
+                frames: vec![],
+                close: Some((1000, String::new())),
+            }
+        }
+        _ => return Reply::default(),
+    };
+    if text.len() > session.node.config.server.max_message_bytes {
+        let limit = session.node.config.server.max_message_bytes / 1024;
+        return invalid(&format!("Message too large: the limit is {limit} KB"));
+    }
+    tracing::trace!(frame = text, "received");
+    match ClientMessage::parse(text) {
+        Ok(m) => session.handle(m),
+        Err(e) => invalid(&e.to_string()),
+    }
+}
+
+fn invalid(message: &str) -> Reply {
+    tracing::debug!(message, "invalid frame");
+    Reply {
+        frames: vec![protocol::error(code::RECONNECT, message, None)],
+        close: None,
+    }
+}
+
+/// Write a handler's reply; a requested close ends the connection.
+async fn respond<S>(ws: &mut WebSocketStream<S>, reply: Reply) -> Result<(), ()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    for f in reply.frames {
+        timed(ws.feed(Message::text(f))).await?;
+    }
+    // Also flushes automatic pong replies to WebSocket pings.
+    timed(ws.flush()).await?;
+    match reply.close {
+        Some((1000, _)) => Err(()),
+        Some((code, message)) => {
+            let _ = close(ws, code, &message).await;
+            Err(())
+        }
+        None => Ok(()),
+    }
+}
+
+/// Write the frame and whatever else is queued, then flush once.
+async fn write_batch<S>(
+    ws: &mut WebSocketStream<S>,
+    first: Frame,
+    rx: &mut mpsc::Receiver<Frame>,
+) -> Result<(), ()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    timed(ws.feed(Message::Text(first))).await?;
+    for _ in 1..MAX_BATCH {
+        match rx.try_recv() {
+            Ok(frame) => timed(ws.feed(Message::Text(frame))).await?,
+            Err(_) => break,
+        }
+    }
+    timed(ws.flush()).await
+}
+
+async fn timed<F: std::future::Future<Output = Result<(), WsError>>>(f: F) -> Result<(), ()> {
+    match tokio::time::timeout(WRITE_TIMEOUT, f).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+/// Send `pusher:error` with `code`, then a close frame with the same code.
+async fn close<S>(ws: &mut WebSocketStream<S>, code: u16, message: &str) -> Result<(), ()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    if code >= 4000 {
+        timed(ws.feed(Message::text(protocol::error(code, message, None)))).await?;
+    }
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: message.chars().take(100).collect::<String>().into(),
+    };
+    timed(ws.close(Some(frame))).await
+}

@@ -1,0 +1,279 @@
+//! What one socket has said and may do: its subscriptions, signed-in user and
+//! client-event budget. Handlers are synchronous: they update the registry through
+//! the adapter and return the frames to write back to this socket.
+
+use crate::auth;
+use crate::channel::registry::{AppState, JoinError};
+use crate::channel::{
+    validate_name, ChannelType, Kind, Member, MemberError, NameError, Sink, SERVER_TO_USER_PREFIX,
+};
+use crate::node::Node;
+use crate::protocol::{self, code, ClientMessage};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What the connection loop should do after a frame was handled.
+#[derive(Debug, Default)]
+pub struct Reply {
+    pub frames: Vec<String>,
+    pub close: Option<(u16, String)>,
+}
+
+impl Reply {
+    fn frame(f: String) -> Reply {
+        Reply {
+            frames: vec![f],
+            close: None,
+        }
+    }
+}
+
+pub struct Session {
+    pub node: Arc<Node>,
+    pub app: Arc<AppState>,
+    pub sink: Arc<Sink>,
+    /// Channel -> presence user id (for presence channels).
+    subscriptions: HashMap<String, Option<String>>,
+    pub user: Option<String>,
+    /// Signed in, or joined a private/presence channel: the sign-in timer no longer applies.
+    pub authorized: bool,
+    window_start: Instant,
+    window_count: i64,
+}
+
+impl Session {
+    pub fn new(node: Arc<Node>, app: Arc<AppState>, sink: Arc<Sink>) -> Session {
+        Session {
+            node,
+            app,
+            sink,
+            subscriptions: HashMap::new(),
+            user: None,
+            authorized: false,
+            window_start: Instant::now(),
+            window_count: 0,
+        }
+    }
+
+    pub fn handle(&mut self, msg: ClientMessage) -> Reply {
+        match msg {
+            ClientMessage::Ping => Reply::frame(protocol::pong().into()),
+            ClientMessage::Pong | ClientMessage::Ignored(_) => Reply::default(),
+            ClientMessage::Subscribe {
+                channel,
+                auth,
+                channel_data,
+            } => self.subscribe(&channel, auth.as_deref(), channel_data.as_deref()),
+            ClientMessage::Unsubscribe { channel } => {
+                self.unsubscribe(&channel);
+                Reply::default()
+            }
+            ClientMessage::Signin { auth, user_data } => self.sign_in(&auth, &user_data),
+            ClientMessage::ClientEvent {
+                event,
+                channel,
+                data,
+            } => self.client_event(&event, &channel, data.as_deref()),
+        }
+    }
+
+    fn subscribe(
+        &mut self,
+        channel: &str,
+        auth: Option<&str>,
+        channel_data: Option<&str>,
+    ) -> Reply {
+        let refuse = |kind: &str, msg: &str, status: u16| {
+            Reply::frame(protocol::subscription_error(channel, kind, msg, status))
+        };
+        let limits = &self.app.app.limits;
+        match validate_name(channel, limits.max_channel_name_length) {
+            Err(e @ NameError::TooLong(_)) => return refuse("LimitReached", &e.to_string(), 4009),
+            Err(e @ NameError::Invalid) => return refuse("InvalidChannel", &e.to_string(), 4009),
+            Ok(()) => {}
+        }
+        let ctype = ChannelType::of(channel);
+        if ctype.kind == Kind::ServerToUser
+            && self.user.as_deref() != channel.strip_prefix(SERVER_TO_USER_PREFIX)
+        {
+            return refuse(
+                "AuthError",
+                "Only a connection signed in as this user may subscribe.",
+                401,
+            );
+        }
+        if ctype.needs_auth() {
+            let app = &self.app.app;
+            let message = auth::channel_string(&self.sink.socket_id, channel, channel_data);
+            if !auth::verify_token(&app.key, &app.secret, auth.unwrap_or(""), &message) {
+                tracing::debug!(channel, "subscription refused: bad signature");
+                return refuse("AuthError", "The connection is unauthorized.", 401);
+            }
+        }
+        let member = if ctype.kind == Kind::Presence {
+            match Member::parse(
+                channel_data.unwrap_or(""),
+                limits.max_presence_member_size_kb,
+            ) {
+                Ok(m) => Some(m),
+                Err(e @ MemberError::TooBig(_)) => {
+                    return refuse("LimitReached", &e.to_string(), 4301)
+                }
+                Err(e @ MemberError::Invalid) => {
+                    return refuse("InvalidChannelData", &e.to_string(), 4302)
+                }
+            }
+        } else {
+            None
+        };
+        let user = member.as_ref().map(|m| m.id.clone());
+        let joined = match self
+            .node
+            .adapter
+            .subscribe(&self.app, channel, &self.sink, member)
+        {
+            Ok(j) => j,
+            Err(e @ JoinError::PresenceFull) => {
+                return refuse("LimitReached", &e.to_string(), 4100)
+            }
+        };
+        self.subscriptions.insert(channel.to_string(), user);
+        if ctype.needs_auth() {
+            self.authorized = true;
+        }
+        let data = joined.presence.as_deref().unwrap_or("{}");
+        let mut reply = Reply::frame(protocol::subscription_succeeded(channel, data));
+        if ctype.cache {
+            match self.app.cache_get(channel) {
+                Some((frame, _, _)) => reply.frames.push(frame.to_string()),
+                None => reply.frames.push(protocol::cache_miss(channel)),
+            }
+        }
+        reply
+    }
+
+    pub fn unsubscribe(&mut self, channel: &str) {
+        if self.subscriptions.remove(channel).is_some() {
+            self.node
+                .adapter
+                .unsubscribe(&self.app, channel, self.sink.key);
+        }
+    }
+
+    fn sign_in(&mut self, token: &str, user_data: &str) -> Reply {
+        let app = &self.app.app;
+        let message = auth::user_string(&self.sink.socket_id, user_data);
+        if !auth::verify_token(&app.key, &app.secret, token, &message) {
+            return Reply::frame(protocol::error(
+                code::UNAUTHORIZED,
+                "Connection not authorized.",
+                None,
+            ));
+        }
+        let Some(id) = user_id(user_data) else {
+            let msg = "The returned user data must contain the \"id\" field.";
+            return Reply::frame(protocol::error(code::UNAUTHORIZED, msg, None));
+        };
+        if let Some(previous) = self.user.replace(id.clone()) {
+            self.app.sign_out(&previous, self.sink.key);
+        }
+        self.app.sign_in(&id, &self.sink);
+        self.authorized = true;
+        Reply::frame(protocol::signin_success(user_data))
+    }
+
+    fn client_event(&mut self, event: &str, channel: &str, data: Option<&str>) -> Reply {
+        match self.check_client_event(event, channel, data) {
+            Ok(user) => {
+                let user_json = user.map(|u| protocol::quote(&u));
+                let frame = protocol::event(event, channel, data, user_json.as_deref());
+                let frame = frame.into();
+                self.node
+                    .adapter
+                    .broadcast(&self.app, channel, &frame, Some(&self.sink.socket_id));
+                Reply::default()
+            }
+            Err(reason) => Reply::frame(protocol::error(
+                code::CLIENT_EVENT_REJECTED,
+                &reason,
+                Some(channel),
+            )),
+        }
+    }
+
+    /// The sender's presence user id if the event may be relayed, else the reason.
+    fn check_client_event(
+        &mut self,
+        event: &str,
+        channel: &str,
+        data: Option<&str>,
+    ) -> Result<Option<String>, String> {
+        let limits = &self.app.app.limits;
+        if !self.app.app.enable_client_messages {
+            return Err("The app does not have client messaging enabled.".into());
+        }
+        if event.len() > limits.max_event_name_length {
+            return Err(format!(
+                "Event name is too long. Maximum allowed size is {}.",
+                limits.max_event_name_length
+            ));
+        }
+        if data.map_or(0, str::len) as f64 > limits.max_event_payload_kb * 1024.0 {
+            return Err(format!(
+                "The event data should be less than {} KB.",
+                limits.max_event_payload_kb
+            ));
+        }
+        match ChannelType::of(channel).kind {
+            Kind::Private | Kind::Presence => {}
+            Kind::Encrypted => {
+                return Err("Client events are not supported on encrypted channels.".into())
+            }
+            _ => {
+                return Err(
+                    "Client events can only be triggered on private and presence channels.".into(),
+                )
+            }
+        }
+        let Some(user) = self.subscriptions.get(channel).cloned() else {
+            return Err("The client is not subscribed to the channel.".into());
+        };
+        if !self.take_client_event_budget(limits.max_client_events_per_sec) {
+            return Err("The rate limit for sending client events exceeded the quota.".into());
+        }
+        Ok(user)
+    }
+
+    /// One-second windows per socket; a negative limit means unlimited.
+    fn take_client_event_budget(&mut self, per_sec: i64) -> bool {
+        if per_sec < 0 {
+            return true;
+        }
+        if self.window_start.elapsed() >= Duration::from_secs(1) {
+            self.window_start = Instant::now();
+            self.window_count = 0;
+        }
+        self.window_count += 1;
+        self.window_count <= per_sec
+    }
+
+    /// Leave every channel and forget the signed-in user.
+    pub fn close(&mut self) {
+        let channels: Vec<String> = self.subscriptions.keys().cloned().collect();
+        channels.iter().for_each(|c| self.unsubscribe(c));
+        if let Some(user) = self.user.take() {
+            self.app.sign_out(&user, self.sink.key);
+        }
+    }
+}
+
+/// The `id` of sign-in `user_data`: a non-empty string (or a number, as a string).
+fn user_id(user_data: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(user_data).ok()?;
+    match v.get("id")? {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}

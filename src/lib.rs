@@ -1,0 +1,24 @@
+//! herald: a Pusher-protocol (v7) broadcast server, a drop-in replacement for Soketi.
+//!
+//! # Layout
+//!
+//! - [`config`]: CLI/env/file input turned into one validated [`config::Config`].
+//! - [`protocol`]: the Pusher wire format: client frames parsed into an enum, server frames, close codes.
+//! - [`auth`]: HMAC signing and verification for channels, sign-in and the HTTP API.
+//! - [`channel`]: channel names and kinds, presence members, the local registry of sockets.
+//! - [`adapter`]: the single delivery path for events, membership and queries.
+//! - [`node`]: one node's shared state (config, adapter, socket ids, drain signal).
+//! - [`connection`]: one task per WebSocket.
+//! - [`api`]: the HTTP API handlers and their error-to-status mapping.
+//! - [`server`]: accept loop, HTTP/1.1 with upgrades, routing, draining.
+#![forbid(unsafe_code)]
+
+pub mod adapter;
+pub mod api;
+pub mod auth;
+pub mod channel;
+pub mod config;
+pub mod connection;
+pub mod node;
+pub mod protocol;
+pub mod server;

@@ -1,0 +1,115 @@
+//! The `herald` binary: read configuration, bind, serve until a signal, drain.
+
+use anyhow::Context;
+use clap::Parser;
+use herald::config::{self, RawConfig};
+use herald::node::Node;
+use std::net::{SocketAddr, ToSocketAddrs};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "herald",
+    version,
+    about = "A Pusher-protocol broadcast server (drop-in for Soketi)"
+)]
+struct Cli {
+    /// TOML file with [server] settings and [[apps]].
+    #[arg(long, env = "HERALD_CONFIG")]
+    config: Option<String>,
+    /// Address to bind (default 0.0.0.0; Soketi: SOKETI_HOST).
+    #[arg(long, env = "HERALD_HOST")]
+    host: Option<String>,
+    /// Port to bind (default 6001; Soketi: SOKETI_PORT).
+    #[arg(long, env = "HERALD_PORT")]
+    port: Option<u16>,
+    /// Per-frame debug logs (Soketi: SOKETI_DEBUG).
+    #[arg(long, env = "HERALD_DEBUG")]
+    debug: bool,
+}
+
+fn load(cli: &Cli) -> anyhow::Result<config::Config> {
+    let mut raw = match &cli.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read config file {path}"))?;
+            RawConfig::parse_toml(path, &text)?
+        }
+        None => RawConfig::default(),
+    };
+    config::env::apply(&mut raw, &|name| std::env::var(name).ok())?;
+    if let Some(host) = &cli.host {
+        raw.server.insert("host".into(), host.clone().into());
+    }
+    if let Some(port) = cli.port {
+        raw.server.insert("port".into(), i64::from(port).into());
+    }
+    if cli.debug {
+        raw.server.insert("debug".into(), true.into());
+    }
+    Ok(raw.build()?)
+}
+
+fn init_logs(debug: bool) {
+    let default = if debug {
+        "herald=trace,info"
+    } else {
+        "herald=info,warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HERALD_LOG")
+        .unwrap_or_else(|_| default.into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
+    (host, port)
+        .to_socket_addrs()?
+        .next()
+        .with_context(|| format!("cannot resolve {host}"))
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let config = match load(&cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("herald: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    init_logs(config.server.debug);
+    let addr = match resolve(&config.server.host, config.server.port) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("herald: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    let listener = match herald::server::bind(addr) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("herald: cannot listen on {addr}: {e}");
+            std::process::exit(2);
+        }
+    };
+    let apps: Vec<&str> = config.apps.iter().map(|a| a.id.as_str()).collect();
+    tracing::info!(%addr, ?apps, "herald listening");
+    let node = Node::new(config);
+    herald::server::run(listener, node, shutdown_signal()).await;
+    tracing::info!("stopped");
+}

@@ -1,0 +1,76 @@
+//! One herald node's shared state: configuration, adapter, socket ids and the
+//! drain signal. Handed to every connection task and API request.
+
+use crate::adapter::Adapter;
+use crate::channel::Registry;
+use crate::config::Config;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::watch;
+
+pub struct Node {
+    pub config: Config,
+    pub adapter: Adapter,
+    /// Random per-process part of socket ids, so ids differ across nodes and restarts.
+    prefix: u64,
+    next_socket: AtomicU64,
+    draining: AtomicBool,
+    drain_tx: watch::Sender<bool>,
+}
+
+impl Node {
+    pub fn new(config: Config) -> Arc<Node> {
+        let registry = Arc::new(Registry::new(config.apps.iter()));
+        let (drain_tx, _) = watch::channel(false);
+        Arc::new(Node {
+            config,
+            adapter: Adapter::local(registry),
+            prefix: random_prefix(),
+            next_socket: AtomicU64::new(1),
+            draining: AtomicBool::new(false),
+            drain_tx,
+        })
+    }
+
+    /// A unique socket key and its `\d+\.\d+` socket id.
+    pub fn next_socket_id(&self) -> (u64, Arc<str>) {
+        let key = self.next_socket.fetch_add(1, Ordering::Relaxed);
+        (key, format!("{}.{}", self.prefix, key).into())
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// Start draining: new upgrades get 503 and every socket is told to reconnect.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::Release);
+        self.drain_tx.send_replace(true);
+    }
+
+    pub fn drain_signal(&self) -> watch::Receiver<bool> {
+        self.drain_tx.subscribe()
+    }
+
+    /// Seconds since the Unix epoch.
+    pub fn now_secs() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    }
+}
+
+/// A random number from the OS-seeded hasher (no extra dependency).
+fn random_prefix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish() % 1_000_000_000
+}

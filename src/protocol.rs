@@ -1,0 +1,363 @@
+//! The Pusher wire format (protocol 7): client frames parsed into
+//! [`ClientMessage`], server frames built as JSON text, and the close codes.
+//! Pure: no I/O.
+//!
+//! Event `data` is carried as raw JSON text and never re-encoded, so encrypted
+//! payloads and PHP's escaping (`\/`, `\uXXXX`) reach clients byte for byte.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// Close codes and `pusher:error` codes, with the reconnect behaviour pusher-js gives them.
+pub mod code {
+    /// Application does not exist (client stops reconnecting).
+    pub const APP_NOT_FOUND: u16 = 4001;
+    /// Application disabled.
+    pub const APP_DISABLED: u16 = 4003;
+    /// Application over its connection quota.
+    pub const OVER_QUOTA: u16 = 4004;
+    /// Origin or connection not authorized.
+    pub const UNAUTHORIZED: u16 = 4009;
+    /// Over capacity: the client backs off and reconnects.
+    pub const OVER_CAPACITY: u16 = 4100;
+    /// Generic "reconnect now" (shutdown, invalid frames).
+    pub const RECONNECT: u16 = 4200;
+    /// Pong reply not received in time.
+    pub const PONG_TIMEOUT: u16 = 4201;
+    /// Client event rejected.
+    pub const CLIENT_EVENT_REJECTED: u16 = 4301;
+}
+
+/// A frame from a client, parsed at the edge.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientMessage {
+    Ping,
+    Pong,
+    Subscribe {
+        channel: String,
+        auth: Option<String>,
+        channel_data: Option<String>,
+    },
+    Unsubscribe {
+        channel: String,
+    },
+    Signin {
+        auth: String,
+        user_data: String,
+    },
+    ClientEvent {
+        event: String,
+        channel: String,
+        data: Option<String>,
+    },
+    /// Any other `pusher:` event: ignored, like Soketi does.
+    Ignored(String),
+}
+
+/// Why a client frame could not be understood.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ParseError {
+    #[error("Invalid message format")]
+    Json,
+    #[error("Invalid message format: {0}")]
+    Field(&'static str),
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    event: &'a RawValue,
+    #[serde(default)]
+    channel: Option<String>,
+    #[serde(default)]
+    data: Option<Box<RawValue>>,
+}
+
+#[derive(Deserialize)]
+struct SubscribeData {
+    channel: String,
+    #[serde(default)]
+    auth: Option<String>,
+    #[serde(default)]
+    channel_data: Option<Box<RawValue>>,
+}
+
+#[derive(Deserialize)]
+struct UnsubscribeData {
+    channel: String,
+}
+
+#[derive(Deserialize)]
+struct SigninData {
+    auth: String,
+    user_data: Box<RawValue>,
+}
+
+impl ClientMessage {
+    pub fn parse(text: &str) -> Result<ClientMessage, ParseError> {
+        let env: Envelope = serde_json::from_str(text).map_err(|_| ParseError::Json)?;
+        let event: String =
+            serde_json::from_str(env.event.get()).map_err(|_| ParseError::Field("event"))?;
+        match event.as_str() {
+            "pusher:ping" => Ok(ClientMessage::Ping),
+            "pusher:pong" => Ok(ClientMessage::Pong),
+            "pusher:subscribe" => {
+                let d: SubscribeData = data(env.data.as_deref(), "data.channel")?;
+                Ok(ClientMessage::Subscribe {
+                    channel: d.channel,
+                    auth: d.auth,
+                    channel_data: d.channel_data.map(|raw| string_or_raw(&raw)),
+                })
+            }
+            "pusher:unsubscribe" => {
+                let d: UnsubscribeData = data(env.data.as_deref(), "data.channel")?;
+                Ok(ClientMessage::Unsubscribe { channel: d.channel })
+            }
+            "pusher:signin" => {
+                let d: SigninData = data(env.data.as_deref(), "data.auth and data.user_data")?;
+                Ok(ClientMessage::Signin {
+                    auth: d.auth,
+                    user_data: string_or_raw(&d.user_data),
+                })
+            }
+            e if e.starts_with("client-") => {
+                let channel = env.channel.ok_or(ParseError::Field("channel"))?;
+                Ok(ClientMessage::ClientEvent {
+                    event,
+                    channel,
+                    data: env.data.map(|d| d.get().to_string()),
+                })
+            }
+            _ => Ok(ClientMessage::Ignored(event)),
+        }
+    }
+}
+
+/// Decode `data`, which clients send as an object or as a JSON-encoded string.
+fn data<T: serde::de::DeserializeOwned>(
+    raw: Option<&RawValue>,
+    what: &'static str,
+) -> Result<T, ParseError> {
+    let raw = raw.ok_or(ParseError::Field(what))?;
+    let text = string_or_raw(raw);
+    serde_json::from_str(&text).map_err(|_| ParseError::Field(what))
+}
+
+/// A JSON string token's contents, or the raw text of any other value.
+fn string_or_raw(raw: &RawValue) -> String {
+    serde_json::from_str::<String>(raw.get()).unwrap_or_else(|_| raw.get().to_string())
+}
+
+/// JSON-encode a string (quotes included).
+pub fn quote(s: &str) -> String {
+    serde_json::to_string(s).expect("strings always encode")
+}
+
+/// `{"event":"pusher:connection_established","data":"{\"socket_id\":...}"}`
+pub fn connection_established(socket_id: &str, activity_timeout: u64) -> String {
+    let inner = format!(
+        "{{\"socket_id\":{},\"activity_timeout\":{activity_timeout}}}",
+        quote(socket_id)
+    );
+    format!(
+        "{{\"event\":\"pusher:connection_established\",\"data\":{}}}",
+        quote(&inner)
+    )
+}
+
+/// `pusher:error` with an object `data`, optionally routed to a channel.
+pub fn error(code: u16, message: &str, channel: Option<&str>) -> String {
+    let channel = channel
+        .map(|c| format!(",\"channel\":{}", quote(c)))
+        .unwrap_or_default();
+    format!(
+        "{{\"event\":\"pusher:error\",\"data\":{{\"code\":{code},\"message\":{}}}{channel}}}",
+        quote(message)
+    )
+}
+
+pub fn ping() -> &'static str {
+    "{\"event\":\"pusher:ping\",\"data\":{}}"
+}
+
+pub fn pong() -> &'static str {
+    "{\"event\":\"pusher:pong\",\"data\":{}}"
+}
+
+/// `pusher_internal:subscription_succeeded`; `data` is the already-encoded inner JSON.
+pub fn subscription_succeeded(channel: &str, data: &str) -> String {
+    format!(
+        "{{\"event\":\"pusher_internal:subscription_succeeded\",\"channel\":{},\"data\":{}}}",
+        quote(channel),
+        quote(data)
+    )
+}
+
+/// `pusher:subscription_error` with `{type, error, status}`.
+pub fn subscription_error(channel: &str, kind: &str, message: &str, status: u16) -> String {
+    format!(
+        "{{\"event\":\"pusher:subscription_error\",\"channel\":{},\"data\":{{\"type\":{},\"error\":{},\"status\":{status}}}}}",
+        quote(channel),
+        quote(kind),
+        quote(message)
+    )
+}
+
+/// `member_added`: `user_id` and `user_info` are raw JSON, echoed as sent.
+pub fn member_added(channel: &str, user_id: &str, user_info: Option<&str>) -> String {
+    let info = user_info
+        .map(|i| format!(",\"user_info\":{i}"))
+        .unwrap_or_default();
+    let inner = format!("{{\"user_id\":{user_id}{info}}}");
+    format!(
+        "{{\"event\":\"pusher_internal:member_added\",\"channel\":{},\"data\":{}}}",
+        quote(channel),
+        quote(&inner)
+    )
+}
+
+pub fn member_removed(channel: &str, user_id: &str) -> String {
+    let inner = format!("{{\"user_id\":{user_id}}}");
+    format!(
+        "{{\"event\":\"pusher_internal:member_removed\",\"channel\":{},\"data\":{}}}",
+        quote(channel),
+        quote(&inner)
+    )
+}
+
+/// A channel event. `data` is raw JSON (normally a string token) relayed verbatim;
+/// `user_id` (already a JSON string token) is added to presence client events.
+pub fn event(event: &str, channel: &str, data: Option<&str>, user_id: Option<&str>) -> String {
+    let data = data.map(|d| format!(",\"data\":{d}")).unwrap_or_default();
+    let user = user_id
+        .map(|u| format!(",\"user_id\":{u}"))
+        .unwrap_or_default();
+    format!(
+        "{{\"event\":{},\"channel\":{}{data}{user}}}",
+        quote(event),
+        quote(channel)
+    )
+}
+
+pub fn cache_miss(channel: &str) -> String {
+    format!(
+        "{{\"event\":\"pusher:cache_miss\",\"channel\":{}}}",
+        quote(channel)
+    )
+}
+
+pub fn signin_success(user_data: &str) -> String {
+    format!(
+        "{{\"event\":\"pusher:signin_success\",\"data\":{{\"user_data\":{}}}}}",
+        quote(user_data)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_what_pusher_js_sends() {
+        let m = ClientMessage::parse(
+            r#"{"event":"pusher:subscribe","data":{"auth":"","channel":"my-channel"}}"#,
+        );
+        assert_eq!(
+            m.unwrap(),
+            ClientMessage::Subscribe {
+                channel: "my-channel".into(),
+                auth: Some("".into()),
+                channel_data: None
+            }
+        );
+        let m = ClientMessage::parse(
+            r#"{"event":"pusher:subscribe","data":{"auth":"k:s","channel_data":"{\"user_id\":10}","channel":"presence-x"}}"#,
+        );
+        assert_eq!(
+            m.unwrap(),
+            ClientMessage::Subscribe {
+                channel: "presence-x".into(),
+                auth: Some("k:s".into()),
+                channel_data: Some("{\"user_id\":10}".into())
+            }
+        );
+        assert_eq!(
+            ClientMessage::parse(r#"{"event":"pusher:ping","data":{}}"#).unwrap(),
+            ClientMessage::Ping
+        );
+        let m = ClientMessage::parse(
+            r#"{"event":"client-typing","data":{"name":"x"},"channel":"private-chat"}"#,
+        );
+        match m.unwrap() {
+            ClientMessage::ClientEvent {
+                event,
+                channel,
+                data,
+            } => {
+                assert_eq!(
+                    (event.as_str(), channel.as_str()),
+                    ("client-typing", "private-chat")
+                );
+                assert_eq!(data.unwrap(), r#"{"name":"x"}"#);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn data_may_be_a_json_string() {
+        let m =
+            ClientMessage::parse(r#"{"event":"pusher:unsubscribe","data":"{\"channel\":\"a\"}"}"#);
+        assert_eq!(
+            m.unwrap(),
+            ClientMessage::Unsubscribe {
+                channel: "a".into()
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_frames_are_errors_not_panics() {
+        for bad in [
+            "",
+            "nope",
+            "[]",
+            r#"{"event":1}"#,
+            r#"{"event":"pusher:subscribe"}"#,
+            r#"{"event":"pusher:subscribe","data":{"channel":5}}"#,
+            r#"{"event":"pusher:unsubscribe","data":null}"#,
+            r#"{"event":"client-x","data":{}}"#,
+            r#"{"event":"pusher:signin","data":{"auth":"a"}}"#,
+        ] {
+            assert!(ClientMessage::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            ClientMessage::parse(r#"{"event":"pusher:whatever"}"#).unwrap(),
+            ClientMessage::Ignored("pusher:whatever".into())
+        );
+    }
+
+    #[test]
+    fn server_frames_match_the_documented_shapes() {
+        assert_eq!(
+            connection_established("123.456", 30),
+            r#"{"event":"pusher:connection_established","data":"{\"socket_id\":\"123.456\",\"activity_timeout\":30}"}"#
+        );
+        assert_eq!(
+            event("App\\Events\\X", "c", Some(r#""{\"a\":\"\\/\"}""#), None),
+            r#"{"event":"App\\Events\\X","channel":"c","data":"{\"a\":\"\\/\"}"}"#
+        );
+        assert_eq!(
+            member_added("presence-a", "\"1\"", Some(r#"{"n":1}"#)),
+            r#"{"event":"pusher_internal:member_added","channel":"presence-a","data":"{\"user_id\":\"1\",\"user_info\":{\"n\":1}}"}"#
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&subscription_error("c", "AuthError", "no", 401)).unwrap();
+        assert_eq!(v["data"]["status"], 401);
+        let v: serde_json::Value = serde_json::from_str(&error(4301, "m", Some("c"))).unwrap();
+        assert_eq!(
+            (v["data"]["code"].as_u64(), v["channel"].as_str()),
+            (Some(4301), Some("c"))
+        );
+    }
+}

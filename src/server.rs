@@ -1,0 +1,200 @@
+//! The listener: accept, serve HTTP/1.1 with upgrades, route, and drain.
+
+use crate::api;
+use crate::connection;
+use crate::node::Node;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{
+    HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
+    UPGRADE,
+};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::WebSocketStream;
+
+type Body = Full<Bytes>;
+
+/// Bind with a deep backlog so connection storms do not overflow it.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}
+
+/// Serve until `shutdown` resolves, then drain: sockets are told to reconnect
+/// (4200) and the call returns once they are gone or the grace period ends.
+pub async fn run(listener: TcpListener, node: Arc<Node>, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(serve_connection(stream, node.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    drain(&node).await;
+}
+
+async fn drain(node: &Node) {
+    tracing::info!(connections = node.adapter.total_connections(), "draining");
+    node.drain();
+    let deadline = tokio::time::Instant::now() + node.config.server.shutdown_grace_period;
+    while node.adapter.total_connections() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tracing::info!(remaining = node.adapter.total_connections(), "drained");
+}
+
+async fn serve_connection(stream: tokio::net::TcpStream, node: Arc<Node>) {
+    let service = hyper::service::service_fn(move |req| route(req, node.clone()));
+    let conn =
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    if let Err(e) = conn.with_upgrades().await {
+        tracing::debug!(error = %e, "http connection ended with an error");
+    }
+}
+
+async fn route(
+    req: Request<Incoming>,
+    node: Arc<Node>,
+) -> Result<Response<Body>, std::convert::Infallible> {
+    let path = req.uri().path().to_string();
+    let draining = node.is_draining();
+    let response = match (req.method().as_str(), path.as_str()) {
+        ("GET", "/") => text(StatusCode::OK, "OK"),
+        ("GET", "/ready") | ("GET", "/accept-traffic") if draining => {
+            text(StatusCode::SERVICE_UNAVAILABLE, "Draining")
+        }
+        ("GET", "/ready") | ("GET", "/accept-traffic") => text(StatusCode::OK, "OK"),
+        ("GET", "/up") => json(StatusCode::OK, r#"{"health":"OK"}"#.into()),
+        ("GET", p) if p.starts_with("/app/") => upgrade(req, node, p["/app/".len()..].to_string()),
+        (_, p) if p.starts_with("/apps/") => api_request(req, node).await,
+        _ => text(StatusCode::NOT_FOUND, "Not found"),
+    };
+    Ok(response)
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *r.status_mut() = status;
+    r
+}
+
+fn json(status: StatusCode, body: String) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+/// Answer 101 and hand the upgraded stream to a connection task.
+fn upgrade(mut req: Request<Incoming>, node: Arc<Node>, key: String) -> Response<Body> {
+    if node.is_draining() {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Server is closing. Please reconnect shortly.",
+        );
+    }
+    let wants_ws = req
+        .headers()
+        .get(UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let Some(accept) = req
+        .headers()
+        .get(SEC_WEBSOCKET_KEY)
+        .map(|k| derive_accept_key(k.as_bytes()))
+    else {
+        return text(StatusCode::BAD_REQUEST, "Expected a WebSocket upgrade");
+    };
+    if !wants_ws {
+        return text(StatusCode::BAD_REQUEST, "Expected a WebSocket upgrade");
+    }
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let config = connection::ws_config(node.config.server.max_message_bytes);
+                let ws = WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    Some(config),
+                )
+                .await;
+                connection::run(ws, node, key).await;
+            }
+            Err(e) => tracing::debug!(error = %e, "upgrade failed"),
+        }
+    });
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = r.headers_mut();
+    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(
+        SEC_WEBSOCKET_ACCEPT,
+        HeaderValue::from_str(&accept).expect("base64 is a valid header"),
+    );
+    r
+}
+
+/// Read the body (capped before reading) and run the API handler.
+async fn api_request(req: Request<Incoming>, node: Arc<Node>) -> Response<Body> {
+    let max = node.config.server.max_request_bytes;
+    let too_large = || {
+        let e = api::ApiError::new(
+            413,
+            format!("The request body is larger than {} KB.", max / 1024),
+        );
+        json(StatusCode::PAYLOAD_TOO_LARGE, e.body())
+    };
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return too_large();
+    }
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, max).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return too_large(),
+    };
+    let request = api::Request {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        body: &body,
+    };
+    match api::handle(&node, &request) {
+        Ok(body) => json(StatusCode::OK, body),
+        Err(e) => json(
+            StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
+            e.body(),
+        ),
+    }
+}
