@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import crypto from 'node:crypto';
+import { after } from 'node:test';
 
 import PusherJs from 'pusher-js'; // Node build: includes tweetnacl, so encrypted channels work
 import PusherServer from 'pusher';
@@ -34,6 +35,17 @@ export const MASTER_KEY_BASE64 = Buffer.alloc(32, 7).toString('base64');
 export const DEFAULT_APP = { id: 'app-id', key: 'app-key', secret: 'app-secret' };
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// When a test file has finished but something keeps its process alive, say what.
+after(() => {
+  setTimeout(() => {
+    const handles = process._getActiveHandles().map((h) => {
+      const name = h?.constructor?.name || typeof h;
+      return h instanceof net.Socket ? `${name}(${h.localPort}->${h.remotePort})` : name;
+    });
+    process.stderr.write(`[harness] process still alive 5 s after the last test; active handles: ${handles.join(', ')}\n`);
+  }, 5000).unref();
+});
 
 // ---------------------------------------------------------------- ports
 
@@ -227,6 +239,7 @@ export class Target {
     this.port = port;
     this.app = app;
     this.herald = herald;
+    this.scopes = new Set(); // client scopes to close before the server stops
   }
   get key() {
     return this.app.key;
@@ -238,6 +251,7 @@ export class Target {
     return `http://${this.host}:${this.port}`;
   }
   async stop() {
+    for (const scope of this.scopes) await scope.close();
     if (this.herald) await this.herald.stop();
   }
 }
@@ -274,9 +288,11 @@ export async function serverFor(t, opts = {}) {
     return remoteTarget();
   }
   const herald = new Herald({ ...opts, name: t.fullName || t.name });
-  t.after(() => herald.stop());
+  const target = new Target({ host: herald.host, port: 0, app: herald.app, herald });
+  t.after(() => target.stop()); // closes the test's clients first, then SIGTERM
   await herald.start();
-  return new Target({ host: herald.host, port: herald.port, app: herald.app, herald });
+  target.port = herald.port;
+  return target;
 }
 
 /** A default-config server shared by the tests of one file (call in before(), stop in after()). */
@@ -341,6 +357,7 @@ export class Scope {
     this.target = target;
     this.closers = [];
     this._sdk = null;
+    target.scopes.add(this);
     t.after(() => this.close());
   }
 
@@ -394,6 +411,7 @@ export class Scope {
   }
 
   async close() {
+    this.target.scopes.delete(this);
     for (const c of this.closers.reverse()) {
       try {
         await c();
@@ -633,8 +651,12 @@ export class AuthServer {
 
   /** Laravel Echo options pointing at this endpoint for the user behind `token`. */
   echoOptions(token) {
+    // Fresh header objects per Echo instance: Echo merges its options shallowly,
+    // so with only `bearerToken` every Echo in one process would share (and
+    // overwrite) the same default `auth.headers` object.
     return {
       authEndpoint: this.authEndpoint,
+      auth: { headers: {} },
       userAuthentication: { endpoint: this.userAuthEndpoint, headers: {} },
       bearerToken: token,
     };

@@ -146,8 +146,7 @@ describe('laravel-echo', () => {
     const e2 = await echoFor('token-2');
     const ch1 = e1.join(name);
     const ch2 = e2.join(name);
-    await echoWait((cb) => ch1.here(cb));
-    await echoWait((cb) => ch2.here(cb));
+    await Promise.all([echoWait((cb) => ch1.here(cb)), echoWait((cb) => ch2.here(cb))]);
     const got = echoWait((cb) => ch2.listenForWhisper('typing', cb), 3000, 'whisper');
     const echoed = [];
     ch1.listenForWhisper('typing', (d) => echoed.push(d));
