@@ -2,7 +2,7 @@
 // presence and the four cache variants.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Scope, sharedServer, waitFor, subscribed, sleep, collect, until } from '../lib/harness.mjs';
+import { Scope, sharedServer, waitFor, subscribed, sleep, collect, until, signChannel, frameData } from '../lib/harness.mjs';
 
 const USERS = {
   alice: { id: 'alice', info: { name: 'Alice' } },
@@ -161,6 +161,71 @@ describe('channels', () => {
     a.disconnect();
     assert.equal(String((await removed).id), '7');
     assert.equal(chb.members.count, 1);
+  });
+
+  it('presence channel (raw): numeric user_id is echoed as sent in member_added/member_removed', async (t) => {
+    const s = new Scope(t, srv);
+    const name = uniq('presence-rawnum.');
+    const a = await s.raw();
+    const b = await s.raw();
+    const ida = (await a.established()).socket_id;
+    const idb = (await b.established()).socket_id;
+    const cda = JSON.stringify({ user_id: 'a', user_info: { n: 'a' } });
+    const cdb = JSON.stringify({ user_id: 7, user_info: { n: 7 } });
+    await a.subscribe(name, { auth: signChannel(srv.app, ida, name, cda), channel_data: cda });
+    const sub = await b.subscribe(name, { auth: signChannel(srv.app, idb, name, cdb), channel_data: cdb });
+    assert.equal(sub.event, 'pusher_internal:subscription_succeeded', sub.__raw);
+    const presence = frameData(sub).presence;
+    assert.equal(presence.count, 2);
+    assert.deepEqual(Object.keys(presence.hash).sort(), ['7', 'a']);
+    const added = await a.next('pusher_internal:member_added');
+    assert.equal(typeof added.data, 'string', 'member_added data must be a JSON string');
+    assert.deepEqual(JSON.parse(added.data), { user_id: 7, user_info: { n: 7 } });
+    b.close();
+    const removed = await a.next('pusher_internal:member_removed');
+    assert.deepEqual(JSON.parse(removed.data), { user_id: 7 });
+  });
+
+  it('presence channel: user_id 7 and "7" are the same member', async (t) => {
+    const s = new Scope(t, srv);
+    const name = uniq('presence-same.');
+    const w = await s.raw();
+    const idw = (await w.established()).socket_id;
+    const cdw = JSON.stringify({ user_id: 'watcher' });
+    await w.subscribe(name, { auth: signChannel(srv.app, idw, name, cdw), channel_data: cdw });
+    for (const id of [7, '7']) {
+      const c = await s.raw();
+      const sid = (await c.established()).socket_id;
+      const cd = JSON.stringify({ user_id: id });
+      const r = await c.subscribe(name, { auth: signChannel(srv.app, sid, name, cd), channel_data: cd });
+      assert.equal(r.event, 'pusher_internal:subscription_succeeded', r.__raw);
+      assert.equal(frameData(r).presence.count, 2, r.__raw);
+    }
+    await sleep(300);
+    assert.equal(w.matching((m) => m && m.event === 'pusher_internal:member_added').length, 1);
+  });
+
+  it('private channel: auth signed over socket_id:channel:channel_data (pusher-http-php style) is accepted', async (t) => {
+    const s = new Scope(t, srv);
+    const name = uniq('private-withdata.');
+    const raw = await s.raw();
+    const { socket_id } = await raw.established();
+    const cd = JSON.stringify({ user_id: '1', extra: true });
+    const res = await raw.subscribe(name, { auth: signChannel(srv.app, socket_id, name, cd), channel_data: cd });
+    assert.equal(res.event, 'pusher_internal:subscription_succeeded', res.__raw);
+  });
+
+  it('cache channel: an event published while nobody is subscribed is still cached', async (t) => {
+    const s = new Scope(t, srv);
+    const name = uniq('cache-empty.');
+    await s.sdk().trigger(name, 'state', { v: 'before anyone came' });
+    const raw = await s.raw();
+    await raw.established();
+    const r = await raw.subscribe(name);
+    assert.equal(r.event, 'pusher_internal:subscription_succeeded');
+    const m = await raw.next((x) => x && x.channel === name && x.event !== 'pusher_internal:subscription_succeeded');
+    assert.equal(m.event, 'state', m.__raw);
+    assert.equal(m.data, '{"v":"before anyone came"}');
   });
 
   for (const prefix of ['cache-', 'private-cache-', 'private-encrypted-cache-', 'presence-cache-']) {

@@ -145,6 +145,24 @@ describe('client events', () => {
     assert.ok(a.isOpen);
   });
 
+  it('refused when the data is over max_event_payload_kb or the name over 200 chars: 4301', async (t) => {
+    const target = await serverFor(t, { app: { enable_client_messages: true, max_event_payload_kb: 1 } });
+    if (!target) return;
+    const { cha, chb } = await pair(t, target, uniq('private-size.'));
+    const relayed = collect(chb, 'client-big');
+    const err = channelError(cha);
+    cha.trigger('client-big', { blob: 'x'.repeat(2048) });
+    assert.equal((await err).code, 4301);
+    const err2 = channelError(cha);
+    cha.trigger(`client-${'n'.repeat(200)}`, {});
+    assert.equal((await err2).code, 4301);
+    await sleep(300);
+    assert.equal(relayed.length, 0);
+    const ok = waitFor(chb, 'client-small', 3000);
+    cha.trigger('client-small', { blob: 'x'.repeat(100) });
+    await ok;
+  });
+
   it('rate limited (max_client_events_per_sec=3): 4301 after the limit, socket kept', async (t) => {
     const target = await serverFor(t, { app: { enable_client_messages: true, max_client_events_per_sec: 3 } });
     if (!target) return;

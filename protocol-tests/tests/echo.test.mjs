@@ -23,6 +23,12 @@ function echoWait(register, ms = 3000, what = 'echo callback') {
   });
 }
 
+/** Resolve once an Echo channel is subscribed (also when that already happened). */
+function echoSubscribed(ch, ms = 3000) {
+  if (ch.subscription?.subscribed) return Promise.resolve();
+  return echoWait((cb) => ch.subscribed(cb), ms, `subscription to ${ch.name}`);
+}
+
 describe('laravel-echo', () => {
   let srv;
   before(async () => {
@@ -41,7 +47,7 @@ describe('laravel-echo', () => {
     const echo = await echoFor('token-1');
     const name = uniq('orders.');
     const ch = echo.channel(name);
-    await echoWait((cb) => ch.subscribed(cb), 3000, 'subscribed');
+    await echoSubscribed(ch);
     const got = echoWait((cb) => ch.listen('OrderShipped', cb), 3000, 'OrderShipped');
     await s.sdk().trigger(name, 'App\\Events\\OrderShipped', { order: { id: 5 } });
     assert.deepEqual(await got, { order: { id: 5 } });
@@ -52,7 +58,7 @@ describe('laravel-echo', () => {
     const echo = await echoFor('token-1');
     const name = uniq('orders.');
     const ch = echo.channel(name);
-    await echoWait((cb) => ch.subscribed(cb));
+    await echoSubscribed(ch);
     const got = echoWait((cb) => ch.listen('.order.shipped', cb), 3000, '.order.shipped');
     await s.sdk().trigger(name, 'order.shipped', { id: 9 });
     assert.deepEqual(await got, { id: 9 });
@@ -63,7 +69,7 @@ describe('laravel-echo', () => {
     const echo = await echoFor('token-1');
     const name = uniq('App.Models.User.');
     const ch = echo.private(name);
-    await echoWait((cb) => ch.subscribed(cb), 3000, 'private subscribed');
+    await echoSubscribed(ch);
     const req = auth.requests.find((r) => r.path === '/broadcasting/auth');
     assert.ok(req, 'auth endpoint was called');
     assert.equal(req.params.channel_name, `private-${name}`);
@@ -131,7 +137,7 @@ describe('laravel-echo', () => {
     const echo = await echoFor('token-1');
     const name = uniq('secrets.');
     const ch = echo.encryptedPrivate(name);
-    await echoWait((cb) => ch.subscribed(cb), 3000, 'encrypted subscribed');
+    await echoSubscribed(ch);
     const got = echoWait((cb) => ch.listen('SecretMessage', cb));
     await s.sdk().trigger(`private-encrypted-${name}`, 'App\\Events\\SecretMessage', { body: 'psst' });
     assert.deepEqual(await got, { body: 'psst' });
@@ -161,7 +167,7 @@ describe('laravel-echo', () => {
     const echo = await echoFor('token-1');
     const name = uniq('App.Models.User.');
     const ch = echo.private(name);
-    await echoWait((cb) => ch.subscribed(cb));
+    await echoSubscribed(ch);
     const got = echoWait((cb) => ch.notification(cb), 3000, 'notification');
     const payload = { id: 'b3b9', type: 'App\\Notifications\\InvoicePaid', amount: 12 };
     await s
@@ -177,8 +183,8 @@ describe('laravel-echo', () => {
     const other = await echoFor('token-2');
     const chS = sender.channel(name);
     const chO = other.channel(name);
-    await echoWait((cb) => chS.subscribed(cb));
-    await echoWait((cb) => chO.subscribed(cb));
+    await echoSubscribed(chS);
+    await echoSubscribed(chO);
     const senderGot = [];
     chS.listen('OrderShipped', (d) => senderGot.push(d));
     const got = echoWait((cb) => chO.listen('OrderShipped', cb));
@@ -200,7 +206,7 @@ describe('laravel-echo', () => {
     const p2 = e2.join(name);
     await echoWait((cb) => p2.here(cb));
     const pub = e2.channel(name);
-    await echoWait((cb) => pub.subscribed(cb));
+    await echoSubscribed(pub);
     const after = [];
     pub.listen('Ping', (d) => after.push(d));
     const leaving = echoWait((cb) => p1.leaving(cb), 3000, 'leaving');

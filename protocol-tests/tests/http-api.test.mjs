@@ -190,6 +190,63 @@ describe('http api', () => {
     assert.equal(a.matching((m) => m && m.event === 'ev').length, 0);
   });
 
+  it('PHP-style body ("channel" singular) is accepted and delivered', async (t) => {
+    const s = new Scope(t, srv);
+    const name = uniq('php-');
+    const raw = await s.raw();
+    await raw.established();
+    await raw.subscribe(name);
+    const res = await apiRequest(srv, {
+      method: 'POST',
+      path: '/events',
+      body: { name: 'App\\Events\\OrderShipped', data: '{"order":{"id":1}}', channel: name },
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.json, {});
+    const m = await raw.next('App\\Events\\OrderShipped');
+    assert.equal(m.data, '{"order":{"id":1}}');
+  });
+
+  it('GET /channels/{presence}?info=user_count,subscription_count (comma sent as %2C like PHP)', async (t) => {
+    const s = new Scope(t, srv);
+    const auth = await s.authServer({ users: USERS });
+    const name = uniq('presence-both-');
+    for (const tok of ['u1', 'u1']) {
+      const p = await s.connected(auth.clientOptions(tok));
+      await subscribed(p.subscribe(name));
+    }
+    const res = await apiRequest(srv, { path: `/channels/${name}`, params: { info: 'user_count,subscription_count' } });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.json.occupied, true);
+    assert.equal(res.json.user_count, 1, res.text);
+  });
+
+  it('triggerBatch with info returns one entry per item ({"batch": [...]})', async (t) => {
+    const s = new Scope(t, srv);
+    const name = uniq('batch-info-');
+    const p = await s.connected();
+    await subscribed(p.subscribe(name));
+    const body = await json(
+      await s.sdk().triggerBatch([
+        { channel: name, name: 'a', data: '1', info: 'subscription_count' },
+        { channel: uniq('batch-empty-'), name: 'b', data: '2' },
+      ]),
+    );
+    assert.ok(Array.isArray(body.batch), JSON.stringify(body));
+    assert.equal(body.batch.length, 2);
+    assert.equal(body.batch[0].subscription_count, 1, JSON.stringify(body));
+  });
+
+  it('event name longer than 200 characters: 400', async (t) => {
+    const res = await apiRequest(srv, { method: 'POST', path: '/events', body: { name: 'e'.repeat(201), channel: 'c', data: '{}' } });
+    assertJsonError(res, 400);
+  });
+
+  it('GET /channels?info=user_count without filter_by_prefix=presence-: 400', async (t) => {
+    const res = await apiRequest(srv, { path: '/channels', params: { info: 'user_count' } });
+    assertJsonError(res, 400);
+  });
+
   it('bad signature: 401 with {"error": ...}', async (t) => {
     const res = await apiRequest(srv, {
       method: 'POST',

@@ -78,6 +78,17 @@ describe('subscription errors', () => {
     assert.ok(raw.isOpen);
   });
 
+  it('private channel with another app key in auth: 401', async (t) => {
+    const s = new Scope(t, srv);
+    const raw = await s.raw();
+    const { socket_id } = await raw.established();
+    const name = uniq('private-otherkey.');
+    const sig = signChannel(srv.app, socket_id, name).split(':')[1];
+    const res = await raw.subscribe(name, { auth: `other-key:${sig}` });
+    assert.equal(res.event, 'pusher:subscription_error', res.__raw);
+    assert.equal(frameData(res).status, 401);
+  });
+
   it('presence channel with tampered channel_data (signed for another user): 401', async (t) => {
     const s = new Scope(t, srv);
     const p = await s.connected({

@@ -107,6 +107,22 @@ describe('user authentication', () => {
     assert.equal(bystander.connection.state, 'connected');
   });
 
+  it('terminateUserConnections leaves presence-only (not signed in) connections of that user open', async (t) => {
+    const target = await serverFor(t, SIGNIN);
+    if (!target) return;
+    const s = new Scope(t, target);
+    const raw = await s.raw();
+    const { socket_id } = await raw.established();
+    const name = `presence-term-${Date.now()}`;
+    const cd = JSON.stringify({ user_id: '1' });
+    const { auth } = s.sdk().authorizeChannel(socket_id, name, { user_id: '1' });
+    const r = await raw.subscribe(name, { auth, channel_data: cd });
+    assert.equal(r.event, 'pusher_internal:subscription_succeeded', r.__raw);
+    await s.sdk().terminateUserConnections('1');
+    await sleep(500);
+    assert.ok(raw.isOpen, 'a connection that never signed in was terminated');
+  });
+
   it('sign-in timeout (user_authentication_timeout_ms=500): a socket that does not sign in is closed with 4009', async (t) => {
     const target = await serverFor(t, { app: { enable_user_authentication: true, user_authentication_timeout_ms: 500 } });
     if (!target) return;
