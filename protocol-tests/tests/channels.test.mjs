@@ -2,7 +2,7 @@
 // presence and the four cache variants.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Scope, sharedServer, waitFor, subscribed, sleep, collect, until, signChannel, frameData } from '../lib/harness.mjs';
+import { Scope, sharedServer, serverFor, waitFor, subscribed, sleep, collect, until, signChannel, frameData } from '../lib/harness.mjs';
 
 const USERS = {
   alice: { id: 'alice', info: { name: 'Alice' } },
@@ -161,6 +161,54 @@ describe('channels', () => {
     a.disconnect();
     assert.equal(String((await removed).id), '7');
     assert.equal(chb.members.count, 1);
+  });
+
+  it('per-channel order is kept for 200 events from one publisher', async (t) => {
+    const s = new Scope(t, srv);
+    const name = uniq('order-');
+    const raw = await s.raw();
+    await raw.established();
+    await raw.subscribe(name);
+    const sdk = s.sdk();
+    // 20 requests of 10-event batches, sent back to back without waiting
+    const reqs = [];
+    for (let r = 0; r < 20; r++) {
+      reqs.push(sdk.triggerBatch(Array.from({ length: 10 }, (_, i) => ({ channel: name, name: 'seq', data: String(r * 10 + i) }))));
+      await sleep(2);
+    }
+    await Promise.all(reqs);
+    await until(() => raw.matching((m) => m && m.event === 'seq').length === 200, 5000, '200 events');
+    const seq = raw.matching((m) => m && m.event === 'seq').map((f) => Number(f.msg.data));
+    for (let r = 0; r < 20; r++) {
+      const batch = seq.filter((n) => Math.floor(n / 10) === r);
+      assert.deepEqual(batch, [...batch].sort((a, b) => a - b), `batch ${r} reordered`);
+    }
+    // sequential publishes (each awaited) arrive in publish order
+    const seq2 = [];
+    for (let i = 0; i < 30; i++) {
+      await sdk.trigger(name, 'seq2', String(i));
+      seq2.push(String(i));
+    }
+    await until(() => raw.matching((m) => m && m.event === 'seq2').length === 30, 5000, '30 events');
+    assert.deepEqual(raw.matching((m) => m && m.event === 'seq2').map((f) => f.msg.data), seq2);
+  });
+
+  it('cache channel: the cached event expires after cache_ttl', async (t) => {
+    const target = await serverFor(t, { server: { cache_ttl: 1 } });
+    if (!target) return;
+    const s = new Scope(t, target);
+    const name = uniq('cache-ttl.');
+    await s.sdk().trigger(name, 'state', { v: 1 });
+    const fresh = await s.raw();
+    await fresh.established();
+    await fresh.subscribe(name);
+    await fresh.next('state');
+    await sleep(2200);
+    const late = await s.raw();
+    await late.established();
+    await late.subscribe(name);
+    await late.next('pusher:cache_miss');
+    assert.equal(late.matching((m) => m && m.event === 'state').length, 0);
   });
 
   it('presence channel (raw): numeric user_id is echoed as sent in member_added/member_removed', async (t) => {

@@ -11,6 +11,8 @@ import {
   sleep,
   frameData,
   closedWithin,
+  subscribed,
+  until,
 } from '../lib/harness.mjs';
 
 describe('connection', () => {
@@ -93,6 +95,20 @@ describe('connection', () => {
     assert.ok(raw.isOpen, 'socket closed after answering the ping');
   });
 
+  it('pusher-js stays connected through server pings (activity_timeout=1)', async (t) => {
+    const srv = await serverFor(t, { server: { activity_timeout: 1, pong_timeout: 2 } });
+    if (!srv) return;
+    const s = new Scope(t, srv);
+    const p = await s.connected();
+    const id = p.connection.socket_id;
+    const states = [];
+    p.connection.bind('state_change', (st) => states.push(st.current));
+    await sleep(4500);
+    assert.equal(p.connection.state, 'connected');
+    assert.equal(p.connection.socket_id, id, 'pusher-js had to reconnect');
+    assert.deepEqual(states, []);
+  });
+
   it('closes a client that never answers the server ping with 4201', async (t) => {
     const srv = await serverFor(t, { server: { activity_timeout: 1, pong_timeout: 1 } });
     if (!srv) return;
@@ -112,6 +128,7 @@ describe('connection', () => {
     await raw.established();
     const p = await s.connected();
     const firstId = p.connection.socket_id;
+    const ch = await subscribed(p.subscribe('survives-restart'));
     const errors = [];
     p.connection.bind('error', (e) => errors.push(e));
     const herald = srv.herald;
@@ -124,6 +141,11 @@ describe('connection', () => {
     assert.notEqual(p.connection.socket_id, firstId);
     const codes = errors.map((e) => e?.error?.data?.code ?? e?.data?.code);
     assert.ok(codes.includes(4200), `pusher-js should report 4200, saw ${JSON.stringify(codes)}`);
+    // pusher-js re-subscribes its channels on the new connection
+    await until(() => ch.subscribed, 5000, 're-subscription');
+    const got = waitFor(ch, 'after-restart', 3000);
+    await s.sdk().trigger('survives-restart', 'after-restart', { ok: true });
+    assert.deepEqual(await got, { ok: true });
   });
 
   it('unknown app key: pusher:error 4001, close 4001, pusher-js does not reconnect', async (t) => {
