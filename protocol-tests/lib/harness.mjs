@@ -349,6 +349,25 @@ export async function subscribed(channel, ms = 3000) {
   return channel;
 }
 
+// pusher-js (Node build, faye-websocket) arms a 30 s close timer whenever it
+// closes a socket, even one the server already closed (e.g. after 4009); that
+// timer keeps the test process alive. Remember each socket and clear it.
+function trackSockets(p) {
+  p.__sockets = new Set();
+  p.connection.bind('state_change', () => {
+    const sock = p.connection.connection?.transport?.socket;
+    if (sock) p.__sockets.add(sock);
+  });
+}
+
+function releaseSockets(p) {
+  setTimeout(() => {
+    for (const sock of p.__sockets || []) {
+      if (sock._closeTimer) clearTimeout(sock._closeTimer);
+    }
+  }, 50);
+}
+
 /**
  * Per-test client factory: everything it creates is closed when the test ends.
  */
@@ -369,7 +388,11 @@ export class Scope {
 
   pusher(extra = {}, key = this.target.key) {
     const p = new PusherJs(key, pusherOptions(this.target, extra));
-    this.closers.push(() => p.disconnect());
+    trackSockets(p);
+    this.closers.push(() => {
+      p.disconnect();
+      releaseSockets(p);
+    });
     return p;
   }
 
@@ -380,6 +403,13 @@ export class Scope {
   }
 
   async echo(extra = {}) {
+    const echo = await this._echo(extra);
+    trackSockets(echo.connector.pusher);
+    this.closers.push(() => releaseSockets(echo.connector.pusher));
+    return echo;
+  }
+
+  async _echo(extra) {
     const { default: Echo } = await import('laravel-echo');
     const echo = new Echo({
       broadcaster: 'pusher',

@@ -9,9 +9,10 @@ const USERS = {
   'tok-2': { id: '2', info: { name: 'Two' } },
 };
 
-// signin is handled for apps with user authentication enabled; a long timeout
-// so that only the timeout case is affected by it
-const SIGNIN = { app: { enable_user_authentication: true, user_authentication_timeout_ms: 60000 } };
+// Pusher semantics: pusher:signin, server-to-user and terminate work for every
+// app; enable_user_authentication only adds the sign-in deadline (last case).
+// (Soketi ignored pusher:signin unless enableUserAuthentication was on.)
+const SIGNIN = {};
 
 async function signedIn(s, auth, token) {
   const p = await s.connected(auth.clientOptions(token));
@@ -131,6 +132,12 @@ describe('user authentication', () => {
     await lazy.established();
     const t0 = Date.now();
     const { raw: diligent } = await rawSignedIn(s, target, '5');
+    // Pusher "authorized connections" / Soketi: a private subscription also counts
+    const member = await s.raw();
+    const mid = (await member.established()).socket_id;
+    const pname = `private-authorized-${Date.now()}`;
+    const { auth } = s.sdk().authorizeChannel(mid, pname);
+    assert.equal((await member.subscribe(pname, { auth })).event, 'pusher_internal:subscription_succeeded');
     const closed = await closedWithin(lazy, 3000);
     assert.equal(closed.code, 4009);
     assert.ok(Date.now() - t0 >= 300, 'closed before the timeout');
@@ -139,5 +146,6 @@ describe('user authentication', () => {
     assert.equal(frameData(err[0].msg).code, 4009);
     await sleep(800);
     assert.ok(diligent.isOpen, 'a signed-in socket was closed by the sign-in timeout');
+    assert.ok(member.isOpen, 'a socket with a private subscription was closed by the sign-in timeout');
   });
 });
