@@ -41,9 +41,14 @@ after(() => {
   setTimeout(() => {
     const handles = process._getActiveHandles().map((h) => {
       const name = h?.constructor?.name || typeof h;
-      return h instanceof net.Socket ? `${name}(${h.localPort}->${h.remotePort})` : name;
+      return h instanceof net.Socket
+        ? `${name}(${h.localPort}->${h.remotePort} destroyed=${h.destroyed} pending=${h.pending} fd=${h._handle?.fd} type=${h._handle?.constructor?.name} readable=${h.readable} writable=${h.writable})`
+        : name;
     });
-    process.stderr.write(`[harness] process still alive 5 s after the last test; active handles: ${handles.join(', ')}\n`);
+    const socks = [...pusherSockets].map((k) => `${k.url}:${k.readyState}:${k._closeTimer ? 'timer' : '-'}`);
+    process.stderr.write(
+      `[harness] process still alive 5 s after the last test; resources: ${process.getActiveResourcesInfo().join(', ')}; handles: ${handles.join(', ')}; pusher-js sockets: ${socks.join(' ')}\n`,
+    );
   }, 5000).unref();
 });
 
@@ -338,35 +343,47 @@ export function waitState(pusher, states, ms = 5000) {
   return waitFor(pusher.connection, 'state_change', ms, (s) => states.includes(s.current)).then((s) => s.current);
 }
 
-export async function subscribed(channel, ms = 3000) {
-  if (channel.subscribed) return channel;
-  await Promise.race([
-    waitFor(channel, 'pusher:subscription_succeeded', ms),
-    waitFor(channel, 'pusher:subscription_error', ms).then((e) => {
-      throw new Error(`subscription to ${channel.name} failed: ${JSON.stringify(e)}`);
-    }),
-  ]);
-  return channel;
-}
-
-// pusher-js (Node build, faye-websocket) arms a 30 s close timer whenever it
-// closes a socket, even one the server already closed (e.g. after 4009); that
-// timer keeps the test process alive. Remember each socket and clear it.
-function trackSockets(p) {
-  p.__sockets = new Set();
-  p.connection.bind('state_change', () => {
-    const sock = p.connection.connection?.transport?.socket;
-    if (sock) p.__sockets.add(sock);
+export function subscribed(channel, ms = 3000) {
+  if (channel.subscribed) return Promise.resolve(channel);
+  return new Promise((resolve, reject) => {
+    const ok = () => done(() => resolve(channel));
+    const fail = (e) => done(() => reject(new Error(`subscription to ${channel.name} failed: ${JSON.stringify(e)}`)));
+    const timer = setTimeout(
+      () => done(() => reject(new Error(`timed out after ${ms} ms waiting for subscription to ${channel.name}`))),
+      ms,
+    );
+    const done = (fn) => {
+      clearTimeout(timer);
+      channel.unbind('pusher:subscription_succeeded', ok);
+      channel.unbind('pusher:subscription_error', fail);
+      fn();
+    };
+    channel.bind('pusher:subscription_succeeded', ok);
+    channel.bind('pusher:subscription_error', fail);
   });
 }
 
-function releaseSockets(p) {
+// pusher-js (Node build, faye-websocket) arms a 30 s close timer whenever it
+// closes a socket, even one the server already closed (e.g. after 4001/4009);
+// that timer keeps the test process alive. Record every socket pusher-js
+// creates (through its Runtime) and clear those timers once clients are closed.
+const pusherSockets = new Set();
+const origCreateWebSocket = PusherJs.Runtime.createWebSocket.bind(PusherJs.Runtime);
+PusherJs.Runtime.createWebSocket = (url) => {
+  const sock = origCreateWebSocket(url);
+  pusherSockets.add(sock);
+  return sock;
+};
+
+function releaseSockets() {
   setTimeout(() => {
-    for (const sock of p.__sockets || []) {
+    for (const sock of pusherSockets) {
       if (sock._closeTimer) clearTimeout(sock._closeTimer);
+      if (sock.readyState === 3) pusherSockets.delete(sock);
     }
   }, 50);
 }
+after(() => releaseSockets());
 
 /**
  * Per-test client factory: everything it creates is closed when the test ends.
@@ -388,10 +405,9 @@ export class Scope {
 
   pusher(extra = {}, key = this.target.key) {
     const p = new PusherJs(key, pusherOptions(this.target, extra));
-    trackSockets(p);
     this.closers.push(() => {
       p.disconnect();
-      releaseSockets(p);
+      releaseSockets();
     });
     return p;
   }
@@ -404,8 +420,7 @@ export class Scope {
 
   async echo(extra = {}) {
     const echo = await this._echo(extra);
-    trackSockets(echo.connector.pusher);
-    this.closers.push(() => releaseSockets(echo.connector.pusher));
+    this.closers.push(() => releaseSockets());
     return echo;
   }
 
@@ -587,12 +602,16 @@ export function frameData(m) {
 
 /** Wait for a raw client's close and return {code, reason}; rejects after ms. */
 export function closedWithin(raw, ms) {
-  return Promise.race([
-    raw.closed,
-    sleep(ms).then(() => {
-      throw new Error(`socket still open after ${ms} ms; frames: ${raw.frames.map((f) => f.raw).join(' | ')}`);
-    }),
-  ]);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`socket still open after ${ms} ms; frames: ${raw.frames.map((f) => f.raw.slice(0, 300)).join(' | ')}`)),
+      ms,
+    );
+    raw.closed.then((c) => {
+      clearTimeout(timer);
+      resolve(c);
+    });
+  });
 }
 
 // ---------------------------------------------------------------- auth endpoint (Laravel-style)

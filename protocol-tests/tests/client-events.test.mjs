@@ -163,6 +163,19 @@ describe('client events', () => {
     await ok;
   });
 
+  it('client events are not cached on cache channels', async (t) => {
+    const target = await serverFor(t, ENABLED);
+    if (!target) return;
+    const name = uniq('private-cache-whisper.');
+    const { s, auth, cha, chb } = await pair(t, target, name);
+    const got = waitFor(chb, 'client-note', 3000);
+    cha.trigger('client-note', { x: 1 });
+    await got;
+    const late = await s.connected(auth.clientOptions('num'));
+    const chl = late.subscribe(name);
+    await waitFor(chl, 'pusher:cache_miss', 3000);
+  });
+
   it('rate limited (max_client_events_per_sec=3): 4301 after the limit, socket kept', async (t) => {
     const target = await serverFor(t, { app: { enable_client_messages: true, max_client_events_per_sec: 3 } });
     if (!target) return;

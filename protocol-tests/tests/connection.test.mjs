@@ -201,6 +201,50 @@ describe('connection', () => {
     await again.established();
   });
 
+  it('a subscriber that stops reading is closed with 4100; the others get every event', async (t) => {
+    const srv = await serverFor(t, { server: { socket_queue: 8 } });
+    if (!srv) return;
+    const s = new Scope(t, srv);
+    const slow = await s.raw();
+    const fast = await s.raw();
+    for (const c of [slow, fast]) {
+      await c.established();
+      await c.subscribe('firehose');
+    }
+    slow.ws._socket.pause(); // stop reading: the kernel buffers fill, then herald's queue
+    const data = 'x'.repeat(90 * 1024);
+    const sdk = s.sdk();
+    for (let i = 0; i < 200; i++) await sdk.trigger('firehose', 'big', data); // paced: one at a time
+    await until(() => fast.matching((m) => m && m.event === 'big').length === 200, 10000, 'all 200 events on the fast subscriber');
+    slow.ws._socket.resume();
+    const closed = await closedWithin(slow, 10000);
+    assert.equal(closed.code, 4100);
+    assert.ok(slow.matching((m) => m && m.event === 'big').length < 200);
+    assert.ok(fast.isOpen);
+  });
+
+  it('fan-out: 200 raw connections on one channel all receive one publish', async (t) => {
+    const s = new Scope(t, shared);
+    const name = `fanout-${Date.now()}`;
+    const clients = [];
+    for (let i = 0; i < 200; i++) clients.push(s.raw());
+    const all = await Promise.all(clients);
+    await Promise.all(all.map((c) => c.established()));
+    await Promise.all(all.map((c) => c.subscribe(name, {}, 10000)));
+    await s.sdk().trigger(name, 'hello-all', '{"n":1}');
+    await Promise.all(all.map((c) => c.next('hello-all', 5000)));
+    const info = await (await s.sdk().get({ path: `/channels/${name}`, params: { info: 'subscription_count' } })).json();
+    assert.equal(info.subscription_count, 200);
+    for (const c of all.slice(0, 50)) c.close();
+    await until(
+      async () =>
+        (await (await s.sdk().get({ path: `/channels/${name}`, params: { info: 'subscription_count' } })).json())
+          .subscription_count === 150,
+      3000,
+      'subscription_count to drop to 150 after 50 disconnects',
+    );
+  });
+
   it('keeps the socket open on malformed JSON and unknown events', async (t) => {
     const s = new Scope(t, shared);
     const raw = await s.raw();

@@ -172,6 +172,19 @@ describe('subscription errors', () => {
     await assertStillUsable(s, b);
   });
 
+  it('presence member limit counts users: a second tab of a member is not refused', async (t) => {
+    const target = await serverFor(t, { app: { max_presence_members: 1 } });
+    if (!target) return;
+    const s = new Scope(t, target);
+    const auth = await s.authServer({ users: USERS });
+    const name = uniq('presence-onefull.');
+    const tab1 = await s.connected(auth.clientOptions('good'));
+    await subscribed(tab1.subscribe(name));
+    const tab2 = await s.connected(auth.clientOptions('good'));
+    const ch2 = await subscribed(tab2.subscribe(name));
+    assert.equal(ch2.members.count, 1);
+  });
+
   it('presence member too big (user_info 12 KB > 2 KB default): subscription_error 4301', async (t) => {
     const s = new Scope(t, srv);
     const auth = await s.authServer({ users: USERS });
