@@ -141,6 +141,16 @@ export function toToml({ server = {}, apps = [], extra = '' }) {
 // ---------------------------------------------------------------- herald process
 
 let serial = 0;
+const running = new Set(); // herald children, killed if this process exits early
+process.on('exit', () => {
+  for (const child of running) {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+});
 
 export class Herald {
   constructor({ server = {}, app = {}, apps = [], extra = '', name = 'herald' } = {}) {
@@ -180,7 +190,14 @@ export class Herald {
       env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' },
     });
     fs.closeSync(log);
-    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+    const child = this.child;
+    running.add(child);
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        running.delete(child);
+        resolve({ code, signal });
+      }),
+    );
     await this.waitReady();
     return this;
   }
