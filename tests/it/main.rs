@@ -1,0 +1,9 @@
+//! Integration tests: the real server on port 0, driven through real sockets.
+
+mod api;
+mod channels;
+mod client_events;
+mod presence;
+mod support;
+mod users;
+mod websocket;

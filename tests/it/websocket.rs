@@ -1,0 +1,158 @@
+//! Connecting, liveness, refusals, malformed input and shutdown.
+
+use crate::support::*;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+use futures_util::SinkExt;
+
+#[tokio::test]
+async fn connection_established_carries_socket_id_and_activity_timeout() {
+    let server = Server::start("activity_timeout = 45", "").await;
+    let mut a = server.raw_client(KEY).await;
+    let msg = a.next().await;
+    assert_eq!(msg["event"], "pusher:connection_established");
+    let d = data(&msg);
+    assert_eq!(d["activity_timeout"], 45);
+    let id = d["socket_id"].as_str().unwrap();
+    let (x, y) = id.split_once('.').unwrap();
+    assert!(x.bytes().all(|b| b.is_ascii_digit()) && y.bytes().all(|b| b.is_ascii_digit()), "{id}");
+    let b = server.client().await;
+    assert_ne!(b.socket_id, id);
+}
+
+#[tokio::test]
+async fn unknown_key_is_refused_with_4001() {
+    let server = Server::start("", "").await;
+    let mut c = server.raw_client("nope").await;
+    let err = c.expect("pusher:error").await;
+    assert_eq!(err["data"]["code"], 4001);
+    assert_eq!(c.closed().await, Some(4001));
+}
+
+#[tokio::test]
+async fn disabled_app_is_refused_with_4003() {
+    let server = Server::start("", "enabled = false").await;
+    let mut c = server.raw_client(KEY).await;
+    assert_eq!(c.expect("pusher:error").await["data"]["code"], 4003);
+    assert_eq!(c.closed().await, Some(4003));
+}
+
+#[tokio::test]
+async fn connection_quota_refuses_with_4004_and_frees_slots() {
+    let server = Server::start("", "max_connections = 1").await;
+    let first = server.client().await;
+    let mut second = server.raw_client(KEY).await;
+    assert_eq!(second.expect("pusher:error").await["data"]["code"], 4004);
+    assert_eq!(second.closed().await, Some(4004));
+    drop(first);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let third = server.client().await;
+    assert!(!third.socket_id.is_empty());
+}
+
+#[tokio::test]
+async fn pusher_ping_gets_pusher_pong_and_ws_ping_gets_pong() {
+    let server = Server::start("", "").await;
+    let mut c = server.client().await;
+    c.send(json!({"event":"pusher:ping","data":{}})).await;
+    assert_eq!(c.next().await, json!({"event":"pusher:pong","data":{}}));
+    c.ws.send(Message::Ping(b"hi".to_vec().into())).await.unwrap();
+    let got = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        use futures_util::StreamExt;
+        loop {
+            if let Some(Ok(Message::Pong(p))) = c.ws.next().await {
+                return p;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(&got[..], b"hi");
+}
+
+#[tokio::test]
+async fn silent_client_is_pinged_then_closed_with_4201() {
+    let server = Server::start("activity_timeout = 1\npong_timeout = 1", "").await;
+    let mut c = server.client().await;
+    let ping = c.next_within(1800).await;
+    assert_eq!(ping, Seen::Frame(json!({"event":"pusher:ping","data":{}})));
+    assert_eq!(c.closed().await, Some(4201));
+}
+
+#[tokio::test]
+async fn answering_pings_keeps_the_connection() {
+    let server = Server::start("activity_timeout = 1\npong_timeout = 1", "").await;
+    let mut c = server.client().await;
+    for _ in 0..3 {
+        assert_eq!(c.expect("pusher:ping").await["event"], "pusher:ping");
+        c.send(json!({"event":"pusher:pong","data":{}})).await;
+    }
+    assert_eq!(c.subscribe("still-here").await["event"], "pusher_internal:subscription_succeeded");
+}
+
+#[tokio::test]
+async fn malformed_frames_get_errors_and_the_socket_stays_usable() {
+    let server = Server::start("max_message_size_kb = 8", "").await;
+    let mut c = server.client().await;
+    for bad in [
+        "not json",
+        "[1,2]",
+        r#"{"event":42}"#,
+        r#"{"event":"pusher:subscribe"}"#,
+        r#"{"event":"pusher:subscribe","data":{"channel":["x"]}}"#,
+        r#"{"event":"pusher:unsubscribe","data":7}"#,
+        r#"{"event":"client-x","data":{}}"#,
+    ] {
+        c.send_text(bad).await;
+        let err = c.next().await;
+        assert_eq!(err["event"], "pusher:error", "{bad}");
+        assert!(err["data"]["message"].as_str().unwrap().contains("Invalid message format"), "{bad}");
+    }
+    let huge = format!(r#"{{"event":"pusher:ping","data":"{}"}}"#, "x".repeat(20_000));
+    c.send_text(&huge).await;
+    assert!(c.expect("pusher:error").await["data"]["message"].as_str().unwrap().contains("too large"));
+    c.ws.send(Message::Binary(br#"{"event":"pusher:ping"}"#.to_vec().into())).await.unwrap();
+    assert_eq!(c.next().await["event"], "pusher:pong");
+    assert_eq!(c.subscribe("after-garbage").await["event"], "pusher_internal:subscription_succeeded");
+    let (status, _) = server.publish("after-garbage", "e", "{}").await;
+    assert_eq!(status, 200);
+    assert_eq!(c.next().await["event"], "e");
+}
+
+#[tokio::test]
+async fn shutdown_tells_sockets_to_reconnect_with_4200() {
+    let mut server = Server::start("shutdown_grace_period_ms = 2000", "").await;
+    let mut c = server.client().await;
+    server.stop();
+    let err = c.expect("pusher:error").await;
+    assert_eq!(err["data"]["code"], 4200);
+    assert_eq!(c.closed().await, Some(4200));
+    tokio::time::timeout(std::time::Duration::from_secs(3), &mut server.task).await.unwrap().unwrap();
+    assert!(tokio::net::TcpStream::connect(server.addr).await.is_err(), "listener still accepting");
+}
+
+#[tokio::test]
+async fn health_routes_answer() {
+    let server = Server::start("", "").await;
+    assert_eq!(server.http_text("GET", "/", "").await, (200, "OK".into()));
+    assert_eq!(server.http_text("GET", "/ready", "").await.0, 200);
+    assert_eq!(server.http("GET", "/up", "").await, (200, json!({"health":"OK"})));
+    assert_eq!(server.http("GET", "/nothing-here", "").await.0, 404);
+}
+
+#[tokio::test]
+async fn sign_in_timeout_closes_unauthorized_sockets_with_4009() {
+    let server = Server::start("", "enable_user_authentication = true\nuser_authentication_timeout_ms = 300").await;
+    let mut lazy = server.client().await;
+    let mut signed = server.client().await;
+    assert_eq!(signed.sign_in(r#"{"id":"1"}"#).await["event"], "pusher:signin_success");
+    let mut private = server.client().await;
+    let ok = private.subscribe_private("private-x").await;
+    assert_eq!(ok["event"], "pusher_internal:subscription_succeeded");
+    let err = lazy.expect("pusher:error").await;
+    assert_eq!(err["data"], json!({"code":4009,"message":"Connection not authorized within timeout."}));
+    assert_eq!(lazy.closed().await, Some(4009));
+    signed.silent(300).await;
+    private.silent(50).await;
+    let _: Value = Value::Null;
+}
