@@ -14,7 +14,9 @@ async fn publish_answers_empty_object_and_excludes_socket_id() {
     let mut other = server.client().await;
     me.subscribe("orders").await;
     other.subscribe("orders").await;
-    let body = json!({"name":"OrderShipped","data":"{}","channels":["orders"],"socket_id":me.socket_id}).to_string();
+    let body =
+        json!({"name":"OrderShipped","data":"{}","channels":["orders"],"socket_id":me.socket_id})
+            .to_string();
     let (status, res) = server.api("POST", &events(), &[], &body).await;
     assert_eq!((status, res), (200, json!({})));
     assert_eq!(other.next().await["event"], "OrderShipped");
@@ -32,7 +34,10 @@ async fn data_survives_byte_for_byte() {
     assert_eq!(status, 200);
     let raw = c.next_text().await;
     let sent_data = &body[body.find("\"data\":").unwrap() + 7..body.find(",\"channel\"").unwrap()];
-    assert!(raw.contains(sent_data), "{raw} does not contain {sent_data}");
+    assert!(
+        raw.contains(sent_data),
+        "{raw} does not contain {sent_data}"
+    );
     assert!(raw.starts_with(r#"{"event":"App\\Events\\Msg","#), "{raw}");
     let big = "é".repeat(45_000);
     let (status, _) = server.publish("bytes", "big", &big).await;
@@ -56,17 +61,26 @@ async fn publish_to_many_channels_and_batches() {
     assert!(err["error"].as_str().unwrap().contains("100 channels"));
 
     let batch = format!("/apps/{APP_ID}/batch_events");
-    let items: Vec<Value> = (0..3).map(|i| json!({"name":"b","data":i.to_string(),"channel":"c-99"})).collect();
-    let (status, res) = server.api("POST", &batch, &[], &json!({"batch":items}).to_string()).await;
+    let items: Vec<Value> = (0..3)
+        .map(|i| json!({"name":"b","data":i.to_string(),"channel":"c-99"}))
+        .collect();
+    let (status, res) = server
+        .api("POST", &batch, &[], &json!({"batch":items}).to_string())
+        .await;
     assert_eq!((status, res), (200, json!({})));
     for i in 0..3 {
         assert_eq!(c.next().await["data"], i.to_string());
     }
-    let items: Vec<Value> = (0..11).map(|_| json!({"name":"b","data":"x","channel":"c-99"})).collect();
-    let (status, _) = server.api("POST", &batch, &[], &json!({"batch":items}).to_string()).await;
+    let items: Vec<Value> = (0..11)
+        .map(|_| json!({"name":"b","data":"x","channel":"c-99"}))
+        .collect();
+    let (status, _) = server
+        .api("POST", &batch, &[], &json!({"batch":items}).to_string())
+        .await;
     assert_eq!(status, 400);
     // One bad item: nothing is sent.
-    let items = json!({"batch":[{"name":"b","data":"ok","channel":"c-99"},{"name":"b","channel":"c-99"}]});
+    let items =
+        json!({"batch":[{"name":"b","data":"ok","channel":"c-99"},{"name":"b","channel":"c-99"}]});
     let (status, _) = server.api("POST", &batch, &[], &items.to_string()).await;
     assert_eq!(status, 400);
     c.silent(200).await;
@@ -76,15 +90,26 @@ async fn publish_to_many_channels_and_batches() {
 async fn info_attributes_on_publish() {
     let server = Server::start("", "").await;
     let mut p = server.client().await;
-    p.subscribe_presence("presence-a", r#"{"user_id":"1"}"#).await;
+    p.subscribe_presence("presence-a", r#"{"user_id":"1"}"#)
+        .await;
     let mut s = server.client().await;
     s.subscribe("pub").await;
     let body = json!({"name":"e","data":"1","channels":["presence-a","pub"],"info":"user_count,subscription_count"});
     let (status, res) = server.api("POST", &events(), &[], &body.to_string()).await;
     assert_eq!(status, 200);
-    assert_eq!(res, json!({"channels":{"presence-a":{"user_count":1,"subscription_count":1},"pub":{"subscription_count":1}}}));
+    assert_eq!(
+        res,
+        json!({"channels":{"presence-a":{"user_count":1,"subscription_count":1},"pub":{"subscription_count":1}}})
+    );
     let batch = json!({"batch":[{"name":"e","data":"1","channel":"pub","info":"subscription_count"},{"name":"e","data":"1","channel":"none"}]});
-    let (_, res) = server.api("POST", &format!("/apps/{APP_ID}/batch_events"), &[], &batch.to_string()).await;
+    let (_, res) = server
+        .api(
+            "POST",
+            &format!("/apps/{APP_ID}/batch_events"),
+            &[],
+            &batch.to_string(),
+        )
+        .await;
     assert_eq!(res, json!({"batch":[{"subscription_count":1},{}]}));
 }
 
@@ -93,25 +118,53 @@ async fn channel_queries() {
     let server = Server::start("", "").await;
     let mut a = server.client().await;
     a.subscribe("news").await;
-    a.subscribe_presence("presence-lobby", r#"{"user_id":5}"#).await;
+    a.subscribe_presence("presence-lobby", r#"{"user_id":5}"#)
+        .await;
     let path = format!("/apps/{APP_ID}/channels");
     let (status, all) = server.api("GET", &path, &[], "").await;
-    assert_eq!((status, all), (200, json!({"channels":{"news":{},"presence-lobby":{}}})));
-    let (_, filtered) =
-        server.api("GET", &path, &[("filter_by_prefix", "presence-"), ("info", "user_count")], "").await;
-    assert_eq!(filtered, json!({"channels":{"presence-lobby":{"user_count":1}}}));
-    let (status, _) = server.api("GET", &path, &[("info", "user_count")], "").await;
+    assert_eq!(
+        (status, all),
+        (200, json!({"channels":{"news":{},"presence-lobby":{}}}))
+    );
+    let (_, filtered) = server
+        .api(
+            "GET",
+            &path,
+            &[("filter_by_prefix", "presence-"), ("info", "user_count")],
+            "",
+        )
+        .await;
+    assert_eq!(
+        filtered,
+        json!({"channels":{"presence-lobby":{"user_count":1}}})
+    );
+    let (status, _) = server
+        .api("GET", &path, &[("info", "user_count")], "")
+        .await;
     assert_eq!(status, 400);
-    let (_, one) = server.api("GET", &format!("{path}/news"), &[("info", "subscription_count")], "").await;
+    let (_, one) = server
+        .api(
+            "GET",
+            &format!("{path}/news"),
+            &[("info", "subscription_count")],
+            "",
+        )
+        .await;
     assert_eq!(one, json!({"occupied":true,"subscription_count":1}));
     let (_, empty) = server.api("GET", &format!("{path}/nobody"), &[], "").await;
     assert_eq!(empty, json!({"occupied":false}));
-    let (_, users) = server.api("GET", &format!("{path}/presence-lobby/users"), &[], "").await;
+    let (_, users) = server
+        .api("GET", &format!("{path}/presence-lobby/users"), &[], "")
+        .await;
     assert_eq!(users, json!({"users":[{"id":5}]}));
-    let (status, _) = server.api("GET", &format!("{path}/news/users"), &[], "").await;
+    let (status, _) = server
+        .api("GET", &format!("{path}/news/users"), &[], "")
+        .await;
     assert_eq!(status, 400);
     server.publish("cache-c", "e", "\"v\"").await;
-    let (_, cache) = server.api("GET", &format!("{path}/cache-c"), &[("info", "cache")], "").await;
+    let (_, cache) = server
+        .api("GET", &format!("{path}/cache-c"), &[("info", "cache")], "")
+        .await;
     assert_eq!(cache["cache"]["data"], "\"v\"");
     assert!(cache["cache"]["ttl"].as_u64().unwrap() > 1700);
 }
@@ -121,13 +174,32 @@ async fn php_style_encoded_query_values_verify() {
     let server = Server::start("", "").await;
     let path = format!("/apps/{APP_ID}/channels");
     // Sign the decoded value, send it percent-encoded, as pusher-http-php does.
-    let query = signed_query("GET", &path, &[("filter_by_prefix", "presence-"), ("info", "user_count")], "", SECRET, now());
-    let encoded = query.replace("user_count", "user%5Fcount").replace("presence-", "presence%2D");
+    let query = signed_query(
+        "GET",
+        &path,
+        &[("filter_by_prefix", "presence-"), ("info", "user_count")],
+        "",
+        SECRET,
+        now(),
+    );
+    let encoded = query
+        .replace("user_count", "user%5Fcount")
+        .replace("presence-", "presence%2D");
     let (status, body) = server.http("GET", &format!("{path}?{encoded}"), "").await;
     assert_eq!(status, 200, "{body}");
     // GET with body_md5 of the empty body is accepted.
-    let query = signed_query("GET", &path, &[("body_md5", "d41d8cd98f00b204e9800998ecf8427e")], "", SECRET, now());
-    assert_eq!(server.http("GET", &format!("{path}?{query}"), "").await.0, 200);
+    let query = signed_query(
+        "GET",
+        &path,
+        &[("body_md5", "d41d8cd98f00b204e9800998ecf8427e")],
+        "",
+        SECRET,
+        now(),
+    );
+    assert_eq!(
+        server.http("GET", &format!("{path}?{query}"), "").await.0,
+        200
+    );
 }
 
 #[tokio::test]
@@ -139,14 +211,20 @@ async fn signature_errors_are_401_and_say_why() {
     let (status, err) = server.http("POST", &format!("{path}?{wrong}"), &body).await;
     assert_eq!(status, 401);
     let msg = err["error"].as_str().unwrap();
-    assert!(msg.contains("Invalid signature") && msg.contains("POST\\n/apps/app-id/events\\nauth_key=app-key"), "{msg}");
+    assert!(
+        msg.contains("Invalid signature")
+            && msg.contains("POST\\n/apps/app-id/events\\nauth_key=app-key"),
+        "{msg}"
+    );
     let stale = signed_query("POST", &path, &[], &body, SECRET, now() - 601);
     let (status, err) = server.http("POST", &format!("{path}?{stale}"), &body).await;
     assert_eq!(status, 401);
     assert!(err["error"].as_str().unwrap().contains("Timestamp expired"));
     let ok = signed_query("POST", &path, &[], &body, SECRET, now());
     let tampered = body.replace("\"1\"", "\"2\"");
-    let (status, err) = server.http("POST", &format!("{path}?{ok}"), &tampered).await;
+    let (status, err) = server
+        .http("POST", &format!("{path}?{ok}"), &tampered)
+        .await;
     assert_eq!(status, 401);
     assert!(err["error"].as_str().unwrap().contains("body_md5"));
     let (status, _) = server.http("POST", &format!("{path}?name=x"), &body).await;
@@ -167,8 +245,12 @@ async fn limits_and_unknown_apps() {
     let (status, err) = server.api("POST", "/apps/nope/events", &[], "{}").await;
     assert_eq!(status, 404);
     assert!(err["error"].as_str().unwrap().contains("nope"));
-    let two_encrypted = json!({"name":"e","data":"1","channels":["private-encrypted-a","b"]}).to_string();
-    assert_eq!(server.api("POST", &events(), &[], &two_encrypted).await.0, 400);
+    let two_encrypted =
+        json!({"name":"e","data":"1","channels":["private-encrypted-a","b"]}).to_string();
+    assert_eq!(
+        server.api("POST", &events(), &[], &two_encrypted).await.0,
+        400
+    );
     let bad_socket = json!({"name":"e","data":"1","channel":"a","socket_id":"abc"}).to_string();
     assert_eq!(server.api("POST", &events(), &[], &bad_socket).await.0, 400);
     let (status, err) = server.api("POST", &events(), &[], "not json").await;

@@ -8,11 +8,24 @@ async fn public_subscribe_receive_unsubscribe() {
     let server = Server::start("", "").await;
     let mut c = server.client().await;
     let ok = c.subscribe("tenant.42").await;
-    assert_eq!(ok, json!({"event":"pusher_internal:subscription_succeeded","channel":"tenant.42","data":"{}"}));
-    assert_eq!(server.publish("tenant.42", "App\\Events\\UserCreated", r#"{"id":1}"#).await.0, 200);
+    assert_eq!(
+        ok,
+        json!({"event":"pusher_internal:subscription_succeeded","channel":"tenant.42","data":"{}"})
+    );
+    assert_eq!(
+        server
+            .publish("tenant.42", "App\\Events\\UserCreated", r#"{"id":1}"#)
+            .await
+            .0,
+        200
+    );
     let ev = c.next().await;
-    assert_eq!(ev, json!({"event":"App\\Events\\UserCreated","channel":"tenant.42","data":"{\"id\":1}"}));
-    c.send(json!({"event":"pusher:unsubscribe","data":{"channel":"tenant.42"}})).await;
+    assert_eq!(
+        ev,
+        json!({"event":"App\\Events\\UserCreated","channel":"tenant.42","data":"{\"id\":1}"})
+    );
+    c.send(json!({"event":"pusher:unsubscribe","data":{"channel":"tenant.42"}}))
+        .await;
     c.send(json!({"event":"pusher:ping"})).await;
     assert_eq!(c.next().await["event"], "pusher:pong");
     server.publish("tenant.42", "e", "{}").await;
@@ -32,10 +45,12 @@ async fn private_channel_needs_a_valid_signature_and_the_socket_survives_a_bad_o
     assert_eq!(err["data"]["status"], 401);
     // A signature for another socket is refused too.
     let other = channel_auth("1.1", "private-user.1", None);
-    c.send(json!({"event":"pusher:subscribe","data":{"auth":other,"channel":"private-user.1"}})).await;
+    c.send(json!({"event":"pusher:subscribe","data":{"auth":other,"channel":"private-user.1"}}))
+        .await;
     assert_eq!(c.next().await["event"], "pusher:subscription_error");
     // No auth at all.
-    c.send(json!({"event":"pusher:subscribe","data":{"channel":"private-user.1"}})).await;
+    c.send(json!({"event":"pusher:subscribe","data":{"channel":"private-user.1"}}))
+        .await;
     assert_eq!(c.next().await["event"], "pusher:subscription_error");
     let ok = c.subscribe_private("private-user.1").await;
     assert_eq!(ok["event"], "pusher_internal:subscription_succeeded");
@@ -51,7 +66,10 @@ async fn channel_data_on_a_private_channel_is_part_of_the_signature() {
     let signed_with = channel_auth(&c.socket_id, "private-a", Some(cd));
     let msg = json!({"event":"pusher:subscribe","data":{"auth":signed_with,"channel":"private-a","channel_data":cd}});
     c.send(msg).await;
-    assert_eq!(c.next().await["event"], "pusher_internal:subscription_succeeded");
+    assert_eq!(
+        c.next().await["event"],
+        "pusher_internal:subscription_succeeded"
+    );
     let without = channel_auth(&c.socket_id, "private-b", None);
     let msg = json!({"event":"pusher:subscribe","data":{"auth":without,"channel":"private-b","channel_data":cd}});
     c.send(msg).await;
@@ -70,7 +88,10 @@ async fn invalid_and_too_long_names_are_refused_with_4009() {
     let err = c.subscribe(&"a".repeat(21)).await;
     assert_eq!(err["data"]["type"], "LimitReached");
     assert_eq!(err["data"]["status"], 4009);
-    assert_eq!(c.subscribe(&"a".repeat(20)).await["event"], "pusher_internal:subscription_succeeded");
+    assert_eq!(
+        c.subscribe(&"a".repeat(20)).await["event"],
+        "pusher_internal:subscription_succeeded"
+    );
 }
 
 #[tokio::test]
@@ -78,26 +99,47 @@ async fn prefixes_are_anchored() {
     let server = Server::start("", "").await;
     let mut c = server.client().await;
     // Soketi would demand auth here; Pusher treats it as public.
-    assert_eq!(c.subscribe("my-private-room").await["event"], "pusher_internal:subscription_succeeded");
-    assert_eq!(c.subscribe("private-room").await["event"], "pusher:subscription_error");
-    assert_eq!(c.subscribe("presence-room").await["event"], "pusher:subscription_error");
-    assert_eq!(c.subscribe("private-encrypted-room").await["event"], "pusher:subscription_error");
+    assert_eq!(
+        c.subscribe("my-private-room").await["event"],
+        "pusher_internal:subscription_succeeded"
+    );
+    assert_eq!(
+        c.subscribe("private-room").await["event"],
+        "pusher:subscription_error"
+    );
+    assert_eq!(
+        c.subscribe("presence-room").await["event"],
+        "pusher:subscription_error"
+    );
+    assert_eq!(
+        c.subscribe("private-encrypted-room").await["event"],
+        "pusher:subscription_error"
+    );
 }
 
 #[tokio::test]
 async fn encrypted_payloads_are_relayed_untouched() {
     let server = Server::start("", "").await;
     let mut c = server.client().await;
-    assert_eq!(c.subscribe_private("private-encrypted-doc").await["event"], "pusher_internal:subscription_succeeded");
+    assert_eq!(
+        c.subscribe_private("private-encrypted-doc").await["event"],
+        "pusher_internal:subscription_succeeded"
+    );
     let payload = r#"{"nonce":"4aRd+S2m/3LfuX1yHx0sNa1NF3Qa0C7j","ciphertext":"f8G\/Zq+9=="}"#;
-    server.publish("private-encrypted-doc", "secret", payload).await;
+    server
+        .publish("private-encrypted-doc", "secret", payload)
+        .await;
     assert_eq!(c.next().await["data"], payload);
 }
 
 #[tokio::test]
 async fn cache_channels_miss_then_replay_the_last_event() {
     let server = Server::start("", "").await;
-    for channel in ["cache-scores", "private-cache-scores", "private-encrypted-cache-scores"] {
+    for channel in [
+        "cache-scores",
+        "private-cache-scores",
+        "private-encrypted-cache-scores",
+    ] {
         let mut first = server.client().await;
         let ok = if channel.starts_with("private") {
             first.subscribe_private(channel).await
@@ -105,7 +147,10 @@ async fn cache_channels_miss_then_replay_the_last_event() {
             first.subscribe(channel).await
         };
         assert_eq!(ok["event"], "pusher_internal:subscription_succeeded");
-        assert_eq!(first.next().await, json!({"event":"pusher:cache_miss","channel":channel}));
+        assert_eq!(
+            first.next().await,
+            json!({"event":"pusher:cache_miss","channel":channel})
+        );
         server.publish(channel, "score", "\"1\"").await;
         server.publish(channel, "score", "\"2\"").await;
         assert_eq!(first.next().await["data"], "\"1\"");
@@ -118,10 +163,16 @@ async fn cache_channels_miss_then_replay_the_last_event() {
         } else {
             later.subscribe(channel).await;
         }
-        assert_eq!(later.next().await, json!({"event":"score","channel":channel,"data":"\"2\""}), "{channel}");
+        assert_eq!(
+            later.next().await,
+            json!({"event":"score","channel":channel,"data":"\"2\""}),
+            "{channel}"
+        );
     }
     let mut p = server.client().await;
-    let ok = p.subscribe_presence("presence-cache-room", r#"{"user_id":"1"}"#).await;
+    let ok = p
+        .subscribe_presence("presence-cache-room", r#"{"user_id":"1"}"#)
+        .await;
     assert_eq!(ok["event"], "pusher_internal:subscription_succeeded");
     assert_eq!(p.next().await["event"], "pusher:cache_miss");
 }

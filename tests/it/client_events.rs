@@ -16,7 +16,10 @@ async fn relayed_to_others_never_to_the_sender_with_data_unchanged() {
     b.subscribe_private("private-chat").await;
     a.send(whisper("private-chat", "client-typing")).await;
     let got = b.next().await;
-    assert_eq!(got, json!({"event":"client-typing","channel":"private-chat","data":{"typing":true,"name":"Zoë \\/"}}));
+    assert_eq!(
+        got,
+        json!({"event":"client-typing","channel":"private-chat","data":{"typing":true,"name":"Zoë \\/"}})
+    );
     assert!(got.get("user_id").is_none());
     a.silent(200).await;
 }
@@ -26,8 +29,10 @@ async fn presence_client_events_carry_the_sender_user_id() {
     let server = Server::start("", "enable_client_messages = true").await;
     let mut a = server.client().await;
     let mut b = server.client().await;
-    a.subscribe_presence("presence-chat", r#"{"user_id":7}"#).await;
-    b.subscribe_presence("presence-chat", r#"{"user_id":8}"#).await;
+    a.subscribe_presence("presence-chat", r#"{"user_id":7}"#)
+        .await;
+    b.subscribe_presence("presence-chat", r#"{"user_id":8}"#)
+        .await;
     a.expect("pusher_internal:member_added").await;
     a.send(whisper("presence-chat", "client-typing")).await;
     assert_eq!(b.next().await["user_id"], "7");
@@ -35,7 +40,11 @@ async fn presence_client_events_carry_the_sender_user_id() {
 
 #[tokio::test]
 async fn refusals_are_4301_and_keep_the_socket() {
-    let server = Server::start("max_client_events_per_sec = 2", "enable_client_messages = true").await;
+    let server = Server::start(
+        "max_client_events_per_sec = 2",
+        "enable_client_messages = true",
+    )
+    .await;
     let mut a = server.client().await;
     let mut b = server.client().await;
     a.subscribe("public-room").await;
@@ -51,7 +60,10 @@ async fn refusals_are_4301_and_keep_the_socket() {
         assert_eq!(err["event"], "pusher:error");
         assert_eq!(err["channel"], channel);
         assert_eq!(err["data"]["code"], 4301);
-        assert!(err["data"]["message"].as_str().unwrap().contains(reason), "{err}");
+        assert!(
+            err["data"]["message"].as_str().unwrap().contains(reason),
+            "{err}"
+        );
     }
     b.silent(100).await;
     a.subscribe_private("private-rate").await;
@@ -61,7 +73,13 @@ async fn refusals_are_4301_and_keep_the_socket() {
     }
     a.send(whisper("private-rate", "client-x")).await;
     let err = a.next().await;
-    assert!(err["data"]["message"].as_str().unwrap().contains("rate limit"), "{err}");
+    assert!(
+        err["data"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("rate limit"),
+        "{err}"
+    );
     assert_eq!(b.next().await["event"], "client-x");
     assert_eq!(b.next().await["event"], "client-x");
     b.silent(100).await;
@@ -77,5 +95,8 @@ async fn disabled_by_default() {
     a.subscribe_private("private-chat").await;
     a.send(whisper("private-chat", "client-typing")).await;
     let err = a.next().await;
-    assert_eq!(err["data"], json!({"code":4301,"message":"The app does not have client messaging enabled."}));
+    assert_eq!(
+        err["data"],
+        json!({"code":4301,"message":"The app does not have client messaging enabled."})
+    );
 }

@@ -32,7 +32,10 @@ impl Server {
     }
 
     pub async fn from_toml(text: &str) -> Server {
-        let config = RawConfig::parse_toml("test", text).unwrap().build().unwrap();
+        let config = RawConfig::parse_toml("test", text)
+            .unwrap()
+            .build()
+            .unwrap();
         let listener = herald::server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = listener.local_addr().unwrap();
         let node = Node::new(config);
@@ -40,7 +43,11 @@ impl Server {
         let task = tokio::spawn(herald::server::run(listener, node, async move {
             let _ = rx.await;
         }));
-        Server { addr, stop: Some(tx), task }
+        Server {
+            addr,
+            stop: Some(tx),
+            task,
+        }
     }
 
     /// Begin a graceful shutdown.
@@ -64,20 +71,33 @@ impl Server {
     }
 
     pub async fn raw_client(&self, key: &str) -> Client {
-        let url = format!("ws://{}/app/{key}?protocol=7&client=js&version=8.4.0&flash=false", self.addr);
+        let url = format!(
+            "ws://{}/app/{key}?protocol=7&client=js&version=8.4.0&flash=false",
+            self.addr
+        );
         let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-        Client { ws, socket_id: String::new() }
+        Client {
+            ws,
+            socket_id: String::new(),
+        }
     }
 
     /// A signed API request; returns status and JSON body.
-    pub async fn api(&self, method: &str, path: &str, params: &[(&str, &str)], body: &str) -> (u16, Value) {
+    pub async fn api(
+        &self,
+        method: &str,
+        path: &str,
+        params: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, Value) {
         let query = signed_query(method, path, params, body, SECRET, now());
         self.http(method, &format!("{path}?{query}"), body).await
     }
 
     pub async fn publish(&self, channel: &str, event: &str, data: &str) -> (u16, Value) {
         let body = json!({ "name": event, "channel": channel, "data": data }).to_string();
-        self.api("POST", &format!("/apps/{APP_ID}/events"), &[], &body).await
+        self.api("POST", &format!("/apps/{APP_ID}/events"), &[], &body)
+            .await
     }
 
     /// A raw HTTP/1.1 request; returns status and JSON body (Null if not JSON).
@@ -117,10 +137,20 @@ pub fn now() -> u64 {
 }
 
 /// The query string a Pusher server SDK would send.
-pub fn signed_query(method: &str, path: &str, params: &[(&str, &str)], body: &str, secret: &str, ts: u64) -> String {
+pub fn signed_query(
+    method: &str,
+    path: &str,
+    params: &[(&str, &str)],
+    body: &str,
+    secret: &str,
+    ts: u64,
+) -> String {
     let ts = ts.to_string();
-    let mut pairs: Vec<(String, String)> =
-        vec![("auth_key".into(), KEY.into()), ("auth_timestamp".into(), ts), ("auth_version".into(), "1.0".into())];
+    let mut pairs: Vec<(String, String)> = vec![
+        ("auth_key".into(), KEY.into()),
+        ("auth_timestamp".into(), ts),
+        ("auth_version".into(), "1.0".into()),
+    ];
     if !body.is_empty() {
         pairs.push(("body_md5".into(), auth::md5_hex(body.as_bytes())));
     }
@@ -134,7 +164,13 @@ pub fn signed_query(method: &str, path: &str, params: &[(&str, &str)], body: &st
 
 /// The `auth` an app backend would return for a channel.
 pub fn channel_auth(socket_id: &str, channel: &str, channel_data: Option<&str>) -> String {
-    format!("{KEY}:{}", auth::sign(SECRET, &auth::channel_string(socket_id, channel, channel_data)))
+    format!(
+        "{KEY}:{}",
+        auth::sign(
+            SECRET,
+            &auth::channel_string(socket_id, channel, channel_data)
+        )
+    )
 }
 
 pub struct Client {
@@ -164,7 +200,9 @@ impl Client {
         loop {
             match tokio::time::timeout(Duration::from_millis(ms), self.ws.next()).await {
                 Err(_) => return Seen::Nothing,
-                Ok(Some(Ok(Message::Text(t)))) => return Seen::Frame(serde_json::from_str(&t).unwrap()),
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    return Seen::Frame(serde_json::from_str(&t).unwrap())
+                }
                 Ok(Some(Ok(Message::Close(f)))) => return Seen::Closed(f.map(|f| f.code.into())),
                 Ok(Some(Ok(_))) => continue,
                 Ok(Some(Err(_))) | Ok(None) => return Seen::Closed(None),
@@ -222,13 +260,15 @@ impl Client {
     }
 
     pub async fn subscribe(&mut self, channel: &str) -> Value {
-        self.send(json!({"event":"pusher:subscribe","data":{"auth":"","channel":channel}})).await;
+        self.send(json!({"event":"pusher:subscribe","data":{"auth":"","channel":channel}}))
+            .await;
         self.next().await
     }
 
     pub async fn subscribe_private(&mut self, channel: &str) -> Value {
         let auth = channel_auth(&self.socket_id, channel, None);
-        self.send(json!({"event":"pusher:subscribe","data":{"auth":auth,"channel":channel}})).await;
+        self.send(json!({"event":"pusher:subscribe","data":{"auth":auth,"channel":channel}}))
+            .await;
         self.next().await
     }
 

@@ -1,9 +1,9 @@
 //! Connecting, liveness, refusals, malformed input and shutdown.
 
 use crate::support::*;
+use futures_util::SinkExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
-use futures_util::SinkExt;
 
 #[tokio::test]
 async fn connection_established_carries_socket_id_and_activity_timeout() {
@@ -15,7 +15,10 @@ async fn connection_established_carries_socket_id_and_activity_timeout() {
     assert_eq!(d["activity_timeout"], 45);
     let id = d["socket_id"].as_str().unwrap();
     let (x, y) = id.split_once('.').unwrap();
-    assert!(x.bytes().all(|b| b.is_ascii_digit()) && y.bytes().all(|b| b.is_ascii_digit()), "{id}");
+    assert!(
+        x.bytes().all(|b| b.is_ascii_digit()) && y.bytes().all(|b| b.is_ascii_digit()),
+        "{id}"
+    );
     let b = server.client().await;
     assert_ne!(b.socket_id, id);
 }
@@ -56,7 +59,9 @@ async fn pusher_ping_gets_pusher_pong_and_ws_ping_gets_pong() {
     let mut c = server.client().await;
     c.send(json!({"event":"pusher:ping","data":{}})).await;
     assert_eq!(c.next().await, json!({"event":"pusher:pong","data":{}}));
-    c.ws.send(Message::Ping(b"hi".to_vec().into())).await.unwrap();
+    c.ws.send(Message::Ping(b"hi".to_vec().into()))
+        .await
+        .unwrap();
     let got = tokio::time::timeout(std::time::Duration::from_secs(2), async {
         use futures_util::StreamExt;
         loop {
@@ -87,7 +92,10 @@ async fn answering_pings_keeps_the_connection() {
         assert_eq!(c.expect("pusher:ping").await["event"], "pusher:ping");
         c.send(json!({"event":"pusher:pong","data":{}})).await;
     }
-    assert_eq!(c.subscribe("still-here").await["event"], "pusher_internal:subscription_succeeded");
+    assert_eq!(
+        c.subscribe("still-here").await["event"],
+        "pusher_internal:subscription_succeeded"
+    );
 }
 
 #[tokio::test]
@@ -106,14 +114,33 @@ async fn malformed_frames_get_errors_and_the_socket_stays_usable() {
         c.send_text(bad).await;
         let err = c.next().await;
         assert_eq!(err["event"], "pusher:error", "{bad}");
-        assert!(err["data"]["message"].as_str().unwrap().contains("Invalid message format"), "{bad}");
+        assert!(
+            err["data"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("Invalid message format"),
+            "{bad}"
+        );
     }
-    let huge = format!(r#"{{"event":"pusher:ping","data":"{}"}}"#, "x".repeat(20_000));
+    let huge = format!(
+        r#"{{"event":"pusher:ping","data":"{}"}}"#,
+        "x".repeat(20_000)
+    );
     c.send_text(&huge).await;
-    assert!(c.expect("pusher:error").await["data"]["message"].as_str().unwrap().contains("too large"));
-    c.ws.send(Message::Binary(br#"{"event":"pusher:ping"}"#.to_vec().into())).await.unwrap();
+    assert!(c.expect("pusher:error").await["data"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("too large"));
+    c.ws.send(Message::Binary(
+        br#"{"event":"pusher:ping"}"#.to_vec().into(),
+    ))
+    .await
+    .unwrap();
     assert_eq!(c.next().await["event"], "pusher:pong");
-    assert_eq!(c.subscribe("after-garbage").await["event"], "pusher_internal:subscription_succeeded");
+    assert_eq!(
+        c.subscribe("after-garbage").await["event"],
+        "pusher_internal:subscription_succeeded"
+    );
     let (status, _) = server.publish("after-garbage", "e", "{}").await;
     assert_eq!(status, 200);
     assert_eq!(c.next().await["event"], "e");
@@ -127,8 +154,14 @@ async fn shutdown_tells_sockets_to_reconnect_with_4200() {
     let err = c.expect("pusher:error").await;
     assert_eq!(err["data"]["code"], 4200);
     assert_eq!(c.closed().await, Some(4200));
-    tokio::time::timeout(std::time::Duration::from_secs(3), &mut server.task).await.unwrap().unwrap();
-    assert!(tokio::net::TcpStream::connect(server.addr).await.is_err(), "listener still accepting");
+    tokio::time::timeout(std::time::Duration::from_secs(3), &mut server.task)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(server.addr).await.is_err(),
+        "listener still accepting"
+    );
 }
 
 #[tokio::test]
@@ -136,21 +169,34 @@ async fn health_routes_answer() {
     let server = Server::start("", "").await;
     assert_eq!(server.http_text("GET", "/", "").await, (200, "OK".into()));
     assert_eq!(server.http_text("GET", "/ready", "").await.0, 200);
-    assert_eq!(server.http("GET", "/up", "").await, (200, json!({"health":"OK"})));
+    assert_eq!(
+        server.http("GET", "/up", "").await,
+        (200, json!({"health":"OK"}))
+    );
     assert_eq!(server.http("GET", "/nothing-here", "").await.0, 404);
 }
 
 #[tokio::test]
 async fn sign_in_timeout_closes_unauthorized_sockets_with_4009() {
-    let server = Server::start("", "enable_user_authentication = true\nuser_authentication_timeout_ms = 300").await;
+    let server = Server::start(
+        "",
+        "enable_user_authentication = true\nuser_authentication_timeout_ms = 300",
+    )
+    .await;
     let mut lazy = server.client().await;
     let mut signed = server.client().await;
-    assert_eq!(signed.sign_in(r#"{"id":"1"}"#).await["event"], "pusher:signin_success");
+    assert_eq!(
+        signed.sign_in(r#"{"id":"1"}"#).await["event"],
+        "pusher:signin_success"
+    );
     let mut private = server.client().await;
     let ok = private.subscribe_private("private-x").await;
     assert_eq!(ok["event"], "pusher_internal:subscription_succeeded");
     let err = lazy.expect("pusher:error").await;
-    assert_eq!(err["data"], json!({"code":4009,"message":"Connection not authorized within timeout."}));
+    assert_eq!(
+        err["data"],
+        json!({"code":4009,"message":"Connection not authorized within timeout."})
+    );
     assert_eq!(lazy.closed().await, Some(4009));
     signed.silent(300).await;
     private.silent(50).await;
