@@ -400,7 +400,10 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_rejected() {
-        assert!(RawConfig::parse_toml("x", "[server]\nprot = 1\n").unwrap().build().is_err());
+        assert!(RawConfig::parse_toml("x", "[server]\nprot = 1\n")
+            .unwrap()
+            .build()
+            .is_err());
         assert!(RawConfig::parse_toml("x", "[sever]\n").is_err());
         let bad = "[[apps]]\nid='1'\nkey='k'\nsecret='s'\nmax_foo=1\n";
         assert!(RawConfig::parse_toml("x", bad).unwrap().build().is_err());
