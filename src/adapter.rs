@@ -1,32 +1,51 @@
 //! The adapter: the one path every delivery, membership change and query goes
-//! through, whether the other end is on this node or (with clustering) another.
+//! through, whether the other end is on this node or on another one.
 //!
 //! Delivery path. A publish (HTTP API or client event) is encoded once into a
-//! shared [`Frame`] by its producer, then handed to [`Adapter::broadcast`], which
-//! gives it to the local [`Registry`]: each local subscriber's bounded queue gets a
-//! reference-counted clone. Per-channel order from one publisher holds because a
-//! publish is queued for every local subscriber before the call returns, under the
-//! app's registry lock. A clustered adapter adds one step: the same bytes, with the
-//! excluded `socket_id`, go to the other nodes, which run the same local delivery;
-//! so local and remote subscribers share one code path.
+//! shared [`Frame`] by its producer and handed to [`Adapter::broadcast`], which
+//! gives it to the local [`Registry`] (each local subscriber's bounded queue gets a
+//! reference-counted clone) and, with Redis, puts the same bytes with the excluded
+//! `socket_id` on the cluster bus, where every other node runs the same local
+//! delivery. Local and remote subscribers share that one code path. Per-channel
+//! order from one publisher holds: locally because a publish is queued for every
+//! subscriber before the call returns, remotely because one task publishes the bus
+//! in queue order over one connection and each node reads it over one connection.
+//!
+//! Membership. The registry knows this node's sockets. Presence membership and the
+//! "first socket of this user anywhere" answer come from the adapter: the registry
+//! itself for [`Adapter::Local`], one Redis script per join/leave for
+//! [`Adapter::Redis`] (see [`redis`]). Member events are broadcast from here.
 
-use crate::channel::registry::{AppState, Counts, Frame, JoinError, Joined, Left};
+pub mod redis;
+
+use crate::channel::registry::{presence_data, AppState, Counts, Frame, JoinError, Joined, Left};
 use crate::channel::{Member, Registry, Sink};
+use crate::protocol;
 use std::sync::Arc;
+use std::time::Duration;
 
-/// Where events and membership go. Only the in-process variant exists today.
+/// Where events and membership go.
 pub enum Adapter {
+    /// One process: the registry is the whole truth.
     Local(Arc<Registry>),
+    /// Many nodes joined through Redis.
+    Redis(Arc<redis::Cluster>),
+}
+
+/// A cluster operation that could not be completed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdapterError {
+    #[error("the cluster bus (Redis) is unavailable")]
+    Unavailable,
+    #[error(transparent)]
+    Join(#[from] JoinError),
 }
 
 impl Adapter {
-    pub fn local(registry: Arc<Registry>) -> Adapter {
-        Adapter::Local(registry)
-    }
-
     fn registry(&self) -> &Registry {
         match self {
             Adapter::Local(r) => r,
+            Adapter::Redis(c) => &c.registry,
         }
     }
 
@@ -34,59 +53,189 @@ impl Adapter {
         self.registry().app(id)
     }
 
+    /// False while a clustered node cannot reach Redis.
+    pub fn healthy(&self) -> bool {
+        match self {
+            Adapter::Local(_) => true,
+            Adapter::Redis(c) => c.healthy(),
+        }
+    }
+
+    /// Take a connection slot, counting the app's sockets on every node.
+    pub fn try_connect(&self, app: &AppState) -> bool {
+        let elsewhere = match self {
+            Adapter::Local(_) => 0,
+            Adapter::Redis(c) => c.remote_connections(&app.app.id),
+        };
+        app.try_connect(elsewhere)
+    }
+
     /// Deliver a frame to a channel's subscribers, except the socket `except`.
-    pub fn broadcast(
-        &self,
-        app: &AppState,
-        channel: &str,
-        frame: &Frame,
-        except: Option<&str>,
-    ) -> usize {
-        app.broadcast(channel, frame, except)
+    pub fn broadcast(&self, app: &AppState, channel: &str, frame: &Frame, except: Option<&str>) {
+        app.broadcast(channel, frame, except);
+        if let Adapter::Redis(c) = self {
+            c.publish(redis::Bus::Broadcast, &app.app.id, channel, except, frame);
+        }
     }
 
     /// Deliver a frame to every socket signed in as `user`.
-    pub fn send_to_user(
-        &self,
-        app: &AppState,
-        user: &str,
-        frame: &Frame,
-        except: Option<&str>,
-    ) -> usize {
-        app.send_to_user(user, frame, except)
+    pub fn send_to_user(&self, app: &AppState, user: &str, frame: &Frame, except: Option<&str>) {
+        app.send_to_user(user, frame, except);
+        if let Adapter::Redis(c) = self {
+            c.publish(redis::Bus::ToUser, &app.app.id, user, except, frame);
+        }
     }
 
-    pub fn subscribe(
+    /// Close every socket signed in as `user`, on every node.
+    pub fn terminate_user(&self, app: &AppState, user: &str) {
+        app.terminate_user(user);
+        if let Adapter::Redis(c) = self {
+            c.publish(
+                redis::Bus::Terminate,
+                &app.app.id,
+                user,
+                None,
+                &Frame::from_static(""),
+            );
+        }
+    }
+
+    /// Join a channel. `occupied` and `member_added` in the answer are cluster-wide.
+    pub async fn subscribe(
         &self,
         app: &AppState,
         channel: &str,
         sink: &Arc<Sink>,
         member: Option<Member>,
-    ) -> Result<Joined, JoinError> {
-        app.subscribe(channel, sink, member)
+    ) -> Result<Joined, AdapterError> {
+        match self {
+            Adapter::Local(_) => {
+                let max = Some(app.app.limits.max_presence_members);
+                let joined = app.subscribe(channel, sink, member.clone(), max)?;
+                if let (true, Some(m)) = (joined.member_added, member) {
+                    self.announce_member(app, channel, &m, Some(&sink.socket_id));
+                }
+                Ok(joined)
+            }
+            Adapter::Redis(c) => c.subscribe(self, app, channel, sink, member).await,
+        }
     }
 
-    pub fn unsubscribe(&self, app: &AppState, channel: &str, key: u64) -> Option<Left> {
-        app.unsubscribe(channel, key)
+    /// Leave a channel; `vacated` and `member_removed` are cluster-wide.
+    pub async fn unsubscribe(&self, app: &AppState, channel: &str, key: u64) -> Option<Left> {
+        match self {
+            Adapter::Local(_) => {
+                let left = app.unsubscribe(channel, key)?;
+                if let Some(m) = &left.member_removed {
+                    self.broadcast(
+                        app,
+                        channel,
+                        &Frame::from(protocol::member_removed(channel, &m.id_json)),
+                        None,
+                    );
+                }
+                Some(left)
+            }
+            Adapter::Redis(c) => c.unsubscribe(self, app, channel, key).await,
+        }
     }
 
-    pub fn counts(&self, app: &AppState, channel: &str) -> Option<Counts> {
-        app.counts(channel)
+    /// Tell a presence channel's subscribers about a new member.
+    pub(crate) fn announce_member(
+        &self,
+        app: &AppState,
+        channel: &str,
+        m: &Member,
+        except: Option<&str>,
+    ) {
+        let frame = Frame::from(protocol::member_added(
+            channel,
+            &m.id_json,
+            m.info_json.as_deref(),
+        ));
+        self.broadcast(app, channel, &frame, except);
     }
 
-    pub fn channels(&self, app: &AppState, prefix: &str) -> Vec<(String, Counts)> {
-        app.channels(prefix)
+    /// Subscription and user counts across the cluster, if the channel is occupied.
+    pub async fn counts(
+        &self,
+        app: &AppState,
+        channel: &str,
+    ) -> Result<Option<Counts>, AdapterError> {
+        match self {
+            Adapter::Local(_) => Ok(app.counts(channel)),
+            Adapter::Redis(c) => c.counts(app, channel).await,
+        }
     }
 
-    pub fn members(&self, app: &AppState, channel: &str) -> Vec<Member> {
-        app.members(channel)
+    /// Occupied channels starting with `prefix`, across the cluster.
+    pub async fn channels(
+        &self,
+        app: &AppState,
+        prefix: &str,
+    ) -> Result<Vec<(String, Counts)>, AdapterError> {
+        match self {
+            Adapter::Local(_) => Ok(app.channels(prefix)),
+            Adapter::Redis(c) => c.channels(app, prefix).await,
+        }
     }
 
-    pub fn terminate_user(&self, app: &AppState, user: &str) -> usize {
-        app.terminate_user(user)
+    /// A presence channel's members, across the cluster.
+    pub async fn members(
+        &self,
+        app: &AppState,
+        channel: &str,
+    ) -> Result<Vec<Member>, AdapterError> {
+        match self {
+            Adapter::Local(_) => Ok(app.members(channel)),
+            Adapter::Redis(c) => c.members(app, channel).await,
+        }
     }
 
+    /// Keep the last API event of a cache channel (in Redis when clustered).
+    pub async fn cache_put(
+        &self,
+        app: &AppState,
+        channel: &str,
+        frame: &Frame,
+        data: &str,
+        ttl: Duration,
+    ) {
+        app.cache_put(channel, frame, data, ttl);
+        if let Adapter::Redis(c) = self {
+            c.cache_put(app, channel, frame, data, ttl).await;
+        }
+    }
+
+    /// The cached frame, its raw data and the time it has left.
+    pub async fn cache_get(
+        &self,
+        app: &AppState,
+        channel: &str,
+    ) -> Option<(Frame, String, Duration)> {
+        match self {
+            Adapter::Local(_) => app.cache_get(channel),
+            Adapter::Redis(c) => c
+                .cache_get(app, channel)
+                .await
+                .or_else(|| app.cache_get(channel)),
+        }
+    }
+
+    /// Sockets connected to this node.
     pub fn total_connections(&self) -> usize {
         self.registry().total_connections()
     }
+
+    /// Leave the cluster: remove this node's members and keys at once.
+    pub async fn shutdown(&self) {
+        if let Adapter::Redis(c) = self {
+            c.shutdown().await;
+        }
+    }
+}
+
+/// The `subscription_succeeded` data for a presence channel.
+pub(crate) fn presence_of(members: &[Member]) -> String {
+    presence_data(members.iter())
 }

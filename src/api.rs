@@ -4,6 +4,7 @@
 mod events;
 mod query;
 
+use crate::adapter::AdapterError;
 use crate::auth::{RequestError, SignedRequest};
 use crate::channel::registry::AppState;
 use crate::channel::{ChannelType, Kind};
@@ -33,6 +34,12 @@ impl ApiError {
     }
 }
 
+impl From<AdapterError> for ApiError {
+    fn from(e: AdapterError) -> ApiError {
+        ApiError::new(503, e.to_string())
+    }
+}
+
 impl From<RequestError> for ApiError {
     fn from(e: RequestError) -> ApiError {
         ApiError::new(401, e.to_string())
@@ -49,7 +56,7 @@ pub struct Request<'a> {
 }
 
 /// Route and answer an API request: `Ok` is the 200 JSON body.
-pub fn handle(node: &Node, req: &Request) -> Result<String, ApiError> {
+pub async fn handle(node: &Node, req: &Request<'_>) -> Result<String, ApiError> {
     let segments: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
     let ["apps", app_id, rest @ ..] = segments.as_slice() else {
         return Err(ApiError::new(404, "Not found"));
@@ -77,16 +84,21 @@ pub fn handle(node: &Node, req: &Request) -> Result<String, ApiError> {
             .map(|(_, v)| v.as_str())
     };
     let value = match (req.method, rest) {
-        ("POST", ["events"]) => events::publish(node, app, req.body)?,
-        ("POST", ["batch_events"]) => events::publish_batch(node, app, req.body)?,
-        ("GET", ["channels"]) => channels(
-            node,
-            app,
-            param("filter_by_prefix").unwrap_or(""),
-            param("info"),
-        )?,
-        ("GET", ["channels", name]) => channel(node, app, &query::decode(name), param("info"))?,
-        ("GET", ["channels", name, "users"]) => users(node, app, &query::decode(name))?,
+        ("POST", ["events"]) => events::publish(node, app, req.body).await?,
+        ("POST", ["batch_events"]) => events::publish_batch(node, app, req.body).await?,
+        ("GET", ["channels"]) => {
+            channels(
+                node,
+                app,
+                param("filter_by_prefix").unwrap_or(""),
+                param("info"),
+            )
+            .await?
+        }
+        ("GET", ["channels", name]) => {
+            channel(node, app, &query::decode(name), param("info")).await?
+        }
+        ("GET", ["channels", name, "users"]) => users(node, app, &query::decode(name)).await?,
         ("POST", ["users", user, "terminate_connections"]) => {
             node.adapter.terminate_user(app, &query::decode(user));
             json!({})
@@ -101,7 +113,7 @@ pub(crate) fn wants(info: Option<&str>, attribute: &str) -> bool {
     info.is_some_and(|i| i.split(',').any(|a| a.trim() == attribute))
 }
 
-fn channels(
+async fn channels(
     node: &Node,
     app: &Arc<AppState>,
     prefix: &str,
@@ -113,7 +125,7 @@ fn channels(
         return Err(ApiError::new(400, msg));
     }
     let mut out = Map::new();
-    for (name, counts) in node.adapter.channels(app, prefix) {
+    for (name, counts) in node.adapter.channels(app, prefix).await? {
         let mut entry = Map::new();
         if user_count {
             entry.insert("user_count".into(), counts.users.into());
@@ -126,7 +138,7 @@ fn channels(
     Ok(json!({ "channels": out }))
 }
 
-fn channel(
+async fn channel(
     node: &Node,
     app: &Arc<AppState>,
     name: &str,
@@ -146,7 +158,7 @@ fn channel(
             "cache is only available on cache channels",
         ));
     }
-    let counts = node.adapter.counts(app, name);
+    let counts = node.adapter.counts(app, name).await?;
     let mut out = Map::new();
     out.insert("occupied".into(), counts.is_some().into());
     let counts = counts.unwrap_or(crate::channel::registry::Counts {
@@ -160,16 +172,20 @@ fn channel(
         out.insert("subscription_count".into(), counts.subscriptions.into());
     }
     if wants(info, "cache") {
-        let cache = app.cache_get(name).map(|(_, data, ttl)| {
-            let data: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
-            json!({ "data": data, "ttl": ttl.as_secs() })
-        });
+        let cache = node
+            .adapter
+            .cache_get(app, name)
+            .await
+            .map(|(_, data, ttl)| {
+                let data: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
+                json!({ "data": data, "ttl": ttl.as_secs() })
+            });
         out.insert("cache".into(), cache.unwrap_or(Value::Null));
     }
     Ok(Value::Object(out))
 }
 
-fn users(node: &Node, app: &Arc<AppState>, name: &str) -> Result<Value, ApiError> {
+async fn users(node: &Node, app: &Arc<AppState>, name: &str) -> Result<Value, ApiError> {
     if ChannelType::of(name).kind != Kind::Presence {
         return Err(ApiError::new(
             400,
@@ -179,6 +195,7 @@ fn users(node: &Node, app: &Arc<AppState>, name: &str) -> Result<Value, ApiError
     let users: Vec<Value> = node
         .adapter
         .members(app, name)
+        .await?
         .into_iter()
         .map(|m| json!({ "id": serde_json::from_str::<Value>(&m.id_json).unwrap_or(Value::String(m.id)) }))
         .collect();

@@ -84,6 +84,15 @@ pub struct Server {
     pub max_request_bytes: usize,
     pub max_message_bytes: usize,
     pub socket_queue: usize,
+    pub cluster: Option<Cluster>,
+}
+
+/// Redis adapter settings (`adapter = "redis"`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cluster {
+    pub redis_url: String,
+    /// Every Redis key and pub/sub channel starts with this.
+    pub prefix: String,
 }
 
 /// The validated configuration the server runs with.
@@ -160,6 +169,9 @@ pub struct RawServer {
     pub max_request_size_kb: usize,
     pub max_message_size_kb: usize,
     pub socket_queue: usize,
+    pub adapter: String,
+    pub redis_url: String,
+    pub redis_prefix: String,
 }
 
 impl Default for RawServer {
@@ -176,6 +188,9 @@ impl Default for RawServer {
             max_request_size_kb: 1024,
             max_message_size_kb: 100,
             socket_queue: 1024,
+            adapter: "local".into(),
+            redis_url: "redis://127.0.0.1:6379/0".into(),
+            redis_prefix: "herald".into(),
         }
     }
 }
@@ -296,11 +311,26 @@ impl RawConfig {
             max_request_bytes: s.max_request_size_kb.max(1) * 1024,
             max_message_bytes: s.max_message_size_kb.max(1) * 1024,
             socket_queue: s.socket_queue.max(1),
+            cluster: cluster(&s.adapter, &s.redis_url, &s.redis_prefix)?,
         };
         Ok(Config {
             server,
             apps: Apps::new(apps)?,
         })
+    }
+}
+
+fn cluster(adapter: &str, url: &str, prefix: &str) -> Result<Option<Cluster>, ConfigError> {
+    match adapter {
+        "local" => Ok(None),
+        "redis" => Ok(Some(Cluster {
+            redis_url: url.to_string(),
+            prefix: prefix.to_string(),
+        })),
+        other => Err(ConfigError::File {
+            path: "[server]".into(),
+            message: format!("adapter must be \"local\" or \"redis\", not {other:?}"),
+        }),
     }
 }
 

@@ -79,7 +79,7 @@ async fn serve<S>(
         let reason = drive(&mut ws, &mut session, rx).await;
         tracing::debug!(reason, "disconnected");
     }
-    session.close();
+    session.close().await;
     app.disconnect();
 }
 
@@ -99,7 +99,7 @@ fn admit(node: &Node, key: &str) -> Result<Arc<AppState>, (u16, String)> {
     if !app.app.enabled {
         return Err((code::APP_DISABLED, "The app is not enabled.".into()));
     }
-    if !app.try_connect() {
+    if !node.adapter.try_connect(app) {
         return Err((
             code::OVER_QUOTA,
             "The current concurrent connections quota has been reached.".into(),
@@ -145,7 +145,7 @@ where
                 idle_deadline = Instant::now() + activity;
                 pinged = false;
                 let reply = match msg {
-                    Some(Ok(msg)) => on_message(session, msg),
+                    Some(Ok(msg)) => on_message(session, msg).await,
                     Some(Err(WsError::Capacity(_))) => Reply {
                         frames: vec![],
                         close: Some((1009, "Message too big".into())),
@@ -176,7 +176,7 @@ where
 }
 
 /// Turn one inbound WebSocket message into a reply.
-fn on_message(session: &mut Session, msg: Message) -> Reply {
+async fn on_message(session: &mut Session, msg: Message) -> Reply {
     let text = match &msg {
         Message::Text(t) => t.as_str(),
         Message::Binary(b) => match std::str::from_utf8(b) {
@@ -197,7 +197,7 @@ fn on_message(session: &mut Session, msg: Message) -> Reply {
     }
     tracing::trace!(frame = text, "received");
     match ClientMessage::parse(text) {
-        Ok(m) => session.handle(m),
+        Ok(m) => session.handle(m).await,
         Err(e) => invalid(&e.to_string()),
     }
 }

@@ -22,6 +22,12 @@ struct Cli {
     /// Port to bind (default 6001; Soketi: SOKETI_PORT).
     #[arg(long, env = "HERALD_PORT")]
     port: Option<u16>,
+    /// `local` (one process) or `redis` (a cluster; Soketi: SOKETI_ADAPTER_DRIVER).
+    #[arg(long, env = "HERALD_ADAPTER")]
+    adapter: Option<String>,
+    /// Redis URL for the cluster adapter (Soketi: SOKETI_DB_REDIS_*).
+    #[arg(long, env = "HERALD_REDIS_URL")]
+    redis_url: Option<String>,
     /// Per-frame debug logs (Soketi: SOKETI_DEBUG).
     #[arg(long, env = "HERALD_DEBUG")]
     debug: bool,
@@ -42,6 +48,12 @@ fn load(cli: &Cli) -> anyhow::Result<config::Config> {
     }
     if let Some(port) = cli.port {
         raw.server.insert("port".into(), i64::from(port).into());
+    }
+    if let Some(adapter) = &cli.adapter {
+        raw.server.insert("adapter".into(), adapter.clone().into());
+    }
+    if let Some(url) = &cli.redis_url {
+        raw.server.insert("redis_url".into(), url.clone().into());
     }
     if cli.debug {
         raw.server.insert("debug".into(), true.into());
@@ -109,7 +121,13 @@ async fn main() {
     };
     let apps: Vec<&str> = config.apps.iter().map(|a| a.id.as_str()).collect();
     tracing::info!(%addr, ?apps, "herald listening");
-    let node = Node::new(config);
+    let node = match Node::new(config) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("herald: invalid Redis settings: {e}");
+            std::process::exit(2);
+        }
+    };
     herald::server::run(listener, node, shutdown_signal()).await;
     tracing::info!("stopped");
 }

@@ -20,17 +20,34 @@ pub struct Node {
 }
 
 impl Node {
-    pub fn new(config: Config) -> Arc<Node> {
+    /// Build the node; with a Redis cluster configured this starts the adapter's
+    /// background task, so it must run inside a tokio runtime.
+    pub fn new(config: Config) -> Result<Arc<Node>, ::redis::RedisError> {
         let registry = Arc::new(Registry::new(config.apps.iter()));
         let (drain_tx, _) = watch::channel(false);
-        Arc::new(Node {
+        let prefix = random_prefix();
+        let adapter = match &config.server.cluster {
+            None => Adapter::Local(registry),
+            Some(cluster) => {
+                let id = format!("{prefix}-{}", std::process::id());
+                Adapter::Redis(crate::adapter::redis::Cluster::start(
+                    cluster, registry, &id,
+                )?)
+            }
+        };
+        Ok(Arc::new(Node {
             config,
-            adapter: Adapter::local(registry),
-            prefix: random_prefix(),
+            adapter,
+            prefix,
             next_socket: AtomicU64::new(1),
             draining: AtomicBool::new(false),
             drain_tx,
-        })
+        }))
+    }
+
+    /// Ready for traffic: not draining and, when clustered, connected to Redis.
+    pub fn is_ready(&self) -> bool {
+        !self.is_draining() && self.adapter.healthy()
     }
 
     /// A unique socket key and its `\d+\.\d+` socket id.

@@ -66,6 +66,7 @@ async fn drain(node: &Node) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tracing::info!(remaining = node.adapter.total_connections(), "drained");
+    node.adapter.shutdown().await;
 }
 
 async fn serve_connection(stream: tokio::net::TcpStream, node: Arc<Node>) {
@@ -82,10 +83,9 @@ async fn route(
     node: Arc<Node>,
 ) -> Result<Response<Body>, std::convert::Infallible> {
     let path = req.uri().path().to_string();
-    let draining = node.is_draining();
     let response = match (req.method().as_str(), path.as_str()) {
         ("GET", "/") => text(StatusCode::OK, "OK"),
-        ("GET", "/ready") | ("GET", "/accept-traffic") if draining => {
+        ("GET", "/ready") | ("GET", "/accept-traffic") if !node.is_ready() => {
             text(StatusCode::SERVICE_UNAVAILABLE, "Draining")
         }
         ("GET", "/ready") | ("GET", "/accept-traffic") => text(StatusCode::OK, "OK"),
@@ -190,7 +190,7 @@ async fn api_request(req: Request<Incoming>, node: Arc<Node>) -> Response<Body> 
         query: parts.uri.query().unwrap_or(""),
         body: &body,
     };
-    match api::handle(&node, &request) {
+    match api::handle(&node, &request).await {
         Ok(body) => json(StatusCode::OK, body),
         Err(e) => json(
             StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),

@@ -42,16 +42,17 @@ fn bad_json(e: serde_json::Error) -> ApiError {
     )
 }
 
-pub fn publish(node: &Node, app: &AppState, body: &[u8]) -> Result<Value, ApiError> {
+pub async fn publish(node: &Node, app: &AppState, body: &[u8]) -> Result<Value, ApiError> {
     let raw: RawEvent = serde_json::from_slice(body).map_err(bad_json)?;
     let event = validate(raw, &app.app.limits)?;
-    let info = send(node, app, &event);
+    ensure_deliverable(node)?;
+    let info = send(node, app, &event).await?;
     Ok(info
         .map(|channels| json!({ "channels": channels }))
         .unwrap_or_else(|| json!({})))
 }
 
-pub fn publish_batch(node: &Node, app: &AppState, body: &[u8]) -> Result<Value, ApiError> {
+pub async fn publish_batch(node: &Node, app: &AppState, body: &[u8]) -> Result<Value, ApiError> {
     let raw: RawBatch = serde_json::from_slice(body).map_err(bad_json)?;
     let max = app.app.limits.max_event_batch_size;
     if raw.batch.len() > max {
@@ -65,17 +66,25 @@ pub fn publish_batch(node: &Node, app: &AppState, body: &[u8]) -> Result<Value, 
         .into_iter()
         .map(|e| validate(e, &app.app.limits))
         .collect::<Result<_, _>>()?;
+    ensure_deliverable(node)?;
     let any_info = events.iter().any(|e| e.info.is_some());
-    let infos: Vec<Value> = events
-        .iter()
-        .map(|e| send(node, app, e))
-        .map(batch_info)
-        .collect();
+    let mut infos = Vec::with_capacity(events.len());
+    for e in &events {
+        infos.push(batch_info(send(node, app, e).await?));
+    }
     Ok(if any_info {
         json!({ "batch": infos })
     } else {
         json!({})
     })
+}
+
+/// A clustered node that cannot reach the bus must not claim delivery.
+fn ensure_deliverable(node: &Node) -> Result<(), ApiError> {
+    match node.adapter.healthy() {
+        true => Ok(()),
+        false => Err(crate::adapter::AdapterError::Unavailable.into()),
+    }
 }
 
 /// Index-aligned batch answer: the single channel's attributes, or `{}`.
@@ -164,7 +173,11 @@ fn is_socket_id(s: &str) -> bool {
 }
 
 /// Deliver one event to each of its channels; returns the `info` answer if asked.
-fn send(node: &Node, app: &AppState, event: &Event) -> Option<Map<String, Value>> {
+async fn send(
+    node: &Node,
+    app: &AppState,
+    event: &Event,
+) -> Result<Option<Map<String, Value>>, ApiError> {
     let ttl = node.config.server.cache_ttl;
     let except = event.socket_id.as_deref();
     for channel in &event.channels {
@@ -174,31 +187,32 @@ fn send(node: &Node, app: &AppState, event: &Event) -> Option<Map<String, Value>
             Some(event.data.get()),
             None,
         ));
-        let ctype = ChannelType::of(channel);
-        if ctype.cache {
-            app.cache_put(channel, &frame, event.data.get(), ttl);
+        if ChannelType::of(channel).cache {
+            node.adapter
+                .cache_put(app, channel, &frame, event.data.get(), ttl)
+                .await;
         }
         match channel.strip_prefix(SERVER_TO_USER_PREFIX) {
             Some(user) => node.adapter.send_to_user(app, user, &frame, except),
             None => node.adapter.broadcast(app, channel, &frame, except),
         };
     }
-    let info = event.info.as_deref()?;
+    let Some(info) = event.info.as_deref() else {
+        return Ok(None);
+    };
     let mut out = Map::new();
     for channel in &event.channels {
-        let counts = node.adapter.counts(app, channel);
+        let counts = node.adapter.counts(app, channel).await?;
         let mut entry = Map::new();
         let presence = ChannelType::of(channel).kind == Kind::Presence;
         if wants(Some(info), "user_count") && presence {
             entry.insert("user_count".into(), counts.map_or(0, |c| c.users).into());
         }
         if wants(Some(info), "subscription_count") {
-            entry.insert(
-                "subscription_count".into(),
-                counts.map_or(0, |c| c.subscriptions).into(),
-            );
+            let n = counts.map_or(0, |c| c.subscriptions);
+            entry.insert("subscription_count".into(), n.into());
         }
         out.insert(channel.clone(), Value::Object(entry));
     }
-    Some(out)
+    Ok(Some(out))
 }

@@ -79,8 +79,11 @@ impl Sink {
 /// Result of joining a channel.
 #[derive(Debug, Default)]
 pub struct Joined {
-    /// This socket is the channel's first subscriber on this node.
+    /// This socket is the channel's first subscriber (on this node for the registry;
+    /// cluster-wide when returned by the adapter).
     pub occupied: bool,
+    /// The socket was already subscribed: nothing changed.
+    pub already: bool,
     /// The member is new to the channel (its user's first socket).
     pub member_added: bool,
     /// Presence: the encoded `subscription_succeeded` data.
@@ -91,6 +94,8 @@ pub struct Joined {
 #[derive(Debug, Default)]
 pub struct Left {
     pub vacated: bool,
+    /// The presence user id this socket had in the channel.
+    pub user: Option<String>,
     pub member_removed: Option<Member>,
 }
 
@@ -157,14 +162,31 @@ impl AppState {
         }
     }
 
-    /// Count a new connection unless the app's quota is reached.
-    pub fn try_connect(&self) -> bool {
+    /// Count a new connection unless the app's quota (counting `elsewhere`
+    /// connections on other nodes) is reached.
+    pub fn try_connect(&self, elsewhere: usize) -> bool {
         let max = self.app.max_connections.unwrap_or(usize::MAX);
         self.connections
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
+                (n.saturating_add(elsewhere) < max).then_some(n + 1)
             })
             .is_ok()
+    }
+
+    /// Every local presence channel with its members and their local socket counts.
+    pub fn local_presence(&self) -> Vec<(String, Vec<(Member, usize)>)> {
+        let state = lock(&self.state);
+        let presence = state.channels.iter().filter(|(_, c)| !c.members.is_empty());
+        presence
+            .map(|(name, c)| {
+                let members = c
+                    .members
+                    .values()
+                    .map(|p| (p.member.clone(), p.sockets))
+                    .collect();
+                (name.clone(), members)
+            })
+            .collect()
     }
 
     pub fn disconnect(&self) {
@@ -177,61 +199,49 @@ impl AppState {
         self.connections.load(Ordering::Acquire)
     }
 
-    /// Add a socket to a channel. Presence joins announce a new user to the others.
+    /// Add a socket to a channel. For presence, `max_members` (if any) is the
+    /// local member limit; member events are the adapter's business.
     pub fn subscribe(
         &self,
         name: &str,
         sink: &Arc<Sink>,
         member: Option<Member>,
+        max_members: Option<usize>,
     ) -> Result<Joined, JoinError> {
         let mut state = lock(&self.state);
         let channel = state.channels.entry(name.to_string()).or_default();
+        let already = channel.subscribers.contains_key(&sink.key);
         let mut joined = Joined {
             occupied: channel.subscribers.is_empty(),
+            already,
             ..Joined::default()
         };
-        let already = channel.subscribers.contains_key(&sink.key);
         if let (Some(member), false) = (member.as_ref(), already) {
-            let max = self.app.limits.max_presence_members;
-            if !channel.members.contains_key(&member.id) && channel.members.len() >= max {
+            let full = max_members.is_some_and(|max| channel.members.len() >= max);
+            if full && !channel.members.contains_key(&member.id) {
                 if channel.subscribers.is_empty() {
                     state.channels.remove(name);
                 }
                 return Err(JoinError::PresenceFull);
             }
-            let entry = channel
-                .members
-                .entry(member.id.clone())
-                .or_insert(Presence {
-                    member: member.clone(),
-                    sockets: 0,
-                });
+            let fresh = Presence {
+                member: member.clone(),
+                sockets: 0,
+            };
+            let entry = channel.members.entry(member.id.clone()).or_insert(fresh);
             entry.sockets += 1;
             joined.member_added = entry.sockets == 1;
         }
-        if joined.member_added {
-            let m = member.as_ref().expect("member_added implies a member");
-            let frame = Frame::from(protocol::member_added(
-                name,
-                &m.id_json,
-                m.info_json.as_deref(),
-            ));
-            channel.subscribers.values().for_each(|s| {
-                s.sink.send(&frame);
-            });
-        }
         if !already {
             let user = member.as_ref().map(|m| m.id.clone());
-            channel.subscribers.insert(
-                sink.key,
-                Subscriber {
-                    sink: sink.clone(),
-                    user,
-                },
-            );
+            let subscriber = Subscriber {
+                sink: sink.clone(),
+                user,
+            };
+            channel.subscribers.insert(sink.key, subscriber);
         }
         if member.is_some() {
-            joined.presence = Some(presence_data(channel));
+            joined.presence = Some(presence_data(channel.members.values().map(|p| &p.member)));
         }
         Ok(joined)
     }
@@ -241,17 +251,15 @@ impl AppState {
         let mut state = lock(&self.state);
         let channel = state.channels.get_mut(name)?;
         let sub = channel.subscribers.remove(&key)?;
-        let mut left = Left::default();
+        let mut left = Left {
+            user: sub.user.clone(),
+            ..Left::default()
+        };
         if let Some(user) = sub.user {
             if let Some(p) = channel.members.get_mut(&user) {
                 p.sockets -= 1;
                 if p.sockets == 0 {
-                    let gone = channel.members.remove(&user).expect("present").member;
-                    let frame = Frame::from(protocol::member_removed(name, &gone.id_json));
-                    channel.subscribers.values().for_each(|s| {
-                        s.sink.send(&frame);
-                    });
-                    left.member_removed = Some(gone);
+                    left.member_removed = channel.members.remove(&user).map(|p| p.member);
                 }
             }
         }
@@ -377,19 +385,19 @@ fn channel_counts(c: &Channel) -> Counts {
 }
 
 /// `{"presence":{"ids":[...],"hash":{...},"count":n}}`
-fn presence_data(channel: &Channel) -> String {
-    let mut ids = Vec::with_capacity(channel.members.len());
-    let mut hash = Vec::with_capacity(channel.members.len());
-    for p in channel.members.values() {
-        ids.push(p.member.id_json.clone());
-        let info = p.member.info_json.as_deref().unwrap_or("null");
-        hash.push(format!("{}:{info}", protocol::quote(&p.member.id)));
+pub fn presence_data<'a>(members: impl Iterator<Item = &'a Member>) -> String {
+    let mut ids = Vec::new();
+    let mut hash = Vec::new();
+    for m in members {
+        ids.push(m.id_json.clone());
+        let info = m.info_json.as_deref().unwrap_or("null");
+        hash.push(format!("{}:{info}", protocol::quote(&m.id)));
     }
     format!(
         "{{\"presence\":{{\"ids\":[{}],\"hash\":{{{}}},\"count\":{}}}}}",
         ids.join(","),
         hash.join(","),
-        channel.members.len()
+        ids.len()
     )
 }
 
@@ -409,6 +417,10 @@ impl Registry {
 
     pub fn app(&self, id: &str) -> Option<&Arc<AppState>> {
         self.apps.get(id)
+    }
+
+    pub fn apps(&self) -> impl Iterator<Item = &Arc<AppState>> {
+        self.apps.values()
     }
 
     pub fn total_connections(&self) -> usize {

@@ -140,6 +140,7 @@ pub fn apply(
     raw: &mut RawConfig,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(), ConfigError> {
+    apply_redis(raw, lookup);
     for &(name, target, key, kind) in VARS {
         let Some(text) = lookup(name).filter(|v| !v.is_empty()) else {
             continue;
@@ -155,6 +156,36 @@ pub fn apply(
         table.insert(key.into(), value);
     }
     Ok(())
+}
+
+/// `SOKETI_ADAPTER_DRIVER`, `SOKETI_ADAPTER_REDIS_PREFIX` and `SOKETI_DB_REDIS_*`.
+fn apply_redis(raw: &mut RawConfig, lookup: &dyn Fn(&str) -> Option<String>) {
+    let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
+    if let Some(driver) = get("SOKETI_ADAPTER_DRIVER") {
+        raw.server.insert("adapter".into(), driver.into());
+    }
+    if let Some(prefix) = get("SOKETI_ADAPTER_REDIS_PREFIX") {
+        raw.server.insert("redis_prefix".into(), prefix.into());
+    }
+    let parts = ["HOST", "PORT", "DB", "USERNAME", "PASSWORD"]
+        .map(|p| get(&format!("SOKETI_DB_REDIS_{p}")));
+    if parts.iter().all(Option::is_none) {
+        return;
+    }
+    let [host, port, db, user, pass] = parts;
+    let auth = match (user, pass) {
+        (Some(u), Some(p)) => format!("{u}:{p}@"),
+        (None, Some(p)) => format!(":{p}@"),
+        (Some(u), None) => format!("{u}@"),
+        (None, None) => String::new(),
+    };
+    let host = host.unwrap_or_else(|| "127.0.0.1".into());
+    let url = format!(
+        "redis://{auth}{host}:{}/{}",
+        port.unwrap_or_else(|| "6379".into()),
+        db.unwrap_or_else(|| "0".into())
+    );
+    raw.server.insert("redis_url".into(), url.into());
 }
 
 fn kind_name(kind: Kind) -> &'static str {
@@ -224,6 +255,22 @@ mod tests {
         assert_eq!(app.secret, "app-secret");
         assert!(app.enable_client_messages);
         assert_eq!(app.max_connections, Some(5));
+    }
+
+    #[test]
+    fn soketi_redis_variables_build_the_url() {
+        let cfg = build(&[
+            ("SOKETI_ADAPTER_DRIVER", "redis"),
+            ("SOKETI_DB_REDIS_HOST", "redis"),
+            ("SOKETI_DB_REDIS_PASSWORD", "pw"),
+            ("SOKETI_DB_REDIS_DB", "2"),
+            ("SOKETI_ADAPTER_REDIS_PREFIX", "site-a"),
+        ])
+        .unwrap();
+        let cluster = cfg.server.cluster.unwrap();
+        assert_eq!(cluster.redis_url, "redis://:pw@redis:6379/2");
+        assert_eq!(cluster.prefix, "site-a");
+        assert!(build(&[("SOKETI_ADAPTER_DRIVER", "nats")]).is_err());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! client-event budget. Handlers are synchronous: they update the registry through
 //! the adapter and return the frames to write back to this socket.
 
+use crate::adapter::AdapterError;
 use crate::auth;
 use crate::channel::registry::{AppState, JoinError};
 use crate::channel::{
@@ -56,7 +57,7 @@ impl Session {
         }
     }
 
-    pub fn handle(&mut self, msg: ClientMessage) -> Reply {
+    pub async fn handle(&mut self, msg: ClientMessage) -> Reply {
         match msg {
             ClientMessage::Ping => Reply::frame(protocol::pong().into()),
             ClientMessage::Pong | ClientMessage::Ignored(_) => Reply::default(),
@@ -64,9 +65,12 @@ impl Session {
                 channel,
                 auth,
                 channel_data,
-            } => self.subscribe(&channel, auth.as_deref(), channel_data.as_deref()),
+            } => {
+                self.subscribe(&channel, auth.as_deref(), channel_data.as_deref())
+                    .await
+            }
             ClientMessage::Unsubscribe { channel } => {
-                self.unsubscribe(&channel);
+                self.unsubscribe(&channel).await;
                 Reply::default()
             }
             ClientMessage::Signin { auth, user_data } => self.sign_in(&auth, &user_data),
@@ -78,7 +82,7 @@ impl Session {
         }
     }
 
-    fn subscribe(
+    async fn subscribe(
         &mut self,
         channel: &str,
         auth: Option<&str>,
@@ -132,10 +136,14 @@ impl Session {
             .node
             .adapter
             .subscribe(&self.app, channel, &self.sink, member)
+            .await
         {
             Ok(j) => j,
-            Err(e @ JoinError::PresenceFull) => {
+            Err(AdapterError::Join(e @ JoinError::PresenceFull)) => {
                 return refuse("LimitReached", &e.to_string(), 4100)
+            }
+            Err(e @ AdapterError::Unavailable) => {
+                return refuse("ServerError", &e.to_string(), 503)
             }
         };
         self.subscriptions.insert(channel.to_string(), user);
@@ -145,7 +153,7 @@ impl Session {
         let data = joined.presence.as_deref().unwrap_or("{}");
         let mut reply = Reply::frame(protocol::subscription_succeeded(channel, data));
         if ctype.cache {
-            match self.app.cache_get(channel) {
+            match self.node.adapter.cache_get(&self.app, channel).await {
                 Some((frame, _, _)) => reply.frames.push(frame.to_string()),
                 None => reply.frames.push(protocol::cache_miss(channel)),
             }
@@ -153,11 +161,12 @@ impl Session {
         reply
     }
 
-    pub fn unsubscribe(&mut self, channel: &str) {
+    pub async fn unsubscribe(&mut self, channel: &str) {
         if self.subscriptions.remove(channel).is_some() {
             self.node
                 .adapter
-                .unsubscribe(&self.app, channel, self.sink.key);
+                .unsubscribe(&self.app, channel, self.sink.key)
+                .await;
         }
     }
 
@@ -259,9 +268,11 @@ impl Session {
     }
 
     /// Leave every channel and forget the signed-in user.
-    pub fn close(&mut self) {
+    pub async fn close(&mut self) {
         let channels: Vec<String> = self.subscriptions.keys().cloned().collect();
-        channels.iter().for_each(|c| self.unsubscribe(c));
+        for c in &channels {
+            self.unsubscribe(c).await;
+        }
         if let Some(user) = self.user.take() {
             self.app.sign_out(&user, self.sink.key);
         }

@@ -38,7 +38,7 @@ impl Server {
             .unwrap();
         let listener = herald::server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = listener.local_addr().unwrap();
-        let node = Node::new(config);
+        let node = Node::new(config).unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(herald::server::run(listener, node, async move {
             let _ = rx.await;

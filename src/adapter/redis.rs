@@ -1,0 +1,424 @@
+//! The Redis adapter: any number of herald nodes behave as one server.
+//!
+//! # Keys and channels (all under the configured prefix `P`, so clusters can share a Redis)
+//!
+//! | name | type | holds |
+//! |---|---|---|
+//! | `P#bus` | pub/sub channel | every cross-node delivery: `origin\nkind\napp\ntarget\nexcept\nframe` |
+//! | `P:nodes` | set | node ids that announced themselves |
+//! | `P:node:{node}` | string, 5 s TTL | heartbeat, refreshed every second |
+//! | `P:conns:{node}` | hash app → sockets | connection counts, for cluster-wide quotas |
+//! | `P:subs:{node}` | hash `app\nchannel` → sockets | subscription counts, for channel queries |
+//! | `P:presence:{app}:{channel}` | hash | `m|user` → member JSON, `u|user` → sockets anywhere, `n|node|user` → sockets on that node, `count` → users |
+//! | `P:npres:{node}` | set of `app\nchannel` | presence channels a node has members in |
+//! | `P:cache:{app}:{channel}` | hash frame, data; TTL | cache channels' last event |
+//!
+//! # Delivery
+//! A publish is delivered to local subscribers at once and put on a bounded queue;
+//! one task sends the queue to `P#bus` in order over one connection (pipelined), and
+//! every node reads the bus over one connection, skipping its own messages. So a
+//! channel's events from one publisher arrive in the same order on every node. The
+//! excluded `socket_id` travels with each message.
+//!
+//! # Presence
+//! A join is one Lua script: it counts the socket under the user and this node,
+//! answers whether the user is new to the channel (then `member_added` is broadcast)
+//! and returns the member list for `subscription_succeeded`. A leave is one script that
+//! answers whether the user's last socket anywhere left (then `member_removed`).
+//! Nothing asks the other nodes; the member limit is checked inside the join script.
+//!
+//! # Failures
+//! - A node dies (SIGKILL): its heartbeat key expires after 5 s; the first live node to
+//!   notice (checked every second) takes a purge lock, removes the dead node's
+//!   contributions from each presence hash in `P:npres:{node}` and broadcasts
+//!   `member_removed` for users that had no other socket: cleanup within about 6 s.
+//! - A node stops gracefully: its sockets leave (scripts run) and its keys are deleted.
+//! - Redis unreachable: the node keeps serving local sockets, logs a warning, reports
+//!   not ready, the HTTP API answers 503 to publishes, presence joins are refused with a
+//!   `ServerError`, and bus messages are dropped (they are not queued for later: a late
+//!   event is worse than a missing one for toasts and typing indicators). A background
+//!   loop reconnects with back-off; on reconnect the node re-registers its
+//!   subscription counts and presence members (purging what it had registered before),
+//!   then reports ready again. A node started with the Redis adapter is not ready until
+//!   Redis answers: it never silently runs alone.
+
+mod keys;
+mod scripts;
+mod state;
+
+use super::{presence_of, Adapter, AdapterError};
+use crate::channel::registry::{AppState, Counts, Frame, JoinError, Joined, Left};
+use crate::channel::{Member, Registry, Sink};
+use crate::config;
+use crate::protocol;
+use ::redis::aio::MultiplexedConnection;
+use ::redis::AsyncCommands;
+use keys::Keys;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Kinds of bus messages.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Bus {
+    Broadcast,
+    ToUser,
+    Terminate,
+}
+
+impl Bus {
+    fn tag(self) -> &'static str {
+        match self {
+            Bus::Broadcast => "B",
+            Bus::ToUser => "U",
+            Bus::Terminate => "T",
+        }
+    }
+}
+
+/// Messages waiting for the bus before they are dropped.
+const BUS_QUEUE: usize = 65_536;
+
+pub struct Cluster {
+    pub registry: Arc<Registry>,
+    keys: Keys,
+    client: ::redis::Client,
+    conn: Mutex<Option<MultiplexedConnection>>,
+    healthy: AtomicBool,
+    bus_tx: mpsc::Sender<String>,
+    bus_rx: Mutex<Option<mpsc::Receiver<String>>>,
+    dropped: AtomicU64,
+    /// Connections per app on the other live nodes, from the last heartbeat.
+    remote_conns: Mutex<HashMap<String, usize>>,
+    /// Other live nodes, from the last heartbeat.
+    peers: Mutex<Vec<String>>,
+    /// (app, channel) whose local subscription count changed since the last flush.
+    dirty: Mutex<HashSet<(String, String)>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Cluster {
+    /// Set up the adapter and start its background task (needs a tokio runtime).
+    pub fn start(
+        cfg: &config::Cluster,
+        registry: Arc<Registry>,
+        node: &str,
+    ) -> Result<Arc<Cluster>, ::redis::RedisError> {
+        let client = ::redis::Client::open(cfg.redis_url.as_str())?;
+        let (bus_tx, bus_rx) = mpsc::channel(BUS_QUEUE);
+        let cluster = Arc::new(Cluster {
+            registry,
+            keys: Keys::new(&cfg.prefix, node),
+            client,
+            conn: Mutex::new(None),
+            healthy: AtomicBool::new(false),
+            bus_tx,
+            bus_rx: Mutex::new(Some(bus_rx)),
+            dropped: AtomicU64::new(0),
+            remote_conns: Mutex::default(),
+            peers: Mutex::default(),
+            dirty: Mutex::default(),
+        });
+        tokio::spawn(state::run(cluster.clone()));
+        Ok(cluster)
+    }
+
+    pub fn healthy(&self) -> bool {
+        self.healthy.load(Ordering::Acquire)
+    }
+
+    pub fn remote_connections(&self, app: &str) -> usize {
+        lock(&self.remote_conns).get(app).copied().unwrap_or(0)
+    }
+
+    fn conn(&self) -> Result<MultiplexedConnection, AdapterError> {
+        match (self.healthy(), lock(&self.conn).clone()) {
+            (true, Some(c)) => Ok(c),
+            _ => Err(AdapterError::Unavailable),
+        }
+    }
+
+    /// Put a frame on the bus for the other nodes. Dropped (and counted) when Redis is down.
+    pub fn publish(&self, kind: Bus, app: &str, target: &str, except: Option<&str>, frame: &Frame) {
+        if !self.healthy() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let msg = format!(
+            "{}\n{}\n{app}\n{target}\n{}\n{}",
+            self.keys.node,
+            kind.tag(),
+            except.unwrap_or(""),
+            frame.as_str()
+        );
+        if self.bus_tx.try_send(msg).is_err() {
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::warn!(dropped = n, "cluster bus queue full: message dropped");
+        }
+    }
+
+    /// Handle a bus message from another node.
+    fn deliver(&self, payload: &str) {
+        let mut parts = payload.splitn(6, '\n');
+        let (Some(origin), Some(kind), Some(app), Some(target), Some(except), Some(frame)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            tracing::warn!("malformed cluster bus message ignored");
+            return;
+        };
+        if origin == self.keys.node {
+            return;
+        }
+        let Some(app) = self.registry.app(app) else {
+            return;
+        };
+        let except = (!except.is_empty()).then_some(except);
+        let frame = Frame::from(frame);
+        match kind {
+            "B" => {
+                app.broadcast(target, &frame, except);
+            }
+            "U" => {
+                app.send_to_user(target, &frame, except);
+            }
+            "T" => {
+                app.terminate_user(target);
+            }
+            _ => tracing::warn!(kind, "unknown cluster bus message kind"),
+        }
+    }
+
+    fn mark_dirty(&self, app: &AppState, channel: &str) {
+        lock(&self.dirty).insert((app.app.id.clone(), channel.to_string()));
+    }
+
+    pub async fn subscribe(
+        &self,
+        adapter: &Adapter,
+        app: &AppState,
+        channel: &str,
+        sink: &Arc<Sink>,
+        member: Option<Member>,
+    ) -> Result<Joined, AdapterError> {
+        let mut joined = app.subscribe(channel, sink, member.clone(), None)?;
+        self.mark_dirty(app, channel);
+        let Some(m) = member else { return Ok(joined) };
+        if joined.already {
+            joined.presence = Some(presence_of(&self.members(app, channel).await?));
+            return Ok(joined);
+        }
+        match self.join(app, channel, &m).await {
+            Ok((added, members)) => {
+                if added {
+                    adapter.announce_member(app, channel, &m, Some(&sink.socket_id));
+                }
+                joined.member_added = added;
+                joined.presence = Some(presence_of(&members));
+                Ok(joined)
+            }
+            Err(e) => {
+                app.unsubscribe(channel, sink.key);
+                Err(e)
+            }
+        }
+    }
+
+    async fn join(
+        &self,
+        app: &AppState,
+        channel: &str,
+        m: &Member,
+    ) -> Result<(bool, Vec<Member>), AdapterError> {
+        let mut conn = self.conn()?;
+        let max = app.app.limits.max_presence_members;
+        let (added, members) =
+            scripts::join(&mut conn, &self.keys, &app.app.id, channel, m, 1, max)
+                .await
+                .map_err(|e| unavailable("presence join", e))?;
+        match added {
+            -1 => Err(JoinError::PresenceFull.into()),
+            n => Ok((n == 1, members)),
+        }
+    }
+
+    pub async fn unsubscribe(
+        &self,
+        adapter: &Adapter,
+        app: &AppState,
+        channel: &str,
+        key: u64,
+    ) -> Option<Left> {
+        let mut left = app.unsubscribe(channel, key)?;
+        self.mark_dirty(app, channel);
+        let Some(user) = left.user.clone() else {
+            return Some(left);
+        };
+        let removed = match self.conn() {
+            Ok(mut conn) => {
+                scripts::leave(&mut conn, &self.keys, &app.app.id, channel, &user).await
+            }
+            Err(_) => Ok(false),
+        };
+        match removed {
+            Ok(true) => {
+                let id_json = left
+                    .member_removed
+                    .as_ref()
+                    .map_or_else(|| protocol::quote(&user), |m| m.id_json.clone());
+                let frame = Frame::from(protocol::member_removed(channel, &id_json));
+                adapter.broadcast(app, channel, &frame, None);
+            }
+            Ok(false) => left.member_removed = None,
+            Err(e) => {
+                tracing::warn!(error = %e, channel, "presence leave failed; the member is purged on reconnect");
+                left.member_removed = None;
+            }
+        }
+        Some(left)
+    }
+
+    pub async fn counts(
+        &self,
+        app: &AppState,
+        channel: &str,
+    ) -> Result<Option<Counts>, AdapterError> {
+        let mut conn = self.conn()?;
+        let peers = lock(&self.peers).clone();
+        let field = keys::sub_field(&app.app.id, channel);
+        let local = app.counts(channel).map_or(0, |c| c.subscriptions);
+        let mut pipe = ::redis::pipe();
+        for peer in &peers {
+            pipe.hget(self.keys.subs_of(peer), &field);
+        }
+        pipe.hget(self.keys.presence(&app.app.id, channel), "count");
+        let mut answers: Vec<Option<usize>> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| unavailable("counts", e))?;
+        let users = answers.pop().flatten().unwrap_or(0);
+        let subscriptions = local + answers.into_iter().flatten().sum::<usize>();
+        Ok((subscriptions > 0).then_some(Counts {
+            subscriptions,
+            users,
+        }))
+    }
+
+    pub async fn channels(
+        &self,
+        app: &AppState,
+        prefix: &str,
+    ) -> Result<Vec<(String, Counts)>, AdapterError> {
+        let mut conn = self.conn()?;
+        let peers = lock(&self.peers).clone();
+        let mut totals: HashMap<String, usize> = app
+            .channels(prefix)
+            .into_iter()
+            .map(|(n, c)| (n, c.subscriptions))
+            .collect();
+        for peer in &peers {
+            let all: HashMap<String, usize> = conn
+                .hgetall(self.keys.subs_of(peer))
+                .await
+                .map_err(|e| unavailable("channels", e))?;
+            for (field, n) in all {
+                if let Some(channel) =
+                    keys::channel_of(&field, &app.app.id).filter(|c| c.starts_with(prefix))
+                {
+                    *totals.entry(channel.to_string()).or_default() += n;
+                }
+            }
+        }
+        let mut pipe = ::redis::pipe();
+        let names: Vec<String> = totals.keys().cloned().collect();
+        for name in &names {
+            pipe.hget(self.keys.presence(&app.app.id, name), "count");
+        }
+        let users: Vec<Option<usize>> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| unavailable("channels", e))?;
+        let counts = names.into_iter().zip(users).map(|(name, users)| {
+            let subscriptions = totals[&name];
+            (
+                name,
+                Counts {
+                    subscriptions,
+                    users: users.unwrap_or(0),
+                },
+            )
+        });
+        Ok(counts.filter(|(_, c)| c.subscriptions > 0).collect())
+    }
+
+    pub async fn members(
+        &self,
+        app: &AppState,
+        channel: &str,
+    ) -> Result<Vec<Member>, AdapterError> {
+        let mut conn = self.conn()?;
+        scripts::members(&mut conn, &self.keys, &app.app.id, channel)
+            .await
+            .map_err(|e| unavailable("members", e))
+    }
+
+    pub async fn cache_put(
+        &self,
+        app: &AppState,
+        channel: &str,
+        frame: &Frame,
+        data: &str,
+        ttl: Duration,
+    ) {
+        let Ok(mut conn) = self.conn() else { return };
+        let key = self.keys.cache(&app.app.id, channel);
+        let mut pipe = ::redis::pipe();
+        pipe.hset_multiple(&key, &[("frame", frame.as_str()), ("data", data)])
+            .pexpire(&key, ttl.as_millis() as i64);
+        if let Err(e) = pipe.query_async::<()>(&mut conn).await {
+            tracing::warn!(error = %e, channel, "cache write to Redis failed");
+        }
+    }
+
+    pub async fn cache_get(
+        &self,
+        app: &AppState,
+        channel: &str,
+    ) -> Option<(Frame, String, Duration)> {
+        let mut conn = self.conn().ok()?;
+        let key = self.keys.cache(&app.app.id, channel);
+        let mut pipe = ::redis::pipe();
+        pipe.hget(&key, "frame").hget(&key, "data").pttl(&key);
+        let (frame, data, ttl): (Option<String>, Option<String>, i64) =
+            pipe.query_async(&mut conn).await.ok()?;
+        Some((
+            Frame::from(frame?),
+            data?,
+            Duration::from_millis(ttl.max(0) as u64),
+        ))
+    }
+
+    /// Leave the cluster at once (after the sockets have gone).
+    pub async fn shutdown(&self) {
+        if let Ok(mut conn) = self.conn() {
+            if let Err(e) = state::forget_node(&mut conn, &self.keys, &self.keys.node).await {
+                tracing::warn!(error = %e, "could not remove this node's keys");
+            }
+        }
+        self.healthy.store(false, Ordering::Release);
+    }
+}
+
+fn unavailable(what: &str, e: ::redis::RedisError) -> AdapterError {
+    tracing::warn!(error = %e, what, "Redis command failed");
+    AdapterError::Unavailable
+}

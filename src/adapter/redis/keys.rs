@@ -1,0 +1,62 @@
+//! Names of the Redis keys and channels, all under the cluster prefix.
+
+pub struct Keys {
+    pub prefix: String,
+    pub node: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str, node: &str) -> Keys {
+        Keys {
+            prefix: prefix.to_string(),
+            node: node.to_string(),
+        }
+    }
+
+    pub fn bus(&self) -> String {
+        format!("{}#bus", self.prefix)
+    }
+
+    pub fn nodes(&self) -> String {
+        format!("{}:nodes", self.prefix)
+    }
+
+    pub fn heartbeat_of(&self, node: &str) -> String {
+        format!("{}:node:{node}", self.prefix)
+    }
+
+    pub fn conns_of(&self, node: &str) -> String {
+        format!("{}:conns:{node}", self.prefix)
+    }
+
+    pub fn subs_of(&self, node: &str) -> String {
+        format!("{}:subs:{node}", self.prefix)
+    }
+
+    pub fn npres_of(&self, node: &str) -> String {
+        format!("{}:npres:{node}", self.prefix)
+    }
+
+    pub fn purge_lock(&self, node: &str) -> String {
+        format!("{}:purge:{node}", self.prefix)
+    }
+
+    pub fn presence(&self, app: &str, channel: &str) -> String {
+        format!("{}:presence:{app}:{channel}", self.prefix)
+    }
+
+    pub fn cache(&self, app: &str, channel: &str) -> String {
+        format!("{}:cache:{app}:{channel}", self.prefix)
+    }
+}
+
+/// A field naming one app's channel: `app\nchannel`.
+pub fn sub_field(app: &str, channel: &str) -> String {
+    format!("{app}\n{channel}")
+}
+
+/// The channel of a `app\nchannel` field, if it belongs to `app`.
+pub fn channel_of<'a>(field: &'a str, app: &str) -> Option<&'a str> {
+    let (a, channel) = field.split_once('\n')?;
+    (a == app).then_some(channel)
+}

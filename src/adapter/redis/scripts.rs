@@ -1,0 +1,163 @@
+//! The Lua scripts that keep presence membership cluster-wide, one round trip each.
+
+use super::keys::{sub_field, Keys};
+use crate::channel::Member;
+use ::redis::aio::MultiplexedConnection;
+use ::redis::{RedisResult, Script};
+use std::sync::LazyLock;
+
+/// Count `n` sockets of a user on this node; answer 1 if the user is new to the
+/// channel, 0 if not, -1 if the channel is full; plus the member list.
+static JOIN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local key, nodeset = KEYS[1], KEYS[2]
+local node, user, member, max, n, chan = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+local total = tonumber(redis.call('HGET', key, 'u|' .. user) or '0')
+if total == 0 then
+  if tonumber(redis.call('HGET', key, 'count') or '0') >= max then return {-1, {}} end
+  redis.call('HINCRBY', key, 'count', 1)
+  redis.call('HSET', key, 'm|' .. user, member)
+end
+redis.call('HINCRBY', key, 'u|' .. user, n)
+redis.call('HINCRBY', key, 'n|' .. node .. '|' .. user, n)
+redis.call('SADD', nodeset, chan)
+local members = {}
+local all = redis.call('HGETALL', key)
+for i = 1, #all, 2 do
+  if string.sub(all[i], 1, 2) == 'm|' then members[#members + 1] = all[i + 1] end
+end
+if total == 0 then return {1, members} end
+return {0, members}
+"#,
+    )
+});
+
+/// One socket of a user on this node left; answer 1 if it was the user's last anywhere.
+static LEAVE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local key, node, user = KEYS[1], ARGV[1], ARGV[2]
+local nf = 'n|' .. node .. '|' .. user
+if tonumber(redis.call('HGET', key, nf) or '0') <= 0 then return 0 end
+if redis.call('HINCRBY', key, nf, -1) <= 0 then redis.call('HDEL', key, nf) end
+if redis.call('HINCRBY', key, 'u|' .. user, -1) > 0 then return 0 end
+redis.call('HDEL', key, 'u|' .. user, 'm|' .. user)
+if redis.call('HINCRBY', key, 'count', -1) <= 0 then redis.call('DEL', key) end
+return 1
+"#,
+    )
+});
+
+/// Remove every socket a node had in a channel; answer the members that left for good.
+static PURGE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local key, prefix = KEYS[1], 'n|' .. ARGV[1] .. '|'
+local removed = {}
+local all = redis.call('HGETALL', key)
+for i = 1, #all, 2 do
+  local f = all[i]
+  if string.sub(f, 1, #prefix) == prefix then
+    local user = string.sub(f, #prefix + 1)
+    redis.call('HDEL', key, f)
+    if redis.call('HINCRBY', key, 'u|' .. user, -tonumber(all[i + 1])) <= 0 then
+      local m = redis.call('HGET', key, 'm|' .. user)
+      if m then removed[#removed + 1] = m end
+      redis.call('HDEL', key, 'u|' .. user, 'm|' .. user)
+      redis.call('HINCRBY', key, 'count', -1)
+    end
+  end
+end
+if tonumber(redis.call('HGET', key, 'count') or '0') <= 0 then redis.call('DEL', key) end
+return removed
+"#,
+    )
+});
+
+fn encode(m: &Member) -> String {
+    serde_json::to_string(&(&m.id, &m.id_json, &m.info_json)).expect("strings encode")
+}
+
+fn decode(s: &str) -> Option<Member> {
+    let (id, id_json, info_json): (String, String, Option<String>) =
+        serde_json::from_str(s).ok()?;
+    Some(Member {
+        id,
+        id_json,
+        info_json,
+    })
+}
+
+fn decode_all(list: Vec<String>) -> Vec<Member> {
+    list.iter().filter_map(|s| decode(s)).collect()
+}
+
+pub async fn join(
+    conn: &mut MultiplexedConnection,
+    keys: &Keys,
+    app: &str,
+    channel: &str,
+    m: &Member,
+    sockets: usize,
+    max: usize,
+) -> RedisResult<(i64, Vec<Member>)> {
+    let (flag, members): (i64, Vec<String>) = JOIN
+        .key(keys.presence(app, channel))
+        .key(keys.npres_of(&keys.node))
+        .arg(&keys.node)
+        .arg(&m.id)
+        .arg(encode(m))
+        .arg(max)
+        .arg(sockets)
+        .arg(sub_field(app, channel))
+        .invoke_async(conn)
+        .await?;
+    Ok((flag, decode_all(members)))
+}
+
+pub async fn leave(
+    conn: &mut MultiplexedConnection,
+    keys: &Keys,
+    app: &str,
+    channel: &str,
+    user: &str,
+) -> RedisResult<bool> {
+    let removed: i64 = LEAVE
+        .key(keys.presence(app, channel))
+        .arg(&keys.node)
+        .arg(user)
+        .invoke_async(conn)
+        .await?;
+    Ok(removed == 1)
+}
+
+pub async fn purge(
+    conn: &mut MultiplexedConnection,
+    keys: &Keys,
+    node: &str,
+    app: &str,
+    channel: &str,
+) -> RedisResult<Vec<Member>> {
+    let removed: Vec<String> = PURGE
+        .key(keys.presence(app, channel))
+        .arg(node)
+        .invoke_async(conn)
+        .await?;
+    Ok(decode_all(removed))
+}
+
+pub async fn members(
+    conn: &mut MultiplexedConnection,
+    keys: &Keys,
+    app: &str,
+    channel: &str,
+) -> RedisResult<Vec<Member>> {
+    use ::redis::AsyncCommands;
+    let all: Vec<(String, String)> = conn.hgetall(keys.presence(app, channel)).await?;
+    let member_values = all
+        .into_iter()
+        .filter(|(f, _)| f.starts_with("m|"))
+        .map(|(_, v)| v);
+    Ok(member_values.filter_map(|v| decode(&v)).collect())
+}

@@ -1,0 +1,294 @@
+//! The adapter's background task: connect, resync, read the bus, send the bus,
+//! heartbeat, purge dead nodes, and start over when Redis goes away.
+
+use super::keys::{sub_field, Keys};
+use super::{lock, scripts, Cluster};
+use crate::channel::registry::Frame;
+use crate::protocol;
+use ::redis::aio::MultiplexedConnection;
+use ::redis::{AsyncCommands, AsyncConnectionConfig, RedisResult};
+use futures_util::StreamExt;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+const HEARTBEAT: Duration = Duration::from_secs(1);
+const HEARTBEAT_TTL_MS: u64 = 5_000;
+const FLUSH: Duration = Duration::from_millis(20);
+const MAX_PIPELINE: usize = 512;
+
+/// Run forever: (re)connect with back-off, then serve until the connection fails.
+pub async fn run(cluster: Arc<Cluster>) {
+    let Some(mut rx) = lock(&cluster.bus_rx).take() else {
+        return;
+    };
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match connect(&cluster).await {
+            Ok((conn, pubsub)) => {
+                backoff = Duration::from_millis(100);
+                *lock(&cluster.conn) = Some(conn.clone());
+                cluster.healthy.store(true, Ordering::Release);
+                tracing::info!(node = %cluster.keys.node, "connected to Redis: cluster bus up");
+                let reason = serve(&cluster, conn, pubsub, &mut rx).await;
+                cluster.healthy.store(false, Ordering::Release);
+                tracing::warn!(
+                    reason,
+                    "lost Redis: serving local sockets only, API publishes answer 503"
+                );
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot reach Redis; retrying (node not ready)"),
+        }
+        while rx.try_recv().is_ok() {
+            cluster.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+async fn connect(cluster: &Cluster) -> RedisResult<(MultiplexedConnection, ::redis::aio::PubSub)> {
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Duration::from_secs(2))
+        .set_response_timeout(Duration::from_secs(2));
+    let mut conn = cluster
+        .client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await?;
+    let mut pubsub = cluster.client.get_async_pubsub().await?;
+    pubsub.subscribe(cluster.keys.bus()).await?;
+    resync(cluster, &mut conn).await?;
+    heartbeat(cluster, &mut conn).await?;
+    Ok((conn, pubsub))
+}
+
+async fn serve(
+    cluster: &Cluster,
+    mut conn: MultiplexedConnection,
+    pubsub: ::redis::aio::PubSub,
+    rx: &mut mpsc::Receiver<String>,
+) -> &'static str {
+    let mut messages = pubsub.into_on_message();
+    let mut beat = tokio::time::interval(HEARTBEAT);
+    let mut flush = tokio::time::interval(FLUSH);
+    loop {
+        tokio::select! {
+            msg = messages.next() => match msg {
+                Some(m) => cluster.deliver(&String::from_utf8_lossy(m.get_payload_bytes())),
+                None => return "bus subscription closed",
+            },
+            Some(first) = rx.recv() => {
+                if send_bus(cluster, &mut conn, first, rx).await.is_err() {
+                    return "bus publish failed";
+                }
+            }
+            _ = flush.tick() => {
+                if flush_counts(cluster, &mut conn).await.is_err() {
+                    return "count update failed";
+                }
+            }
+            _ = beat.tick() => {
+                if heartbeat(cluster, &mut conn).await.is_err() {
+                    return "heartbeat failed";
+                }
+            }
+        }
+    }
+}
+
+/// Publish the queued messages in order, pipelined.
+async fn send_bus(
+    cluster: &Cluster,
+    conn: &mut MultiplexedConnection,
+    first: String,
+    rx: &mut mpsc::Receiver<String>,
+) -> RedisResult<()> {
+    let bus = cluster.keys.bus();
+    let mut pipe = ::redis::pipe();
+    pipe.publish(&bus, first).ignore();
+    for _ in 1..MAX_PIPELINE {
+        match rx.try_recv() {
+            Ok(msg) => pipe.publish(&bus, msg).ignore(),
+            Err(_) => break,
+        };
+    }
+    pipe.query_async(conn).await
+}
+
+/// Write this node's changed subscription counts.
+async fn flush_counts(cluster: &Cluster, conn: &mut MultiplexedConnection) -> RedisResult<()> {
+    let dirty: Vec<(String, String)> = lock(&cluster.dirty).drain().collect();
+    if dirty.is_empty() {
+        return Ok(());
+    }
+    let key = cluster.keys.subs_of(&cluster.keys.node);
+    let mut pipe = ::redis::pipe();
+    for (app, channel) in dirty {
+        let n = cluster
+            .registry
+            .app(&app)
+            .and_then(|a| a.counts(&channel))
+            .map_or(0, |c| c.subscriptions);
+        match n {
+            0 => pipe.hdel(&key, sub_field(&app, &channel)).ignore(),
+            n => pipe.hset(&key, sub_field(&app, &channel), n).ignore(),
+        };
+    }
+    pipe.query_async(conn).await
+}
+
+/// Announce this node, publish its connection counts, learn the peers, purge dead ones.
+async fn heartbeat(cluster: &Cluster, conn: &mut MultiplexedConnection) -> RedisResult<()> {
+    let keys = &cluster.keys;
+    let conns: Vec<(String, usize)> = cluster
+        .registry
+        .apps()
+        .map(|a| (a.app.id.clone(), a.connection_count()))
+        .collect();
+    let mut pipe = ::redis::pipe();
+    pipe.set_ex(keys.heartbeat_of(&keys.node), 1, HEARTBEAT_TTL_MS / 1000)
+        .ignore();
+    pipe.sadd(keys.nodes(), &keys.node).ignore();
+    pipe.del(keys.conns_of(&keys.node)).ignore();
+    if !conns.is_empty() {
+        pipe.hset_multiple(keys.conns_of(&keys.node), &conns)
+            .ignore();
+    }
+    pipe.smembers(keys.nodes());
+    let (nodes,): (Vec<String>,) = pipe.query_async(conn).await?;
+    let others: Vec<String> = nodes.into_iter().filter(|n| *n != keys.node).collect();
+    let mut pipe = ::redis::pipe();
+    for n in &others {
+        pipe.exists(keys.heartbeat_of(n));
+    }
+    let alive: Vec<bool> = pipe.query_async(conn).await?;
+    let (live, dead): (Vec<_>, Vec<_>) = others.into_iter().zip(alive).partition(|(_, a)| *a);
+    let live: Vec<String> = live.into_iter().map(|(n, _)| n).collect();
+    let mut totals: HashMap<String, usize> = HashMap::new();
+    for n in &live {
+        let per_app: HashMap<String, usize> = conn.hgetall(keys.conns_of(n)).await?;
+        per_app
+            .into_iter()
+            .for_each(|(app, c)| *totals.entry(app).or_default() += c);
+    }
+    *lock(&cluster.remote_conns) = totals;
+    *lock(&cluster.peers) = live;
+    for (node, _) in dead {
+        let locked: bool = ::redis::cmd("SET")
+            .arg(keys.purge_lock(&node))
+            .arg(&keys.node)
+            .arg("NX")
+            .arg("PX")
+            .arg(10_000)
+            .query_async::<Option<String>>(conn)
+            .await?
+            .is_some();
+        if locked {
+            tracing::warn!(dead = %node, "node stopped heartbeating: removing its presence members");
+            purge_node(cluster, conn, &node).await?;
+            forget_node(conn, keys, &node).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Remove a node's presence contributions and announce members that left for good.
+async fn purge_node(
+    cluster: &Cluster,
+    conn: &mut MultiplexedConnection,
+    node: &str,
+) -> RedisResult<()> {
+    let channels: Vec<String> = conn.smembers(cluster.keys.npres_of(node)).await?;
+    for field in channels {
+        let Some((app, channel)) = field.split_once('\n') else {
+            continue;
+        };
+        let removed = scripts::purge(conn, &cluster.keys, node, app, channel).await?;
+        let Some(state) = cluster.registry.app(app) else {
+            continue;
+        };
+        for m in removed {
+            let frame = Frame::from(protocol::member_removed(channel, &m.id_json));
+            state.broadcast(channel, &frame, None);
+            cluster.publish(super::Bus::Broadcast, app, channel, None, &frame);
+        }
+    }
+    Ok(())
+}
+
+/// Delete every key a node owns.
+pub async fn forget_node(
+    conn: &mut MultiplexedConnection,
+    keys: &Keys,
+    node: &str,
+) -> RedisResult<()> {
+    let mut pipe = ::redis::pipe();
+    pipe.srem(keys.nodes(), node).ignore();
+    pipe.del(&[
+        keys.heartbeat_of(node),
+        keys.conns_of(node),
+        keys.subs_of(node),
+        keys.npres_of(node),
+    ])
+    .ignore();
+    pipe.query_async(conn).await
+}
+
+/// After (re)connecting: replace what Redis holds for this node with the local truth.
+async fn resync(cluster: &Cluster, conn: &mut MultiplexedConnection) -> RedisResult<()> {
+    let keys = &cluster.keys;
+    let mut removed: HashMap<(String, String), Vec<crate::channel::Member>> = HashMap::new();
+    let stale: Vec<String> = conn.smembers(keys.npres_of(&keys.node)).await?;
+    for field in stale {
+        if let Some((app, channel)) = field.split_once('\n') {
+            let gone = scripts::purge(conn, keys, &keys.node, app, channel).await?;
+            removed.insert((app.to_string(), channel.to_string()), gone);
+        }
+    }
+    let mut pipe = ::redis::pipe();
+    pipe.del(keys.subs_of(&keys.node))
+        .del(keys.npres_of(&keys.node))
+        .ignore();
+    for state in cluster.registry.apps() {
+        for (channel, counts) in state.channels("") {
+            pipe.hset(
+                keys.subs_of(&keys.node),
+                sub_field(&state.app.id, &channel),
+                counts.subscriptions,
+            )
+            .ignore();
+        }
+    }
+    pipe.query_async::<()>(conn).await?;
+    for state in cluster.registry.apps() {
+        for (channel, members) in state.local_presence() {
+            let gone = removed
+                .remove(&(state.app.id.clone(), channel.clone()))
+                .unwrap_or_default();
+            let back: HashSet<String> = members.iter().map(|(m, _)| m.id.clone()).collect();
+            for (m, sockets) in &members {
+                let (added, _) =
+                    scripts::join(conn, keys, &state.app.id, &channel, m, *sockets, usize::MAX)
+                        .await?;
+                if added == 1 && !gone.iter().any(|g| g.id == m.id) {
+                    let frame = Frame::from(protocol::member_added(
+                        &channel,
+                        &m.id_json,
+                        m.info_json.as_deref(),
+                    ));
+                    state.broadcast(&channel, &frame, None);
+                }
+            }
+            for m in gone.iter().filter(|g| !back.contains(&g.id)) {
+                state.broadcast(
+                    &channel,
+                    &Frame::from(protocol::member_removed(&channel, &m.id_json)),
+                    None,
+                );
+            }
+        }
+    }
+    Ok(())
+}
