@@ -1,7 +1,7 @@
 # herald: `make run` serves the default app on :6001; `make test` runs every test.
 CARGO ?= cargo
 
-.PHONY: run build release test unit lint protocol-test bench
+.PHONY: run build release test unit lint protocol-test bench bench-smoke
 
 run:
 	$(CARGO) run --release
@@ -24,3 +24,12 @@ unit:
 
 protocol-test: release
 	cd protocol-tests && ./run.sh
+
+# Benchmark (issue 6): starts target/release/herald on a free port with a temporary config and runs
+# every herald-bench scenario against it (a few minutes on 2 cores). Results: stdout + target/bench.jsonl.
+bench: release
+	target/release/herald-bench --spawn target/release/herald --scenario all --json target/bench.jsonl
+
+# The same at tiny sizes (CI smoke test): fails only on a crash or zero deliveries, never on timings.
+bench-smoke: release
+	target/release/herald-bench --spawn target/release/herald --scenario all --smoke --duration 2

@@ -1,0 +1,168 @@
+//! herald-bench: an open-loop load generator for any Pusher-protocol (v7)
+//! server. It opens WebSocket subscribers with its own minimal client, signs
+//! HTTP publishes (`POST /apps/{id}/events`) on keep-alive connections, and
+//! measures end-to-end latency from the intended send time carried in every
+//! payload, delivery ratio, and the server's CPU and RSS from /proc.
+//!
+//! Scenarios: idle, fanout, channels, publish, churn, slow, latency, all.
+//! See BENCHMARKS.md for the method and results.
+
+mod hist;
+mod procstat;
+mod publisher;
+mod scenarios;
+mod subs;
+mod ws;
+
+use clap::Parser;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "herald-bench",
+    about = "Open-loop benchmark for Pusher-protocol servers"
+)]
+pub struct Opts {
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    #[arg(long, default_value_t = 6001)]
+    pub port: u16,
+    #[arg(long, default_value = "app-id")]
+    pub app_id: String,
+    #[arg(long, default_value = "app-key")]
+    pub key: String,
+    #[arg(long, default_value = "app-secret")]
+    pub secret: String,
+    /// Hosts for subscribers (comma list, round-robin); default --host
+    #[arg(long)]
+    pub sub_hosts: Option<String>,
+    /// Ports for subscribers (comma list, round-robin), e.g. 6001,6002; default --port
+    #[arg(long)]
+    pub sub_ports: Option<String>,
+    /// Host for HTTP publishes; default --host
+    #[arg(long)]
+    pub pub_host: Option<String>,
+    /// Port for HTTP publishes; default --port
+    #[arg(long)]
+    pub pub_port: Option<u16>,
+    /// Server process id: RSS from /proc/PID/status, CPU from /proc/PID/stat
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Start this server binary on a free port with a temporary config and benchmark it
+    #[arg(long)]
+    pub spawn: Option<PathBuf>,
+    /// idle | fanout | channels | publish | churn | slow | latency | all (comma list allowed)
+    #[arg(long, default_value = "all")]
+    pub scenario: String,
+    /// Number of subscribers (scenario-specific default)
+    #[arg(long)]
+    pub subscribers: Option<usize>,
+    /// Number of channels (channels scenario; presence channels in churn)
+    #[arg(long)]
+    pub channels: Option<usize>,
+    /// Publish rate per second: run only this rate instead of the sweep
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Seconds per measured step
+    #[arg(long, default_value_t = 3.0)]
+    pub duration: f64,
+    /// Payload (`data`) size in bytes: run only this size instead of 100 B and 1 KiB
+    #[arg(long)]
+    pub payload: Option<usize>,
+    /// Concurrent keep-alive HTTP publisher connections (one thread each)
+    #[arg(long)]
+    pub publishers: Option<usize>,
+    /// Append one JSON record per measured step to this file (JSON lines)
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Spread subscriber connections over this many source addresses 127.0.0.1..N
+    #[arg(long, default_value_t = 1)]
+    pub src_ips: u32,
+    /// Handshakes in flight while opening connections
+    #[arg(long, default_value_t = 256)]
+    pub connect_concurrency: usize,
+    /// Share of subscribers that stop reading in the slow scenario
+    #[arg(long, default_value_t = 0.1)]
+    pub slow_share: f64,
+    /// Tiny sizes for a CI smoke test (a few subscribers, 2 s steps)
+    #[arg(long)]
+    pub smoke: bool,
+}
+
+pub fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
+    (host, port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("cannot resolve {host}:{port}"))
+}
+
+/// A server started by `--spawn`, killed on drop.
+struct Spawned(std::process::Child, PathBuf);
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        let _ = std::fs::remove_file(&self.1);
+    }
+}
+
+fn spawn_server(opts: &mut Opts, bin: &PathBuf) -> anyhow::Result<Spawned> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let cfg = std::env::temp_dir().join(format!("herald-bench-{}.toml", std::process::id()));
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nhost = \"127.0.0.1\"\nport = {port}\n\n[[apps]]\nid = \"{}\"\nkey = \"{}\"\nsecret = \"{}\"\nmax_client_events_per_sec = -1\n",
+            opts.app_id, opts.key, opts.secret
+        ),
+    )?;
+    let child = std::process::Command::new(bin)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--port")
+        .arg(port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()?;
+    let guard = Spawned(child, cfg);
+    let addr = resolve("127.0.0.1", port)?;
+    let t0 = std::time::Instant::now();
+    while std::net::TcpStream::connect(addr).is_err() {
+        if t0.elapsed().as_secs() > 15 {
+            anyhow::bail!("server {} did not listen on {port}", bin.display());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    opts.host = "127.0.0.1".into();
+    opts.port = port;
+    opts.server_pid = Some(guard.0.id());
+    eprintln!(
+        "herald-bench: started {} (pid {}) on 127.0.0.1:{port}",
+        bin.display(),
+        guard.0.id()
+    );
+    Ok(guard)
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut opts = Opts::parse();
+    let server = match opts.spawn.clone() {
+        Some(bin) => Some(spawn_server(&mut opts, &bin)?),
+        None => None,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let local = tokio::task::LocalSet::new();
+    let delivered = local.block_on(&rt, scenarios::run_all(opts));
+    drop(server);
+    let delivered = delivered?;
+    if delivered == 0 {
+        eprintln!("herald-bench: FAILED: zero deliveries");
+        std::process::exit(1);
+    }
+    Ok(())
+}

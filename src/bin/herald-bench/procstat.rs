@@ -1,0 +1,73 @@
+//! Process CPU time and RSS from /proc.
+
+use std::time::Instant;
+
+const CLK_TCK: f64 = 100.0; // USER_HZ on Linux
+
+/// utime + stime in microseconds (includes exited threads).
+pub fn cpu_us(pid: &str) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // after the comm field: state is index 0, utime is field 14 overall => index 11
+    let ut: f64 = f.get(11)?.parse().ok()?;
+    let st: f64 = f.get(12)?.parse().ok()?;
+    Some((ut + st) / CLK_TCK * 1e6)
+}
+
+/// VmRSS in KiB.
+pub fn rss_kib(pid: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// A CPU/RSS sample of the server (if known) and of this process.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    pub at: Instant,
+    pub srv_cpu_us: Option<f64>,
+    pub srv_rss_kib: Option<u64>,
+    pub gen_cpu_us: f64,
+}
+
+pub fn sample(server_pid: Option<&str>) -> Sample {
+    Sample {
+        at: Instant::now(),
+        srv_cpu_us: server_pid.and_then(cpu_us),
+        srv_rss_kib: server_pid.and_then(rss_kib),
+        gen_cpu_us: cpu_us("self").unwrap_or(0.0),
+    }
+}
+
+/// Differences between two samples.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Delta {
+    pub secs: f64,
+    pub srv_cpu_us: Option<f64>,
+    pub gen_cpu_us: f64,
+    pub srv_rss_kib: Option<u64>,
+}
+
+impl Delta {
+    pub fn between(a: &Sample, b: &Sample) -> Delta {
+        Delta {
+            secs: b.at.duration_since(a.at).as_secs_f64(),
+            srv_cpu_us: match (a.srv_cpu_us, b.srv_cpu_us) {
+                (Some(x), Some(y)) => Some(y - x),
+                _ => None,
+            },
+            gen_cpu_us: b.gen_cpu_us - a.gen_cpu_us,
+            srv_rss_kib: b.srv_rss_kib,
+        }
+    }
+    /// Server CPU utilisation in percent of one core.
+    pub fn srv_pct(&self) -> Option<f64> {
+        self.srv_cpu_us.map(|c| c / (self.secs * 1e6) * 100.0)
+    }
+    pub fn gen_pct(&self) -> f64 {
+        self.gen_cpu_us / (self.secs * 1e6) * 100.0
+    }
+}

@@ -1,0 +1,262 @@
+//! Open-loop signed HTTP publisher: blocking threads, each with one keep-alive
+//! HTTP/1.1 connection, sharing one schedule (publish i is due at t0 + i/rate).
+
+use crate::hist::Hist;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+#[derive(Clone)]
+pub struct PubCfg {
+    pub addr: SocketAddr,
+    pub app_id: String,
+    pub key: String,
+    pub secret: String,
+    pub channels: Arc<Vec<String>>,
+    pub rate: f64,
+    pub duration: Duration,
+    pub payload: usize,
+    pub run: u64,
+    pub clients: usize,
+    pub event: String,
+}
+
+#[derive(Default)]
+pub struct PubResult {
+    pub scheduled: u64,
+    pub ok: u64,
+    pub errors: u64,
+    pub first_error: Option<String>,
+    /// successful publishes per channel index
+    pub ok_per_channel: Vec<u64>,
+    /// response time measured from the intended send time
+    pub http: Hist,
+    /// actual − intended send time
+    pub lag: Hist,
+    pub secs: f64,
+}
+
+struct Conn {
+    addr: SocketAddr,
+    s: Option<TcpStream>,
+    rbuf: Vec<u8>,
+}
+
+impl Conn {
+    fn stream(&mut self) -> std::io::Result<&mut TcpStream> {
+        if self.s.is_none() {
+            let s = TcpStream::connect(self.addr)?;
+            s.set_nodelay(true)?;
+            s.set_read_timeout(Some(Duration::from_secs(10)))?;
+            self.s = Some(s);
+        }
+        Ok(self.s.as_mut().unwrap())
+    }
+
+    /// Send one request and read the response; returns the status code.
+    fn roundtrip(&mut self, req: &[u8]) -> std::io::Result<u16> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let r = self.try_roundtrip(req);
+            match r {
+                Err(e) if tries < 2 && self.s.is_none() => {
+                    let _ = e;
+                    continue; // stale keep-alive connection: reconnect once
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn try_roundtrip(&mut self, req: &[u8]) -> std::io::Result<u16> {
+        let res = (|| {
+            let s = self.stream()?;
+            s.write_all(req)?;
+            let mut buf = std::mem::take(&mut self.rbuf);
+            buf.clear();
+            let mut tmp = [0u8; 4096];
+            let s = self.s.as_mut().unwrap();
+            let hdr_end = loop {
+                let n = s.read(&mut tmp)?;
+                if n == 0 {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "eof",
+                    ));
+                }
+                buf.extend_from_slice(&tmp[..n]);
+                if let Some(p) = crate::ws::find(&buf, b"\r\n\r\n") {
+                    break p + 4;
+                }
+            };
+            let head = String::from_utf8_lossy(&buf[..hdr_end]).to_ascii_lowercase();
+            let status: u16 = head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+            let close = head.contains("connection: close");
+            if let Some(cl) = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+            {
+                while buf.len() < hdr_end + cl {
+                    let n = s.read(&mut tmp)?;
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&tmp[..n]);
+                }
+            } else if head.contains("transfer-encoding: chunked") {
+                while crate::ws::find(&buf[hdr_end..], b"0\r\n\r\n").is_none() {
+                    let n = s.read(&mut tmp)?;
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&tmp[..n]);
+                }
+            }
+            self.rbuf = buf;
+            if close {
+                self.s = None;
+            }
+            Ok(status)
+        })();
+        if res.is_err() {
+            self.s = None;
+        }
+        res
+    }
+}
+
+/// Build the payload `data`: run, sequence, intended and actual send time, padding.
+pub fn payload(run: u64, seq: u64, intended: u64, actual: u64, size: usize) -> String {
+    let mut d = format!("@R{run}@S{seq}@T{intended}@A{actual}@");
+    while d.len() < size {
+        d.push('x');
+    }
+    d
+}
+
+/// A signed `POST /apps/{id}/events` request.
+pub fn signed_request(cfg: &PubCfg, host: &str, body: &str) -> Vec<u8> {
+    let ts = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let md5 = herald::auth::md5_hex(body.as_bytes());
+    let params = format!(
+        "auth_key={}&auth_timestamp={ts}&auth_version=1.0&body_md5={md5}",
+        cfg.key
+    );
+    let path = format!("/apps/{}/events", cfg.app_id);
+    let sig = herald::auth::sign(&cfg.secret, &format!("POST\n{path}\n{params}"));
+    let mut req = format!(
+        "POST {path}?{params}&auth_signature={sig} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body.as_bytes());
+    req
+}
+
+/// Run the schedule to completion (blocking).
+pub fn run(cfg: PubCfg) -> PubResult {
+    let total = (cfg.rate * cfg.duration.as_secs_f64()).round().max(1.0) as u64;
+    let next = Arc::new(AtomicU64::new(0));
+    let result = Arc::new(Mutex::new(PubResult {
+        ok_per_channel: vec![0; cfg.channels.len()],
+        ..Default::default()
+    }));
+    let t0 = Instant::now() + Duration::from_millis(5);
+    let t0_ns = now_ns() + 5_000_000;
+    let interval_ns = 1e9 / cfg.rate;
+    let host = cfg.addr.to_string();
+    let mut threads = Vec::new();
+    for _ in 0..cfg.clients.max(1) {
+        let cfg = cfg.clone();
+        let next = next.clone();
+        let result = result.clone();
+        let host = host.clone();
+        threads.push(std::thread::spawn(move || {
+            let mut conn = Conn {
+                addr: cfg.addr,
+                s: None,
+                rbuf: Vec::with_capacity(1024),
+            };
+            let mut local = PubResult {
+                ok_per_channel: vec![0; cfg.channels.len()],
+                ..Default::default()
+            };
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    break;
+                }
+                let off = (i as f64 * interval_ns) as u64;
+                let due = t0 + Duration::from_nanos(off);
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
+                }
+                let intended = t0_ns + off;
+                let actual = now_ns();
+                let ch = (i % cfg.channels.len() as u64) as usize;
+                let data = payload(cfg.run, i, intended, actual, cfg.payload);
+                let body = format!(
+                    r#"{{"name":"{}","channel":"{}","data":"{}"}}"#,
+                    cfg.event, cfg.channels[ch], data
+                );
+                let req = signed_request(&cfg, &host, &body);
+                local.scheduled += 1;
+                local.lag.record(actual.saturating_sub(intended));
+                match conn.roundtrip(&req) {
+                    Ok(200) => {
+                        local.ok += 1;
+                        local.ok_per_channel[ch] += 1;
+                        local.http.record(now_ns().saturating_sub(intended));
+                    }
+                    Ok(code) => {
+                        local.errors += 1;
+                        if local.first_error.is_none() {
+                            local.first_error = Some(format!("HTTP {code}"));
+                        }
+                    }
+                    Err(e) => {
+                        local.errors += 1;
+                        if local.first_error.is_none() {
+                            local.first_error = Some(e.to_string());
+                        }
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                }
+            }
+            let mut r = result.lock().unwrap();
+            r.scheduled += local.scheduled;
+            r.ok += local.ok;
+            r.errors += local.errors;
+            if r.first_error.is_none() {
+                r.first_error = local.first_error.take();
+            }
+            for (a, b) in r.ok_per_channel.iter_mut().zip(&local.ok_per_channel) {
+                *a += b;
+            }
+            r.http.merge(&local.http);
+            r.lag.merge(&local.lag);
+        }));
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    let mut r = std::mem::take(&mut *result.lock().unwrap());
+    // nominal schedule length (the last publish is due at (total-1)/rate)
+    r.secs = t0.elapsed().as_secs_f64().max(total as f64 / cfg.rate);
+    r
+}
