@@ -107,44 +107,77 @@ impl Drop for Spawned {
     }
 }
 
-fn spawn_server(opts: &mut Opts, bin: &PathBuf) -> anyhow::Result<Spawned> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
-        .port();
-    let cfg = std::env::temp_dir().join(format!("herald-bench-{}.toml", std::process::id()));
-    std::fs::write(
-        &cfg,
-        format!(
-            "[server]\nhost = \"127.0.0.1\"\nport = {port}\n\n[[apps]]\nid = \"{}\"\nkey = \"{}\"\nsecret = \"{}\"\nmax_client_events_per_sec = -1\n",
-            opts.app_id, opts.key, opts.secret
-        ),
-    )?;
-    let child = std::process::Command::new(bin)
-        .arg("--config")
-        .arg(&cfg)
-        .arg("--port")
-        .arg(port.to_string())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()?;
-    let guard = Spawned(child, cfg);
-    let addr = resolve("127.0.0.1", port)?;
-    let t0 = std::time::Instant::now();
-    while std::net::TcpStream::connect(addr).is_err() {
-        if t0.elapsed().as_secs() > 15 {
-            anyhow::bail!("server {} did not listen on {port}", bin.display());
+        .port())
+}
+
+/// Start the server with a temporary config. A first attempt also moves
+/// herald's second (health/metrics) listener to a free loopback port; if the
+/// binary rejects that key (older herald, or another server), retry without it.
+fn spawn_server(opts: &mut Opts, bin: &PathBuf) -> anyhow::Result<Spawned> {
+    let mut last_err = None;
+    for extra in [true, false] {
+        let port = free_port()?;
+        let cfg = std::env::temp_dir().join(format!("herald-bench-{}.toml", std::process::id()));
+        let extra_lines = if extra {
+            format!(
+                "metrics_host = \"127.0.0.1\"\nmetrics_port = {}\n",
+                free_port()?
+            )
+        } else {
+            String::new()
+        };
+        std::fs::write(
+            &cfg,
+            format!(
+                "[server]\nhost = \"127.0.0.1\"\nport = {port}\n{extra_lines}\n[[apps]]\nid = \"{}\"\nkey = \"{}\"\nsecret = \"{}\"\nmax_client_events_per_sec = -1\n",
+                opts.app_id, opts.key, opts.secret
+            ),
+        )?;
+        let child = std::process::Command::new(bin)
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--port")
+            .arg(port.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()?;
+        let mut guard = Spawned(child, cfg);
+        let addr = resolve("127.0.0.1", port)?;
+        let t0 = std::time::Instant::now();
+        let up = loop {
+            if std::net::TcpStream::connect(addr).is_ok() {
+                break true;
+            }
+            if let Ok(Some(status)) = guard.0.try_wait() {
+                last_err = Some(anyhow::anyhow!("{} exited: {status}", bin.display()));
+                break false;
+            }
+            if t0.elapsed().as_secs() > 15 {
+                last_err = Some(anyhow::anyhow!(
+                    "{} did not listen on {port}",
+                    bin.display()
+                ));
+                break false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        if !up {
+            continue;
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        opts.host = "127.0.0.1".into();
+        opts.port = port;
+        opts.server_pid = Some(guard.0.id());
+        eprintln!(
+            "herald-bench: started {} (pid {}) on 127.0.0.1:{port}",
+            bin.display(),
+            guard.0.id()
+        );
+        return Ok(guard);
     }
-    opts.host = "127.0.0.1".into();
-    opts.port = port;
-    opts.server_pid = Some(guard.0.id());
-    eprintln!(
-        "herald-bench: started {} (pid {}) on 127.0.0.1:{port}",
-        bin.display(),
-        guard.0.id()
-    );
-    Ok(guard)
+    Err(last_err.unwrap_or_else(|| anyhow::anyhow!("could not start the server")))
 }
 
 fn main() -> anyhow::Result<()> {

@@ -672,14 +672,19 @@ impl Bench {
 
     // ---------------------------------------------------------------- slow
     pub async fn slow(&mut self) -> anyhow::Result<()> {
-        let n = self.size(1_000, 20);
+        let n = self.size(50, 20);
         let stalled = ((n as f64 * self.o.slow_share).round() as usize).max(1);
         let healthy = n - stalled;
         let rate = self
             .o
             .rate
-            .unwrap_or(if self.o.smoke { 20.0 } else { 100.0 });
+            .unwrap_or(if self.o.smoke { 20.0 } else { 1000.0 });
         let payload = self.o.payload.unwrap_or(1024);
+        // long enough for a stalled socket to overflow a 1024-frame server queue at the default rate
+        let saved = self.o.duration;
+        if !self.o.smoke {
+            self.o.duration = saved.max(4.0);
+        }
         self.ctx.close_all().await;
         let kinds = (0..healthy)
             .map(|_| Kind::Sub {
@@ -728,6 +733,7 @@ impl Bench {
             json!({"stalled": stalled}),
         );
         let rss_after = self.sample().srv_rss_kib;
+        self.o.duration = saved;
         // let the stalled sockets read again and see how the server treated them
         self.ctx.reset_stats();
         self.ctx.resume.notify_waiters();
