@@ -1,7 +1,7 @@
 # herald: `make run` serves the default app on :6001; `make test` runs every test.
 CARGO ?= cargo
 
-.PHONY: run build release test unit lint protocol-test bench bench-smoke
+.PHONY: run build release test unit lint protocol-test bench redis-server bench-smoke
 
 run:
 	$(CARGO) run --release
@@ -19,7 +19,11 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-unit:
+# Cluster tests start their own redis-server on a free port; install it if missing.
+redis-server:
+	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
+
+unit: redis-server
 	$(CARGO) test
 
 protocol-test: release

@@ -3,6 +3,8 @@
 mod api;
 mod channels;
 mod client_events;
+mod cluster;
+mod metrics;
 mod presence;
 mod support;
 mod users;

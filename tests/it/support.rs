@@ -50,6 +50,15 @@ impl Server {
         }
     }
 
+    /// A server running in another process.
+    pub fn external(addr: SocketAddr) -> Server {
+        Server {
+            addr,
+            stop: None,
+            task: tokio::spawn(async {}),
+        }
+    }
+
     /// Begin a graceful shutdown.
     pub fn stop(&mut self) {
         if let Some(tx) = self.stop.take() {
@@ -124,6 +133,61 @@ impl Server {
         let bytes = res.into_body().collect().await.unwrap().to_bytes();
         (status, String::from_utf8_lossy(&bytes).into_owned())
     }
+
+    /// Like `from_toml`, plus the health/metrics listener on its own port 0,
+    /// whose address is returned too. Both stop when the server is dropped;
+    /// `task` never finishes on its own.
+    pub async fn with_metrics(text: &str) -> (Server, SocketAddr) {
+        let config = RawConfig::parse_toml("test", text)
+            .unwrap()
+            .build()
+            .unwrap();
+        let listener = herald::server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let metrics = herald::server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let (addr, metrics_addr) = (
+            listener.local_addr().unwrap(),
+            metrics.local_addr().unwrap(),
+        );
+        let node = Node::new(config).unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let health = herald::health::run(metrics, node.clone());
+        let main = herald::server::run(listener, node, async move {
+            let _ = rx.await;
+        });
+        let task = tokio::spawn(async move {
+            // The health listener outlives the drain, as in the binary.
+            tokio::join!(main, health);
+        });
+        let server = Server {
+            addr,
+            stop: Some(tx),
+            task,
+        };
+        (server, metrics_addr)
+    }
+}
+
+/// A plain GET to any address: status, content type and body.
+pub async fn get(addr: SocketAddr, uri: &str) -> (u16, String, String) {
+    use http_body_util::{BodyExt, Empty};
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.unwrap();
+    tokio::spawn(conn);
+    let req = hyper::Request::builder()
+        .uri(uri)
+        .header("host", addr.to_string())
+        .body(Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let res = sender.send_request(req).await.unwrap();
+    let status = res.status().as_u16();
+    let ctype = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (status, ctype, String::from_utf8_lossy(&bytes).into_owned())
 }
 
 impl Drop for Server {

@@ -1,0 +1,341 @@
+//! Several nodes joined through a real `redis-server` started on a free port.
+
+use crate::support::*;
+use serde_json::json;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `redis-server` on a free port, killed on drop.
+pub struct Redis {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Redis {
+    pub async fn start() -> Redis {
+        let port = free_port();
+        let mut r = Redis { port, child: None };
+        r.restart().await;
+        r
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub async fn restart(&mut self) {
+        self.stop();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (make test installs it)");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("redis-server did not start");
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn cluster_toml(redis: &Redis, prefix: &str, server: &str, app: &str, port: u16) -> String {
+    format!(
+        "[server]\nhost='127.0.0.1'\nport={port}\nadapter='redis'\nredis_url='{}'\nredis_prefix='{prefix}'\n{server}\n\
+         [[apps]]\nid='{APP_ID}'\nkey='{KEY}'\nsecret='{SECRET}'\nenable_client_messages=true\n{app}\n",
+        redis.url()
+    )
+}
+
+async fn node(redis: &Redis, prefix: &str, app: &str) -> Server {
+    let server = Server::from_toml(&cluster_toml(redis, prefix, "", app, 0)).await;
+    wait_ready(&server, true).await;
+    server
+}
+
+async fn wait_ready(server: &Server, ready: bool) {
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(server.addr).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let want = if ready { 200 } else { 503 };
+    for _ in 0..200 {
+        if server.http_text("GET", "/ready", "").await.0 == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!(
+        "node never became {}",
+        if ready { "ready" } else { "unready" }
+    );
+}
+
+/// Retry an assertion while cluster state propagates (counts flush every 20 ms).
+async fn eventually<F, Fut>(mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    panic!("condition never held");
+}
+
+#[tokio::test]
+async fn events_and_client_events_cross_nodes_excluding_socket_id() {
+    let redis = Redis::start().await;
+    let (a, b) = (node(&redis, "t1", "").await, node(&redis, "t1", "").await);
+    let mut on_a = a.client().await;
+    let mut on_b = b.client().await;
+    on_a.subscribe_private("private-room").await;
+    on_b.subscribe_private("private-room").await;
+    for i in 0..20 {
+        a.publish("private-room", "seq", &i.to_string()).await;
+    }
+    for i in 0..20 {
+        assert_eq!(
+            on_b.next().await["data"],
+            i.to_string(),
+            "order on the remote node"
+        );
+        assert_eq!(on_a.next().await["data"], i.to_string());
+    }
+    let body = json!({"name":"e","data":"x","channel":"private-room","socket_id":on_b.socket_id})
+        .to_string();
+    assert_eq!(
+        a.api("POST", &format!("/apps/{APP_ID}/events"), &[], &body)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(on_a.next().await["event"], "e");
+    on_b.silent(300).await;
+    on_a.send(json!({"event":"client-typing","channel":"private-room","data":{"x":1}}))
+        .await;
+    assert_eq!(on_b.next().await["event"], "client-typing");
+    on_a.silent(200).await;
+}
+
+#[tokio::test]
+async fn presence_is_one_member_list_for_the_cluster() {
+    let redis = Redis::start().await;
+    let (a, b) = (node(&redis, "t2", "").await, node(&redis, "t2", "").await);
+    let mut watcher = a.client().await;
+    let ok = watcher
+        .subscribe_presence("presence-room", r#"{"user_id":"w"}"#)
+        .await;
+    assert_eq!(data(&ok)["presence"]["count"], 1);
+    let mut tab1 = b.client().await;
+    let ok = tab1
+        .subscribe_presence("presence-room", r#"{"user_id":"u","user_info":{"n":1}}"#)
+        .await;
+    assert_eq!(data(&ok)["presence"]["count"], 2);
+    assert_eq!(data(&ok)["presence"]["hash"]["w"], serde_json::Value::Null);
+    let added = watcher.expect("pusher_internal:member_added").await;
+    assert_eq!(data(&added), json!({"user_id":"u","user_info":{"n":1}}));
+    let mut tab2 = a.client().await;
+    let ok = tab2
+        .subscribe_presence("presence-room", r#"{"user_id":"u","user_info":{"n":1}}"#)
+        .await;
+    assert_eq!(data(&ok)["presence"]["count"], 2);
+    watcher.silent(300).await;
+    let users = format!("/apps/{APP_ID}/channels/presence-room/users");
+    for n in [&a, &b] {
+        let (_, body) = n.api("GET", &users, &[], "").await;
+        assert_eq!(body["users"].as_array().unwrap().len(), 2, "{body}");
+    }
+    let info = format!("/apps/{APP_ID}/channels/presence-room");
+    eventually(|| async {
+        let (_, body) = b
+            .api(
+                "GET",
+                &info,
+                &[("info", "user_count,subscription_count")],
+                "",
+            )
+            .await;
+        body == json!({"occupied":true,"user_count":2,"subscription_count":3})
+    })
+    .await;
+    drop(tab1);
+    watcher.silent(400).await;
+    drop(tab2);
+    let removed = watcher.expect("pusher_internal:member_removed").await;
+    assert_eq!(data(&removed), json!({"user_id":"u"}));
+}
+
+#[tokio::test]
+async fn queries_users_cache_and_quota_are_cluster_wide() {
+    let redis = Redis::start().await;
+    let (a, b) = (
+        node(&redis, "t3", "max_connections = 2").await,
+        node(&redis, "t3", "max_connections = 2").await,
+    );
+    let mut on_b = b.client().await;
+    on_b.subscribe("news").await;
+    let channels = format!("/apps/{APP_ID}/channels");
+    eventually(|| async {
+        let (_, body) = a
+            .api("GET", &channels, &[("info", "subscription_count")], "")
+            .await;
+        body == json!({"channels":{"news":{"subscription_count":1}}})
+    })
+    .await;
+    // sendToUser and terminate reach a socket on the other node.
+    on_b.sign_in(r#"{"id":"7"}"#).await;
+    a.publish("#server-to-user-7", "dm", "\"hi\"").await;
+    assert_eq!(on_b.next().await["event"], "dm");
+    // Cache written through one node, read through the other.
+    a.publish("cache-board", "score", "\"3\"").await;
+    let mut reader = b.client().await;
+    reader.subscribe("cache-board").await;
+    assert_eq!(reader.next().await["data"], "\"3\"");
+    // Two sockets exist (on_b, reader): the quota of 2 holds on node a too, once both
+    // nodes have heartbeated (counts are exchanged every second).
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let mut refused = a.raw_client(KEY).await;
+    assert_eq!(refused.expect("pusher:error").await["data"]["code"], 4004);
+    let terminate = format!("/apps/{APP_ID}/users/7/terminate_connections");
+    assert_eq!(a.api("POST", &terminate, &[], "{}").await.0, 200);
+    assert_eq!(on_b.closed().await, Some(4009));
+}
+
+#[tokio::test]
+async fn prefixes_isolate_clusters_sharing_a_redis() {
+    let redis = Redis::start().await;
+    let (a, b) = (
+        node(&redis, "site-a", "").await,
+        node(&redis, "site-b", "").await,
+    );
+    let mut on_b = b.client().await;
+    on_b.subscribe("shared-name").await;
+    a.publish("shared-name", "e", "1").await;
+    on_b.silent(300).await;
+}
+
+#[tokio::test]
+async fn graceful_shutdown_removes_members_at_once() {
+    let redis = Redis::start().await;
+    let a = node(&redis, "t5", "").await;
+    let mut b = node(&redis, "t5", "").await;
+    let mut watcher = a.client().await;
+    watcher
+        .subscribe_presence("presence-x", r#"{"user_id":"w"}"#)
+        .await;
+    let mut leaving = b.client().await;
+    leaving
+        .subscribe_presence("presence-x", r#"{"user_id":"l"}"#)
+        .await;
+    watcher.expect("pusher_internal:member_added").await;
+    let t = Instant::now();
+    b.stop();
+    let removed = watcher.expect("pusher_internal:member_removed").await;
+    assert_eq!(data(&removed), json!({"user_id":"l"}));
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+}
+
+#[tokio::test]
+async fn a_killed_node_has_its_members_removed() {
+    let redis = Redis::start().await;
+    let a = node(&redis, "t6", "").await;
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("herald-kill-{port}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("node.toml");
+    std::fs::write(&cfg, cluster_toml(&redis, "t6", "", "", port)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["--config", cfg.to_str().unwrap()])
+        .env("HERALD_LOG", "error")
+        .spawn()
+        .unwrap();
+    let b = Server::external(format!("127.0.0.1:{port}").parse().unwrap());
+    wait_ready(&b, true).await;
+    let mut watcher = a.client().await;
+    watcher
+        .subscribe_presence("presence-k", r#"{"user_id":"w"}"#)
+        .await;
+    let mut doomed = b.client().await;
+    doomed
+        .subscribe_presence("presence-k", r#"{"user_id":"d"}"#)
+        .await;
+    watcher.expect("pusher_internal:member_added").await;
+    let t = Instant::now();
+    child.kill().unwrap(); // SIGKILL: no goodbye
+    child.wait().unwrap();
+    let removed = loop {
+        match watcher.next_within(12_000).await {
+            Seen::Frame(f) if f["event"] == "pusher_internal:member_removed" => break f,
+            Seen::Frame(_) => continue,
+            other => panic!("no member_removed after kill: {other:?}"),
+        }
+    };
+    assert_eq!(data(&removed), json!({"user_id":"d"}));
+    let elapsed = t.elapsed();
+    eprintln!("killed node cleaned up after {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn redis_outage_is_loud_and_recovers_by_itself() {
+    let mut redis = Redis::start().await;
+    let (a, b) = (node(&redis, "t7", "").await, node(&redis, "t7", "").await);
+    let mut one = a.client().await;
+    let mut two = a.client().await;
+    one.subscribe_private("private-local").await;
+    two.subscribe_private("private-local").await;
+    redis.stop();
+    wait_ready(&a, false).await;
+    let (status, body) = a.publish("private-local", "e", "1").await;
+    assert_eq!(status, 503, "{body}");
+    // Local sockets keep working.
+    one.send(json!({"event":"client-x","channel":"private-local","data":{}}))
+        .await;
+    assert_eq!(two.next().await["event"], "client-x");
+    redis.restart().await;
+    wait_ready(&a, true).await;
+    wait_ready(&b, true).await;
+    let mut on_b = b.client().await;
+    on_b.subscribe("after").await;
+    assert_eq!(a.publish("after", "back", "1").await.0, 200);
+    assert_eq!(on_b.next().await["event"], "back");
+}

@@ -1,0 +1,203 @@
+//! The health/metrics listener (Soketi's port 9601), Prometheus counters and the path prefix.
+
+use crate::support::*;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A server whose app has its own id, so the process-wide counters of other tests
+/// (which all use `app-id`) do not mix in. Key and secret stay the defaults.
+async fn server_with_app(id: &str, server: &str, app: &str) -> (Server, SocketAddr) {
+    let text = format!(
+        "[server]\nhost='127.0.0.1'\nport=0\n{server}\n[[apps]]\nid='{id}'\nkey='{KEY}'\nsecret='{SECRET}'\n{app}\n"
+    );
+    Server::with_metrics(&text).await
+}
+
+/// The value of `name{app_id="id",...}` in a Prometheus text body.
+fn sample(text: &str, name: &str, app_id: &str) -> Option<f64> {
+    let head = format!("{name}{{app_id=\"{app_id}\",");
+    text.lines()
+        .find(|l| l.starts_with(&head))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+async fn scrape(addr: SocketAddr) -> String {
+    let (status, ctype, body) = get(addr, "/metrics").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(ctype.starts_with("text/plain; version=0.0.4"), "{ctype}");
+    body
+}
+
+/// Scrape until `name` for `app_id` has `value` (the server updates counters asynchronously).
+async fn wait_for(addr: SocketAddr, name: &str, app_id: &str, value: f64) -> String {
+    for _ in 0..50 {
+        let text = scrape(addr).await;
+        if sample(&text, name, app_id) == Some(value) {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let text = scrape(addr).await;
+    panic!("{name} for {app_id} never became {value}:\n{text}");
+}
+
+#[tokio::test]
+async fn health_port_serves_ready_and_usage_but_metrics_only_when_enabled() {
+    let (server, metrics) = server_with_app("m-health", "", "").await;
+    assert_eq!(get(metrics, "/").await.2, "OK");
+    assert_eq!(get(metrics, "/ready").await.0, 200);
+    let (status, ctype, body) = get(metrics, "/usage").await;
+    assert_eq!((status, ctype.as_str()), (200, "application/json"));
+    let usage: Value = serde_json::from_str(&body).unwrap();
+    let mem = &usage["memory"];
+    let (used, total) = (
+        mem["used"].as_u64().unwrap(),
+        mem["total"].as_u64().unwrap(),
+    );
+    assert!(used > 0 && total >= used, "{usage}");
+    assert_eq!(mem["free"].as_u64().unwrap(), total - used);
+    assert!(mem["percent"].as_f64().unwrap() > 0.0);
+    assert_eq!(get(metrics, "/metrics").await.0, 404);
+    assert_eq!(get(metrics, "/app/app-key").await.0, 404);
+    drop(server);
+}
+
+#[tokio::test]
+async fn metrics_count_sockets_messages_and_api_calls_with_soketi_names() {
+    let (server, metrics) = server_with_app(
+        "m-count",
+        "metrics_enabled = true\nmetrics_prefix = 'hx_'",
+        "",
+    )
+    .await;
+    let mut a = server.client().await;
+    let mut b = server.client().await;
+    a.subscribe("news").await;
+    let body = json!({"name":"e","data":"hello","channel":"news"}).to_string();
+    let (status, _) = server.api("POST", "/apps/m-count/events", &[], &body).await;
+    assert_eq!(status, 200);
+    assert_eq!(a.next().await["event"], "e");
+    b.ws.close(None).await.unwrap();
+    let text = wait_for(metrics, "hx_new_disconnections_total", "m-count", 1.0).await;
+    let at = |name: &str| sample(&text, name, "m-count").unwrap();
+    assert_eq!(at("hx_connected"), 1.0);
+    assert_eq!(at("hx_new_connections_total"), 2.0);
+    assert_eq!(at("hx_ws_messages_received_total"), 1.0);
+    // Two connection_established, one subscription_succeeded, one event.
+    assert_eq!(at("hx_ws_messages_sent_total"), 4.0);
+    assert!(at("hx_socket_received_bytes") > 40.0);
+    assert!(at("hx_socket_transmitted_bytes") > 100.0);
+    assert_eq!(at("hx_http_calls_received_total"), 1.0);
+    assert_eq!(at("hx_http_received_bytes"), body.len() as f64);
+    assert_eq!(at("hx_http_transmitted_bytes"), 2.0); // `{}`
+    assert!(text.contains("# TYPE hx_connected gauge"));
+    assert!(text.contains("hx_new_connections_total{app_id=\"m-count\",port=\"0\"} 2"));
+    let rss = text
+        .lines()
+        .find(|l| l.starts_with("hx_process_resident_memory_bytes{port="))
+        .unwrap();
+    assert!(rss.rsplit(' ').next().unwrap().parse::<f64>().unwrap() > 0.0);
+    assert!(text.contains("hx_process_cpu_seconds_total{port=\"0\"}"));
+}
+
+#[tokio::test]
+async fn refused_sockets_never_move_the_connected_gauge() {
+    let (server, metrics) =
+        server_with_app("m-quota", "metrics_enabled = true", "max_connections = 1").await;
+    let mut first = server.client().await;
+    let mut second = server.raw_client(KEY).await;
+    assert_eq!(second.closed().await, Some(4004));
+    let mut unknown = server.raw_client("no-such-key").await;
+    assert_eq!(unknown.closed().await, Some(4001));
+    let text = scrape(metrics).await;
+    assert_eq!(sample(&text, "soketi_connected", "m-quota"), Some(1.0));
+    assert_eq!(
+        sample(&text, "soketi_new_connections_total", "m-quota"),
+        Some(1.0)
+    );
+    first.ws.close(None).await.unwrap();
+    let text = wait_for(metrics, "soketi_connected", "m-quota", 0.0).await;
+    assert_eq!(
+        sample(&text, "soketi_new_disconnections_total", "m-quota"),
+        Some(1.0)
+    );
+    assert!(!text.contains("no-such-key"));
+}
+
+#[tokio::test]
+async fn slow_consumers_closed_with_4100_are_counted() {
+    let (server, metrics) =
+        server_with_app("m-slow", "metrics_enabled = true\nsocket_queue = 1", "").await;
+    let mut c = server.client().await;
+    c.subscribe("firehose").await;
+    let batch: Vec<Value> = (0..10)
+        .map(|i| json!({"name":"e","data":i.to_string(),"channel":"firehose"}))
+        .collect();
+    let body = json!({ "batch": batch }).to_string();
+    for _ in 0..20 {
+        server
+            .api("POST", "/apps/m-slow/batch_events", &[], &body)
+            .await;
+    }
+    assert_eq!(c.closed().await, Some(4100));
+    wait_for(
+        metrics,
+        "soketi_socket_queue_full_closes_total",
+        "m-slow",
+        1.0,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn readiness_on_the_health_port_turns_503_when_draining() {
+    let (mut server, metrics) = server_with_app("m-drain", "", "").await;
+    assert_eq!(get(metrics, "/ready").await.0, 200);
+    server.stop();
+    let mut status = 0;
+    for _ in 0..50 {
+        status = get(metrics, "/ready").await.0;
+        if status == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, 503);
+    assert_eq!(get(metrics, "/").await.0, 200);
+}
+
+#[tokio::test]
+async fn path_prefix_applies_to_every_route_and_not_to_signatures() {
+    let (server, metrics) = server_with_app(
+        "m-prefix",
+        "path_prefix = '/realtime/'\nmetrics_enabled = true",
+        "",
+    )
+    .await;
+    assert_eq!(get(metrics, "/realtime/ready").await.0, 200);
+    assert_eq!(get(metrics, "/realtime/metrics").await.0, 200);
+    assert_eq!(get(metrics, "/ready").await.0, 404);
+    assert_eq!(
+        server.http_text("GET", "/realtime", "").await,
+        (200, "OK".into())
+    );
+    assert_eq!(server.http_text("GET", "/ready", "").await.0, 404);
+    assert_eq!(server.http_text("GET", "/realtimeready", "").await.0, 404);
+    let url = format!("ws://{}/realtime/app/{KEY}?protocol=7", server.addr);
+    let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let mut c = Client {
+        ws,
+        socket_id: String::new(),
+    };
+    c.expect("pusher:connection_established").await;
+    c.subscribe("prefixed").await;
+    // The SDK signs the path without its configured prefix.
+    let body = json!({"name":"e","data":"1","channel":"prefixed"}).to_string();
+    let query = signed_query("POST", "/apps/m-prefix/events", &[], &body, SECRET, now());
+    let uri = format!("/realtime/apps/m-prefix/events?{query}");
+    assert_eq!(server.http("POST", &uri, &body).await.0, 200);
+    assert_eq!(c.next().await["event"], "e");
+    let unprefixed = format!("/apps/m-prefix/events?{query}");
+    assert_eq!(server.http("POST", &unprefixed, &body).await.0, 404);
+}
