@@ -85,6 +85,44 @@ pub struct Server {
     pub max_message_bytes: usize,
     pub socket_queue: usize,
     pub cluster: Option<Cluster>,
+    /// Prefix of every route on both listeners (`""` or `/something`).
+    pub path_prefix: String,
+    pub metrics: MetricsServer,
+}
+
+/// The second listener: health, `/usage` and (when enabled) `/metrics`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsServer {
+    /// Serve `/metrics` (health and `/usage` are always served).
+    pub enabled: bool,
+    pub host: String,
+    pub port: u16,
+    /// Prefix of every metric name, Soketi's `soketi_` by default.
+    pub prefix: String,
+}
+
+impl Server {
+    /// The route below the configured path prefix, or `None` if the path is outside it.
+    pub fn local_path<'a>(&self, path: &'a str) -> Option<&'a str> {
+        let rest = path.strip_prefix(self.path_prefix.as_str())?;
+        if rest.is_empty() {
+            Some("/")
+        } else if rest.starts_with('/') {
+            Some(rest)
+        } else {
+            None
+        }
+    }
+}
+
+/// `"api/"` or `"/api"` -> `"/api"`; empty stays empty.
+fn normalize_prefix(prefix: &str) -> String {
+    let trimmed = prefix.trim_matches('/');
+    if trimmed.is_empty() {
+        String::new()
+    } else {
+        format!("/{trimmed}")
+    }
 }
 
 /// Redis adapter settings (`adapter = "redis"`).
@@ -172,6 +210,11 @@ pub struct RawServer {
     pub adapter: String,
     pub redis_url: String,
     pub redis_prefix: String,
+    pub path_prefix: String,
+    pub metrics_enabled: bool,
+    pub metrics_host: String,
+    pub metrics_port: u16,
+    pub metrics_prefix: String,
 }
 
 impl Default for RawServer {
@@ -191,6 +234,11 @@ impl Default for RawServer {
             adapter: "local".into(),
             redis_url: "redis://127.0.0.1:6379/0".into(),
             redis_prefix: "herald".into(),
+            path_prefix: String::new(),
+            metrics_enabled: false,
+            metrics_host: "0.0.0.0".into(),
+            metrics_port: 9601,
+            metrics_prefix: "soketi_".into(),
         }
     }
 }
@@ -312,6 +360,13 @@ impl RawConfig {
             max_message_bytes: s.max_message_size_kb.max(1) * 1024,
             socket_queue: s.socket_queue.max(1),
             cluster: cluster(&s.adapter, &s.redis_url, &s.redis_prefix)?,
+            path_prefix: normalize_prefix(&s.path_prefix),
+            metrics: MetricsServer {
+                enabled: s.metrics_enabled,
+                host: s.metrics_host,
+                port: s.metrics_port,
+                prefix: s.metrics_prefix,
+            },
         };
         Ok(Config {
             server,

@@ -5,6 +5,7 @@ mod session;
 
 use crate::channel::registry::{AppState, Frame};
 use crate::channel::Sink;
+use crate::metrics::{self, AppMetrics};
 use crate::node::Node;
 use crate::protocol::{self, code, ClientMessage};
 use futures_util::{SinkExt, StreamExt};
@@ -65,18 +66,16 @@ async fn serve<S>(
             return;
         }
     };
+    let m = metrics::app(&app.app.id, node.config.server.port);
+    let _connected = m.connection();
     let (sink, rx) = Sink::new(sock_key, socket_id.clone(), node.config.server.socket_queue);
     let mut session = Session::new(node.clone(), app.clone(), sink);
     tracing::debug!("connected");
     let secs = node.config.server.activity_timeout.as_secs();
-    if ws
-        .send(Message::text(protocol::connection_established(
-            &socket_id, secs,
-        )))
-        .await
-        .is_ok()
-    {
-        let reason = drive(&mut ws, &mut session, rx).await;
+    let established = protocol::connection_established(&socket_id, secs);
+    m.ws_sent(established.len());
+    if ws.send(Message::text(established)).await.is_ok() {
+        let reason = drive(&mut ws, &mut session, rx, &m).await;
         tracing::debug!(reason, "disconnected");
     }
     session.close().await;
@@ -113,6 +112,7 @@ async fn drive<S>(
     ws: &mut WebSocketStream<S>,
     session: &mut Session,
     mut rx: mpsc::Receiver<Frame>,
+    m: &AppMetrics,
 ) -> &'static str
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -129,6 +129,9 @@ where
     loop {
         tokio::select! {
             (code, message) = sink.closed() => {
+                if code == code::OVER_CAPACITY {
+                    m.queue_full();
+                }
                 let _ = close(ws, code, &message).await;
                 return "closed by server";
             }
@@ -137,7 +140,7 @@ where
                 return "server draining";
             }
             Some(frame) = rx.recv() => {
-                if write_batch(ws, frame, &mut rx).await.is_err() {
+                if write_batch(ws, frame, &mut rx, m).await.is_err() {
                     return "write failed";
                 }
             }
@@ -145,14 +148,19 @@ where
                 idle_deadline = Instant::now() + activity;
                 pinged = false;
                 let reply = match msg {
-                    Some(Ok(msg)) => on_message(session, msg).await,
+                    Some(Ok(msg)) => {
+                        if let Message::Text(_) | Message::Binary(_) = &msg {
+                            m.ws_received(msg.len());
+                        }
+                        on_message(session, msg).await
+                    }
                     Some(Err(WsError::Capacity(_))) => Reply {
                         frames: vec![],
                         close: Some((1009, "Message too big".into())),
                     },
                     Some(Err(_)) | None => return "socket closed",
                 };
-                if respond(ws, reply).await.is_err() {
+                if respond(ws, reply, m).await.is_err() {
                     return "reply ended the connection";
                 }
             }
@@ -163,6 +171,7 @@ where
                 }
                 pinged = true;
                 idle_deadline = Instant::now() + pong_wait;
+                m.ws_sent(protocol::ping().len());
                 if timed(ws.send(Message::text(protocol::ping()))).await.is_err() {
                     return "write failed";
                 }
@@ -211,11 +220,12 @@ fn invalid(message: &str) -> Reply {
 }
 
 /// Write a handler's reply; a requested close ends the connection.
-async fn respond<S>(ws: &mut WebSocketStream<S>, reply: Reply) -> Result<(), ()>
+async fn respond<S>(ws: &mut WebSocketStream<S>, reply: Reply, m: &AppMetrics) -> Result<(), ()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     for f in reply.frames {
+        m.ws_sent(f.len());
         timed(ws.feed(Message::text(f))).await?;
     }
     // Also flushes automatic pong replies to WebSocket pings.
@@ -235,14 +245,19 @@ async fn write_batch<S>(
     ws: &mut WebSocketStream<S>,
     first: Frame,
     rx: &mut mpsc::Receiver<Frame>,
+    m: &AppMetrics,
 ) -> Result<(), ()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    m.ws_sent(first.len());
     timed(ws.feed(Message::Text(first))).await?;
     for _ in 1..MAX_BATCH {
         match rx.try_recv() {
-            Ok(frame) => timed(ws.feed(Message::Text(frame))).await?,
+            Ok(frame) => {
+                m.ws_sent(frame.len());
+                timed(ws.feed(Message::Text(frame))).await?
+            }
             Err(_) => break,
         }
     }

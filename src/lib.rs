@@ -11,6 +11,8 @@
 //! - [`connection`]: one task per WebSocket.
 //! - [`api`]: the HTTP API handlers and their error-to-status mapping.
 //! - [`server`]: accept loop, HTTP/1.1 with upgrades, routing, draining.
+//! - [`health`]: the second listener (port 9601): health, `/usage`, `/metrics`.
+//! - [`metrics`]: process-wide counters rendered for Prometheus (a leaf).
 #![forbid(unsafe_code)]
 
 pub mod adapter;
@@ -19,6 +21,8 @@ pub mod auth;
 pub mod channel;
 pub mod config;
 pub mod connection;
+pub mod health;
+pub mod metrics;
 pub mod node;
 pub mod protocol;
 pub mod server;

@@ -94,6 +94,28 @@ fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("cannot resolve {host}"))
 }
 
+/// Bind the health/usage/metrics listener (Soketi's port 9601) and serve it in the background.
+fn start_metrics(node: &std::sync::Arc<Node>) {
+    let m = &node.config.server.metrics;
+    let addr = match resolve(&m.host, m.port) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("herald: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    // Serving traffic matters more than serving metrics: say so loudly and go on.
+    let listener = match herald::server::bind(addr) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(%addr, error = %e, "cannot listen for health and metrics (SOKETI_METRICS_SERVER_PORT); running without them");
+            return;
+        }
+    };
+    tracing::info!(%addr, metrics = m.enabled, "health and metrics listening");
+    tokio::spawn(herald::health::run(listener, node.clone()));
+}
+
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
@@ -128,6 +150,7 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    start_metrics(&node);
     herald::server::run(listener, node, shutdown_signal()).await;
     tracing::info!("stopped");
 }

@@ -2,10 +2,11 @@
 
 use crate::api;
 use crate::connection;
+use crate::metrics;
 use crate::node::Node;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper::header::{
     HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
     UPGRADE,
@@ -82,7 +83,10 @@ async fn route(
     req: Request<Incoming>,
     node: Arc<Node>,
 ) -> Result<Response<Body>, std::convert::Infallible> {
-    let path = req.uri().path().to_string();
+    let Some(path) = node.config.server.local_path(req.uri().path()) else {
+        return Ok(text(StatusCode::NOT_FOUND, "Not found"));
+    };
+    let path = path.to_string();
     let response = match (req.method().as_str(), path.as_str()) {
         ("GET", "/") => text(StatusCode::OK, "OK"),
         ("GET", "/ready") | ("GET", "/accept-traffic") if !node.is_ready() => {
@@ -91,7 +95,7 @@ async fn route(
         ("GET", "/ready") | ("GET", "/accept-traffic") => text(StatusCode::OK, "OK"),
         ("GET", "/up") => json(StatusCode::OK, r#"{"health":"OK"}"#.into()),
         ("GET", p) if p.starts_with("/app/") => upgrade(req, node, p["/app/".len()..].to_string()),
-        (_, p) if p.starts_with("/apps/") => api_request(req, node).await,
+        (_, p) if p.starts_with("/apps/") => api_request(req, node, p).await,
         _ => text(StatusCode::NOT_FOUND, "Not found"),
     };
     Ok(response)
@@ -163,7 +167,30 @@ fn upgrade(mut req: Request<Incoming>, node: Arc<Node>, key: String) -> Response
 }
 
 /// Read the body (capped before reading) and run the API handler.
-async fn api_request(req: Request<Incoming>, node: Arc<Node>) -> Response<Body> {
+async fn api_request(req: Request<Incoming>, node: Arc<Node>, path: &str) -> Response<Body> {
+    let metrics = app_metrics(&node, path);
+    let (response, received) = read_and_handle(req, &node, path).await;
+    if let Some(m) = metrics {
+        let sent = response.body().size_hint().exact().unwrap_or(0) as usize;
+        m.http_call(received, sent);
+    }
+    response
+}
+
+/// The counters of the app named in `/apps/{id}/...`, if it is configured.
+fn app_metrics(node: &Node, path: &str) -> Option<Arc<metrics::AppMetrics>> {
+    let id = path.strip_prefix("/apps/")?.split('/').next()?;
+    let app = node.config.apps.by_id(id)?;
+    Some(metrics::app(&app.id, node.config.server.port))
+}
+
+/// Read the body (capped before reading) and run the API handler on the path
+/// below the prefix, which is what clients sign. Also returns the bytes read.
+async fn read_and_handle(
+    req: Request<Incoming>,
+    node: &Node,
+    path: &str,
+) -> (Response<Body>, usize) {
     let max = node.config.server.max_request_bytes;
     let too_large = || {
         let e = api::ApiError::new(
@@ -177,24 +204,25 @@ async fn api_request(req: Request<Incoming>, node: Arc<Node>) -> Response<Body> 
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     if declared.is_some_and(|n| n > max) {
-        return too_large();
+        return (too_large(), 0);
     }
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, max).collect().await {
         Ok(b) => b.to_bytes(),
-        Err(_) => return too_large(),
+        Err(_) => return (too_large(), max),
     };
     let request = api::Request {
         method: parts.method.as_str(),
-        path: parts.uri.path(),
+        path,
         query: parts.uri.query().unwrap_or(""),
         body: &body,
     };
-    match api::handle(&node, &request).await {
+    let response = match api::handle(node, &request).await {
         Ok(body) => json(StatusCode::OK, body),
         Err(e) => json(
             StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
             e.body(),
         ),
-    }
+    };
+    (response, body.len())
 }

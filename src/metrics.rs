@@ -1,0 +1,343 @@
+//! Counters and gauges rendered for Prometheus, with Soketi's metric names and
+//! labels (`app_id`, `port`) so existing dashboards keep working, plus process
+//! figures read from `/proc`.
+//!
+//! A leaf: anyone may call it, it calls no one. Counters live in one process-wide
+//! table of per-app atomics; a connection or request looks its app's entry up once
+//! and then only does relaxed atomic adds. Only configured apps get an entry, so
+//! the table cannot be grown by unknown ids.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// One app's counters on one main port.
+#[derive(Debug, Default)]
+pub struct AppMetrics {
+    connected: AtomicI64,
+    new_connections: AtomicU64,
+    new_disconnections: AtomicU64,
+    socket_received_bytes: AtomicU64,
+    socket_transmitted_bytes: AtomicU64,
+    ws_messages_received: AtomicU64,
+    ws_messages_sent: AtomicU64,
+    http_received_bytes: AtomicU64,
+    http_transmitted_bytes: AtomicU64,
+    http_calls: AtomicU64,
+    queue_full_closes: AtomicU64,
+    webhooks_sent: AtomicU64,
+    webhooks_failed: AtomicU64,
+    webhooks_dropped: AtomicU64,
+}
+
+/// (name without prefix, type, help, reader)
+type Reader = fn(&AppMetrics) -> i64;
+const APP_METRICS: &[(&str, &str, &str, Reader)] = &[
+    (
+        "connected",
+        "gauge",
+        "The number of currently connected sockets.",
+        |m| m.connected.load(Ordering::Relaxed),
+    ),
+    (
+        "new_connections_total",
+        "counter",
+        "Total amount of soketi connection requests.",
+        |m| load(&m.new_connections),
+    ),
+    (
+        "new_disconnections_total",
+        "counter",
+        "Total amount of soketi disconnections.",
+        |m| load(&m.new_disconnections),
+    ),
+    (
+        "socket_received_bytes",
+        "counter",
+        "Total amount of bytes that soketi received.",
+        |m| load(&m.socket_received_bytes),
+    ),
+    (
+        "socket_transmitted_bytes",
+        "counter",
+        "Total amount of bytes that soketi transmitted.",
+        |m| load(&m.socket_transmitted_bytes),
+    ),
+    (
+        "ws_messages_received_total",
+        "counter",
+        "The total amount of WS messages received from connections by the server.",
+        |m| load(&m.ws_messages_received),
+    ),
+    (
+        "ws_messages_sent_total",
+        "counter",
+        "The total amount of WS messages sent to the connections from the server.",
+        |m| load(&m.ws_messages_sent),
+    ),
+    (
+        "http_received_bytes",
+        "counter",
+        "Total amount of bytes that soketi's REST API received.",
+        |m| load(&m.http_received_bytes),
+    ),
+    (
+        "http_transmitted_bytes",
+        "counter",
+        "Total amount of bytes that soketi's REST API sent back.",
+        |m| load(&m.http_transmitted_bytes),
+    ),
+    (
+        "http_calls_received_total",
+        "counter",
+        "Total amount of received REST API calls.",
+        |m| load(&m.http_calls),
+    ),
+    (
+        "socket_queue_full_closes_total",
+        "counter",
+        "Sockets closed with 4100 because their outbound queue was full.",
+        |m| load(&m.queue_full_closes),
+    ),
+    (
+        "webhooks_sent_total",
+        "counter",
+        "Webhook requests answered with a 2xx status.",
+        |m| load(&m.webhooks_sent),
+    ),
+    (
+        "webhooks_failed_total",
+        "counter",
+        "Webhook requests given up after retrying.",
+        |m| load(&m.webhooks_failed),
+    ),
+    (
+        "webhooks_dropped_total",
+        "counter",
+        "Webhook events dropped because the webhook queue was full.",
+        |m| load(&m.webhooks_dropped),
+    ),
+];
+
+fn load(c: &AtomicU64) -> i64 {
+    i64::try_from(c.load(Ordering::Relaxed)).unwrap_or(i64::MAX)
+}
+
+fn add(c: &AtomicU64, n: usize) {
+    c.fetch_add(n as u64, Ordering::Relaxed);
+}
+
+impl AppMetrics {
+    /// A socket was admitted; the gauge goes down again when the guard drops,
+    /// so it only ever counts admitted sockets and never goes negative.
+    pub fn connection(self: &Arc<Self>) -> Connected {
+        self.connected.fetch_add(1, Ordering::Relaxed);
+        add(&self.new_connections, 1);
+        Connected(self.clone())
+    }
+
+    pub fn ws_received(&self, bytes: usize) {
+        add(&self.ws_messages_received, 1);
+        add(&self.socket_received_bytes, bytes);
+    }
+
+    pub fn ws_sent(&self, bytes: usize) {
+        add(&self.ws_messages_sent, 1);
+        add(&self.socket_transmitted_bytes, bytes);
+    }
+
+    pub fn http_call(&self, received: usize, transmitted: usize) {
+        add(&self.http_calls, 1);
+        add(&self.http_received_bytes, received);
+        add(&self.http_transmitted_bytes, transmitted);
+    }
+
+    pub fn queue_full(&self) {
+        add(&self.queue_full_closes, 1);
+    }
+
+    pub fn webhook_sent(&self) {
+        add(&self.webhooks_sent, 1);
+    }
+
+    pub fn webhook_failed(&self) {
+        add(&self.webhooks_failed, 1);
+    }
+
+    pub fn webhook_dropped(&self, events: usize) {
+        add(&self.webhooks_dropped, events);
+    }
+}
+
+/// Holds one unit of the `connected` gauge while a socket is open.
+#[derive(Debug)]
+pub struct Connected(Arc<AppMetrics>);
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        self.0.connected.fetch_sub(1, Ordering::Relaxed);
+        add(&self.0.new_disconnections, 1);
+    }
+}
+
+type Table = Mutex<BTreeMap<(String, u16), Arc<AppMetrics>>>;
+
+fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(Table::default)
+}
+
+/// The counters of `app_id` on the main port `port`.
+pub fn app(app_id: &str, port: u16) -> Arc<AppMetrics> {
+    let mut t = table().lock().unwrap_or_else(|e| e.into_inner());
+    t.entry((app_id.to_string(), port)).or_default().clone()
+}
+
+/// The Prometheus text exposition of every app's counters and the process figures.
+pub fn render(prefix: &str, port: u16) -> String {
+    let apps: Vec<((String, u16), Arc<AppMetrics>)> = {
+        let t = table().lock().unwrap_or_else(|e| e.into_inner());
+        t.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    };
+    let mut out = String::new();
+    for (name, kind, help, read) in APP_METRICS {
+        let _ = writeln!(
+            out,
+            "# HELP {prefix}{name} {help}\n# TYPE {prefix}{name} {kind}"
+        );
+        for ((app_id, app_port), m) in &apps {
+            let _ = writeln!(
+                out,
+                "{prefix}{name}{{app_id=\"{}\",port=\"{app_port}\"}} {}",
+                escape(app_id),
+                read(m)
+            );
+        }
+    }
+    process_metrics(&mut out, prefix, port);
+    out
+}
+
+fn process_metrics(out: &mut String, prefix: &str, port: u16) {
+    let mut gauge = |name: &str, kind: &str, help: &str, value: f64| {
+        let _ = writeln!(
+            out,
+            "# HELP {prefix}{name} {help}\n# TYPE {prefix}{name} {kind}\n{prefix}{name}{{port=\"{port}\"}} {value}"
+        );
+    };
+    if let Some(rss) = resident_bytes() {
+        gauge(
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory size in bytes.",
+            rss as f64,
+        );
+    }
+    if let Some((user, system)) = cpu_seconds() {
+        gauge(
+            "process_cpu_user_seconds_total",
+            "counter",
+            "Total user CPU time spent in seconds.",
+            user,
+        );
+        gauge(
+            "process_cpu_system_seconds_total",
+            "counter",
+            "Total system CPU time spent in seconds.",
+            system,
+        );
+        gauge(
+            "process_cpu_seconds_total",
+            "counter",
+            "Total user and system CPU time spent in seconds.",
+            user + system,
+        );
+    }
+}
+
+/// A label value with `\`, `"` and newlines escaped.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// This process's resident set size, from `/proc/self/status`.
+pub fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    kb_field(&status, "VmRSS:")
+}
+
+/// Total memory of the machine (or container view), from `/proc/meminfo`.
+pub fn total_memory_bytes() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    kb_field(&meminfo, "MemTotal:")
+}
+
+fn kb_field(text: &str, name: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with(name))?;
+    let kb: u64 = line[name.len()..].split_whitespace().next()?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// User and system CPU seconds from `/proc/self/stat` (clock ticks of 1/100 s,
+/// the value Linux reports to user space on every common architecture).
+fn cpu_seconds() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+    Some((ticks(11)? / 100.0, ticks(12)? / 100.0))
+}
+
+/// The `/usage` body, shaped like Soketi's.
+pub fn usage_json() -> String {
+    let used = resident_bytes().unwrap_or(0);
+    let total = total_memory_bytes().unwrap_or(0).max(used);
+    let percent = if total == 0 {
+        0.0
+    } else {
+        used as f64 * 100.0 / total as f64
+    };
+    serde_json::json!({
+        "memory": { "free": total - used, "used": used, "total": total, "percent": percent }
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gauge_counts_only_admitted_sockets() {
+        let m = app("metrics-unit-test", 1);
+        let a = m.connection();
+        let b = m.connection();
+        drop(a);
+        let text = render("t_", 1);
+        assert!(
+            text.contains("t_connected{app_id=\"metrics-unit-test\",port=\"1\"} 1"),
+            "{text}"
+        );
+        drop(b);
+        let text = render("t_", 1);
+        assert!(text.contains("t_connected{app_id=\"metrics-unit-test\",port=\"1\"} 0"));
+        assert!(
+            text.contains("t_new_disconnections_total{app_id=\"metrics-unit-test\",port=\"1\"} 2")
+        );
+        assert!(text.contains("# TYPE t_new_connections_total counter"));
+    }
+
+    #[test]
+    fn process_figures_come_from_proc() {
+        assert!(resident_bytes().unwrap() > 0);
+        let (user, system) = cpu_seconds().unwrap();
+        assert!(user >= 0.0 && system >= 0.0);
+        let usage: serde_json::Value = serde_json::from_str(&usage_json()).unwrap();
+        assert!(usage["memory"]["used"].as_u64().unwrap() > 0);
+        assert!(escape("a\"b\\") == "a\\\"b\\\\");
+    }
+}
