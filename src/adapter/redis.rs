@@ -11,6 +11,7 @@
 //! | `P:subs:{node}` | hash `app\nchannel` → sockets | subscription counts, for channel queries |
 //! | `P:presence:{app}:{channel}` | hash | `m|user` → member JSON, `u|user` → sockets anywhere, `n|node|user` → sockets on that node, `count` → users |
 //! | `P:npres:{node}` | set of `app\nchannel` | presence channels a node has members in |
+//! | `P:occ:{app}:{channel}` | set of nodes | nodes with subscribers, for cluster-wide occupied/vacated |
 //! | `P:cache:{app}:{channel}` | hash frame, data; TTL | cache channels' last event |
 //!
 //! # Delivery
@@ -26,6 +27,12 @@
 //! and returns the member list for `subscription_succeeded`. A leave is one script that
 //! answers whether the user's last socket anywhere left (then `member_removed`).
 //! Nothing asks the other nodes; the member limit is checked inside the join script.
+//!
+//! # Occupancy
+//! When a channel gets its first subscriber on this node (or loses its last), the node
+//! adds itself to (removes itself from) `P:occ:{app}:{channel}` and reads its size in
+//! one pipelined round trip, so `occupied`/`vacated` (and their webhooks) are cluster-wide
+//! transitions. Only those local transitions pay the round trip; other subscribes don't.
 //!
 //! # Failures
 //! - A node dies (SIGKILL): its heartbeat key expires after 5 s; the first live node to
@@ -212,6 +219,9 @@ impl Cluster {
     ) -> Result<Joined, AdapterError> {
         let mut joined = app.subscribe(channel, sink, member.clone(), None)?;
         self.mark_dirty(app, channel);
+        if joined.occupied {
+            joined.occupied = self.occupancy(app, channel, true).await == Some(1);
+        }
         let Some(m) = member else { return Ok(joined) };
         if joined.already {
             joined.presence = Some(presence_of(&self.members(app, channel).await?));
@@ -260,6 +270,9 @@ impl Cluster {
     ) -> Option<Left> {
         let mut left = app.unsubscribe(channel, key)?;
         self.mark_dirty(app, channel);
+        if left.vacated {
+            left.vacated = self.occupancy(app, channel, false).await == Some(0);
+        }
         let Some(user) = left.user.clone() else {
             return Some(left);
         };
@@ -285,6 +298,21 @@ impl Cluster {
             }
         }
         Some(left)
+    }
+
+    /// Record this node's first subscriber (or last leaving); answers how many
+    /// nodes now have subscribers, or `None` when Redis cannot say.
+    async fn occupancy(&self, app: &AppState, channel: &str, present: bool) -> Option<usize> {
+        let mut conn = self.conn().ok()?;
+        let key = self.keys.occupancy(&app.app.id, channel);
+        let mut pipe = ::redis::pipe();
+        match present {
+            true => pipe.sadd(&key, &self.keys.node).ignore(),
+            false => pipe.srem(&key, &self.keys.node).ignore(),
+        };
+        pipe.scard(&key);
+        let (n,): (usize,) = pipe.query_async(&mut conn).await.ok()?;
+        Some(n)
     }
 
     pub async fn counts(

@@ -339,3 +339,46 @@ async fn redis_outage_is_loud_and_recovers_by_itself() {
     assert_eq!(a.publish("after", "back", "1").await.0, 200);
     assert_eq!(on_b.next().await["event"], "back");
 }
+
+/// `occupied` and `vacated` (what occupancy webhooks fire from) are cluster-wide transitions.
+#[tokio::test]
+async fn occupancy_transitions_are_cluster_wide() {
+    use herald::channel::Sink;
+    let redis = Redis::start().await;
+    let mk = || {
+        let text = cluster_toml(&redis, "t8", "", "", 0);
+        herald::node::Node::new(
+            herald::config::RawConfig::parse_toml("t", &text)
+                .unwrap()
+                .build()
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let (a, b) = (mk(), mk());
+    for n in [&a, &b] {
+        eventually(|| async { n.is_ready() }).await;
+    }
+    let (app_a, app_b) = (
+        a.adapter.app(APP_ID).unwrap().clone(),
+        b.adapter.app(APP_ID).unwrap().clone(),
+    );
+    let (s1, _rx1) = Sink::new(1, "1.1".into(), 8);
+    let (s2, _rx2) = Sink::new(2, "2.2".into(), 8);
+    let first = a
+        .adapter
+        .subscribe(&app_a, "room", &s1, None)
+        .await
+        .unwrap();
+    assert!(first.occupied, "first subscriber in the cluster");
+    let second = b
+        .adapter
+        .subscribe(&app_b, "room", &s2, None)
+        .await
+        .unwrap();
+    assert!(!second.occupied, "already occupied on another node");
+    let left = a.adapter.unsubscribe(&app_a, "room", 1).await.unwrap();
+    assert!(!left.vacated, "still a subscriber on node b");
+    let left = b.adapter.unsubscribe(&app_b, "room", 2).await.unwrap();
+    assert!(left.vacated, "last subscriber in the cluster");
+}

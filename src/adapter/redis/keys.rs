@@ -45,6 +45,11 @@ impl Keys {
         format!("{}:presence:{app}:{channel}", self.prefix)
     }
 
+    /// Set of nodes with at least one subscriber of the channel.
+    pub fn occupancy(&self, app: &str, channel: &str) -> String {
+        format!("{}:occ:{app}:{channel}", self.prefix)
+    }
+
     pub fn cache(&self, app: &str, channel: &str) -> String {
         format!("{}:cache:{app}:{channel}", self.prefix)
     }

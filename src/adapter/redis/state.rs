@@ -200,6 +200,15 @@ async fn purge_node(
     conn: &mut MultiplexedConnection,
     node: &str,
 ) -> RedisResult<()> {
+    let subscribed: Vec<String> = conn.hkeys(cluster.keys.subs_of(node)).await?;
+    let mut pipe = ::redis::pipe();
+    for field in &subscribed {
+        if let Some((app, channel)) = field.split_once('\n') {
+            pipe.srem(cluster.keys.occupancy(app, channel), node)
+                .ignore();
+        }
+    }
+    pipe.query_async::<()>(conn).await?;
     let channels: Vec<String> = conn.smembers(cluster.keys.npres_of(node)).await?;
     for field in channels {
         let Some((app, channel)) = field.split_once('\n') else {
@@ -259,6 +268,8 @@ async fn resync(cluster: &Cluster, conn: &mut MultiplexedConnection) -> RedisRes
                 counts.subscriptions,
             )
             .ignore();
+            pipe.sadd(keys.occupancy(&state.app.id, &channel), &keys.node)
+                .ignore();
         }
     }
     pipe.query_async::<()>(conn).await?;
