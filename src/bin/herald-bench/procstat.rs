@@ -24,6 +24,25 @@ pub fn rss_kib(pid: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// Busy CPU time of the whole box (all cores) in microseconds, from /proc/stat.
+pub fn box_busy_us() -> f64 {
+    let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let line = s.lines().next().unwrap_or("");
+    let f: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal
+    let busy: f64 = f
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4 && *i < 8)
+        .map(|(_, v)| v)
+        .sum();
+    busy / CLK_TCK * 1e6
+}
+
 /// A CPU/RSS sample of the server (if known) and of this process.
 #[derive(Clone, Copy, Debug)]
 pub struct Sample {
@@ -31,6 +50,7 @@ pub struct Sample {
     pub srv_cpu_us: Option<f64>,
     pub srv_rss_kib: Option<u64>,
     pub gen_cpu_us: f64,
+    pub box_busy_us: f64,
 }
 
 pub fn sample(server_pid: Option<&str>) -> Sample {
@@ -39,6 +59,7 @@ pub fn sample(server_pid: Option<&str>) -> Sample {
         srv_cpu_us: server_pid.and_then(cpu_us),
         srv_rss_kib: server_pid.and_then(rss_kib),
         gen_cpu_us: cpu_us("self").unwrap_or(0.0),
+        box_busy_us: box_busy_us(),
     }
 }
 
@@ -49,6 +70,8 @@ pub struct Delta {
     pub srv_cpu_us: Option<f64>,
     pub gen_cpu_us: f64,
     pub srv_rss_kib: Option<u64>,
+    /// busy CPU of everything else on the box (neither server nor generator)
+    pub other_cpu_us: f64,
 }
 
 impl Delta {
@@ -61,11 +84,22 @@ impl Delta {
             },
             gen_cpu_us: b.gen_cpu_us - a.gen_cpu_us,
             srv_rss_kib: b.srv_rss_kib,
+            other_cpu_us: ((b.box_busy_us - a.box_busy_us)
+                - (b.gen_cpu_us - a.gen_cpu_us)
+                - match (a.srv_cpu_us, b.srv_cpu_us) {
+                    (Some(x), Some(y)) => y - x,
+                    _ => 0.0,
+                })
+            .max(0.0),
         }
     }
     /// Server CPU utilisation in percent of one core.
     pub fn srv_pct(&self) -> Option<f64> {
         self.srv_cpu_us.map(|c| c / (self.secs * 1e6) * 100.0)
+    }
+    /// CPU used by other processes, percent of one core: a busy box spoils the figures.
+    pub fn other_pct(&self) -> f64 {
+        self.other_cpu_us / (self.secs * 1e6) * 100.0
     }
     pub fn gen_pct(&self) -> f64 {
         self.gen_cpu_us / (self.secs * 1e6) * 100.0

@@ -166,9 +166,9 @@ impl Bench {
         if !self.header_done {
             self.header_done = true;
             println!(
-                "{:<9} {:<22} {:>6} {:>8} {:>8} {:>9} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>5} {:>5} {:>7} {:>6} {:>6}",
+                "{:<9} {:<22} {:>6} {:>8} {:>8} {:>9} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>5} {:>5} {:>5} {:>7} {:>6} {:>6}",
                 "scenario", "step", "subs", "pub/s", "pub ok/s", "deliv/s", "deliv%", "p50us", "p90us", "p99us",
-                "p999us", "max us", "lag99", "srv%", "gen%", "srv MiB", "us/dlv", "us/pub"
+                "p999us", "max us", "lag99", "srv%", "gen%", "oth%", "srv MiB", "us/dlv", "us/pub"
             );
         }
     }
@@ -186,7 +186,7 @@ impl Bench {
         let lag99 = s.publishes.lag.summary().p99;
         let opt = |v: Option<f64>, p: usize| v.map(|v| format!("{v:.p$}")).unwrap_or("-".into());
         println!(
-            "{:<9} {:<22} {:>6} {:>8.0} {:>8.0} {:>9.0} {:>7.2} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>5} {:>5.0} {:>7} {:>6} {:>6}",
+            "{:<9} {:<22} {:>6} {:>8.0} {:>8.0} {:>9.0} {:>7.2} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>5} {:>5.0} {:>5.0} {:>7} {:>6} {:>6}",
             scenario,
             label,
             s.subs,
@@ -202,6 +202,7 @@ impl Bench {
             fmt_us(lag99),
             opt(s.d.srv_pct(), 0),
             s.d.gen_pct(),
+            s.d.other_pct(),
             opt(s.d.srv_rss_kib.map(|k| k as f64 / 1024.0), 1),
             opt(per_dlv, 2),
             opt(per_pub, 1),
@@ -234,6 +235,7 @@ impl Bench {
             "secs": r3(s.d.secs),
             "server_cpu_pct": s.d.srv_pct().map(r1),
             "generator_cpu_pct": r1(s.d.gen_pct()),
+            "other_cpu_pct": r1(s.d.other_pct()),
             "server_rss_kib": s.d.srv_rss_kib,
             "server_cpu_us_per_delivery": per_dlv.map(r3),
             "server_cpu_us_per_publish": per_pub.map(r3),
@@ -582,17 +584,18 @@ impl Bench {
             "churn",
             &format!("sub/unsub {m} sockets"),
             format!(
-                "{rate:.0} cycles/s (unsubscribe+subscribe, wait ack), cycle p50 {} p99 {} max {} us, srv {} us CPU/cycle, srv {}%, gen {:.0}%",
+                "{rate:.0} cycles/s (unsubscribe+subscribe, wait ack), cycle p50 {} p99 {} max {} us, srv {} us CPU/cycle, srv {}%, gen {:.0}%, other {:.0}%",
                 fmt_us(lat.p50),
                 fmt_us(lat.p99),
                 fmt_us(lat.max),
                 per.map(|v| format!("{v:.1}")).unwrap_or("-".into()),
                 d.srv_pct().map(|v| format!("{v:.0}")).unwrap_or("-".into()),
-                d.gen_pct()
+                d.gen_pct(),
+                d.other_pct()
             ),
             json!({"sockets": m, "channels": pool, "cycles": cycles, "cycles_per_s": r1(rate), "cycle_latency": lat.json(),
                    "server_cpu_us_per_cycle": per.map(r3), "server_cpu_pct": d.srv_pct().map(r1),
-                   "generator_cpu_pct": r1(d.gen_pct()), "server_rss_kib": d.srv_rss_kib}),
+                   "generator_cpu_pct": r1(d.gen_pct()), "other_cpu_pct": r1(d.other_pct()), "server_rss_kib": d.srv_rss_kib}),
         );
         self.ctx.close_all().await;
         self.presence_storm().await
