@@ -3,6 +3,7 @@
 //! except what the caller passes in.
 
 pub mod env;
+pub mod webhooks;
 
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -38,6 +39,10 @@ pub struct Limits {
     /// Client events per second per socket; negative means unlimited.
     pub max_client_events_per_sec: i64,
     pub user_authentication_timeout_ms: u64,
+    /// HTTP API events per second per app, one point per channel; negative means unlimited.
+    pub max_backend_events_per_sec: i64,
+    /// HTTP API channel queries (GET) per second per app; negative means unlimited.
+    pub max_read_req_per_sec: i64,
 }
 
 impl Default for Limits {
@@ -52,6 +57,8 @@ impl Default for Limits {
             max_event_batch_size: 10,
             max_client_events_per_sec: 10,
             user_authentication_timeout_ms: 30_000,
+            max_backend_events_per_sec: -1,
+            max_read_req_per_sec: -1,
         }
     }
 }
@@ -68,6 +75,7 @@ pub struct App {
     /// `None` means unlimited.
     pub max_connections: Option<usize>,
     pub limits: Limits,
+    pub webhooks: Vec<webhooks::Webhook>,
 }
 
 /// Server-wide settings.
@@ -88,6 +96,27 @@ pub struct Server {
     /// Prefix of every route on both listeners (`""` or `/something`).
     pub path_prefix: String,
     pub metrics: MetricsServer,
+    pub webhooks: WebhookSettings,
+    /// `/accept-traffic` answers 503 above this share of memory in use (percent).
+    pub accept_traffic_memory_threshold: f64,
+}
+
+/// How webhooks are queued, batched and retried (the targets are per app).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookSettings {
+    /// `None`: one request per event; else events are collected for this long.
+    pub batching: Option<Duration>,
+    /// `channel_vacated` and `member_removed` wait this long and are dropped if
+    /// the channel or member comes back meanwhile.
+    pub vacate_delay: Duration,
+    /// First retry delay; it doubles after every failure.
+    pub retry_initial: Duration,
+    /// Stop retrying a request once it is this old.
+    pub retry_for: Duration,
+    /// Events queued for sending at most; more are dropped and counted.
+    pub queue: usize,
+    /// Per-request timeout.
+    pub timeout: Duration,
 }
 
 /// The second listener: health, `/usage` and (when enabled) `/metrics`.
@@ -215,6 +244,14 @@ pub struct RawServer {
     pub metrics_host: String,
     pub metrics_port: u16,
     pub metrics_prefix: String,
+    pub webhook_batching: bool,
+    pub webhook_batching_ms: u64,
+    pub webhook_vacate_delay_ms: u64,
+    pub webhook_retry_initial_ms: u64,
+    pub webhook_retry_for_secs: u64,
+    pub webhook_queue: usize,
+    pub webhook_timeout_ms: u64,
+    pub accept_traffic_memory_threshold: f64,
 }
 
 impl Default for RawServer {
@@ -239,6 +276,14 @@ impl Default for RawServer {
             metrics_host: "0.0.0.0".into(),
             metrics_port: 9601,
             metrics_prefix: "soketi_".into(),
+            webhook_batching: false,
+            webhook_batching_ms: 50,
+            webhook_vacate_delay_ms: 3000,
+            webhook_retry_initial_ms: 1000,
+            webhook_retry_for_secs: 300,
+            webhook_queue: 10_000,
+            webhook_timeout_ms: 10_000,
+            accept_traffic_memory_threshold: 85.0,
         }
     }
 }
@@ -258,6 +303,8 @@ pub struct RawApp {
     pub enable_user_authentication: bool,
     #[serde(default = "unlimited")]
     pub max_connections: i64,
+    #[serde(default)]
+    pub webhooks: Vec<webhooks::RawWebhook>,
 }
 
 fn yes() -> bool {
@@ -269,7 +316,7 @@ fn unlimited() -> i64 {
 }
 
 /// Keys that may appear in `[server]` (as defaults) and in `[[apps]]` (as overrides).
-const LIMIT_KEYS: [&str; 9] = [
+const LIMIT_KEYS: [&str; 11] = [
     "max_channel_name_length",
     "max_presence_members",
     "max_presence_member_size_kb",
@@ -279,6 +326,8 @@ const LIMIT_KEYS: [&str; 9] = [
     "max_event_batch_size",
     "max_client_events_per_sec",
     "user_authentication_timeout_ms",
+    "max_backend_events_per_sec",
+    "max_read_req_per_sec",
 ];
 
 /// The whole file, kept as TOML tables so that environment variables can be
@@ -367,6 +416,17 @@ impl RawConfig {
                 port: s.metrics_port,
                 prefix: s.metrics_prefix,
             },
+            webhooks: WebhookSettings {
+                batching: s
+                    .webhook_batching
+                    .then(|| Duration::from_millis(s.webhook_batching_ms.max(1))),
+                vacate_delay: Duration::from_millis(s.webhook_vacate_delay_ms),
+                retry_initial: Duration::from_millis(s.webhook_retry_initial_ms.max(1)),
+                retry_for: Duration::from_secs(s.webhook_retry_for_secs),
+                queue: s.webhook_queue.max(1),
+                timeout: Duration::from_millis(s.webhook_timeout_ms.max(1)),
+            },
+            accept_traffic_memory_threshold: s.accept_traffic_memory_threshold,
         };
         Ok(Config {
             server,
@@ -416,6 +476,11 @@ fn build_app(mut table: toml::Table, defaults: &Limits) -> Result<App, ConfigErr
     );
     let raw: RawApp = deserialize(&what, table)?;
     let limits = merge_limits(&what, defaults, limit_table)?;
+    let webhooks = raw
+        .webhooks
+        .into_iter()
+        .map(|w| w.build(&raw.id))
+        .collect::<Result<_, _>>()?;
     Ok(App {
         id: raw.id,
         key: raw.key,
@@ -425,6 +490,7 @@ fn build_app(mut table: toml::Table, defaults: &Limits) -> Result<App, ConfigErr
         enable_user_authentication: raw.enable_user_authentication,
         max_connections: usize::try_from(raw.max_connections).ok(),
         limits,
+        webhooks,
     })
 }
 

@@ -42,7 +42,8 @@ fn load(cli: &Cli) -> anyhow::Result<config::Config> {
         }
         None => RawConfig::default(),
     };
-    config::env::apply(&mut raw, &|name| std::env::var(name).ok())?;
+    let env = environment();
+    config::env::apply(&mut raw, &|name| env.get(name).cloned())?;
     if let Some(host) = &cli.host {
         raw.server.insert("host".into(), host.clone().into());
     }
@@ -59,6 +60,25 @@ fn load(cli: &Cli) -> anyhow::Result<config::Config> {
         raw.server.insert("debug".into(), true.into());
     }
     Ok(raw.build()?)
+}
+
+/// The process environment over the variables of `./.env` (as Soketi reads it
+/// with dotenv: the real environment wins).
+fn environment() -> std::collections::HashMap<String, String> {
+    let mut vars: std::collections::HashMap<String, String> = std::fs::read_to_string(".env")
+        .map(|text| config::env::parse_dotenv(&text).into_iter().collect())
+        .unwrap_or_default();
+    vars.extend(std::env::vars());
+    vars
+}
+
+/// One warning per `SOKETI_*` variable herald does not act on.
+fn warn_unsupported() {
+    let env = environment();
+    let vars = env.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    for warning in config::env::unsupported(vars) {
+        tracing::warn!("{warning}");
+    }
 }
 
 fn init_logs(debug: bool) {
@@ -127,6 +147,7 @@ async fn main() {
         }
     };
     init_logs(config.server.debug);
+    warn_unsupported();
     let addr = match resolve(&config.server.host, config.server.port) {
         Ok(a) => a,
         Err(e) => {

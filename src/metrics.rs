@@ -292,8 +292,8 @@ fn cpu_seconds() -> Option<(f64, f64)> {
     Some((ticks(11)? / 100.0, ticks(12)? / 100.0))
 }
 
-/// The `/usage` body, shaped like Soketi's.
-pub fn usage_json() -> String {
+/// Resident bytes, total bytes and the share used in percent.
+fn memory() -> (u64, u64, f64) {
     let used = resident_bytes().unwrap_or(0);
     let total = total_memory_bytes().unwrap_or(0).max(used);
     let percent = if total == 0 {
@@ -301,6 +301,17 @@ pub fn usage_json() -> String {
     } else {
         used as f64 * 100.0 / total as f64
     };
+    (used, total, percent)
+}
+
+/// The share of memory this process uses, in percent (for `/accept-traffic`).
+pub fn memory_percent() -> f64 {
+    memory().2
+}
+
+/// The `/usage` body, shaped like Soketi's.
+pub fn usage_json() -> String {
+    let (used, total, percent) = memory();
     serde_json::json!({
         "memory": { "free": total - used, "used": used, "total": total, "percent": percent }
     })

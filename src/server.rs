@@ -92,6 +92,12 @@ async fn route(
         ("GET", "/ready") | ("GET", "/accept-traffic") if !node.is_ready() => {
             text(StatusCode::SERVICE_UNAVAILABLE, "Draining")
         }
+        ("GET", "/accept-traffic")
+            if metrics::memory_percent() > node.config.server.accept_traffic_memory_threshold =>
+        {
+            let e = api::ApiError::new(503, "Low on memory here. Choose another server. :)");
+            json(StatusCode::SERVICE_UNAVAILABLE, e.body())
+        }
         ("GET", "/ready") | ("GET", "/accept-traffic") => text(StatusCode::OK, "OK"),
         ("GET", "/up") => json(StatusCode::OK, r#"{"health":"OK"}"#.into()),
         ("GET", p) if p.starts_with("/app/") => upgrade(req, node, p["/app/".len()..].to_string()),

@@ -11,6 +11,10 @@ enum Kind {
     Int,
     Float,
     Bool,
+    /// Megabytes, stored as kilobytes.
+    Megabytes,
+    /// A JSON array (Soketi's webhooks list).
+    JsonArray,
 }
 
 #[derive(Clone, Copy)]
@@ -133,7 +137,147 @@ const VARS: &[(&str, Target, &str, Kind)] = &[
         "max_client_events_per_sec",
         Kind::Int,
     ),
+    (
+        "SOKETI_DEFAULT_APP_MAX_BACKEND_EVENTS_PER_SEC",
+        Target::DefaultApp,
+        "max_backend_events_per_sec",
+        Kind::Int,
+    ),
+    (
+        "SOKETI_DEFAULT_APP_MAX_READ_REQ_PER_SEC",
+        Target::DefaultApp,
+        "max_read_req_per_sec",
+        Kind::Int,
+    ),
+    (
+        "SOKETI_DEFAULT_APP_WEBHOOKS",
+        Target::DefaultApp,
+        "webhooks",
+        Kind::JsonArray,
+    ),
+    (
+        "SOKETI_WEBHOOKS_BATCHING",
+        Target::Server,
+        "webhook_batching",
+        Kind::Bool,
+    ),
+    (
+        "SOKETI_WEBHOOKS_BATCHING_DURATION",
+        Target::Server,
+        "webhook_batching_ms",
+        Kind::Int,
+    ),
+    (
+        "SOKETI_METRICS_ENABLED",
+        Target::Server,
+        "metrics_enabled",
+        Kind::Bool,
+    ),
+    (
+        "SOKETI_METRICS_HOST",
+        Target::Server,
+        "metrics_host",
+        Kind::Str,
+    ),
+    (
+        "SOKETI_METRICS_SERVER_PORT",
+        Target::Server,
+        "metrics_port",
+        Kind::Int,
+    ),
+    (
+        "SOKETI_METRICS_PROMETHEUS_PREFIX",
+        Target::Server,
+        "metrics_prefix",
+        Kind::Str,
+    ),
+    (
+        "SOKETI_PATH_PREFIX",
+        Target::Server,
+        "path_prefix",
+        Kind::Str,
+    ),
+    (
+        "SOKETI_HTTP_MAX_REQUEST_SIZE",
+        Target::Server,
+        "max_request_size_kb",
+        Kind::Megabytes,
+    ),
+    (
+        "SOKETI_HTTP_ACCEPT_TRAFFIC_MEMORY_THRESHOLD",
+        Target::Server,
+        "accept_traffic_memory_threshold",
+        Kind::Float,
+    ),
 ];
+
+/// Soketi variables for features herald does not have, by prefix, with the
+/// values that need no warning (herald already behaves that way) and why the
+/// others are ignored. `SOKETI_ADAPTER_*` and `SOKETI_DB_REDIS_*` are read by
+/// [`apply`] itself.
+const UNSUPPORTED: &[(&str, &[&str], &str)] = &[
+    ("SOKETI_SSL_", &[], "TLS is not built in; terminate TLS at a reverse proxy (see README)"),
+    ("SOKETI_MODE", &["full", "server"], "there is no worker mode: every node serves sockets, the API and its own webhooks"),
+    ("SOKETI_APP_MANAGER_DRIVER", &["array"], "apps come from the config file and SOKETI_DEFAULT_APP_*; no MySQL, Postgres or DynamoDB app manager"),
+    ("SOKETI_APP_MANAGER_", &[], "apps come from the config file and SOKETI_DEFAULT_APP_*; no MySQL, Postgres or DynamoDB app manager"),
+    ("SOKETI_DB_MYSQL_", &[], "there is no MySQL app manager"),
+    ("SOKETI_DB_POSTGRES_", &[], "there is no Postgres app manager"),
+    ("SOKETI_DB_POOLING_", &[], "there is no SQL app manager"),
+    ("SOKETI_QUEUE_DRIVER", &["sync"], "webhooks go through herald's in-process queue with retries; no Redis or SQS queue"),
+    ("SOKETI_QUEUE_", &[], "webhooks go through herald's in-process queue with retries; no Redis or SQS queue"),
+    ("SOKETI_CACHE_DRIVER", &["memory"], "cache channels live in memory, or in Redis when SOKETI_ADAPTER_DRIVER=redis"),
+    ("SOKETI_CACHE_", &[], "cache channels live in memory, or in Redis when SOKETI_ADAPTER_DRIVER=redis"),
+    ("SOKETI_RATE_LIMITER_DRIVER", &["local", "redis"], "only per-node rate limits exist"),
+    ("SOKETI_RATE_LIMITER_", &[], "only per-node rate limits exist"),
+    ("SOKETI_CLUSTER_", &[], "there is no UDP cluster discovery; use SOKETI_ADAPTER_DRIVER=redis"),
+    ("SOKETI_METRICS_DRIVER", &["prometheus"], "only Prometheus metrics exist"),
+];
+
+/// One warning per set `SOKETI_*` variable that herald does not act on, naming
+/// the variable and saying why. `vars` are every (name, value) in the environment.
+pub fn unsupported<'a>(vars: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, value) in vars {
+        if !name.starts_with("SOKETI_") || value.is_empty() || is_read(name) {
+            continue;
+        }
+        let why = match UNSUPPORTED.iter().find(|(p, _, _)| name.starts_with(p)) {
+            Some((_, fine, _)) if fine.contains(&value.trim_matches('"')) => continue,
+            Some((_, _, why)) => *why,
+            None => "not a Soketi 1.6 variable herald knows",
+        };
+        out.push(format!("{name} is ignored: {why}"));
+    }
+    out.sort();
+    out
+}
+
+fn is_read(name: &str) -> bool {
+    VARS.iter().any(|(n, ..)| *n == name)
+        || name.starts_with("SOKETI_ADAPTER_")
+        || name.starts_with("SOKETI_DB_REDIS_")
+}
+
+/// `KEY=VALUE` lines of a `.env` file: `#` comments, blank lines and a leading
+/// `export ` are skipped, surrounding single or double quotes are stripped.
+pub fn parse_dotenv(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            let line = line.strip_prefix("export ").unwrap_or(line);
+            if line.is_empty() || line.starts_with('#') {
+                return None;
+            }
+            let (key, value) = line.split_once('=')?;
+            let value = value.trim();
+            let unquoted = ['"', '\'']
+                .iter()
+                .find_map(|q| value.strip_prefix(*q)?.strip_suffix(*q))
+                .unwrap_or(value);
+            Some((key.trim().to_string(), unquoted.to_string()))
+        })
+        .collect()
+}
 
 /// Apply every set `SOKETI_*` variable. `lookup` reads one variable.
 pub fn apply(
@@ -194,6 +338,8 @@ fn kind_name(kind: Kind) -> &'static str {
         Kind::Int => "an integer",
         Kind::Float => "a number",
         Kind::Bool => "a boolean",
+        Kind::Megabytes => "a number of megabytes",
+        Kind::JsonArray => "a JSON array",
     }
 }
 
@@ -209,6 +355,8 @@ fn coerce(text: &str, kind: Kind) -> Option<toml::Value> {
             toml::Value::Integer(n.as_i64().or_else(|| n.as_f64().map(|f| f as i64))?)
         }
         (Kind::Float, J::Number(n)) => toml::Value::Float(n.as_f64()?),
+        (Kind::Megabytes, J::Number(n)) => toml::Value::Integer((n.as_f64()? * 1024.0) as i64),
+        (Kind::JsonArray, j @ J::Array(_)) => json_to_toml(j)?,
         (Kind::Bool, J::Bool(b)) => toml::Value::Boolean(b),
         (Kind::Bool, J::Number(n)) => toml::Value::Boolean(n.as_f64()? != 0.0),
         (Kind::Bool, J::String(s)) => toml::Value::Boolean(match s.to_ascii_lowercase().as_str() {
@@ -217,6 +365,26 @@ fn coerce(text: &str, kind: Kind) -> Option<toml::Value> {
             _ => return None,
         }),
         _ => return None,
+    })
+}
+
+/// JSON into TOML; `null` (which TOML lacks) drops the key.
+fn json_to_toml(j: serde_json::Value) -> Option<toml::Value> {
+    use serde_json::Value as J;
+    Some(match j {
+        J::Null => return None,
+        J::Bool(b) => toml::Value::Boolean(b),
+        J::Number(n) => match n.as_i64() {
+            Some(i) => toml::Value::Integer(i),
+            None => toml::Value::Float(n.as_f64()?),
+        },
+        J::String(s) => toml::Value::String(s),
+        J::Array(a) => toml::Value::Array(a.into_iter().filter_map(json_to_toml).collect()),
+        J::Object(o) => toml::Value::Table(
+            o.into_iter()
+                .filter_map(|(k, v)| Some((k, json_to_toml(v)?)))
+                .collect(),
+        ),
     })
 }
 
@@ -281,5 +449,98 @@ mod tests {
         assert!(err.to_string().contains("SOKETI_PORT"), "{err}");
         let cfg = build(&[("SOKETI_DEFAULT_APP_MAX_CONNS", "-1")]).unwrap();
         assert_eq!(cfg.apps.by_id("app-id").unwrap().max_connections, None);
+    }
+
+    #[test]
+    fn metrics_prefix_limits_webhooks_and_request_size() {
+        let hooks = r#"[{"url":"http://hooks.test/pusher","event_types":["channel_occupied"],"filter":{"channel_name_starts_with":"private-"},"headers":{"X-Token":"t"},"lambda":null}]"#;
+        let cfg = build(&[
+            ("SOKETI_METRICS_ENABLED", "true"),
+            ("SOKETI_METRICS_SERVER_PORT", "9700"),
+            ("SOKETI_METRICS_PROMETHEUS_PREFIX", "herald_"),
+            ("SOKETI_PATH_PREFIX", "ws/"),
+            ("SOKETI_DEFAULT_APP_MAX_BACKEND_EVENTS_PER_SEC", "50"),
+            ("SOKETI_DEFAULT_APP_MAX_READ_REQ_PER_SEC", "7"),
+            ("SOKETI_DEFAULT_APP_WEBHOOKS", hooks),
+            ("SOKETI_WEBHOOKS_BATCHING", "true"),
+            ("SOKETI_WEBHOOKS_BATCHING_DURATION", "200"),
+            ("SOKETI_HTTP_MAX_REQUEST_SIZE", "2"),
+        ])
+        .unwrap();
+        let s = &cfg.server;
+        assert!(s.metrics.enabled);
+        assert_eq!(
+            (s.metrics.port, s.metrics.prefix.as_str()),
+            (9700, "herald_")
+        );
+        assert_eq!(s.path_prefix, "/ws");
+        assert_eq!(s.max_request_bytes, 2 * 1024 * 1024);
+        assert_eq!(
+            s.webhooks.batching,
+            Some(std::time::Duration::from_millis(200))
+        );
+        let app = cfg.apps.by_id("app-id").unwrap();
+        assert_eq!(app.limits.max_backend_events_per_sec, 50);
+        assert_eq!(app.limits.max_read_req_per_sec, 7);
+        let hook = &app.webhooks[0];
+        assert_eq!(hook.url, "http://hooks.test/pusher");
+        assert_eq!(hook.headers, vec![("X-Token".to_string(), "t".to_string())]);
+        assert!(hook.wants("channel_occupied", "private-a"));
+        assert!(!hook.wants("channel_occupied", "public"));
+        let err = build(&[("SOKETI_DEFAULT_APP_WEBHOOKS", "{}")]).unwrap_err();
+        assert!(
+            err.to_string().contains("SOKETI_DEFAULT_APP_WEBHOOKS"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unsupported_variables_each_get_a_named_warning() {
+        let vars = [
+            ("SOKETI_SSL_CERT", "/c.pem"),
+            ("SOKETI_QUEUE_DRIVER", "sqs"),
+            ("SOKETI_QUEUE_DRIVER_OK", ""),
+            ("SOKETI_RATE_LIMITER_DRIVER", "cluster"),
+            ("SOKETI_CACHE_DRIVER", "memory"),
+            ("SOKETI_MODE", "worker"),
+            ("SOKETI_APP_MANAGER_DRIVER", "mysql"),
+            ("SOKETI_DB_MYSQL_HOST", "db"),
+            ("SOKETI_ADAPTER_DRIVER", "redis"),
+            ("SOKETI_DB_REDIS_HOST", "redis"),
+            ("SOKETI_PORT", "6001"),
+            ("SOKETI_PORTT", "6001"),
+            ("PATH", "/bin"),
+        ];
+        let warnings = unsupported(vars.iter().copied());
+        let named: Vec<&str> = warnings
+            .iter()
+            .map(|w| w.split(' ').next().unwrap())
+            .collect();
+        assert_eq!(
+            named,
+            [
+                "SOKETI_APP_MANAGER_DRIVER",
+                "SOKETI_DB_MYSQL_HOST",
+                "SOKETI_MODE",
+                "SOKETI_PORTT",
+                "SOKETI_QUEUE_DRIVER",
+                "SOKETI_RATE_LIMITER_DRIVER",
+                "SOKETI_SSL_CERT",
+            ]
+        );
+        assert!(warnings.iter().any(|w| w.contains("TLS")));
+    }
+
+    #[test]
+    fn dotenv_lines_are_read_like_dotenv() {
+        let text = "# comment\n\nSOKETI_PORT=6010\nexport SOKETI_DEBUG=\"true\"\nSOKETI_DEFAULT_APP_KEY='k=1'\nnonsense\n";
+        assert_eq!(
+            parse_dotenv(text),
+            vec![
+                ("SOKETI_PORT".to_string(), "6010".to_string()),
+                ("SOKETI_DEBUG".to_string(), "true".to_string()),
+                ("SOKETI_DEFAULT_APP_KEY".to_string(), "k=1".to_string()),
+            ]
+        );
     }
 }
