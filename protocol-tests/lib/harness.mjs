@@ -788,58 +788,116 @@ export async function apiRequest(target, opts = {}) {
   return { status: res.status, text, json, headers: res.headers };
 }
 
-// ---------------------------------------------------------------- cluster helpers (no cases yet)
+// ---------------------------------------------------------------- cluster helpers
 
 export function redisAvailable() {
   const r = spawnSync('redis-server', ['--version']);
   return r.status === 0;
 }
 
-/** Start `redis-server` on a free port; returns {port, url, stop()} or null when the binary is missing. */
-export async function startRedis() {
-  if (!redisAvailable()) return null;
-  const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'], {
-    stdio: 'ignore',
+function redisPing(port) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => {
+      s.write('PING\r\n');
+    });
+    s.setTimeout(1000, () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.on('data', (d) => {
+      s.destroy();
+      resolve(d.toString().startsWith('+PONG'));
+    });
+    s.on('error', () => resolve(false));
   });
-  const exited = new Promise((r) => child.once('exit', r));
-  await until(
-    () =>
-      new Promise((resolve) => {
-        const s = net.connect(port, '127.0.0.1', () => {
-          s.write('PING\r\n');
-        });
-        s.on('data', (d) => {
-          s.destroy();
-          resolve(d.toString().startsWith('+PONG'));
-        });
-        s.on('error', () => resolve(false));
-      }),
-    5000,
-    'redis-server to answer PING',
-  );
-  return {
+}
+
+const redisChildren = new Set(); // killed if this process exits early
+process.on('exit', () => {
+  for (const child of redisChildren) {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+});
+
+/**
+ * Start `redis-server` (no persistence) on a free port, or on `port`.
+ * Returns {port, url, stop(), start()} (start() brings it back on the same
+ * port after stop(), empty) or null when the binary is missing.
+ */
+export async function startRedis({ port } = {}) {
+  if (!redisAvailable()) return null;
+  port = port || (await freePort());
+  let child = null;
+  let exited = null;
+  const r = {
     port,
-    url: `redis://127.0.0.1:${port}`,
-    async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
+    url: `redis://127.0.0.1:${port}/0`,
+    get running() {
+      return Boolean(child && child.exitCode === null && child.signalCode === null);
+    },
+    async start() {
+      child = spawn(
+        'redis-server',
+        ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'],
+        { stdio: 'ignore' },
+      );
+      redisChildren.add(child);
+      const c = child;
+      exited = new Promise((res) =>
+        c.once('exit', () => {
+          redisChildren.delete(c);
+          res();
+        }),
+      );
+      await until(() => redisPing(port), 5000, 'redis-server to answer PING');
+      return r;
+    },
+    /** SIGTERM (or `signal`) and wait for the exit. */
+    async stop(signal = 'SIGTERM') {
+      if (!r.running) return;
+      child.kill(signal);
       await exited;
     },
   };
+  return r.start();
 }
 
 /**
- * Start `n` herald nodes sharing `opts` (e.g. `extra` TOML naming a Redis
- * adapter once herald documents one). Returns the Herald instances.
+ * Start `n` herald nodes sharing `opts` (Herald options: server, app, apps,
+ * extra). For a cluster pass `server: clusterServer(redis, prefix)`. Each node
+ * gets its own health/metrics port (127.0.0.1, free) so nodes do not fight over
+ * 9601. Returns the Herald instances (node i is named `<name>-<i>`).
  */
 export async function startNodes(n, opts = {}) {
   const nodes = [];
-  for (let i = 0; i < n; i++) {
-    const h = new Herald({ ...opts, name: `${opts.name || 'node'}-${i}` });
-    await h.start();
-    nodes.push(h);
+  try {
+    for (let i = 0; i < n; i++) {
+      const server = { metrics_host: '127.0.0.1', metrics_port: await freePort(), ...(opts.server || {}) };
+      const h = new Herald({ ...opts, server, name: `${opts.name || 'node'}-${i}` });
+      nodes.push(h);
+      await h.start();
+    }
+  } catch (e) {
+    for (const h of nodes) await h.stop();
+    throw e;
   }
   return nodes;
+}
+
+/** `[server]` settings that put a node on the Redis adapter. */
+export function clusterServer(redis, prefix = `pt${process.pid}`) {
+  return { adapter: 'redis', redis_url: redis.url, redis_prefix: prefix };
+}
+
+/** SIGKILL a herald node and wait for the exit. */
+export async function killNode(h, signal = 'SIGKILL') {
+  if (!h.child || h.child.exitCode !== null || h.child.signalCode !== null) return;
+  h.child.kill(signal);
+  await h.exited;
 }
 
 export { PusherJs, PusherServer, WebSocket };
