@@ -9,6 +9,7 @@ use crate::auth::{RequestError, SignedRequest};
 use crate::channel::registry::AppState;
 use crate::channel::{ChannelType, Kind};
 use crate::node::Node;
+use crate::rate::Usage;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
@@ -19,6 +20,8 @@ pub use query::parse_query;
 pub struct ApiError {
     pub status: u16,
     pub message: String,
+    /// Extra response headers (the rate-limit ones on 429).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl ApiError {
@@ -26,6 +29,7 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            headers: Vec::new(),
         }
     }
 
@@ -55,8 +59,15 @@ pub struct Request<'a> {
     pub body: &'a [u8],
 }
 
-/// Route and answer an API request: `Ok` is the 200 JSON body.
-pub async fn handle(node: &Node, req: &Request<'_>) -> Result<String, ApiError> {
+/// A 200 answer: the JSON body and extra headers.
+#[derive(Debug, PartialEq)]
+pub struct Answer {
+    pub body: String,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+/// Route and answer an API request.
+pub async fn handle(node: &Node, req: &Request<'_>) -> Result<Answer, ApiError> {
     let segments: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
     let ["apps", app_id, rest @ ..] = segments.as_slice() else {
         return Err(ApiError::new(404, "Not found"));
@@ -83,6 +94,7 @@ pub async fn handle(node: &Node, req: &Request<'_>) -> Result<String, ApiError> 
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
+    let usage = rate_limit(app, req.method, rest, req.body)?;
     let value = match (req.method, rest) {
         ("POST", ["events"]) => events::publish(node, app, req.body).await?,
         ("POST", ["batch_events"]) => events::publish_batch(node, app, req.body).await?,
@@ -105,7 +117,43 @@ pub async fn handle(node: &Node, req: &Request<'_>) -> Result<String, ApiError> 
         }
         _ => return Err(ApiError::new(404, "Not found")),
     };
-    Ok(value.to_string())
+    Ok(Answer {
+        body: value.to_string(),
+        headers: usage.map(|u| u.headers()).unwrap_or_default(),
+    })
+}
+
+/// Soketi's per-app limits: events cost one point per channel, channel queries
+/// one point each. `Ok(None)` when the route is not limited or the limit is off.
+fn rate_limit(
+    app: &AppState,
+    method: &str,
+    rest: &[&str],
+    body: &[u8],
+) -> Result<Option<Usage>, ApiError> {
+    let limits = &app.app.limits;
+    let taken = match (method, rest) {
+        ("POST", ["events"]) => app.backend_events.take(
+            limits.max_backend_events_per_sec,
+            events::points(body, false),
+        ),
+        ("POST", ["batch_events"]) => app.backend_events.take(
+            limits.max_backend_events_per_sec,
+            events::points(body, true),
+        ),
+        ("GET", ["channels", ..]) => app.read_requests.take(limits.max_read_req_per_sec, 1),
+        _ => None,
+    };
+    match taken {
+        None => Ok(None),
+        Some(Ok(usage)) => Ok(Some(usage)),
+        Some(Err(usage)) => {
+            tracing::info!(app_id = %app.app.id, "API request over the rate limit");
+            let mut e = ApiError::new(429, "Too many requests.");
+            e.headers = usage.headers();
+            Err(e)
+        }
+    }
 }
 
 /// Which `info` attributes were asked for.

@@ -13,6 +13,7 @@
 //! - [`server`]: accept loop, HTTP/1.1 with upgrades, routing, draining.
 //! - [`health`]: the second listener (port 9601): health, `/usage`, `/metrics`.
 //! - [`metrics`]: process-wide counters rendered for Prometheus (a leaf).
+//! - [`rate`]: per-second budgets for the per-app HTTP API rate limits (a leaf).
 #![forbid(unsafe_code)]
 
 pub mod adapter;
@@ -25,4 +26,5 @@ pub mod health;
 pub mod metrics;
 pub mod node;
 pub mod protocol;
+pub mod rate;
 pub mod server;

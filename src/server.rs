@@ -223,12 +223,17 @@ async fn read_and_handle(
         query: parts.uri.query().unwrap_or(""),
         body: &body,
     };
-    let response = match api::handle(node, &request).await {
-        Ok(body) => json(StatusCode::OK, body),
-        Err(e) => json(
-            StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
-            e.body(),
-        ),
+    let (mut response, headers) = match api::handle(node, &request).await {
+        Ok(answer) => (json(StatusCode::OK, answer.body), answer.headers),
+        Err(e) => {
+            let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
+            (json(status, e.body()), e.headers)
+        }
     };
+    for (name, value) in headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
     (response, body.len())
 }

@@ -42,6 +42,26 @@ fn bad_json(e: serde_json::Error) -> ApiError {
     )
 }
 
+/// Rate-limit points of a publish: its channels (at least 1), summed over a batch.
+/// Counted before validation, like Soketi; unreadable bodies cost 1.
+pub fn points(body: &[u8], batch: bool) -> i64 {
+    #[derive(Deserialize)]
+    struct Channels {
+        channels: Option<Vec<serde::de::IgnoredAny>>,
+    }
+    #[derive(Deserialize)]
+    struct Batch {
+        batch: Vec<Channels>,
+    }
+    let of = |c: &Channels| c.channels.as_ref().map_or(1, |v| v.len().max(1)) as i64;
+    if batch {
+        serde_json::from_slice::<Batch>(body)
+            .map_or(1, |b| b.batch.iter().map(of).sum::<i64>().max(1))
+    } else {
+        serde_json::from_slice::<Channels>(body).map_or(1, |c| of(&c))
+    }
+}
+
 pub async fn publish(node: &Node, app: &AppState, body: &[u8]) -> Result<Value, ApiError> {
     let raw: RawEvent = serde_json::from_slice(body).map_err(bad_json)?;
     let event = validate(raw, &app.app.limits)?;

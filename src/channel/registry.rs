@@ -9,6 +9,7 @@
 use super::Member;
 use crate::config::App;
 use crate::protocol;
+use crate::rate::Budget;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -146,6 +147,9 @@ pub struct AppState {
     state: Mutex<State>,
     cache: Mutex<HashMap<String, Cached>>,
     connections: AtomicUsize,
+    /// HTTP API budgets: events (points = channels) and channel queries.
+    pub backend_events: Budget,
+    pub read_requests: Budget,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -159,6 +163,8 @@ impl AppState {
             state: Mutex::default(),
             cache: Mutex::default(),
             connections: AtomicUsize::new(0),
+            backend_events: Budget::default(),
+            read_requests: Budget::default(),
         }
     }
 

@@ -6,6 +6,7 @@ mod client_events;
 mod cluster;
 mod metrics;
 mod presence;
+mod rate_limits;
 mod soketi_env;
 mod support;
 mod users;
