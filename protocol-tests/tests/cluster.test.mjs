@@ -22,6 +22,7 @@ import {
   until,
   sleep,
   collect,
+  signChannel,
   closedWithin,
   frameData,
 } from '../lib/harness.mjs';
@@ -32,6 +33,10 @@ const SKIP = TARGET
     ? 'redis-server not installed (needed for the cluster cases; e.g. apt-get install redis-server)'
     : false;
 const opt = { skip: SKIP };
+// PT_CLUSTER_FAULT=split (self-check of the suite): the nodes share the
+// redis-server but each uses its own key prefix, so they do not cluster;
+// every case below except the first must then fail.
+const SPLIT = process.env.PT_CLUSTER_FAULT === 'split';
 
 const USERS = {
   'token-1': { id: '1', info: { id: 1, name: 'Taylor' } },
@@ -46,14 +51,20 @@ const uniq = (p) => `${p}${Date.now().toString(36)}${Math.random().toString(36).
 /** Redis + n nodes on one prefix; `targets[i]` is node i as a harness Target. */
 async function startCluster(n, { name = 'cluster', app = {}, server = {} } = {}) {
   const redis = await startRedis();
-  let nodes;
+  let nodes = [];
   try {
-    nodes = await startNodes(n, {
+    const prefix = uniq('pt-');
+    const nodeOpts = (p) => ({
       name,
       app: { enable_client_messages: true, ...app },
-      server: { ...clusterServer(redis, uniq('pt-')), ...server },
+      server: { ...clusterServer(redis, p), ...server },
     });
+    if (SPLIT) {
+      // self-check: every node on its own prefix, i.e. n independent servers
+      for (let i = 0; i < n; i++) nodes.push(...(await startNodes(1, nodeOpts(`${prefix}-${i}`))));
+    } else nodes = await startNodes(n, nodeOpts(prefix));
   } catch (e) {
+    for (const h of nodes) await h.stop();
     await redis.stop();
     throw e;
   }
@@ -119,6 +130,38 @@ async function signedIn(s, auth, token) {
   assert.equal(p.user.user_data?.id, TOK[token].id);
   await waitFor(p.user.serverToUserChannel, 'pusher:subscription_succeeded', 3000).catch(() => {});
   return p;
+}
+
+/** Kill Redis, wait for /ready 503 everywhere, start it again, wait for /ready 200 everywhere. */
+async function redisBlip(t, own, whileDown = async () => {}) {
+  let statuses;
+  const tDown = Date.now();
+  await own.redis.stop('SIGKILL');
+  await until(
+    async () => {
+      statuses = await Promise.all(own.targets.map(readyStatus));
+      return statuses.every((s) => s === 503);
+    },
+    8000,
+    '/ready 503 on every node',
+  ).catch((e) => {
+    throw new Error(`${e.message}; /ready statuses ${statuses}`);
+  });
+  t.diagnostic(`/ready 503 on every node ${Date.now() - tDown} ms after Redis was killed`);
+  await whileDown();
+  await own.redis.start();
+  const t0 = Date.now();
+  await until(
+    async () => {
+      statuses = await Promise.all(own.targets.map(readyStatus));
+      return statuses.every((s) => s === 200);
+    },
+    20000,
+    '/ready 200 on every node after Redis returned',
+  ).catch((e) => {
+    throw new Error(`${e.message}; /ready statuses ${statuses}`);
+  });
+  t.diagnostic(`nodes ready again ${Date.now() - t0} ms after Redis restarted`);
 }
 
 describe('cluster (redis adapter)', () => {
@@ -530,37 +573,13 @@ describe('cluster (redis adapter)', () => {
     await A.sdk().trigger(name, 'ev', { n: 0 });
     await until(() => got.length === 1, 3000, 'delivery before the outage');
 
-    await own.redis.stop('SIGKILL');
-    let statuses;
-    await until(
-      async () => {
-        statuses = await Promise.all(own.targets.map(readyStatus));
-        return statuses.every((s) => s === 503);
-      },
-      8000,
-      '/ready 503 on both nodes',
-    ).catch((e) => {
-      throw new Error(`${e.message}; /ready statuses ${statuses}`);
+    await redisBlip(t, own, async () => {
+      await assert.rejects(A.sdk().trigger(name, 'ev', { n: 1 }), (e) => {
+        assert.equal(e.status, 503, `trigger during the outage: status ${e.status} body ${e.body}`);
+        return true;
+      });
+      assert.equal(pb.connection.state, 'connected', 'clients stay connected while Redis is down');
     });
-    await assert.rejects(A.sdk().trigger(name, 'ev', { n: 1 }), (e) => {
-      assert.equal(e.status, 503, `trigger during the outage: status ${e.status} body ${e.body}`);
-      return true;
-    });
-    assert.equal(pb.connection.state, 'connected', 'clients stay connected while Redis is down');
-
-    await own.redis.start();
-    const t0 = Date.now();
-    await until(
-      async () => {
-        statuses = await Promise.all(own.targets.map(readyStatus));
-        return statuses.every((s) => s === 200);
-      },
-      20000,
-      '/ready 200 on both nodes after Redis returned',
-    ).catch((e) => {
-      throw new Error(`${e.message}; /ready statuses ${statuses}`);
-    });
-    t.diagnostic(`nodes ready again ${Date.now() - t0} ms after Redis restarted`);
     await A.sdk().trigger(name, 'ev', { n: 2 });
     await until(() => got.length >= 2, 3000, 'delivery A -> B after Redis returned').catch((e) => {
       throw new Error(`${e.message}; received ${JSON.stringify(got.map((g) => g.data))}`);
@@ -575,5 +594,47 @@ describe('cluster (redis adapter)', () => {
     assert.equal(info.subscription_count, 1, `subscription_count via A after resync: ${JSON.stringify(info)}`);
     const users = (await getJson(A, `/channels/presence-${name}/users`)).users.map((u) => String(u.id));
     assert.deepEqual(users, ['1'], '/users via A after resync');
+  });
+  it('Redis outage: members that stayed are not announced again (no member_added/member_removed on resync)', opt, async (t) => {
+    const own = await ownCluster(t, 2);
+    const [A, B] = scopes(t, own);
+    const auth = await A.authServer({ users: USERS });
+    const name = uniq('blip.');
+    const chan = `presence-${name}`;
+    const rawMember = async (s, uid) => {
+      const c = await s.raw();
+      await c.established();
+      const cd = JSON.stringify({ user_id: uid, user_info: { id: Number(uid) } });
+      const r = await c.subscribe(chan, { auth: signChannel(s.target.app, c.socketId, chan, cd), channel_data: cd });
+      assert.equal(r.event, 'pusher_internal:subscription_succeeded', r.__raw);
+      return c;
+    };
+    const rawA = await rawMember(A, '5'); // user 5 on node A
+    const rawB = await rawMember(B, '6'); // user 6 on node B
+    const watcher = await A.echo(auth.echoOptions('token-4'));
+    const chw = watcher.join(name);
+    const here = await echoWait((cb) => chw.here(cb), 3000, 'here (Echo on A)');
+    assert.deepEqual(here.map((u) => u.id).sort(), [4, 5, 6]);
+    const churn = [];
+    chw.joining((u) => churn.push(['joining', u.id]));
+    chw.leaving((u) => churn.push(['leaving', u.id]));
+    await sleep(300);
+    const [ma, mb] = [rawA.frames.length, rawB.frames.length];
+
+    await redisBlip(t, own);
+    await sleep(1500);
+    const members = (c, from) =>
+      c.frames
+        .slice(from)
+        .filter((f) => /member_(added|removed)/.test(f.msg?.event))
+        .map((f) => f.raw);
+    const seen = { rawA: members(rawA, ma), rawB: members(rawB, mb), echoOnA: churn };
+    const users = (await getJson(B, `/channels/${chan}/users`)).users.map((u) => String(u.id)).sort();
+    assert.deepEqual(users, ['4', '5', '6'], '/users via B after resync');
+    assert.deepEqual(
+      seen,
+      { rawA: [], rawB: [], echoOnA: [] },
+      'presence events for members that never left, sent after Redis came back',
+    );
   });
 });
