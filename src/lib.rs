@@ -14,6 +14,7 @@
 //! - [`health`]: the second listener (port 9601): health, `/usage`, `/metrics`.
 //! - [`metrics`]: process-wide counters rendered for Prometheus (a leaf).
 //! - [`rate`]: per-second budgets for the per-app HTTP API rate limits (a leaf).
+//! - [`webhook`]: queued, debounced, batched, signed and retried webhooks (a leaf).
 #![forbid(unsafe_code)]
 
 pub mod adapter;
@@ -28,3 +29,4 @@ pub mod node;
 pub mod protocol;
 pub mod rate;
 pub mod server;
+pub mod webhook;

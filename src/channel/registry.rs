@@ -10,6 +10,7 @@ use super::Member;
 use crate::config::App;
 use crate::protocol;
 use crate::rate::Budget;
+use crate::webhook::Webhooks;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -150,6 +151,8 @@ pub struct AppState {
     /// HTTP API budgets: events (points = channels) and channel queries.
     pub backend_events: Budget,
     pub read_requests: Budget,
+    /// This app's webhook sender on this node.
+    pub webhooks: Webhooks,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -165,6 +168,7 @@ impl AppState {
             connections: AtomicUsize::new(0),
             backend_events: Budget::default(),
             read_requests: Budget::default(),
+            webhooks: Webhooks::default(),
         }
     }
 

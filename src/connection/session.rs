@@ -10,6 +10,7 @@ use crate::channel::{
 };
 use crate::node::Node;
 use crate::protocol::{self, code, ClientMessage};
+use crate::webhook::Event;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -132,6 +133,7 @@ impl Session {
             None
         };
         let user = member.as_ref().map(|m| m.id.clone());
+        let user_json = member.as_ref().map(|m| m.id_json.clone());
         let joined = match self
             .node
             .adapter
@@ -146,6 +148,19 @@ impl Session {
                 return refuse("ServerError", &e.to_string(), 503)
             }
         };
+        let channel_name = || channel.to_string();
+        if joined.occupied {
+            self.webhook(Event::ChannelOccupied {
+                channel: channel_name(),
+            });
+        }
+        if let (true, Some(user_id), Some(user_json)) = (joined.member_added, &user, user_json) {
+            self.webhook(Event::MemberAdded {
+                channel: channel_name(),
+                user_id: user_id.clone(),
+                user_json,
+            });
+        }
         self.subscriptions.insert(channel.to_string(), user);
         if ctype.needs_auth() {
             self.authorized = true;
@@ -155,19 +170,47 @@ impl Session {
         if ctype.cache {
             match self.node.adapter.cache_get(&self.app, channel).await {
                 Some((frame, _, _)) => reply.frames.push(frame.to_string()),
-                None => reply.frames.push(protocol::cache_miss(channel)),
+                None => {
+                    reply.frames.push(protocol::cache_miss(channel));
+                    self.webhook(Event::CacheMiss {
+                        channel: channel_name(),
+                    });
+                }
             }
         }
         reply
     }
 
     pub async fn unsubscribe(&mut self, channel: &str) {
-        if self.subscriptions.remove(channel).is_some() {
-            self.node
-                .adapter
-                .unsubscribe(&self.app, channel, self.sink.key)
-                .await;
+        if self.subscriptions.remove(channel).is_none() {
+            return;
         }
+        let left = self
+            .node
+            .adapter
+            .unsubscribe(&self.app, channel, self.sink.key)
+            .await;
+        let Some(left) = left else { return };
+        if left.vacated {
+            self.webhook(Event::ChannelVacated {
+                channel: channel.to_string(),
+            });
+        }
+        if let Some(m) = left.member_removed {
+            self.webhook(Event::MemberRemoved {
+                channel: channel.to_string(),
+                user_id: m.id,
+                user_json: m.id_json,
+            });
+        }
+    }
+
+    /// Hand an event to the app's webhooks (no-op when none wants it).
+    fn webhook(&self, event: Event) {
+        let server = &self.node.config.server;
+        self.app
+            .webhooks
+            .send(&self.app.app, &server.webhooks, server.port, event);
     }
 
     fn sign_in(&mut self, token: &str, user_data: &str) -> Reply {
@@ -201,6 +244,13 @@ impl Session {
                 self.node
                     .adapter
                     .broadcast(&self.app, channel, &frame, Some(&self.sink.socket_id));
+                self.webhook(Event::ClientEvent {
+                    channel: channel.to_string(),
+                    event: event.to_string(),
+                    data: data.map(str::to_string),
+                    socket_id: self.sink.socket_id.to_string(),
+                    user_json,
+                });
                 Reply::default()
             }
             Err(reason) => Reply::frame(protocol::error(

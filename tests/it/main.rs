@@ -10,4 +10,5 @@ mod rate_limits;
 mod soketi_env;
 mod support;
 mod users;
+mod webhooks;
 mod websocket;
