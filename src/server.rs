@@ -67,7 +67,23 @@ async fn drain(node: &Node) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tracing::info!(remaining = node.adapter.total_connections(), "drained");
+    flush_webhooks(node, deadline).await;
     node.adapter.shutdown().await;
+}
+
+/// Send the webhooks the closed sockets caused (vacated channels, removed
+/// members) without their delay, waiting at most until `deadline` (plus a second).
+async fn flush_webhooks(node: &Node, deadline: tokio::time::Instant) {
+    let apps = node
+        .config
+        .apps
+        .iter()
+        .filter_map(|a| node.adapter.app(&a.id));
+    let flushes = futures_util::future::join_all(apps.map(|a| a.webhooks.flush()));
+    let until = deadline.max(tokio::time::Instant::now()) + Duration::from_secs(1);
+    if tokio::time::timeout_at(until, flushes).await.is_err() {
+        tracing::warn!("webhooks still being retried at shutdown were dropped");
+    }
 }
 
 async fn serve_connection(stream: tokio::net::TcpStream, node: Arc<Node>) {

@@ -20,7 +20,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep_until, Instant};
 
 /// Deliveries in flight per app at most; beyond it the queue fills up.
@@ -142,7 +142,7 @@ impl Event {
 /// An app's webhook sender on this node, started on first use.
 #[derive(Debug, Default)]
 pub struct Webhooks {
-    tx: OnceLock<mpsc::Sender<Stamped>>,
+    tx: OnceLock<mpsc::Sender<Command>>,
 }
 
 impl Webhooks {
@@ -159,11 +159,26 @@ impl Webhooks {
             event,
             time_ms: now_ms(),
         };
-        if tx.try_send(stamped).is_err() {
+        if tx.try_send(Command::Event(stamped)).is_err() {
             tracing::warn!(app_id = %app.id, "webhook queue full: event dropped");
             metrics::app(&app.id, port).webhook_dropped(1);
         }
     }
+
+    /// On shutdown: send delayed and batched events now and wait for the
+    /// deliveries in flight (the caller bounds the wait).
+    pub async fn flush(&self) {
+        let Some(tx) = self.tx.get() else { return };
+        let (done, wait) = oneshot::channel();
+        if tx.send(Command::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+enum Command {
+    Event(Stamped),
+    Flush(oneshot::Sender<()>),
 }
 
 /// Whether any webhook wants the event, or a delayed event it may cancel.
@@ -187,7 +202,7 @@ struct Stamped {
     time_ms: u64,
 }
 
-fn start(app: Arc<App>, settings: WebhookSettings, port: u16) -> mpsc::Sender<Stamped> {
+fn start(app: Arc<App>, settings: WebhookSettings, port: u16) -> mpsc::Sender<Command> {
     let (tx, rx) = mpsc::channel(settings.queue);
     let sender = Sender {
         metrics: metrics::app(&app.id, port),
@@ -216,13 +231,17 @@ struct Sender {
 }
 
 impl Sender {
-    async fn run(mut self, mut rx: mpsc::Receiver<Stamped>) {
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
         let far = || Instant::now() + Duration::from_secs(3600);
         loop {
             let next_delayed = self.delayed.iter().map(|(due, _)| *due).min();
             tokio::select! {
                 got = rx.recv(), if self.in_flight.len() < MAX_IN_FLIGHT => match got {
-                    Some(s) => self.accept(s),
+                    Some(Command::Event(s)) => self.accept(s),
+                    Some(Command::Flush(done)) => {
+                        self.drain().await;
+                        let _ = done.send(());
+                    }
                     None => break,
                 },
                 _ = sleep_until(next_delayed.unwrap_or_else(far)), if next_delayed.is_some() => {
@@ -234,8 +253,12 @@ impl Sender {
                 Some(()) = self.in_flight.next(), if !self.in_flight.is_empty() => {}
             }
         }
-        // The node is going away: send what is left now and let retries run out.
-        self.release(far());
+        self.drain().await;
+    }
+
+    /// The node is going away: send what is left now and let retries run out.
+    async fn drain(&mut self) {
+        self.release(Instant::now() + Duration::from_secs(3600));
         self.flush();
         while self.in_flight.next().await.is_some() {}
     }

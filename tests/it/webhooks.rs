@@ -293,3 +293,23 @@ async fn client_events_are_reported_with_sender_and_data() {
         ]
     );
 }
+
+#[tokio::test]
+async fn shutdown_sends_delayed_webhooks_at_once() {
+    let mut r = Receiver::start(0).await;
+    let app = hook(&r.url("/"), "'channel_vacated','member_removed'", "");
+    let mut server = Server::start("webhook_vacate_delay_ms = 60000", &app).await;
+    let mut c = server.client().await;
+    c.subscribe_presence("presence-bye", r#"{"user_id":"u1"}"#)
+        .await;
+    server.stop();
+    assert_eq!(c.closed().await, Some(4200));
+    let mut names = Vec::new();
+    for _ in 0..2 {
+        for e in events(&r.next().await) {
+            names.push(e["name"].as_str().unwrap().to_string());
+        }
+    }
+    names.sort();
+    assert_eq!(names, ["channel_vacated", "member_removed"]);
+}
