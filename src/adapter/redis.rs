@@ -156,17 +156,29 @@ impl Cluster {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let msg = format!(
-            "{}\n{}\n{app}\n{target}\n{}\n{}",
-            self.keys.node,
-            kind.tag(),
-            except.unwrap_or(""),
-            frame.as_str()
-        );
+        let msg = self.bus_message(kind, app, target, except, frame);
         if self.bus_tx.try_send(msg).is_err() {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::warn!(dropped = n, "cluster bus queue full: message dropped");
         }
+    }
+
+    /// `origin\nkind\napp\ntarget\nexcept\nframe`
+    fn bus_message(
+        &self,
+        kind: Bus,
+        app: &str,
+        target: &str,
+        except: Option<&str>,
+        frame: &Frame,
+    ) -> String {
+        let except = except.unwrap_or("");
+        format!(
+            "{}\n{}\n{app}\n{target}\n{except}\n{}",
+            self.keys.node,
+            kind.tag(),
+            frame.as_str()
+        )
     }
 
     /// Handle a bus message from another node.

@@ -323,6 +323,15 @@ async fn redis_outage_is_loud_and_recovers_by_itself() {
     let mut two = a.client().await;
     one.subscribe_private("private-local").await;
     two.subscribe_private("private-local").await;
+    let mut member_a = a.client().await;
+    member_a
+        .subscribe_presence("presence-stay", r#"{"user_id":"a"}"#)
+        .await;
+    let mut member_b = b.client().await;
+    member_b
+        .subscribe_presence("presence-stay", r#"{"user_id":"b"}"#)
+        .await;
+    member_a.expect("pusher_internal:member_added").await;
     redis.stop();
     wait_ready(&a, false).await;
     let (status, body) = a.publish("private-local", "e", "1").await;
@@ -334,6 +343,12 @@ async fn redis_outage_is_loud_and_recovers_by_itself() {
     redis.restart().await;
     wait_ready(&a, true).await;
     wait_ready(&b, true).await;
+    // Members who stayed connected are not announced again, and the list is rebuilt.
+    member_a.silent(500).await;
+    member_b.silent(50).await;
+    let users = format!("/apps/{APP_ID}/channels/presence-stay/users");
+    let (_, body) = b.api("GET", &users, &[], "").await;
+    assert_eq!(body["users"].as_array().unwrap().len(), 2, "{body}");
     let mut on_b = b.client().await;
     on_b.subscribe("after").await;
     assert_eq!(a.publish("after", "back", "1").await.0, 200);

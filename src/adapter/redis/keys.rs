@@ -41,6 +41,11 @@ impl Keys {
         format!("{}:purge:{node}", self.prefix)
     }
 
+    /// Left by the node that purged `node`, so `node` knows to re-announce its members.
+    pub fn purged_mark(&self, node: &str) -> String {
+        format!("{}:purged:{node}", self.prefix)
+    }
+
     pub fn presence(&self, app: &str, channel: &str) -> String {
         format!("{}:presence:{app}:{channel}", self.prefix)
     }

@@ -189,6 +189,8 @@ async fn heartbeat(cluster: &Cluster, conn: &mut MultiplexedConnection) -> Redis
             tracing::warn!(dead = %node, "node stopped heartbeating: removing its presence members");
             purge_node(cluster, conn, &node).await?;
             forget_node(conn, keys, &node).await?;
+            conn.set_ex::<_, _, ()>(keys.purged_mark(&node), 1, 3600)
+                .await?;
         }
     }
     Ok(())
@@ -273,33 +275,48 @@ async fn resync(cluster: &Cluster, conn: &mut MultiplexedConnection) -> RedisRes
         }
     }
     pipe.query_async::<()>(conn).await?;
+    // Members this node still has were known to its own sockets all along; other nodes
+    // only need them again if a peer purged this node (and announced them gone).
+    let purged: bool = conn.del(keys.purged_mark(&keys.node)).await?;
+    let mut announce = Vec::new();
     for state in cluster.registry.apps() {
+        let app = &state.app.id;
         for (channel, members) in state.local_presence() {
             let gone = removed
-                .remove(&(state.app.id.clone(), channel.clone()))
+                .remove(&(app.clone(), channel.clone()))
                 .unwrap_or_default();
-            let back: HashSet<String> = members.iter().map(|(m, _)| m.id.clone()).collect();
+            let back: HashSet<&str> = members.iter().map(|(m, _)| m.id.as_str()).collect();
             for (m, sockets) in &members {
                 let (added, _) =
-                    scripts::join(conn, keys, &state.app.id, &channel, m, *sockets, usize::MAX)
-                        .await?;
-                if added == 1 && !gone.iter().any(|g| g.id == m.id) {
-                    let frame = Frame::from(protocol::member_added(
-                        &channel,
-                        &m.id_json,
-                        m.info_json.as_deref(),
+                    scripts::join(conn, keys, app, &channel, m, *sockets, usize::MAX).await?;
+                if added == 1 && purged {
+                    let info = m.info_json.as_deref();
+                    announce.push((
+                        app.clone(),
+                        channel.clone(),
+                        protocol::member_added(&channel, &m.id_json, info),
                     ));
-                    state.broadcast(&channel, &frame, None);
                 }
             }
-            for m in gone.iter().filter(|g| !back.contains(&g.id)) {
-                state.broadcast(
-                    &channel,
-                    &Frame::from(protocol::member_removed(&channel, &m.id_json)),
-                    None,
-                );
+            // Left while Redis was away: nobody was told yet.
+            for m in gone.iter().filter(|g| !back.contains(g.id.as_str())) {
+                let frame = Frame::from(protocol::member_removed(&channel, &m.id_json));
+                state.broadcast(&channel, &frame, None);
+                announce.push((app.clone(), channel.clone(), frame.to_string()));
             }
         }
     }
+    let mut pipe = ::redis::pipe();
+    for (app, channel, frame) in announce {
+        let msg = cluster.bus_message(
+            super::Bus::Broadcast,
+            &app,
+            &channel,
+            None,
+            &Frame::from(frame),
+        );
+        pipe.publish(keys.bus(), msg).ignore();
+    }
+    pipe.query_async::<()>(conn).await?;
     Ok(())
 }
