@@ -12,8 +12,9 @@ build:
 release:
 	$(CARGO) build --release
 
-# Everything CI runs: formatting, lints, unit + integration tests, the pusher-js conformance suite.
-test: lint unit protocol-test
+# Everything CI runs: formatting, lints, unit + integration tests, the pusher-js conformance suite,
+# and the benchmark tool once at tiny size (a smoke test: it never asserts timings).
+test: lint unit protocol-test bench-smoke
 
 lint:
 	$(CARGO) fmt --check
@@ -26,7 +27,7 @@ redis-server:
 unit: redis-server
 	$(CARGO) test
 
-protocol-test: release
+protocol-test: release redis-server
 	cd protocol-tests && ./run.sh
 
 # Benchmark (issue 6): starts target/release/herald on a free port with a temporary config and runs
