@@ -3,6 +3,7 @@
 //! except what the caller passes in.
 
 pub mod env;
+pub mod origins;
 pub mod webhooks;
 
 use serde::Deserialize;
@@ -76,6 +77,8 @@ pub struct App {
     pub max_connections: Option<usize>,
     pub limits: Limits,
     pub webhooks: Vec<webhooks::Webhook>,
+    /// Host globs a browser's `Origin` must match; empty means any origin.
+    pub allowed_origins: Vec<String>,
 }
 
 /// Server-wide settings.
@@ -305,6 +308,8 @@ pub struct RawApp {
     pub max_connections: i64,
     #[serde(default)]
     pub webhooks: Vec<webhooks::RawWebhook>,
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -491,6 +496,7 @@ fn build_app(mut table: toml::Table, defaults: &Limits) -> Result<App, ConfigErr
         max_connections: usize::try_from(raw.max_connections).ok(),
         limits,
         webhooks,
+        allowed_origins: raw.allowed_origins,
     })
 }
 

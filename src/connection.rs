@@ -5,6 +5,7 @@ mod session;
 
 use crate::channel::registry::{AppState, Frame};
 use crate::channel::Sink;
+use crate::config::origins;
 use crate::metrics::{self, AppMetrics};
 use crate::node::Node;
 use crate::protocol::{self, code, ClientMessage};
@@ -37,14 +38,20 @@ pub fn ws_config(max_message_bytes: usize) -> WebSocketConfig {
         .max_frame_size(Some(hard_cap))
 }
 
-/// Serve one upgraded socket for the app with `key`.
-pub async fn run<S>(ws: WebSocketStream<S>, node: Arc<Node>, key: String)
+/// Who is connecting: the app key from the path and the browser's `Origin`, if any.
+pub struct Upgrade {
+    pub key: String,
+    pub origin: Option<String>,
+}
+
+/// Serve one upgraded socket for the app and origin in `upgrade`.
+pub async fn run<S>(ws: WebSocketStream<S>, node: Arc<Node>, upgrade: Upgrade)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let (sock_key, socket_id) = node.next_socket_id();
-    let span = tracing::info_span!("conn", socket_id = %socket_id, app_key = %key);
-    serve(ws, node, key, sock_key, socket_id)
+    let span = tracing::info_span!("conn", socket_id = %socket_id, app_key = %upgrade.key);
+    serve(ws, node, upgrade, sock_key, socket_id)
         .instrument(span)
         .await
 }
@@ -52,13 +59,13 @@ where
 async fn serve<S>(
     mut ws: WebSocketStream<S>,
     node: Arc<Node>,
-    key: String,
+    upgrade: Upgrade,
     sock_key: u64,
     socket_id: Arc<str>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let app = match admit(&node, &key) {
+    let app = match admit(&node, &upgrade) {
         Ok(app) => app,
         Err((code, message)) => {
             tracing::info!(code, message, "connection refused");
@@ -82,8 +89,9 @@ async fn serve<S>(
     app.disconnect();
 }
 
-/// Find the app and take a connection slot, or say why not.
-fn admit(node: &Node, key: &str) -> Result<Arc<AppState>, (u16, String)> {
+/// Find the app, check the origin and take a connection slot, or say why not.
+fn admit(node: &Node, upgrade: &Upgrade) -> Result<Arc<AppState>, (u16, String)> {
+    let key = upgrade.key.as_str();
     let app = node
         .config
         .apps
@@ -97,6 +105,9 @@ fn admit(node: &Node, key: &str) -> Result<Arc<AppState>, (u16, String)> {
     };
     if !app.app.enabled {
         return Err((code::APP_DISABLED, "The app is not enabled.".into()));
+    }
+    if !origins::allowed(&app.app.allowed_origins, upgrade.origin.as_deref()) {
+        return Err((code::UNAUTHORIZED, "Origin not allowed".into()));
     }
     if !node.adapter.try_connect(app) {
         return Err((

@@ -8,8 +8,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body as _, Incoming};
 use hyper::header::{
-    HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
-    UPGRADE,
+    HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, ORIGIN, SEC_WEBSOCKET_ACCEPT,
+    SEC_WEBSOCKET_KEY, UPGRADE,
 };
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -160,6 +160,12 @@ fn upgrade(mut req: Request<Incoming>, node: Arc<Node>, key: String) -> Response
     if !wants_ws {
         return text(StatusCode::BAD_REQUEST, "Expected a WebSocket upgrade");
     }
+    let origin = req
+        .headers()
+        .get(ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let upgrade = connection::Upgrade { key, origin };
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         match on_upgrade.await {
@@ -171,7 +177,7 @@ fn upgrade(mut req: Request<Incoming>, node: Arc<Node>, key: String) -> Response
                     Some(config),
                 )
                 .await;
-                connection::run(ws, node, key).await;
+                connection::run(ws, node, upgrade).await;
             }
             Err(e) => tracing::debug!(error = %e, "upgrade failed"),
         }

@@ -176,6 +176,7 @@ mod tests {
             max_connections: None,
             limits: Default::default(),
             webhooks: vec![],
+            allowed_origins: vec![],
         };
         let req = Request::new(&hook, &app, r#"{"hello":"world"}"#.into());
         let get = |n: &str| {

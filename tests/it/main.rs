@@ -5,6 +5,7 @@ mod channels;
 mod client_events;
 mod cluster;
 mod metrics;
+mod origins;
 mod presence;
 mod rate_limits;
 mod soketi_env;
