@@ -4,6 +4,7 @@
 
 pub mod env;
 pub mod origins;
+pub mod soketi_json;
 pub mod webhooks;
 
 use serde::Deserialize;

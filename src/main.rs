@@ -13,7 +13,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
     about = "A Pusher-protocol broadcast server (drop-in for Soketi)"
 )]
 struct Cli {
-    /// TOML file with [server] settings and [[apps]].
+    /// TOML file with [server] settings and [[apps]], or Soketi's JSON config (`*.json`).
     #[arg(long, env = "HERALD_CONFIG")]
     config: Option<String>,
     /// Address to bind (default 0.0.0.0; Soketi: SOKETI_HOST).
@@ -33,14 +33,11 @@ struct Cli {
     debug: bool,
 }
 
-fn load(cli: &Cli) -> anyhow::Result<config::Config> {
-    let mut raw = match &cli.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read config file {path}"))?;
-            RawConfig::parse_toml(path, &text)?
-        }
-        None => RawConfig::default(),
+/// The validated configuration and warnings about options herald ignores.
+fn load(cli: &Cli) -> anyhow::Result<(config::Config, Vec<String>)> {
+    let (mut raw, warnings) = match &cli.config {
+        Some(path) => read_file(path)?,
+        None => (RawConfig::default(), Vec::new()),
     };
     let env = environment();
     config::env::apply(&mut raw, &|name| env.get(name).cloned())?;
@@ -59,7 +56,18 @@ fn load(cli: &Cli) -> anyhow::Result<config::Config> {
     if cli.debug {
         raw.server.insert("debug".into(), true.into());
     }
-    Ok(raw.build()?)
+    Ok((raw.build()?, warnings))
+}
+
+/// A TOML file, or Soketi's JSON config when the name ends in `.json`.
+fn read_file(path: &str) -> anyhow::Result<(RawConfig, Vec<String>)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read config file {path}"))?;
+    if path.to_ascii_lowercase().ends_with(".json") {
+        Ok(config::soketi_json::parse(path, &text)?)
+    } else {
+        Ok((RawConfig::parse_toml(path, &text)?, Vec::new()))
+    }
 }
 
 /// The process environment over the variables of `./.env` (as Soketi reads it
@@ -139,7 +147,7 @@ fn start_metrics(node: &std::sync::Arc<Node>) {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    let config = match load(&cli) {
+    let (config, warnings) = match load(&cli) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("herald: {e:#}");
@@ -148,6 +156,9 @@ async fn main() {
     };
     init_logs(config.server.debug);
     warn_unsupported();
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
     let addr = match resolve(&config.server.host, config.server.port) {
         Ok(a) => a,
         Err(e) => {

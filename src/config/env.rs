@@ -303,7 +303,7 @@ pub fn apply(
 }
 
 /// `SOKETI_ADAPTER_DRIVER`, `SOKETI_ADAPTER_REDIS_PREFIX` and `SOKETI_DB_REDIS_*`.
-fn apply_redis(raw: &mut RawConfig, lookup: &dyn Fn(&str) -> Option<String>) {
+pub(super) fn apply_redis(raw: &mut RawConfig, lookup: &dyn Fn(&str) -> Option<String>) {
     let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
     if let Some(driver) = get("SOKETI_ADAPTER_DRIVER") {
         raw.server.insert("adapter".into(), driver.into());
@@ -369,7 +369,7 @@ fn coerce(text: &str, kind: Kind) -> Option<toml::Value> {
 }
 
 /// JSON into TOML; `null` (which TOML lacks) drops the key.
-fn json_to_toml(j: serde_json::Value) -> Option<toml::Value> {
+pub(super) fn json_to_toml(j: serde_json::Value) -> Option<toml::Value> {
     use serde_json::Value as J;
     Some(match j {
         J::Null => return None,

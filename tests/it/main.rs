@@ -9,6 +9,7 @@ mod origins;
 mod presence;
 mod rate_limits;
 mod soketi_env;
+mod soketi_json;
 mod support;
 mod users;
 mod webhooks;
