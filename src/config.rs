@@ -5,6 +5,7 @@
 pub mod env;
 pub mod origins;
 pub mod soketi_json;
+pub mod summary;
 pub mod webhooks;
 
 use serde::Deserialize;

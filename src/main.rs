@@ -14,23 +14,63 @@ use std::net::{SocketAddr, ToSocketAddrs};
 )]
 struct Cli {
     /// TOML file with [server] settings and [[apps]], or Soketi's JSON config (`*.json`).
-    #[arg(long, env = "HERALD_CONFIG")]
+    #[arg(long, global = true, env = "HERALD_CONFIG")]
     config: Option<String>,
     /// Address to bind (default 0.0.0.0; Soketi: SOKETI_HOST).
-    #[arg(long, env = "HERALD_HOST")]
+    #[arg(long, global = true, env = "HERALD_HOST")]
     host: Option<String>,
     /// Port to bind (default 6001; Soketi: SOKETI_PORT).
-    #[arg(long, env = "HERALD_PORT")]
+    #[arg(long, global = true, env = "HERALD_PORT")]
     port: Option<u16>,
     /// `local` (one process) or `redis` (a cluster; Soketi: SOKETI_ADAPTER_DRIVER).
-    #[arg(long, env = "HERALD_ADAPTER")]
+    #[arg(long, global = true, env = "HERALD_ADAPTER")]
     adapter: Option<String>,
     /// Redis URL for the cluster adapter (Soketi: SOKETI_DB_REDIS_*).
-    #[arg(long, env = "HERALD_REDIS_URL")]
+    #[arg(long, global = true, env = "HERALD_REDIS_URL")]
     redis_url: Option<String>,
     /// Per-frame debug logs (Soketi: SOKETI_DEBUG).
-    #[arg(long, env = "HERALD_DEBUG")]
+    #[arg(long, global = true, env = "HERALD_DEBUG")]
     debug: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Work with the configuration without serving.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum ConfigAction {
+    /// Load the configuration as serving would, validate it and print it with secrets
+    /// masked; exit 0, or 2 with one line naming the problem.
+    Check,
+}
+
+/// `herald config check`: never returns.
+fn check(cli: &Cli) -> ! {
+    let result = load(cli).and_then(|(config, warnings)| {
+        resolve(&config.server.host, config.server.port)?;
+        Ok((config, warnings))
+    });
+    match result {
+        Ok((config, mut warnings)) => {
+            warnings.extend(unsupported_env());
+            for warning in warnings {
+                eprintln!("warning: {warning}");
+            }
+            print!("{}", config::summary::render(&config));
+            std::process::exit(0)
+        }
+        Err(e) => {
+            eprintln!("herald: invalid configuration: {e:#}");
+            std::process::exit(2)
+        }
+    }
 }
 
 /// The validated configuration and warnings about options herald ignores.
@@ -81,12 +121,9 @@ fn environment() -> std::collections::HashMap<String, String> {
 }
 
 /// One warning per `SOKETI_*` variable herald does not act on.
-fn warn_unsupported() {
+fn unsupported_env() -> Vec<String> {
     let env = environment();
-    let vars = env.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-    for warning in config::env::unsupported(vars) {
-        tracing::warn!("{warning}");
-    }
+    config::env::unsupported(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
 }
 
 fn init_logs(debug: bool) {
@@ -147,6 +184,12 @@ fn start_metrics(node: &std::sync::Arc<Node>) {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
+    if let Some(Command::Config {
+        action: ConfigAction::Check,
+    }) = cli.command
+    {
+        check(&cli);
+    }
     let (config, warnings) = match load(&cli) {
         Ok(c) => c,
         Err(e) => {
@@ -155,8 +198,7 @@ async fn main() {
         }
     };
     init_logs(config.server.debug);
-    warn_unsupported();
-    for warning in warnings {
+    for warning in unsupported_env().into_iter().chain(warnings) {
         tracing::warn!("{warning}");
     }
     let addr = match resolve(&config.server.host, config.server.port) {

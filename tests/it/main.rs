@@ -4,6 +4,7 @@ mod api;
 mod channels;
 mod client_events;
 mod cluster;
+mod config_check;
 mod metrics;
 mod origins;
 mod presence;

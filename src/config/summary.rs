@@ -1,0 +1,136 @@
+//! The resolved configuration as text for `herald config check`, secrets masked.
+
+use super::{App, Config, Server};
+use std::fmt::Write;
+
+/// Every setting the server would run with, one per line; secrets masked.
+pub fn render(config: &Config) -> String {
+    let mut out = server(&config.server);
+    let mut apps: Vec<_> = config.apps.iter().collect();
+    apps.sort_by(|a, b| a.id.cmp(&b.id));
+    for app in apps {
+        out.push_str(&self::app(app));
+    }
+    out
+}
+
+/// The first half of a secret (at most 8 characters), then `****`.
+pub fn mask(secret: &str) -> String {
+    let shown: String = secret
+        .chars()
+        .take((secret.chars().count() / 2).min(8))
+        .collect();
+    format!("{shown}****")
+}
+
+/// A Redis URL with its password masked.
+fn mask_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((auth, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
+    match auth.split_once(':') {
+        Some((user, pass)) => format!("{scheme}://{user}:{}@{host}", mask(pass)),
+        None => url.to_string(),
+    }
+}
+
+fn server(s: &Server) -> String {
+    let mut out = String::from("[server]\n");
+    let mut line = |k: &str, v: String| writeln!(out, "{k} = {v}").expect("write to String");
+    line("listen", format!("{}:{}", s.host, s.port));
+    line("debug", s.debug.to_string());
+    line("path_prefix", format!("{:?}", s.path_prefix));
+    line("activity_timeout", format!("{:?}", s.activity_timeout));
+    line("pong_timeout", format!("{:?}", s.pong_timeout));
+    line(
+        "shutdown_grace_period",
+        format!("{:?}", s.shutdown_grace_period),
+    );
+    line("cache_ttl", format!("{:?}", s.cache_ttl));
+    line("max_request_bytes", s.max_request_bytes.to_string());
+    line("max_message_bytes", s.max_message_bytes.to_string());
+    let adapter = match &s.cluster {
+        None => "local".to_string(),
+        Some(c) => format!("redis {} prefix {:?}", mask_url(&c.redis_url), c.prefix),
+    };
+    line("adapter", adapter);
+    let m = &s.metrics;
+    line(
+        "metrics",
+        format!(
+            "{}:{} enabled {} prefix {:?}",
+            m.host, m.port, m.enabled, m.prefix
+        ),
+    );
+    line("webhook_batching", format!("{:?}", s.webhooks.batching));
+    out
+}
+
+fn app(a: &App) -> String {
+    let mut out = String::from("\n[[apps]]\n");
+    let mut line = |k: &str, v: String| writeln!(out, "{k} = {v}").expect("write to String");
+    line("id", format!("{:?}", a.id));
+    line("key", format!("{:?}", a.key));
+    line("secret", format!("{:?}", mask(&a.secret)));
+    line("enabled", a.enabled.to_string());
+    line(
+        "enable_client_messages",
+        a.enable_client_messages.to_string(),
+    );
+    line(
+        "enable_user_authentication",
+        a.enable_user_authentication.to_string(),
+    );
+    let max = a
+        .max_connections
+        .map_or("unlimited".into(), |n| n.to_string());
+    line("max_connections", max);
+    line("allowed_origins", format!("{:?}", a.allowed_origins));
+    let limits = toml::Table::try_from(&a.limits).expect("limits serialize to a table");
+    for (k, v) in limits {
+        line(&k, v.to_string());
+    }
+    for w in &a.webhooks {
+        let headers: Vec<String> = w
+            .headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", mask(v)))
+            .collect();
+        line(
+            "webhook",
+            format!("{} {:?} headers {headers:?}", w.url, w.event_types),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RawConfig;
+
+    #[test]
+    fn secrets_are_masked() {
+        assert_eq!(mask("app-secret"), "app-s****");
+        assert_eq!(mask("ab"), "a****");
+        assert_eq!(mask(""), "****");
+        assert_eq!(
+            mask_url("redis://u:hunter22@h:6379/0"),
+            "redis://u:hunt****@h:6379/0"
+        );
+        assert_eq!(mask_url("redis://h:6379/0"), "redis://h:6379/0");
+    }
+
+    #[test]
+    fn render_lists_server_and_apps_without_secrets() {
+        let cfg = RawConfig::default().build().unwrap();
+        let text = render(&cfg);
+        assert!(text.contains("listen = 0.0.0.0:6001"), "{text}");
+        assert!(text.contains("key = \"app-key\""), "{text}");
+        assert!(text.contains("secret = \"app-s****\""), "{text}");
+        assert!(!text.contains("app-secret"), "{text}");
+    }
+}
