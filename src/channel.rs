@@ -2,6 +2,7 @@
 //! registry of sockets and subscriptions.
 
 pub mod registry;
+pub mod sink;
 
 pub use registry::{Registry, Sink};
 

@@ -1,41 +1,39 @@
-//! One task per WebSocket: one `select!` over the socket, the outbound queue,
-//! the liveness and sign-in timers, close requests and the drain signal.
+//! One task per WebSocket: one `select!` over the socket, the outbox, one timer
+//! (liveness and sign-in) and the drain signal.
+//!
+//! Memory is spent only while there is work: inbound bytes are read through a
+//! per-thread scratch buffer and kept only while a frame is incomplete; outbound
+//! frames wait in the [`Sink`]'s outbox, which is handed over whole and freed
+//! after each write.
 
+mod liveness;
 mod session;
 
-use crate::channel::registry::{AppState, Frame};
+use crate::channel::registry::AppState;
 use crate::channel::Sink;
 use crate::config::origins;
 use crate::metrics::{self, AppMetrics};
 use crate::node::Node;
 use crate::protocol::{self, code, ClientMessage};
-use futures_util::{SinkExt, StreamExt};
+use crate::ws::{self, Decoder, Inbound};
+use liveness::{Liveness, Verdict};
 use session::{Reply, Session};
+use std::cell::RefCell;
+use std::future::poll_fn;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
-use tokio::time::{sleep_until, Instant};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::WebSocketStream;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tracing::Instrument;
 
-/// Frames written per flush at most; more stay queued for the next round.
-const MAX_BATCH: usize = 256;
 /// A write that makes no progress for this long drops the connection.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bytes read from a socket per call; shared by all sockets of a worker thread.
+const SCRATCH_BYTES: usize = 16 * 1024;
 
-/// WebSocket buffer sizes chosen for many small frames (see README: memory per connection).
-pub fn ws_config(max_message_bytes: usize) -> WebSocketConfig {
-    let hard_cap = (max_message_bytes * 4).max(1 << 20);
-    WebSocketConfig::default()
-        .read_buffer_size(2048)
-        .write_buffer_size(16 * 1024)
-        .max_write_buffer_size(4 << 20)
-        .max_message_size(Some(hard_cap))
-        .max_frame_size(Some(hard_cap))
+thread_local! {
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; SCRATCH_BYTES]);
 }
 
 /// Who is connecting: the app key from the path and the browser's `Origin`, if any.
@@ -44,45 +42,58 @@ pub struct Upgrade {
     pub origin: Option<String>,
 }
 
-/// Serve one upgraded socket for the app and origin in `upgrade`.
-pub async fn run<S>(ws: WebSocketStream<S>, node: Arc<Node>, upgrade: Upgrade)
+/// Serve one upgraded socket for the app and origin in `upgrade`. `early` holds
+/// bytes the client sent right behind its upgrade request, if any.
+pub async fn run<S>(io: S, early: Vec<u8>, node: Arc<Node>, upgrade: Upgrade)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let (sock_key, socket_id) = node.next_socket_id();
-    let span = tracing::info_span!("conn", socket_id = %socket_id, app_key = %upgrade.key);
-    serve(ws, node, upgrade, sock_key, socket_id)
+    let span = tracing::debug_span!("conn", socket_id = %socket_id, app_key = %upgrade.key);
+    let conn = Conn {
+        io,
+        inbuf: early,
+        decoder: Decoder::new(hard_cap(node.config.server.max_message_bytes)),
+    };
+    serve(conn, node, upgrade, sock_key, socket_id)
         .instrument(span)
         .await
 }
 
-async fn serve<S>(
-    mut ws: WebSocketStream<S>,
-    node: Arc<Node>,
-    upgrade: Upgrade,
-    sock_key: u64,
-    socket_id: Arc<str>,
-) where
+/// The largest message read at all; bigger ones close the socket with 1009.
+/// Up to this size, messages over `max_message_bytes` get a `pusher:error`.
+fn hard_cap(max_message_bytes: usize) -> usize {
+    (max_message_bytes * 4).max(1 << 20)
+}
+
+/// The socket and what is buffered of its inbound side.
+struct Conn<S> {
+    io: S,
+    inbuf: Vec<u8>,
+    decoder: Decoder,
+}
+
+async fn serve<S>(mut conn: Conn<S>, node: Arc<Node>, upgrade: Upgrade, key: u64, id: Arc<str>)
+where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let app = match admit(&node, &upgrade) {
         Ok(app) => app,
         Err((code, message)) => {
             tracing::info!(code, message, "connection refused");
-            let _ = close(&mut ws, code, &message).await;
+            let _ = conn.close(code, &message).await;
             return;
         }
     };
     let m = metrics::app(&app.app.id, node.config.server.port);
     let _connected = m.connection();
-    let (sink, rx) = Sink::new(sock_key, socket_id.clone(), node.config.server.socket_queue);
+    let sink = Sink::new(key, id.clone(), node.config.server.socket_queue);
     let mut session = Session::new(node.clone(), app.clone(), sink);
     tracing::debug!("connected");
     let secs = node.config.server.activity_timeout.as_secs();
-    let established = protocol::connection_established(&socket_id, secs);
-    m.ws_sent(established.len());
-    if ws.send(Message::text(established)).await.is_ok() {
-        let reason = drive(&mut ws, &mut session, rx, &m).await;
+    let established = protocol::connection_established(&id, secs);
+    if conn.send(&[established], &m).await.is_ok() {
+        let reason = conn.drive(&mut session, &m).await;
         tracing::debug!(reason, "disconnected");
     }
     session.close().await;
@@ -118,99 +129,236 @@ fn admit(node: &Node, upgrade: &Upgrade) -> Result<Arc<AppState>, (u16, String)>
     Ok(app.clone())
 }
 
-/// The connection loop; returns why it ended.
-async fn drive<S>(
-    ws: &mut WebSocketStream<S>,
-    session: &mut Session,
-    mut rx: mpsc::Receiver<Frame>,
-    m: &AppMetrics,
-) -> &'static str
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let server = &session.node.config.server;
-    let (activity, pong_wait) = (server.activity_timeout, server.pong_timeout);
-    let mut drain = session.node.drain_signal();
-    let mut idle_deadline = Instant::now() + activity;
-    let mut pinged = false;
-    let signin_ms = session.app.app.limits.user_authentication_timeout_ms;
-    let signin_deadline = Instant::now() + Duration::from_millis(signin_ms);
-    let needs_signin = session.app.app.enable_user_authentication;
-    let sink = session.sink.clone();
-    loop {
-        tokio::select! {
-            (code, message) = sink.closed() => {
-                if code == code::OVER_CAPACITY {
-                    m.queue_full();
-                }
-                let _ = close(ws, code, &message).await;
-                return "closed by server";
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
+    /// The connection loop; returns why it ended.
+    async fn drive(&mut self, session: &mut Session, m: &AppMetrics) -> &'static str {
+        let node = session.node.clone();
+        let server = &node.config.server;
+        let signin =
+            session.app.app.enable_user_authentication.then(|| {
+                Duration::from_millis(session.app.app.limits.user_authentication_timeout_ms)
+            });
+        let mut live = Liveness::new(server.activity_timeout, server.pong_timeout, signin);
+        let timer = tokio::time::sleep_until(live.next_deadline());
+        tokio::pin!(timer);
+        let mut drain = node.drain_signal();
+        let draining = async move {
+            let _ = drain.wait_for(|d| *d).await;
+        };
+        tokio::pin!(draining);
+        let sink = session.sink.clone();
+        if !self.inbuf.is_empty() {
+            if let Err(reason) = self.on_bytes(session, m).await {
+                return reason;
             }
-            _ = async { let _ = drain.wait_for(|d| *d).await; } => {
-                let _ = close(ws, code::RECONNECT, "Server closed. Please reconnect shortly.").await;
-                return "server draining";
-            }
-            Some(frame) = rx.recv() => {
-                if write_batch(ws, frame, &mut rx, m).await.is_err() {
-                    return "write failed";
-                }
-            }
-            msg = ws.next() => {
-                idle_deadline = Instant::now() + activity;
-                pinged = false;
-                let reply = match msg {
-                    Some(Ok(msg)) => {
-                        if let Message::Text(_) | Message::Binary(_) = &msg {
-                            m.ws_received(msg.len());
-                        }
-                        on_message(session, msg).await
+        }
+        loop {
+            tokio::select! {
+                biased;
+                () = sink.ready() => {
+                    if let Err(reason) = self.flush(&sink, m).await {
+                        return reason;
                     }
-                    Some(Err(WsError::Capacity(_))) => Reply {
-                        frames: vec![],
-                        close: Some((1009, "Message too big".into())),
-                    },
-                    Some(Err(_)) | None => return "socket closed",
-                };
-                if respond(ws, reply, m).await.is_err() {
-                    return "reply ended the connection";
+                }
+                read = read_some(&mut self.io, &mut self.inbuf) => {
+                    match read {
+                        Ok(0) | Err(_) => return "socket closed",
+                        Ok(_) => live.activity(),
+                    }
+                    if let Err(reason) = self.on_bytes(session, m).await {
+                        return reason;
+                    }
+                }
+                () = &mut timer => {
+                    match live.check(session.authorized) {
+                        Verdict::Wait => {}
+                        Verdict::Ping => {
+                            if self.send(&[protocol::ping().to_string()], m).await.is_err() {
+                                return "write failed";
+                            }
+                        }
+                        Verdict::Close(code, message, reason) => {
+                            let _ = self.close(code, message).await;
+                            return reason;
+                        }
+                    }
+                    timer.as_mut().reset(live.next_deadline());
+                }
+                () = &mut draining => {
+                    let _ = self.close(code::RECONNECT, "Server closed. Please reconnect shortly.").await;
+                    return "server draining";
                 }
             }
-            _ = sleep_until(idle_deadline) => {
-                if pinged {
-                    let _ = close(ws, code::PONG_TIMEOUT, "Pong reply not received in time").await;
-                    return "pong timeout";
-                }
-                pinged = true;
-                idle_deadline = Instant::now() + pong_wait;
-                m.ws_sent(protocol::ping().len());
-                if timed(ws.send(Message::text(protocol::ping()))).await.is_err() {
-                    return "write failed";
-                }
+        }
+    }
+
+    /// Write what the outbox holds; act on a close request after it.
+    async fn flush(&mut self, sink: &Sink, m: &AppMetrics) -> Result<(), &'static str> {
+        let batch = sink.take();
+        if !batch.bytes.is_empty() {
+            m.ws_sent_many(batch.frames, batch.payload);
+            self.write(&batch.bytes)
+                .await
+                .map_err(|()| "write failed")?;
+        }
+        if let Some((code, message)) = batch.close {
+            if code == code::OVER_CAPACITY {
+                m.queue_full();
             }
-            _ = sleep_until(signin_deadline), if needs_signin && !session.authorized => {
-                let _ = close(ws, code::UNAUTHORIZED, "Connection not authorized within timeout.").await;
-                return "sign-in timeout";
+            let _ = self.close(code, &message).await;
+            return Err("closed by server");
+        }
+        Ok(())
+    }
+
+    /// Handle every whole frame buffered; keep the rest for the next read.
+    async fn on_bytes(
+        &mut self,
+        session: &mut Session,
+        m: &AppMetrics,
+    ) -> Result<(), &'static str> {
+        let mut at = 0;
+        let result = loop {
+            let decoded = match self.decoder.decode(&mut self.inbuf[at..]) {
+                Ok(Some(decoded)) => decoded,
+                Ok(None) => break Ok(()),
+                Err(e) => {
+                    tracing::debug!(error = %e, "unreadable frame");
+                    let _ = self.write_close(e.close_code(), &e.to_string()).await;
+                    break Err("protocol error");
+                }
+            };
+            at += decoded.0;
+            let Some(inbound) = decoded.1 else { continue };
+            if let Err(reason) = self.on_inbound(session, inbound, m).await {
+                break Err(reason);
             }
+        };
+        self.inbuf.drain(..at);
+        if self.inbuf.is_empty() {
+            self.inbuf = Vec::new();
+        }
+        result
+    }
+
+    async fn on_inbound(
+        &mut self,
+        session: &mut Session,
+        inbound: Inbound,
+        m: &AppMetrics,
+    ) -> Result<(), &'static str> {
+        let text = match inbound {
+            Inbound::Text(t) => t,
+            Inbound::Binary(b) => match String::from_utf8(b) {
+                Ok(t) => t,
+                Err(_) => return self.respond(invalid("binary frame is not UTF-8"), m).await,
+            },
+            Inbound::Ping(payload) => {
+                let mut out = Vec::with_capacity(2 + payload.len());
+                ws::header(ws::OP_PONG, payload.len(), &mut out);
+                out.extend_from_slice(&payload);
+                return self.write(&out).await.map_err(|()| "write failed");
+            }
+            Inbound::Pong => return Ok(()),
+            Inbound::Close(code) => {
+                let _ = self.write_close(code.map_or(1000, echo_code), "").await;
+                return Err("socket closed");
+            }
+        };
+        m.ws_received(text.len());
+        let reply = on_message(session, &text).await;
+        self.respond(reply, m).await
+    }
+
+    /// Write a handler's reply; a requested close ends the connection.
+    async fn respond(&mut self, reply: Reply, m: &AppMetrics) -> Result<(), &'static str> {
+        if !reply.frames.is_empty() {
+            self.send(&reply.frames, m)
+                .await
+                .map_err(|()| "write failed")?;
+        }
+        match reply.close {
+            Some((code, message)) => {
+                let _ = self.close(code, &message).await;
+                Err("reply ended the connection")
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Write text frames in one go.
+    async fn send(&mut self, frames: &[String], m: &AppMetrics) -> Result<(), ()> {
+        let size = frames.iter().map(|f| ws::framed_len(f.len())).sum();
+        let mut out = Vec::with_capacity(size);
+        for f in frames {
+            m.ws_sent(f.len());
+            ws::text(f.as_bytes(), &mut out);
+        }
+        self.write(&out).await
+    }
+
+    /// Send `pusher:error` with `code` (for Pusher codes), then a close frame with the same code.
+    async fn close(&mut self, code: u16, message: &str) -> Result<(), ()> {
+        let mut out = Vec::new();
+        if code >= 4000 {
+            ws::text(protocol::error(code, message, None).as_bytes(), &mut out);
+        }
+        ws::close(code, message, &mut out);
+        self.write(&out).await?;
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.io.shutdown()).await;
+        Ok(())
+    }
+
+    async fn write_close(&mut self, code: u16, reason: &str) -> Result<(), ()> {
+        let mut out = Vec::new();
+        ws::close(code, reason, &mut out);
+        self.write(&out).await
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), ()> {
+        let io = &mut self.io;
+        let write = async move {
+            io.write_all(bytes).await?;
+            io.flush().await
+        };
+        match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(()),
         }
     }
 }
 
-/// Turn one inbound WebSocket message into a reply.
-async fn on_message(session: &mut Session, msg: Message) -> Reply {
-    let text = match &msg {
-        Message::Text(t) => t.as_str(),
-        Message::Binary(b) => match std::str::from_utf8(b) {
-            Ok(t) => t,
-            Err(_) => return invalid("binary frame is not UTF-8"),
-        },
-        Message::Close(_) => {
-            return Reply {
-                frames: vec![],
-                close: Some((1000, String::new())),
+/// A close code fit to send back: reserved and unknown codes become 1000.
+fn echo_code(code: u16) -> u16 {
+    match code {
+        1000..=1003 | 1007..=1011 | 3000..=4999 => code,
+        _ => 1000,
+    }
+}
+
+/// Read once into the thread's scratch buffer and append what came to `inbuf`.
+async fn read_some<S: AsyncRead + Unpin>(
+    io: &mut S,
+    inbuf: &mut Vec<u8>,
+) -> std::io::Result<usize> {
+    poll_fn(|cx| {
+        SCRATCH.with_borrow_mut(|scratch| {
+            let mut buf = ReadBuf::new(scratch);
+            match Pin::new(&mut *io).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) => {
+                    inbuf.extend_from_slice(buf.filled());
+                    Poll::Ready(Ok(buf.filled().len()))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
             }
-        }
-        _ => return Reply::default(),
-    };
+        })
+    })
+    .await
+}
+
+/// Turn one inbound text message into a reply.
+async fn on_message(session: &mut Session, text: &str) -> Reply {
     if text.len() > session.node.config.server.max_message_bytes {
         let limit = session.node.config.server.max_message_bytes / 1024;
         return invalid(&format!("Message too large: the limit is {limit} KB"));
@@ -228,71 +376,4 @@ fn invalid(message: &str) -> Reply {
         frames: vec![protocol::error(code::RECONNECT, message, None)],
         close: None,
     }
-}
-
-/// Write a handler's reply; a requested close ends the connection.
-async fn respond<S>(ws: &mut WebSocketStream<S>, reply: Reply, m: &AppMetrics) -> Result<(), ()>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    for f in reply.frames {
-        m.ws_sent(f.len());
-        timed(ws.feed(Message::text(f))).await?;
-    }
-    // Also flushes automatic pong replies to WebSocket pings.
-    timed(ws.flush()).await?;
-    match reply.close {
-        Some((1000, _)) => Err(()),
-        Some((code, message)) => {
-            let _ = close(ws, code, &message).await;
-            Err(())
-        }
-        None => Ok(()),
-    }
-}
-
-/// Write the frame and whatever else is queued, then flush once.
-async fn write_batch<S>(
-    ws: &mut WebSocketStream<S>,
-    first: Frame,
-    rx: &mut mpsc::Receiver<Frame>,
-    m: &AppMetrics,
-) -> Result<(), ()>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    // One timer for the whole batch: a timer per frame costs a wheel insert per delivery.
-    let batch = async {
-        m.ws_sent(first.len());
-        ws.feed(Message::Text(first)).await?;
-        for _ in 1..MAX_BATCH {
-            let Ok(frame) = rx.try_recv() else { break };
-            m.ws_sent(frame.len());
-            ws.feed(Message::Text(frame)).await?;
-        }
-        ws.flush().await
-    };
-    timed(batch).await
-}
-
-async fn timed<F: std::future::Future<Output = Result<(), WsError>>>(f: F) -> Result<(), ()> {
-    match tokio::time::timeout(WRITE_TIMEOUT, f).await {
-        Ok(Ok(())) => Ok(()),
-        _ => Err(()),
-    }
-}
-
-/// Send `pusher:error` with `code`, then a close frame with the same code.
-async fn close<S>(ws: &mut WebSocketStream<S>, code: u16, message: &str) -> Result<(), ()>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    if code >= 4000 {
-        timed(ws.feed(Message::text(protocol::error(code, message, None)))).await?;
-    }
-    let frame = CloseFrame {
-        code: CloseCode::from(code),
-        reason: message.chars().take(100).collect::<String>().into(),
-    };
-    timed(ws.close(Some(frame))).await
 }

@@ -15,6 +15,7 @@
 //! - [`metrics`]: process-wide counters rendered for Prometheus (a leaf).
 //! - [`rate`]: per-second budgets for the per-app HTTP API rate limits (a leaf).
 //! - [`webhook`]: queued, debounced, batched, signed and retried webhooks (a leaf).
+//! - [`ws`]: the server side of the WebSocket wire format (a leaf, no buffers of its own).
 #![forbid(unsafe_code)]
 
 pub mod adapter;
@@ -30,3 +31,4 @@ pub mod protocol;
 pub mod rate;
 pub mod server;
 pub mod webhook;
+pub mod ws;

@@ -143,7 +143,12 @@ impl AppMetrics {
     }
 
     pub fn ws_sent(&self, bytes: usize) {
-        add(&self.ws_messages_sent, 1);
+        self.ws_sent_many(1, bytes);
+    }
+
+    /// Count `messages` frames carrying `bytes` of payload, written in one go.
+    pub fn ws_sent_many(&self, messages: usize, bytes: usize) {
+        add(&self.ws_messages_sent, messages);
         add(&self.socket_transmitted_bytes, bytes);
     }
 

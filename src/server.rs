@@ -4,6 +4,7 @@ use crate::api;
 use crate::connection;
 use crate::metrics;
 use crate::node::Node;
+use crate::ws;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body as _, Incoming};
@@ -11,16 +12,14 @@ use hyper::header::{
     HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, ORIGIN, SEC_WEBSOCKET_ACCEPT,
     SEC_WEBSOCKET_KEY, UPGRADE,
 };
+use hyper::upgrade::Upgraded;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpSocket};
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::Role;
-use tokio_tungstenite::WebSocketStream;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 type Body = Full<Bytes>;
 
@@ -86,7 +85,7 @@ async fn flush_webhooks(node: &Node, deadline: tokio::time::Instant) {
     }
 }
 
-async fn serve_connection(stream: tokio::net::TcpStream, node: Arc<Node>) {
+async fn serve_connection(stream: TcpStream, node: Arc<Node>) {
     let service = hyper::service::service_fn(move |req| route(req, node.clone()));
     let conn =
         hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
@@ -153,7 +152,7 @@ fn upgrade(mut req: Request<Incoming>, node: Arc<Node>, key: String) -> Response
     let Some(accept) = req
         .headers()
         .get(SEC_WEBSOCKET_KEY)
-        .map(|k| derive_accept_key(k.as_bytes()))
+        .map(|k| ws::accept_key(k.as_bytes()))
     else {
         return text(StatusCode::BAD_REQUEST, "Expected a WebSocket upgrade");
     };
@@ -169,16 +168,7 @@ fn upgrade(mut req: Request<Incoming>, node: Arc<Node>, key: String) -> Response
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         match on_upgrade.await {
-            Ok(upgraded) => {
-                let config = connection::ws_config(node.config.server.max_message_bytes);
-                let ws = WebSocketStream::from_raw_socket(
-                    TokioIo::new(upgraded),
-                    Role::Server,
-                    Some(config),
-                )
-                .await;
-                connection::run(ws, node, upgrade).await;
-            }
+            Ok(upgraded) => serve_upgraded(upgraded, node, upgrade).await,
             Err(e) => tracing::debug!(error = %e, "upgrade failed"),
         }
     });
@@ -192,6 +182,18 @@ fn upgrade(mut req: Request<Incoming>, node: Arc<Node>, key: String) -> Response
         HeaderValue::from_str(&accept).expect("base64 is a valid header"),
     );
     r
+}
+
+/// Run the connection on the bare TCP stream when hyper hands it back, else on
+/// the upgraded stream as it is.
+async fn serve_upgraded(upgraded: Upgraded, node: Arc<Node>, upgrade: connection::Upgrade) {
+    match upgraded.downcast::<TokioIo<TcpStream>>() {
+        Ok(parts) => {
+            let early = parts.read_buf.to_vec();
+            connection::run(parts.io.into_inner(), early, node, upgrade).await
+        }
+        Err(upgraded) => connection::run(TokioIo::new(upgraded), Vec::new(), node, upgrade).await,
+    }
 }
 
 /// Read the body (capped before reading) and run the API handler.

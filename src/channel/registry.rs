@@ -2,10 +2,11 @@
 //! members, signed-in users, and each socket's bounded outbound queue ([`Sink`]).
 //!
 //! One std mutex per app guards channels and users; it is never held across an
-//! `.await`. Fan-out happens under it with `try_send`, so a publish costs one
-//! reference-count increment per subscriber and never waits for a slow one: a
-//! full queue closes that socket with 4100 instead.
+//! `.await`. Fan-out happens under it: each subscriber's [`Sink`] gets the frame
+//! appended to its outbox, so a publish never waits for a slow socket; a full
+//! outbox closes that socket with 4100 instead.
 
+pub use super::sink::{Frame, Sink};
 use super::Member;
 use crate::config::App;
 use crate::protocol;
@@ -13,70 +14,8 @@ use crate::rate::Budget;
 use crate::webhook::Webhooks;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, Notify};
-pub use tokio_tungstenite::tungstenite::Utf8Bytes as Frame;
-
-/// A socket's outbound side: its bounded queue and a way to ask it to close.
-#[derive(Debug)]
-pub struct Sink {
-    pub key: u64,
-    pub socket_id: Arc<str>,
-    tx: mpsc::Sender<Frame>,
-    close: OnceLock<(u16, String)>,
-    wake: Notify,
-}
-
-impl Sink {
-    pub fn new(
-        key: u64,
-        socket_id: Arc<str>,
-        capacity: usize,
-    ) -> (Arc<Sink>, mpsc::Receiver<Frame>) {
-        let (tx, rx) = mpsc::channel(capacity);
-        let sink = Sink {
-            key,
-            socket_id,
-            tx,
-            close: OnceLock::new(),
-            wake: Notify::new(),
-        };
-        (Arc::new(sink), rx)
-    }
-
-    /// Queue a frame. A full queue closes the socket with 4100 rather than wait.
-    pub fn send(&self, frame: &Frame) -> bool {
-        match self.tx.try_send(frame.clone()) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.close(
-                    protocol::code::OVER_CAPACITY,
-                    "Too many messages queued: the client is not reading fast enough.",
-                );
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        }
-    }
-
-    /// Ask the connection task to send `pusher:error` and close with `code`. First request wins.
-    pub fn close(&self, code: u16, message: &str) {
-        if self.close.set((code, message.to_string())).is_ok() {
-            self.wake.notify_one();
-        }
-    }
-
-    /// Resolves once a close was requested, with its code and message.
-    pub async fn closed(&self) -> (u16, String) {
-        loop {
-            if let Some(c) = self.close.get() {
-                return c.clone();
-            }
-            self.wake.notified().await;
-        }
-    }
-}
 
 /// Result of joining a channel.
 #[derive(Debug, Default)]

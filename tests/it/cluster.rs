@@ -378,8 +378,8 @@ async fn occupancy_transitions_are_cluster_wide() {
         a.adapter.app(APP_ID).unwrap().clone(),
         b.adapter.app(APP_ID).unwrap().clone(),
     );
-    let (s1, _rx1) = Sink::new(1, "1.1".into(), 8);
-    let (s2, _rx2) = Sink::new(2, "2.2".into(), 8);
+    let s1 = Sink::new(1, "1.1".into(), 8);
+    let s2 = Sink::new(2, "2.2".into(), 8);
     let first = a
         .adapter
         .subscribe(&app_a, "room", &s1, None)

@@ -1,0 +1,355 @@
+//! The server side of RFC 6455, as small as herald needs it: the handshake's
+//! accept key, frame headers for what the server sends (unmasked, never
+//! fragmented) and a decoder for what clients send (masked, maybe fragmented).
+//!
+//! It keeps no buffer of its own: outbound frames are appended to the caller's
+//! `Vec`, inbound frames are unmasked in place in the caller's buffer, so an idle
+//! connection holds no WebSocket memory at all.
+
+use sha1::{Digest, Sha1};
+
+const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+pub const OP_CONTINUATION: u8 = 0x0;
+pub const OP_TEXT: u8 = 0x1;
+pub const OP_BINARY: u8 = 0x2;
+pub const OP_CLOSE: u8 = 0x8;
+pub const OP_PING: u8 = 0x9;
+pub const OP_PONG: u8 = 0xA;
+
+/// `Sec-WebSocket-Accept` for a client's `Sec-WebSocket-Key`.
+pub fn accept_key(key: &[u8]) -> String {
+    let mut sha = Sha1::new();
+    sha.update(key);
+    sha.update(GUID.as_bytes());
+    base64(&sha.finalize())
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Append a final, unmasked frame header for a payload of `len` bytes.
+pub fn header(opcode: u8, len: usize, out: &mut Vec<u8>) {
+    out.push(0x80 | opcode);
+    if len < 126 {
+        out.push(len as u8);
+    } else if let Ok(short) = u16::try_from(len) {
+        out.push(126);
+        out.extend_from_slice(&short.to_be_bytes());
+    } else {
+        out.push(127);
+        out.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+}
+
+/// Append a whole text frame.
+pub fn text(payload: &[u8], out: &mut Vec<u8>) {
+    header(OP_TEXT, payload.len(), out);
+    out.extend_from_slice(payload);
+}
+
+/// Bytes a text frame of `len` payload bytes takes on the wire.
+pub fn framed_len(len: usize) -> usize {
+    len + match len {
+        0..126 => 2,
+        126..65536 => 4,
+        _ => 10,
+    }
+}
+
+/// Append a close frame; the reason is cut to fit a control frame.
+pub fn close(code: u16, reason: &str, out: &mut Vec<u8>) {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    header(OP_CLOSE, 2 + end, out);
+    out.extend_from_slice(&code.to_be_bytes());
+    out.extend_from_slice(&reason.as_bytes()[..end]);
+}
+
+/// A complete message from the client.
+#[derive(Debug, PartialEq)]
+pub enum Inbound {
+    Text(String),
+    Binary(Vec<u8>),
+    Ping(Vec<u8>),
+    Pong,
+    Close(Option<u16>),
+}
+
+/// Why the client's bytes cannot be read on: each maps to a close code.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("protocol error: {0}")]
+    Protocol(&'static str),
+    #[error("Message too big")]
+    TooBig,
+    #[error("text is not UTF-8")]
+    NotUtf8,
+}
+
+impl DecodeError {
+    pub fn close_code(&self) -> u16 {
+        match self {
+            DecodeError::Protocol(_) => 1002,
+            DecodeError::TooBig => 1009,
+            DecodeError::NotUtf8 => 1007,
+        }
+    }
+}
+
+/// Reassembles fragmented messages; holds memory only while one is in flight.
+#[derive(Debug)]
+pub struct Decoder {
+    max_message: usize,
+    fragments: Vec<u8>,
+    fragment_opcode: Option<u8>,
+}
+
+struct Head {
+    fin: bool,
+    opcode: u8,
+    mask: [u8; 4],
+    start: usize,
+    len: usize,
+}
+
+impl Decoder {
+    pub fn new(max_message: usize) -> Decoder {
+        Decoder {
+            max_message,
+            fragments: Vec::new(),
+            fragment_opcode: None,
+        }
+    }
+
+    /// Read one frame from the front of `buf`, unmasking it in place. Returns
+    /// the bytes it used and the message it completed, or `None` if `buf`
+    /// does not hold a whole frame yet.
+    pub fn decode(
+        &mut self,
+        buf: &mut [u8],
+    ) -> Result<Option<(usize, Option<Inbound>)>, DecodeError> {
+        let Some(head) = self.head(buf)? else {
+            return Ok(None);
+        };
+        let end = head.start + head.len;
+        if buf.len() < end {
+            return Ok(None);
+        }
+        let payload = &mut buf[head.start..end];
+        for (i, b) in payload.iter_mut().enumerate() {
+            *b ^= head.mask[i & 3];
+        }
+        let message = self.complete(&head, payload)?;
+        Ok(Some((end, message)))
+    }
+
+    fn head(&self, buf: &[u8]) -> Result<Option<Head>, DecodeError> {
+        let [b0, b1, ..] = *buf else { return Ok(None) };
+        if b0 & 0x70 != 0 {
+            return Err(DecodeError::Protocol("reserved bits set"));
+        }
+        if b1 & 0x80 == 0 {
+            return Err(DecodeError::Protocol("client frames must be masked"));
+        }
+        let (fin, opcode) = (b0 & 0x80 != 0, b0 & 0x0f);
+        let (len, at) = match b1 & 0x7f {
+            126 if buf.len() >= 4 => (u64::from(u16::from_be_bytes([buf[2], buf[3]])), 4),
+            127 if buf.len() >= 10 => (
+                u64::from_be_bytes(buf[2..10].try_into().unwrap_or([0; 8])),
+                10,
+            ),
+            126 | 127 => return Ok(None),
+            n => (u64::from(n), 2),
+        };
+        if opcode >= OP_CLOSE && (!fin || len > 125) {
+            return Err(DecodeError::Protocol("bad control frame"));
+        }
+        let buffered = self.fragments.len() as u64;
+        if len.saturating_add(buffered) > self.max_message as u64 {
+            return Err(DecodeError::TooBig);
+        }
+        let Some(mask) = buf.get(at..at + 4) else {
+            return Ok(None);
+        };
+        Ok(Some(Head {
+            fin,
+            opcode,
+            mask: [mask[0], mask[1], mask[2], mask[3]],
+            start: at + 4,
+            len: len as usize,
+        }))
+    }
+
+    fn complete(&mut self, head: &Head, payload: &[u8]) -> Result<Option<Inbound>, DecodeError> {
+        match (head.opcode, self.fragment_opcode) {
+            (OP_PING, _) => Ok(Some(Inbound::Ping(payload.to_vec()))),
+            (OP_PONG, _) => Ok(Some(Inbound::Pong)),
+            (OP_CLOSE, _) => close_code(payload).map(|c| Some(Inbound::Close(c))),
+            (OP_TEXT | OP_BINARY, None) if head.fin => message(head.opcode, payload.to_vec()),
+            (OP_TEXT | OP_BINARY, None) => {
+                self.fragment_opcode = Some(head.opcode);
+                self.fragments.extend_from_slice(payload);
+                Ok(None)
+            }
+            (OP_CONTINUATION, Some(opcode)) => {
+                self.fragments.extend_from_slice(payload);
+                if !head.fin {
+                    return Ok(None);
+                }
+                self.fragment_opcode = None;
+                message(opcode, std::mem::take(&mut self.fragments))
+            }
+            (OP_CONTINUATION, None) => Err(DecodeError::Protocol("continuation without a start")),
+            (OP_TEXT | OP_BINARY, Some(_)) => {
+                Err(DecodeError::Protocol("fragmented message interrupted"))
+            }
+            _ => Err(DecodeError::Protocol("unknown opcode")),
+        }
+    }
+}
+
+fn message(opcode: u8, bytes: Vec<u8>) -> Result<Option<Inbound>, DecodeError> {
+    if opcode == OP_BINARY {
+        return Ok(Some(Inbound::Binary(bytes)));
+    }
+    String::from_utf8(bytes)
+        .map(|t| Some(Inbound::Text(t)))
+        .map_err(|_| DecodeError::NotUtf8)
+}
+
+fn close_code(payload: &[u8]) -> Result<Option<u16>, DecodeError> {
+    match payload {
+        [] => Ok(None),
+        [_] => Err(DecodeError::Protocol("close payload of one byte")),
+        [a, b, reason @ ..] => {
+            std::str::from_utf8(reason).map_err(|_| DecodeError::NotUtf8)?;
+            Ok(Some(u16::from_be_bytes([*a, *b])))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn masked(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
+        let mask = [1u8, 2, 3, 4];
+        let mut out = vec![if fin { 0x80 } else { 0 } | opcode];
+        match payload.len() {
+            n if n < 126 => out.push(0x80 | n as u8),
+            n if n < 65536 => {
+                out.push(0x80 | 126);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                out.push(0x80 | 127);
+                out.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        out.extend_from_slice(&mask);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        out
+    }
+
+    fn decode_all(d: &mut Decoder, mut buf: Vec<u8>) -> Result<Vec<Inbound>, DecodeError> {
+        let mut out = Vec::new();
+        while let Some((used, msg)) = d.decode(&mut buf)? {
+            out.extend(msg);
+            buf.drain(..used);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn accept_key_matches_rfc_example() {
+        assert_eq!(
+            accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64(b"a"), "YQ==");
+    }
+
+    #[test]
+    fn headers_use_the_shortest_length() {
+        for (len, head) in [(5, 2), (126, 4), (65535, 4), (65536, 10)] {
+            let mut out = Vec::new();
+            header(OP_TEXT, len, &mut out);
+            assert_eq!(out.len(), head);
+            assert_eq!(framed_len(len), len + head);
+        }
+    }
+
+    #[test]
+    fn decodes_masked_text_of_every_length_class() {
+        for n in [0, 5, 200, 70_000] {
+            let text = "é".repeat(n / 2);
+            let mut d = Decoder::new(1 << 20);
+            let got = decode_all(&mut d, masked(OP_TEXT, true, text.as_bytes())).unwrap();
+            assert_eq!(got, vec![Inbound::Text(text)]);
+        }
+    }
+
+    #[test]
+    fn waits_for_whole_frames_and_reassembles_fragments() {
+        let mut bytes = masked(OP_TEXT, false, b"hel");
+        bytes.extend(masked(OP_PING, true, b"p"));
+        bytes.extend(masked(OP_CONTINUATION, true, b"lo"));
+        let mut d = Decoder::new(100);
+        assert_eq!(d.decode(&mut bytes[..3].to_vec()).unwrap(), None);
+        let got = decode_all(&mut d, bytes).unwrap();
+        assert_eq!(
+            got,
+            vec![Inbound::Ping(b"p".to_vec()), Inbound::Text("hello".into())]
+        );
+    }
+
+    #[test]
+    fn refuses_what_the_rfc_forbids() {
+        let unmasked = vec![0x81, 0x01, b'a'];
+        let cases = [
+            (unmasked, 1002),
+            (masked(OP_CONTINUATION, true, b"x"), 1002),
+            (masked(OP_PING, false, b"x"), 1002),
+            (masked(OP_TEXT, true, &[0xff, 0xfe]), 1007),
+            (masked(OP_TEXT, true, &[b'a'; 101]), 1009),
+            (masked(0x3, true, b"x"), 1002),
+        ];
+        for (bytes, code) in cases {
+            let err = decode_all(&mut Decoder::new(100), bytes).unwrap_err();
+            assert_eq!(err.close_code(), code, "{err}");
+        }
+    }
+
+    #[test]
+    fn close_frames_carry_their_code() {
+        let mut payload = 4000u16.to_be_bytes().to_vec();
+        payload.extend_from_slice(b"bye");
+        let got = decode_all(&mut Decoder::new(100), masked(OP_CLOSE, true, &payload)).unwrap();
+        assert_eq!(got, vec![Inbound::Close(Some(4000))]);
+        let mut out = Vec::new();
+        close(4201, &"x".repeat(200), &mut out);
+        assert_eq!(out.len(), 2 + 125);
+    }
+}
