@@ -19,7 +19,7 @@ use crate::ws::{self, Decoder, Inbound};
 use liveness::{Liveness, Verdict};
 use session::{Reply, Session};
 use std::cell::RefCell;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
@@ -44,20 +44,22 @@ pub struct Upgrade {
 
 /// Serve one upgraded socket for the app and origin in `upgrade`. `early` holds
 /// bytes the client sent right behind its upgrade request, if any.
-pub async fn run<S>(io: S, early: Vec<u8>, node: Arc<Node>, upgrade: Upgrade)
+///
+/// A plain function returning the task's future: every `async fn` layer would
+/// keep its own copy of the arguments for the connection's whole life.
+pub fn run<S>(io: S, early: Vec<u8>, node: Arc<Node>, upgrade: Upgrade) -> impl Future<Output = ()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (sock_key, socket_id) = node.next_socket_id();
-    let span = tracing::debug_span!("conn", socket_id = %socket_id, app_key = %upgrade.key);
+    let (key, id) = node.next_socket_id();
+    let span = tracing::debug_span!("conn", socket_id = %id, app_key = %upgrade.key);
     let conn = Conn {
         io,
         inbuf: early,
         decoder: Decoder::new(hard_cap(node.config.server.max_message_bytes)),
     };
-    serve(conn, node, upgrade, sock_key, socket_id)
-        .instrument(span)
-        .await
+    let admitted = admit(&node, &upgrade);
+    serve(conn, node, admitted, key, id).instrument(span)
 }
 
 /// The largest message read at all; bigger ones close the socket with 1009.
@@ -73,30 +75,33 @@ struct Conn<S> {
     decoder: Decoder,
 }
 
-async fn serve<S>(mut conn: Conn<S>, node: Arc<Node>, upgrade: Upgrade, key: u64, id: Arc<str>)
-where
+async fn serve<S>(
+    mut conn: Conn<S>,
+    node: Arc<Node>,
+    admitted: Result<Arc<AppState>, (u16, String)>,
+    key: u64,
+    id: Arc<str>,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let app = match admit(&node, &upgrade) {
+    let app = match admitted {
         Ok(app) => app,
         Err((code, message)) => {
             tracing::info!(code, message, "connection refused");
-            let _ = conn.close(code, &message).await;
+            let _ = Box::pin(conn.close(code, &message)).await;
             return;
         }
     };
     let m = metrics::app(&app.app.id, node.config.server.port);
     let _connected = m.connection();
-    let sink = Sink::new(key, id.clone(), node.config.server.socket_queue);
-    let mut session = Session::new(node.clone(), app.clone(), sink);
+    let sink = Sink::new(key, id, node.config.server.socket_queue);
+    let mut session = Session::new(node, app.clone(), sink);
     tracing::debug!("connected");
-    let secs = node.config.server.activity_timeout.as_secs();
-    let established = protocol::connection_established(&id, secs);
-    if conn.send(&[established], &m).await.is_ok() {
+    if Box::pin(conn.established(&session, &m)).await.is_ok() {
         let reason = conn.drive(&mut session, &m).await;
         tracing::debug!(reason, "disconnected");
     }
-    session.close().await;
+    Box::pin(session.close()).await;
     app.disconnect();
 }
 
@@ -141,14 +146,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         let mut live = Liveness::new(server.activity_timeout, server.pong_timeout, signin);
         let timer = tokio::time::sleep_until(live.next_deadline());
         tokio::pin!(timer);
-        let mut drain = node.drain_signal();
-        let draining = async move {
-            let _ = drain.wait_for(|d| *d).await;
-        };
+        let draining = node.drained();
         tokio::pin!(draining);
         let sink = session.sink.clone();
         if !self.inbuf.is_empty() {
-            if let Err(reason) = self.on_bytes(session, m).await {
+            if let Err(reason) = Box::pin(self.on_bytes(session, m)).await {
                 return reason;
             }
         }
@@ -165,7 +167,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                         Ok(0) | Err(_) => return "socket closed",
                         Ok(_) => live.activity(),
                     }
-                    if let Err(reason) = self.on_bytes(session, m).await {
+                    // Boxed: handlers' futures are large and an idle socket should not carry them.
+                    if let Err(reason) = Box::pin(self.on_bytes(session, m)).await {
                         return reason;
                     }
                 }
@@ -173,23 +176,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     match live.check(session.authorized) {
                         Verdict::Wait => {}
                         Verdict::Ping => {
-                            if self.send(&[protocol::ping().to_string()], m).await.is_err() {
+                            let ping = [protocol::ping().to_string()];
+                            if Box::pin(self.send(&ping, m)).await.is_err() {
                                 return "write failed";
                             }
                         }
                         Verdict::Close(code, message, reason) => {
-                            let _ = self.close(code, message).await;
+                            let _ = Box::pin(self.close(code, message)).await;
                             return reason;
                         }
                     }
                     timer.as_mut().reset(live.next_deadline());
                 }
                 () = &mut draining => {
-                    let _ = self.close(code::RECONNECT, "Server closed. Please reconnect shortly.").await;
+                    let bye = "Server closed. Please reconnect shortly.";
+                    let _ = Box::pin(self.close(code::RECONNECT, bye)).await;
                     return "server draining";
                 }
             }
         }
+    }
+
+    /// The first frame: `pusher:connection_established`.
+    async fn established(&mut self, session: &Session, m: &AppMetrics) -> Result<(), ()> {
+        let secs = session.node.config.server.activity_timeout.as_secs();
+        let frame = protocol::connection_established(&session.sink.socket_id, secs);
+        self.send(&[frame], m).await
     }
 
     /// Write what the outbox holds; act on a close request after it.
@@ -205,7 +217,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             if code == code::OVER_CAPACITY {
                 m.queue_full();
             }
-            let _ = self.close(code, &message).await;
+            let _ = Box::pin(self.close(code, &message)).await;
             return Err("closed by server");
         }
         Ok(())
@@ -315,16 +327,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         self.write(&out).await
     }
 
+    /// Write all of `bytes`. The first attempt needs no timer: usually the
+    /// kernel takes everything at once. Otherwise the rest gets [`WRITE_TIMEOUT`].
     async fn write(&mut self, bytes: &[u8]) -> Result<(), ()> {
         let io = &mut self.io;
-        let write = async move {
-            io.write_all(bytes).await?;
-            io.flush().await
+        let first = poll_fn(|cx| Poll::Ready(Pin::new(&mut *io).poll_write(cx, bytes))).await;
+        let written = match first {
+            Poll::Ready(Ok(n)) => n,
+            Poll::Ready(Err(_)) => return Err(()),
+            Poll::Pending => 0,
         };
-        match tokio::time::timeout(WRITE_TIMEOUT, write).await {
-            Ok(Ok(())) => Ok(()),
-            _ => Err(()),
+        let flushed = poll_fn(|cx| Poll::Ready(Pin::new(&mut *io).poll_flush(cx))).await;
+        if written == bytes.len() && matches!(flushed, Poll::Ready(Ok(()))) {
+            return Ok(());
         }
+        Box::pin(write_slowly(io, &bytes[written..])).await
+    }
+}
+
+async fn write_slowly<S: AsyncWrite + Unpin>(io: &mut S, bytes: &[u8]) -> Result<(), ()> {
+    let write = async move {
+        io.write_all(bytes).await?;
+        io.flush().await
+    };
+    match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
     }
 }
 

@@ -7,7 +7,7 @@ use crate::config::Config;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 pub struct Node {
     pub config: Config,
@@ -16,7 +16,7 @@ pub struct Node {
     prefix: u64,
     next_socket: AtomicU64,
     draining: AtomicBool,
-    drain_tx: watch::Sender<bool>,
+    drain_notify: Notify,
 }
 
 impl Node {
@@ -24,7 +24,6 @@ impl Node {
     /// background task, so it must run inside a tokio runtime.
     pub fn new(config: Config) -> Result<Arc<Node>, ::redis::RedisError> {
         let registry = Arc::new(Registry::new(config.apps.iter()));
-        let (drain_tx, _) = watch::channel(false);
         let prefix = random_prefix();
         let adapter = match &config.server.cluster {
             None => Adapter::Local(registry),
@@ -41,7 +40,7 @@ impl Node {
             prefix,
             next_socket: AtomicU64::new(1),
             draining: AtomicBool::new(false),
-            drain_tx,
+            drain_notify: Notify::new(),
         }))
     }
 
@@ -63,11 +62,17 @@ impl Node {
     /// Start draining: new upgrades get 503 and every socket is told to reconnect.
     pub fn drain(&self) {
         self.draining.store(true, Ordering::Release);
-        self.drain_tx.send_replace(true);
+        self.drain_notify.notify_waiters();
     }
 
-    pub fn drain_signal(&self) -> watch::Receiver<bool> {
-        self.drain_tx.subscribe()
+    /// Resolves once draining starts (or at once if it has).
+    pub async fn drained(&self) {
+        let notified = self.drain_notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if !self.is_draining() {
+            notified.await;
+        }
     }
 
     /// Seconds since the Unix epoch.

@@ -12,7 +12,6 @@ use hyper::header::{
     HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, ORIGIN, SEC_WEBSOCKET_ACCEPT,
     SEC_WEBSOCKET_KEY, UPGRADE,
 };
-use hyper::upgrade::Upgraded;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::future::Future;
@@ -167,9 +166,26 @@ fn upgrade(mut req: Request<Incoming>, node: Arc<Node>, key: String) -> Response
     let upgrade = connection::Upgrade { key, origin };
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
-        match on_upgrade.await {
-            Ok(upgraded) => serve_upgraded(upgraded, node, upgrade).await,
-            Err(e) => tracing::debug!(error = %e, "upgrade failed"),
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(e) => return tracing::debug!(error = %e, "upgrade failed"),
+        };
+        // Serve the bare TCP stream when hyper hands it back (written inline: each
+        // `async fn` layer would keep its own copy of the arguments).
+        match upgraded.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => {
+                // Copy what the client sent early and let go of `read_buf` before
+                // serving: it pins hyper's whole 8 KiB read buffer.
+                let hyper::upgrade::Parts { io, read_buf, .. } = parts;
+                let early = read_buf.to_vec();
+                drop(read_buf);
+                connection::run(io.into_inner(), early, node, upgrade).await
+            }
+            // Boxed so that the common case does not reserve room for this one.
+            Err(upgraded) => {
+                let io = TokioIo::new(upgraded);
+                Box::pin(connection::run(io, Vec::new(), node, upgrade)).await
+            }
         }
     });
     let mut r = Response::new(Full::new(Bytes::new()));
@@ -182,18 +198,6 @@ fn upgrade(mut req: Request<Incoming>, node: Arc<Node>, key: String) -> Response
         HeaderValue::from_str(&accept).expect("base64 is a valid header"),
     );
     r
-}
-
-/// Run the connection on the bare TCP stream when hyper hands it back, else on
-/// the upgraded stream as it is.
-async fn serve_upgraded(upgraded: Upgraded, node: Arc<Node>, upgrade: connection::Upgrade) {
-    match upgraded.downcast::<TokioIo<TcpStream>>() {
-        Ok(parts) => {
-            let early = parts.read_buf.to_vec();
-            connection::run(parts.io.into_inner(), early, node, upgrade).await
-        }
-        Err(upgraded) => connection::run(TokioIo::new(upgraded), Vec::new(), node, upgrade).await,
-    }
 }
 
 /// Read the body (capped before reading) and run the API handler.

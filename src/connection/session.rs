@@ -11,7 +11,6 @@ use crate::channel::{
 use crate::node::Node;
 use crate::protocol::{self, code, ClientMessage};
 use crate::webhook::Event;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,7 +35,7 @@ pub struct Session {
     pub app: Arc<AppState>,
     pub sink: Arc<Sink>,
     /// Channel -> presence user id (for presence channels).
-    subscriptions: HashMap<String, Option<String>>,
+    subscriptions: Subscriptions,
     pub user: Option<String>,
     /// Signed in, or joined a private/presence channel: the sign-in timer no longer applies.
     pub authorized: bool,
@@ -50,7 +49,7 @@ impl Session {
             node,
             app,
             sink,
-            subscriptions: HashMap::new(),
+            subscriptions: Subscriptions::default(),
             user: None,
             authorized: false,
             window_start: Instant::now(),
@@ -295,7 +294,7 @@ impl Session {
                 )
             }
         }
-        let Some(user) = self.subscriptions.get(channel).cloned() else {
+        let Some(user) = self.subscriptions.get(channel) else {
             return Err("The client is not subscribed to the channel.".into());
         };
         if !self.take_client_event_budget(limits.max_client_events_per_sec) {
@@ -319,7 +318,7 @@ impl Session {
 
     /// Leave every channel and forget the signed-in user.
     pub async fn close(&mut self) {
-        let channels: Vec<String> = self.subscriptions.keys().cloned().collect();
+        let channels = self.subscriptions.channels();
         for c in &channels {
             self.unsubscribe(c).await;
         }
@@ -336,5 +335,44 @@ fn user_id(user_data: &str) -> Option<String> {
         serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
         serde_json::Value::Number(n) => Some(n.to_string()),
         _ => None,
+    }
+}
+
+/// Channel -> presence user id, for the few channels one socket is in: a list
+/// grown one slot at a time costs far less than a hash map per socket.
+#[derive(Default)]
+struct Subscriptions(Vec<(String, Option<String>)>);
+
+impl Subscriptions {
+    fn insert(&mut self, channel: String, user: Option<String>) {
+        match self.0.iter_mut().find(|(c, _)| *c == channel) {
+            Some(entry) => entry.1 = user,
+            None => {
+                if self.0.capacity() == 0 {
+                    self.0.reserve_exact(1);
+                }
+                self.0.push((channel, user));
+            }
+        }
+    }
+
+    fn remove(&mut self, channel: &str) -> Option<Option<String>> {
+        let at = self.0.iter().position(|(c, _)| c == channel)?;
+        let (_, user) = self.0.swap_remove(at);
+        if self.0.len() * 4 < self.0.capacity() {
+            self.0.shrink_to_fit();
+        }
+        Some(user)
+    }
+
+    fn get(&self, channel: &str) -> Option<Option<String>> {
+        self.0
+            .iter()
+            .find(|(c, _)| c == channel)
+            .map(|(_, u)| u.clone())
+    }
+
+    fn channels(&self) -> Vec<String> {
+        self.0.iter().map(|(c, _)| c.clone()).collect()
     }
 }
