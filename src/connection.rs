@@ -8,8 +8,10 @@
 
 mod liveness;
 mod session;
+mod transport;
 
 use crate::channel::registry::AppState;
+use crate::channel::sink::Batch;
 use crate::channel::Sink;
 use crate::config::origins;
 use crate::metrics::{self, AppMetrics};
@@ -26,6 +28,7 @@ use std::task::Poll;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tracing::Instrument;
+pub use transport::{SharedTcp, Transport};
 
 /// A write that makes no progress for this long drops the connection.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -49,7 +52,7 @@ pub struct Upgrade {
 /// keep its own copy of the arguments for the connection's whole life.
 pub fn run<S>(io: S, early: Vec<u8>, node: Arc<Node>, upgrade: Upgrade) -> impl Future<Output = ()>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: Transport,
 {
     let (key, id) = node.next_socket_id();
     let span = tracing::debug_span!("conn", socket_id = %id, app_key = %upgrade.key);
@@ -82,7 +85,7 @@ async fn serve<S>(
     key: u64,
     id: Arc<str>,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: Transport,
 {
     let app = match admitted {
         Ok(app) => app,
@@ -94,7 +97,11 @@ async fn serve<S>(
     };
     let m = metrics::app(&app.app.id, node.config.server.port);
     let _connected = m.connection();
-    let sink = Sink::new(key, id, node.config.server.socket_queue);
+    let queue = node.config.server.socket_queue;
+    let sink = match conn.io.direct() {
+        Some(tcp) => Sink::direct(key, id, queue, tcp, m.clone()),
+        None => Sink::new(key, id, queue),
+    };
     let mut session = Session::new(node, app.clone(), sink);
     tracing::debug!("connected");
     if Box::pin(conn.established(&session, &m)).await.is_ok() {
@@ -134,7 +141,7 @@ fn admit(node: &Node, upgrade: &Upgrade) -> Result<Arc<AppState>, (u16, String)>
     Ok(app.clone())
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
+impl<S: Transport> Conn<S> {
     /// The connection loop; returns why it ended.
     async fn drive(&mut self, session: &mut Session, m: &AppMetrics) -> &'static str {
         let node = session.node.clone();
@@ -176,13 +183,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     match live.check(session.authorized) {
                         Verdict::Wait => {}
                         Verdict::Ping => {
-                            let ping = [protocol::ping().to_string()];
-                            if Box::pin(self.send(&ping, m)).await.is_err() {
-                                return "write failed";
+                            if let Err(reason) = Box::pin(self.ping(&sink, m)).await {
+                                return reason;
                             }
                         }
                         Verdict::Close(code, message, reason) => {
-                            let _ = Box::pin(self.close(code, message)).await;
+                            let _ = Box::pin(self.close_now(&sink, m, code, message)).await;
                             return reason;
                         }
                     }
@@ -190,23 +196,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 }
                 () = &mut draining => {
                     let bye = "Server closed. Please reconnect shortly.";
-                    let _ = Box::pin(self.close(code::RECONNECT, bye)).await;
+                    let _ = Box::pin(self.close_now(&sink, m, code::RECONNECT, bye)).await;
                     return "server draining";
                 }
             }
         }
     }
 
-    /// The first frame: `pusher:connection_established`.
+    /// The first frame: `pusher:connection_established` (the sink starts with
+    /// the pen held, so nothing can overtake it).
     async fn established(&mut self, session: &Session, m: &AppMetrics) -> Result<(), ()> {
         let secs = session.node.config.server.activity_timeout.as_secs();
         let frame = protocol::connection_established(&session.sink.socket_id, secs);
-        self.send(&[frame], m).await
+        self.send(&[frame], m).await?;
+        self.release(&session.sink, m).await.map_err(|_| ())
     }
 
-    /// Write what the outbox holds; act on a close request after it.
+    /// Write what the outbox holds, until it stays empty.
     async fn flush(&mut self, sink: &Sink, m: &AppMetrics) -> Result<(), &'static str> {
-        let batch = sink.take();
+        self.write_batch(sink.take(), m).await?;
+        self.release(sink, m).await
+    }
+
+    /// Hand the pen back to publishers once nothing is left to write.
+    async fn release(&mut self, sink: &Sink, m: &AppMetrics) -> Result<(), &'static str> {
+        while let Some(batch) = sink.release() {
+            self.write_batch(batch, m).await?;
+        }
+        Ok(())
+    }
+
+    /// Write a batch taken from the outbox; act on a close request after it.
+    async fn write_batch(&mut self, batch: Batch, m: &AppMetrics) -> Result<(), &'static str> {
         if !batch.bytes.is_empty() {
             m.ws_sent_many(batch.frames, batch.payload);
             self.write(&batch.bytes)
@@ -296,6 +317,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             }
             None => Ok(()),
         }
+    }
+
+    async fn ping(&mut self, sink: &Sink, m: &AppMetrics) -> Result<(), &'static str> {
+        self.write_batch(sink.take(), m).await?;
+        let ping = [protocol::ping().to_string()];
+        self.send(&ping, m).await.map_err(|()| "write failed")?;
+        self.release(sink, m).await
+    }
+
+    /// Take the pen for good, write what is queued, then close.
+    async fn close_now(
+        &mut self,
+        sink: &Sink,
+        m: &AppMetrics,
+        code: u16,
+        message: &str,
+    ) -> Result<(), ()> {
+        self.write_batch(sink.take(), m).await.map_err(|_| ())?;
+        self.close(code, message).await
     }
 
     /// Write text frames in one go.

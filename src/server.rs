@@ -179,7 +179,8 @@ fn upgrade(mut req: Request<Incoming>, node: Arc<Node>, key: String) -> Response
                 let hyper::upgrade::Parts { io, read_buf, .. } = parts;
                 let early = read_buf.to_vec();
                 drop(read_buf);
-                connection::run(io.into_inner(), early, node, upgrade).await
+                let tcp = connection::SharedTcp(Arc::new(io.into_inner()));
+                connection::run(tcp, early, node, upgrade).await
             }
             // Boxed so that the common case does not reserve room for this one.
             Err(upgraded) => {

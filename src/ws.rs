@@ -46,18 +46,28 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
+/// A final, unmasked frame header for a payload of `len` bytes: the bytes and how many are used.
+pub fn header_bytes(opcode: u8, len: usize) -> ([u8; 10], usize) {
+    let mut h = [0u8; 10];
+    h[0] = 0x80 | opcode;
+    if len < 126 {
+        h[1] = len as u8;
+        (h, 2)
+    } else if let Ok(short) = u16::try_from(len) {
+        h[1] = 126;
+        h[2..4].copy_from_slice(&short.to_be_bytes());
+        (h, 4)
+    } else {
+        h[1] = 127;
+        h[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        (h, 10)
+    }
+}
+
 /// Append a final, unmasked frame header for a payload of `len` bytes.
 pub fn header(opcode: u8, len: usize, out: &mut Vec<u8>) {
-    out.push(0x80 | opcode);
-    if len < 126 {
-        out.push(len as u8);
-    } else if let Ok(short) = u16::try_from(len) {
-        out.push(126);
-        out.extend_from_slice(&short.to_be_bytes());
-    } else {
-        out.push(127);
-        out.extend_from_slice(&(len as u64).to_be_bytes());
-    }
+    let (h, n) = header_bytes(opcode, len);
+    out.extend_from_slice(&h[..n]);
 }
 
 /// Append a whole text frame.

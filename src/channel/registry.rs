@@ -17,6 +17,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+/// Channels with up to this many local subscribers are written to by the
+/// publisher itself (lowest latency); larger fan-outs go through the sockets'
+/// tasks, which run on every worker and batch under load.
+const DIRECT_FANOUT_MAX: usize = 32;
+
 /// Result of joining a channel.
 #[derive(Debug, Default)]
 pub struct Joined {
@@ -226,12 +231,12 @@ impl AppState {
             return 0;
         };
         let skip = |s: &Subscriber| except.is_some_and(|e| *s.sink.socket_id == *e);
-        channel
-            .subscribers
-            .values()
-            .filter(|s| !skip(s))
-            .filter(|s| s.sink.send(frame))
-            .count()
+        let targets = channel.subscribers.values().filter(|s| !skip(s));
+        if channel.subscribers.len() <= DIRECT_FANOUT_MAX {
+            targets.filter(|s| s.sink.send(frame)).count()
+        } else {
+            targets.filter(|s| s.sink.queue(frame)).count()
+        }
     }
 
     /// Subscription and user counts of one channel, if occupied.

@@ -1,13 +1,23 @@
-//! A socket's outbound side. Publishers append ready-made WebSocket frames to
-//! the socket's outbox under a short lock and wake its task only when the outbox
-//! turns non-empty; the task then writes everything queued in one syscall. Under
-//! load frames pile up between wakes, so the write size grows with the rate
-//! instead of the syscall count.
+//! A socket's outbound side.
+//!
+//! - On a plain TCP socket whose outbox is empty and whose task is not writing,
+//!   a publisher writes the frame itself (`try_write`, header and payload as two
+//!   slices): no task wake, no copy, one syscall per delivery.
+//! - Otherwise (the kernel buffer is full, the task holds the pen, TLS) the frame
+//!   is appended to the outbox and the task is woken when the outbox turns
+//!   non-empty; it writes everything queued in one syscall. Under load frames
+//!   pile up, so the write size grows with the rate instead of the syscall count.
+//!
+//! The outbox lock orders every write: a direct write happens under it, and the
+//! task takes "the pen" (`busy`) under it before writing anything itself.
 
+use crate::metrics::AppMetrics;
 use crate::protocol::code;
 use crate::ws;
 use std::fmt;
+use std::io::{ErrorKind, IoSlice};
 use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 /// Bytes one socket may have queued before it counts as not reading.
@@ -59,6 +69,8 @@ struct Outbox {
     frames: usize,
     payload: usize,
     close: Option<(u16, String)>,
+    /// The connection task is writing: publishers must queue.
+    busy: bool,
 }
 
 /// What the connection task takes from the outbox in one go.
@@ -78,33 +90,93 @@ pub struct Sink {
     pub key: u64,
     pub socket_id: Arc<str>,
     capacity: usize,
+    direct: Option<Direct>,
     out: Mutex<Outbox>,
     wake: Notify,
 }
 
+/// What a publisher needs to write to the socket itself.
+#[derive(Debug)]
+struct Direct {
+    tcp: Arc<TcpStream>,
+    metrics: Arc<AppMetrics>,
+}
+
 impl Sink {
-    /// A sink that holds at most `capacity` frames (and 8 MiB) unwritten.
+    /// A sink that holds at most `capacity` frames (and 8 MiB) unwritten. It
+    /// starts with the pen held by its task (see [`Sink::release`]).
     pub fn new(key: u64, socket_id: Arc<str>, capacity: usize) -> Arc<Sink> {
-        Arc::new(Sink {
+        Arc::new(Sink::build(key, socket_id, capacity, None))
+    }
+
+    /// A sink whose publishers may write to `tcp` themselves, counting in `metrics`.
+    pub fn direct(
+        key: u64,
+        socket_id: Arc<str>,
+        capacity: usize,
+        tcp: Arc<TcpStream>,
+        metrics: Arc<AppMetrics>,
+    ) -> Arc<Sink> {
+        let direct = Some(Direct { tcp, metrics });
+        Arc::new(Sink::build(key, socket_id, capacity, direct))
+    }
+
+    fn build(key: u64, socket_id: Arc<str>, capacity: usize, direct: Option<Direct>) -> Sink {
+        let out = Outbox {
+            busy: true,
+            ..Outbox::default()
+        };
+        Sink {
             key,
             socket_id,
             capacity,
-            out: Mutex::default(),
+            direct,
+            out: Mutex::new(out),
             wake: Notify::new(),
-        })
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Outbox> {
         self.out.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queue a frame. A full queue closes the socket with 4100 rather than wait.
+    /// Deliver a frame: write it now if the socket is free, else queue it. A
+    /// full queue closes the socket with 4100 rather than wait.
     pub fn send(&self, frame: &Frame) -> bool {
+        self.deliver(frame, true)
+    }
+
+    /// Queue a frame for the socket's task to write, never writing it here: for
+    /// large fan-outs, where the tasks spread the syscalls over every worker and
+    /// batch whatever piles up while they catch up.
+    pub fn queue(&self, frame: &Frame) -> bool {
+        self.deliver(frame, false)
+    }
+
+    fn deliver(&self, frame: &Frame, may_write: bool) -> bool {
         let mut out = self.lock();
         if out.close.is_some() {
             return false;
         }
-        let framed = ws::framed_len(frame.len());
+        let payload = frame.as_str().as_bytes();
+        let mut written = 0;
+        let free = may_write && out.bytes.is_empty() && !out.busy;
+        if let (Some(direct), true) = (&self.direct, free) {
+            let (head, n) = ws::header_bytes(ws::OP_TEXT, payload.len());
+            let slices = [IoSlice::new(&head[..n]), IoSlice::new(payload)];
+            match direct.tcp.try_write_vectored(&slices) {
+                Ok(w) if w == n + payload.len() => {
+                    drop(out);
+                    direct.metrics.ws_sent(payload.len());
+                    return true;
+                }
+                Ok(w) => written = w,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                // Broken: queue it; the task finds out when it writes or reads.
+                Err(_) => {}
+            }
+        }
+        let framed = ws::framed_len(payload.len());
         if out.frames >= self.capacity || out.bytes.len() + framed > MAX_QUEUED_BYTES {
             out.close = Some((
                 code::OVER_CAPACITY,
@@ -114,13 +186,20 @@ impl Sink {
             self.wake.notify_one();
             return false;
         }
-        let first = out.frames == 0;
-        out.bytes.reserve(framed);
-        ws::text(frame.as_str().as_bytes(), &mut out.bytes);
+        let first = out.frames == 0 && out.bytes.is_empty();
+        if written == 0 {
+            out.bytes.reserve(framed);
+            ws::text(payload, &mut out.bytes);
+        } else {
+            let mut whole = Vec::with_capacity(framed);
+            ws::text(payload, &mut whole);
+            out.bytes.extend_from_slice(&whole[written..]);
+        }
         out.frames += 1;
         out.payload += frame.len();
+        let busy = out.busy;
         drop(out);
-        if first {
+        if first && !busy {
             self.wake.notify_one();
         }
         true
@@ -141,15 +220,28 @@ impl Sink {
         self.wake.notified().await
     }
 
-    /// Everything queued so far, leaving the outbox empty (and unallocated).
+    /// Take the pen (publishers queue from now on) and everything queued so far.
     pub fn take(&self) -> Batch {
         let mut out = self.lock();
+        out.busy = true;
         Batch {
             bytes: std::mem::take(&mut out.bytes),
             frames: std::mem::take(&mut out.frames),
             payload: std::mem::take(&mut out.payload),
             close: out.close.clone(),
         }
+    }
+
+    /// The task is done writing: hand back the pen, or take what was queued
+    /// meanwhile (keeping the pen) if there is any.
+    pub fn release(&self) -> Option<Batch> {
+        let mut out = self.lock();
+        if out.bytes.is_empty() && out.close.is_none() {
+            out.busy = false;
+            return None;
+        }
+        drop(out);
+        Some(self.take())
     }
 }
 
@@ -167,6 +259,28 @@ mod tests {
         assert_eq!(batch.bytes.len(), 2 * ws::framed_len(frame.len()));
         assert_eq!(batch.bytes[0], 0x81);
         assert!(sink.take().bytes.is_empty());
+        assert!(sink.release().is_none());
+    }
+
+    #[tokio::test]
+    async fn publishers_write_directly_unless_the_task_holds_the_pen() {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let tcp = Arc::new(listener.accept().await.unwrap().0);
+        let m = Arc::new(AppMetrics::default());
+        let sink = Sink::direct(1, "1.1".into(), 8, tcp, m);
+        let frame = Frame::from_static("{}");
+        assert!(sink.send(&frame));
+        assert_eq!(sink.take().frames, 1, "queued while the task holds the pen");
+        assert!(sink.release().is_none());
+        assert!(sink.send(&frame));
+        assert_eq!(sink.take().frames, 0, "written by the publisher");
+        let mut got = [0u8; 4];
+        client.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, [0x81, 2, b'{', b'}']);
     }
 
     #[test]

@@ -131,14 +131,12 @@ async fn slow_consumers_closed_with_4100_are_counted() {
         server_with_app("m-slow", "metrics_enabled = true\nsocket_queue = 1", "").await;
     let mut c = server.client().await;
     c.subscribe("firehose").await;
-    let batch: Vec<Value> = (0..10)
-        .map(|i| json!({"name":"e","data":i.to_string(),"channel":"firehose"}))
-        .collect();
-    let body = json!({ "batch": batch }).to_string();
-    for _ in 0..20 {
-        server
-            .api("POST", "/apps/m-slow/batch_events", &[], &body)
-            .await;
+    // 20 MB while the client reads nothing: the kernel's buffers fill up, then
+    // the one-frame outbox, then the server gives up on the socket.
+    let data = "x".repeat(90 * 1024);
+    let body = json!({"name":"e","data":data,"channel":"firehose"}).to_string();
+    for _ in 0..220 {
+        server.api("POST", "/apps/m-slow/events", &[], &body).await;
     }
     assert_eq!(c.closed().await, Some(4100));
     wait_for(

@@ -313,7 +313,7 @@ impl Client {
 
     /// Wait for the server to close; returns the close code.
     pub async fn closed(&mut self) -> Option<u16> {
-        for _ in 0..20 {
+        for _ in 0..1000 {
             match self.next_within(5000).await {
                 Seen::Closed(code) => return code,
                 Seen::Frame(_) => continue,

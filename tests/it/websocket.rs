@@ -202,3 +202,25 @@ async fn sign_in_timeout_closes_unauthorized_sockets_with_4009() {
     private.silent(50).await;
     let _: Value = Value::Null;
 }
+
+#[tokio::test]
+async fn a_large_fan_out_reaches_everyone_in_order() {
+    // More subscribers than publishers write to themselves: the sockets' tasks deliver.
+    let server = Server::start("", "").await;
+    let mut clients = Vec::new();
+    for _ in 0..40 {
+        let mut c = server.client().await;
+        c.subscribe("crowd").await;
+        clients.push(c);
+    }
+    for i in 0..5 {
+        let (status, _) = server.publish("crowd", "tick", &i.to_string()).await;
+        assert_eq!(status, 200);
+    }
+    for c in &mut clients {
+        for i in 0..5 {
+            let frame = c.expect("tick").await;
+            assert_eq!(frame["data"], i.to_string());
+        }
+    }
+}
