@@ -20,11 +20,11 @@ pub use tokio_rustls::{TlsAcceptor, TlsConnector};
 /// Why TLS could not be set up; each names the file at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("cannot read {what} {path}: {source}")]
+    #[error("cannot read {what} {path}: {error}")]
     Read {
         what: &'static str,
         path: String,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{what} {path}: {message}")]
     Pem {
@@ -34,17 +34,17 @@ pub enum TlsError {
     },
     #[error("TLS key {path} is encrypted: give its passphrase (SOKETI_SSL_PASS, tls_passphrase)")]
     NeedsPassphrase { path: String },
-    #[error(
-        "TLS key {path}: cannot decrypt it: wrong passphrase or an unsupported cipher ({reason})"
-    )]
-    Decrypt { path: String, reason: String },
+    #[error("TLS key {path}: cannot decrypt it: wrong passphrase, or a scheme other than PBES2 (PBKDF2 or scrypt with AES-CBC)")]
+    Decrypt { path: String },
     #[error("TLS key {path} uses OpenSSL's legacy encryption, which is not supported; convert it with `openssl pkcs8 -topk8 -v2 aes-256-cbc -in {path} -out key.pem`")]
     LegacyEncrypted { path: String },
-    #[error("TLS certificate {cert} with key {key}: {source}")]
+    #[error("TLS key {key} does not belong to the certificate {cert}")]
+    Mismatch { cert: String, key: String },
+    #[error("TLS certificate {cert} with key {key}: {error}")]
     Rejected {
         cert: String,
         key: String,
-        source: rustls::Error,
+        error: rustls::Error,
     },
 }
 
@@ -53,17 +53,25 @@ pub enum TlsError {
 pub fn acceptor(files: &config::Tls) -> Result<TlsAcceptor, TlsError> {
     let chain = certificates("TLS certificate", &files.cert)?;
     let key = private_key(&files.key, files.passphrase.as_deref())?;
-    let rejected = |source| TlsError::Rejected {
+    let rejected = |error| TlsError::Rejected {
         cert: files.cert.clone(),
         key: files.key.clone(),
-        source,
+        error,
     };
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(rejected)?
         .with_no_client_auth()
         .with_single_cert(chain, key)
-        .map_err(rejected)?;
+        .map_err(|e| match e {
+            rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => {
+                TlsError::Mismatch {
+                    cert: files.cert.clone(),
+                    key: files.key.clone(),
+                }
+            }
+            e => rejected(e),
+        })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
@@ -96,10 +104,10 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 fn read(what: &'static str, path: &str) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read {
+    std::fs::read(path).map_err(|error| TlsError::Read {
         what,
         path: path.to_string(),
-        source,
+        error,
     })
 }
 
@@ -156,17 +164,18 @@ fn pem_block<'a>(text: &'a str, label: &str) -> Option<&'a str> {
 
 /// An `ENCRYPTED PRIVATE KEY` block decrypted into a PKCS#8 key.
 fn decrypt(path: &str, block: &str, passphrase: &str) -> Result<PrivateKeyDer<'static>, TlsError> {
-    let failed = |reason: String| TlsError::Decrypt {
+    let invalid = |e: String| TlsError::Pem {
+        what: "TLS key",
         path: path.to_string(),
-        reason,
+        message: format!("not a valid ENCRYPTED PRIVATE KEY: {e}"),
     };
     let (_, der) =
-        pkcs8::der::pem::decode_vec(block.as_bytes()).map_err(|e| failed(e.to_string()))?;
+        pkcs8::der::pem::decode_vec(block.as_bytes()).map_err(|e| invalid(e.to_string()))?;
     let info =
-        EncryptedPrivateKeyInfo::try_from(der.as_slice()).map_err(|e| failed(e.to_string()))?;
-    let document = info
-        .decrypt(passphrase)
-        .map_err(|e| failed(e.to_string()))?;
+        EncryptedPrivateKeyInfo::try_from(der.as_slice()).map_err(|e| invalid(e.to_string()))?;
+    let document = info.decrypt(passphrase).map_err(|_| TlsError::Decrypt {
+        path: path.to_string(),
+    })?;
     Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
         document.as_bytes().to_vec(),
     )))
@@ -246,7 +255,7 @@ mod tests {
         );
         let other = files.write("other.pem", &self_signed().signing_key.serialize_pem());
         let mismatch = refused(&tls(&cert, &other, None));
-        assert!(matches!(mismatch, TlsError::Rejected { .. }), "{mismatch}");
+        assert!(matches!(mismatch, TlsError::Mismatch { .. }), "{mismatch}");
     }
 
     #[test]
