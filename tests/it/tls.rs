@@ -319,3 +319,18 @@ async fn https_webhooks_are_delivered_signed_to_a_receiver_trusted_through_the_c
         json!([{"name":"channel_occupied","channel":"news"}])
     );
 }
+
+#[tokio::test]
+async fn https_webhooks_are_not_sent_to_a_certificate_nobody_trusts() {
+    let certs = Certs::new("untrusted");
+    let (receiver, mut hits) = https_receiver(&certs).await;
+    let app = format!(
+        "[[apps.webhooks]]\nurl = 'https://localhost:{}/pusher/webhooks'\nevent_types = ['channel_occupied']\n",
+        receiver.port()
+    );
+    let server = Server::start("webhook_retry_for_secs = 0", &app).await;
+    let mut c = server.client().await;
+    c.subscribe("news").await;
+    let hit = tokio::time::timeout(Duration::from_millis(800), hits.recv()).await;
+    assert!(hit.is_err(), "delivered to an untrusted certificate");
+}
