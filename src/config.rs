@@ -26,6 +26,8 @@ pub enum ConfigError {
     Env { name: String, message: String },
     #[error("no apps configured")]
     NoApps,
+    #[error("TLS needs both a certificate and a key: {missing} is not set")]
+    TlsHalf { missing: &'static str },
 }
 
 /// Limits that apply per app; the server section gives their defaults.
@@ -104,6 +106,29 @@ pub struct Server {
     pub webhooks: WebhookSettings,
     /// `/accept-traffic` answers 503 above this share of memory in use (percent).
     pub accept_traffic_memory_threshold: f64,
+    /// Serve HTTPS and `wss://` on the main port; `None` is plain HTTP.
+    pub tls: Option<Tls>,
+}
+
+/// The main port's certificate and key (PEM files), read by [`crate::tls`].
+#[derive(Clone, PartialEq)]
+pub struct Tls {
+    /// Certificate chain, server certificate first.
+    pub cert: String,
+    /// Private key: PKCS#8, PKCS#1 (RSA) or SEC1 (EC); PKCS#8 may be encrypted.
+    pub key: String,
+    /// Decrypts an `ENCRYPTED PRIVATE KEY`.
+    pub passphrase: Option<String>,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tls")
+            .field("cert", &self.cert)
+            .field("key", &self.key)
+            .field("passphrase", &self.passphrase.as_ref().map(|_| "****"))
+            .finish()
+    }
 }
 
 /// How webhooks are queued, batched and retried (the targets are per app).
@@ -122,6 +147,9 @@ pub struct WebhookSettings {
     pub queue: usize,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// PEM file of extra CA certificates trusted for `https://` webhooks, on top
+    /// of the built-in Mozilla roots.
+    pub ca_file: Option<String>,
 }
 
 /// The second listener: health, `/usage` and (when enabled) `/metrics`.
@@ -257,6 +285,10 @@ pub struct RawServer {
     pub webhook_queue: usize,
     pub webhook_timeout_ms: u64,
     pub accept_traffic_memory_threshold: f64,
+    pub tls_cert: String,
+    pub tls_key: String,
+    pub tls_passphrase: String,
+    pub webhook_ca_file: String,
 }
 
 impl Default for RawServer {
@@ -289,6 +321,10 @@ impl Default for RawServer {
             webhook_queue: 10_000,
             webhook_timeout_ms: 10_000,
             accept_traffic_memory_threshold: 85.0,
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            tls_passphrase: String::new(),
+            webhook_ca_file: String::new(),
         }
     }
 }
@@ -403,6 +439,7 @@ impl RawConfig {
         for raw in self.apps_or_default().drain(..) {
             apps.push(build_app(raw, &defaults)?);
         }
+        let tls = tls(&s)?;
         let server = Server {
             host: s.host,
             port: s.port,
@@ -432,13 +469,37 @@ impl RawConfig {
                 retry_for: Duration::from_secs(s.webhook_retry_for_secs),
                 queue: s.webhook_queue.max(1),
                 timeout: Duration::from_millis(s.webhook_timeout_ms.max(1)),
+                ca_file: non_empty(&s.webhook_ca_file),
             },
             accept_traffic_memory_threshold: s.accept_traffic_memory_threshold,
+            tls,
         };
         Ok(Config {
             server,
             apps: Apps::new(apps)?,
         })
+    }
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+/// Like Soketi, a certificate or a key turns TLS on; it then needs both.
+fn tls(s: &RawServer) -> Result<Option<Tls>, ConfigError> {
+    match (non_empty(&s.tls_cert), non_empty(&s.tls_key)) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => Ok(Some(Tls {
+            cert,
+            key,
+            passphrase: non_empty(&s.tls_passphrase),
+        })),
+        (None, Some(_)) => Err(ConfigError::TlsHalf {
+            missing: "the certificate (tls_cert, SOKETI_SSL_CERT)",
+        }),
+        (Some(_), None) => Err(ConfigError::TlsHalf {
+            missing: "the key (tls_key, SOKETI_SSL_KEY)",
+        }),
     }
 }
 
@@ -555,6 +616,22 @@ mod tests {
             .build()
             .unwrap_err();
         assert!(err.to_string().contains("secret must not be empty"));
+    }
+
+    #[test]
+    fn tls_needs_cert_and_key() {
+        let build = |lines: &str| RawConfig::parse_toml("x", lines).unwrap().build();
+        assert_eq!(build("").unwrap().server.tls, None);
+        let tls = build("[server]\ntls_cert='c.pem'\ntls_key='k.pem'\ntls_passphrase='pw'\n")
+            .unwrap()
+            .server
+            .tls
+            .unwrap();
+        assert_eq!((tls.cert.as_str(), tls.key.as_str()), ("c.pem", "k.pem"));
+        assert_eq!(tls.passphrase.as_deref(), Some("pw"));
+        assert!(!format!("{tls:?}").contains("pw"));
+        let err = build("[server]\ntls_cert='c.pem'\n").unwrap_err();
+        assert!(err.to_string().contains("SOKETI_SSL_KEY"), "{err}");
     }
 
     #[test]

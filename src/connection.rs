@@ -244,8 +244,21 @@ impl<S: Transport> Conn<S> {
         Ok(())
     }
 
-    /// Handle every whole frame buffered; keep the rest for the next read.
+    /// Handle every whole frame buffered, holding the pen so that replies go
+    /// out in order with what is published meanwhile.
     async fn on_bytes(
+        &mut self,
+        session: &mut Session,
+        m: &AppMetrics,
+    ) -> Result<(), &'static str> {
+        let sink = session.sink.clone();
+        self.write_batch(sink.take(), m).await?;
+        self.handle_frames(session, m).await?;
+        self.release(&sink, m).await
+    }
+
+    /// Keep what is left of an incomplete frame for the next read.
+    async fn handle_frames(
         &mut self,
         session: &mut Session,
         m: &AppMetrics,

@@ -11,6 +11,7 @@
 //! - [`connection`]: one task per WebSocket.
 //! - [`api`]: the HTTP API handlers and their error-to-status mapping.
 //! - [`server`]: accept loop, HTTP/1.1 with upgrades, routing, draining.
+//! - [`tls`]: rustls certificates and keys for the main port, and the webhook client's roots (a leaf).
 //! - [`health`]: the second listener (port 9601): health, `/usage`, `/metrics`.
 //! - [`metrics`]: process-wide counters rendered for Prometheus (a leaf).
 //! - [`rate`]: per-second budgets for the per-app HTTP API rate limits (a leaf).
@@ -30,5 +31,6 @@ pub mod node;
 pub mod protocol;
 pub mod rate;
 pub mod server;
+pub mod tls;
 pub mod webhook;
 pub mod ws;

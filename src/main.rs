@@ -31,6 +31,23 @@ struct Cli {
     /// Per-frame debug logs (Soketi: SOKETI_DEBUG).
     #[arg(long, global = true, env = "HERALD_DEBUG")]
     debug: bool,
+    /// PEM certificate chain: serve HTTPS and wss:// on the main port (Soketi: SOKETI_SSL_CERT).
+    #[arg(long, global = true, env = "HERALD_TLS_CERT")]
+    tls_cert: Option<String>,
+    /// PEM private key for --tls-cert (Soketi: SOKETI_SSL_KEY).
+    #[arg(long, global = true, env = "HERALD_TLS_KEY")]
+    tls_key: Option<String>,
+    /// Passphrase of an encrypted PKCS#8 key (Soketi: SOKETI_SSL_PASS).
+    #[arg(
+        long,
+        global = true,
+        env = "HERALD_TLS_PASSPHRASE",
+        hide_env_values = true
+    )]
+    tls_passphrase: Option<String>,
+    /// PEM file of extra CA certificates trusted for https:// webhooks.
+    #[arg(long, global = true, env = "HERALD_WEBHOOK_CA_FILE")]
+    webhook_ca_file: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -55,6 +72,7 @@ enum ConfigAction {
 fn check(cli: &Cli) -> ! {
     let result = load(cli).and_then(|(config, warnings)| {
         resolve(&config.server.host, config.server.port)?;
+        tls(&config)?;
         Ok((config, warnings))
     });
     match result {
@@ -96,7 +114,32 @@ fn load(cli: &Cli) -> anyhow::Result<(config::Config, Vec<String>)> {
     if cli.debug {
         raw.server.insert("debug".into(), true.into());
     }
+    let files = [
+        ("tls_cert", &cli.tls_cert),
+        ("tls_key", &cli.tls_key),
+        ("tls_passphrase", &cli.tls_passphrase),
+        ("webhook_ca_file", &cli.webhook_ca_file),
+    ];
+    for (key, value) in files {
+        if let Some(value) = value {
+            raw.server.insert(key.into(), value.clone().into());
+        }
+    }
     Ok((raw.build()?, warnings))
+}
+
+/// Read the TLS files the configuration names: the main port's acceptor, if
+/// TLS is on, and the webhook CA file, checked here so a bad one stops the start.
+fn tls(config: &config::Config) -> anyhow::Result<Option<herald::tls::TlsAcceptor>> {
+    if let Some(ca) = &config.server.webhooks.ca_file {
+        herald::tls::connector(Some(ca))?;
+    }
+    Ok(config
+        .server
+        .tls
+        .as_ref()
+        .map(herald::tls::acceptor)
+        .transpose()?)
 }
 
 /// A TOML file, or Soketi's JSON config when the name ends in `.json`.
@@ -208,6 +251,13 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    let acceptor = match tls(&config) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("herald: {e:#}");
+            std::process::exit(2);
+        }
+    };
     let listener = match herald::server::bind(addr) {
         Ok(l) => l,
         Err(e) => {
@@ -216,7 +266,8 @@ async fn main() {
         }
     };
     let apps: Vec<&str> = config.apps.iter().map(|a| a.id.as_str()).collect();
-    tracing::info!(%addr, ?apps, "herald listening");
+    let scheme = if acceptor.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, scheme, ?apps, "herald listening");
     let node = match Node::new(config) {
         Ok(n) => n,
         Err(e) => {
@@ -225,6 +276,6 @@ async fn main() {
         }
     };
     start_metrics(&node);
-    herald::server::run(listener, node, shutdown_signal()).await;
+    herald::server::run(listener, acceptor, node, shutdown_signal()).await;
     tracing::info!("stopped");
 }

@@ -1,9 +1,11 @@
-//! The listener: accept, serve HTTP/1.1 with upgrades, route, and drain.
+//! The listener: accept, serve HTTP/1.1 (over TLS when configured) with
+//! upgrades, route, and drain.
 
 use crate::api;
 use crate::connection;
 use crate::metrics;
 use crate::node::Node;
+use crate::tls::TlsAcceptor;
 use crate::ws;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -18,9 +20,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 type Body = Full<Bytes>;
+
+/// A client that has not finished its TLS handshake by then is dropped.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Bind with a deep backlog so connection storms do not overflow it.
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
@@ -34,16 +40,22 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(4096)
 }
 
-/// Serve until `shutdown` resolves, then drain: sockets are told to reconnect
-/// (4200) and the call returns once they are gone or the grace period ends.
-pub async fn run(listener: TcpListener, node: Arc<Node>, shutdown: impl Future<Output = ()>) {
+/// Serve (HTTPS and `wss://` when `tls` is given) until `shutdown` resolves,
+/// then drain: sockets are told to reconnect (4200) and the call returns once
+/// they are gone or the grace period ends.
+pub async fn run(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    node: Arc<Node>,
+    shutdown: impl Future<Output = ()>,
+) {
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(serve_connection(stream, node.clone()));
+                    tokio::spawn(accept(stream, tls.clone(), node.clone()));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -84,7 +96,23 @@ async fn flush_webhooks(node: &Node, deadline: tokio::time::Instant) {
     }
 }
 
-async fn serve_connection(stream: TcpStream, node: Arc<Node>) {
+/// Serve one accepted connection, after its TLS handshake when TLS is on. The
+/// handshake runs here, in the connection's own task, never in the accept loop.
+async fn accept(stream: TcpStream, tls: Option<TlsAcceptor>, node: Arc<Node>) {
+    let Some(tls) = tls else {
+        return serve_connection(stream, node).await;
+    };
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+        Ok(Ok(stream)) => serve_connection(stream, node).await,
+        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+        Err(_) => tracing::debug!("TLS handshake timed out"),
+    }
+}
+
+async fn serve_connection<S>(stream: S, node: Arc<Node>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let service = hyper::service::service_fn(move |req| route(req, node.clone()));
     let conn =
         hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);

@@ -206,6 +206,7 @@ fn start(app: Arc<App>, settings: WebhookSettings, port: u16) -> mpsc::Sender<Co
     let (tx, rx) = mpsc::channel(settings.queue);
     let sender = Sender {
         metrics: metrics::app(&app.id, port),
+        client: deliver::Client::new(&app, &settings),
         app,
         settings,
         delayed: Vec::new(),
@@ -222,6 +223,7 @@ type Delivery = Pin<Box<dyn Future<Output = ()> + Send>>;
 struct Sender {
     app: Arc<App>,
     settings: WebhookSettings,
+    client: deliver::Client,
     metrics: Arc<AppMetrics>,
     /// `channel_vacated` / `member_removed` waiting out the delay.
     delayed: Vec<(Instant, Stamped)>,
@@ -334,8 +336,9 @@ impl Sender {
             );
             let request = deliver::Request::new(hook, &self.app, body);
             let (settings, metrics) = (self.settings.clone(), self.metrics.clone());
+            let client = self.client.clone();
             self.in_flight.push(Box::pin(async move {
-                if deliver::post(&request, &settings).await {
+                if deliver::post(&request, &settings, &client).await {
                     metrics.webhook_sent();
                 } else {
                     metrics.webhook_failed();

@@ -11,6 +11,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -208,7 +209,8 @@ export class Herald {
     this.exited.then((e) => (exited = e));
     while (Date.now() < end) {
       if (exited) throw new Error(`herald exited during startup (${JSON.stringify(exited)}); log: ${this.tail()}`);
-      const status = await httpStatus(`http://${this.host}:${this.port}/ready`);
+      const scheme = this.serverCfg.tls_cert ? 'https' : 'http';
+      const status = await httpStatus(`${scheme}://${this.host}:${this.port}/ready`);
       if (status === 200) return;
       await sleep(50);
     }
@@ -240,7 +242,9 @@ export class Herald {
 
 function httpStatus(url) {
   return new Promise((resolve) => {
-    const req = http.get(url, (res) => {
+    // A readiness probe only: TLS tests check the certificate with their own clients.
+    const get = url.startsWith('https:') ? (u, cb) => https.get(u, { rejectUnauthorized: false }, cb) : http.get;
+    const req = get(url, (res) => {
       res.resume();
       resolve(res.statusCode);
     });

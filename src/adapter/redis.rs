@@ -48,6 +48,10 @@
 //!   subscription counts and presence members (purging what it had registered before),
 //!   then reports ready again. A node started with the Redis adapter is not ready until
 //!   Redis answers: it never silently runs alone.
+//! - Known race: a socket is registered locally before its presence join runs in Redis,
+//!   and another node's `member_added` travels on the bus after that node's join. A
+//!   socket that joins within that gap (milliseconds) can get a `member_added` for a
+//!   user its `subscription_succeeded` already listed; clients treat it as an update.
 
 mod keys;
 mod scripts;

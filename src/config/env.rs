@@ -15,6 +15,8 @@ enum Kind {
     Megabytes,
     /// A JSON array (Soketi's webhooks list).
     JsonArray,
+    /// The text as it is, never read as JSON (paths, passphrases).
+    Raw,
 }
 
 #[derive(Clone, Copy)]
@@ -209,6 +211,14 @@ const VARS: &[(&str, Target, &str, Kind)] = &[
         "accept_traffic_memory_threshold",
         Kind::Float,
     ),
+    ("SOKETI_SSL_CERT", Target::Server, "tls_cert", Kind::Raw),
+    ("SOKETI_SSL_KEY", Target::Server, "tls_key", Kind::Raw),
+    (
+        "SOKETI_SSL_PASS",
+        Target::Server,
+        "tls_passphrase",
+        Kind::Raw,
+    ),
 ];
 
 /// Soketi variables for features herald does not have, by prefix, with the
@@ -216,7 +226,7 @@ const VARS: &[(&str, Target, &str, Kind)] = &[
 /// others are ignored. `SOKETI_ADAPTER_*` and `SOKETI_DB_REDIS_*` are read by
 /// [`apply`] itself.
 const UNSUPPORTED: &[(&str, &[&str], &str)] = &[
-    ("SOKETI_SSL_", &[], "TLS is not built in; terminate TLS at a reverse proxy (see README)"),
+    ("SOKETI_SSL_CA", &[], "client certificates are not verified; put intermediate certificates in SOKETI_SSL_CERT after the server's"),
     ("SOKETI_MODE", &["full", "server"], "there is no worker mode: every node serves sockets, the API and its own webhooks"),
     ("SOKETI_APP_MANAGER_DRIVER", &["array"], "apps come from the config file and SOKETI_DEFAULT_APP_*; no MySQL, Postgres or DynamoDB app manager"),
     ("SOKETI_APP_MANAGER_", &[], "apps come from the config file and SOKETI_DEFAULT_APP_*; no MySQL, Postgres or DynamoDB app manager"),
@@ -340,11 +350,15 @@ fn kind_name(kind: Kind) -> &'static str {
         Kind::Bool => "a boolean",
         Kind::Megabytes => "a number of megabytes",
         Kind::JsonArray => "a JSON array",
+        Kind::Raw => "text",
     }
 }
 
 /// JSON first, else the raw string; then into the field's kind.
 fn coerce(text: &str, kind: Kind) -> Option<toml::Value> {
+    if let Kind::Raw = kind {
+        return Some(toml::Value::String(text.to_string()));
+    }
     let json = serde_json::from_str::<serde_json::Value>(text)
         .unwrap_or_else(|_| serde_json::Value::String(text.to_string()));
     use serde_json::Value as J;
@@ -497,6 +511,7 @@ mod tests {
     #[test]
     fn unsupported_variables_each_get_a_named_warning() {
         let vars = [
+            ("SOKETI_SSL_CA", "/ca.pem"),
             ("SOKETI_SSL_CERT", "/c.pem"),
             ("SOKETI_QUEUE_DRIVER", "sqs"),
             ("SOKETI_QUEUE_DRIVER_OK", ""),
@@ -525,10 +540,26 @@ mod tests {
                 "SOKETI_PORTT",
                 "SOKETI_QUEUE_DRIVER",
                 "SOKETI_RATE_LIMITER_DRIVER",
-                "SOKETI_SSL_CERT",
+                "SOKETI_SSL_CA",
             ]
         );
-        assert!(warnings.iter().any(|w| w.contains("TLS")));
+        assert!(warnings.iter().any(|w| w.contains("SOKETI_SSL_CERT after")));
+    }
+
+    #[test]
+    fn soketi_ssl_variables_turn_tls_on_verbatim() {
+        let cfg = build(&[
+            ("SOKETI_SSL_CERT", "/etc/ssl/c.pem"),
+            ("SOKETI_SSL_KEY", "/etc/ssl/k.pem"),
+            ("SOKETI_SSL_PASS", "true"),
+        ])
+        .unwrap();
+        let tls = cfg.server.tls.unwrap();
+        assert_eq!(tls.cert, "/etc/ssl/c.pem");
+        assert_eq!(tls.key, "/etc/ssl/k.pem");
+        assert_eq!(tls.passphrase.as_deref(), Some("true"));
+        let err = build(&[("SOKETI_SSL_KEY", "/k.pem")]).unwrap_err();
+        assert!(err.to_string().contains("SOKETI_SSL_CERT"), "{err}");
     }
 
     #[test]

@@ -90,6 +90,9 @@ const SERVER_KEYS: &[(&str, &str, Kind)] = &[
         "webhook_batching_ms",
         Kind::Plain,
     ),
+    ("ssl.certPath", "tls_cert", Kind::Plain),
+    ("ssl.keyPath", "tls_key", Kind::Plain),
+    ("ssl.passphrase", "tls_passphrase", Kind::Plain),
 ];
 
 /// Options read through the `SOKETI_*` Redis logic: (option path, variable).
@@ -481,11 +484,13 @@ mod tests {
 
     #[test]
     fn unknown_options_warn_once_each_and_harmless_ones_do_not() {
-        let text = r#"{"ssl": {"certPath": "/c.pem", "keyPath": "/k.pem"},
+        let text = r#"{"ssl": {"certPath": "/c.pem", "keyPath": "/k.pem", "caPath": "/ca.pem"},
             "appManager.driver": "array", "queue.driver": "redis", "cors": {"origin": ["*"]}}"#;
-        let (_, warnings) = build(text);
-        assert_eq!(warnings.len(), 4, "{warnings:?}");
-        assert!(warnings.iter().any(|w| w.contains("ssl.certPath")));
+        let (config, warnings) = build(text);
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        assert!(warnings.iter().any(|w| w.contains("ssl.caPath")));
+        assert!(!warnings.iter().any(|w| w.contains("ssl.certPath")));
+        assert_eq!(config.server.tls.unwrap().key, "/k.pem");
         assert!(warnings.iter().any(|w| w.contains("queue.driver")));
         assert!(!warnings.iter().any(|w| w.contains("appManager.driver")));
     }

@@ -65,7 +65,24 @@ fn server(s: &Server) -> String {
             m.host, m.port, m.enabled, m.prefix
         ),
     );
+    let tls = match &s.tls {
+        None => "off".to_string(),
+        Some(t) => format!(
+            "cert {:?} key {:?}{}",
+            t.cert,
+            t.key,
+            if t.passphrase.is_some() {
+                " passphrase ****"
+            } else {
+                ""
+            }
+        ),
+    };
+    line("tls", tls);
     line("webhook_batching", format!("{:?}", s.webhooks.batching));
+    if let Some(ca) = &s.webhooks.ca_file {
+        line("webhook_ca_file", format!("{ca:?}"));
+    }
     out
 }
 

@@ -18,7 +18,7 @@ pub const EVENT_TYPES: [&str; 6] = [
 /// One webhook target of an app.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Webhook {
-    /// `http://` URL the events are POSTed to.
+    /// `http://` or `https://` URL the events are POSTed to.
     pub url: String,
     /// Names from [`EVENT_TYPES`]; an event of another type is not sent here.
     pub event_types: Vec<String>,
@@ -71,13 +71,12 @@ impl RawWebhook {
             message,
         };
         let url = match (self.url, self.lambda_function) {
-            (Some(url), _) if url.starts_with("http://") => url,
-            (Some(url), _) if url.starts_with("https://") => {
+            (Some(url), _) if url.starts_with("http://") || url.starts_with("https://") => url,
+            (Some(url), _) => {
                 return Err(fail(format!(
-                    "{url}: https webhook URLs are not supported yet; use http:// (e.g. an internal address)"
+                    "{url}: the url must start with http:// or https://"
                 )))
             }
-            (Some(url), _) => return Err(fail(format!("{url}: the url must start with http://"))),
             (None, Some(f)) => {
                 return Err(fail(format!(
                     "lambda_function {f:?}: AWS Lambda webhooks are not supported; give a url"
@@ -128,5 +127,6 @@ mod tests {
         let e = hook(r#"{"lambda_function":"f","event_types":[]}"#).unwrap_err();
         assert!(e.to_string().contains("Lambda"), "{e}");
         assert!(hook(r#"{"url":"ftp://x"}"#).is_err());
+        assert!(hook(r#"{"url":"https://hooks.example.com/pusher"}"#).is_ok());
     }
 }

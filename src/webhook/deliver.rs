@@ -1,14 +1,18 @@
-//! One webhook request: plain HTTP/1.1 POST through hyper's client, retried with
-//! exponential back-off on network errors and non-2xx answers until the request
-//! is `retry_for` old (Pusher retries for 5 minutes).
+//! One webhook request: an HTTP/1.1 POST through hyper's client, over rustls for
+//! `https://` URLs, retried with exponential back-off on network errors and
+//! non-2xx answers until the request is `retry_for` old (Pusher retries for 5
+//! minutes). Each attempt opens its own connection.
 
 use crate::auth;
 use crate::config::webhooks::Webhook;
 use crate::config::{App, WebhookSettings};
+use crate::tls::TlsConnector;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, HOST, USER_AGENT};
+use rustls_pki_types::ServerName;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -64,6 +68,8 @@ enum SendError {
     Url(String),
     #[error("connect: {0}")]
     Connect(#[from] std::io::Error),
+    #[error("tls: {0}")]
+    Tls(std::io::Error),
     #[error("http: {0}")]
     Http(#[from] hyper::Error),
     #[error("answered {0}")]
@@ -72,12 +78,35 @@ enum SendError {
     Timeout,
 }
 
+/// Opens the connections: plain TCP, with TLS for `https://` URLs.
+#[derive(Clone)]
+pub struct Client {
+    /// Built only when one of the app's webhooks is `https://`.
+    tls: Option<TlsConnector>,
+}
+
+impl Client {
+    /// Trusts the built-in roots plus `settings.ca_file`. That file was checked
+    /// at start; should it be unreadable now, the built-in roots are used alone.
+    pub fn new(app: &App, settings: &WebhookSettings) -> Client {
+        if !app.webhooks.iter().any(|h| h.url.starts_with("https://")) {
+            return Client { tls: None };
+        }
+        let ca = settings.ca_file.as_deref();
+        let tls = crate::tls::connector(ca).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "webhook CA file ignored");
+            crate::tls::connector(None).expect("the built-in roots load")
+        });
+        Client { tls: Some(tls) }
+    }
+}
+
 /// Send until a 2xx answer or until retrying is over; true when delivered.
-pub async fn post(req: &Request, settings: &WebhookSettings) -> bool {
+pub async fn post(req: &Request, settings: &WebhookSettings, client: &Client) -> bool {
     let started = Instant::now();
     let mut wait = settings.retry_initial;
     loop {
-        let result = match tokio::time::timeout(settings.timeout, post_once(req)).await {
+        let result = match tokio::time::timeout(settings.timeout, post_once(req, client)).await {
             Ok(r) => r,
             Err(_) => Err(SendError::Timeout),
         };
@@ -100,18 +129,31 @@ pub async fn post(req: &Request, settings: &WebhookSettings) -> bool {
     }
 }
 
-async fn post_once(req: &Request) -> Result<(), SendError> {
-    let (authority, path) = split_url(&req.url).ok_or_else(|| SendError::Url(req.url.clone()))?;
-    let addr = if authority.contains(':') {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
-    };
-    let stream = TcpStream::connect(addr).await?;
+async fn post_once(req: &Request, client: &Client) -> Result<(), SendError> {
+    let bad_url = || SendError::Url(req.url.clone());
+    let target = Target::parse(&req.url).ok_or_else(bad_url)?;
+    let stream = TcpStream::connect((target.host, target.port)).await?;
+    if !target.tls {
+        return exchange(stream, req, &target).await;
+    }
+    let connector = client.tls.as_ref().ok_or_else(bad_url)?;
+    let name = ServerName::try_from(target.host.to_string()).map_err(|_| bad_url())?;
+    let stream = connector
+        .connect(name, stream)
+        .await
+        .map_err(SendError::Tls)?;
+    exchange(stream, req, &target).await
+}
+
+/// The request and its answer over an open connection.
+async fn exchange<S>(stream: S, req: &Request, target: &Target<'_>) -> Result<(), SendError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let io = hyper_util::rt::TokioIo::new(stream);
     let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await?;
     tokio::spawn(conn);
-    let mut builder = hyper::Request::post(path).header(HOST, authority);
+    let mut builder = hyper::Request::post(target.path).header(HOST, target.authority);
     for (name, value) in &req.headers {
         builder = builder.header(name, value);
     }
@@ -129,14 +171,43 @@ async fn post_once(req: &Request) -> Result<(), SendError> {
     }
 }
 
-/// `http://host:port/path?q` -> (`host:port`, `/path?q`).
-fn split_url(url: &str) -> Option<(&str, &str)> {
-    let rest = url.strip_prefix("http://")?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    (!authority.is_empty()).then_some((authority, path))
+/// Where a webhook URL points.
+#[derive(Debug, PartialEq)]
+struct Target<'a> {
+    tls: bool,
+    /// `host:port` as written, for the `Host` header.
+    authority: &'a str,
+    /// Without the brackets of an IPv6 literal.
+    host: &'a str,
+    port: u16,
+    /// Path and query, at least `/`.
+    path: &'a str,
+}
+
+impl<'a> Target<'a> {
+    /// `https://host:port/path?q`; the port defaults to 80 or 443.
+    fn parse(url: &'a str) -> Option<Target<'a>> {
+        let (tls, rest) = match url.strip_prefix("https://") {
+            Some(rest) => (true, rest),
+            None => (false, url.strip_prefix("http://")?),
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) if !port.contains(']') => (host, port.parse().ok()?),
+            _ => (authority, if tls { 443 } else { 80 }),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        (!host.is_empty()).then_some(Target {
+            tls,
+            authority,
+            host,
+            port,
+            path,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -144,14 +215,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urls_split_into_authority_and_path() {
+    fn urls_split_into_host_port_and_path() {
+        let t = Target::parse("http://hooks:8080/a?b=1").unwrap();
         assert_eq!(
-            split_url("http://hooks:8080/a?b=1"),
-            Some(("hooks:8080", "/a?b=1"))
+            (t.tls, t.authority, t.host, t.port, t.path),
+            (false, "hooks:8080", "hooks", 8080, "/a?b=1")
         );
-        assert_eq!(split_url("http://hooks"), Some(("hooks", "/")));
-        assert_eq!(split_url("https://hooks/"), None);
-        assert_eq!(split_url("http:///x"), None);
+        let t = Target::parse("https://hooks").unwrap();
+        assert_eq!((t.tls, t.host, t.port, t.path), (true, "hooks", 443, "/"));
+        let t = Target::parse("https://[::1]:8443/h").unwrap();
+        assert_eq!((t.authority, t.host, t.port), ("[::1]:8443", "::1", 8443));
+        let t = Target::parse("http://[::1]/h").unwrap();
+        assert_eq!((t.host, t.port), ("::1", 80));
+        assert_eq!(Target::parse("http:///x"), None);
+        assert_eq!(Target::parse("http://hooks:x/"), None);
+        assert_eq!(Target::parse("ftp://hooks/"), None);
     }
 
     #[test]

@@ -52,14 +52,14 @@ fn valid_toml_prints_resolved_settings_with_masked_secrets() {
 
 #[test]
 fn soketi_json_is_checked_too_and_warns_about_ignored_options() {
-    let json = r#"{"port": 6100, "ssl.certPath": "/c.pem",
+    let json = r#"{"port": 6100, "ssl.caPath": "/c.pem",
         "appManager.array.apps": [{"AppId": "j", "AppKey": "jk", "AppSecret": "js-secret"}]}"#;
     let out = check(("config.json", json), &["--config", "config.json"]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(stdout.contains("listen = 0.0.0.0:6100"), "{stdout}");
     assert!(stdout.contains("key = \"jk\""), "{stdout}");
-    assert!(text(&out.stderr).contains("ssl.certPath"));
+    assert!(text(&out.stderr).contains("ssl.caPath"));
 }
 
 #[test]

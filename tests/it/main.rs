@@ -12,6 +12,7 @@ mod rate_limits;
 mod soketi_env;
 mod soketi_json;
 mod support;
+mod tls;
 mod users;
 mod webhooks;
 mod websocket;

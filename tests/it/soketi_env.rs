@@ -34,7 +34,7 @@ async fn dotenv_and_environment_configure_the_binary_and_unsupported_variables_w
     let dotenv = format!(
         "# like a Laravel Sail .env\nSOKETI_PORT={port}\nSOKETI_HOST=127.0.0.1\nSOKETI_METRICS_HOST=127.0.0.1\n\
          SOKETI_METRICS_SERVER_PORT=\"{metrics_port}\"\nSOKETI_METRICS_ENABLED=true\nSOKETI_PATH_PREFIX=/p\n\
-         SOKETI_DEFAULT_APP_KEY=dotenv-key\nSOKETI_SSL_CERT=/certs/cert.pem\n"
+         SOKETI_DEFAULT_APP_KEY=dotenv-key\nSOKETI_SSL_CA=/certs/ca.pem\n"
     );
     std::fs::write(dir.join(".env"), dotenv).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
@@ -78,7 +78,10 @@ async fn dotenv_and_environment_configure_the_binary_and_unsupported_variables_w
         .unwrap()
         .read_to_string(&mut logs)
         .unwrap();
-    assert!(logs.contains("SOKETI_SSL_CERT is ignored: TLS"), "{logs}");
+    assert!(
+        logs.contains("SOKETI_SSL_CA is ignored: client certificates"),
+        "{logs}"
+    );
     assert!(logs.contains("SOKETI_QUEUE_DRIVER is ignored"), "{logs}");
     assert!(!logs.contains("SOKETI_PORT"), "{logs}");
     let _ = std::fs::remove_dir_all(&dir);

@@ -37,7 +37,7 @@ async fn binary_serves_the_apps_of_a_soketi_json_config() {
             {{"AppId": "json-app", "AppKey": "json-key", "AppSecret": "json-secret",
               "enableClientMessages": true, "maxConnections": 10}}
         ],
-        "ssl.certPath": "/certs/cert.pem"
+        "ssl.caPath": "/certs/ca.pem"
     }}"#
     );
     let path = dir.join("config.json");
@@ -74,6 +74,6 @@ async fn binary_serves_the_apps_of_a_soketi_json_config() {
     ] {
         pipe.read_to_string(&mut logs).unwrap();
     }
-    assert!(logs.contains("ssl.certPath"), "{logs}");
+    assert!(logs.contains("ssl.caPath"), "{logs}");
     let _ = std::fs::remove_dir_all(&dir);
 }

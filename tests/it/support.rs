@@ -38,9 +38,14 @@ impl Server {
             .unwrap();
         let listener = herald::server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = listener.local_addr().unwrap();
+        let tls = config
+            .server
+            .tls
+            .as_ref()
+            .map(|t| herald::tls::acceptor(t).unwrap());
         let node = Node::new(config).unwrap();
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(herald::server::run(listener, node, async move {
+        let task = tokio::spawn(herald::server::run(listener, tls, node, async move {
             let _ = rx.await;
         }));
         Server {
@@ -151,7 +156,7 @@ impl Server {
         let node = Node::new(config).unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         let health = herald::health::run(metrics, node.clone());
-        let main = herald::server::run(listener, node, async move {
+        let main = herald::server::run(listener, None, node, async move {
             let _ = rx.await;
         });
         let task = tokio::spawn(async move {
