@@ -165,7 +165,8 @@ impl<S: Transport> Conn<S> {
             tokio::select! {
                 biased;
                 () = sink.ready() => {
-                    if let Err(reason) = self.flush(&sink, m).await {
+                    // Boxed, like every path but the wait itself: an idle socket carries only the wait.
+                    if let Err(reason) = Box::pin(self.flush(&sink, m)).await {
                         return reason;
                     }
                 }

@@ -52,8 +52,43 @@ pub enum JoinError {
 }
 
 struct Subscriber {
+    key: u64,
     sink: Arc<Sink>,
     user: Option<String>,
+}
+
+/// A channel's local subscribers; keys are unique.
+#[derive(Default)]
+struct Subscribers(Vec<Subscriber>);
+
+impl Subscribers {
+    fn contains(&self, key: u64) -> bool {
+        self.0.iter().any(|s| s.key == key)
+    }
+
+    fn push(&mut self, s: Subscriber) {
+        if self.0.capacity() == 0 {
+            self.0.reserve_exact(1);
+        }
+        self.0.push(s);
+    }
+
+    fn remove(&mut self, key: u64) -> Option<Subscriber> {
+        let at = self.0.iter().position(|s| s.key == key)?;
+        let s = self.0.swap_remove(at);
+        if self.0.len() * 4 < self.0.capacity() {
+            self.0.shrink_to_fit();
+        }
+        Some(s)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
 }
 
 struct Presence {
@@ -63,7 +98,8 @@ struct Presence {
 
 #[derive(Default)]
 struct Channel {
-    subscribers: HashMap<u64, Subscriber>,
+    /// In a list, not a map: one per socket is the common case, and fan-out walks it.
+    subscribers: Subscribers,
     members: HashMap<String, Presence>,
 }
 
@@ -164,7 +200,7 @@ impl AppState {
     ) -> Result<Joined, JoinError> {
         let mut state = lock(&self.state);
         let channel = state.channels.entry(name.to_string()).or_default();
-        let already = channel.subscribers.contains_key(&sink.key);
+        let already = channel.subscribers.contains(sink.key);
         let mut joined = Joined {
             occupied: channel.subscribers.is_empty(),
             already,
@@ -189,10 +225,11 @@ impl AppState {
         if !already {
             let user = member.as_ref().map(|m| m.id.clone());
             let subscriber = Subscriber {
+                key: sink.key,
                 sink: sink.clone(),
                 user,
             };
-            channel.subscribers.insert(sink.key, subscriber);
+            channel.subscribers.push(subscriber);
         }
         if member.is_some() {
             joined.presence = Some(presence_data(channel.members.values().map(|p| &p.member)));
@@ -204,7 +241,7 @@ impl AppState {
     pub fn unsubscribe(&self, name: &str, key: u64) -> Option<Left> {
         let mut state = lock(&self.state);
         let channel = state.channels.get_mut(name)?;
-        let sub = channel.subscribers.remove(&key)?;
+        let sub = channel.subscribers.remove(key)?;
         let mut left = Left {
             user: sub.user.clone(),
             ..Left::default()
@@ -231,7 +268,7 @@ impl AppState {
             return 0;
         };
         let skip = |s: &Subscriber| except.is_some_and(|e| *s.sink.socket_id == *e);
-        let targets = channel.subscribers.values().filter(|s| !skip(s));
+        let targets = channel.subscribers.0.iter().filter(|s| !skip(s));
         if channel.subscribers.len() <= DIRECT_FANOUT_MAX {
             targets.filter(|s| s.sink.send(frame)).count()
         } else {
