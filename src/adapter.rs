@@ -111,11 +111,7 @@ impl Adapter {
         match self {
             Adapter::Local(_) => {
                 let max = Some(app.app.limits.max_presence_members);
-                let joined = app.subscribe(channel, sink, member.clone(), max)?;
-                if let (true, Some(m)) = (joined.member_added, member) {
-                    self.announce_member(app, channel, &m, Some(&sink.socket_id));
-                }
-                Ok(joined)
+                Ok(app.subscribe(channel, sink, member, max, true)?)
             }
             Adapter::Redis(c) => c.subscribe(self, app, channel, sink, member).await,
         }

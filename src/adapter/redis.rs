@@ -233,7 +233,7 @@ impl Cluster {
         sink: &Arc<Sink>,
         member: Option<Member>,
     ) -> Result<Joined, AdapterError> {
-        let mut joined = app.subscribe(channel, sink, member.clone(), None)?;
+        let mut joined = app.subscribe(channel, sink, member.clone(), None, false)?;
         self.mark_dirty(app, channel);
         if joined.occupied {
             joined.occupied = self.occupancy(app, channel, true).await == Some(1);

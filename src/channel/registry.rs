@@ -86,6 +86,16 @@ impl Subscribers {
         self.0.is_empty()
     }
 
+    /// Hand `frame` to every subscriber but the skipped; returns how many took it.
+    fn deliver(&self, frame: &Frame, skip: impl Fn(&Subscriber) -> bool) -> usize {
+        let targets = self.0.iter().filter(|s| !skip(s));
+        if self.0.len() <= DIRECT_FANOUT_MAX {
+            targets.filter(|s| s.sink.send(frame)).count()
+        } else {
+            targets.filter(|s| s.sink.queue(frame)).count()
+        }
+    }
+
     fn len(&self) -> usize {
         self.0.len()
     }
@@ -190,13 +200,16 @@ impl AppState {
     }
 
     /// Add a socket to a channel. For presence, `max_members` (if any) is the
-    /// local member limit; member events are the adapter's business.
+    /// local member limit, and with `announce` a new member's `member_added` goes
+    /// to the others under the same lock, so that nobody who joins meanwhile hears
+    /// of a member twice (cluster-wide announcements are the adapter's business).
     pub fn subscribe(
         &self,
         name: &str,
         sink: &Arc<Sink>,
         member: Option<Member>,
         max_members: Option<usize>,
+        announce: bool,
     ) -> Result<Joined, JoinError> {
         let mut state = lock(&self.state);
         let channel = state.channels.entry(name.to_string()).or_default();
@@ -234,6 +247,11 @@ impl AppState {
         if member.is_some() {
             joined.presence = Some(presence_data(channel.members.values().map(|p| &p.member)));
         }
+        if let (true, true, Some(m)) = (announce, joined.member_added, member.as_ref()) {
+            let info = m.info_json.as_deref();
+            let frame = Frame::from(protocol::member_added(name, &m.id_json, info));
+            channel.subscribers.deliver(&frame, |s| s.key == sink.key);
+        }
         Ok(joined)
     }
 
@@ -268,12 +286,7 @@ impl AppState {
             return 0;
         };
         let skip = |s: &Subscriber| except.is_some_and(|e| *s.sink.socket_id == *e);
-        let targets = channel.subscribers.0.iter().filter(|s| !skip(s));
-        if channel.subscribers.len() <= DIRECT_FANOUT_MAX {
-            targets.filter(|s| s.sink.send(frame)).count()
-        } else {
-            targets.filter(|s| s.sink.queue(frame)).count()
-        }
+        channel.subscribers.deliver(frame, skip)
     }
 
     /// Subscription and user counts of one channel, if occupied.
