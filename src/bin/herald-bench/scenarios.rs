@@ -389,10 +389,12 @@ impl Bench {
         for payload in self.payloads() {
             let mut knee: Option<f64> = None;
             for &rate in &levels {
+                // Apps publish from many workers at once; one keep-alive client would
+                // cap the rate at one request per server round trip.
                 let clients = self
                     .o
                     .publishers
-                    .unwrap_or(if rate > 2000.0 { 4 } else { 1 });
+                    .unwrap_or(if rate >= 100.0 { 32 } else { 1 });
                 let s = self
                     .step(vec!["fanout".into()], vec![subs], rate, payload, clients)
                     .await;
