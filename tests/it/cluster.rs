@@ -64,14 +64,6 @@ impl Drop for Redis {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn cluster_toml(redis: &Redis, prefix: &str, server: &str, app: &str, port: u16) -> String {
     format!(
         "[server]\nhost='127.0.0.1'\nport={port}\nadapter='redis'\nredis_url='{}'\nredis_prefix='{prefix}'\n{server}\n\

@@ -7,14 +7,6 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Poll `GET uri` until it answers 200.
 async fn wait_up(addr: SocketAddr, uri: &str) {
     for _ in 0..100 {

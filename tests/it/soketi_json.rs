@@ -6,14 +6,6 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn wait_up(addr: SocketAddr) {
     for _ in 0..100 {
         if tokio::net::TcpStream::connect(addr).await.is_ok() && get(addr, "/").await.0 == 200 {

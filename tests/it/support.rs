@@ -360,3 +360,12 @@ impl Client {
 pub fn data(frame: &Value) -> Value {
     serde_json::from_str(frame["data"].as_str().expect("data is a string")).unwrap()
 }
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

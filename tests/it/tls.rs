@@ -174,14 +174,6 @@ async fn a_stalled_handshake_does_not_hold_up_other_clients() {
         .expect("a silent client blocked the accept loop");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The binary with only these `SOKETI_*` variables (and a quiet log).
 fn herald(vars: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_herald"));
