@@ -280,13 +280,23 @@ impl AppState {
     }
 
     /// Queue `frame` for every subscriber of `name` except `except`. Returns how many got it.
+    ///
+    /// Small fan-outs are written after the lock is released, so publishes to
+    /// different channels of one app write in parallel on every worker.
     pub fn broadcast(&self, name: &str, frame: &Frame, except: Option<&str>) -> usize {
-        let state = lock(&self.state);
-        let Some(channel) = state.channels.get(name) else {
-            return 0;
-        };
         let skip = |s: &Subscriber| except.is_some_and(|e| *s.sink.socket_id == *e);
-        channel.subscribers.deliver(frame, skip)
+        let direct: Vec<Arc<Sink>> = {
+            let state = lock(&self.state);
+            let Some(channel) = state.channels.get(name) else {
+                return 0;
+            };
+            if channel.subscribers.len() > DIRECT_FANOUT_MAX {
+                return channel.subscribers.deliver(frame, skip);
+            }
+            let targets = channel.subscribers.0.iter().filter(|s| !skip(s));
+            targets.map(|s| s.sink.clone()).collect()
+        };
+        direct.iter().filter(|s| s.send(frame)).count()
     }
 
     /// Subscription and user counts of one channel, if occupied.
@@ -334,14 +344,17 @@ impl AppState {
 
     /// Queue `frame` for every socket signed in as `user`.
     pub fn send_to_user(&self, user: &str, frame: &Frame, except: Option<&str>) -> usize {
-        let state = lock(&self.state);
-        let Some(sockets) = state.users.get(user) else {
-            return 0;
+        let targets: Vec<Arc<Sink>> = {
+            let state = lock(&self.state);
+            let Some(sockets) = state.users.get(user) else {
+                return 0;
+            };
+            let others = sockets
+                .values()
+                .filter(|s| except.is_none_or(|e| *s.socket_id != *e));
+            others.cloned().collect()
         };
-        let targets = sockets
-            .values()
-            .filter(|s| except.is_none_or(|e| *s.socket_id != *e));
-        targets.filter(|s| s.send(frame)).count()
+        targets.iter().filter(|s| s.send(frame)).count()
     }
 
     /// Close every socket signed in as `user` with 4009.
