@@ -589,10 +589,20 @@ describe('cluster (redis adapter)', () => {
       [{ n: 0 }, { n: 2 }],
       'the publish refused during the outage must not show up later',
     );
-    // the nodes re-registered their subscriptions and presence members in the fresh Redis
-    const info = await getJson(A, `/channels/${name}`, { info: 'subscription_count' });
-    assert.equal(info.subscription_count, 1, `subscription_count via A after resync: ${JSON.stringify(info)}`);
-    const users = (await getJson(A, `/channels/presence-${name}/users`)).users.map((u) => String(u.id));
+    // the nodes re-registered their subscriptions and presence members in the fresh Redis;
+    // A learns that B is back on its next heartbeat (every second), so give it a few
+    let info;
+    await until(async () => {
+      info = await getJson(A, `/channels/${name}`, { info: 'subscription_count' });
+      return info.subscription_count === 1;
+    }, 3000, 'subscription_count via A after resync').catch((e) => {
+      throw new Error(`${e.message}: ${JSON.stringify(info)}`);
+    });
+    let users;
+    await until(async () => {
+      users = (await getJson(A, `/channels/presence-${name}/users`)).users.map((u) => String(u.id));
+      return users.length === 1;
+    }, 3000, '/users via A after resync').catch(() => {});
     assert.deepEqual(users, ['1'], '/users via A after resync');
   });
   it('Redis outage: members that stayed are not announced again (no member_added/member_removed on resync)', opt, async (t) => {
