@@ -91,3 +91,119 @@ async fn accept_traffic_refuses_above_the_memory_threshold() {
     let normal = Server::start("", "").await;
     assert_eq!(normal.http("GET", "/accept-traffic", "").await.0, 200);
 }
+
+/// The `environment:` of one service in a compose file (map form), with
+/// `${NAME}` and `${NAME:-default}` filled in from `dotenv`, as compose does.
+fn compose_environment(
+    yaml: &str,
+    service: &str,
+    dotenv: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut lines = yaml
+        .lines()
+        .skip_while(|l| l.trim() != format!("{service}:"));
+    let service_indent = lines.next().map_or(0, indent);
+    let mut lines = lines.take_while(|l| l.trim().is_empty() || indent(l) > service_indent);
+    let env_line = lines
+        .find(|l| l.trim() == "environment:")
+        .expect("no environment:");
+    let env_indent = indent(env_line);
+    lines
+        .take_while(|l| indent(l) > env_indent)
+        .filter_map(|l| l.trim().split_once(": "))
+        .map(|(k, v)| (k.to_string(), interpolate(v.trim_matches('\''), dotenv)))
+        .collect()
+}
+
+fn indent(line: &str) -> usize {
+    line.len() - line.trim_start().len()
+}
+
+fn interpolate(value: &str, dotenv: &[(&str, &str)]) -> String {
+    let Some((before, rest)) = value.split_once("${") else {
+        return value.to_string();
+    };
+    let (expr, after) = rest.split_once('}').expect("unclosed ${");
+    let (name, default) = expr.split_once(":-").unwrap_or((expr, ""));
+    let found = dotenv.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+    format!(
+        "{before}{}{}",
+        found.unwrap_or(default),
+        interpolate(after, dotenv)
+    )
+}
+
+#[tokio::test]
+async fn a_laravel_sail_soketi_service_runs_unchanged_but_for_the_image() {
+    let yaml = include_str!("../fixtures/sail-soketi.yml");
+    let dotenv = [
+        ("PUSHER_APP_ID", "sail-app"),
+        ("PUSHER_APP_KEY", KEY),
+        ("PUSHER_APP_SECRET", SECRET),
+    ];
+    let env = compose_environment(yaml, "soketi", &dotenv);
+    assert!(env
+        .iter()
+        .any(|(k, v)| k == "SOKETI_DEFAULT_APP_ID" && v == "sail-app"));
+    // Inside the container herald listens on 6001 and 9601; here the two ports
+    // are free ones, standing in for compose's port mapping.
+    let (port, metrics_port) = (free_port(), free_port());
+    let dir = std::env::temp_dir().join(format!("herald-sail-{port}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .current_dir(&dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(
+            env.iter()
+                .filter(|(k, _)| k != "SOKETI_METRICS_SERVER_PORT")
+                .cloned(),
+        )
+        .env("SOKETI_PORT", port.to_string())
+        .env("SOKETI_METRICS_SERVER_PORT", metrics_port.to_string())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let main: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let metrics: SocketAddr = format!("127.0.0.1:{metrics_port}").parse().unwrap();
+    wait_up(main, "/ready").await;
+    wait_up(metrics, "/ready").await;
+    let server = Server::external(main);
+    // The app from the environment: its id signs publishes, client events are on.
+    let mut a = server.client().await;
+    let mut b = server.client().await;
+    a.subscribe_private("private-chat").await;
+    b.subscribe_private("private-chat").await;
+    a.send(serde_json::json!({"event":"client-typing","channel":"private-chat","data":{}}))
+        .await;
+    assert_eq!(b.next().await["event"], "client-typing");
+    let body = r#"{"name":"toast","channel":"private-chat","data":"{}"}"#;
+    let (status, _) = server.api("POST", "/apps/sail-app/events", &[], body).await;
+    assert_eq!(status, 200);
+    assert_eq!(a.next().await["event"], "toast");
+    let (status, _) = server
+        .api("POST", &format!("/apps/{APP_ID}/events"), &[], body)
+        .await;
+    assert_eq!(status, 404, "only the environment's app exists");
+    let (_, _, text) = get(metrics, "/metrics").await;
+    assert!(text.contains("soketi_connected{"), "{text}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut logs = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    // Every variable of this service means something to herald: no warnings.
+    assert!(!logs.contains("WARN"), "{logs}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
