@@ -21,6 +21,7 @@ pub mod redis;
 use crate::channel::registry::{presence_data, AppState, Counts, Frame, JoinError, Joined, Left};
 use crate::channel::{Member, Registry, Sink};
 use crate::protocol;
+use crate::rate;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -200,6 +201,27 @@ impl Adapter {
         app.cache_put(channel, frame, data, ttl);
         if let Adapter::Redis(c) = self {
             c.cache_put(app, channel, frame, data, ttl).await;
+        }
+    }
+
+    /// Take `points` of one of the app's per-second API budgets: on this node, or
+    /// for the whole cluster with Redis. `None`: the limit is off (negative).
+    pub async fn take_budget(
+        &self,
+        app: &AppState,
+        api: rate::Api,
+        limit: i64,
+        points: i64,
+    ) -> Result<Option<Result<rate::Usage, rate::Usage>>, AdapterError> {
+        if limit < 0 {
+            return Ok(None);
+        }
+        match self {
+            Adapter::Local(_) => Ok(match api {
+                rate::Api::Events => app.backend_events.take(limit, points),
+                rate::Api::Reads => app.read_requests.take(limit, points),
+            }),
+            Adapter::Redis(c) => c.take_budget(app, api, limit, points).await.map(Some),
         }
     }
 

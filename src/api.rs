@@ -9,7 +9,7 @@ use crate::auth::{RequestError, SignedRequest};
 use crate::channel::registry::AppState;
 use crate::channel::{ChannelType, Kind};
 use crate::node::Node;
-use crate::rate::Usage;
+use crate::rate::{Api, Usage};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
@@ -94,7 +94,7 @@ pub async fn handle(node: &Node, req: &Request<'_>) -> Result<Answer, ApiError> 
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
-    let usage = rate_limit(app, req.method, rest, req.body)?;
+    let usage = rate_limit(node, app, req.method, rest, req.body).await?;
     let value = match (req.method, rest) {
         ("POST", ["events"]) => events::publish(node, app, req.body).await?,
         ("POST", ["batch_events"]) => events::publish_batch(node, app, req.body).await?,
@@ -124,27 +124,31 @@ pub async fn handle(node: &Node, req: &Request<'_>) -> Result<Answer, ApiError> 
 }
 
 /// Soketi's per-app limits: events cost one point per channel, channel queries
-/// one point each. `Ok(None)` when the route is not limited or the limit is off.
-fn rate_limit(
+/// one point each; cluster-wide with the Redis adapter. `Ok(None)` when the
+/// route is not limited or the limit is off.
+async fn rate_limit(
+    node: &Node,
     app: &AppState,
     method: &str,
     rest: &[&str],
     body: &[u8],
 ) -> Result<Option<Usage>, ApiError> {
     let limits = &app.app.limits;
-    let taken = match (method, rest) {
-        ("POST", ["events"]) => app.backend_events.take(
+    let (api, limit, points) = match (method, rest) {
+        ("POST", ["events"]) => (
+            Api::Events,
             limits.max_backend_events_per_sec,
             events::points(body, false),
         ),
-        ("POST", ["batch_events"]) => app.backend_events.take(
+        ("POST", ["batch_events"]) => (
+            Api::Events,
             limits.max_backend_events_per_sec,
             events::points(body, true),
         ),
-        ("GET", ["channels", ..]) => app.read_requests.take(limits.max_read_req_per_sec, 1),
-        _ => None,
+        ("GET", ["channels", ..]) => (Api::Reads, limits.max_read_req_per_sec, 1),
+        _ => return Ok(None),
     };
-    match taken {
+    match node.adapter.take_budget(app, api, limit, points).await? {
         None => Ok(None),
         Some(Ok(usage)) => Ok(Some(usage)),
         Some(Err(usage)) => {

@@ -1,6 +1,7 @@
 //! Per-second budgets for Soketi's per-app rate limits (backend events and read
 //! requests on the HTTP API). A leaf: a fixed one-second window per budget,
-//! counted on this node only, like Soketi's `local` rate limiter.
+//! counted on this node ([`Budget`]) or, with the Redis adapter, per second of
+//! Unix time in Redis for the whole cluster ([`Usage::in_second`]).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -22,7 +23,41 @@ pub struct Usage {
     pub retry_after: Duration,
 }
 
+/// Which of an app's HTTP API budgets a request draws from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Api {
+    /// `max_backend_events_per_sec`: one point per channel of each event.
+    Events,
+    /// `max_read_req_per_sec`: one point per channel query.
+    Reads,
+}
+
+impl Api {
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::Events => "events",
+            Api::Reads => "reads",
+        }
+    }
+}
+
 impl Usage {
+    /// The answer of a budget counted per second of Unix time (`now` since the
+    /// epoch), of which `used` points are spent; `taken`: this request's were.
+    pub fn in_second(limit: i64, used: i64, taken: bool, now: Duration) -> Result<Usage, Usage> {
+        let into = Duration::from_nanos(u64::from(now.subsec_nanos()));
+        let usage = Usage {
+            limit,
+            remaining: (limit - used).max(0),
+            retry_after: WINDOW.saturating_sub(into),
+        };
+        if taken {
+            Ok(usage)
+        } else {
+            Err(usage)
+        }
+    }
+
     /// `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `Retry-After` (seconds, like Soketi).
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         vec![

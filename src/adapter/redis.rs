@@ -13,6 +13,7 @@
 //! | `P:npres:{node}` | set of `app\nchannel` | presence channels a node has members in |
 //! | `P:occ:{app}:{channel}` | set of nodes | nodes with subscribers, for cluster-wide occupied/vacated |
 //! | `P:cache:{app}:{channel}` | hash frame, data; TTL | cache channels' last event |
+//! | `P:rate:{app}:{events\|reads}:{unix second}` | integer, 2 s TTL | HTTP API rate-limit points spent in that second by the whole cluster (one script per request) |
 //!
 //! # Delivery
 //! A publish is delivered to local subscribers at once and put on a bounded queue;
@@ -62,6 +63,7 @@ use crate::channel::registry::{AppState, Counts, Frame, JoinError, Joined, Left}
 use crate::channel::{Member, Registry, Sink};
 use crate::config;
 use crate::protocol;
+use crate::rate;
 use ::redis::aio::MultiplexedConnection;
 use ::redis::AsyncCommands;
 use keys::Keys;
@@ -431,6 +433,26 @@ impl Cluster {
         if let Err(e) = pipe.query_async::<()>(&mut conn).await {
             tracing::warn!(error = %e, channel, "cache write to Redis failed");
         }
+    }
+
+    /// Take points from one of the app's per-second API budgets, shared by every
+    /// node: one script per request, windows aligned on seconds of Unix time.
+    pub async fn take_budget(
+        &self,
+        app: &AppState,
+        api: rate::Api,
+        limit: i64,
+        points: i64,
+    ) -> Result<Result<rate::Usage, rate::Usage>, AdapterError> {
+        let mut conn = self.conn()?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let key = self.keys.rate(&app.app.id, api.name(), now.as_secs());
+        let (taken, used) = scripts::take(&mut conn, key, points, limit)
+            .await
+            .map_err(|e| unavailable("rate limit", e))?;
+        Ok(rate::Usage::in_second(limit, used, taken, now))
     }
 
     pub async fn cache_get(

@@ -237,8 +237,8 @@ const UNSUPPORTED: &[(&str, &[&str], &str)] = &[
     ("SOKETI_QUEUE_", &[], "webhooks go through herald's in-process queue with retries; no Redis or SQS queue"),
     ("SOKETI_CACHE_DRIVER", &["memory"], "cache channels live in memory, or in Redis when SOKETI_ADAPTER_DRIVER=redis"),
     ("SOKETI_CACHE_", &[], "cache channels live in memory, or in Redis when SOKETI_ADAPTER_DRIVER=redis"),
-    ("SOKETI_RATE_LIMITER_DRIVER", &["local", "redis"], "only per-node rate limits exist"),
-    ("SOKETI_RATE_LIMITER_", &[], "only per-node rate limits exist"),
+    ("SOKETI_RATE_LIMITER_DRIVER", &["local", "redis"], "HTTP API limits follow the adapter: cluster-wide with Redis, per node otherwise"),
+    ("SOKETI_RATE_LIMITER_", &[], "HTTP API limits follow the adapter: cluster-wide with Redis, per node otherwise"),
     ("SOKETI_CLUSTER_", &[], "there is no UDP cluster discovery; use SOKETI_ADAPTER_DRIVER=redis"),
     ("SOKETI_METRICS_DRIVER", &["prometheus"], "only Prometheus metrics exist"),
 ];

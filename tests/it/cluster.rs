@@ -395,3 +395,39 @@ async fn occupancy_transitions_are_cluster_wide() {
     let left = b.adapter.unsubscribe(&app_b, "room", 2).await.unwrap();
     assert!(left.vacated, "last subscriber in the cluster");
 }
+
+/// Sleep into the first tenth of a second of Unix time, so that a handful of
+/// requests share one rate-limit window.
+async fn start_of_a_second() {
+    let into = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_millis();
+    tokio::time::sleep(Duration::from_millis(u64::from(1005 - into))).await;
+}
+
+#[tokio::test]
+async fn api_rate_limits_are_shared_by_the_cluster() {
+    let redis = Redis::start().await;
+    let limits = "max_backend_events_per_sec = 3\nmax_read_req_per_sec = 2";
+    let (a, b) = (
+        node(&redis, "t9", limits).await,
+        node(&redis, "t9", limits).await,
+    );
+    let events = format!("/apps/{APP_ID}/events");
+    let body = r#"{"name":"e","channels":["one","two"],"data":"{}"}"#;
+    start_of_a_second().await;
+    let (status, _) = a.api("POST", &events, &[], body).await;
+    assert_eq!(status, 200, "2 of 3 points");
+    // One more channel than is left, through the other node.
+    let (status, answer) = b.api("POST", &events, &[], body).await;
+    assert_eq!(status, 429, "{answer}");
+    let (status, _) = b.publish("one", "e", "{}").await;
+    assert_eq!(status, 200, "the last point, through B");
+    let channels = format!("/apps/{APP_ID}/channels");
+    assert_eq!(a.api("GET", &channels, &[], "").await.0, 200);
+    assert_eq!(b.api("GET", &channels, &[], "").await.0, 200);
+    assert_eq!(a.api("GET", &channels, &[], "").await.0, 429);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(a.publish("one", "e", "{}").await.0, 200, "a new second");
+}

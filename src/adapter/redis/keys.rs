@@ -55,6 +55,11 @@ impl Keys {
         format!("{}:occ:{app}:{channel}", self.prefix)
     }
 
+    /// Points an app used of a budget (`events`, `reads`) in one second of Unix time.
+    pub fn rate(&self, app: &str, budget: &str, second: u64) -> String {
+        format!("{}:rate:{app}:{budget}:{second}", self.prefix)
+    }
+
     pub fn cache(&self, app: &str, channel: &str) -> String {
         format!("{}:cache:{app}:{channel}", self.prefix)
     }

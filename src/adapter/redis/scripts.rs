@@ -161,3 +161,33 @@ pub async fn members(
         .map(|(_, v)| v);
     Ok(member_values.filter_map(|v| decode(&v)).collect())
 }
+
+/// Take `points` of a per-second budget of `limit` unless that would exceed it;
+/// answer whether they were taken and the points used in this second.
+static TAKE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local points, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+if used + points > limit then return {0, used} end
+used = redis.call('INCRBY', KEYS[1], points)
+if used == points then redis.call('PEXPIRE', KEYS[1], 2000) end
+return {1, used}
+"#,
+    )
+});
+
+pub async fn take(
+    conn: &mut MultiplexedConnection,
+    key: String,
+    points: i64,
+    limit: i64,
+) -> RedisResult<(bool, i64)> {
+    let (taken, used): (i64, i64) = TAKE
+        .key(key)
+        .arg(points)
+        .arg(limit)
+        .invoke_async(conn)
+        .await?;
+    Ok((taken == 1, used))
+}
