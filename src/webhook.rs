@@ -6,7 +6,7 @@
 //! counted in metrics), the 3 s delay of `channel_vacated` / `member_removed`
 //! (cancelled when the channel or member comes back meanwhile), the optional
 //! batching window, and the in-flight deliveries with their retries (see
-//! [`deliver`]). Every webhook gets only the events its `event_types` and
+//! `deliver`). Every webhook gets only the events its `event_types` and
 //! `filter` accept, signed over the exact bytes sent.
 
 mod deliver;
