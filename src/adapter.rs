@@ -50,8 +50,19 @@ impl Adapter {
         }
     }
 
-    pub fn app(&self, id: &str) -> Option<&Arc<AppState>> {
+    /// The state of an app this node has seen.
+    pub fn app(&self, id: &str) -> Option<Arc<AppState>> {
         self.registry().app(id)
+    }
+
+    /// A snapshot of every app's state on this node.
+    pub fn apps(&self) -> Vec<Arc<AppState>> {
+        self.registry().apps()
+    }
+
+    /// The state of `app`, created on first use.
+    pub fn app_for(&self, app: &Arc<crate::config::App>) -> Arc<AppState> {
+        self.registry().app_for(app)
     }
 
     /// False while a clustered node cannot reach Redis.
@@ -66,7 +77,7 @@ impl Adapter {
     pub fn try_connect(&self, app: &AppState) -> bool {
         let elsewhere = match self {
             Adapter::Local(_) => 0,
-            Adapter::Redis(c) => c.remote_connections(&app.app.id),
+            Adapter::Redis(c) => c.remote_connections(&app.app().id),
         };
         app.try_connect(elsewhere)
     }
@@ -75,7 +86,7 @@ impl Adapter {
     pub fn broadcast(&self, app: &AppState, channel: &str, frame: &Frame, except: Option<&str>) {
         app.broadcast(channel, frame, except);
         if let Adapter::Redis(c) = self {
-            c.publish(redis::Bus::Broadcast, &app.app.id, channel, except, frame);
+            c.publish(redis::Bus::Broadcast, &app.app().id, channel, except, frame);
         }
     }
 
@@ -83,7 +94,7 @@ impl Adapter {
     pub fn send_to_user(&self, app: &AppState, user: &str, frame: &Frame, except: Option<&str>) {
         app.send_to_user(user, frame, except);
         if let Adapter::Redis(c) = self {
-            c.publish(redis::Bus::ToUser, &app.app.id, user, except, frame);
+            c.publish(redis::Bus::ToUser, &app.app().id, user, except, frame);
         }
     }
 
@@ -93,7 +104,7 @@ impl Adapter {
         if let Adapter::Redis(c) = self {
             c.publish(
                 redis::Bus::Terminate,
-                &app.app.id,
+                &app.app().id,
                 user,
                 None,
                 &Frame::from_static(""),
@@ -111,7 +122,7 @@ impl Adapter {
     ) -> Result<Joined, AdapterError> {
         match self {
             Adapter::Local(_) => {
-                let max = Some(app.app.limits.max_presence_members);
+                let max = Some(app.app().limits.max_presence_members);
                 Ok(app.subscribe(channel, sink, member, max, true)?)
             }
             Adapter::Redis(c) => c.subscribe(self, app, channel, sink, member).await,

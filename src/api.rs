@@ -73,9 +73,9 @@ pub async fn handle(node: &Node, req: &Request<'_>) -> Result<Answer, ApiError> 
         return Err(ApiError::new(404, "Not found"));
     };
     let app = node
-        .adapter
-        .app(app_id)
+        .app_by_id(app_id)
         .ok_or_else(|| ApiError::new(404, format!("The app {app_id} could not be found.")))?;
+    let app = &app;
     let query = parse_query(req.query);
     let signed = SignedRequest {
         method: req.method,
@@ -84,7 +84,7 @@ pub async fn handle(node: &Node, req: &Request<'_>) -> Result<Answer, ApiError> 
         body: req.body,
     };
     let window = node.config.server.timestamp_window.as_secs();
-    if let Err(e) = signed.verify(&app.app.key, &app.app.secret, Node::now_secs(), window) {
+    if let Err(e) = signed.verify(&app.app().key, &app.app().secret, Node::now_secs(), window) {
         tracing::info!(app_id, error = %e, "API request refused");
         return Err(e.into());
     }
@@ -133,7 +133,7 @@ async fn rate_limit(
     rest: &[&str],
     body: &[u8],
 ) -> Result<Option<Usage>, ApiError> {
-    let limits = &app.app.limits;
+    let limits = &app.app().limits;
     let (api, limit, points) = match (method, rest) {
         ("POST", ["events"]) => (
             Api::Events,
@@ -152,7 +152,7 @@ async fn rate_limit(
         None => Ok(None),
         Some(Ok(usage)) => Ok(Some(usage)),
         Some(Err(usage)) => {
-            tracing::info!(app_id = %app.app.id, "API request over the rate limit");
+            tracing::info!(app_id = %app.app().id, "API request over the rate limit");
             let mut e = ApiError::new(429, "Too many requests.");
             e.headers = usage.headers();
             Err(e)

@@ -202,16 +202,85 @@ pub struct Config {
     pub apps: Apps,
 }
 
-/// Apps indexed by id and by key.
-#[derive(Debug, Clone, Default)]
+/// Apps indexed by id and by key. Replaceable as a whole while serving, for
+/// apps that come from a database.
+#[derive(Debug, Default)]
 pub struct Apps {
+    index: std::sync::RwLock<AppIndex>,
+}
+
+#[derive(Debug, Default)]
+struct AppIndex {
     by_id: HashMap<String, Arc<App>>,
     by_key: HashMap<String, Arc<App>>,
 }
 
+impl Clone for Apps {
+    fn clone(&self) -> Apps {
+        let index = self.read();
+        Apps {
+            index: std::sync::RwLock::new(AppIndex {
+                by_id: index.by_id.clone(),
+                by_key: index.by_key.clone(),
+            }),
+        }
+    }
+}
+
 impl Apps {
     pub fn new(apps: Vec<App>) -> Result<Apps, ConfigError> {
-        let mut out = Apps::default();
+        let index = AppIndex::new(apps)?;
+        if index.by_id.is_empty() {
+            return Err(ConfigError::NoApps);
+        }
+        Ok(Apps {
+            index: std::sync::RwLock::new(index),
+        })
+    }
+
+    /// Take a new list of apps (validated as at startup; it may be empty).
+    /// Apps whose settings did not change keep their `Arc`.
+    pub fn replace(&self, apps: Vec<App>) -> Result<(), ConfigError> {
+        let mut fresh = AppIndex::new(apps)?;
+        {
+            let old = self.read();
+            for (id, app) in fresh.by_id.iter_mut() {
+                if let Some(same) = old.by_id.get(id).filter(|o| ***o == **app) {
+                    *app = same.clone();
+                }
+            }
+        }
+        fresh.by_key = fresh
+            .by_id
+            .values()
+            .map(|a| (a.key.clone(), a.clone()))
+            .collect();
+        *self.index.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        Ok(())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, AppIndex> {
+        self.index.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn by_id(&self, id: &str) -> Option<Arc<App>> {
+        self.read().by_id.get(id).cloned()
+    }
+
+    pub fn by_key(&self, key: &str) -> Option<Arc<App>> {
+        self.read().by_key.get(key).cloned()
+    }
+
+    /// A snapshot of every app.
+    pub fn iter(&self) -> std::vec::IntoIter<Arc<App>> {
+        let all: Vec<Arc<App>> = self.read().by_id.values().cloned().collect();
+        all.into_iter()
+    }
+}
+
+impl AppIndex {
+    fn new(apps: Vec<App>) -> Result<AppIndex, ConfigError> {
+        let mut out = AppIndex::default();
         for app in apps {
             for (field, value) in [("id", &app.id), ("key", &app.key), ("secret", &app.secret)] {
                 if value.is_empty() {
@@ -235,22 +304,7 @@ impl Apps {
                 });
             }
         }
-        if out.by_id.is_empty() {
-            return Err(ConfigError::NoApps);
-        }
         Ok(out)
-    }
-
-    pub fn by_id(&self, id: &str) -> Option<&Arc<App>> {
-        self.by_id.get(id)
-    }
-
-    pub fn by_key(&self, key: &str) -> Option<&Arc<App>> {
-        self.by_key.get(key)
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &Arc<App>> {
-        self.by_id.values()
     }
 }
 

@@ -95,7 +95,7 @@ async fn serve<S>(
             return;
         }
     };
-    let m = metrics::app(&app.app.id, node.config.server.port);
+    let m = metrics::app(&app.app().id, node.config.server.port);
     let _connected = m.connection();
     let queue = node.config.server.socket_queue;
     let sink = match conn.io.direct() {
@@ -115,30 +115,25 @@ async fn serve<S>(
 /// Find the app, check the origin and take a connection slot, or say why not.
 fn admit(node: &Node, upgrade: &Upgrade) -> Result<Arc<AppState>, (u16, String)> {
     let key = upgrade.key.as_str();
-    let app = node
-        .config
-        .apps
-        .by_key(key)
-        .and_then(|a| node.adapter.app(&a.id));
-    let Some(app) = app else {
+    let Some(app) = node.app_by_key(key) else {
         return Err((
             code::APP_NOT_FOUND,
             format!("App key {key} does not exist."),
         ));
     };
-    if !app.app.enabled {
+    if !app.app().enabled {
         return Err((code::APP_DISABLED, "The app is not enabled.".into()));
     }
-    if !origins::allowed(&app.app.allowed_origins, upgrade.origin.as_deref()) {
+    if !origins::allowed(&app.app().allowed_origins, upgrade.origin.as_deref()) {
         return Err((code::UNAUTHORIZED, "Origin not allowed".into()));
     }
-    if !node.adapter.try_connect(app) {
+    if !node.adapter.try_connect(&app) {
         return Err((
             code::OVER_QUOTA,
             "The current concurrent connections quota has been reached.".into(),
         ));
     }
-    Ok(app.clone())
+    Ok(app)
 }
 
 impl<S: Transport> Conn<S> {
@@ -147,8 +142,8 @@ impl<S: Transport> Conn<S> {
         let node = session.node.clone();
         let server = &node.config.server;
         let signin =
-            session.app.app.enable_user_authentication.then(|| {
-                Duration::from_millis(session.app.app.limits.user_authentication_timeout_ms)
+            session.app.app().enable_user_authentication.then(|| {
+                Duration::from_millis(session.app.app().limits.user_authentication_timeout_ms)
             });
         let mut live = Liveness::new(server.activity_timeout, server.pong_timeout, signin);
         let timer = tokio::time::sleep_until(live.next_deadline());

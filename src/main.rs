@@ -265,7 +265,7 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let apps: Vec<&str> = config.apps.iter().map(|a| a.id.as_str()).collect();
+    let apps: Vec<String> = config.apps.iter().map(|a| a.id.clone()).collect();
     let scheme = if acceptor.is_some() { "https" } else { "http" };
     tracing::info!(%addr, scheme, ?apps, "herald listening");
     let node = match Node::new(config) {

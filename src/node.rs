@@ -2,6 +2,7 @@
 //! drain signal. Handed to every connection task and API request.
 
 use crate::adapter::Adapter;
+use crate::channel::registry::AppState;
 use crate::channel::Registry;
 use crate::config::Config;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -53,6 +54,18 @@ impl Node {
     pub fn next_socket_id(&self) -> (u64, Arc<str>) {
         let key = self.next_socket.fetch_add(1, Ordering::Relaxed);
         (key, format!("{}.{}", self.prefix, key).into())
+    }
+
+    /// The state of the app with this id, if the app exists.
+    pub fn app_by_id(&self, id: &str) -> Option<Arc<AppState>> {
+        let app = self.config.apps.by_id(id)?;
+        Some(self.adapter.app_for(&app))
+    }
+
+    /// The state of the app with this key, if the app exists.
+    pub fn app_by_key(&self, key: &str) -> Option<Arc<AppState>> {
+        let app = self.config.apps.by_key(key)?;
+        Some(self.adapter.app_for(&app))
     }
 
     pub fn is_draining(&self) -> bool {

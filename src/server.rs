@@ -84,12 +84,8 @@ async fn drain(node: &Node) {
 /// Send the webhooks the closed sockets caused (vacated channels, removed
 /// members) without their delay, waiting at most until `deadline` (plus a second).
 async fn flush_webhooks(node: &Node, deadline: tokio::time::Instant) {
-    let apps = node
-        .config
-        .apps
-        .iter()
-        .filter_map(|a| node.adapter.app(&a.id));
-    let flushes = futures_util::future::join_all(apps.map(|a| a.webhooks.flush()));
+    let apps = node.adapter.apps();
+    let flushes = futures_util::future::join_all(apps.iter().map(|a| a.webhooks.flush()));
     let until = deadline.max(tokio::time::Instant::now()) + Duration::from_secs(1);
     if tokio::time::timeout_at(until, flushes).await.is_err() {
         tracing::warn!("webhooks still being retried at shutdown were dropped");

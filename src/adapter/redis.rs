@@ -224,7 +224,7 @@ impl Cluster {
     }
 
     fn mark_dirty(&self, app: &AppState, channel: &str) {
-        lock(&self.dirty).insert((app.app.id.clone(), channel.to_string()));
+        lock(&self.dirty).insert((app.app().id.clone(), channel.to_string()));
     }
 
     pub async fn subscribe(
@@ -268,9 +268,9 @@ impl Cluster {
         m: &Member,
     ) -> Result<(bool, Vec<Member>), AdapterError> {
         let mut conn = self.conn()?;
-        let max = app.app.limits.max_presence_members;
+        let max = app.app().limits.max_presence_members;
         let (added, members) =
-            scripts::join(&mut conn, &self.keys, &app.app.id, channel, m, 1, max)
+            scripts::join(&mut conn, &self.keys, &app.app().id, channel, m, 1, max)
                 .await
                 .map_err(|e| unavailable("presence join", e))?;
         match added {
@@ -296,7 +296,7 @@ impl Cluster {
         };
         let removed = match self.conn() {
             Ok(mut conn) => {
-                scripts::leave(&mut conn, &self.keys, &app.app.id, channel, &user).await
+                scripts::leave(&mut conn, &self.keys, &app.app().id, channel, &user).await
             }
             Err(_) => Ok(false),
         };
@@ -322,7 +322,7 @@ impl Cluster {
     /// nodes now have subscribers, or `None` when Redis cannot say.
     async fn occupancy(&self, app: &AppState, channel: &str, present: bool) -> Option<usize> {
         let mut conn = self.conn().ok()?;
-        let key = self.keys.occupancy(&app.app.id, channel);
+        let key = self.keys.occupancy(&app.app().id, channel);
         let mut pipe = ::redis::pipe();
         match present {
             true => pipe.sadd(&key, &self.keys.node).ignore(),
@@ -340,13 +340,13 @@ impl Cluster {
     ) -> Result<Option<Counts>, AdapterError> {
         let mut conn = self.conn()?;
         let peers = lock(&self.peers).clone();
-        let field = keys::sub_field(&app.app.id, channel);
+        let field = keys::sub_field(&app.app().id, channel);
         let local = app.counts(channel).map_or(0, |c| c.subscriptions);
         let mut pipe = ::redis::pipe();
         for peer in &peers {
             pipe.hget(self.keys.subs_of(peer), &field);
         }
-        pipe.hget(self.keys.presence(&app.app.id, channel), "count");
+        pipe.hget(self.keys.presence(&app.app().id, channel), "count");
         let mut answers: Vec<Option<usize>> = pipe
             .query_async(&mut conn)
             .await
@@ -378,7 +378,7 @@ impl Cluster {
                 .map_err(|e| unavailable("channels", e))?;
             for (field, n) in all {
                 if let Some(channel) =
-                    keys::channel_of(&field, &app.app.id).filter(|c| c.starts_with(prefix))
+                    keys::channel_of(&field, &app.app().id).filter(|c| c.starts_with(prefix))
                 {
                     *totals.entry(channel.to_string()).or_default() += n;
                 }
@@ -387,7 +387,7 @@ impl Cluster {
         let mut pipe = ::redis::pipe();
         let names: Vec<String> = totals.keys().cloned().collect();
         for name in &names {
-            pipe.hget(self.keys.presence(&app.app.id, name), "count");
+            pipe.hget(self.keys.presence(&app.app().id, name), "count");
         }
         let users: Vec<Option<usize>> = pipe
             .query_async(&mut conn)
@@ -412,7 +412,7 @@ impl Cluster {
         channel: &str,
     ) -> Result<Vec<Member>, AdapterError> {
         let mut conn = self.conn()?;
-        scripts::members(&mut conn, &self.keys, &app.app.id, channel)
+        scripts::members(&mut conn, &self.keys, &app.app().id, channel)
             .await
             .map_err(|e| unavailable("members", e))
     }
@@ -426,7 +426,7 @@ impl Cluster {
         ttl: Duration,
     ) {
         let Ok(mut conn) = self.conn() else { return };
-        let key = self.keys.cache(&app.app.id, channel);
+        let key = self.keys.cache(&app.app().id, channel);
         let mut pipe = ::redis::pipe();
         pipe.hset_multiple(&key, &[("frame", frame.as_str()), ("data", data)])
             .pexpire(&key, ttl.as_millis() as i64);
@@ -448,7 +448,7 @@ impl Cluster {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
-        let key = self.keys.rate(&app.app.id, api.name(), now.as_secs());
+        let key = self.keys.rate(&app.app().id, api.name(), now.as_secs());
         let (taken, used) = scripts::take(&mut conn, key, points, limit)
             .await
             .map_err(|e| unavailable("rate limit", e))?;
@@ -461,7 +461,7 @@ impl Cluster {
         channel: &str,
     ) -> Option<(Frame, String, Duration)> {
         let mut conn = self.conn().ok()?;
-        let key = self.keys.cache(&app.app.id, channel);
+        let key = self.keys.cache(&app.app().id, channel);
         let mut pipe = ::redis::pipe();
         pipe.hget(&key, "frame").hget(&key, "data").pttl(&key);
         let (frame, data, ttl): (Option<String>, Option<String>, i64) =

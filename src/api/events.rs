@@ -64,7 +64,7 @@ pub fn points(body: &[u8], batch: bool) -> i64 {
 
 pub async fn publish(node: &Node, app: &AppState, body: &[u8]) -> Result<Value, ApiError> {
     let raw: RawEvent = serde_json::from_slice(body).map_err(bad_json)?;
-    let event = validate(raw, &app.app.limits)?;
+    let event = validate(raw, &app.app().limits)?;
     ensure_deliverable(node)?;
     let info = send(node, app, &event).await?;
     Ok(info
@@ -74,7 +74,7 @@ pub async fn publish(node: &Node, app: &AppState, body: &[u8]) -> Result<Value, 
 
 pub async fn publish_batch(node: &Node, app: &AppState, body: &[u8]) -> Result<Value, ApiError> {
     let raw: RawBatch = serde_json::from_slice(body).map_err(bad_json)?;
-    let max = app.app.limits.max_event_batch_size;
+    let max = app.app().limits.max_event_batch_size;
     if raw.batch.len() > max {
         return Err(ApiError::new(
             400,
@@ -84,7 +84,7 @@ pub async fn publish_batch(node: &Node, app: &AppState, body: &[u8]) -> Result<V
     let events: Vec<Event> = raw
         .batch
         .into_iter()
-        .map(|e| validate(e, &app.app.limits))
+        .map(|e| validate(e, &app.app().limits))
         .collect::<Result<_, _>>()?;
     ensure_deliverable(node)?;
     let any_info = events.iter().any(|e| e.info.is_some());

@@ -134,7 +134,8 @@ pub struct Counts {
 
 /// Everything this node knows about one app's sockets.
 pub struct AppState {
-    pub app: Arc<App>,
+    /// The app's settings; replaced when its source (a database) changes them.
+    config: std::sync::RwLock<Arc<App>>,
     state: Mutex<State>,
     cache: Mutex<HashMap<String, Cached>>,
     connections: AtomicUsize,
@@ -152,7 +153,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl AppState {
     pub fn new(app: Arc<App>) -> AppState {
         AppState {
-            app,
+            config: std::sync::RwLock::new(app),
             state: Mutex::default(),
             cache: Mutex::default(),
             connections: AtomicUsize::new(0),
@@ -162,10 +163,20 @@ impl AppState {
         }
     }
 
+    /// The app's current settings.
+    pub fn app(&self) -> Arc<App> {
+        self.config.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Take new settings for the app (same id).
+    pub fn set_app(&self, app: Arc<App>) {
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = app;
+    }
+
     /// Count a new connection unless the app's quota (counting `elsewhere`
     /// connections on other nodes) is reached.
     pub fn try_connect(&self, elsewhere: usize) -> bool {
-        let max = self.app.max_connections.unwrap_or(usize::MAX);
+        let max = self.app().max_connections.unwrap_or(usize::MAX);
         self.connections
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n.saturating_add(elsewhere) < max).then_some(n + 1)
@@ -420,27 +431,47 @@ pub fn presence_data<'a>(members: impl Iterator<Item = &'a Member>) -> String {
 
 /// All apps' local state, by app id.
 pub struct Registry {
-    apps: HashMap<String, Arc<AppState>>,
+    apps: std::sync::RwLock<HashMap<String, Arc<AppState>>>,
 }
 
 impl Registry {
-    pub fn new<'a>(apps: impl Iterator<Item = &'a Arc<App>>) -> Registry {
+    pub fn new(apps: impl Iterator<Item = Arc<App>>) -> Registry {
+        let states = apps
+            .map(|a| (a.id.clone(), Arc::new(AppState::new(a))))
+            .collect();
         Registry {
-            apps: apps
-                .map(|a| (a.id.clone(), Arc::new(AppState::new(a.clone()))))
-                .collect(),
+            apps: std::sync::RwLock::new(states),
         }
     }
 
-    pub fn app(&self, id: &str) -> Option<&Arc<AppState>> {
-        self.apps.get(id)
+    /// The state of an app this node has seen.
+    pub fn app(&self, id: &str) -> Option<Arc<AppState>> {
+        let apps = self.apps.read().unwrap_or_else(|p| p.into_inner());
+        apps.get(id).cloned()
     }
 
-    pub fn apps(&self) -> impl Iterator<Item = &Arc<AppState>> {
-        self.apps.values()
+    /// The state of `app`, created on first use; takes its settings if they changed.
+    pub fn app_for(&self, app: &Arc<App>) -> Arc<AppState> {
+        if let Some(state) = self.app(&app.id) {
+            if !Arc::ptr_eq(&state.app(), app) {
+                state.set_app(app.clone());
+            }
+            return state;
+        }
+        let mut apps = self.apps.write().unwrap_or_else(|p| p.into_inner());
+        let state = apps
+            .entry(app.id.clone())
+            .or_insert_with(|| Arc::new(AppState::new(app.clone())));
+        state.clone()
+    }
+
+    /// A snapshot of every app's state.
+    pub fn apps(&self) -> Vec<Arc<AppState>> {
+        let apps = self.apps.read().unwrap_or_else(|p| p.into_inner());
+        apps.values().cloned().collect()
     }
 
     pub fn total_connections(&self) -> usize {
-        self.apps.values().map(|a| a.connection_count()).sum()
+        self.apps().iter().map(|a| a.connection_count()).sum()
     }
 }

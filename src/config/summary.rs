@@ -9,7 +9,7 @@ pub fn render(config: &Config) -> String {
     let mut apps: Vec<_> = config.apps.iter().collect();
     apps.sort_by(|a, b| a.id.cmp(&b.id));
     for app in apps {
-        out.push_str(&self::app(app));
+        out.push_str(&self::app(&app));
     }
     out
 }

@@ -91,7 +91,7 @@ impl Session {
         let refuse = |kind: &str, msg: &str, status: u16| {
             Reply::frame(protocol::subscription_error(channel, kind, msg, status))
         };
-        let limits = &self.app.app.limits;
+        let limits = &self.app.app().limits;
         match validate_name(channel, limits.max_channel_name_length) {
             Err(e @ NameError::TooLong(_)) => return refuse("LimitReached", &e.to_string(), 4009),
             Err(e @ NameError::Invalid) => return refuse("InvalidChannel", &e.to_string(), 4009),
@@ -108,7 +108,7 @@ impl Session {
             );
         }
         if ctype.needs_auth() {
-            let app = &self.app.app;
+            let app = &self.app.app();
             let message = auth::channel_string(&self.sink.socket_id, channel, channel_data);
             if !auth::verify_token(&app.key, &app.secret, auth.unwrap_or(""), &message) {
                 tracing::debug!(channel, "subscription refused: bad signature");
@@ -209,11 +209,11 @@ impl Session {
         let server = &self.node.config.server;
         self.app
             .webhooks
-            .send(&self.app.app, &server.webhooks, server.port, event);
+            .send(&self.app.app(), &server.webhooks, server.port, event);
     }
 
     fn sign_in(&mut self, token: &str, user_data: &str) -> Reply {
-        let app = &self.app.app;
+        let app = &self.app.app();
         let message = auth::user_string(&self.sink.socket_id, user_data);
         if !auth::verify_token(&app.key, &app.secret, token, &message) {
             return Reply::frame(protocol::error(
@@ -267,8 +267,8 @@ impl Session {
         channel: &str,
         data: Option<&str>,
     ) -> Result<Option<String>, String> {
-        let limits = &self.app.app.limits;
-        if !self.app.app.enable_client_messages {
+        let limits = &self.app.app().limits;
+        if !self.app.app().enable_client_messages {
             return Err("The app does not have client messaging enabled.".into());
         }
         if event.len() > limits.max_event_name_length {

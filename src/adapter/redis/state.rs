@@ -145,7 +145,8 @@ async fn heartbeat(cluster: &Cluster, conn: &mut MultiplexedConnection) -> Redis
     let conns: Vec<(String, usize)> = cluster
         .registry
         .apps()
-        .map(|a| (a.app.id.clone(), a.connection_count()))
+        .iter()
+        .map(|a| (a.app().id.clone(), a.connection_count()))
         .collect();
     let mut pipe = ::redis::pipe();
     pipe.set_ex(keys.heartbeat_of(&keys.node), 1, HEARTBEAT_TTL_MS / 1000)
@@ -266,11 +267,11 @@ async fn resync(cluster: &Cluster, conn: &mut MultiplexedConnection) -> RedisRes
         for (channel, counts) in state.channels("") {
             pipe.hset(
                 keys.subs_of(&keys.node),
-                sub_field(&state.app.id, &channel),
+                sub_field(&state.app().id, &channel),
                 counts.subscriptions,
             )
             .ignore();
-            pipe.sadd(keys.occupancy(&state.app.id, &channel), &keys.node)
+            pipe.sadd(keys.occupancy(&state.app().id, &channel), &keys.node)
                 .ignore();
         }
     }
@@ -280,7 +281,7 @@ async fn resync(cluster: &Cluster, conn: &mut MultiplexedConnection) -> RedisRes
     let purged: bool = conn.del(keys.purged_mark(&keys.node)).await?;
     let mut announce = Vec::new();
     for state in cluster.registry.apps() {
-        let app = &state.app.id;
+        let app = &state.app().id;
         for (channel, members) in state.local_presence() {
             let gone = removed
                 .remove(&(app.clone(), channel.clone()))
