@@ -1,7 +1,7 @@
 # herald: `make run` serves the default app on :6001; `make test` runs every test.
 CARGO ?= cargo
 
-.PHONY: run build release test unit lint protocol-test bench redis-server bench-smoke
+.PHONY: run build release test unit lint protocol-test bench redis-server postgresql bench-smoke
 
 run:
 	$(CARGO) run --release
@@ -24,7 +24,11 @@ lint:
 redis-server:
 	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
 
-unit: redis-server
+# The Postgres app-manager tests start their own PostgreSQL cluster; install the server if missing.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq postgresql; }
+
+unit: redis-server postgresql
 	$(CARGO) test
 
 protocol-test: release redis-server

@@ -28,6 +28,8 @@ pub enum ConfigError {
     NoApps,
     #[error("TLS needs both a certificate and a key: {missing} is not set")]
     TlsHalf { missing: &'static str },
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// Limits that apply per app; the server section gives their defaults.
@@ -108,6 +110,10 @@ pub struct Server {
     pub accept_traffic_memory_threshold: f64,
     /// Serve HTTPS and `wss://` on the main port; `None` is plain HTTP.
     pub tls: Option<Tls>,
+    /// Apps come from this PostgreSQL table instead of the config.
+    pub postgres: Option<Postgres>,
+    /// Limits for apps that do not set their own (apps from a database).
+    pub app_defaults: Limits,
 }
 
 /// The main port's certificate and key (PEM files), read by [`crate::tls`].
@@ -342,6 +348,16 @@ pub struct RawServer {
     pub tls_cert: String,
     pub tls_key: String,
     pub tls_passphrase: String,
+    /// Where apps come from: `array` (this file) or `postgres`.
+    pub app_manager: String,
+    pub postgres_host: String,
+    pub postgres_port: u16,
+    pub postgres_user: String,
+    pub postgres_password: String,
+    pub postgres_database: String,
+    pub postgres_table: String,
+    /// Seconds between two reads of the apps table (0 or less: 5).
+    pub app_refresh_secs: i64,
     pub webhook_ca_file: String,
 }
 
@@ -379,6 +395,14 @@ impl Default for RawServer {
             tls_key: String::new(),
             tls_passphrase: String::new(),
             webhook_ca_file: String::new(),
+            app_manager: "array".into(),
+            postgres_host: "127.0.0.1".into(),
+            postgres_port: 5432,
+            postgres_user: "postgres".into(),
+            postgres_password: "password".into(),
+            postgres_database: "main".into(),
+            postgres_table: "apps".into(),
+            app_refresh_secs: 5,
         }
     }
 }
@@ -494,6 +518,8 @@ impl RawConfig {
             apps.push(build_app(raw, &defaults)?);
         }
         let tls = tls(&s)?;
+        let postgres = postgres(&s)?;
+        let from_db = postgres.is_some();
         let server = Server {
             host: s.host,
             port: s.port,
@@ -527,12 +553,76 @@ impl RawConfig {
             },
             accept_traffic_memory_threshold: s.accept_traffic_memory_threshold,
             tls,
+            postgres,
+            app_defaults: defaults,
         };
-        Ok(Config {
-            server,
-            apps: Apps::new(apps)?,
-        })
+        // Apps from a database are loaded before serving (see `crate::postgres`).
+        let apps = if from_db {
+            Apps::default()
+        } else {
+            Apps::new(apps)?
+        };
+        Ok(Config { server, apps })
     }
+}
+
+/// Where the apps table is and how often it is read again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Postgres {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+    pub database: String,
+    pub table: String,
+    pub refresh: Duration,
+}
+
+fn postgres(s: &RawServer) -> Result<Option<Postgres>, ConfigError> {
+    match s.app_manager.as_str() {
+        "array" | "" => return Ok(None),
+        "postgres" => {}
+        other => {
+            return Err(ConfigError::Invalid(format!(
+                "app manager {other:?} is not available: use \"postgres\" or list the apps in a config file"
+            )))
+        }
+    }
+    let identifier = |t: &str| {
+        !t.is_empty()
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+    };
+    if !identifier(&s.postgres_table) {
+        return Err(ConfigError::Invalid(format!(
+            "postgres table {:?} is not a plain table name",
+            s.postgres_table
+        )));
+    }
+    let refresh = if s.app_refresh_secs > 0 {
+        s.app_refresh_secs
+    } else {
+        5
+    };
+    Ok(Some(Postgres {
+        host: s.postgres_host.clone(),
+        port: s.postgres_port,
+        user: s.postgres_user.clone(),
+        password: s.postgres_password.clone(),
+        database: s.postgres_database.clone(),
+        table: s.postgres_table.clone(),
+        refresh: Duration::from_secs(refresh as u64),
+    }))
+}
+
+/// An app from a row of Soketi's apps table (as a JSON object of its columns).
+pub fn app_from_row(
+    row: serde_json::Map<String, serde_json::Value>,
+    defaults: &Limits,
+) -> Result<App, String> {
+    let mut warnings = Vec::new();
+    let table = soketi_json::app_row(row, &mut warnings)?;
+    build_app(table, defaults).map_err(|e| e.to_string())
 }
 
 fn non_empty(s: &str) -> Option<String> {

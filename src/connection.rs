@@ -141,10 +141,9 @@ impl<S: Transport> Conn<S> {
     async fn drive(&mut self, session: &mut Session, m: &AppMetrics) -> &'static str {
         let node = session.node.clone();
         let server = &node.config.server;
-        let signin =
-            session.app.app().enable_user_authentication.then(|| {
-                Duration::from_millis(session.app.app().limits.user_authentication_timeout_ms)
-            });
+        let signin = session.app.app().enable_user_authentication.then(|| {
+            Duration::from_millis(session.app.app().limits.user_authentication_timeout_ms)
+        });
         let mut live = Liveness::new(server.activity_timeout, server.pong_timeout, signin);
         let timer = tokio::time::sleep_until(live.next_deadline());
         tokio::pin!(timer);

@@ -14,6 +14,7 @@
 //! - [`tls`]: rustls certificates and keys for the main port, and the webhook client's roots (a leaf).
 //! - [`health`]: the second listener (port 9601): health, `/usage`, `/metrics`.
 //! - [`metrics`]: process-wide counters rendered for Prometheus (a leaf).
+//! - [`postgres`]: apps read from a PostgreSQL table with Soketi's schema, refreshed in the background.
 //! - [`rate`]: per-second budgets for the per-app HTTP API rate limits (a leaf).
 //! - [`webhook`]: queued, debounced, batched, signed and retried webhooks (a leaf).
 //! - [`ws`]: the server side of the WebSocket wire format (a leaf, no buffers of its own).
@@ -28,6 +29,7 @@ pub mod connection;
 pub mod health;
 pub mod metrics;
 pub mod node;
+pub mod postgres;
 pub mod protocol;
 pub mod rate;
 pub mod server;

@@ -265,6 +265,18 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    if let Some(pg) = &config.server.postgres {
+        let loaded = herald::postgres::load(pg, &config.server.app_defaults).await;
+        if let Err(e) = loaded.map_err(|e| e.to_string()).and_then(|apps| {
+            config
+                .apps
+                .replace(apps)
+                .map_err(|e| format!("apps table: {e}"))
+        }) {
+            eprintln!("herald: {e}");
+            std::process::exit(2);
+        }
+    }
     let apps: Vec<String> = config.apps.iter().map(|a| a.id.clone()).collect();
     let scheme = if acceptor.is_some() { "https" } else { "http" };
     tracing::info!(%addr, scheme, ?apps, "herald listening");
@@ -275,6 +287,9 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    if let Some(pg) = node.config.server.postgres.clone() {
+        herald::postgres::keep_fresh(node.clone(), pg);
+    }
     start_metrics(&node);
     herald::server::run(listener, acceptor, node, shutdown_signal()).await;
     tracing::info!("stopped");

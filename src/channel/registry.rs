@@ -165,7 +165,10 @@ impl AppState {
 
     /// The app's current settings.
     pub fn app(&self) -> Arc<App> {
-        self.config.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Take new settings for the app (same id).

@@ -364,6 +364,14 @@ fn app_of(
     Ok(table)
 }
 
+/// One row of Soketi's SQL apps table (its columns as a JSON object), as an `[[apps]]` table.
+pub fn app_row(
+    fields: Map<String, Value>,
+    warnings: &mut Vec<String>,
+) -> Result<toml::Table, String> {
+    app_of(0, fields, warnings)
+}
+
 /// Soketi takes an array or a JSON string; anything invalid means no webhooks.
 fn webhooks(value: Value) -> toml::Value {
     let value = match value {

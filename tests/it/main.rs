@@ -7,6 +7,7 @@ mod cluster;
 mod config_check;
 mod metrics;
 mod origins;
+mod postgres;
 mod presence;
 mod rate_limits;
 mod soketi_env;

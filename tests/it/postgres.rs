@@ -1,0 +1,225 @@
+//! Apps from a real PostgreSQL server with Soketi's apps table.
+
+use crate::support::*;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A throwaway PostgreSQL cluster on a free port (run as `postgres` when we are root).
+struct Pg {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    child: Child,
+}
+
+fn pg_bin() -> PathBuf {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL is installed (make test installs it)")
+        .filter_map(|e| Some(e.ok()?.path().join("bin")))
+        .filter(|p| p.join("postgres").exists())
+        .collect();
+    versions.sort();
+    versions.pop().expect("a PostgreSQL server binary")
+}
+
+fn as_postgres(bin: &Path, tool: &str) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(bin.join(tool));
+        c
+    } else {
+        Command::new(bin.join(tool))
+    }
+}
+
+/// Whether this process runs as root, read from /proc (no libc call needed).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .is_some_and(|l| l.split_whitespace().nth(1) == Some("0"))
+    })
+}
+
+impl Pg {
+    fn start() -> Pg {
+        let bin = pg_bin();
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("herald-pg-{port}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        if is_root() {
+            let ok = Command::new("chown").arg("postgres").arg(&dir).status();
+            assert!(ok.unwrap().success());
+        }
+        let data = dir.join("data");
+        let init = as_postgres(&bin, "initdb")
+            .args(["-A", "trust", "-U", "postgres", "-D"])
+            .arg(&data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(init.success(), "initdb failed");
+        let child = as_postgres(&bin, "postgres")
+            .arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
+            .args(["-c", "fsync=off", "-k"])
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pg = Pg {
+            bin,
+            dir,
+            port,
+            child,
+        };
+        for _ in 0..100 {
+            if pg.try_sql("SELECT 1") {
+                return pg;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("PostgreSQL did not start");
+    }
+
+    fn try_sql(&self, sql: &str) -> bool {
+        Command::new(self.bin.join("psql"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+            ])
+            .args(["-d", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    fn sql(&self, sql: &str) {
+        assert!(self.try_sql(sql), "SQL failed: {sql}");
+    }
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Soketi's apps table for Postgres (flags as smallint, as its migrations make them).
+const SCHEMA: &str = "CREATE TABLE apps (
+    id varchar(255) PRIMARY KEY, key varchar(255) NOT NULL, secret varchar(255) NOT NULL,
+    max_connections integer NOT NULL DEFAULT -1, enable_client_messages smallint NOT NULL,
+    enabled smallint NOT NULL, max_backend_events_per_sec integer NOT NULL DEFAULT -1,
+    max_client_events_per_sec integer NOT NULL DEFAULT -1,
+    max_read_req_per_sec integer NOT NULL DEFAULT -1, webhooks json,
+    max_presence_members_per_channel smallint, max_presence_member_size_in_kb smallint,
+    max_channel_name_length smallint, max_event_channels_at_once smallint,
+    max_event_name_length smallint, max_event_payload_in_kb smallint,
+    max_event_batch_size smallint, enable_user_authentication smallint NOT NULL DEFAULT 0)";
+
+fn herald_on(pg_port: u16, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_herald"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HERALD_LOG", "warn")
+        .env("SOKETI_PORT", port.to_string())
+        .env("SOKETI_METRICS_ENABLED", "false")
+        .env("SOKETI_APP_MANAGER_DRIVER", "postgres")
+        .env("SOKETI_APP_MANAGER_CACHE_TTL", "1")
+        .env("SOKETI_DB_POSTGRES_HOST", "127.0.0.1")
+        .env("SOKETI_DB_POSTGRES_PORT", pg_port.to_string())
+        .env("SOKETI_DB_POSTGRES_DATABASE", "postgres")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_listening(addr: SocketAddr) {
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("herald did not listen on {addr}");
+}
+
+#[tokio::test]
+async fn apps_come_from_soketis_postgres_table_and_follow_its_changes() {
+    let pg = Pg::start();
+    pg.sql(SCHEMA);
+    pg.sql(&format!(
+        "INSERT INTO apps (id, key, secret, enable_client_messages, enabled, webhooks) VALUES
+         ('pg-app', '{KEY}', '{SECRET}', 1, 1, NULL), ('off', 'off-key', 'x', 0, 0, '[]')"
+    ));
+    let port = free_port();
+    let mut child = herald_on(pg.port, port);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    wait_listening(addr).await;
+    let server = Server::external(addr);
+    // The row's app: its key connects, its secret signs, its flag allows whispers.
+    let mut a = server.client().await;
+    let mut b = server.client().await;
+    a.subscribe_private("private-db").await;
+    b.subscribe_private("private-db").await;
+    a.send(serde_json::json!({"event":"client-x","channel":"private-db","data":{}}))
+        .await;
+    assert_eq!(b.next().await["event"], "client-x");
+    let body = r#"{"name":"from-db","channel":"private-db","data":"{}"}"#;
+    assert_eq!(
+        server.api("POST", "/apps/pg-app/events", &[], body).await.0,
+        200
+    );
+    assert_eq!(a.next().await["event"], "from-db");
+    // A disabled row refuses; an unknown key is unknown.
+    let mut off = server.raw_client("off-key").await;
+    assert_eq!(off.closed().await, Some(4003));
+    let mut nobody = server.raw_client("new-key").await;
+    assert_eq!(nobody.closed().await, Some(4001));
+    // A row added while serving is picked up within the refresh (1 s here).
+    pg.sql("INSERT INTO apps (id, key, secret, enable_client_messages, enabled) VALUES ('new', 'new-key', 's', 0, 1)");
+    let mut joined = false;
+    for _ in 0..40 {
+        let mut c = server.raw_client("new-key").await;
+        if c.next().await["event"] == "pusher:connection_established" {
+            joined = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(joined, "the new row never became an app");
+    // The database going away keeps the apps read before.
+    drop(pg);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut c = server.client().await;
+    c.subscribe("still-here").await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[tokio::test]
+async fn an_unreachable_database_stops_the_start_with_one_line() {
+    let port = free_port();
+    let out = herald_on(free_port(), port).wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.starts_with("herald: cannot read apps from PostgreSQL 127.0.0.1:"),
+        "{text}"
+    );
+    assert_eq!(text.trim_end().lines().count(), 1, "{text}");
+}
