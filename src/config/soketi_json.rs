@@ -93,6 +93,22 @@ const SERVER_KEYS: &[(&str, &str, Kind)] = &[
     ("ssl.certPath", "tls_cert", Kind::Plain),
     ("ssl.keyPath", "tls_key", Kind::Plain),
     ("ssl.passphrase", "tls_passphrase", Kind::Plain),
+    ("appManager.driver", "app_manager", Kind::Plain),
+    ("appManager.postgres.table", "postgres_table", Kind::Plain),
+    ("appManager.cache.ttl", "app_refresh_secs", Kind::Plain),
+    ("database.postgres.host", "postgres_host", Kind::Plain),
+    ("database.postgres.port", "postgres_port", Kind::Plain),
+    ("database.postgres.user", "postgres_user", Kind::Plain),
+    (
+        "database.postgres.password",
+        "postgres_password",
+        Kind::Plain,
+    ),
+    (
+        "database.postgres.database",
+        "postgres_database",
+        Kind::Plain,
+    ),
 ];
 
 /// Options read through the `SOKETI_*` Redis logic: (option path, variable).
@@ -108,7 +124,8 @@ const REDIS_KEYS: &[(&str, &str)] = &[
 
 /// Options whose value herald already has, so they need no warning.
 const NO_OP: &[(&str, &[&str])] = &[
-    ("appManager.driver", &["array"]),
+    ("appManager.cache.enabled", &["true", "false"]),
+    ("appManager.postgres.version", &[]),
     ("metrics.driver", &["prometheus"]),
     ("mode", &["full", "server"]),
     ("queue.driver", &["sync"]),
@@ -304,10 +321,9 @@ fn server_options(
         .collect();
     env::apply_redis(raw, &|name| redis.get(name).cloned());
     for &(path, fine) in NO_OP {
-        if options
-            .get(path)
-            .is_some_and(|v| fine.contains(&scalar_text(v.clone()).unwrap_or_default().as_str()))
-        {
+        if options.get(path).is_some_and(|v| {
+            fine.is_empty() || fine.contains(&scalar_text(v.clone()).unwrap_or_default().as_str())
+        }) {
             options.remove(path);
         }
     }
@@ -488,6 +504,31 @@ mod tests {
         let cluster = cfg.server.cluster.unwrap();
         assert_eq!(cluster.redis_url, "redis://redis:6380/0");
         assert_eq!(cluster.prefix, "p");
+    }
+
+    #[test]
+    fn postgres_options_build_the_app_manager_settings() {
+        let text = r#"{"appManager": {"driver": "postgres", "cache": {"enabled": true, "ttl": 60},
+                "postgres": {"table": "soketi_apps", "version": "13.3"}},
+            "database": {"postgres": {"host": "db", "port": 5433, "user": "u",
+                "password": "p", "database": "soketi"}}}"#;
+        let (cfg, warnings) = build(text);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let pg = cfg.server.postgres.unwrap();
+        assert_eq!(
+            (
+                pg.host.as_str(),
+                pg.port,
+                pg.user.as_str(),
+                pg.password.as_str()
+            ),
+            ("db", 5433, "u", "p")
+        );
+        assert_eq!(
+            (pg.database.as_str(), pg.table.as_str()),
+            ("soketi", "soketi_apps")
+        );
+        assert_eq!(pg.refresh.as_secs(), 60);
     }
 
     #[test]
