@@ -1,5 +1,6 @@
-//! One task per WebSocket: one `select!` over the socket, the outbox, one timer
-//! (liveness and sign-in) and the drain signal.
+//! One task per WebSocket: one `select!` over the socket and the outbox.
+//! Liveness, the sign-in clock and the drain reach the task through its outbox,
+//! from the node's [`Roster`] sweeper, so an idle socket owns no timer.
 //!
 //! Memory is spent only while there is work: inbound bytes are read through a
 //! per-thread scratch buffer and kept only while a frame is incomplete; outbound
@@ -7,6 +8,7 @@
 //! after each write.
 
 mod liveness;
+pub mod roster;
 mod session;
 mod transport;
 
@@ -18,7 +20,9 @@ use crate::metrics::{self, AppMetrics};
 use crate::node::Node;
 use crate::protocol::{self, code, ClientMessage};
 use crate::ws::{self, Decoder, Inbound};
-use liveness::{Liveness, Verdict};
+use crate::socket_id::SocketId;
+pub use liveness::Liveness;
+pub use roster::Roster;
 use session::{Reply, Session};
 use std::cell::RefCell;
 use std::future::{poll_fn, Future};
@@ -54,7 +58,7 @@ pub fn run<S>(io: S, early: Vec<u8>, node: Arc<Node>, upgrade: Upgrade) -> impl 
 where
     S: Transport,
 {
-    let (key, id) = node.next_socket_id();
+    let id = node.next_socket_id();
     let span = tracing::debug_span!("conn", socket_id = %id, app_key = %upgrade.key);
     let conn = Conn {
         io,
@@ -62,7 +66,7 @@ where
         decoder: Decoder::new(hard_cap(node.config.server.max_message_bytes)),
     };
     let admitted = admit(&node, &upgrade);
-    serve(conn, node, admitted, key, id).instrument(span)
+    serve(conn, node, admitted, id).instrument(span)
 }
 
 /// The largest message read at all; bigger ones close the socket with 1009.
@@ -82,8 +86,7 @@ async fn serve<S>(
     mut conn: Conn<S>,
     node: Arc<Node>,
     admitted: Result<Arc<AppState>, (u16, String)>,
-    key: u64,
-    id: Arc<str>,
+    id: SocketId,
 ) where
     S: Transport,
 {
@@ -98,10 +101,15 @@ async fn serve<S>(
     let m = metrics::app(&app.app().id, node.config.server.port);
     let _connected = m.connection();
     let queue = node.config.server.socket_queue;
+    let signin = app.app().enable_user_authentication.then(|| {
+        Duration::from_millis(app.app().limits.user_authentication_timeout_ms)
+    });
+    let live = Liveness::new(signin);
     let sink = match conn.io.direct() {
-        Some(tcp) => Sink::direct(key, id, queue, tcp, m.clone()),
-        None => Sink::new(key, id, queue),
+        Some(tcp) => Sink::direct(id, queue, live, tcp, m.clone()),
+        None => Sink::new(id, queue, live),
     };
+    let _seat = Roster::seat(&node, &sink);
     let mut session = Session::new(node, app.clone(), sink);
     tracing::debug!("connected");
     if Box::pin(conn.established(&session, &m)).await.is_ok() {
@@ -139,16 +147,6 @@ fn admit(node: &Node, upgrade: &Upgrade) -> Result<Arc<AppState>, (u16, String)>
 impl<S: Transport> Conn<S> {
     /// The connection loop; returns why it ended.
     async fn drive(&mut self, session: &mut Session, m: &AppMetrics) -> &'static str {
-        let node = session.node.clone();
-        let server = &node.config.server;
-        let signin = session.app.app().enable_user_authentication.then(|| {
-            Duration::from_millis(session.app.app().limits.user_authentication_timeout_ms)
-        });
-        let mut live = Liveness::new(server.activity_timeout, server.pong_timeout, signin);
-        let timer = tokio::time::sleep_until(live.next_deadline());
-        tokio::pin!(timer);
-        let draining = node.drained();
-        tokio::pin!(draining);
         let sink = session.sink.clone();
         if !self.inbuf.is_empty() {
             if let Err(reason) = Box::pin(self.on_bytes(session, m)).await {
@@ -167,32 +165,12 @@ impl<S: Transport> Conn<S> {
                 read = read_some(&mut self.io, &mut self.inbuf) => {
                     match read {
                         Ok(0) | Err(_) => return "socket closed",
-                        Ok(_) => live.activity(),
+                        Ok(_) => sink.live.activity(),
                     }
                     // Boxed: handlers' futures are large and an idle socket should not carry them.
                     if let Err(reason) = Box::pin(self.on_bytes(session, m)).await {
                         return reason;
                     }
-                }
-                () = &mut timer => {
-                    match live.check(session.authorized) {
-                        Verdict::Wait => {}
-                        Verdict::Ping => {
-                            if let Err(reason) = Box::pin(self.ping(&sink, m)).await {
-                                return reason;
-                            }
-                        }
-                        Verdict::Close(code, message, reason) => {
-                            let _ = Box::pin(self.close_now(&sink, m, code, message)).await;
-                            return reason;
-                        }
-                    }
-                    timer.as_mut().reset(live.next_deadline());
-                }
-                () = &mut draining => {
-                    let bye = "Server closed. Please reconnect shortly.";
-                    let _ = Box::pin(self.close_now(&sink, m, code::RECONNECT, bye)).await;
-                    return "server draining";
                 }
             }
         }
@@ -202,7 +180,8 @@ impl<S: Transport> Conn<S> {
     /// the pen held, so nothing can overtake it).
     async fn established(&mut self, session: &Session, m: &AppMetrics) -> Result<(), ()> {
         let secs = session.node.config.server.activity_timeout.as_secs();
-        let frame = protocol::connection_established(&session.sink.socket_id, secs);
+        let id = session.sink.socket_id().to_string();
+        let frame = protocol::connection_established(&id, secs);
         self.send(&[frame], m).await?;
         self.release(&session.sink, m).await.map_err(|_| ())
     }
@@ -325,25 +304,6 @@ impl<S: Transport> Conn<S> {
             }
             None => Ok(()),
         }
-    }
-
-    async fn ping(&mut self, sink: &Sink, m: &AppMetrics) -> Result<(), &'static str> {
-        self.write_batch(sink.take(), m).await?;
-        let ping = [protocol::ping().to_string()];
-        self.send(&ping, m).await.map_err(|()| "write failed")?;
-        self.release(sink, m).await
-    }
-
-    /// Take the pen for good, write what is queued, then close.
-    async fn close_now(
-        &mut self,
-        sink: &Sink,
-        m: &AppMetrics,
-        code: u16,
-        message: &str,
-    ) -> Result<(), ()> {
-        self.write_batch(sink.take(), m).await.map_err(|_| ())?;
-        self.close(code, message).await
     }
 
     /// Write text frames in one go.

@@ -33,6 +33,7 @@ pub mod postgres;
 pub mod protocol;
 pub mod rate;
 pub mod server;
+pub mod socket_id;
 pub mod tls;
 pub mod webhook;
 pub mod ws;

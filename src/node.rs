@@ -5,19 +5,20 @@ use crate::adapter::Adapter;
 use crate::channel::registry::AppState;
 use crate::channel::Registry;
 use crate::config::Config;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use crate::connection::Roster;
+use crate::socket_id::SocketId;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
-use tokio::sync::Notify;
 
 pub struct Node {
     pub config: Config,
     pub adapter: Adapter,
     /// Random per-process part of socket ids, so ids differ across nodes and restarts.
-    prefix: u64,
+    prefix: u32,
     next_socket: AtomicU64,
-    draining: AtomicBool,
-    drain_notify: Notify,
+    /// Every open socket (liveness sweep, drain).
+    pub roster: Roster,
 }
 
 impl Node {
@@ -40,8 +41,7 @@ impl Node {
             adapter,
             prefix,
             next_socket: AtomicU64::new(1),
-            draining: AtomicBool::new(false),
-            drain_notify: Notify::new(),
+            roster: Roster::default(),
         }))
     }
 
@@ -51,9 +51,8 @@ impl Node {
     }
 
     /// A unique socket key and its `\d+\.\d+` socket id.
-    pub fn next_socket_id(&self) -> (u64, Arc<str>) {
-        let key = self.next_socket.fetch_add(1, Ordering::Relaxed);
-        (key, format!("{}.{}", self.prefix, key).into())
+    pub fn next_socket_id(&self) -> SocketId {
+        SocketId::new(self.prefix, self.next_socket.fetch_add(1, Ordering::Relaxed))
     }
 
     /// The state of the app with this id, if the app exists.
@@ -69,23 +68,12 @@ impl Node {
     }
 
     pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::Acquire)
+        self.roster.is_draining()
     }
 
     /// Start draining: new upgrades get 503 and every socket is told to reconnect.
     pub fn drain(&self) {
-        self.draining.store(true, Ordering::Release);
-        self.drain_notify.notify_waiters();
-    }
-
-    /// Resolves once draining starts (or at once if it has).
-    pub async fn drained(&self) {
-        let notified = self.drain_notify.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        if !self.is_draining() {
-            notified.await;
-        }
+        self.roster.drain();
     }
 
     /// Seconds since the Unix epoch.
@@ -98,7 +86,7 @@ impl Node {
 }
 
 /// A random number from the OS-seeded hasher (no extra dependency).
-fn random_prefix() -> u64 {
+fn random_prefix() -> u32 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(
@@ -107,5 +95,5 @@ fn random_prefix() -> u64 {
             .map(|d| d.as_nanos())
             .unwrap_or(0),
     );
-    h.finish() % 1_000_000_000
+    (h.finish() % 1_000_000_000) as u32
 }

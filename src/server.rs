@@ -50,6 +50,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    let sweeper = tokio::spawn(connection::roster::sweep(Arc::downgrade(&node)));
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -67,6 +68,7 @@ pub async fn run(
     }
     drop(listener);
     drain(&node).await;
+    sweeper.abort();
 }
 
 async fn drain(node: &Node) {

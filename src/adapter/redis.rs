@@ -248,7 +248,8 @@ impl Cluster {
         match self.join(app, channel, &m).await {
             Ok((added, members)) => {
                 if added {
-                    adapter.announce_member(app, channel, &m, Some(&sink.socket_id));
+                    let socket_id = sink.socket_id().to_string();
+                    adapter.announce_member(app, channel, &m, Some(&socket_id));
                 }
                 joined.member_added = added;
                 joined.presence = Some(presence_of(&members));

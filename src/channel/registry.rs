@@ -11,6 +11,7 @@ use super::Member;
 use crate::config::App;
 use crate::protocol;
 use crate::rate::Budget;
+use crate::socket_id::SocketId;
 use crate::webhook::Webhooks;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -298,7 +299,8 @@ impl AppState {
     /// Small fan-outs are written after the lock is released, so publishes to
     /// different channels of one app write in parallel on every worker.
     pub fn broadcast(&self, name: &str, frame: &Frame, except: Option<&str>) -> usize {
-        let skip = |s: &Subscriber| except.is_some_and(|e| *s.sink.socket_id == *e);
+        let except = except.and_then(SocketId::parse);
+        let skip = |s: &Subscriber| except.is_some_and(|e| s.sink.socket_id() == e);
         let direct: Vec<Arc<Sink>> = {
             let state = lock(&self.state);
             let Some(channel) = state.channels.get(name) else {
@@ -358,6 +360,7 @@ impl AppState {
 
     /// Queue `frame` for every socket signed in as `user`.
     pub fn send_to_user(&self, user: &str, frame: &Frame, except: Option<&str>) -> usize {
+        let except = except.and_then(SocketId::parse);
         let targets: Vec<Arc<Sink>> = {
             let state = lock(&self.state);
             let Some(sockets) = state.users.get(user) else {
@@ -365,7 +368,7 @@ impl AppState {
             };
             let others = sockets
                 .values()
-                .filter(|s| except.is_none_or(|e| *s.socket_id != *e));
+                .filter(|s| except.is_none_or(|e| s.socket_id() != e));
             others.cloned().collect()
         };
         targets.iter().filter(|s| s.send(frame)).count()

@@ -11,8 +11,10 @@
 //! The outbox lock orders every write: a direct write happens under it, and the
 //! task takes "the pen" (`busy`) under it before writing anything itself.
 
+use crate::connection::Liveness;
 use crate::metrics::AppMetrics;
 use crate::protocol::code;
+use crate::socket_id::SocketId;
 use crate::ws;
 use std::fmt;
 use std::io::{ErrorKind, IoSlice};
@@ -66,9 +68,10 @@ impl fmt::Display for Frame {
 #[derive(Debug, Default)]
 struct Outbox {
     bytes: Vec<u8>,
-    frames: usize,
-    payload: usize,
-    close: Option<(u16, String)>,
+    frames: u32,
+    payload: u32,
+    /// Boxed: rarely set, and every socket carries the field.
+    close: Option<Box<(u16, String)>>,
     /// The connection task is writing: publishers must queue.
     busy: bool,
 }
@@ -87,9 +90,12 @@ pub struct Batch {
 /// A socket's outbound queue and a way to ask it to close.
 #[derive(Debug)]
 pub struct Sink {
+    /// The socket id's node-unique part.
     pub key: u64,
-    pub socket_id: Arc<str>,
-    capacity: usize,
+    prefix: u32,
+    capacity: u32,
+    /// Stamped by the socket's task, judged by the node's sweeper.
+    pub live: Liveness,
     direct: Option<Direct>,
     out: Mutex<Outbox>,
     wake: Notify,
@@ -105,35 +111,40 @@ struct Direct {
 impl Sink {
     /// A sink that holds at most `capacity` frames (and 8 MiB) unwritten. It
     /// starts with the pen held by its task (see [`Sink::release`]).
-    pub fn new(key: u64, socket_id: Arc<str>, capacity: usize) -> Arc<Sink> {
-        Arc::new(Sink::build(key, socket_id, capacity, None))
+    pub fn new(id: SocketId, capacity: usize, live: Liveness) -> Arc<Sink> {
+        Arc::new(Sink::build(id, capacity, live, None))
     }
 
     /// A sink whose publishers may write to `tcp` themselves, counting in `metrics`.
     pub fn direct(
-        key: u64,
-        socket_id: Arc<str>,
+        id: SocketId,
         capacity: usize,
+        live: Liveness,
         tcp: Arc<TcpStream>,
         metrics: Arc<AppMetrics>,
     ) -> Arc<Sink> {
         let direct = Some(Direct { tcp, metrics });
-        Arc::new(Sink::build(key, socket_id, capacity, direct))
+        Arc::new(Sink::build(id, capacity, live, direct))
     }
 
-    fn build(key: u64, socket_id: Arc<str>, capacity: usize, direct: Option<Direct>) -> Sink {
+    fn build(id: SocketId, capacity: usize, live: Liveness, direct: Option<Direct>) -> Sink {
         let out = Outbox {
             busy: true,
             ..Outbox::default()
         };
         Sink {
-            key,
-            socket_id,
-            capacity,
+            key: id.key,
+            prefix: id.prefix,
+            capacity: capacity.min(u32::MAX as usize) as u32,
+            live,
             direct,
             out: Mutex::new(out),
             wake: Notify::new(),
         }
+    }
+
+    pub fn socket_id(&self) -> SocketId {
+        SocketId::new(self.prefix, self.key)
     }
 
     fn lock(&self) -> MutexGuard<'_, Outbox> {
@@ -178,10 +189,10 @@ impl Sink {
         }
         let framed = ws::framed_len(payload.len());
         if out.frames >= self.capacity || out.bytes.len() + framed > MAX_QUEUED_BYTES {
-            out.close = Some((
+            out.close = Some(Box::new((
                 code::OVER_CAPACITY,
                 "Too many messages queued: the client is not reading fast enough.".into(),
-            ));
+            )));
             drop(out);
             self.wake.notify_one();
             return false;
@@ -196,7 +207,7 @@ impl Sink {
             out.bytes.extend_from_slice(&whole[written..]);
         }
         out.frames += 1;
-        out.payload += frame.len();
+        out.payload = out.payload.saturating_add(frame.len() as u32);
         let busy = out.busy;
         drop(out);
         if first && !busy {
@@ -209,7 +220,7 @@ impl Sink {
     pub fn close(&self, code: u16, message: &str) {
         let mut out = self.lock();
         if out.close.is_none() {
-            out.close = Some((code, message.to_string()));
+            out.close = Some(Box::new((code, message.to_string())));
             drop(out);
             self.wake.notify_one();
         }
@@ -226,9 +237,9 @@ impl Sink {
         out.busy = true;
         Batch {
             bytes: std::mem::take(&mut out.bytes),
-            frames: std::mem::take(&mut out.frames),
-            payload: std::mem::take(&mut out.payload),
-            close: out.close.clone(),
+            frames: std::mem::take(&mut out.frames) as usize,
+            payload: std::mem::take(&mut out.payload) as usize,
+            close: out.close.as_deref().cloned(),
         }
     }
 
@@ -251,7 +262,7 @@ mod tests {
 
     #[test]
     fn queues_frames_back_to_back_and_wakes_once() {
-        let sink = Sink::new(1, "1.1".into(), 4);
+        let sink = Sink::new(SocketId::new(1, 1), 4, Liveness::new(None));
         let frame = Frame::from("{\"event\":\"x\"}".to_string());
         assert!(sink.send(&frame) && sink.send(&frame));
         let batch = sink.take();
@@ -271,7 +282,7 @@ mod tests {
             .unwrap();
         let tcp = Arc::new(listener.accept().await.unwrap().0);
         let m = Arc::new(AppMetrics::default());
-        let sink = Sink::direct(1, "1.1".into(), 8, tcp, m);
+        let sink = Sink::direct(SocketId::new(1, 1), 8, Liveness::new(None), tcp, m);
         let frame = Frame::from_static("{}");
         assert!(sink.send(&frame));
         assert_eq!(sink.take().frames, 1, "queued while the task holds the pen");
@@ -285,7 +296,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_asks_for_4100() {
-        let sink = Sink::new(1, "1.1".into(), 2);
+        let sink = Sink::new(SocketId::new(1, 1), 2, Liveness::new(None));
         let frame = Frame::from_static("{}");
         assert!(sink.send(&frame) && sink.send(&frame));
         assert!(!sink.send(&frame));

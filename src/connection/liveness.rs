@@ -1,84 +1,91 @@
 //! When a quiet socket gets a `pusher:ping`, when it is given up on (4201) and
-//! when an unsigned socket runs out of time to sign in (4009), as plain state
-//! behind one timer: activity only moves a timestamp, so a busy socket does not
-//! touch the timer wheel.
+//! when an unsigned socket runs out of time to sign in (4009).
+//!
+//! The state is three atomics in the socket's [`Sink`](crate::channel::Sink):
+//! the socket's task only stamps its activity, and the node's one sweeper
+//! ([`super::roster`]) decides for every socket on each round. An idle socket
+//! therefore owns no timer at all.
 
 use crate::protocol::code;
-use tokio::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
-pub struct Liveness {
-    activity_timeout: Duration,
-    pong_timeout: Duration,
-    last_activity: Instant,
-    pinged_at: Option<Instant>,
-    signin_deadline: Option<Instant>,
+/// Milliseconds since the process's first reading (never 0, which means "none").
+pub fn now_ms() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    epoch.elapsed().as_millis() as u64 + 1
 }
 
-/// What the timer's firing means.
+#[derive(Debug)]
+pub struct Liveness {
+    last_activity: AtomicU64,
+    /// When the sweeper sent `pusher:ping` and is waiting for an answer; 0: not waiting.
+    pinged_at: AtomicU64,
+    /// When an unsigned socket must have signed in; 0: no clock.
+    signin_deadline: AtomicU64,
+}
+
+/// What a sweep decides for one socket.
 #[derive(Debug, PartialEq)]
 pub enum Verdict {
     Wait,
     Ping,
-    Close(u16, &'static str, &'static str),
+    Close(u16, &'static str),
+}
+
+/// The node-wide timeouts a verdict depends on.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    pub activity: Duration,
+    pub pong: Duration,
 }
 
 impl Liveness {
-    pub fn new(activity: Duration, pong: Duration, signin: Option<Duration>) -> Liveness {
-        let now = Instant::now();
+    /// Fresh state; `signin` starts the sign-in clock.
+    pub fn new(signin: Option<Duration>) -> Liveness {
+        let now = now_ms();
         Liveness {
-            activity_timeout: activity,
-            pong_timeout: pong,
-            last_activity: now,
-            pinged_at: None,
-            signin_deadline: signin.map(|d| now + d),
+            last_activity: AtomicU64::new(now),
+            pinged_at: AtomicU64::new(0),
+            signin_deadline: AtomicU64::new(signin.map_or(0, |d| now + d.as_millis() as u64)),
         }
     }
 
     /// Any inbound frame counts as activity.
-    pub fn activity(&mut self) {
-        self.last_activity = Instant::now();
+    pub fn activity(&self) {
+        self.last_activity.store(now_ms(), Relaxed);
     }
 
-    /// Decide at the timer's deadline; `signed_in` ends the sign-in clock.
-    pub fn check(&mut self, signed_in: bool) -> Verdict {
-        let now = Instant::now();
-        if signed_in {
-            self.signin_deadline = None;
+    /// Signed in or authorized for a private channel: the sign-in clock stops.
+    pub fn authorized(&self) {
+        self.signin_deadline.store(0, Relaxed);
+    }
+
+    /// Decide at `now`. Only the sweeper calls this (it alone moves `pinged_at`).
+    pub fn check(&self, now: u64, t: Timeouts) -> Verdict {
+        let deadline = self.signin_deadline.load(Relaxed);
+        if deadline != 0 && now >= deadline {
+            return Verdict::Close(code::UNAUTHORIZED, "Connection not authorized within timeout.");
         }
-        if self.signin_deadline.is_some_and(|d| now >= d) {
-            return Verdict::Close(
-                code::UNAUTHORIZED,
-                "Connection not authorized within timeout.",
-                "sign-in timeout",
-            );
-        }
-        if let Some(pinged) = self.pinged_at {
-            if self.last_activity > pinged {
-                self.pinged_at = None;
-            } else if now >= pinged + self.pong_timeout {
-                return Verdict::Close(
-                    code::PONG_TIMEOUT,
-                    "Pong reply not received in time",
-                    "pong timeout",
-                );
+        let last = self.last_activity.load(Relaxed);
+        let pinged = self.pinged_at.load(Relaxed);
+        if pinged != 0 {
+            if last >= pinged {
+                self.pinged_at.store(0, Relaxed);
+            } else if now >= pinged + t.pong.as_millis() as u64 {
+                return Verdict::Close(code::PONG_TIMEOUT, "Pong reply not received in time");
             } else {
                 return Verdict::Wait;
             }
         }
-        if now >= self.last_activity + self.activity_timeout {
-            self.pinged_at = Some(now);
+        if now >= last + t.activity.as_millis() as u64 {
+            // Strictly after any activity stamped at this same millisecond.
+            self.pinged_at.store(now.max(last + 1), Relaxed);
             return Verdict::Ping;
         }
         Verdict::Wait
-    }
-
-    /// When [`Liveness::check`] should run next.
-    pub fn next_deadline(&self) -> Instant {
-        let liveness = match self.pinged_at {
-            Some(pinged) => pinged + self.pong_timeout,
-            None => self.last_activity + self.activity_timeout,
-        };
-        self.signin_deadline.map_or(liveness, |d| d.min(liveness))
     }
 }
 
@@ -86,41 +93,39 @@ impl Liveness {
 mod tests {
     use super::*;
 
-    const S: Duration = Duration::from_secs(1);
+    const T: Timeouts = Timeouts {
+        activity: Duration::from_secs(30),
+        pong: Duration::from_secs(30),
+    };
 
-    #[tokio::test(start_paused = true)]
-    async fn quiet_sockets_are_pinged_then_dropped() {
-        let mut live = Liveness::new(30 * S, 30 * S, None);
-        tokio::time::sleep(29 * S).await;
-        assert_eq!(live.check(false), Verdict::Wait);
-        tokio::time::sleep(S).await;
-        assert_eq!(live.check(false), Verdict::Ping);
-        assert_eq!(live.next_deadline(), Instant::now() + 30 * S);
-        tokio::time::sleep(30 * S).await;
-        assert!(matches!(live.check(false), Verdict::Close(4201, ..)));
+    #[test]
+    fn quiet_sockets_are_pinged_then_dropped() {
+        let live = Liveness::new(None);
+        let start = live.last_activity.load(Relaxed);
+        assert_eq!(live.check(start + 29_999, T), Verdict::Wait);
+        assert_eq!(live.check(start + 30_000, T), Verdict::Ping);
+        assert_eq!(live.check(start + 59_999, T), Verdict::Wait);
+        assert!(matches!(live.check(start + 60_000, T), Verdict::Close(4201, _)));
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn activity_after_a_ping_counts_as_the_answer() {
-        let mut live = Liveness::new(30 * S, 30 * S, None);
-        tokio::time::sleep(30 * S).await;
-        assert_eq!(live.check(false), Verdict::Ping);
-        tokio::time::sleep(S).await;
-        live.activity();
-        tokio::time::sleep(29 * S).await;
-        assert_eq!(live.check(false), Verdict::Wait);
-        assert_eq!(live.next_deadline(), Instant::now() + S);
+    #[test]
+    fn activity_after_a_ping_counts_as_the_answer() {
+        let live = Liveness::new(None);
+        let start = live.last_activity.load(Relaxed);
+        assert_eq!(live.check(start + 30_000, T), Verdict::Ping);
+        live.last_activity.store(start + 31_000, Relaxed);
+        assert_eq!(live.check(start + 60_000, T), Verdict::Wait);
+        assert_eq!(live.check(start + 61_000, T), Verdict::Ping);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn sign_in_clock_stops_once_signed_in() {
-        let mut live = Liveness::new(30 * S, 30 * S, Some(3 * S));
-        assert_eq!(live.next_deadline(), Instant::now() + 3 * S);
-        tokio::time::sleep(3 * S).await;
-        assert!(matches!(live.check(false), Verdict::Close(4009, ..)));
-        let mut live = Liveness::new(30 * S, 30 * S, Some(3 * S));
-        tokio::time::sleep(3 * S).await;
-        assert_eq!(live.check(true), Verdict::Wait);
-        assert_eq!(live.next_deadline(), Instant::now() + 27 * S);
+    #[test]
+    fn sign_in_clock_stops_once_authorized() {
+        let live = Liveness::new(Some(Duration::from_secs(3)));
+        let start = live.last_activity.load(Relaxed);
+        assert_eq!(live.check(start + 2_999, T), Verdict::Wait);
+        assert!(matches!(live.check(start + 3_000, T), Verdict::Close(4009, _)));
+        let live = Liveness::new(Some(Duration::from_secs(3)));
+        live.authorized();
+        assert_eq!(live.check(start + 3_000, T), Verdict::Wait);
     }
 }

@@ -37,8 +37,6 @@ pub struct Session {
     /// Channel -> presence user id (for presence channels).
     subscriptions: Subscriptions,
     pub user: Option<String>,
-    /// Signed in, or joined a private/presence channel: the sign-in timer no longer applies.
-    pub authorized: bool,
     window_start: Instant,
     window_count: i64,
 }
@@ -51,7 +49,6 @@ impl Session {
             sink,
             subscriptions: Subscriptions::default(),
             user: None,
-            authorized: false,
             window_start: Instant::now(),
             window_count: 0,
         }
@@ -109,7 +106,8 @@ impl Session {
         }
         if ctype.needs_auth() {
             let app = &self.app.app();
-            let message = auth::channel_string(&self.sink.socket_id, channel, channel_data);
+            let socket_id = self.sink.socket_id().to_string();
+            let message = auth::channel_string(&socket_id, channel, channel_data);
             if !auth::verify_token(&app.key, &app.secret, auth.unwrap_or(""), &message) {
                 tracing::debug!(channel, "subscription refused: bad signature");
                 return refuse("AuthError", "The connection is unauthorized.", 401);
@@ -162,7 +160,8 @@ impl Session {
         }
         self.subscriptions.insert(channel.to_string(), user);
         if ctype.needs_auth() {
-            self.authorized = true;
+            // Joined a private or presence channel: the sign-in clock no longer applies.
+            self.sink.live.authorized();
         }
         let data = joined.presence.as_deref().unwrap_or("{}");
         let mut reply = Reply::frame(protocol::subscription_succeeded(channel, data));
@@ -214,7 +213,7 @@ impl Session {
 
     fn sign_in(&mut self, token: &str, user_data: &str) -> Reply {
         let app = &self.app.app();
-        let message = auth::user_string(&self.sink.socket_id, user_data);
+        let message = auth::user_string(&self.sink.socket_id().to_string(), user_data);
         if !auth::verify_token(&app.key, &app.secret, token, &message) {
             return Reply::frame(protocol::error(
                 code::UNAUTHORIZED,
@@ -230,7 +229,7 @@ impl Session {
             self.app.sign_out(&previous, self.sink.key);
         }
         self.app.sign_in(&id, &self.sink);
-        self.authorized = true;
+        self.sink.live.authorized();
         Reply::frame(protocol::signin_success(user_data))
     }
 
@@ -240,14 +239,15 @@ impl Session {
                 let user_json = user.map(|u| protocol::quote(&u));
                 let frame = protocol::event(event, channel, data, user_json.as_deref());
                 let frame = frame.into();
+                let socket_id = self.sink.socket_id().to_string();
                 self.node
                     .adapter
-                    .broadcast(&self.app, channel, &frame, Some(&self.sink.socket_id));
+                    .broadcast(&self.app, channel, &frame, Some(&socket_id));
                 self.webhook(Event::ClientEvent {
                     channel: channel.to_string(),
                     event: event.to_string(),
                     data: data.map(str::to_string),
-                    socket_id: self.sink.socket_id.to_string(),
+                    socket_id,
                     user_json,
                 });
                 Reply::default()

@@ -357,6 +357,8 @@ async fn redis_outage_is_loud_and_recovers_by_itself() {
 #[tokio::test]
 async fn occupancy_transitions_are_cluster_wide() {
     use herald::channel::Sink;
+    use herald::connection::Liveness;
+    use herald::socket_id::SocketId;
     let redis = Redis::start().await;
     let mk = || {
         let text = cluster_toml(&redis, "t8", "", "", 0);
@@ -376,8 +378,8 @@ async fn occupancy_transitions_are_cluster_wide() {
         a.adapter.app(APP_ID).unwrap().clone(),
         b.adapter.app(APP_ID).unwrap().clone(),
     );
-    let s1 = Sink::new(1, "1.1".into(), 8);
-    let s2 = Sink::new(2, "2.2".into(), 8);
+    let s1 = Sink::new(SocketId::new(1, 1), 8, Liveness::new(None));
+    let s2 = Sink::new(SocketId::new(2, 2), 8, Liveness::new(None));
     let first = a
         .adapter
         .subscribe(&app_a, "room", &s1, None)

@@ -1,0 +1,164 @@
+//! Every open socket of the node, for the two things that concern all of them:
+//! the liveness sweep (one task per node instead of one timer per socket) and
+//! the drain at shutdown (4200 to everyone).
+//!
+//! Sockets sit in a slab of `Arc<Sink>`; a socket's task holds a [`Seat`] that
+//! frees its slot when the task ends. The sweeper walks the slab in chunks,
+//! never holding the lock while it writes: it collects the sockets to ping or
+//! close, then asks their sinks, whose tasks do the writing.
+
+use super::liveness::{now_ms, Timeouts, Verdict};
+use crate::channel::Sink;
+use crate::node::Node;
+use crate::protocol::{self, code};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+/// Sockets examined per lock hold.
+const CHUNK: usize = 1024;
+/// The sweep period is a tenth of the shortest timeout, within these bounds.
+const MIN_TICK: Duration = Duration::from_millis(10);
+const MAX_TICK: Duration = Duration::from_secs(1);
+const DRAIN_MESSAGE: &str = "Server closed. Please reconnect shortly.";
+
+#[derive(Default)]
+pub struct Roster {
+    slots: Mutex<Slots>,
+    /// Set under the slots' lock, so a socket is either seen by the drain or
+    /// sees the flag when it is seated.
+    draining: AtomicBool,
+}
+
+#[derive(Default)]
+struct Slots {
+    sinks: Vec<Option<Arc<Sink>>>,
+    free: Vec<u32>,
+}
+
+/// A socket's place in the roster, given back when dropped.
+pub struct Seat {
+    node: Arc<Node>,
+    slot: u32,
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        let mut slots = self.node.roster.lock();
+        slots.sinks[self.slot as usize] = None;
+        slots.free.push(self.slot);
+    }
+}
+
+impl Roster {
+    fn lock(&self) -> MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Seat `sink` on `node`; a node that is already draining closes it at once.
+    pub fn seat(node: &Arc<Node>, sink: &Arc<Sink>) -> Seat {
+        let (slot, draining) = {
+            let mut slots = node.roster.lock();
+            let slot = match slots.free.pop() {
+                Some(slot) => {
+                    slots.sinks[slot as usize] = Some(sink.clone());
+                    slot
+                }
+                None => {
+                    slots.sinks.push(Some(sink.clone()));
+                    (slots.sinks.len() - 1) as u32
+                }
+            };
+            (slot, node.roster.is_draining())
+        };
+        if draining {
+            sink.close(code::RECONNECT, DRAIN_MESSAGE);
+        }
+        Seat {
+            node: node.clone(),
+            slot,
+        }
+    }
+
+    /// Call `f` on every seated socket, a chunk at a time, outside the lock.
+    pub fn each(&self, mut f: impl FnMut(&Sink)) {
+        let mut at = 0;
+        let mut batch = Vec::with_capacity(CHUNK);
+        loop {
+            {
+                let slots = self.lock();
+                let end = (at + CHUNK).min(slots.sinks.len());
+                batch.extend(slots.sinks[at.min(end)..end].iter().flatten().cloned());
+                at = end;
+                if batch.is_empty() && at >= slots.sinks.len() {
+                    return;
+                }
+            }
+            batch.drain(..).for_each(|s| f(&s));
+        }
+    }
+
+    /// Tell every seated socket, and every one seated from now on, to reconnect (4200).
+    pub fn drain(&self) {
+        {
+            let _slots = self.lock();
+            self.draining.store(true, Ordering::SeqCst);
+        }
+        self.each(|sink| sink.close(code::RECONNECT, DRAIN_MESSAGE));
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// How many sockets are seated.
+    pub fn len(&self) -> usize {
+        let slots = self.lock();
+        slots.sinks.len() - slots.free.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Run the liveness sweep for `node` until it is dropped.
+pub async fn sweep(node: Weak<Node>) {
+    let ping = crate::channel::registry::Frame::from(protocol::ping().to_string());
+    loop {
+        let Some(node) = node.upgrade() else { return };
+        let (timeouts, tick) = timing(&node);
+        let now = now_ms();
+        node.roster.each(|sink| match sink.live.check(now, timeouts) {
+            Verdict::Wait => {}
+            Verdict::Ping => {
+                sink.queue(&ping);
+            }
+            Verdict::Close(code, message) => sink.close(code, message),
+        });
+        drop(node);
+        tokio::time::sleep(tick).await;
+    }
+}
+
+/// The node's timeouts and the sweep period they call for.
+fn timing(node: &Node) -> (Timeouts, Duration) {
+    let server = &node.config.server;
+    let timeouts = Timeouts {
+        activity: server.activity_timeout,
+        pong: server.pong_timeout,
+    };
+    let signin = node
+        .config
+        .apps
+        .iter()
+        .filter(|a| a.enable_user_authentication)
+        .map(|a| Duration::from_millis(a.limits.user_authentication_timeout_ms))
+        .min();
+    let shortest = [Some(timeouts.activity), Some(timeouts.pong), signin]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(MAX_TICK);
+    (timeouts, (shortest / 10).clamp(MIN_TICK, MAX_TICK))
+}
