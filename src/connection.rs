@@ -19,8 +19,8 @@ use crate::config::origins;
 use crate::metrics::{self, AppMetrics};
 use crate::node::Node;
 use crate::protocol::{self, code, ClientMessage};
-use crate::ws::{self, Decoder, Inbound};
 use crate::socket_id::SocketId;
+use crate::ws::{self, Decoder, Inbound};
 pub use liveness::Liveness;
 pub use roster::Roster;
 use session::{Reply, Session};
@@ -101,9 +101,10 @@ async fn serve<S>(
     let m = metrics::app(&app.app().id, node.config.server.port);
     let _connected = m.connection();
     let queue = node.config.server.socket_queue;
-    let signin = app.app().enable_user_authentication.then(|| {
-        Duration::from_millis(app.app().limits.user_authentication_timeout_ms)
-    });
+    let signin = app
+        .app()
+        .enable_user_authentication
+        .then(|| Duration::from_millis(app.app().limits.user_authentication_timeout_ms));
     let live = Liveness::new(signin);
     let sink = match conn.io.direct() {
         Some(tcp) => Sink::direct(id, queue, live, tcp, m.clone()),

@@ -52,7 +52,10 @@ impl Node {
 
     /// A unique socket key and its `\d+\.\d+` socket id.
     pub fn next_socket_id(&self) -> SocketId {
-        SocketId::new(self.prefix, self.next_socket.fetch_add(1, Ordering::Relaxed))
+        SocketId::new(
+            self.prefix,
+            self.next_socket.fetch_add(1, Ordering::Relaxed),
+        )
     }
 
     /// The state of the app with this id, if the app exists.

@@ -191,13 +191,14 @@ fn upgrade(mut req: Request<Incoming>, node: Arc<Node>, key: String) -> Response
         .map(str::to_string);
     let upgrade = connection::Upgrade { key, origin };
     let on_upgrade = hyper::upgrade::on(&mut req);
+    // The connection gets a task of its own once the upgrade is done, so the
+    // long-lived task holds nothing of the upgrade's state (a smaller task).
     tokio::spawn(async move {
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
             Err(e) => return tracing::debug!(error = %e, "upgrade failed"),
         };
-        // Serve the bare TCP stream when hyper hands it back (written inline: each
-        // `async fn` layer would keep its own copy of the arguments).
+        // Serve the bare TCP stream when hyper hands it back.
         match upgraded.downcast::<TokioIo<TcpStream>>() {
             Ok(parts) => {
                 // Copy what the client sent early and let go of `read_buf` before
@@ -206,12 +207,11 @@ fn upgrade(mut req: Request<Incoming>, node: Arc<Node>, key: String) -> Response
                 let early = read_buf.to_vec();
                 drop(read_buf);
                 let tcp = connection::SharedTcp(Arc::new(io.into_inner()));
-                connection::run(tcp, early, node, upgrade).await
+                tokio::spawn(connection::run(tcp, early, node, upgrade));
             }
-            // Boxed so that the common case does not reserve room for this one.
             Err(upgraded) => {
                 let io = TokioIo::new(upgraded);
-                Box::pin(connection::run(io, Vec::new(), node, upgrade)).await
+                tokio::spawn(connection::run(io, Vec::new(), node, upgrade));
             }
         }
     });

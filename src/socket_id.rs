@@ -41,7 +41,17 @@ mod tests {
         let id = SocketId::new(318309916, 42);
         assert_eq!(id.to_string(), "318309916.42");
         assert_eq!(SocketId::parse("318309916.42"), Some(id));
-        for bad in ["", "1", "1.", ".1", "1.2.3", "a.1", "1.-2", "99999999999.1", "+1.2"] {
+        for bad in [
+            "",
+            "1",
+            "1.",
+            ".1",
+            "1.2.3",
+            "a.1",
+            "1.-2",
+            "99999999999.1",
+            "+1.2",
+        ] {
             assert_eq!(SocketId::parse(bad), None, "{bad}");
         }
     }

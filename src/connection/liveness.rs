@@ -67,7 +67,10 @@ impl Liveness {
     pub fn check(&self, now: u64, t: Timeouts) -> Verdict {
         let deadline = self.signin_deadline.load(Relaxed);
         if deadline != 0 && now >= deadline {
-            return Verdict::Close(code::UNAUTHORIZED, "Connection not authorized within timeout.");
+            return Verdict::Close(
+                code::UNAUTHORIZED,
+                "Connection not authorized within timeout.",
+            );
         }
         let last = self.last_activity.load(Relaxed);
         let pinged = self.pinged_at.load(Relaxed);
@@ -105,7 +108,10 @@ mod tests {
         assert_eq!(live.check(start + 29_999, T), Verdict::Wait);
         assert_eq!(live.check(start + 30_000, T), Verdict::Ping);
         assert_eq!(live.check(start + 59_999, T), Verdict::Wait);
-        assert!(matches!(live.check(start + 60_000, T), Verdict::Close(4201, _)));
+        assert!(matches!(
+            live.check(start + 60_000, T),
+            Verdict::Close(4201, _)
+        ));
     }
 
     #[test]
@@ -123,7 +129,10 @@ mod tests {
         let live = Liveness::new(Some(Duration::from_secs(3)));
         let start = live.last_activity.load(Relaxed);
         assert_eq!(live.check(start + 2_999, T), Verdict::Wait);
-        assert!(matches!(live.check(start + 3_000, T), Verdict::Close(4009, _)));
+        assert!(matches!(
+            live.check(start + 3_000, T),
+            Verdict::Close(4009, _)
+        ));
         let live = Liveness::new(Some(Duration::from_secs(3)));
         live.authorized();
         assert_eq!(live.check(start + 3_000, T), Verdict::Wait);

@@ -129,13 +129,14 @@ pub async fn sweep(node: Weak<Node>) {
         let Some(node) = node.upgrade() else { return };
         let (timeouts, tick) = timing(&node);
         let now = now_ms();
-        node.roster.each(|sink| match sink.live.check(now, timeouts) {
-            Verdict::Wait => {}
-            Verdict::Ping => {
-                sink.queue(&ping);
-            }
-            Verdict::Close(code, message) => sink.close(code, message),
-        });
+        node.roster
+            .each(|sink| match sink.live.check(now, timeouts) {
+                Verdict::Wait => {}
+                Verdict::Ping => {
+                    sink.queue(&ping);
+                }
+                Verdict::Close(code, message) => sink.close(code, message),
+            });
         drop(node);
         tokio::time::sleep(tick).await;
     }
