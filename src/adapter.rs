@@ -125,7 +125,7 @@ impl Adapter {
                 let max = Some(app.app().limits.max_presence_members);
                 Ok(app.subscribe(channel, sink, member, max, true)?)
             }
-            Adapter::Redis(c) => c.subscribe(self, app, channel, sink, member).await,
+            Adapter::Redis(c) => c.subscribe(app, channel, sink, member).await,
         }
     }
 
@@ -146,22 +146,6 @@ impl Adapter {
             }
             Adapter::Redis(c) => c.unsubscribe(self, app, channel, key).await,
         }
-    }
-
-    /// Tell a presence channel's subscribers about a new member.
-    pub(crate) fn announce_member(
-        &self,
-        app: &AppState,
-        channel: &str,
-        m: &Member,
-        except: Option<&str>,
-    ) {
-        let frame = Frame::from(protocol::member_added(
-            channel,
-            &m.id_json,
-            m.info_json.as_deref(),
-        ));
-        self.broadcast(app, channel, &frame, except);
     }
 
     /// Subscription and user counts across the cluster, if the channel is occupied.

@@ -9,7 +9,7 @@
 //! | `P:node:{node}` | string, 5 s TTL | heartbeat, refreshed every second |
 //! | `P:conns:{node}` | hash app → sockets | connection counts, for cluster-wide quotas |
 //! | `P:subs:{node}` | hash `app\nchannel` → sockets | subscription counts, for channel queries |
-//! | `P:presence:{app}:{channel}` | hash | `m|user` → member JSON, `u|user` → sockets anywhere, `n|node|user` → sockets on that node, `count` → users |
+//! | `P:presence:{app}:{channel}` | hash | `m|user` → member JSON, `u|user` → sockets anywhere, `n|node|user` → sockets on that node, `count` → users, `seq` → the last join's sequence number |
 //! | `P:npres:{node}` | set of `app\nchannel` | presence channels a node has members in |
 //! | `P:occ:{app}:{channel}` | set of nodes | nodes with subscribers, for cluster-wide occupied/vacated |
 //! | `P:cache:{app}:{channel}` | hash frame, data; TTL | cache channels' last event |
@@ -49,10 +49,14 @@
 //!   subscription counts and presence members (purging what it had registered before),
 //!   then reports ready again. A node started with the Redis adapter is not ready until
 //!   Redis answers: it never silently runs alone.
-//! - Known race: a socket is registered locally before its presence join runs in Redis,
-//!   and another node's `member_added` travels on the bus after that node's join. A
-//!   socket that joins within that gap (milliseconds) can get a `member_added` for a
-//!   user its `subscription_succeeded` already listed; clients treat it as an update.
+//! - Simultaneous joins: a socket is registered locally before its presence join runs
+//!   in Redis, and a `member_added` travels (on the bus or locally) after its join ran.
+//!   So every new member gets a sequence number in the join script (Redis's clock in µs,
+//!   and above the last one, so it only grows, even across a Redis restart), which the
+//!   announcement carries. A socket's own join answers the number its member list is
+//!   complete up to; announcements numbered at or below it are not sent to it, and
+//!   those that arrive while its join is still running are held until the number is
+//!   known. Each socket hears of each member once: from the list or from `member_added`.
 
 mod keys;
 mod scripts;
@@ -79,14 +83,17 @@ pub enum Bus {
     Broadcast,
     ToUser,
     Terminate,
+    /// `member_added` with the join's sequence number.
+    Member(u64),
 }
 
 impl Bus {
-    fn tag(self) -> &'static str {
+    fn tag(self) -> String {
         match self {
-            Bus::Broadcast => "B",
-            Bus::ToUser => "U",
-            Bus::Terminate => "T",
+            Bus::Broadcast => "B".into(),
+            Bus::ToUser => "U".into(),
+            Bus::Terminate => "T".into(),
+            Bus::Member(seq) => format!("M{seq}"),
         }
     }
 }
@@ -187,6 +194,28 @@ impl Cluster {
         )
     }
 
+    /// A new member numbered `seq`, to the subscribers here and on every node
+    /// whose member list did not have it (never to the joining socket).
+    fn announce_member(
+        &self,
+        app: &AppState,
+        channel: &str,
+        m: &Member,
+        seq: u64,
+        socket_id: &str,
+    ) {
+        let info = m.info_json.as_deref();
+        let frame = Frame::from(protocol::member_added(channel, &m.id_json, info));
+        app.announce_member(channel, &frame, seq, Some(socket_id));
+        self.publish(
+            Bus::Member(seq),
+            &app.app().id,
+            channel,
+            Some(socket_id),
+            &frame,
+        );
+    }
+
     /// Handle a bus message from another node.
     fn deliver(&self, payload: &str) {
         let mut parts = payload.splitn(6, '\n');
@@ -219,6 +248,12 @@ impl Cluster {
             "T" => {
                 app.terminate_user(target);
             }
+            member if member.starts_with('M') => match member[1..].parse() {
+                Ok(seq) => {
+                    app.announce_member(target, &frame, seq, except);
+                }
+                Err(_) => tracing::warn!(kind, "malformed cluster bus member message"),
+            },
             _ => tracing::warn!(kind, "unknown cluster bus message kind"),
         }
     }
@@ -229,7 +264,6 @@ impl Cluster {
 
     pub async fn subscribe(
         &self,
-        adapter: &Adapter,
         app: &AppState,
         channel: &str,
         sink: &Arc<Sink>,
@@ -246,10 +280,11 @@ impl Cluster {
             return Ok(joined);
         }
         match self.join(app, channel, &m).await {
-            Ok((added, members)) => {
+            Ok((added, members, seq)) => {
+                app.presence_joined(channel, sink.key, seq);
                 if added {
                     let socket_id = sink.socket_id().to_string();
-                    adapter.announce_member(app, channel, &m, Some(&socket_id));
+                    self.announce_member(app, channel, &m, seq, &socket_id);
                 }
                 joined.member_added = added;
                 joined.presence = Some(presence_of(&members));
@@ -267,16 +302,16 @@ impl Cluster {
         app: &AppState,
         channel: &str,
         m: &Member,
-    ) -> Result<(bool, Vec<Member>), AdapterError> {
+    ) -> Result<(bool, Vec<Member>, u64), AdapterError> {
         let mut conn = self.conn()?;
         let max = app.app().limits.max_presence_members;
-        let (added, members) =
+        let (added, members, seq) =
             scripts::join(&mut conn, &self.keys, &app.app().id, channel, m, 1, max)
                 .await
                 .map_err(|e| unavailable("presence join", e))?;
         match added {
             -1 => Err(JoinError::PresenceFull.into()),
-            n => Ok((n == 1, members)),
+            n => Ok((n == 1, members, seq)),
         }
     }
 

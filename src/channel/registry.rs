@@ -55,7 +55,25 @@ pub enum JoinError {
 struct Subscriber {
     key: u64,
     sink: Arc<Sink>,
-    user: Option<String>,
+    /// Presence channels only (boxed: most subscriptions are not presence).
+    presence: Option<Box<PresenceSub>>,
+}
+
+struct PresenceSub {
+    user: String,
+    seen: Seen,
+}
+
+/// Which `member_added` a presence subscriber still needs. With the Redis
+/// adapter, its `subscription_succeeded` lists every member up to its own
+/// join's sequence number; later joins are announced with higher numbers.
+enum Seen {
+    /// Every announcement (single node: members are announced under this lock).
+    All,
+    /// Those numbered above its own join.
+    After(u64),
+    /// Its join is still running in Redis: held until its number is known.
+    Pending(Vec<(u64, Frame)>),
 }
 
 /// A channel's local subscribers; keys are unique.
@@ -251,11 +269,20 @@ impl AppState {
             joined.member_added = entry.sockets == 1;
         }
         if !already {
-            let user = member.as_ref().map(|m| m.id.clone());
+            let presence = member.as_ref().map(|m| {
+                let seen = match announce {
+                    true => Seen::All,
+                    false => Seen::Pending(Vec::new()),
+                };
+                Box::new(PresenceSub {
+                    user: m.id.clone(),
+                    seen,
+                })
+            });
             let subscriber = Subscriber {
                 key: sink.key,
                 sink: sink.clone(),
-                user,
+                presence,
             };
             channel.subscribers.push(subscriber);
         }
@@ -275,11 +302,12 @@ impl AppState {
         let mut state = lock(&self.state);
         let channel = state.channels.get_mut(name)?;
         let sub = channel.subscribers.remove(key)?;
+        let user = sub.presence.map(|p| p.user);
         let mut left = Left {
-            user: sub.user.clone(),
+            user: user.clone(),
             ..Left::default()
         };
-        if let Some(user) = sub.user {
+        if let Some(user) = user {
             if let Some(p) = channel.members.get_mut(&user) {
                 p.sockets -= 1;
                 if p.sockets == 0 {
@@ -292,6 +320,62 @@ impl AppState {
             left.vacated = true;
         }
         Some(left)
+    }
+
+    /// With the Redis adapter: the socket's presence join ran as number `seq`;
+    /// send what was held for it that its member list did not cover.
+    pub fn presence_joined(&self, name: &str, key: u64, seq: u64) {
+        let mut state = lock(&self.state);
+        let Some(channel) = state.channels.get_mut(name) else {
+            return;
+        };
+        let Some(sub) = channel.subscribers.0.iter_mut().find(|s| s.key == key) else {
+            return;
+        };
+        let Some(p) = sub.presence.as_mut() else {
+            return;
+        };
+        if let Seen::Pending(held) = std::mem::replace(&mut p.seen, Seen::After(seq)) {
+            for (n, frame) in held {
+                if n > seq {
+                    sub.sink.send(&frame);
+                }
+            }
+        }
+    }
+
+    /// With the Redis adapter: a `member_added` numbered `seq`, for the
+    /// subscribers whose member list did not have it. Returns how many got it.
+    pub fn announce_member(
+        &self,
+        name: &str,
+        frame: &Frame,
+        seq: u64,
+        except: Option<&str>,
+    ) -> usize {
+        let except = except.and_then(SocketId::parse);
+        let mut state = lock(&self.state);
+        let Some(channel) = state.channels.get_mut(name) else {
+            return 0;
+        };
+        let mut sent = 0;
+        for s in channel.subscribers.0.iter_mut() {
+            if except.is_some_and(|e| s.sink.socket_id() == e) {
+                continue;
+            }
+            let due = match s.presence.as_mut().map(|p| &mut p.seen) {
+                Some(Seen::Pending(held)) => {
+                    held.push((seq, frame.clone()));
+                    false
+                }
+                Some(Seen::After(joined)) => seq > *joined,
+                Some(Seen::All) | None => true,
+            };
+            if due && s.sink.send(frame) {
+                sent += 1;
+            }
+        }
+        sent
     }
 
     /// Queue `frame` for every subscriber of `name` except `except`. Returns how many got it.

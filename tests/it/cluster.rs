@@ -196,6 +196,55 @@ async fn presence_is_one_member_list_for_the_cluster() {
     assert_eq!(data(&removed), json!({"user_id":"u"}));
 }
 
+/// Many users join one presence channel at once, spread over two nodes: each
+/// socket learns every member exactly once, from its `subscription_succeeded`
+/// list or from a later `member_added`, never both.
+#[tokio::test]
+async fn simultaneous_presence_joins_are_announced_once_to_each_socket() {
+    let redis = Redis::start().await;
+    let (a, b) = (node(&redis, "t8", "").await, node(&redis, "t8", "").await);
+    let channel = "presence-storm";
+    let mut clients = Vec::new();
+    for i in 0..40 {
+        clients.push(if i % 2 == 0 {
+            a.client().await
+        } else {
+            b.client().await
+        });
+    }
+    for (i, c) in clients.iter_mut().enumerate() {
+        let data = format!(r#"{{"user_id":"u{i}"}}"#);
+        let auth = channel_auth(&c.socket_id, channel, Some(&data));
+        c.send(json!({"event":"pusher:subscribe","data":{"auth":auth,"channel":channel,"channel_data":data}}))
+            .await;
+    }
+    let everyone: std::collections::BTreeSet<String> = (0..40).map(|i| format!("u{i}")).collect();
+    // Let every join and announcement settle, then read what each socket got.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for (i, c) in clients.iter_mut().enumerate() {
+        let mut known = std::collections::BTreeSet::new();
+        while let Seen::Frame(f) = c.next_within(200).await {
+            if f["event"] == "pusher:ping" {
+                continue;
+            }
+            let d = data(&f);
+            match f["event"].as_str().unwrap() {
+                "pusher_internal:subscription_succeeded" => {
+                    for id in d["presence"]["ids"].as_array().unwrap() {
+                        known.insert(id.as_str().unwrap().to_string());
+                    }
+                }
+                "pusher_internal:member_added" => {
+                    let id = d["user_id"].as_str().unwrap().to_string();
+                    assert!(known.insert(id.clone()), "u{i} was told twice about {id}");
+                }
+                other => panic!("unexpected {other}"),
+            }
+        }
+        assert_eq!(known, everyone, "u{i} does not know every member");
+    }
+}
+
 #[tokio::test]
 async fn queries_users_cache_and_quota_are_cluster_wide() {
     let redis = Redis::start().await;

@@ -7,17 +7,24 @@ use ::redis::{RedisResult, Script};
 use std::sync::LazyLock;
 
 /// Count `n` sockets of a user on this node; answer 1 if the user is new to the
-/// channel, 0 if not, -1 if the channel is full; plus the member list.
+/// channel, 0 if not, -1 if the channel is full; plus the member list and the
+/// channel's sequence number after this join. A new member moves the number to
+/// Redis's clock in µs (at least one more than before), so it only grows, even
+/// across a Redis restart.
 static JOIN: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 local key, nodeset = KEYS[1], KEYS[2]
 local node, user, member, max, n, chan = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
 local total = tonumber(redis.call('HGET', key, 'u|' .. user) or '0')
+local seq = tonumber(redis.call('HGET', key, 'seq') or '0')
 if total == 0 then
-  if tonumber(redis.call('HGET', key, 'count') or '0') >= max then return {-1, {}} end
+  if tonumber(redis.call('HGET', key, 'count') or '0') >= max then return {-1, {}, seq} end
   redis.call('HINCRBY', key, 'count', 1)
   redis.call('HSET', key, 'm|' .. user, member)
+  local t = redis.call('TIME')
+  seq = math.max(tonumber(t[1]) * 1000000 + tonumber(t[2]), seq + 1)
+  redis.call('HSET', key, 'seq', string.format('%d', seq))
 end
 redis.call('HINCRBY', key, 'u|' .. user, n)
 redis.call('HINCRBY', key, 'n|' .. node .. '|' .. user, n)
@@ -27,8 +34,8 @@ local all = redis.call('HGETALL', key)
 for i = 1, #all, 2 do
   if string.sub(all[i], 1, 2) == 'm|' then members[#members + 1] = all[i + 1] end
 end
-if total == 0 then return {1, members} end
-return {0, members}
+if total == 0 then return {1, members, seq} end
+return {0, members, seq}
 "#,
     )
 });
@@ -101,8 +108,8 @@ pub async fn join(
     m: &Member,
     sockets: usize,
     max: usize,
-) -> RedisResult<(i64, Vec<Member>)> {
-    let (flag, members): (i64, Vec<String>) = JOIN
+) -> RedisResult<(i64, Vec<Member>, u64)> {
+    let (flag, members, seq): (i64, Vec<String>, u64) = JOIN
         .key(keys.presence(app, channel))
         .key(keys.npres_of(&keys.node))
         .arg(&keys.node)
@@ -113,7 +120,7 @@ pub async fn join(
         .arg(sub_field(app, channel))
         .invoke_async(conn)
         .await?;
-    Ok((flag, decode_all(members)))
+    Ok((flag, decode_all(members), seq))
 }
 
 pub async fn leave(

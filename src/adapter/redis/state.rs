@@ -288,7 +288,7 @@ async fn resync(cluster: &Cluster, conn: &mut MultiplexedConnection) -> RedisRes
                 .unwrap_or_default();
             let back: HashSet<&str> = members.iter().map(|(m, _)| m.id.as_str()).collect();
             for (m, sockets) in &members {
-                let (added, _) =
+                let (added, _, _) =
                     scripts::join(conn, keys, app, &channel, m, *sockets, usize::MAX).await?;
                 if added == 1 && purged {
                     let info = m.info_json.as_deref();
