@@ -358,6 +358,8 @@ impl AppState {
         let Some(channel) = state.channels.get_mut(name) else {
             return 0;
         };
+        // As in `Subscribers::deliver`: large channels go through the sockets' tasks.
+        let direct = channel.subscribers.len() <= DIRECT_FANOUT_MAX;
         let mut sent = 0;
         for s in channel.subscribers.0.iter_mut() {
             if except.is_some_and(|e| s.sink.socket_id() == e) {
@@ -371,7 +373,11 @@ impl AppState {
                 Some(Seen::After(joined)) => seq > *joined,
                 Some(Seen::All) | None => true,
             };
-            if due && s.sink.send(frame) {
+            let delivered = match direct {
+                true => due && s.sink.send(frame),
+                false => due && s.sink.queue(frame),
+            };
+            if delivered {
                 sent += 1;
             }
         }
