@@ -7,6 +7,7 @@
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 
 /// Close codes and `pusher:error` codes, with the reconnect behaviour pusher-js gives them.
 pub mod code {
@@ -63,89 +64,115 @@ pub enum ParseError {
     Field(&'static str),
 }
 
+// Borrowed where the text allows it: a frame costs few allocations.
 #[derive(Deserialize)]
 struct Envelope<'a> {
     #[serde(borrow)]
-    event: &'a RawValue,
-    #[serde(default)]
-    channel: Option<String>,
-    #[serde(default)]
-    data: Option<Box<RawValue>>,
+    event: Cow<'a, str>,
+    #[serde(default, borrow)]
+    channel: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    data: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
-struct SubscribeData {
-    channel: String,
-    #[serde(default)]
-    auth: Option<String>,
-    #[serde(default)]
-    channel_data: Option<Box<RawValue>>,
+struct SubscribeData<'a> {
+    #[serde(borrow)]
+    channel: Cow<'a, str>,
+    #[serde(default, borrow)]
+    auth: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    channel_data: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
-struct UnsubscribeData {
-    channel: String,
+struct UnsubscribeData<'a> {
+    #[serde(borrow)]
+    channel: Cow<'a, str>,
 }
 
 #[derive(Deserialize)]
-struct SigninData {
-    auth: String,
-    user_data: Box<RawValue>,
+struct SigninData<'a> {
+    #[serde(borrow)]
+    auth: Cow<'a, str>,
+    #[serde(borrow)]
+    user_data: &'a RawValue,
 }
 
 impl ClientMessage {
     pub fn parse(text: &str) -> Result<ClientMessage, ParseError> {
         let env: Envelope = serde_json::from_str(text).map_err(|_| ParseError::Json)?;
-        let event: String =
-            serde_json::from_str(env.event.get()).map_err(|_| ParseError::Field("event"))?;
-        match event.as_str() {
+        match env.event.as_ref() {
             "pusher:ping" => Ok(ClientMessage::Ping),
             "pusher:pong" => Ok(ClientMessage::Pong),
             "pusher:subscribe" => {
-                let d: SubscribeData = data(env.data.as_deref(), "data.channel")?;
+                let what = "data.channel";
+                let text = data_text(env.data, what)?;
+                let d: SubscribeData = parse_data(&text, what)?;
                 Ok(ClientMessage::Subscribe {
-                    channel: d.channel,
-                    auth: d.auth,
-                    channel_data: d.channel_data.map(|raw| string_or_raw(&raw)),
+                    channel: d.channel.into_owned(),
+                    auth: d.auth.map(Cow::into_owned),
+                    channel_data: d.channel_data.map(string_or_raw),
                 })
             }
             "pusher:unsubscribe" => {
-                let d: UnsubscribeData = data(env.data.as_deref(), "data.channel")?;
-                Ok(ClientMessage::Unsubscribe { channel: d.channel })
+                let what = "data.channel";
+                let text = data_text(env.data, what)?;
+                let d: UnsubscribeData = parse_data(&text, what)?;
+                Ok(ClientMessage::Unsubscribe {
+                    channel: d.channel.into_owned(),
+                })
             }
             "pusher:signin" => {
-                let d: SigninData = data(env.data.as_deref(), "data.auth and data.user_data")?;
+                let what = "data.auth and data.user_data";
+                let text = data_text(env.data, what)?;
+                let d: SigninData = parse_data(&text, what)?;
                 Ok(ClientMessage::Signin {
-                    auth: d.auth,
-                    user_data: string_or_raw(&d.user_data),
+                    auth: d.auth.into_owned(),
+                    user_data: string_or_raw(d.user_data),
                 })
             }
             e if e.starts_with("client-") => {
                 let channel = env.channel.ok_or(ParseError::Field("channel"))?;
                 Ok(ClientMessage::ClientEvent {
-                    event,
-                    channel,
+                    event: e.to_string(),
+                    channel: channel.into_owned(),
                     data: env.data.map(|d| d.get().to_string()),
                 })
             }
-            _ => Ok(ClientMessage::Ignored(event)),
+            _ => Ok(ClientMessage::Ignored(env.event.into_owned())),
         }
     }
 }
 
-/// Decode `data`, which clients send as an object or as a JSON-encoded string.
-fn data<T: serde::de::DeserializeOwned>(
-    raw: Option<&RawValue>,
+/// The text of `data`, which clients send as an object or as a JSON-encoded
+/// string (decoded then; borrowed otherwise).
+fn data_text<'a>(
+    raw: Option<&'a RawValue>,
     what: &'static str,
-) -> Result<T, ParseError> {
+) -> Result<Cow<'a, str>, ParseError> {
     let raw = raw.ok_or(ParseError::Field(what))?;
-    let text = string_or_raw(raw);
-    serde_json::from_str(&text).map_err(|_| ParseError::Field(what))
+    if raw.get().starts_with('"') {
+        let text: String = serde_json::from_str(raw.get()).map_err(|_| ParseError::Field(what))?;
+        Ok(Cow::Owned(text))
+    } else {
+        Ok(Cow::Borrowed(raw.get()))
+    }
+}
+
+fn parse_data<'a, T: Deserialize<'a>>(text: &'a str, what: &'static str) -> Result<T, ParseError> {
+    serde_json::from_str(text).map_err(|_| ParseError::Field(what))
 }
 
 /// A JSON string token's contents, or the raw text of any other value.
 fn string_or_raw(raw: &RawValue) -> String {
-    serde_json::from_str::<String>(raw.get()).unwrap_or_else(|_| raw.get().to_string())
+    let text = raw.get();
+    if text.starts_with('"') {
+        if let Ok(s) = serde_json::from_str::<String>(text) {
+            return s;
+        }
+    }
+    text.to_string()
 }
 
 /// JSON-encode a string (quotes included).

@@ -359,7 +359,8 @@ impl Subscriptions {
     fn remove(&mut self, channel: &str) -> Option<Option<String>> {
         let at = self.0.iter().position(|(c, _)| c == channel)?;
         let (_, user) = self.0.swap_remove(at);
-        if self.0.len() * 4 < self.0.capacity() {
+        // Keep one slot: a socket that leaves one channel usually joins another.
+        if self.0.capacity() > 4 && self.0.len() * 4 < self.0.capacity() {
             self.0.shrink_to_fit();
         }
         Some(user)
