@@ -4,6 +4,7 @@
 use hmac::{Hmac, Mac};
 use md5::{Digest, Md5};
 use sha2::Sha256;
+use std::borrow::Cow;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -28,6 +29,14 @@ pub fn hex(bytes: &[u8]) -> String {
         s.push(DIGITS[(b & 15) as usize] as char);
     }
     s
+}
+
+/// `k` in lower case, copied only when it has upper-case letters.
+fn lowercase(k: &str) -> Cow<'_, str> {
+    match k.bytes().any(|b| b.is_ascii_uppercase()) {
+        true => Cow::Owned(k.to_ascii_lowercase()),
+        false => Cow::Borrowed(k),
+    }
 }
 
 /// Equality that takes the same time wherever the first difference is.
@@ -107,25 +116,37 @@ impl SignedRequest<'_> {
     /// `METHOD\npath\nsorted k=v` with `auth_signature` left out and `body_md5`
     /// taken from the body whenever one is present (or when the client sent it).
     pub fn string_to_sign(&self) -> String {
-        let mut params: Vec<(String, &str)> = self
+        let md5 =
+            (!self.body.is_empty() || self.param("body_md5").is_some()).then(|| md5_hex(self.body));
+        self.string_to_sign_with(md5.as_deref())
+    }
+
+    fn string_to_sign_with(&self, md5: Option<&str>) -> String {
+        let mut params: Vec<(Cow<str>, &str)> = self
             .query
             .iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str()))
+            .map(|(k, v)| (lowercase(k), v.as_str()))
             .filter(|(k, _)| k != "auth_signature" && k != "body_md5")
             .collect();
-        let md5;
-        if !self.body.is_empty() || self.param("body_md5").is_some() {
-            md5 = md5_hex(self.body);
-            params.push(("body_md5".into(), md5.as_str()));
+        if let Some(md5) = md5 {
+            params.push((Cow::Borrowed("body_md5"), md5));
         }
         params.sort();
-        let joined: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        format!(
-            "{}\n{}\n{}",
-            self.method.to_ascii_uppercase(),
-            self.path,
-            joined.join("&")
-        )
+        let size: usize = params.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+        let mut out = String::with_capacity(self.method.len() + self.path.len() + 2 + size);
+        out.push_str(&self.method.to_ascii_uppercase());
+        out.push('\n');
+        out.push_str(self.path);
+        out.push('\n');
+        for (i, (k, v)) in params.iter().enumerate() {
+            if i > 0 {
+                out.push('&');
+            }
+            out.push_str(k);
+            out.push('=');
+            out.push_str(v);
+        }
+        out
     }
 
     /// Verify key, version, timestamp window, body MD5 and signature.
@@ -158,16 +179,17 @@ impl SignedRequest<'_> {
                 window,
             });
         }
-        if let Some(sent) = self.param("body_md5") {
-            let expected = md5_hex(self.body);
+        let sent = self.param("body_md5");
+        let md5 = (!self.body.is_empty() || sent.is_some()).then(|| md5_hex(self.body));
+        if let (Some(sent), Some(expected)) = (sent, &md5) {
             if sent != expected {
                 return Err(RequestError::BodyMd5 {
-                    expected,
+                    expected: expected.clone(),
                     given: sent.into(),
                 });
             }
         }
-        let to_sign = self.string_to_sign();
+        let to_sign = self.string_to_sign_with(md5.as_deref());
         if constant_time_eq(sign(secret, &to_sign).as_bytes(), given.as_bytes()) {
             Ok(())
         } else {

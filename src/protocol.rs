@@ -255,15 +255,27 @@ pub fn member_removed(channel: &str, user_id: &str) -> String {
 /// A channel event. `data` is raw JSON (normally a string token) relayed verbatim;
 /// `user_id` (already a JSON string token) is added to presence client events.
 pub fn event(event: &str, channel: &str, data: Option<&str>, user_id: Option<&str>) -> String {
-    let data = data.map(|d| format!(",\"data\":{d}")).unwrap_or_default();
-    let user = user_id
-        .map(|u| format!(",\"user_id\":{u}"))
-        .unwrap_or_default();
-    format!(
-        "{{\"event\":{},\"channel\":{}{data}{user}}}",
-        quote(event),
-        quote(channel)
-    )
+    let extra = data.map_or(0, str::len) + user_id.map_or(0, str::len);
+    let mut out = Vec::with_capacity(48 + event.len() + channel.len() + extra);
+    out.extend_from_slice(b"{\"event\":");
+    push_quoted(&mut out, event);
+    out.extend_from_slice(b",\"channel\":");
+    push_quoted(&mut out, channel);
+    if let Some(d) = data {
+        out.extend_from_slice(b",\"data\":");
+        out.extend_from_slice(d.as_bytes());
+    }
+    if let Some(u) = user_id {
+        out.extend_from_slice(b",\"user_id\":");
+        out.extend_from_slice(u.as_bytes());
+    }
+    out.push(b'}');
+    String::from_utf8(out).expect("built from UTF-8 pieces")
+}
+
+/// Append `s` JSON-encoded (quotes included).
+fn push_quoted(out: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(out, s).expect("strings always encode");
 }
 
 pub fn cache_miss(channel: &str) -> String {

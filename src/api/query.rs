@@ -7,14 +7,28 @@ pub fn parse_query(query: &str) -> Vec<(String, String)> {
         .filter(|p| !p.is_empty())
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(&k.replace('+', " ")), decode(&v.replace('+', " ")))
+            (form_decode(k), form_decode(v))
         })
         .collect()
 }
 
+/// One form-urlencoded component: `+` is a space, then percent-decoding.
+fn form_decode(s: &str) -> String {
+    if !s.contains(['%', '+']) {
+        return s.to_string();
+    }
+    decode_bytes(s.as_bytes(), true)
+}
+
 /// Percent-decode; invalid escapes are kept as written.
 pub fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
+    if !s.contains('%') {
+        return s.to_string();
+    }
+    decode_bytes(s.as_bytes(), false)
+}
+
+fn decode_bytes(bytes: &[u8], plus_is_space: bool) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
@@ -28,13 +42,17 @@ pub fn decode(s: &str) -> String {
                 out.push((h * 16 + l) as u8);
                 i += 3;
             }
+            (b'+', _, _) if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
             (b, _, _) => {
                 out.push(b);
                 i += 1;
             }
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 #[cfg(test)]
@@ -51,6 +69,8 @@ mod tests {
             vec![("a".into(), "x y".into()), ("b".into(), "".into())]
         );
         assert_eq!(decode("100%"), "100%");
+        assert_eq!(parse_query("a=%2B+%2b"), vec![("a".into(), "+ +".into())]);
+        assert_eq!(decode("a+b"), "a+b");
         assert_eq!(decode("%E2%82%AC"), "€");
     }
 }
