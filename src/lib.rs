@@ -7,8 +7,9 @@
 //! - [`auth`]: HMAC signing and verification for channels, sign-in and the HTTP API.
 //! - [`channel`]: channel names and kinds, presence members, the local registry of sockets.
 //! - [`adapter`]: the single delivery path for events, membership and queries.
-//! - [`node`]: one node's shared state (config, adapter, socket ids, drain signal).
-//! - [`connection`]: one task per WebSocket.
+//! - [`node`]: one node's shared state (config, adapter, socket ids, the roster of open sockets).
+//! - [`connection`]: one task per WebSocket, and the node's liveness sweep and drain over all of them.
+//! - [`socket_id`]: socket ids, kept as two numbers.
 //! - [`api`]: the HTTP API handlers and their error-to-status mapping.
 //! - [`server`]: accept loop, HTTP/1.1 with upgrades, routing, draining.
 //! - [`tls`]: rustls certificates and keys for the main port, and the webhook client's roots (a leaf).

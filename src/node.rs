@@ -1,5 +1,6 @@
 //! One herald node's shared state: configuration, adapter, socket ids and the
-//! drain signal. Handed to every connection task and API request.
+//! roster of open sockets (liveness sweep and drain). Handed to every
+//! connection task and API request.
 
 use crate::adapter::Adapter;
 use crate::channel::registry::AppState;

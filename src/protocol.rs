@@ -213,11 +213,13 @@ pub fn pong() -> &'static str {
 
 /// `pusher_internal:subscription_succeeded`; `data` is the already-encoded inner JSON.
 pub fn subscription_succeeded(channel: &str, data: &str) -> String {
-    format!(
-        "{{\"event\":\"pusher_internal:subscription_succeeded\",\"channel\":{},\"data\":{}}}",
-        quote(channel),
-        quote(data)
-    )
+    let mut out = Vec::with_capacity(72 + channel.len() + data.len() * 5 / 4);
+    out.extend_from_slice(b"{\"event\":\"pusher_internal:subscription_succeeded\",\"channel\":");
+    push_quoted(&mut out, channel);
+    out.extend_from_slice(b",\"data\":");
+    push_quoted(&mut out, data);
+    out.push(b'}');
+    String::from_utf8(out).expect("built from UTF-8 pieces")
 }
 
 /// `pusher:subscription_error` with `{type, error, status}`.
