@@ -20,12 +20,15 @@ pub async fn run(listener: TcpListener, node: Arc<Node>) {
         match listener.accept().await {
             Ok((stream, _)) => {
                 let node = node.clone();
+                let idle = node.config.server.http_idle_timeout;
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
                         let response = route(&req, &node);
                         async move { Ok::<_, std::convert::Infallible>(response) }
                     });
                     let conn = hyper::server::conn::http1::Builder::new()
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(idle)
                         .serve_connection(TokioIo::new(stream), service);
                     if let Err(e) = conn.await {
                         tracing::debug!(error = %e, "metrics connection ended with an error");

@@ -111,9 +111,14 @@ async fn serve_connection<S>(stream: S, node: Arc<Node>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let idle = node.config.server.http_idle_timeout;
     let service = hyper::service::service_fn(move |req| route(req, node.clone()));
-    let conn =
-        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    // The header timer also closes idle keep-alive connections and clients that
+    // connect and say nothing, which would otherwise hold a descriptor forever.
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(idle)
+        .serve_connection(TokioIo::new(stream), service);
     if let Err(e) = conn.with_upgrades().await {
         tracing::debug!(error = %e, "http connection ended with an error");
     }

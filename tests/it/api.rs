@@ -257,3 +257,41 @@ async fn limits_and_unknown_apps() {
     assert_eq!(status, 400);
     assert!(err["error"].is_string());
 }
+
+/// A client that connects and never sends a request, or keeps an idle
+/// keep-alive connection, does not hold a descriptor forever.
+#[tokio::test]
+async fn silent_and_idle_http_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::start("http_idle_timeout = 1", "").await;
+    let closed_within = |mut s: tokio::net::TcpStream| async move {
+        let mut buf = vec![0; 4096];
+        let start = std::time::Instant::now();
+        loop {
+            let read = tokio::time::timeout(std::time::Duration::from_secs(4), s.read(&mut buf));
+            match read.await {
+                Ok(Ok(0)) | Ok(Err(_)) => return start.elapsed(),
+                Ok(Ok(_)) => continue,
+                Err(_) => panic!("still open after 4 s"),
+            }
+        }
+    };
+    let silent = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let waited = closed_within(silent).await;
+    assert!(
+        waited >= std::time::Duration::from_millis(900),
+        "{waited:?}"
+    );
+    let mut kept = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    kept.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = vec![0; 1024];
+    let n = kept.read(&mut answer).await.unwrap();
+    assert!(
+        answer[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        &answer[..n]
+    );
+    closed_within(kept).await;
+}
