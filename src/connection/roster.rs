@@ -163,3 +163,43 @@ fn timing(node: &Node) -> (Timeouts, Duration) {
         .unwrap_or(MAX_TICK);
     (timeouts, (shortest / 10).clamp(MIN_TICK, MAX_TICK))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel::Sink;
+    use crate::config::RawConfig;
+    use crate::connection::Liveness;
+    use crate::socket_id::SocketId;
+
+    fn sink(key: u64) -> Arc<Sink> {
+        Sink::new(SocketId::new(1, key), 8, Liveness::new(None))
+    }
+
+    /// Whether the sink was asked to close, and with which code.
+    fn close_code(sink: &Sink) -> Option<u16> {
+        sink.take().close.map(|(code, _)| code)
+    }
+
+    #[tokio::test]
+    async fn seats_are_reused_and_the_drain_reaches_every_socket_even_late_ones() {
+        let node = Node::new(RawConfig::default().build().unwrap()).unwrap();
+        let (a, b) = (sink(1), sink(2));
+        let seat_a = Roster::seat(&node, &a);
+        let _seat_b = Roster::seat(&node, &b);
+        assert_eq!(node.roster.len(), 2);
+        drop(seat_a);
+        assert_eq!(node.roster.len(), 1);
+        let c = sink(3);
+        let seat_c = Roster::seat(&node, &c);
+        assert_eq!(seat_c.slot, 0, "the freed slot is reused");
+        assert_eq!(close_code(&b), None);
+        node.drain();
+        assert_eq!(close_code(&b), Some(code::RECONNECT));
+        assert_eq!(close_code(&c), Some(code::RECONNECT));
+        assert_eq!(close_code(&a), None, "a left before the drain");
+        let late = sink(4);
+        let _seat = Roster::seat(&node, &late);
+        assert_eq!(close_code(&late), Some(code::RECONNECT));
+    }
+}
