@@ -135,7 +135,10 @@ pub async fn sweep(node: Weak<Node>) {
                 Verdict::Ping => {
                     sink.queue(&ping);
                 }
-                Verdict::Close(code, message) => sink.close(code, message),
+                Verdict::Close(code, message) => {
+                    tracing::debug!(socket_id = %sink.socket_id(), code, message, "liveness close");
+                    sink.close(code, message);
+                }
             });
         drop(node);
         tokio::time::sleep(tick).await;
