@@ -116,9 +116,13 @@ impl SignedRequest<'_> {
     /// `METHOD\npath\nsorted k=v` with `auth_signature` left out and `body_md5`
     /// taken from the body whenever one is present (or when the client sent it).
     pub fn string_to_sign(&self) -> String {
-        let md5 =
-            (!self.body.is_empty() || self.param("body_md5").is_some()).then(|| md5_hex(self.body));
-        self.string_to_sign_with(md5.as_deref())
+        self.string_to_sign_with(self.body_md5().as_deref())
+    }
+
+    /// The body's MD5, when it is part of the signature: a body is present or
+    /// the client sent `body_md5`.
+    fn body_md5(&self) -> Option<String> {
+        (!self.body.is_empty() || self.param("body_md5").is_some()).then(|| md5_hex(self.body))
     }
 
     fn string_to_sign_with(&self, md5: Option<&str>) -> String {
@@ -179,9 +183,8 @@ impl SignedRequest<'_> {
                 window,
             });
         }
-        let sent = self.param("body_md5");
-        let md5 = (!self.body.is_empty() || sent.is_some()).then(|| md5_hex(self.body));
-        if let (Some(sent), Some(expected)) = (sent, &md5) {
+        let md5 = self.body_md5();
+        if let (Some(sent), Some(expected)) = (self.param("body_md5"), &md5) {
             if sent != expected {
                 return Err(RequestError::BodyMd5 {
                     expected: expected.clone(),

@@ -105,13 +105,18 @@ impl Subscribers {
         self.0.is_empty()
     }
 
-    /// Hand `frame` to every subscriber but the skipped; returns how many took it.
-    fn deliver(&self, frame: &Frame, skip: impl Fn(&Subscriber) -> bool) -> usize {
-        let targets = self.0.iter().filter(|s| !skip(s));
-        if self.0.len() <= DIRECT_FANOUT_MAX {
-            targets.filter(|s| s.sink.send(frame)).count()
+    /// Hand `frame` to every subscriber `wants` picks (it may also update them);
+    /// returns how many took it. Large channels go through the sockets' tasks.
+    fn deliver(&mut self, frame: &Frame, mut wants: impl FnMut(&mut Subscriber) -> bool) -> usize {
+        let direct = self.0.len() <= DIRECT_FANOUT_MAX;
+        let targets = self
+            .0
+            .iter_mut()
+            .filter_map(|s| wants(s).then_some(&s.sink));
+        if direct {
+            targets.filter(|sink| sink.send(frame)).count()
         } else {
-            targets.filter(|s| s.sink.queue(frame)).count()
+            targets.filter(|sink| sink.queue(frame)).count()
         }
     }
 
@@ -292,7 +297,7 @@ impl AppState {
         if let (true, true, Some(m)) = (announce, joined.member_added, member.as_ref()) {
             let info = m.info_json.as_deref();
             let frame = Frame::from(protocol::member_added(name, &m.id_json, info));
-            channel.subscribers.deliver(&frame, |s| s.key == sink.key);
+            channel.subscribers.deliver(&frame, |s| s.key != sink.key);
         }
         Ok(joined)
     }
@@ -358,30 +363,19 @@ impl AppState {
         let Some(channel) = state.channels.get_mut(name) else {
             return 0;
         };
-        // As in `Subscribers::deliver`: large channels go through the sockets' tasks.
-        let direct = channel.subscribers.len() <= DIRECT_FANOUT_MAX;
-        let mut sent = 0;
-        for s in channel.subscribers.0.iter_mut() {
+        channel.subscribers.deliver(frame, |s| {
             if except.is_some_and(|e| s.sink.socket_id() == e) {
-                continue;
+                return false;
             }
-            let due = match s.presence.as_mut().map(|p| &mut p.seen) {
+            match s.presence.as_mut().map(|p| &mut p.seen) {
                 Some(Seen::Pending(held)) => {
                     held.push((seq, frame.clone()));
                     false
                 }
                 Some(Seen::After(joined)) => seq > *joined,
                 Some(Seen::All) | None => true,
-            };
-            let delivered = match direct {
-                true => due && s.sink.send(frame),
-                false => due && s.sink.queue(frame),
-            };
-            if delivered {
-                sent += 1;
             }
-        }
-        sent
+        })
     }
 
     /// Queue `frame` for every subscriber of `name` except `except`. Returns how many got it.
@@ -392,12 +386,12 @@ impl AppState {
         let except = except.and_then(SocketId::parse);
         let skip = |s: &Subscriber| except.is_some_and(|e| s.sink.socket_id() == e);
         let direct: Vec<Arc<Sink>> = {
-            let state = lock(&self.state);
-            let Some(channel) = state.channels.get(name) else {
+            let mut state = lock(&self.state);
+            let Some(channel) = state.channels.get_mut(name) else {
                 return 0;
             };
             if channel.subscribers.len() > DIRECT_FANOUT_MAX {
-                return channel.subscribers.deliver(frame, skip);
+                return channel.subscribers.deliver(frame, |s| !skip(s));
             }
             let targets = channel.subscribers.0.iter().filter(|s| !skip(s));
             targets.map(|s| s.sink.clone()).collect()

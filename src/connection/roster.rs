@@ -110,16 +110,6 @@ impl Roster {
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)
     }
-
-    /// How many sockets are seated.
-    pub fn len(&self) -> usize {
-        let slots = self.lock();
-        slots.sinks.len() - slots.free.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// Run the liveness sweep for `node` until it is dropped.
@@ -175,6 +165,12 @@ mod tests {
     use crate::connection::Liveness;
     use crate::socket_id::SocketId;
 
+    /// How many sockets are seated.
+    fn seated(roster: &Roster) -> usize {
+        let slots = roster.lock();
+        slots.sinks.len() - slots.free.len()
+    }
+
     fn sink(key: u64) -> Arc<Sink> {
         Sink::new(SocketId::new(1, key), 8, Liveness::new(None))
     }
@@ -190,9 +186,9 @@ mod tests {
         let (a, b) = (sink(1), sink(2));
         let seat_a = Roster::seat(&node, &a);
         let _seat_b = Roster::seat(&node, &b);
-        assert_eq!(node.roster.len(), 2);
+        assert_eq!(seated(&node.roster), 2);
         drop(seat_a);
-        assert_eq!(node.roster.len(), 1);
+        assert_eq!(seated(&node.roster), 1);
         let c = sink(3);
         let seat_c = Roster::seat(&node, &c);
         assert_eq!(seat_c.slot, 0, "the freed slot is reused");
