@@ -71,6 +71,7 @@ use crate::rate;
 use ::redis::aio::MultiplexedConnection;
 use ::redis::AsyncCommands;
 use keys::Keys;
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -88,12 +89,12 @@ pub enum Bus {
 }
 
 impl Bus {
-    fn tag(self) -> String {
+    fn tag(self) -> Cow<'static, str> {
         match self {
             Bus::Broadcast => "B".into(),
             Bus::ToUser => "U".into(),
             Bus::Terminate => "T".into(),
-            Bus::Member(seq) => format!("M{seq}"),
+            Bus::Member(seq) => format!("M{seq}").into(),
         }
     }
 }
