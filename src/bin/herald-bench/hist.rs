@@ -109,6 +109,45 @@ impl Hist {
     }
 }
 
+/// A histogram as it crosses a pipe between generator processes: only the
+/// non-empty slots.
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+pub struct HistWire {
+    slots: Vec<(u32, u64)>,
+    n: u64,
+    max: u64,
+    sum: u64,
+}
+
+impl From<&Hist> for HistWire {
+    fn from(h: &Hist) -> Self {
+        HistWire {
+            slots: (h.counts.iter().enumerate())
+                .filter(|(_, c)| **c > 0)
+                .map(|(i, c)| (i as u32, *c))
+                .collect(),
+            n: h.n,
+            max: h.max,
+            sum: h.sum.min(u64::MAX as u128) as u64,
+        }
+    }
+}
+
+impl From<&HistWire> for Hist {
+    fn from(w: &HistWire) -> Self {
+        let mut h = Hist::new();
+        for &(i, c) in &w.slots {
+            if let Some(slot) = h.counts.get_mut(i as usize) {
+                *slot = c;
+            }
+        }
+        h.n = w.n;
+        h.max = w.max;
+        h.sum = w.sum as u128;
+        h
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Summary {
     pub n: u64,
@@ -147,5 +186,8 @@ mod tests {
         }
         let p50 = h.quantile(0.5) as f64;
         assert!((p50 - 500_000.0).abs() / 500_000.0 < 0.01);
+        let back = Hist::from(&HistWire::from(&h));
+        assert_eq!(back.quantile(0.99), h.quantile(0.99));
+        assert_eq!((back.n, back.max, back.sum), (h.n, h.max, h.sum));
     }
 }

@@ -5,8 +5,10 @@
 //! payload, delivery ratio, and the server's CPU and RSS from /proc.
 //!
 //! Scenarios: idle, fanout, channels, publish, churn, slow, latency, all.
+//! `--procs N` spreads the subscribers over N processes (`fleet.rs`).
 //! See BENCHMARKS.md for the method and results.
 
+mod fleet;
 mod hist;
 mod procstat;
 mod publisher;
@@ -73,6 +75,10 @@ pub struct Opts {
     /// Concurrent keep-alive HTTP publisher connections (one thread each)
     #[arg(long)]
     pub publishers: Option<usize>,
+    /// Events per publish request: 1 = `POST /events`, 2..=10 = `POST /batch_events`
+    /// (default: 1, and the publish scenario adds a run with 10)
+    #[arg(long)]
+    pub batch: Option<usize>,
     /// Append one JSON record per measured step to this file (JSON lines)
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -88,6 +94,13 @@ pub struct Opts {
     /// Tiny sizes for a CI smoke test (a few subscribers, 2 s steps)
     #[arg(long)]
     pub smoke: bool,
+    /// Generator processes holding subscribers (each may hold up to ~19,900
+    /// sockets and reads on its own core); this one is the first
+    #[arg(long, default_value_t = 1)]
+    pub procs: usize,
+    /// Internal: serve subscriber commands from stdin (started by --procs)
+    #[arg(long, hide = true)]
+    pub worker: bool,
 }
 
 pub fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
@@ -182,6 +195,12 @@ fn spawn_server(opts: &mut Opts, bin: &PathBuf) -> anyhow::Result<Spawned> {
 
 fn main() -> anyhow::Result<()> {
     let mut opts = Opts::parse();
+    if opts.worker {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        return tokio::task::LocalSet::new().block_on(&rt, fleet::worker_main(opts));
+    }
     let server = match opts.spawn.clone() {
         Some(bin) => Some(spawn_server(&mut opts, &bin)?),
         None => None,

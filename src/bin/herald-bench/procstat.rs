@@ -53,12 +53,16 @@ pub struct Sample {
     pub box_busy_us: f64,
 }
 
-pub fn sample(server_pid: Option<&str>) -> Sample {
+/// `workers`: the generator's other processes, whose CPU counts as its own.
+pub fn sample(server_pid: Option<&str>, workers: &[u32]) -> Sample {
+    let workers_us: f64 = (workers.iter())
+        .filter_map(|p| cpu_us(&p.to_string()))
+        .sum();
     Sample {
         at: Instant::now(),
         srv_cpu_us: server_pid.and_then(cpu_us),
         srv_rss_kib: server_pid.and_then(rss_kib),
-        gen_cpu_us: cpu_us("self").unwrap_or(0.0),
+        gen_cpu_us: cpu_us("self").unwrap_or(0.0) + workers_us,
         box_busy_us: box_busy_us(),
     }
 }

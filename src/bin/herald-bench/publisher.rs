@@ -28,6 +28,8 @@ pub struct PubCfg {
     pub run: u64,
     pub clients: usize,
     pub event: String,
+    /// events per request: 1 = `POST /events`, more = `POST /batch_events`
+    pub batch: usize,
 }
 
 #[derive(Default)]
@@ -145,7 +147,7 @@ pub fn payload(run: u64, seq: u64, intended: u64, actual: u64, size: usize) -> S
     d
 }
 
-/// A signed `POST /apps/{id}/events` request.
+/// A signed `POST /apps/{id}/events` (or `/batch_events`) request.
 pub fn signed_request(cfg: &PubCfg, host: &str, body: &str) -> Vec<u8> {
     let ts = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -156,7 +158,12 @@ pub fn signed_request(cfg: &PubCfg, host: &str, body: &str) -> Vec<u8> {
         "auth_key={}&auth_timestamp={ts}&auth_version=1.0&body_md5={md5}",
         cfg.key
     );
-    let path = format!("/apps/{}/events", cfg.app_id);
+    let endpoint = if cfg.batch > 1 {
+        "batch_events"
+    } else {
+        "events"
+    };
+    let path = format!("/apps/{}/{endpoint}", cfg.app_id);
     let sig = herald::auth::sign(&cfg.secret, &format!("POST\n{path}\n{params}"));
     let mut req = format!(
         "POST {path}?{params}&auth_signature={sig} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
@@ -167,9 +174,35 @@ pub fn signed_request(cfg: &PubCfg, host: &str, body: &str) -> Vec<u8> {
     req
 }
 
-/// Run the schedule to completion (blocking).
+/// The body of request `i`: events `i*batch ..` on channels chosen round-robin.
+/// Returns the body and the channel index of each event.
+fn body(cfg: &PubCfg, i: u64, intended: u64, actual: u64) -> (String, Vec<usize>) {
+    let batch = cfg.batch.max(1) as u64;
+    let mut chans = Vec::with_capacity(batch as usize);
+    let mut events = Vec::with_capacity(batch as usize);
+    for seq in i * batch..(i + 1) * batch {
+        let ch = (seq % cfg.channels.len() as u64) as usize;
+        chans.push(ch);
+        let data = payload(cfg.run, seq, intended, actual, cfg.payload);
+        events.push(format!(
+            r#"{{"name":"{}","channel":"{}","data":"{}"}}"#,
+            cfg.event, cfg.channels[ch], data
+        ));
+    }
+    if batch == 1 {
+        (events.pop().unwrap_or_default(), chans)
+    } else {
+        (format!(r#"{{"batch":[{}]}}"#, events.join(",")), chans)
+    }
+}
+
+/// Run the schedule to completion (blocking). `rate` counts events; with
+/// `batch` > 1 each request carries that many, so requests are due at
+/// `rate / batch` per second and all events of one carry its intended time.
 pub fn run(cfg: PubCfg) -> PubResult {
-    let total = (cfg.rate * cfg.duration.as_secs_f64()).round().max(1.0) as u64;
+    let batch = cfg.batch.max(1) as u64;
+    let events = (cfg.rate * cfg.duration.as_secs_f64()).round().max(1.0) as u64;
+    let total = events.div_ceil(batch);
     let next = Arc::new(AtomicU64::new(0));
     let result = Arc::new(Mutex::new(PubResult {
         ok_per_channel: vec![0; cfg.channels.len()],
@@ -177,7 +210,7 @@ pub fn run(cfg: PubCfg) -> PubResult {
     }));
     let t0 = Instant::now() + Duration::from_millis(5);
     let t0_ns = now_ns() + 5_000_000;
-    let interval_ns = 1e9 / cfg.rate;
+    let interval_ns = 1e9 * batch as f64 / cfg.rate;
     let host = cfg.addr.to_string();
     let mut threads = Vec::new();
     for _ in 0..cfg.clients.max(1) {
@@ -208,29 +241,26 @@ pub fn run(cfg: PubCfg) -> PubResult {
                 }
                 let intended = t0_ns + off;
                 let actual = now_ns();
-                let ch = (i % cfg.channels.len() as u64) as usize;
-                let data = payload(cfg.run, i, intended, actual, cfg.payload);
-                let body = format!(
-                    r#"{{"name":"{}","channel":"{}","data":"{}"}}"#,
-                    cfg.event, cfg.channels[ch], data
-                );
+                let (body, chans) = body(&cfg, i, intended, actual);
                 let req = signed_request(&cfg, &host, &body);
-                local.scheduled += 1;
+                local.scheduled += batch;
                 local.lag.record(actual.saturating_sub(intended));
                 match conn.roundtrip(&req) {
                     Ok(200) => {
-                        local.ok += 1;
-                        local.ok_per_channel[ch] += 1;
+                        local.ok += batch;
+                        for ch in chans {
+                            local.ok_per_channel[ch] += 1;
+                        }
                         local.http.record(now_ns().saturating_sub(intended));
                     }
                     Ok(code) => {
-                        local.errors += 1;
+                        local.errors += batch;
                         if local.first_error.is_none() {
                             local.first_error = Some(format!("HTTP {code}"));
                         }
                     }
                     Err(e) => {
-                        local.errors += 1;
+                        local.errors += batch;
                         if local.first_error.is_none() {
                             local.first_error = Some(e.to_string());
                         }
@@ -256,7 +286,7 @@ pub fn run(cfg: PubCfg) -> PubResult {
         let _ = t.join();
     }
     let mut r = std::mem::take(&mut *result.lock().unwrap());
-    // nominal schedule length (the last publish is due at (total-1)/rate)
-    r.secs = t0.elapsed().as_secs_f64().max(total as f64 / cfg.rate);
+    // nominal schedule length (the last request is due at (total-1)*batch/rate)
+    r.secs = (t0.elapsed().as_secs_f64()).max((total * batch) as f64 / cfg.rate);
     r
 }

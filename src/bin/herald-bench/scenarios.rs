@@ -1,27 +1,29 @@
 //! The benchmark scenarios and their report (table on stdout, JSON lines).
 
+use crate::fleet::{quiet_ns, Fleet};
 use crate::hist::Summary;
 use crate::procstat::{self, Delta, Sample};
+use crate::publisher::now_ns;
 use crate::publisher::{self, PubCfg, PubResult};
 use crate::subs::{self, Ctx, Kind};
 use crate::{resolve, Opts};
 use serde_json::{json, Value};
-use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
 
 pub struct Bench {
     pub o: Opts,
-    pub ctx: Rc<Ctx>,
+    pub fleet: Fleet,
     pub pub_addr: SocketAddr,
     pub pid: Option<String>,
     pub json: Option<std::fs::File>,
     pub total_delivered: u64,
     pub header_done: bool,
+    /// events per publish request in the next steps
+    pub batch: usize,
 }
 
 /// Everything measured in one publish step.
@@ -80,7 +82,7 @@ fn fmt_us(v: f64) -> String {
 
 impl Bench {
     fn sample(&self) -> Sample {
-        procstat::sample(self.pid.as_deref())
+        procstat::sample(self.pid.as_deref(), &self.fleet.pids())
     }
 
     fn pub_cfg(&self, channels: Vec<String>, rate: f64, payload: usize, clients: usize) -> PubCfg {
@@ -93,9 +95,10 @@ impl Bench {
             rate,
             duration: Duration::from_secs_f64(self.o.duration),
             payload,
-            run: self.ctx.run.get(),
+            run: self.fleet.run(),
             clients,
             event: "bench".into(),
+            batch: self.batch,
         }
     }
 
@@ -108,9 +111,7 @@ impl Bench {
         payload: usize,
         clients: usize,
     ) -> Step {
-        let run = self.ctx.run.get() + 1;
-        self.ctx.run.set(run);
-        self.ctx.reset_stats();
+        self.fleet.new_run().await;
         let cfg = self.pub_cfg(channels, rate, payload, clients);
         let s0 = self.sample();
         let pr = tokio::task::spawn_blocking(move || publisher::run(cfg))
@@ -124,22 +125,21 @@ impl Bench {
             .sum();
         // drain: until all expected arrived, or 1 s without progress (max 10 s)
         let t_end = Instant::now();
+        let t_end_ns = now_ns();
         loop {
-            let (got, last) = {
-                let st = self.ctx.stats.borrow();
-                (st.delivered, st.last_delivery)
-            };
-            if got >= expected {
+            let p = self.fleet.progress().await;
+            if p.delivered >= expected {
                 break;
             }
-            let quiet = last.map(|l| l.elapsed()).unwrap_or(t_end.elapsed());
-            if quiet > Duration::from_secs(1) || t_end.elapsed() > Duration::from_secs(10) {
+            if quiet_ns(p.last_ns, t_end_ns) > 1_000_000_000
+                || t_end.elapsed() > Duration::from_secs(10)
+            {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let s1 = self.sample();
-        let st = self.ctx.stats.borrow();
+        let st = self.fleet.stats().await;
         let step = Step {
             expected,
             delivered: st.delivered,
@@ -151,7 +151,6 @@ impl Bench {
             payload,
             publishes: pr,
         };
-        drop(st);
         self.total_delivered += step.delivered;
         step
     }
@@ -240,6 +239,7 @@ impl Bench {
             "server_cpu_us_per_delivery": per_dlv.map(r3),
             "server_cpu_us_per_publish": per_pub.map(r3),
             "healthy": s.healthy(),
+            "events_per_request": self.batch,
         });
         if let (Value::Object(m), Value::Object(x)) = (&mut v, extra) {
             m.extend(x);
@@ -272,7 +272,7 @@ impl Bench {
         kinds: Vec<Kind>,
     ) -> anyhow::Result<subs::OpenReport> {
         let n = kinds.len();
-        let rep = subs::open(&self.ctx, kinds).await;
+        let rep = self.fleet.open(kinds).await;
         if rep.failed > 0 {
             self.note(format!(
                 "{scenario}: {} of {n} connections failed: {}",
@@ -304,7 +304,7 @@ impl Bench {
     pub async fn idle(&mut self) -> anyhow::Result<()> {
         let n2 = self.size(15_000, 20);
         let n1 = (n2 / 3).max(1);
-        self.ctx.close_all().await;
+        self.fleet.close_all().await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let s0 = self.sample();
         let mut points = vec![(0usize, s0.srv_rss_kib)];
@@ -322,7 +322,7 @@ impl Bench {
             tokio::time::sleep(Duration::from_secs(2)).await;
             let s = self.sample();
             let d = Delta::between(&a, &b);
-            let held = self.ctx.opened.get() as usize - (rep.failed as usize);
+            let held = self.fleet.opened() as usize - (rep.failed as usize);
             points.push((held, s.srv_rss_kib));
             let hs = rep.handshake.summary();
             let rate = rep.ok as f64 / rep.secs;
@@ -358,14 +358,14 @@ impl Bench {
                        "from": a, "to": b, "rss0_kib": r0, "rss_a_kib": ra, "rss_b_kib": rb}),
             );
         }
-        self.ctx.close_all().await;
+        self.fleet.close_all().await;
         Ok(())
     }
 
     // ---------------------------------------------------------------- fanout
     pub async fn fanout(&mut self) -> anyhow::Result<()> {
         let n = self.size(1_000, 20);
-        self.ctx.close_all().await;
+        self.fleet.close_all().await;
         let kinds = (0..n)
             .map(|_| Kind::Sub {
                 channel: "fanout".into(),
@@ -421,7 +421,7 @@ impl Bench {
                 json!({"subscribers": subs, "payload_bytes": payload, "knee_deliveries_per_s": knee.map(r1)}),
             );
         }
-        self.ctx.close_all().await;
+        self.fleet.close_all().await;
         Ok(())
     }
 
@@ -433,7 +433,7 @@ impl Bench {
             .channels
             .unwrap_or(if self.o.smoke { 4 } else { 200 })
             .max(1);
-        self.ctx.close_all().await;
+        self.fleet.close_all().await;
         let kinds = (0..n)
             .map(|i| Kind::Sub {
                 channel: format!("ch-{}", i % c),
@@ -490,28 +490,38 @@ impl Bench {
             },
             json!({"subscribers": n, "channels": c, "knee_deliveries_per_s": knee.map(r1)}),
         );
-        self.ctx.close_all().await;
+        self.fleet.close_all().await;
         Ok(())
     }
 
     // ---------------------------------------------------------------- publish
     pub async fn publish(&mut self) -> anyhow::Result<()> {
-        self.ctx.close_all().await;
+        self.fleet.close_all().await;
         let clients = self
             .o
             .publishers
             .unwrap_or(if self.o.smoke { 2 } else { 8 });
-        let levels: Vec<f64> = if let Some(r) = self.o.rate {
-            vec![r]
-        } else if self.o.smoke {
-            vec![100.0]
-        } else {
-            vec![5e3, 10e3, 20e3, 30e3, 40e3, 50e3, 60e3, 80e3]
-        };
         let payload = self.o.payload.unwrap_or(100);
-        for subs in [0u64, 1] {
+        // (subscribers, events per request): /events with 0 and 1 subscriber,
+        // then /batch_events with 10 events per request
+        let runs: Vec<(u64, usize)> = match self.o.batch {
+            Some(b) => vec![(0, b.max(1)), (1, b.max(1))],
+            None => vec![(0, 1), (1, 1), (0, 10)],
+        };
+        for (subs, batch) in runs {
+            self.batch = batch;
+            let levels: Vec<f64> = if let Some(r) = self.o.rate {
+                vec![r]
+            } else if self.o.smoke {
+                vec![100.0 * batch as f64]
+            } else {
+                [5e3, 10e3, 20e3, 30e3, 40e3, 50e3, 60e3, 80e3]
+                    .iter()
+                    .map(|r| r * (batch as f64 / 2.0).max(1.0))
+                    .collect()
+            };
             let ch = if subs == 0 { "pub-none" } else { "pub-one" };
-            if subs == 1 {
+            if subs == 1 && self.fleet.opened() == 0 {
                 self.open_subs(
                     "publish",
                     vec![Kind::Sub {
@@ -521,6 +531,11 @@ impl Bench {
                 )
                 .await?;
             }
+            let what = if batch > 1 {
+                format!("{batch}/req ")
+            } else {
+                String::new()
+            };
             let mut best: f64 = 0.0;
             for &rate in &levels {
                 let s = self
@@ -528,7 +543,7 @@ impl Bench {
                     .await;
                 self.emit(
                     "publish",
-                    &format!("{subs}sub {rate:.0}/s"),
+                    &format!("{what}{subs}sub {rate:.0}/s"),
                     &s,
                     json!({"channels": 1, "http_clients": clients}),
                 );
@@ -545,21 +560,30 @@ impl Bench {
                     break;
                 }
             }
+            let text = if batch > 1 {
+                format!("best achieved {best:.0} signed events/s in /batch_events requests of {batch} with {clients} keep-alive clients")
+            } else {
+                format!(
+                    "best achieved {best:.0} signed publishes/s with {clients} keep-alive clients"
+                )
+            };
             self.emit_other(
                 "publish",
-                &format!("max {subs}sub"),
-                format!("best achieved {best:.0} signed publishes/s with {clients} keep-alive clients"),
-                json!({"subscribers": subs, "max_publishes_per_s": r1(best), "http_clients": clients}),
+                &format!("max {what}{subs}sub"),
+                text,
+                json!({"subscribers": subs, "max_publishes_per_s": r1(best), "http_clients": clients,
+                       "events_per_request": batch}),
             );
         }
-        self.ctx.close_all().await;
+        self.batch = self.o.batch.unwrap_or(1).max(1);
+        self.fleet.close_all().await;
         Ok(())
     }
 
     // ---------------------------------------------------------------- churn
     pub async fn churn(&mut self) -> anyhow::Result<()> {
         let m = self.size(1_000, 10);
-        self.ctx.close_all().await;
+        self.fleet.close_all().await;
         let pool = 100.min(m.max(2));
         let kinds = (0..m)
             .map(|i| Kind::Churn {
@@ -568,17 +592,17 @@ impl Bench {
             })
             .collect();
         self.open_subs("churn", kinds).await?;
-        self.ctx.reset_stats();
-        self.ctx.stop.set(false);
+        self.fleet.reset().await;
+        self.fleet.stop(false).await;
         let s0 = self.sample();
-        self.ctx.go.notify_waiters();
+        self.fleet.go().await;
         tokio::time::sleep(Duration::from_secs_f64(self.o.duration)).await;
         let (cycles, lat) = {
-            let st = self.ctx.stats.borrow();
+            let st = self.fleet.stats().await;
             (st.cycles, st.cycle_lat.summary())
         };
         let s1 = self.sample();
-        self.ctx.stop.set(true);
+        self.fleet.stop(true).await;
         let d = Delta::between(&s0, &s1);
         let rate = cycles as f64 / d.secs;
         let per = d.srv_cpu_us.map(|c| c / cycles.max(1) as f64);
@@ -599,7 +623,7 @@ impl Bench {
                    "server_cpu_us_per_cycle": per.map(r3), "server_cpu_pct": d.srv_pct().map(r1),
                    "generator_cpu_pct": r1(d.gen_pct()), "other_cpu_pct": r1(d.other_pct()), "server_rss_kib": d.srv_rss_kib}),
         );
-        self.ctx.close_all().await;
+        self.fleet.close_all().await;
         self.presence_storm().await
     }
 
@@ -616,33 +640,29 @@ impl Bench {
             })
             .collect();
         self.open_subs("presence", kinds).await?;
-        self.ctx.reset_stats();
+        self.fleet.reset().await;
         let expected_added = (pc * pm * (pm - 1) / 2) as u64;
         let members = (pc * pm) as u64;
         let s0 = self.sample();
         let t0 = Instant::now();
-        self.ctx.go.notify_waiters();
+        let t0_ns = now_ns();
+        self.fleet.go().await;
         loop {
-            let (acks, added, last) = {
-                let st = self.ctx.stats.borrow();
-                (st.acks, st.member_added, st.last_delivery)
-            };
-            if acks >= members && added >= expected_added {
+            let p = self.fleet.progress().await;
+            if p.acks >= members && p.member_added >= expected_added {
                 break;
             }
-            let quiet = last.map(|l| l.elapsed()).unwrap_or(t0.elapsed());
-            if quiet > Duration::from_secs(2) || t0.elapsed() > Duration::from_secs(30) {
+            if quiet_ns(p.last_ns, t0_ns) > 2_000_000_000 || t0.elapsed() > Duration::from_secs(30)
+            {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let s1 = self.sample();
         let (done, acks, added, ack, lat) = {
-            let st = self.ctx.stats.borrow();
+            let st = self.fleet.stats().await;
             (
-                st.last_delivery
-                    .map(|l| l.duration_since(t0).as_secs_f64())
-                    .unwrap_or(0.0),
+                st.last_ns.saturating_sub(t0_ns) as f64 / 1e9,
                 st.acks,
                 st.member_added,
                 st.cycle_lat.summary(),
@@ -671,7 +691,7 @@ impl Bench {
                    "storm_secs": r3(done), "server_cpu_us_per_member_added": per.map(r3),
                    "server_rss_kib": d.srv_rss_kib, "generator_cpu_pct": r1(d.gen_pct())}),
         );
-        self.ctx.close_all().await;
+        self.fleet.close_all().await;
         Ok(())
     }
 
@@ -690,7 +710,7 @@ impl Bench {
         if !self.o.smoke {
             self.o.duration = saved.max(4.0);
         }
-        self.ctx.close_all().await;
+        self.fleet.close_all().await;
         let kinds = (0..healthy)
             .map(|_| Kind::Sub {
                 channel: "slow".into(),
@@ -740,11 +760,11 @@ impl Bench {
         let rss_after = self.sample().srv_rss_kib;
         self.o.duration = saved;
         // let the stalled sockets read again and see how the server treated them
-        self.ctx.reset_stats();
-        self.ctx.resume.notify_waiters();
+        self.fleet.reset().await;
+        self.fleet.resume().await;
         tokio::time::sleep(Duration::from_secs(4)).await;
         let (closes, resets) = {
-            let st = self.ctx.stats.borrow();
+            let st = self.fleet.stats().await;
             (st.closes.clone(), st.resets)
         };
         let c4100 = closes.get(&4100).copied().unwrap_or(0);
@@ -769,7 +789,7 @@ impl Bench {
                    "closes": closes.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
                    "resets": resets, "server_rss_before_kib": rss_before, "server_rss_after_kib": rss_after}),
         );
-        self.ctx.close_all().await;
+        self.fleet.close_all().await;
         Ok(())
     }
 
@@ -786,7 +806,7 @@ impl Bench {
         let saved = self.o.duration;
         self.o.duration = if self.o.smoke { saved } else { saved.max(5.0) };
         for (n, rate) in cases {
-            self.ctx.close_all().await;
+            self.fleet.close_all().await;
             let kinds = (0..n)
                 .map(|_| Kind::Sub {
                     channel: "lat".into(),
@@ -811,48 +831,18 @@ impl Bench {
             ));
         }
         self.o.duration = saved;
-        self.ctx.close_all().await;
+        self.fleet.close_all().await;
         Ok(())
     }
 }
 
 pub async fn run_all(o: Opts) -> anyhow::Result<u64> {
-    let hosts: Vec<String> = o
-        .sub_hosts
-        .as_deref()
-        .map(|s| s.split(',').map(|h| h.trim().to_string()).collect())
-        .unwrap_or_else(|| vec![o.host.clone()]);
-    let ports: Vec<u16> = match o.sub_ports.as_deref() {
-        Some(s) => s
-            .split(',')
-            .map(|p| p.trim().parse())
-            .collect::<Result<_, _>>()?,
-        None => vec![o.port],
-    };
-    let mut sub_addrs = Vec::new();
-    for h in &hosts {
-        for p in &ports {
-            sub_addrs.push(resolve(h, *p)?);
-        }
-    }
+    let ctx = Rc::new(Ctx::new(&o)?);
+    let fleet = Fleet::start(&o, ctx)?;
     let pub_addr = resolve(
         o.pub_host.as_deref().unwrap_or(&o.host),
         o.pub_port.unwrap_or(o.port),
     )?;
-    let ctx = Rc::new(Ctx {
-        key: o.key.clone(),
-        secret: o.secret.clone(),
-        sub_addrs,
-        src_ips: o.src_ips.max(1),
-        concurrency: o.connect_concurrency.max(1),
-        run: Cell::new(0),
-        stats: RefCell::new(Default::default()),
-        tasks: RefCell::new(Vec::new()),
-        resume: Rc::new(Notify::new()),
-        go: Rc::new(Notify::new()),
-        stop: Cell::new(false),
-        opened: Cell::new(0),
-    });
     let json = match &o.json {
         Some(p) => Some(
             std::fs::OpenOptions::new()
@@ -881,16 +871,19 @@ pub async fn run_all(o: Opts) -> anyhow::Result<u64> {
     }
     let mut b = Bench {
         o,
-        ctx,
+        fleet,
         pub_addr,
         pid,
         json,
         total_delivered: 0,
         header_done: false,
+        batch: 1,
     };
+    b.batch = b.o.batch.unwrap_or(1).max(1);
     println!(
-        "herald-bench: subscribers -> {:?}, publishes -> {}, server pid {}, {} s per step; latency in us from the intended send time",
-        b.ctx.sub_addrs,
+        "herald-bench: subscribers -> {:?} from {} process(es), publishes -> {}, server pid {}, {} s per step; latency in us from the intended send time",
+        b.fleet.local.sub_addrs,
+        b.fleet.procs(),
         b.pub_addr,
         b.pid.as_deref().unwrap_or("-"),
         b.o.duration
@@ -908,7 +901,7 @@ pub async fn run_all(o: Opts) -> anyhow::Result<u64> {
         };
         if let Err(e) = r {
             println!("{s:<9} ERROR: {e:#}");
-            b.ctx.close_all().await;
+            b.fleet.close_all().await;
         }
     }
     Ok(b.total_delivered)

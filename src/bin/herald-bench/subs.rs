@@ -3,6 +3,7 @@
 use crate::hist::Hist;
 use crate::publisher::now_ns;
 use crate::ws::{find, num_after, subscribe_msg, unsubscribe_msg, ConnOpts, Frame, Ws};
+use crate::{resolve, Opts};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -22,7 +23,9 @@ pub struct Stats {
     pub stale: u64,
     pub closes: BTreeMap<u16, u64>,
     pub resets: u64,
-    pub last_delivery: Option<Instant>,
+    /// wall clock (ns) of the last delivery or `member_added`, 0 if none:
+    /// comparable across generator processes
+    pub last_ns: u64,
     // churn / presence
     pub cycles: u64,
     pub cycle_lat: Hist,
@@ -46,6 +49,42 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The subscriber side of the options: targets, credentials, source addresses.
+    pub fn new(o: &Opts) -> anyhow::Result<Ctx> {
+        let hosts: Vec<String> = o
+            .sub_hosts
+            .as_deref()
+            .map(|s| s.split(',').map(|h| h.trim().to_string()).collect())
+            .unwrap_or_else(|| vec![o.host.clone()]);
+        let ports: Vec<u16> = match o.sub_ports.as_deref() {
+            Some(s) => s
+                .split(',')
+                .map(|p| p.trim().parse())
+                .collect::<Result<_, _>>()?,
+            None => vec![o.port],
+        };
+        let mut sub_addrs = Vec::new();
+        for h in &hosts {
+            for p in &ports {
+                sub_addrs.push(resolve(h, *p)?);
+            }
+        }
+        Ok(Ctx {
+            key: o.key.clone(),
+            secret: o.secret.clone(),
+            sub_addrs,
+            src_ips: o.src_ips.max(1),
+            concurrency: o.connect_concurrency.max(1),
+            run: Cell::new(0),
+            stats: RefCell::new(Default::default()),
+            tasks: RefCell::new(Vec::new()),
+            resume: Rc::new(Notify::new()),
+            go: Rc::new(Notify::new()),
+            stop: Cell::new(false),
+            opened: Cell::new(0),
+        })
+    }
+
     pub fn reset_stats(&self) {
         let mut s = self.stats.borrow_mut();
         *s = Stats::default();
@@ -82,7 +121,7 @@ impl Ctx {
     }
 }
 
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub enum Kind {
     /// subscribe to one channel and record deliveries
     Sub { channel: String, stall: bool },
@@ -102,16 +141,16 @@ pub struct OpenReport {
 
 /// Open `kinds.len()` connections (at most `ctx.concurrency` handshakes in
 /// flight) and wait until each is ready (subscribed, or connected for
-/// presence members).
-pub async fn open(ctx: &Rc<Ctx>, kinds: Vec<Kind>) -> OpenReport {
+/// presence members). Each kind comes with its connection's index across all
+/// generator processes, which picks its target and source address.
+pub async fn open(ctx: &Rc<Ctx>, kinds: Vec<(u64, Kind)>) -> OpenReport {
     let t0 = Instant::now();
     let sem = Arc::new(Semaphore::new(ctx.concurrency));
     let (tx, mut rx) = mpsc::unbounded_channel::<Result<Duration, String>>();
     let n = kinds.len();
-    for kind in kinds {
+    for (i, kind) in kinds {
         let permit = sem.clone().acquire_owned().await.unwrap();
-        let i = ctx.opened.get();
-        ctx.opened.set(i + 1);
+        ctx.opened.set(ctx.opened.get() + 1);
         let ctx2 = ctx.clone();
         let tx = tx.clone();
         let h = tokio::task::spawn_local(async move {
@@ -247,7 +286,7 @@ async fn receive(ctx: &Rc<Ctx>, ws: &mut Ws) {
                         if let Some(a) = num_after(t, b"@A") {
                             st.lat_actual.record(now.saturating_sub(a));
                         }
-                        st.last_delivery = Some(Instant::now());
+                        st.last_ns = now;
                     } else {
                         st.stale += 1;
                     }
@@ -257,7 +296,7 @@ async fn receive(ctx: &Rc<Ctx>, ws: &mut Ws) {
                     if let Some(it) = num_after(t, b"@T") {
                         st.lat.record(now.saturating_sub(it));
                     }
-                    st.last_delivery = Some(Instant::now());
+                    st.last_ns = now;
                 } else if find(t, b"subscription_succeeded").is_some() {
                     // (re)subscription acknowledged: nothing to record here
                 } else if find(t, b"pusher:ping").is_some() {
