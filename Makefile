@@ -35,10 +35,16 @@ protocol-test: release redis-server
 	cd protocol-tests && ./run.sh
 
 # Benchmark (issue 6): starts target/release/herald on a free port with a temporary config and runs
-# every herald-bench scenario against it (a few minutes on 2 cores). Results: stdout + target/bench.jsonl.
-bench: release
+# every herald-bench scenario against it, then the cluster scenario (two nodes and a redis-server,
+# scripts/bench-cluster.sh); several minutes on 2 cores. Results: stdout, target/bench.jsonl and
+# target/bench-cluster.jsonl.
+bench: release redis-server
 	target/release/herald-bench --spawn target/release/herald --scenario all --json target/bench.jsonl
+	scripts/bench-cluster.sh
 
 # The same at tiny sizes (CI smoke test): fails only on a crash or zero deliveries, never on timings.
-bench-smoke: release
+# The second run spreads its subscribers over two generator processes.
+bench-smoke: release redis-server
 	target/release/herald-bench --spawn target/release/herald --scenario all --smoke --duration 2
+	target/release/herald-bench --spawn target/release/herald --scenario fanout,churn --smoke --duration 2 --procs 2
+	scripts/bench-cluster.sh --smoke

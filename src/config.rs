@@ -97,6 +97,8 @@ pub struct Server {
     pub pong_timeout: Duration,
     /// An HTTP connection that sends no complete request head for this long is closed.
     pub http_idle_timeout: Duration,
+    /// Threads serving connections, one runtime each (`threads = 0`: one per core).
+    pub threads: usize,
     pub shutdown_grace_period: Duration,
     pub cache_ttl: Duration,
     pub timestamp_window: Duration,
@@ -326,6 +328,7 @@ pub struct RawServer {
     pub activity_timeout: u64,
     pub pong_timeout: u64,
     pub http_idle_timeout: u64,
+    pub threads: usize,
     pub shutdown_grace_period_ms: u64,
     pub cache_ttl: u64,
     pub timestamp_window: u64,
@@ -373,6 +376,7 @@ impl Default for RawServer {
             activity_timeout: 30,
             pong_timeout: 30,
             http_idle_timeout: 60,
+            threads: 0,
             shutdown_grace_period_ms: 3000,
             cache_ttl: 1800,
             timestamp_window: 600,
@@ -531,6 +535,10 @@ impl RawConfig {
             activity_timeout: Duration::from_secs(s.activity_timeout.max(1)),
             pong_timeout: Duration::from_secs(s.pong_timeout.max(1)),
             http_idle_timeout: Duration::from_secs(s.http_idle_timeout.max(1)),
+            threads: match s.threads {
+                0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                n => n,
+            },
             shutdown_grace_period: Duration::from_millis(s.shutdown_grace_period_ms),
             cache_ttl: Duration::from_secs(s.cache_ttl),
             timestamp_window: Duration::from_secs(s.timestamp_window),

@@ -28,6 +28,9 @@ struct Cli {
     /// Redis URL for the cluster adapter (Soketi: SOKETI_DB_REDIS_*).
     #[arg(long, global = true, env = "HERALD_REDIS_URL")]
     redis_url: Option<String>,
+    /// Threads serving connections, one runtime each (default: one per core).
+    #[arg(long, global = true, env = "HERALD_THREADS")]
+    threads: Option<usize>,
     /// Per-frame debug logs (Soketi: SOKETI_DEBUG).
     #[arg(long, global = true, env = "HERALD_DEBUG")]
     debug: bool,
@@ -110,6 +113,9 @@ fn load(cli: &Cli) -> anyhow::Result<(config::Config, Vec<String>)> {
     }
     if let Some(url) = &cli.redis_url {
         raw.server.insert("redis_url".into(), url.clone().into());
+    }
+    if let Some(n) = cli.threads {
+        raw.server.insert("threads".into(), (n as i64).into());
     }
     if cli.debug {
         raw.server.insert("debug".into(), true.into());
@@ -224,8 +230,17 @@ fn start_metrics(node: &std::sync::Arc<Node>) {
     tokio::spawn(herald::health::run(listener, node.clone()));
 }
 
-#[tokio::main]
-async fn main() {
+/// The main thread runs a single-threaded runtime: accept, background work and
+/// its share of the connections; `server::run` starts the other shards.
+fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(serve());
+}
+
+async fn serve() {
     let cli = Cli::parse();
     if let Some(Command::Config {
         action: ConfigAction::Check,

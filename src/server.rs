@@ -16,12 +16,15 @@ use hyper::header::{
 };
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use shards::Shards;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
+
+mod shards;
 
 type Body = Full<Bytes>;
 
@@ -51,12 +54,15 @@ pub async fn run(
 ) {
     tokio::pin!(shutdown);
     let sweeper = tokio::spawn(connection::roster::sweep(Arc::downgrade(&node)));
+    let mut shards = Shards::start(node.config.server.threads, tls.clone(), node.clone());
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(accept(stream, tls.clone(), node.clone()));
+                    if let Some(stream) = shards.hand_off(stream) {
+                        tokio::spawn(accept(stream, tls.clone(), node.clone()));
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -68,6 +74,7 @@ pub async fn run(
     }
     drop(listener);
     drain(&node).await;
+    drop(shards);
     sweeper.abort();
 }
 

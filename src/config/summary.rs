@@ -46,6 +46,7 @@ fn server(s: &Server) -> String {
     line("activity_timeout", format!("{:?}", s.activity_timeout));
     line("pong_timeout", format!("{:?}", s.pong_timeout));
     line("http_idle_timeout", format!("{:?}", s.http_idle_timeout));
+    line("threads", s.threads.to_string());
     line(
         "shutdown_grace_period",
         format!("{:?}", s.shutdown_grace_period),

@@ -48,9 +48,10 @@ pub struct Opts {
     /// Port for HTTP publishes; default --port
     #[arg(long)]
     pub pub_port: Option<u16>,
-    /// Server process id: RSS from /proc/PID/status, CPU from /proc/PID/stat
+    /// Server process id: RSS from /proc/PID/status, CPU from /proc/PID/stat.
+    /// A comma list (the nodes of a cluster) reports their sums.
     #[arg(long)]
-    pub server_pid: Option<u32>,
+    pub server_pid: Option<String>,
     /// Start this server binary on a free port with a temporary config and benchmark it
     #[arg(long)]
     pub spawn: Option<PathBuf>,
@@ -79,6 +80,9 @@ pub struct Opts {
     /// (default: 1, and the publish scenario adds a run with 10)
     #[arg(long)]
     pub batch: Option<usize>,
+    /// Tag every JSON record with `"label": TEXT` (to tell runs apart in one file)
+    #[arg(long)]
+    pub label: Option<String>,
     /// Append one JSON record per measured step to this file (JSON lines)
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -182,7 +186,7 @@ fn spawn_server(opts: &mut Opts, bin: &PathBuf) -> anyhow::Result<Spawned> {
         }
         opts.host = "127.0.0.1".into();
         opts.port = port;
-        opts.server_pid = Some(guard.0.id());
+        opts.server_pid = Some(guard.0.id().to_string());
         eprintln!(
             "herald-bench: started {} (pid {}) on 127.0.0.1:{port}",
             bin.display(),

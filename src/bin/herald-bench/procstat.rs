@@ -53,6 +53,13 @@ pub struct Sample {
     pub box_busy_us: f64,
 }
 
+/// Sum `f` over a comma list of pids; `None` if no pid answered.
+fn sum_over<T: std::iter::Sum<T>>(pids: &str, f: fn(&str) -> Option<T>) -> Option<T> {
+    let vals: Vec<T> = pids.split(',').filter_map(|p| f(p.trim())).collect();
+    (!vals.is_empty()).then(|| vals.into_iter().sum())
+}
+
+/// `server_pid`: one pid, or a comma list of nodes (summed).
 /// `workers`: the generator's other processes, whose CPU counts as its own.
 pub fn sample(server_pid: Option<&str>, workers: &[u32]) -> Sample {
     let workers_us: f64 = (workers.iter())
@@ -60,8 +67,8 @@ pub fn sample(server_pid: Option<&str>, workers: &[u32]) -> Sample {
         .sum();
     Sample {
         at: Instant::now(),
-        srv_cpu_us: server_pid.and_then(cpu_us),
-        srv_rss_kib: server_pid.and_then(rss_kib),
+        srv_cpu_us: server_pid.and_then(|p| sum_over(p, cpu_us)),
+        srv_rss_kib: server_pid.and_then(|p| sum_over(p, rss_kib)),
         gen_cpu_us: cpu_us("self").unwrap_or(0.0) + workers_us,
         box_busy_us: box_busy_us(),
     }

@@ -155,7 +155,10 @@ impl Bench {
         step
     }
 
-    fn write_json(&mut self, v: Value) {
+    fn write_json(&mut self, mut v: Value) {
+        if let (Some(l), Value::Object(m)) = (&self.o.label, &mut v) {
+            m.insert("label".into(), json!(l));
+        }
         if let Some(f) = self.json.as_mut() {
             let _ = writeln!(f, "{v}");
         }
@@ -865,7 +868,7 @@ pub async fn run_all(o: Opts) -> anyhow::Result<u64> {
             .map(|s| s.trim().to_string())
             .collect()
     };
-    let pid = o.server_pid.map(|p| p.to_string());
+    let pid = o.server_pid.clone();
     if pid.is_none() {
         eprintln!("herald-bench: no --server-pid: server CPU and RSS are not reported");
     }
