@@ -8,6 +8,8 @@
 #   scripts/bench-cluster.sh --smoke    # tiny sizes (CI): fails only on a crash or zero deliveries
 #
 # Extra arguments go to every herald-bench call (e.g. --procs 2). Records: target/bench-cluster.jsonl.
+# Each node gets NODE_THREADS threads (default 1: two nodes on a 2-core box get a core each, as two
+# nodes on two machines would; the one-node figures below are for the same 1-thread node).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BENCH=target/release/herald-bench
@@ -41,7 +43,7 @@ wait_port "$RP"
 
 node() { # node PORT METRICS_PORT -> starts a cluster node, prints its pid
   SOKETI_METRICS_HOST=127.0.0.1 SOKETI_METRICS_SERVER_PORT=$2 RUST_LOG=warn \
-    "$HERALD" --host 127.0.0.1 --port "$1" --adapter redis --redis-url "redis://127.0.0.1:$RP/0" >/dev/null &
+    "$HERALD" --host 127.0.0.1 --port "$1" --threads "${NODE_THREADS:-1}" --adapter redis --redis-url "redis://127.0.0.1:$RP/0" >/dev/null &
   echo $!
 }
 A=$(free_port); B=$(free_port)

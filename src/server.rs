@@ -63,6 +63,7 @@ pub async fn run(
                     if let Some(stream) = shards.hand_off(stream) {
                         tokio::spawn(accept(stream, tls.clone(), node.clone()));
                     }
+                    tokio::task::yield_now().await;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");

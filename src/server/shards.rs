@@ -84,6 +84,7 @@ fn serve(
             match TcpStream::from_std(std) {
                 Ok(stream) => {
                     tokio::spawn(super::accept(stream, tls.clone(), node.clone()));
+                    tokio::task::yield_now().await;
                 }
                 Err(e) => tracing::warn!(error = %e, "shard cannot register a connection"),
             }

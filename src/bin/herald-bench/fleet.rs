@@ -315,6 +315,10 @@ fn worker_args(o: &Opts) -> Vec<String> {
         format!("--src-ips={}", o.src_ips),
         format!("--connect-concurrency={}", o.connect_concurrency),
     ];
+    if let Some(r) = o.connect_rate {
+        a.push(format!("--connect-rate={r}"));
+        a.push(format!("--procs={}", o.procs));
+    }
     if let Some(h) = &o.sub_hosts {
         a.push(format!("--sub-hosts={h}"));
     }

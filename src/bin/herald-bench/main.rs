@@ -92,6 +92,10 @@ pub struct Opts {
     /// Handshakes in flight while opening connections
     #[arg(long, default_value_t = 256)]
     pub connect_concurrency: usize,
+    /// Ramp: open at most this many connections per second in all (default: as
+    /// fast as --connect-concurrency allows)
+    #[arg(long)]
+    pub connect_rate: Option<f64>,
     /// Share of subscribers that stop reading in the slow scenario
     #[arg(long, default_value_t = 0.1)]
     pub slow_share: f64,

@@ -39,6 +39,8 @@ pub struct Ctx {
     pub sub_addrs: Vec<SocketAddr>,
     pub src_ips: u32,
     pub concurrency: usize,
+    /// connections per second this process opens (its share of --connect-rate)
+    pub connect_rate: Option<f64>,
     pub run: Cell<u64>,
     pub stats: RefCell<Stats>,
     pub tasks: RefCell<Vec<JoinHandle<()>>>,
@@ -75,6 +77,9 @@ impl Ctx {
             sub_addrs,
             src_ips: o.src_ips.max(1),
             concurrency: o.connect_concurrency.max(1),
+            connect_rate: (o.connect_rate)
+                .filter(|r| *r > 0.0)
+                .map(|r| r / o.procs.max(1) as f64),
             run: Cell::new(0),
             stats: RefCell::new(Default::default()),
             tasks: RefCell::new(Vec::new()),
@@ -148,7 +153,11 @@ pub async fn open(ctx: &Rc<Ctx>, kinds: Vec<(u64, Kind)>) -> OpenReport {
     let sem = Arc::new(Semaphore::new(ctx.concurrency));
     let (tx, mut rx) = mpsc::unbounded_channel::<Result<Duration, String>>();
     let n = kinds.len();
-    for (i, kind) in kinds {
+    let start = tokio::time::Instant::now();
+    for (j, (i, kind)) in kinds.into_iter().enumerate() {
+        if let Some(rate) = ctx.connect_rate {
+            tokio::time::sleep_until(start + Duration::from_secs_f64(j as f64 / rate)).await;
+        }
         let permit = sem.clone().acquire_owned().await.unwrap();
         ctx.opened.set(ctx.opened.get() + 1);
         let ctx2 = ctx.clone();
