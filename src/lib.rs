@@ -28,6 +28,7 @@ pub mod channel;
 pub mod config;
 pub mod connection;
 pub mod health;
+pub mod home;
 pub mod metrics;
 pub mod node;
 pub mod postgres;

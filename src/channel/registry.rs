@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 /// Channels with up to this many local subscribers are written to by the
 /// publisher itself (lowest latency); larger fan-outs go through the sockets'
-/// tasks, which run on every worker and batch under load.
+/// tasks, which run on every thread and batch under load.
 const DIRECT_FANOUT_MAX: usize = 32;
 
 /// Result of joining a channel.
@@ -116,7 +116,8 @@ impl Subscribers {
         if direct {
             targets.filter(|sink| sink.send(frame)).count()
         } else {
-            targets.filter(|sink| sink.queue(frame)).count()
+            let mut wakes = crate::home::Wakes::default();
+            targets.filter(|sink| sink.queue(frame, &mut wakes)).count()
         }
     }
 

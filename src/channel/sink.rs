@@ -76,6 +76,18 @@ struct Outbox {
     busy: bool,
 }
 
+/// What became of a frame handed to a sink.
+enum Put {
+    /// Written to the socket by the caller.
+    Written,
+    /// Queued; the task is already awake or writing.
+    Queued,
+    /// Queued into an empty outbox: the task must be woken.
+    Wake,
+    /// The socket is closing (or just overflowed): not delivered.
+    Refused,
+}
+
 /// What the connection task takes from the outbox in one go.
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -94,6 +106,8 @@ pub struct Sink {
     pub key: u64,
     prefix: u32,
     capacity: u32,
+    /// The runtime the socket's task lives on (`crate::home`), if registered.
+    home: Option<u32>,
     /// Stamped by the socket's task, judged by the node's sweeper.
     pub live: Liveness,
     direct: Option<Direct>,
@@ -136,6 +150,7 @@ impl Sink {
             key: id.key,
             prefix: id.prefix,
             capacity: capacity.min(u32::MAX as usize) as u32,
+            home: crate::home::current(),
             live,
             direct,
             out: Mutex::new(out),
@@ -158,16 +173,42 @@ impl Sink {
     }
 
     /// Queue a frame for the socket's task to write, never writing it here: for
-    /// large fan-outs, where the tasks spread the syscalls over every worker and
-    /// batch whatever piles up while they catch up.
-    pub fn queue(&self, frame: &Frame) -> bool {
-        self.deliver(frame, false)
+    /// large fan-outs, where the tasks spread the syscalls over every thread and
+    /// batch whatever piles up while they catch up. The task's wake-up goes
+    /// through `wakes`, which groups those of other threads.
+    pub fn queue(self: &Arc<Self>, frame: &Frame, wakes: &mut crate::home::Wakes) -> bool {
+        match self.put(frame, false) {
+            Put::Wake => wakes.wake(self),
+            Put::Written | Put::Queued => {}
+            Put::Refused => return false,
+        }
+        true
+    }
+
+    /// The runtime the socket's task lives on, if known.
+    pub fn home(&self) -> Option<u32> {
+        self.home
+    }
+
+    /// Wake the socket's task to write what is queued.
+    pub fn wake(&self) {
+        self.wake.notify_one();
     }
 
     fn deliver(&self, frame: &Frame, may_write: bool) -> bool {
+        match self.put(frame, may_write) {
+            Put::Wake => self.wake(),
+            Put::Written | Put::Queued => {}
+            Put::Refused => return false,
+        }
+        true
+    }
+
+    /// Write or queue `frame`; says whether the task must be woken.
+    fn put(&self, frame: &Frame, may_write: bool) -> Put {
         let mut out = self.lock();
         if out.close.is_some() {
-            return false;
+            return Put::Refused;
         }
         let payload = frame.as_str().as_bytes();
         let mut written = 0;
@@ -179,7 +220,7 @@ impl Sink {
                 Ok(w) if w == n + payload.len() => {
                     drop(out);
                     direct.metrics.ws_sent(payload.len());
-                    return true;
+                    return Put::Written;
                 }
                 Ok(w) => written = w,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {}
@@ -194,8 +235,8 @@ impl Sink {
                 "Too many messages queued: the client is not reading fast enough.".into(),
             )));
             drop(out);
-            self.wake.notify_one();
-            return false;
+            self.wake();
+            return Put::Refused;
         }
         let first = out.frames == 0 && out.bytes.is_empty();
         if written == 0 {
@@ -211,9 +252,10 @@ impl Sink {
         let busy = out.busy;
         drop(out);
         if first && !busy {
-            self.wake.notify_one();
+            Put::Wake
+        } else {
+            Put::Queued
         }
-        true
     }
 
     /// Ask the connection task to send `pusher:error` and close with `code`. First request wins.

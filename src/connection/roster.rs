@@ -81,7 +81,7 @@ impl Roster {
     }
 
     /// Call `f` on every seated socket, a chunk at a time, outside the lock.
-    pub fn each(&self, mut f: impl FnMut(&Sink)) {
+    pub fn each(&self, mut f: impl FnMut(&Arc<Sink>)) {
         let mut at = 0;
         let mut batch = Vec::with_capacity(CHUNK);
         loop {
@@ -119,18 +119,19 @@ pub async fn sweep(node: Weak<Node>) {
         let Some(node) = node.upgrade() else { return };
         let (timeouts, tick) = timing(&node);
         let now = now_ms();
+        let mut wakes = crate::home::Wakes::default();
         node.roster
             .each(|sink| match sink.live.check(now, timeouts) {
                 Verdict::Wait => {}
                 Verdict::Ping => {
-                    sink.queue(&ping);
+                    sink.queue(&ping, &mut wakes);
                 }
                 Verdict::Close(code, message) => {
                     tracing::debug!(socket_id = %sink.socket_id(), code, message, "liveness close");
                     sink.close(code, message);
                 }
             });
-        drop(node);
+        drop((wakes, node));
         tokio::time::sleep(tick).await;
     }
 }

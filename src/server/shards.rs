@@ -80,6 +80,7 @@ fn serve(
         Err(e) => return tracing::error!(error = %e, "cannot start a shard runtime"),
     };
     rt.block_on(async move {
+        crate::home::register_current();
         while let Some(std) = rx.recv().await {
             match TcpStream::from_std(std) {
                 Ok(stream) => {
