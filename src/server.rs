@@ -54,9 +54,7 @@ pub async fn run(
 ) {
     tokio::pin!(shutdown);
     let sweeper = tokio::spawn(connection::roster::sweep(Arc::downgrade(&node)));
-    if node.config.server.threads > 1 {
-        crate::home::register_current();
-    }
+    crate::home::register_current();
     let mut shards = Shards::start(node.config.server.threads, tls.clone(), node.clone());
     loop {
         tokio::select! {

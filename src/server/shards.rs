@@ -5,10 +5,12 @@
 //! every `threads`-th one; the others go, round-robin, to a shard thread that serves
 //! them to the end on its own current-thread runtime. A request and its reply, a
 //! socket's reads and its task's writes, all stay on one thread: no worker wakes
-//! another to steal work, which on a small VM cost as much CPU as the work itself
-//! (BENCHMARKS.md: 31–39 µs of CPU per publish at 10k/s instead of 62–63 µs).
+//! another to steal work, which on a small VM costs about as much CPU as the work
+//! itself (BENCHMARKS.md: 47–48 µs of CPU per publish at 10k/s instead of 65–66 µs,
+//! 48–56 µs instead of 98–102 µs at 1k/s with one subscriber).
 //! Fan-outs still reach every shard: a publisher writes to small audiences itself,
-//! from any thread, and wakes the sockets' own tasks for large ones.
+//! from any thread, and has the sockets' own runtimes wake their tasks for large
+//! ones (`crate::home`).
 
 use crate::node::Node;
 use crate::tls::TlsAcceptor;
