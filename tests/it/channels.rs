@@ -189,3 +189,41 @@ async fn cache_expires_after_its_ttl() {
     d.subscribe("cache-x").await;
     assert_eq!(d.next().await["event"], "pusher:cache_miss");
 }
+
+#[tokio::test]
+async fn a_large_fan_out_reaches_every_socket_on_every_thread_in_order() {
+    // More subscribers than publishers write to themselves (32), spread round-robin
+    // over the server's 3 threads; events published back to back arrive complete
+    // and in order everywhere, and a socket excluded by socket_id gets none.
+    let server = Server::start("threads = 3", "").await;
+    let mut clients = Vec::new();
+    for _ in 0..90 {
+        let mut c = server.client().await;
+        c.subscribe("announcements").await;
+        clients.push(c);
+    }
+    for i in 0..5 {
+        let (status, _) = server
+            .publish("announcements", "News", &format!("\"{i}\""))
+            .await;
+        assert_eq!(status, 200);
+    }
+    let except = clients[7].socket_id.clone();
+    let body =
+        json!({"name":"News","data":"\"last\"","channels":["announcements"],"socket_id":except})
+            .to_string();
+    let (status, _) = server
+        .api("POST", &format!("/apps/{APP_ID}/events"), &[], &body)
+        .await;
+    assert_eq!(status, 200);
+    for (n, c) in clients.iter_mut().enumerate() {
+        for i in 0..5 {
+            assert_eq!(c.next().await["data"], format!("\"{i}\""), "socket {n}");
+        }
+        if n == 7 {
+            c.silent(100).await;
+        } else {
+            assert_eq!(c.next().await["data"], "\"last\"", "socket {n}");
+        }
+    }
+}
