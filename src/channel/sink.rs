@@ -169,7 +169,12 @@ impl Sink {
     /// Deliver a frame: write it now if the socket is free, else queue it. A
     /// full queue closes the socket with 4100 rather than wait.
     pub fn send(&self, frame: &Frame) -> bool {
-        self.deliver(frame, true)
+        match self.put(frame, true) {
+            Put::Wake => self.wake(),
+            Put::Written | Put::Queued => {}
+            Put::Refused => return false,
+        }
+        true
     }
 
     /// Queue a frame for the socket's task to write, never writing it here: for
@@ -193,15 +198,6 @@ impl Sink {
     /// Wake the socket's task to write what is queued.
     pub fn wake(&self) {
         self.wake.notify_one();
-    }
-
-    fn deliver(&self, frame: &Frame, may_write: bool) -> bool {
-        match self.put(frame, may_write) {
-            Put::Wake => self.wake(),
-            Put::Written | Put::Queued => {}
-            Put::Refused => return false,
-        }
-        true
     }
 
     /// Write or queue `frame`; says whether the task must be woken.

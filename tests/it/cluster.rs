@@ -45,7 +45,8 @@ impl Redis {
             .spawn()
             .expect("redis-server must be installed (make test installs it)");
         self.child = Some(child);
-        for _ in 0..100 {
+        // Up to 10 s: on a loaded box redis-server once took more than 2 s to listen.
+        for _ in 0..500 {
             if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
                 .await
                 .is_ok()
