@@ -11,7 +11,9 @@
 //! - [`connection`]: one task per WebSocket, and the node's liveness sweep and drain over all of them.
 //! - [`socket_id`]: socket ids, kept as two numbers.
 //! - [`api`]: the HTTP API handlers and their error-to-status mapping.
-//! - [`server`]: accept loop, HTTP/1.1 with upgrades, routing, draining.
+//! - [`server`]: accept loop, HTTP/1.1 with upgrades, routing, draining; one single-threaded
+//!   runtime per core (`server::shards`), each serving the connections handed to it.
+//! - [`home`]: which runtime each socket lives on, so a fan-out wakes each runtime once.
 //! - [`tls`]: rustls certificates and keys for the main port, and the webhook client's roots (a leaf).
 //! - [`health`]: the second listener (port 9601): health, `/usage`, `/metrics`.
 //! - [`metrics`]: process-wide counters rendered for Prometheus (a leaf).
