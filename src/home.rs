@@ -5,8 +5,8 @@
 //! publish to 10,000 subscribers, half of them remote, that was 5,000 syscalls in
 //! the publisher's thread before it could answer the next request. Instead, a
 //! runtime that serves sockets registers here ([`register_current`]); each sink
-//! remembers its home, and a large fan-out sends the remote ones' wake-ups to
-//! their home in one task ([`wake_on`]), which wakes them there for free.
+//! remembers its home, and a large fan-out sends each home one task that wakes
+//! its sockets there, a chunk at a time ([`Wakes`]).
 
 use crate::channel::Sink;
 use std::cell::Cell;
@@ -42,8 +42,9 @@ pub fn current() -> Option<u32> {
 /// waiting to be read, say) run.
 const WAKE_CHUNK: usize = 128;
 
-/// Wake `sinks` (all homed at `home`) on their own runtime, in one task.
-pub fn wake_on(home: u32, sinks: Vec<Arc<Sink>>) {
+/// Wake `sinks` (all homed at `home`) on their own runtime, in one task (the
+/// calling runtime's own queue when it is their home).
+fn wake_on(home: u32, sinks: Vec<Arc<Sink>>) {
     let handle = {
         let homes = HOMES.lock().unwrap_or_else(|p| p.into_inner());
         homes.get(home as usize).cloned()
@@ -88,13 +89,8 @@ impl Wakes {
 
 impl Drop for Wakes {
     fn drop(&mut self) {
-        let here = current();
         for (home, sinks) in self.homes.drain(..) {
-            if Some(home) == here {
-                tokio::spawn(wake_all(sinks));
-            } else {
-                wake_on(home, sinks);
-            }
+            wake_on(home, sinks);
         }
     }
 }

@@ -869,6 +869,7 @@ pub async fn run_all(o: Opts) -> anyhow::Result<u64> {
             .collect()
     };
     let pid = o.server_pid.clone();
+    let batch = o.batch.unwrap_or(1).max(1);
     if pid.is_none() {
         eprintln!("herald-bench: no --server-pid: server CPU and RSS are not reported");
     }
@@ -880,9 +881,8 @@ pub async fn run_all(o: Opts) -> anyhow::Result<u64> {
         json,
         total_delivered: 0,
         header_done: false,
-        batch: 1,
+        batch,
     };
-    b.batch = b.o.batch.unwrap_or(1).max(1);
     println!(
         "herald-bench: subscribers -> {:?} from {} process(es), publishes -> {}, server pid {}, {} s per step; latency in us from the intended send time",
         b.fleet.local.sub_addrs,
