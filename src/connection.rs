@@ -13,7 +13,7 @@ mod session;
 mod transport;
 
 use crate::channel::registry::AppState;
-use crate::channel::sink::Batch;
+use crate::channel::sink::{Batch, Cursor};
 use crate::channel::Sink;
 use crate::config::origins;
 use crate::metrics::{self, AppMetrics};
@@ -30,12 +30,15 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tracing::Instrument;
 pub use transport::{SharedTcp, Transport};
 
-/// A write that makes no progress for this long drops the connection.
+/// A write that has not finished after this long drops the connection.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Once a close is asked for (say, a full queue), the write under way and the
+/// close frame each get this long before the connection is dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Bytes read from a socket per call; shared by all sockets of a worker thread.
 const SCRATCH_BYTES: usize = 16 * 1024;
 
@@ -189,23 +192,28 @@ impl<S: Transport> Conn<S> {
 
     /// Write what the outbox holds, until it stays empty.
     async fn flush(&mut self, sink: &Sink, m: &AppMetrics) -> Result<(), &'static str> {
-        self.write_batch(sink.take(), m).await?;
+        self.write_batch(sink.take(), sink, m).await?;
         self.release(sink, m).await
     }
 
     /// Hand the pen back to publishers once nothing is left to write.
     async fn release(&mut self, sink: &Sink, m: &AppMetrics) -> Result<(), &'static str> {
         while let Some(batch) = sink.release() {
-            self.write_batch(batch, m).await?;
+            self.write_batch(batch, sink, m).await?;
         }
         Ok(())
     }
 
     /// Write a batch taken from the outbox; act on a close request after it.
-    async fn write_batch(&mut self, batch: Batch, m: &AppMetrics) -> Result<(), &'static str> {
-        if !batch.bytes.is_empty() {
-            m.ws_sent_many(batch.frames, batch.payload);
-            self.write(&batch.bytes)
+    async fn write_batch(
+        &mut self,
+        batch: Batch,
+        sink: &Sink,
+        m: &AppMetrics,
+    ) -> Result<(), &'static str> {
+        if !batch.frames.is_empty() {
+            m.ws_sent_many(batch.frames.len(), batch.payload);
+            self.write_frames(&batch, sink)
                 .await
                 .map_err(|()| "write failed")?;
         }
@@ -227,7 +235,7 @@ impl<S: Transport> Conn<S> {
         m: &AppMetrics,
     ) -> Result<(), &'static str> {
         let sink = session.sink.clone();
-        self.write_batch(sink.take(), m).await?;
+        self.write_batch(sink.take(), &sink, m).await?;
         self.handle_frames(session, m).await?;
         self.release(&sink, m).await
     }
@@ -325,7 +333,7 @@ impl<S: Transport> Conn<S> {
             ws::text(protocol::error(code, message, None).as_bytes(), &mut out);
         }
         ws::close(code, message, &mut out);
-        self.write(&out).await?;
+        self.write_within(&out, CLOSE_GRACE).await?;
         let _ = tokio::time::timeout(Duration::from_secs(1), self.io.shutdown()).await;
         Ok(())
     }
@@ -333,12 +341,42 @@ impl<S: Transport> Conn<S> {
     async fn write_close(&mut self, code: u16, reason: &str) -> Result<(), ()> {
         let mut out = Vec::new();
         ws::close(code, reason, &mut out);
-        self.write(&out).await
+        self.write_within(&out, CLOSE_GRACE).await
+    }
+
+    /// Write the batch's frames from where they are, without copying them. The
+    /// first attempt needs no timer; the rest gets [`WRITE_TIMEOUT`], cut to
+    /// [`CLOSE_GRACE`] if the sink is asked to close meanwhile.
+    async fn write_frames(&mut self, batch: &Batch, sink: &Sink) -> Result<(), ()> {
+        let io = &mut self.io;
+        let mut at = Cursor::start(batch);
+        while batch.remaining(at) {
+            match poll_fn(|cx| Poll::Ready(batch.poll_write(io, cx, &mut at))).await {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(_)) => return Err(()),
+                Poll::Pending => break,
+            }
+        }
+        let flushed = poll_fn(|cx| Poll::Ready(Pin::new(&mut *io).poll_flush(cx))).await;
+        if !batch.remaining(at) && matches!(flushed, Poll::Ready(Ok(()))) {
+            return Ok(());
+        }
+        let rest = async move {
+            while batch.remaining(at) {
+                poll_fn(|cx| batch.poll_write(io, cx, &mut at)).await?;
+            }
+            io.flush().await
+        };
+        Box::pin(patiently(rest, WRITE_TIMEOUT, Some(sink))).await
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), ()> {
+        self.write_within(bytes, WRITE_TIMEOUT).await
     }
 
     /// Write all of `bytes`. The first attempt needs no timer: usually the
-    /// kernel takes everything at once. Otherwise the rest gets [`WRITE_TIMEOUT`].
-    async fn write(&mut self, bytes: &[u8]) -> Result<(), ()> {
+    /// kernel takes everything at once. Otherwise the rest gets `limit`.
+    async fn write_within(&mut self, bytes: &[u8], limit: Duration) -> Result<(), ()> {
         let io = &mut self.io;
         let first = poll_fn(|cx| Poll::Ready(Pin::new(&mut *io).poll_write(cx, bytes))).await;
         let written = match first {
@@ -350,26 +388,58 @@ impl<S: Transport> Conn<S> {
         if written == bytes.len() && matches!(flushed, Poll::Ready(Ok(()))) {
             return Ok(());
         }
-        Box::pin(write_slowly(io, &bytes[written..])).await
+        let rest = async move {
+            io.write_all(&bytes[written..]).await?;
+            io.flush().await
+        };
+        Box::pin(patiently(rest, limit, None)).await
     }
 }
 
-async fn write_slowly<S: AsyncWrite + Unpin>(io: &mut S, bytes: &[u8]) -> Result<(), ()> {
-    let write = async move {
-        io.write_all(bytes).await?;
-        io.flush().await
-    };
-    match tokio::time::timeout(WRITE_TIMEOUT, write).await {
-        Ok(Ok(())) => Ok(()),
-        _ => Err(()),
+/// Finish a write that did not complete at once, within `limit`; if `sink` is
+/// asked to close meanwhile (its queue overflowed, say), within [`CLOSE_GRACE`]
+/// of that, so a socket that stopped reading is let go of quickly.
+async fn patiently(
+    write: impl Future<Output = std::io::Result<()>>,
+    limit: Duration,
+    sink: Option<&Sink>,
+) -> Result<(), ()> {
+    tokio::pin!(write);
+    let deadline = tokio::time::sleep(limit);
+    tokio::pin!(deadline);
+    let mut cut = false;
+    loop {
+        tokio::select! {
+            done = &mut write => return done.map_err(|_| ()),
+            () = &mut deadline => return Err(()),
+            () = ready_or_never(sink), if !cut => {
+                if sink.is_some_and(Sink::closing) {
+                    cut = true;
+                    let sooner = tokio::time::Instant::now() + CLOSE_GRACE;
+                    if sooner < deadline.deadline() {
+                        deadline.as_mut().reset(sooner);
+                    }
+                }
+            }
+        }
     }
 }
 
-/// A close code fit to send back: reserved and unknown codes become 1000.
+/// The sink's wake-up, or a future that never resolves without a sink.
+async fn ready_or_never(sink: Option<&Sink>) {
+    match sink {
+        Some(sink) => sink.ready().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The code to answer a client's Close with: its own if a peer may send it
+/// (RFC 6455 7.4), else 1002: 1004-1006, 1015, unassigned and sub-1000 codes
+/// are a protocol error.
 fn echo_code(code: u16) -> u16 {
     match code {
-        1000..=1003 | 1007..=1011 | 3000..=4999 => code,
-        _ => 1000,
+        1000..=1003 | 1007..=1014 | 3000..=4999 => code,
+        _ => 1002,
     }
 }
 

@@ -65,10 +65,14 @@ impl fmt::Display for Frame {
     }
 }
 
+/// Frames waiting for the socket. They are shared with every other socket
+/// they go to: a socket that does not read costs a pointer per frame, not a copy.
 #[derive(Debug, Default)]
 struct Outbox {
-    bytes: Vec<u8>,
-    frames: u32,
+    frames: Vec<Frame>,
+    /// Bytes of the first frame's encoding a publisher already wrote.
+    skip: u32,
+    /// Payload bytes queued.
     payload: u32,
     /// Boxed: rarely set, and every socket carries the field.
     close: Option<Box<(u16, String)>>,
@@ -91,12 +95,81 @@ enum Put {
 /// What the connection task takes from the outbox in one go.
 #[derive(Debug, Default)]
 pub struct Batch {
-    /// The frames, encoded back to back.
-    pub bytes: Vec<u8>,
-    pub frames: usize,
+    /// The frames, in order; shared with the other sockets they went to.
+    pub frames: Vec<Frame>,
+    /// Bytes of the first frame's encoding already on the wire.
+    pub skip: usize,
     /// Payload bytes (what the metrics count).
     pub payload: usize,
     pub close: Option<(u16, String)>,
+}
+
+/// Frames encoded per vectored write: a header and a payload slice each.
+const FRAMES_PER_WRITE: usize = 64;
+
+impl Batch {
+    /// Whether anything is left to write from `at`.
+    pub fn remaining(&self, at: Cursor) -> bool {
+        at.frame < self.frames.len()
+    }
+
+    /// Write what fits of the batch from `at` with one vectored write; moves `at`.
+    pub fn poll_write<W: tokio::io::AsyncWrite + Unpin>(
+        &self,
+        io: &mut W,
+        cx: &mut std::task::Context<'_>,
+        at: &mut Cursor,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let end = self.frames.len().min(at.frame + FRAMES_PER_WRITE);
+        let frames = &self.frames[at.frame..end];
+        let mut heads = [([0u8; 10], 0usize); FRAMES_PER_WRITE];
+        for (h, f) in heads.iter_mut().zip(frames) {
+            *h = ws::header_bytes(ws::OP_TEXT, f.len());
+        }
+        let mut slices = Vec::with_capacity(2 * frames.len());
+        for ((head, n), f) in heads.iter().zip(frames) {
+            slices.push(IoSlice::new(&head[..*n]));
+            slices.push(IoSlice::new(f.as_str().as_bytes()));
+        }
+        let mut view = &mut slices[..];
+        IoSlice::advance_slices(&mut view, at.offset);
+        let written = std::task::ready!(std::pin::Pin::new(io).poll_write_vectored(cx, view))?;
+        if written == 0 {
+            return std::task::Poll::Ready(Err(ErrorKind::WriteZero.into()));
+        }
+        at.advance(&self.frames, written);
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// How far a writer got in a [`Batch`]: a frame and bytes of its encoding.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Cursor {
+    pub frame: usize,
+    pub offset: usize,
+}
+
+impl Cursor {
+    /// The start of a batch whose first `skip` bytes are already written.
+    pub fn start(batch: &Batch) -> Cursor {
+        Cursor {
+            frame: 0,
+            offset: batch.skip,
+        }
+    }
+
+    fn advance(&mut self, frames: &[Frame], mut written: usize) {
+        while written > 0 {
+            let left = ws::framed_len(frames[self.frame].len()) - self.offset;
+            if written < left {
+                self.offset += written;
+                return;
+            }
+            written -= left;
+            self.frame += 1;
+            self.offset = 0;
+        }
+    }
 }
 
 /// A socket's outbound queue and a way to ask it to close.
@@ -208,7 +281,7 @@ impl Sink {
         }
         let payload = frame.as_str().as_bytes();
         let mut written = 0;
-        let free = may_write && out.bytes.is_empty() && !out.busy;
+        let free = may_write && out.frames.is_empty() && !out.busy;
         if let (Some(direct), true) = (&self.direct, free) {
             let (head, n) = ws::header_bytes(ws::OP_TEXT, payload.len());
             let slices = [IoSlice::new(&head[..n]), IoSlice::new(payload)];
@@ -224,8 +297,11 @@ impl Sink {
                 Err(_) => {}
             }
         }
-        let framed = ws::framed_len(payload.len());
-        if out.frames >= self.capacity || out.bytes.len() + framed > MAX_QUEUED_BYTES {
+        let queued = out.payload as usize + payload.len();
+        if out.frames.len() >= self.capacity as usize || queued > MAX_QUEUED_BYTES {
+            // Nothing queued will be written: let go of the frames at once.
+            out.frames = Vec::new();
+            out.payload = 0;
             out.close = Some(Box::new((
                 code::OVER_CAPACITY,
                 "Too many messages queued: the client is not reading fast enough.".into(),
@@ -234,17 +310,12 @@ impl Sink {
             self.wake();
             return Put::Refused;
         }
-        let first = out.frames == 0 && out.bytes.is_empty();
-        if written == 0 {
-            out.bytes.reserve(framed);
-            ws::text(payload, &mut out.bytes);
-        } else {
-            let mut whole = Vec::with_capacity(framed);
-            ws::text(payload, &mut whole);
-            out.bytes.extend_from_slice(&whole[written..]);
+        let first = out.frames.is_empty();
+        if first {
+            out.skip = written as u32;
         }
-        out.frames += 1;
-        out.payload = out.payload.saturating_add(frame.len() as u32);
+        out.frames.push(frame.clone());
+        out.payload = queued as u32;
         let busy = out.busy;
         drop(out);
         if first && !busy {
@@ -264,6 +335,11 @@ impl Sink {
         }
     }
 
+    /// A close was asked for (a full queue, the sweeper, the drain).
+    pub fn closing(&self) -> bool {
+        self.lock().close.is_some()
+    }
+
     /// Resolves when frames were queued or a close was requested since the last [`Sink::take`].
     pub async fn ready(&self) {
         self.wake.notified().await
@@ -274,8 +350,8 @@ impl Sink {
         let mut out = self.lock();
         out.busy = true;
         Batch {
-            bytes: std::mem::take(&mut out.bytes),
-            frames: std::mem::take(&mut out.frames) as usize,
+            frames: std::mem::take(&mut out.frames),
+            skip: std::mem::take(&mut out.skip) as usize,
             payload: std::mem::take(&mut out.payload) as usize,
             close: out.close.as_deref().cloned(),
         }
@@ -285,7 +361,7 @@ impl Sink {
     /// meanwhile (keeping the pen) if there is any.
     pub fn release(&self) -> Option<Batch> {
         let mut out = self.lock();
-        if out.bytes.is_empty() && out.close.is_none() {
+        if out.frames.is_empty() && out.close.is_none() {
             out.busy = false;
             return None;
         }
@@ -304,10 +380,9 @@ mod tests {
         let frame = Frame::from("{\"event\":\"x\"}".to_string());
         assert!(sink.send(&frame) && sink.send(&frame));
         let batch = sink.take();
-        assert_eq!((batch.frames, batch.payload), (2, 2 * frame.len()));
-        assert_eq!(batch.bytes.len(), 2 * ws::framed_len(frame.len()));
-        assert_eq!(batch.bytes[0], 0x81);
-        assert!(sink.take().bytes.is_empty());
+        assert_eq!((batch.frames.len(), batch.payload), (2, 2 * frame.len()));
+        assert_eq!(batch.frames, vec![frame.clone(), frame.clone()]);
+        assert!(sink.take().frames.is_empty());
         assert!(sink.release().is_none());
     }
 
@@ -323,10 +398,10 @@ mod tests {
         let sink = Sink::direct(SocketId::new(1, 1), 8, Liveness::new(None), tcp, m);
         let frame = Frame::from_static("{}");
         assert!(sink.send(&frame));
-        assert_eq!(sink.take().frames, 1, "queued while the task holds the pen");
+        assert_eq!(sink.take().frames.len(), 1, "queued while the task holds the pen");
         assert!(sink.release().is_none());
         assert!(sink.send(&frame));
-        assert_eq!(sink.take().frames, 0, "written by the publisher");
+        assert_eq!(sink.take().frames.len(), 0, "written by the publisher");
         let mut got = [0u8; 4];
         client.read_exact(&mut got).await.unwrap();
         assert_eq!(got, [0x81, 2, b'{', b'}']);
@@ -339,8 +414,77 @@ mod tests {
         assert!(sink.send(&frame) && sink.send(&frame));
         assert!(!sink.send(&frame));
         let batch = sink.take();
-        assert_eq!(batch.frames, 2);
+        assert!(batch.frames.is_empty(), "what will never be written is let go");
         assert_eq!(batch.close.map(|c| c.0), Some(code::OVER_CAPACITY));
         assert!(!sink.send(&frame));
+        assert!(sink.closing());
+    }
+
+    #[test]
+    fn queued_frames_are_shared_not_copied() {
+        let sinks: Vec<_> = (0..3)
+            .map(|k| Sink::new(SocketId::new(1, k), 8, Liveness::new(None)))
+            .collect();
+        let frame = Frame::from("x".repeat(4096));
+        sinks.iter().for_each(|s| assert!(s.send(&frame)));
+        for s in &sinks {
+            let batch = s.take();
+            assert!(std::ptr::eq(batch.frames[0].as_str(), frame.as_str()));
+        }
+    }
+
+    #[test]
+    fn a_batch_is_written_whole_from_any_offset() {
+        let frames: Vec<Frame> = [&"b".repeat(200), "a", "", &"c".repeat(70_000)]
+            .into_iter()
+            .map(Frame::from)
+            .collect();
+        let mut whole = Vec::new();
+        frames.iter().for_each(|f| ws::text(f.as_str().as_bytes(), &mut whole));
+        for skip in [0, 1, 2, 3, 150, 203] {
+            let batch = Batch {
+                frames: frames.clone(),
+                skip,
+                ..Batch::default()
+            };
+            let mut out = Vec::new();
+            let mut at = Cursor::start(&batch);
+            let waker = std::task::Waker::noop();
+            let mut cx = std::task::Context::from_waker(waker);
+            while batch.remaining(at) {
+                let poll = batch.poll_write(&mut Trickle(&mut out), &mut cx, &mut at);
+                assert!(matches!(poll, std::task::Poll::Ready(Ok(()))));
+            }
+            assert_eq!(out, whole[skip..], "skip {skip}");
+        }
+    }
+
+    /// A writer that takes at most 7 bytes per call.
+    struct Trickle<'a>(&'a mut Vec<u8>);
+
+    impl tokio::io::AsyncWrite for Trickle<'_> {
+        fn poll_write(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            let n = buf.len().min(7);
+            self.get_mut().0.extend_from_slice(&buf[..n]);
+            std::task::Poll::Ready(Ok(n))
+        }
+
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
     }
 }
