@@ -4,7 +4,9 @@
 
 pub mod env;
 pub mod origins;
+mod redact;
 pub mod soketi_json;
+pub use redact::url_without_password;
 pub mod summary;
 pub mod webhooks;
 
@@ -70,8 +72,8 @@ impl Default for Limits {
     }
 }
 
-/// One application: credentials, switches and limits.
-#[derive(Debug, Clone, PartialEq)]
+/// One application: credentials, switches and limits. Its `Debug` masks the secret.
+#[derive(Clone, PartialEq)]
 pub struct App {
     pub id: String,
     pub key: String,
@@ -197,8 +199,8 @@ fn normalize_prefix(prefix: &str) -> String {
     }
 }
 
-/// Redis adapter settings (`adapter = "redis"`).
-#[derive(Debug, Clone, PartialEq)]
+/// Redis adapter settings (`adapter = "redis"`). Its `Debug` masks the URL's password.
+#[derive(Clone, PartialEq)]
 pub struct Cluster {
     pub redis_url: String,
     /// Every Redis key and pub/sub channel starts with this.
@@ -318,8 +320,8 @@ impl AppIndex {
     }
 }
 
-/// The `[server]` table as written in the file.
-#[derive(Debug, Clone, Deserialize)]
+/// The `[server]` table as written in the file (no `Debug`: it holds passwords).
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawServer {
     pub host: String,
@@ -415,8 +417,9 @@ impl Default for RawServer {
     }
 }
 
-/// An `[[apps]]` entry as written; unset limits fall back to the server's.
-#[derive(Debug, Clone, Deserialize)]
+/// An `[[apps]]` entry as written; unset limits fall back to the server's (no
+/// `Debug`: it holds the secret).
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawApp {
     pub id: String,
@@ -460,8 +463,8 @@ const LIMIT_KEYS: [&str; 11] = [
 ];
 
 /// The whole file, kept as TOML tables so that environment variables can be
-/// layered on top before anything is validated.
-#[derive(Debug, Clone, Default)]
+/// layered on top before anything is validated (no `Debug`: it holds secrets).
+#[derive(Clone, Default)]
 pub struct RawConfig {
     pub server: toml::Table,
     pub apps: Vec<toml::Table>,
@@ -579,8 +582,8 @@ impl RawConfig {
     }
 }
 
-/// Where the apps table is and how often it is read again.
-#[derive(Debug, Clone, PartialEq)]
+/// Where the apps table is and how often it is read again. Its `Debug` masks the password.
+#[derive(Clone, PartialEq)]
 pub struct Postgres {
     pub host: String,
     pub port: u16,

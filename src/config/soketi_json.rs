@@ -546,10 +546,10 @@ mod tests {
 
     #[test]
     fn broken_files_name_the_problem() {
-        assert!(parse("c.json", "{")
-            .unwrap_err()
-            .to_string()
-            .starts_with("config file c.json"));
+        let Err(e) = parse("c.json", "{") else {
+            panic!("a broken file was read")
+        };
+        assert!(e.to_string().starts_with("config file c.json"));
         assert!(parse("c.json", "[]").is_err());
         assert!(parse("c.json", r#"{"appManager.array.apps": {}}"#).is_err());
     }

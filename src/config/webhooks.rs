@@ -16,7 +16,7 @@ pub const EVENT_TYPES: [&str; 6] = [
 ];
 
 /// One webhook target of an app.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Webhook {
     /// `http://` or `https://` URL the events are POSTed to.
     pub url: String,

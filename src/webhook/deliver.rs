@@ -113,15 +113,15 @@ pub async fn post(req: &Request, settings: &WebhookSettings, client: &Client) ->
         match result {
             Ok(()) => return true,
             Err(e @ SendError::Url(_)) => {
-                tracing::warn!(url = %req.url, error = %e, "webhook not sent");
+                tracing::warn!(url = %crate::config::url_without_password(&req.url), error = %e, "webhook not sent");
                 return false;
             }
             Err(e) if started.elapsed() + wait > settings.retry_for => {
-                tracing::warn!(url = %req.url, error = %e, "webhook failed; giving up");
+                tracing::warn!(url = %crate::config::url_without_password(&req.url), error = %e, "webhook failed; giving up");
                 return false;
             }
             Err(e) => {
-                tracing::info!(url = %req.url, error = %e, retry_in = ?wait, "webhook failed; retrying");
+                tracing::info!(url = %crate::config::url_without_password(&req.url), error = %e, retry_in = ?wait, "webhook failed; retrying");
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(MAX_BACKOFF);
             }
