@@ -120,6 +120,24 @@ pub struct Server {
     pub postgres: Option<Postgres>,
     /// Limits for apps that do not set their own (apps from a database).
     pub app_defaults: Limits,
+    /// What strangers may hold of the node: deadlines and connection caps.
+    pub guard: Guard,
+}
+
+/// Bounds on what one client (or all of them) may hold of a node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Guard {
+    /// A whole HTTP request (head and body) must arrive within this, counted
+    /// from its first byte, else 408 and close.
+    pub request_timeout: Duration,
+    /// A WebSocket frame that has started must be complete within this, else close 1008.
+    pub frame_timeout: Duration,
+    /// Open connections on the main port; `None`: the descriptor limit less a reserve.
+    pub max_connections: Option<usize>,
+    /// Open connections from one source address; `None`: unlimited.
+    pub max_connections_per_ip: Option<usize>,
+    /// Channels one socket may be subscribed to; `None`: unlimited.
+    pub max_channels_per_connection: Option<usize>,
 }
 
 /// The main port's certificate and key (PEM files), read by [`crate::tls`].
@@ -367,6 +385,14 @@ pub struct RawServer {
     /// Seconds between two reads of the apps table (0 or less: 5).
     pub app_refresh_secs: i64,
     pub webhook_ca_file: String,
+    pub http_request_timeout: u64,
+    pub ws_frame_timeout: u64,
+    /// 0: the descriptor limit less a reserve.
+    pub max_node_connections: usize,
+    /// 0: unlimited.
+    pub max_connections_per_ip: usize,
+    /// 0: unlimited.
+    pub max_channels_per_connection: usize,
 }
 
 impl Default for RawServer {
@@ -413,6 +439,11 @@ impl Default for RawServer {
             postgres_database: "main".into(),
             postgres_table: "apps".into(),
             app_refresh_secs: 5,
+            http_request_timeout: 15,
+            ws_frame_timeout: 15,
+            max_node_connections: 0,
+            max_connections_per_ip: 0,
+            max_channels_per_connection: 0,
         }
     }
 }
@@ -571,6 +602,15 @@ impl RawConfig {
             tls,
             postgres,
             app_defaults: defaults,
+            guard: Guard {
+                request_timeout: Duration::from_secs(s.http_request_timeout.max(1)),
+                frame_timeout: Duration::from_secs(s.ws_frame_timeout.max(1)),
+                max_connections: (s.max_node_connections > 0).then_some(s.max_node_connections),
+                max_connections_per_ip: (s.max_connections_per_ip > 0)
+                    .then_some(s.max_connections_per_ip),
+                max_channels_per_connection: (s.max_channels_per_connection > 0)
+                    .then_some(s.max_channels_per_connection),
+            },
         };
         // Apps from a database are loaded before serving (see `crate::postgres`).
         let apps = if from_db {

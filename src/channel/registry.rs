@@ -76,41 +76,80 @@ enum Seen {
     Pending(Vec<(u64, Frame)>),
 }
 
-/// A channel's local subscribers; keys are unique.
+/// A channel's local subscribers; keys are unique. A list, because one or a
+/// few per channel is the common case and fan-out walks it; past
+/// [`INDEX_FROM`] subscribers an index by key keeps joins and leaves O(1).
 #[derive(Default)]
-struct Subscribers(Vec<Subscriber>);
+struct Subscribers {
+    list: Vec<Subscriber>,
+    /// Key -> position in `list`, kept while the channel is large. Boxed: a
+    /// pointer in every channel instead of a map's 48 bytes.
+    #[allow(clippy::box_collection)]
+    index: Option<Box<HashMap<u64, usize>>>,
+}
+
+/// Subscribers from which a channel keeps an index (dropped below half of it).
+const INDEX_FROM: usize = 16;
 
 impl Subscribers {
+    fn position(&self, key: u64) -> Option<usize> {
+        match &self.index {
+            Some(index) => index.get(&key).copied(),
+            None => self.list.iter().position(|s| s.key == key),
+        }
+    }
+
     fn contains(&self, key: u64) -> bool {
-        self.0.iter().any(|s| s.key == key)
+        self.position(key).is_some()
+    }
+
+    fn get_mut(&mut self, key: u64) -> Option<&mut Subscriber> {
+        let at = self.position(key)?;
+        self.list.get_mut(at)
     }
 
     fn push(&mut self, s: Subscriber) {
-        if self.0.capacity() == 0 {
-            self.0.reserve_exact(1);
+        if self.list.capacity() == 0 {
+            self.list.reserve_exact(1);
         }
-        self.0.push(s);
+        if let Some(index) = self.index.as_mut() {
+            index.insert(s.key, self.list.len());
+        }
+        self.list.push(s);
+        if self.index.is_none() && self.list.len() >= INDEX_FROM {
+            let index = self.list.iter().enumerate().map(|(at, s)| (s.key, at));
+            self.index = Some(Box::new(index.collect()));
+        }
     }
 
     fn remove(&mut self, key: u64) -> Option<Subscriber> {
-        let at = self.0.iter().position(|s| s.key == key)?;
-        let s = self.0.swap_remove(at);
-        if self.0.len() * 4 < self.0.capacity() {
-            self.0.shrink_to_fit();
+        let at = self.position(key)?;
+        let s = self.list.swap_remove(at);
+        if let Some(index) = self.index.as_mut() {
+            index.remove(&key);
+            if let Some(moved) = self.list.get(at) {
+                index.insert(moved.key, at);
+            }
+            if self.list.len() < INDEX_FROM / 2 {
+                self.index = None;
+            }
+        }
+        if self.list.len() * 4 < self.list.capacity() {
+            self.list.shrink_to_fit();
         }
         Some(s)
     }
 
     fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.list.is_empty()
     }
 
     /// Hand `frame` to every subscriber `wants` picks (it may also update them);
     /// returns how many took it. Large channels go through the sockets' tasks.
     fn deliver(&mut self, frame: &Frame, mut wants: impl FnMut(&mut Subscriber) -> bool) -> usize {
-        let direct = self.0.len() <= DIRECT_FANOUT_MAX;
+        let direct = self.list.len() <= DIRECT_FANOUT_MAX;
         let targets = self
-            .0
+            .list
             .iter_mut()
             .filter_map(|s| wants(s).then_some(&s.sink));
         if direct {
@@ -122,7 +161,7 @@ impl Subscribers {
     }
 
     fn len(&self) -> usize {
-        self.0.len()
+        self.list.len()
     }
 }
 
@@ -335,7 +374,7 @@ impl AppState {
         let Some(channel) = state.channels.get_mut(name) else {
             return;
         };
-        let Some(sub) = channel.subscribers.0.iter_mut().find(|s| s.key == key) else {
+        let Some(sub) = channel.subscribers.get_mut(key) else {
             return;
         };
         let Some(p) = sub.presence.as_mut() else {
@@ -394,7 +433,7 @@ impl AppState {
             if channel.subscribers.len() > DIRECT_FANOUT_MAX {
                 return channel.subscribers.deliver(frame, |s| !skip(s));
             }
-            let targets = channel.subscribers.0.iter().filter(|s| !skip(s));
+            let targets = channel.subscribers.list.iter().filter(|s| !skip(s));
             targets.map(|s| s.sink.clone()).collect()
         };
         direct.iter().filter(|s| s.send(frame)).count()
@@ -564,5 +603,52 @@ impl Registry {
 
     pub fn total_connections(&self) -> usize {
         self.apps().iter().map(|a| a.connection_count()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connection::Liveness;
+
+    fn subscriber(key: u64) -> Subscriber {
+        let sink = Sink::new(SocketId::new(1, key), 4, Liveness::new(None));
+        Subscriber {
+            key,
+            sink,
+            presence: None,
+        }
+    }
+
+    /// Joins and leaves in a scrambled order, across the size where the index
+    /// is built and dropped: every lookup agrees with a plain set.
+    #[test]
+    fn subscribers_index_agrees_with_the_list() {
+        let mut subs = Subscribers::default();
+        let mut truth = std::collections::BTreeSet::new();
+        let mut x: u64 = 7;
+        for _ in 0..5_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let key = (x >> 33) % 40;
+            if truth.contains(&key) {
+                assert_eq!(subs.remove(key).map(|s| s.key), Some(key));
+                truth.remove(&key);
+            } else {
+                assert!(subs.remove(key).is_none());
+                subs.push(subscriber(key));
+                truth.insert(key);
+            }
+            assert_eq!(subs.len(), truth.len());
+            for k in 0..40 {
+                assert_eq!(subs.contains(k), truth.contains(&k), "key {k}");
+            }
+            if let Some(index) = &subs.index {
+                for (at, s) in subs.list.iter().enumerate() {
+                    assert_eq!(index.get(&s.key), Some(&at));
+                }
+            }
+        }
     }
 }

@@ -398,7 +398,11 @@ mod tests {
         let sink = Sink::direct(SocketId::new(1, 1), 8, Liveness::new(None), tcp, m);
         let frame = Frame::from_static("{}");
         assert!(sink.send(&frame));
-        assert_eq!(sink.take().frames.len(), 1, "queued while the task holds the pen");
+        assert_eq!(
+            sink.take().frames.len(),
+            1,
+            "queued while the task holds the pen"
+        );
         assert!(sink.release().is_none());
         assert!(sink.send(&frame));
         assert_eq!(sink.take().frames.len(), 0, "written by the publisher");
@@ -414,7 +418,10 @@ mod tests {
         assert!(sink.send(&frame) && sink.send(&frame));
         assert!(!sink.send(&frame));
         let batch = sink.take();
-        assert!(batch.frames.is_empty(), "what will never be written is let go");
+        assert!(
+            batch.frames.is_empty(),
+            "what will never be written is let go"
+        );
         assert_eq!(batch.close.map(|c| c.0), Some(code::OVER_CAPACITY));
         assert!(!sink.send(&frame));
         assert!(sink.closing());
@@ -440,7 +447,9 @@ mod tests {
             .map(Frame::from)
             .collect();
         let mut whole = Vec::new();
-        frames.iter().for_each(|f| ws::text(f.as_str().as_bytes(), &mut whole));
+        frames
+            .iter()
+            .for_each(|f| ws::text(f.as_str().as_bytes(), &mut whole));
         for skip in [0, 1, 2, 3, 150, 203] {
             let batch = Batch {
                 frames: frames.clone(),

@@ -27,6 +27,37 @@ enum Target {
 
 /// (variable, where it goes, key, kind)
 const VARS: &[(&str, Target, &str, Kind)] = &[
+    // herald's own guards (Soketi has no equivalent).
+    (
+        "HERALD_HTTP_REQUEST_TIMEOUT",
+        Target::Server,
+        "http_request_timeout",
+        Kind::Int,
+    ),
+    (
+        "HERALD_WS_FRAME_TIMEOUT",
+        Target::Server,
+        "ws_frame_timeout",
+        Kind::Int,
+    ),
+    (
+        "HERALD_MAX_NODE_CONNECTIONS",
+        Target::Server,
+        "max_node_connections",
+        Kind::Int,
+    ),
+    (
+        "HERALD_MAX_CONNECTIONS_PER_IP",
+        Target::Server,
+        "max_connections_per_ip",
+        Kind::Int,
+    ),
+    (
+        "HERALD_MAX_CHANNELS_PER_CONNECTION",
+        Target::Server,
+        "max_channels_per_connection",
+        Kind::Int,
+    ),
     ("SOKETI_HOST", Target::Server, "host", Kind::Str),
     ("SOKETI_PORT", Target::Server, "port", Kind::Int),
     ("SOKETI_DEBUG", Target::Server, "debug", Kind::Bool),

@@ -44,7 +44,10 @@ impl fmt::Debug for App {
             .field("secret", &mask(&self.secret))
             .field("enabled", &self.enabled)
             .field("enable_client_messages", &self.enable_client_messages)
-            .field("enable_user_authentication", &self.enable_user_authentication)
+            .field(
+                "enable_user_authentication",
+                &self.enable_user_authentication,
+            )
             .field("max_connections", &self.max_connections)
             .field("limits", &self.limits)
             .field("webhooks", &self.webhooks)

@@ -46,6 +46,19 @@ fn server(s: &Server) -> String {
     line("activity_timeout", format!("{:?}", s.activity_timeout));
     line("pong_timeout", format!("{:?}", s.pong_timeout));
     line("http_idle_timeout", format!("{:?}", s.http_idle_timeout));
+    line(
+        "http_request_timeout",
+        format!("{:?}", s.guard.request_timeout),
+    );
+    line("ws_frame_timeout", format!("{:?}", s.guard.frame_timeout));
+    let or = |v: Option<usize>, none: &str| v.map_or(none.to_string(), |n| n.to_string());
+    line("max_node_connections", or(s.guard.max_connections, "auto"));
+    line(
+        "max_connections_per_ip",
+        or(s.guard.max_connections_per_ip, "unlimited"),
+    );
+    let channels = or(s.guard.max_channels_per_connection, "unlimited");
+    line("max_channels_per_connection", channels);
     line("threads", s.threads.to_string());
     line(
         "shutdown_grace_period",

@@ -11,6 +11,7 @@ use crate::channel::{
 use crate::node::Node;
 use crate::protocol::{self, code, ClientMessage};
 use crate::webhook::Event;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -93,6 +94,13 @@ impl Session {
             Err(e @ NameError::TooLong(_)) => return refuse("LimitReached", &e.to_string(), 4009),
             Err(e @ NameError::Invalid) => return refuse("InvalidChannel", &e.to_string(), 4009),
             Ok(()) => {}
+        }
+        let max = self.node.config.server.guard.max_channels_per_connection;
+        let new = self.subscriptions.get(channel).is_none();
+        if new && max.is_some_and(|max| self.subscriptions.len() >= max) {
+            let max = max.unwrap_or_default();
+            let message = format!("A connection may be subscribed to at most {max} channels.");
+            return refuse("LimitReached", &message, 4100);
         }
         let ctype = ChannelType::of(channel);
         if ctype.kind == Kind::ServerToUser
@@ -338,42 +346,108 @@ fn user_id(user_data: &str) -> Option<String> {
     }
 }
 
-/// Channel -> presence user id, for the few channels one socket is in: a list
-/// grown one slot at a time costs far less than a hash map per socket.
-#[derive(Default)]
-struct Subscriptions(Vec<(String, Option<String>)>);
+/// Channel -> presence user id. A list for the few channels one socket is
+/// usually in (far less memory than a map per socket); a map once a socket
+/// holds [`MAP_FROM`] of them, so that no join or leave scans a long list.
+enum Subscriptions {
+    Few(Vec<(String, Option<String>)>),
+    /// Boxed: every socket carries the enum, as small as the list.
+    #[allow(clippy::box_collection)]
+    Many(Box<HashMap<String, Option<String>>>),
+}
+
+/// Subscriptions from which a socket's are kept in a map.
+const MAP_FROM: usize = 16;
+
+impl Default for Subscriptions {
+    fn default() -> Self {
+        Subscriptions::Few(Vec::new())
+    }
+}
 
 impl Subscriptions {
     fn insert(&mut self, channel: String, user: Option<String>) {
-        match self.0.iter_mut().find(|(c, _)| *c == channel) {
-            Some(entry) => entry.1 = user,
-            None => {
-                if self.0.capacity() == 0 {
-                    self.0.reserve_exact(1);
+        let few = match self {
+            Subscriptions::Many(map) => {
+                map.insert(channel, user);
+                return;
+            }
+            Subscriptions::Few(few) => few,
+        };
+        if let Some(entry) = few.iter_mut().find(|(c, _)| *c == channel) {
+            entry.1 = user;
+            return;
+        }
+        match few.len() + 1 >= MAP_FROM {
+            true => {
+                let mut map: HashMap<_, _> = std::mem::take(few).into_iter().collect();
+                map.insert(channel, user);
+                *self = Subscriptions::Many(Box::new(map));
+            }
+            false => {
+                if few.capacity() == 0 {
+                    few.reserve_exact(1);
                 }
-                self.0.push((channel, user));
+                few.push((channel, user));
             }
         }
     }
 
     fn remove(&mut self, channel: &str) -> Option<Option<String>> {
-        let at = self.0.iter().position(|(c, _)| c == channel)?;
-        let (_, user) = self.0.swap_remove(at);
+        let few = match self {
+            Subscriptions::Many(map) => return map.remove(channel),
+            Subscriptions::Few(few) => few,
+        };
+        let at = few.iter().position(|(c, _)| c == channel)?;
+        let (_, user) = few.swap_remove(at);
         // Keep one slot: a socket that leaves one channel usually joins another.
-        if self.0.capacity() > 4 && self.0.len() * 4 < self.0.capacity() {
-            self.0.shrink_to_fit();
+        if few.capacity() > 4 && few.len() * 4 < few.capacity() {
+            few.shrink_to_fit();
         }
         Some(user)
     }
 
     fn get(&self, channel: &str) -> Option<Option<String>> {
-        self.0
-            .iter()
-            .find(|(c, _)| c == channel)
-            .map(|(_, u)| u.clone())
+        match self {
+            Subscriptions::Many(map) => map.get(channel).cloned(),
+            Subscriptions::Few(few) => few
+                .iter()
+                .find(|(c, _)| c == channel)
+                .map(|(_, u)| u.clone()),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Subscriptions::Many(map) => map.len(),
+            Subscriptions::Few(few) => few.len(),
+        }
     }
 
     fn channels(&self) -> Vec<String> {
-        self.0.iter().map(|(c, _)| c.clone()).collect()
+        match self {
+            Subscriptions::Many(map) => map.keys().cloned().collect(),
+            Subscriptions::Few(few) => few.iter().map(|(c, _)| c.clone()).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscriptions_move_to_a_map_and_keep_every_entry() {
+        let mut subs = Subscriptions::default();
+        for i in 0..40 {
+            subs.insert(format!("c{i}"), (i % 2 == 0).then(|| format!("u{i}")));
+        }
+        assert!(matches!(subs, Subscriptions::Many(_)));
+        assert_eq!(subs.len(), 40);
+        assert_eq!(subs.get("c4"), Some(Some("u4".into())));
+        assert_eq!(subs.get("c5"), Some(None));
+        assert_eq!(subs.remove("c4"), Some(Some("u4".into())));
+        assert_eq!(subs.remove("c4"), None);
+        assert_eq!(subs.channels().len(), 39);
     }
 }

@@ -227,3 +227,81 @@ async fn a_large_fan_out_reaches_every_socket_on_every_thread_in_order() {
         }
     }
 }
+
+#[tokio::test]
+async fn max_channels_per_connection_refuses_more_and_frees_on_leave() {
+    let server = Server::start("max_channels_per_connection = 3", "").await;
+    let mut c = server.client().await;
+    for i in 0..3 {
+        let ok = c.subscribe(&format!("room-{i}")).await;
+        assert_eq!(ok["event"], "pusher_internal:subscription_succeeded");
+    }
+    let err = c.subscribe("room-3").await;
+    assert_eq!(err["event"], "pusher:subscription_error");
+    assert_eq!(err["data"]["type"], "LimitReached");
+    assert_eq!(err["data"]["status"], 4100);
+    // Subscribing again to a channel it is in is not a new subscription.
+    let again = c.subscribe("room-0").await;
+    assert_eq!(again["event"], "pusher_internal:subscription_succeeded");
+    c.send(json!({"event":"pusher:unsubscribe","data":{"channel":"room-0"}}))
+        .await;
+    let ok = c.subscribe("room-3").await;
+    assert_eq!(ok["event"], "pusher_internal:subscription_succeeded");
+    // Another socket has its own allowance.
+    let mut d = server.client().await;
+    assert_eq!(
+        d.subscribe("room-9").await["event"],
+        "pusher_internal:subscription_succeeded"
+    );
+}
+
+#[tokio::test]
+async fn a_socket_in_thousands_of_channels_gets_each_event_and_leaves_all() {
+    let server = Server::start("", "").await;
+    let mut c = server.client().await;
+    let n = 2_000;
+    for i in 0..n {
+        c.send(json!({"event":"pusher:subscribe","data":{"channel":format!("many-{i}")}}))
+            .await;
+    }
+    for _ in 0..n {
+        assert_eq!(
+            c.next().await["event"],
+            "pusher_internal:subscription_succeeded"
+        );
+    }
+    let mut crowd = Vec::new();
+    for _ in 0..20 {
+        let mut o = server.client().await;
+        o.subscribe("many-1999").await;
+        crowd.push(o);
+    }
+    assert_eq!(server.publish("many-1999", "e", "{}").await.0, 200);
+    assert_eq!(c.expect("e").await["channel"], "many-1999");
+    for o in crowd.iter_mut() {
+        assert_eq!(o.expect("e").await["channel"], "many-1999");
+    }
+    for i in (0..n).step_by(2) {
+        let msg = json!({"event":"pusher:unsubscribe","data":{"channel":format!("many-{i}")}});
+        c.send(msg).await;
+    }
+    // A ping's answer comes after every unsubscribe was handled.
+    c.send(json!({"event":"pusher:ping","data":{}})).await;
+    assert_eq!(c.next().await["event"], "pusher:pong");
+    assert_eq!(server.publish("many-1998", "gone", "{}").await.0, 200);
+    assert_eq!(server.publish("many-1997", "kept", "{}").await.0, 200);
+    assert_eq!(c.next().await["event"], "kept");
+    drop(c);
+    drop(crowd);
+    let occupied = || async {
+        let (_, body) = server.api("GET", "/apps/app-id/channels", &[], "").await;
+        body["channels"].as_object().map_or(0, |m| m.len())
+    };
+    for _ in 0..50 {
+        if occupied().await == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("channels still occupied after every socket left");
+}

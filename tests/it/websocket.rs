@@ -229,7 +229,13 @@ async fn a_large_fan_out_reaches_everyone_in_order() {
 async fn close_codes_a_peer_may_not_send_are_answered_with_1002() {
     use tokio_tungstenite::tungstenite::protocol::CloseFrame;
     let server = Server::start("", "").await;
-    for (sent, answer) in [(1005, 1002), (999, 1002), (1015, 1002), (4000, 4000), (1000, 1000)] {
+    for (sent, answer) in [
+        (1005, 1002),
+        (999, 1002),
+        (1015, 1002),
+        (4000, 4000),
+        (1000, 1000),
+    ] {
         let mut c = server.client().await;
         let frame = CloseFrame {
             code: sent.into(),
