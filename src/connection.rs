@@ -247,6 +247,7 @@ impl<S: Transport> Conn<S> {
         m: &AppMetrics,
     ) -> Result<(), &'static str> {
         let mut at = 0;
+        let mut completed = false;
         let result = loop {
             let decoded = match self.decoder.decode(&mut self.inbuf[at..]) {
                 Ok(Some(decoded)) => decoded,
@@ -259,6 +260,7 @@ impl<S: Transport> Conn<S> {
             };
             at += decoded.0;
             let Some(inbound) = decoded.1 else { continue };
+            completed = true;
             if let Err(reason) = self.on_inbound(session, inbound, m).await {
                 break Err(reason);
             }
@@ -267,6 +269,8 @@ impl<S: Transport> Conn<S> {
         if self.inbuf.is_empty() {
             self.inbuf = Vec::new();
         }
+        let incomplete = !self.inbuf.is_empty() || self.decoder.in_message();
+        session.sink.live.reading(incomplete, completed);
         result
     }
 

@@ -27,6 +27,9 @@ pub mod code {
     pub const PONG_TIMEOUT: u16 = 4201;
     /// Client event rejected.
     pub const CLIENT_EVENT_REJECTED: u16 = 4301;
+    /// WebSocket policy violation (RFC 6455): a frame not completed in time.
+    /// pusher-js reconnects as after any other close below 4000.
+    pub const POLICY: u16 = 1008;
 }
 
 /// A frame from a client, parsed at the edge.

@@ -152,6 +152,11 @@ impl Decoder {
         }
     }
 
+    /// A fragmented message has started and not ended.
+    pub fn in_message(&self) -> bool {
+        self.fragment_opcode.is_some()
+    }
+
     /// Read one frame from the front of `buf`, unmasking it in place. Returns
     /// the bytes it used and the message it completed, or `None` if `buf`
     /// does not hold a whole frame yet.

@@ -25,6 +25,8 @@ pub struct Liveness {
     pinged_at: AtomicU64,
     /// When an unsigned socket must have signed in; 0: no clock.
     signin_deadline: AtomicU64,
+    /// Since when an inbound frame (or fragmented message) is incomplete; 0: none is.
+    partial_since: AtomicU64,
 }
 
 /// What a sweep decides for one socket.
@@ -40,6 +42,8 @@ pub enum Verdict {
 pub struct Timeouts {
     pub activity: Duration,
     pub pong: Duration,
+    /// A started frame must be complete within this.
+    pub frame: Duration,
 }
 
 impl Liveness {
@@ -50,6 +54,20 @@ impl Liveness {
             last_activity: AtomicU64::new(now),
             pinged_at: AtomicU64::new(0),
             signin_deadline: AtomicU64::new(signin.map_or(0, |d| now + d.as_millis() as u64)),
+            partial_since: AtomicU64::new(0),
+        }
+    }
+
+    /// After reading: whether an inbound frame or message is `incomplete`, and
+    /// whether one was `completed` meanwhile (the unfinished one then started now).
+    pub fn reading(&self, incomplete: bool, completed: bool) {
+        let since = self.partial_since.load(Relaxed);
+        match (incomplete, completed) {
+            (false, _) if since != 0 => self.partial_since.store(0, Relaxed),
+            (false, _) => {}
+            (true, true) => self.partial_since.store(now_ms(), Relaxed),
+            (true, false) if since == 0 => self.partial_since.store(now_ms(), Relaxed),
+            (true, false) => {}
         }
     }
 
@@ -71,6 +89,10 @@ impl Liveness {
                 code::UNAUTHORIZED,
                 "Connection not authorized within timeout.",
             );
+        }
+        let partial = self.partial_since.load(Relaxed);
+        if partial != 0 && now >= partial + t.frame.as_millis() as u64 {
+            return Verdict::Close(code::POLICY, "Frame not completed in time");
         }
         let last = self.last_activity.load(Relaxed);
         let pinged = self.pinged_at.load(Relaxed);
@@ -99,7 +121,24 @@ mod tests {
     const T: Timeouts = Timeouts {
         activity: Duration::from_secs(30),
         pong: Duration::from_secs(30),
+        frame: Duration::from_secs(15),
     };
+
+    #[test]
+    fn a_frame_that_never_completes_is_closed_with_1008() {
+        let live = Liveness::new(None);
+        live.reading(true, false);
+        let start = live.partial_since.load(Relaxed);
+        live.reading(true, false);
+        assert_eq!(live.partial_since.load(Relaxed), start, "the same frame");
+        assert_eq!(live.check(start + 14_999, T), Verdict::Wait);
+        assert!(matches!(
+            live.check(start + 15_000, T),
+            Verdict::Close(1008, _)
+        ));
+        live.reading(false, true);
+        assert_eq!(live.check(start + 15_000, T), Verdict::Wait);
+    }
 
     #[test]
     fn quiet_sockets_are_pinged_then_dropped() {

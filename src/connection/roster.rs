@@ -142,6 +142,7 @@ fn timing(node: &Node) -> (Timeouts, Duration) {
     let timeouts = Timeouts {
         activity: server.activity_timeout,
         pong: server.pong_timeout,
+        frame: server.guard.frame_timeout,
     };
     let signin = node
         .config
@@ -150,7 +151,7 @@ fn timing(node: &Node) -> (Timeouts, Duration) {
         .filter(|a| a.enable_user_authentication)
         .map(|a| Duration::from_millis(a.limits.user_authentication_timeout_ms))
         .min();
-    let shortest = [Some(timeouts.activity), Some(timeouts.pong), signin]
+    let shortest = [Some(timeouts.activity), Some(timeouts.pong), Some(timeouts.frame), signin]
         .into_iter()
         .flatten()
         .min()

@@ -245,3 +245,40 @@ async fn close_codes_a_peer_may_not_send_are_answered_with_1002() {
         assert_eq!(c.closed().await, Some(answer), "client sent {sent}");
     }
 }
+
+/// A masked text frame from a client.
+fn masked_text(payload: &[u8]) -> Vec<u8> {
+    let mask = [1u8, 2, 3, 4];
+    let mut out = vec![0x81, 0x80 | payload.len() as u8];
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
+}
+
+#[tokio::test]
+async fn a_frame_left_unfinished_is_closed_with_1008_a_slow_one_is_not() {
+    use tokio::io::AsyncWriteExt;
+    let server = Server::start("ws_frame_timeout = 1", "").await;
+    let frame = masked_text(br#"{"event":"pusher:ping","data":{}}"#);
+    // Slow but complete within the bound: answered.
+    let mut slow = server.client().await;
+    let tcp = match slow.ws.get_mut() {
+        tokio_tungstenite::MaybeTlsStream::Plain(s) => s,
+        _ => unreachable!("plain test server"),
+    };
+    tcp.write_all(&frame[..10]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    tcp.write_all(&frame[10..]).await.unwrap();
+    assert_eq!(slow.next().await["event"], "pusher:pong");
+    // Started and never finished: closed.
+    let mut stuck = server.client().await;
+    let tcp = match stuck.ws.get_mut() {
+        tokio_tungstenite::MaybeTlsStream::Plain(s) => s,
+        _ => unreachable!("plain test server"),
+    };
+    tcp.write_all(&frame[..10]).await.unwrap();
+    assert_eq!(stuck.closed().await, Some(1008));
+    // The slow one is still served.
+    slow.send(json!({"event":"pusher:ping","data":{}})).await;
+    assert_eq!(slow.next().await["event"], "pusher:pong");
+}
