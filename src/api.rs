@@ -72,9 +72,13 @@ pub async fn handle(node: &Node, req: &Request<'_>) -> Result<Answer, ApiError> 
     let ["apps", app_id, rest @ ..] = segments.as_slice() else {
         return Err(ApiError::new(404, "Not found"));
     };
-    let app = node
-        .app_by_id(app_id)
-        .ok_or_else(|| ApiError::new(404, format!("The app {app_id} could not be found.")))?;
+    let Some(app) = node.app_by_id(app_id) else {
+        crate::metrics::refused("unknown_app");
+        return Err(ApiError::new(
+            404,
+            format!("The app {app_id} could not be found."),
+        ));
+    };
     let app = &app;
     let query = parse_query(req.query);
     let signed = SignedRequest {
@@ -85,7 +89,12 @@ pub async fn handle(node: &Node, req: &Request<'_>) -> Result<Answer, ApiError> 
     };
     let window = node.config.server.timestamp_window.as_secs();
     if let Err(e) = signed.verify(&app.app().key, &app.app().secret, Node::now_secs(), window) {
-        tracing::info!(app_id, error = %e, "API request refused");
+        match crate::metrics::refused("bad_signature") {
+            true => {
+                tracing::info!(app_id, error = %e, "API request refused (more this second are only counted)")
+            }
+            false => tracing::debug!(app_id, error = %e, "API request refused"),
+        }
         return Err(e.into());
     }
     let param = |name: &str| {

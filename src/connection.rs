@@ -96,7 +96,21 @@ async fn serve<S>(
     let app = match admitted {
         Ok(app) => app,
         Err((code, message)) => {
-            tracing::info!(code, message, "connection refused");
+            let reason = match code {
+                code::APP_NOT_FOUND => "unknown_app",
+                code::APP_DISABLED => "app_disabled",
+                code::UNAUTHORIZED => "origin",
+                code::OVER_CAPACITY => "node_capacity",
+                _ => "app_quota",
+            };
+            match crate::metrics::refused(reason) {
+                true => tracing::info!(
+                    code,
+                    message,
+                    "connection refused (more this second are only counted)"
+                ),
+                false => tracing::debug!(code, message, "connection refused"),
+            }
             let _ = Box::pin(conn.close(code, &message)).await;
             return;
         }

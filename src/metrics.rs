@@ -186,6 +186,59 @@ impl Drop for Connected {
     }
 }
 
+/// Why strangers were turned away, counted instead of logged one by one (a
+/// flood of them must not turn into gigabytes of logs).
+pub const REFUSALS: [&str; 10] = [
+    "request_timeout",
+    "frame_timeout",
+    "node_capacity",
+    "address_capacity",
+    "unknown_app",
+    "bad_signature",
+    "subscription_unauthorized",
+    "origin",
+    "app_quota",
+    "app_disabled",
+];
+
+static REFUSED: [AtomicU64; REFUSALS.len()] = [const { AtomicU64::new(0) }; REFUSALS.len()];
+/// The second (since the process's first refusal) each reason was last logged in.
+static LOGGED: [AtomicU64; REFUSALS.len()] = [const { AtomicU64::new(u64::MAX) }; REFUSALS.len()];
+
+/// Count one refusal; `reason` is one of [`REFUSALS`] (others are ignored).
+/// Says whether to log it: the first of its reason in each second is worth a
+/// line, the rest are only counted.
+pub fn refused(reason: &str) -> bool {
+    static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
+    let Some(at) = REFUSALS.iter().position(|r| *r == reason) else {
+        return true;
+    };
+    REFUSED[at].fetch_add(1, Ordering::Relaxed);
+    let second = EPOCH
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_secs();
+    LOGGED[at].swap(second, Ordering::Relaxed) != second
+}
+
+/// How many refusals of `reason` this process counted.
+pub fn refusals(reason: &str) -> u64 {
+    let at = REFUSALS.iter().position(|r| *r == reason);
+    at.map_or(0, |at| REFUSED[at].load(Ordering::Relaxed))
+}
+
+fn refusal_metrics(out: &mut String, prefix: &str, port: u16) {
+    let name = format!("{prefix}refusals_total");
+    let _ = writeln!(
+        out,
+        "# HELP {name} Connections, requests and subscriptions refused, by reason.\n# TYPE {name} counter"
+    );
+    for reason in REFUSALS {
+        let n = refusals(reason);
+        let _ = writeln!(out, "{name}{{reason=\"{reason}\",port=\"{port}\"}} {n}");
+    }
+}
+
 type Table = Mutex<BTreeMap<(String, u16), Arc<AppMetrics>>>;
 
 fn table() -> &'static Table {
@@ -220,6 +273,7 @@ pub fn render(prefix: &str, port: u16) -> String {
             );
         }
     }
+    refusal_metrics(&mut out, prefix, port);
     process_metrics(&mut out, prefix, port);
     out
 }

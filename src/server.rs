@@ -24,7 +24,10 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
+mod deadline;
 mod shards;
+
+use deadline::{Clock, Deadline};
 
 type Body = Full<Bytes>;
 
@@ -121,7 +124,17 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let idle = node.config.server.http_idle_timeout;
-    let service = hyper::service::service_fn(move |req| route(req, node.clone()));
+    let clock = Clock::new(node.config.server.guard.request_timeout);
+    let stream = Deadline::new(stream, clock.clone());
+    let service = hyper::service::service_fn(move |req| {
+        let (node, clock) = (node.clone(), clock.clone());
+        async move {
+            clock.head_read();
+            let response = route(req, node, &clock).await;
+            clock.answered();
+            response
+        }
+    });
     // The header timer also closes idle keep-alive connections and clients that
     // connect and say nothing, which would otherwise hold a descriptor forever.
     let conn = hyper::server::conn::http1::Builder::new()
@@ -136,6 +149,7 @@ where
 async fn route(
     req: Request<Incoming>,
     node: Arc<Node>,
+    clock: &Arc<Clock>,
 ) -> Result<Response<Body>, std::convert::Infallible> {
     let Some(path) = node.config.server.local_path(req.uri().path()) else {
         return Ok(text(StatusCode::NOT_FOUND, "Not found"));
@@ -154,8 +168,10 @@ async fn route(
         }
         ("GET", "/ready") | ("GET", "/accept-traffic") => text(StatusCode::OK, "OK"),
         ("GET", "/up") => json(StatusCode::OK, r#"{"health":"OK"}"#.into()),
-        ("GET", p) if p.starts_with("/app/") => upgrade(req, node, p["/app/".len()..].to_string()),
-        (_, p) if p.starts_with("/apps/") => api_request(req, node, p).await,
+        ("GET", p) if p.starts_with("/app/") => {
+            upgrade(req, node, clock, p["/app/".len()..].to_string())
+        }
+        (_, p) if p.starts_with("/apps/") => api_request(req, node, clock, p).await,
         _ => text(StatusCode::NOT_FOUND, "Not found"),
     };
     Ok(response)
@@ -176,7 +192,12 @@ fn json(status: StatusCode, body: String) -> Response<Body> {
 }
 
 /// Answer 101 and hand the upgraded stream to a connection task.
-fn upgrade(mut req: Request<Incoming>, node: Arc<Node>, key: String) -> Response<Body> {
+fn upgrade(
+    mut req: Request<Incoming>,
+    node: Arc<Node>,
+    clock: &Clock,
+    key: String,
+) -> Response<Body> {
     if node.is_draining() {
         return text(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -205,6 +226,7 @@ fn upgrade(mut req: Request<Incoming>, node: Arc<Node>, key: String) -> Response
         .map(str::to_string);
     let upgrade = connection::Upgrade { key, origin };
     let on_upgrade = hyper::upgrade::on(&mut req);
+    clock.off();
     // The connection gets a task of its own once the upgrade is done, so the
     // long-lived task holds nothing of the upgrade's state (a smaller task).
     tokio::spawn(async move {
@@ -213,14 +235,14 @@ fn upgrade(mut req: Request<Incoming>, node: Arc<Node>, key: String) -> Response
             Err(e) => return tracing::debug!(error = %e, "upgrade failed"),
         };
         // Serve the bare TCP stream when hyper hands it back.
-        match upgraded.downcast::<TokioIo<TcpStream>>() {
+        match upgraded.downcast::<TokioIo<Deadline<TcpStream>>>() {
             Ok(parts) => {
                 // Copy what the client sent early and let go of `read_buf` before
                 // serving: it pins hyper's whole 8 KiB read buffer.
                 let hyper::upgrade::Parts { io, read_buf, .. } = parts;
                 let early = read_buf.to_vec();
                 drop(read_buf);
-                let tcp = connection::SharedTcp(Arc::new(io.into_inner()));
+                let tcp = connection::SharedTcp(Arc::new(io.into_inner().into_inner()));
                 tokio::spawn(connection::run(tcp, early, node, upgrade));
             }
             Err(upgraded) => {
@@ -242,9 +264,14 @@ fn upgrade(mut req: Request<Incoming>, node: Arc<Node>, key: String) -> Response
 }
 
 /// Read the body (capped before reading) and run the API handler.
-async fn api_request(req: Request<Incoming>, node: Arc<Node>, path: &str) -> Response<Body> {
+async fn api_request(
+    req: Request<Incoming>,
+    node: Arc<Node>,
+    clock: &Clock,
+    path: &str,
+) -> Response<Body> {
     let metrics = app_metrics(&node, path);
-    let (response, received) = read_and_handle(req, &node, path).await;
+    let (response, received) = read_and_handle(req, &node, clock, path).await;
     if let Some(m) = metrics {
         let sent = response.body().size_hint().exact().unwrap_or(0) as usize;
         m.http_call(received, sent);
@@ -259,11 +286,30 @@ fn app_metrics(node: &Node, path: &str) -> Option<Arc<metrics::AppMetrics>> {
     Some(metrics::app(&app.id, node.config.server.port))
 }
 
+/// 408 for a body that did not arrive in time; the connection is closed after it.
+fn timed_out(clock: &Clock) -> Response<Body> {
+    if crate::metrics::refused("request_timeout") {
+        tracing::info!(
+            "request body not received in time: 408 (more this second are only counted)"
+        );
+    }
+    let secs = clock.limit().as_secs();
+    let e = api::ApiError::new(
+        408,
+        format!("The request was not received within {secs} s."),
+    );
+    let mut r = json(StatusCode::REQUEST_TIMEOUT, e.body());
+    r.headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
 /// Read the body (capped before reading) and run the API handler on the path
 /// below the prefix, which is what clients sign. Also returns the bytes read.
 async fn read_and_handle(
     req: Request<Incoming>,
     node: &Node,
+    clock: &Clock,
     path: &str,
 ) -> (Response<Body>, usize) {
     let max = node.config.server.max_request_bytes;
@@ -282,9 +328,11 @@ async fn read_and_handle(
         return (too_large(), 0);
     }
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, max).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => return (too_large(), max),
+    let collect = Limited::new(body, max).collect();
+    let body = match tokio::time::timeout_at(clock.deadline(), collect).await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(_)) => return (too_large(), max),
+        Err(_) => return (timed_out(clock), 0),
     };
     let request = api::Request {
         method: parts.method.as_str(),

@@ -127,6 +127,9 @@ pub async fn sweep(node: Weak<Node>) {
                     sink.queue(&ping, &mut wakes);
                 }
                 Verdict::Close(code, message) => {
+                    if code == code::POLICY {
+                        crate::metrics::refused("frame_timeout");
+                    }
                     tracing::debug!(socket_id = %sink.socket_id(), code, message, "liveness close");
                     sink.close(code, message);
                 }
@@ -151,11 +154,16 @@ fn timing(node: &Node) -> (Timeouts, Duration) {
         .filter(|a| a.enable_user_authentication)
         .map(|a| Duration::from_millis(a.limits.user_authentication_timeout_ms))
         .min();
-    let shortest = [Some(timeouts.activity), Some(timeouts.pong), Some(timeouts.frame), signin]
-        .into_iter()
-        .flatten()
-        .min()
-        .unwrap_or(MAX_TICK);
+    let shortest = [
+        Some(timeouts.activity),
+        Some(timeouts.pong),
+        Some(timeouts.frame),
+        signin,
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .unwrap_or(MAX_TICK);
     (timeouts, (shortest / 10).clamp(MIN_TICK, MAX_TICK))
 }
 

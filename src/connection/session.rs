@@ -117,6 +117,7 @@ impl Session {
             let socket_id = self.sink.socket_id().to_string();
             let message = auth::channel_string(&socket_id, channel, channel_data);
             if !auth::verify_token(&app.key, &app.secret, auth.unwrap_or(""), &message) {
+                crate::metrics::refused("subscription_unauthorized");
                 tracing::debug!(channel, "subscription refused: bad signature");
                 return refuse("AuthError", "The connection is unauthorized.", 401);
             }

@@ -295,3 +295,75 @@ async fn silent_and_idle_http_connections_are_closed() {
     );
     closed_within(kept).await;
 }
+
+/// Everything the server sends until it closes (or `secs` pass: then `None`).
+async fn read_until_closed(s: &mut tokio::net::TcpStream, secs: u64) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = vec![0; 4096];
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(String::from_utf8_lossy(&got).into()),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Slow HTTP: a body trickled a byte at a time, or a head that never ends,
+/// gets 408 and a closed connection once the whole request is overdue, while
+/// quiet keep-alive connections keep the longer idle timeout and a request
+/// that is slow but in time is served.
+#[tokio::test]
+async fn slow_requests_get_408_and_are_closed() {
+    use tokio::io::AsyncWriteExt;
+    let server = Server::start("http_request_timeout = 1\nhttp_idle_timeout = 10", "").await;
+    let body = format!(
+        r#"{{"name":"e","channel":"c","data":"{}"}}"#,
+        "x".repeat(50)
+    );
+    let query = signed_query(
+        "POST",
+        &format!("/apps/{APP_ID}/events"),
+        &[],
+        &body,
+        SECRET,
+        now(),
+    );
+    let head = format!(
+        "POST /apps/{APP_ID}/events?{query} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    // The body trickles: one byte every 200 ms.
+    let mut trickle = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    trickle.write_all(head.as_bytes()).await.unwrap();
+    let writer = async {
+        for b in body.as_bytes() {
+            if trickle.write_all(&[*b]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(1500), writer).await;
+    let answer = read_until_closed(&mut trickle, 3).await.expect("closed");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    // The head never ends.
+    let mut half = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    half.write_all(&head.as_bytes()[..30]).await.unwrap();
+    let answer = read_until_closed(&mut half, 3).await.expect("closed");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    // Slow but within the bound: served, and the connection stays for the next.
+    let mut slow = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    slow.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    slow.write_all(body.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut slow, 3).await.expect("closed");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(answer.matches("HTTP/1.1 200").count(), 2, "{answer}");
+}
