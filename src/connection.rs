@@ -12,6 +12,7 @@ pub mod roster;
 mod session;
 mod transport;
 
+use crate::capacity::{Admission, Pass};
 use crate::channel::registry::AppState;
 use crate::channel::sink::{Batch, Cursor};
 use crate::channel::Sink;
@@ -46,10 +47,12 @@ thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; SCRATCH_BYTES]);
 }
 
-/// Who is connecting: the app key from the path and the browser's `Origin`, if any.
+/// Who is connecting: the app key from the path and the browser's `Origin`, if
+/// any, and its place in the node's connection caps (held while it is open).
 pub struct Upgrade {
     pub key: String,
     pub origin: Option<String>,
+    pub pass: Option<Pass>,
 }
 
 /// Serve one upgraded socket for the app and origin in `upgrade`. `early` holds
@@ -69,7 +72,7 @@ where
         decoder: Decoder::new(hard_cap(node.config.server.max_message_bytes)),
     };
     let admitted = admit(&node, &upgrade);
-    serve(conn, node, admitted, id).instrument(span)
+    serve(conn, node, admitted, id, upgrade.pass).instrument(span)
 }
 
 /// The largest message read at all; bigger ones close the socket with 1009.
@@ -90,6 +93,7 @@ async fn serve<S>(
     node: Arc<Node>,
     admitted: Result<Arc<AppState>, (u16, String)>,
     id: SocketId,
+    _pass: Option<Pass>,
 ) where
     S: Transport,
 {
@@ -97,13 +101,14 @@ async fn serve<S>(
         Ok(app) => app,
         Err((code, message)) => {
             let reason = match code {
-                code::APP_NOT_FOUND => "unknown_app",
-                code::APP_DISABLED => "app_disabled",
-                code::UNAUTHORIZED => "origin",
-                code::OVER_CAPACITY => "node_capacity",
-                _ => "app_quota",
+                code::APP_NOT_FOUND => Some("unknown_app"),
+                code::APP_DISABLED => Some("app_disabled"),
+                code::UNAUTHORIZED => Some("origin"),
+                code::OVER_QUOTA => Some("app_quota"),
+                // Counted by the server, which turned it away.
+                _ => None,
             };
-            match crate::metrics::refused(reason) {
+            match reason.is_some_and(crate::metrics::refused) {
                 true => tracing::info!(
                     code,
                     message,
@@ -140,6 +145,13 @@ async fn serve<S>(
 
 /// Find the app, check the origin and take a connection slot, or say why not.
 fn admit(node: &Node, upgrade: &Upgrade) -> Result<Arc<AppState>, (u16, String)> {
+    let over = upgrade.pass.as_ref().map(|p| p.admission);
+    if over.is_some_and(|a| a != Admission::Admitted) {
+        return Err((
+            code::OVER_CAPACITY,
+            "Over capacity: this server has no room for more connections.".into(),
+        ));
+    }
     let key = upgrade.key.as_str();
     let Some(app) = node.app_by_key(key) else {
         return Err((

@@ -5,6 +5,7 @@
 //! - [`config`]: CLI/env/file input turned into one validated [`config::Config`].
 //! - [`protocol`]: the Pusher wire format: client frames parsed into an enum, server frames, close codes.
 //! - [`auth`]: HMAC signing and verification for channels, sign-in and the HTTP API.
+//! - [`capacity`]: the descriptor limit, the node-wide and per-address connection caps (a leaf).
 //! - [`channel`]: channel names and kinds, presence members, the local registry of sockets.
 //! - [`adapter`]: the single delivery path for events, membership and queries.
 //! - [`node`]: one node's shared state (config, adapter, socket ids, the roster of open sockets).
@@ -26,6 +27,7 @@
 pub mod adapter;
 pub mod api;
 pub mod auth;
+pub mod capacity;
 pub mod channel;
 pub mod config;
 pub mod connection;

@@ -3,6 +3,7 @@
 //! connection task and API request.
 
 use crate::adapter::Adapter;
+use crate::capacity::{self, Gate};
 use crate::channel::registry::AppState;
 use crate::channel::Registry;
 use crate::config::Config;
@@ -20,6 +21,8 @@ pub struct Node {
     next_socket: AtomicU64,
     /// Every open socket (liveness sweep, drain).
     pub roster: Roster,
+    /// Open main-port connections against the node's caps.
+    pub gate: Arc<Gate>,
 }
 
 impl Node {
@@ -37,7 +40,14 @@ impl Node {
                 )?)
             }
         };
+        let guard = &config.server.guard;
+        let gate = Gate::new(
+            capacity::descriptors(),
+            guard.max_connections,
+            guard.max_connections_per_ip,
+        );
         Ok(Arc::new(Node {
+            gate,
             config,
             adapter,
             prefix,

@@ -2,6 +2,7 @@
 //! upgrades, route, and drain.
 
 use crate::api;
+use crate::capacity::{Admission, Pass};
 use crate::connection;
 use crate::metrics;
 use crate::node::Node;
@@ -58,14 +59,25 @@ pub async fn run(
     tokio::pin!(shutdown);
     let sweeper = tokio::spawn(connection::roster::sweep(Arc::downgrade(&node)));
     crate::home::register_current();
+    tracing::info!(
+        descriptors = crate::capacity::descriptors(),
+        max_connections = node.gate.max(),
+        per_address = node.config.server.guard.max_connections_per_ip,
+        "connection capacity"
+    );
     let mut shards = Shards::start(node.config.server.threads, tls.clone(), node.clone());
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
+                Ok((stream, peer)) => {
+                    let Some(pass) = node.gate.enter(peer.ip()) else {
+                        // Not even the reserve is left: close at once.
+                        crate::metrics::refused("node_capacity");
+                        continue;
+                    };
                     let _ = stream.set_nodelay(true);
-                    if let Some(stream) = shards.hand_off(stream) {
-                        tokio::spawn(accept(stream, tls.clone(), node.clone()));
+                    if let Some((stream, pass)) = shards.hand_off(stream, pass) {
+                        tokio::spawn(accept(stream, pass, tls.clone(), node.clone()));
                     }
                     tokio::task::yield_now().await;
                 }
@@ -108,29 +120,35 @@ async fn flush_webhooks(node: &Node, deadline: tokio::time::Instant) {
 
 /// Serve one accepted connection, after its TLS handshake when TLS is on. The
 /// handshake runs here, in the connection's own task, never in the accept loop.
-async fn accept(stream: TcpStream, tls: Option<TlsAcceptor>, node: Arc<Node>) {
+async fn accept(stream: TcpStream, pass: Pass, tls: Option<TlsAcceptor>, node: Arc<Node>) {
     let Some(tls) = tls else {
-        return serve_connection(stream, node).await;
+        return serve_connection(stream, pass, node).await;
     };
     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
-        Ok(Ok(stream)) => serve_connection(stream, node).await,
+        Ok(Ok(stream)) => serve_connection(stream, pass, node).await,
         Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
         Err(_) => tracing::debug!("TLS handshake timed out"),
     }
 }
 
-async fn serve_connection<S>(stream: S, node: Arc<Node>)
+async fn serve_connection<S>(stream: S, pass: Pass, node: Arc<Node>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let idle = node.config.server.http_idle_timeout;
     let clock = Clock::new(node.config.server.guard.request_timeout);
     let stream = Deadline::new(stream, clock.clone());
+    let admission = pass.admission;
+    // Moved into the WebSocket's task on upgrade, else dropped with the connection.
+    let pass = Arc::new(std::sync::Mutex::new(Some(pass)));
     let service = hyper::service::service_fn(move |req| {
-        let (node, clock) = (node.clone(), clock.clone());
+        let (node, clock, pass) = (node.clone(), clock.clone(), pass.clone());
         async move {
             clock.head_read();
-            let response = route(req, node, &clock).await;
+            let response = match admission {
+                Admission::Admitted => route(req, node, &clock, &pass).await,
+                over => turn_away(req, node, &clock, &pass, over).await,
+            };
             clock.answered();
             response
         }
@@ -146,10 +164,59 @@ where
     }
 }
 
+/// The connection's place in the node's caps, until an upgrade takes it along.
+type Held = Arc<std::sync::Mutex<Option<Pass>>>;
+
+/// A connection over a cap: upgrades are told 4100, signed API requests are
+/// served when only the node is full (the reserve is theirs), the rest get 503;
+/// the connection is closed after the answer.
+async fn turn_away(
+    req: Request<Incoming>,
+    node: Arc<Node>,
+    clock: &Arc<Clock>,
+    held: &Held,
+    over: Admission,
+) -> Result<Response<Body>, std::convert::Infallible> {
+    let (reason, message) = match over {
+        Admission::OverAddress => (
+            "address_capacity",
+            "Too many connections from this address.",
+        ),
+        _ => (
+            "node_capacity",
+            "Over capacity: this server has no room for more connections.",
+        ),
+    };
+    if crate::metrics::refused(reason) {
+        tracing::info!(
+            reason,
+            "connection over capacity (more this second are only counted)"
+        );
+    }
+    let path = node
+        .config
+        .server
+        .local_path(req.uri().path())
+        .unwrap_or("");
+    let mut response = if path.starts_with("/app/") {
+        return route(req, node, clock, held).await;
+    } else if path.starts_with("/apps/") && over == Admission::OverNode {
+        route(req, node, clock, held).await?
+    } else {
+        let e = api::ApiError::new(503, message);
+        json(StatusCode::SERVICE_UNAVAILABLE, e.body())
+    };
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    Ok(response)
+}
+
 async fn route(
     req: Request<Incoming>,
     node: Arc<Node>,
     clock: &Arc<Clock>,
+    held: &Held,
 ) -> Result<Response<Body>, std::convert::Infallible> {
     let Some(path) = node.config.server.local_path(req.uri().path()) else {
         return Ok(text(StatusCode::NOT_FOUND, "Not found"));
@@ -169,7 +236,8 @@ async fn route(
         ("GET", "/ready") | ("GET", "/accept-traffic") => text(StatusCode::OK, "OK"),
         ("GET", "/up") => json(StatusCode::OK, r#"{"health":"OK"}"#.into()),
         ("GET", p) if p.starts_with("/app/") => {
-            upgrade(req, node, clock, p["/app/".len()..].to_string())
+            let pass = held.lock().unwrap_or_else(|p| p.into_inner()).take();
+            upgrade(req, node, clock, pass, p["/app/".len()..].to_string())
         }
         (_, p) if p.starts_with("/apps/") => api_request(req, node, clock, p).await,
         _ => text(StatusCode::NOT_FOUND, "Not found"),
@@ -196,6 +264,7 @@ fn upgrade(
     mut req: Request<Incoming>,
     node: Arc<Node>,
     clock: &Clock,
+    pass: Option<Pass>,
     key: String,
 ) -> Response<Body> {
     if node.is_draining() {
@@ -224,7 +293,7 @@ fn upgrade(
         .get(ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let upgrade = connection::Upgrade { key, origin };
+    let upgrade = connection::Upgrade { key, origin, pass };
     let on_upgrade = hyper::upgrade::on(&mut req);
     clock.off();
     // The connection gets a task of its own once the upgrade is done, so the

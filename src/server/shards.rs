@@ -12,6 +12,7 @@
 //! from any thread, and has the sockets' own runtimes wake their tasks for large
 //! ones (`crate::home`).
 
+use crate::capacity::Pass;
 use crate::node::Node;
 use crate::tls::TlsAcceptor;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use tokio::sync::mpsc;
 
 /// The shard threads beyond the calling runtime, and whose turn is next.
 pub struct Shards {
-    others: Vec<mpsc::UnboundedSender<std::net::TcpStream>>,
+    others: Vec<mpsc::UnboundedSender<(std::net::TcpStream, Pass)>>,
     next: usize,
 }
 
@@ -50,15 +51,18 @@ impl Shards {
 
     /// Hand the connection to the next shard, or give it back when it is the
     /// caller's turn (or its shard is gone).
-    pub fn hand_off(&mut self, stream: TcpStream) -> Option<TcpStream> {
+    pub fn hand_off(&mut self, stream: TcpStream, pass: Pass) -> Option<(TcpStream, Pass)> {
         self.next = (self.next + 1) % self.threads();
         let Some(shard) = self.next.checked_sub(1).map(|i| &self.others[i]) else {
-            return Some(stream);
+            return Some((stream, pass));
         };
         match stream.into_std() {
-            Ok(std) => match shard.send(std) {
+            Ok(std) => match shard.send((std, pass)) {
                 Ok(()) => None,
-                Err(back) => TcpStream::from_std(back.0).ok(),
+                Err(back) => {
+                    let (std, pass) = back.0;
+                    TcpStream::from_std(std).ok().map(|s| (s, pass))
+                }
             },
             Err(e) => {
                 tracing::warn!(error = %e, "cannot hand a connection to a shard");
@@ -70,7 +74,7 @@ impl Shards {
 
 /// A shard thread: serve each connection handed over until the sender is dropped.
 fn serve(
-    mut rx: mpsc::UnboundedReceiver<std::net::TcpStream>,
+    mut rx: mpsc::UnboundedReceiver<(std::net::TcpStream, Pass)>,
     tls: Option<TlsAcceptor>,
     node: Arc<Node>,
 ) {
@@ -83,10 +87,10 @@ fn serve(
     };
     rt.block_on(async move {
         crate::home::register_current();
-        while let Some(std) = rx.recv().await {
+        while let Some((std, pass)) = rx.recv().await {
             match TcpStream::from_std(std) {
                 Ok(stream) => {
-                    tokio::spawn(super::accept(stream, tls.clone(), node.clone()));
+                    tokio::spawn(super::accept(stream, pass, tls.clone(), node.clone()));
                     tokio::task::yield_now().await;
                 }
                 Err(e) => tracing::warn!(error = %e, "shard cannot register a connection"),

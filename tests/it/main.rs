@@ -1,6 +1,7 @@
 //! Integration tests: the real server on port 0, driven through real sockets.
 
 mod api;
+mod capacity;
 mod channels;
 mod client_events;
 mod cluster;

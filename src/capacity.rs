@@ -1,0 +1,180 @@
+//! How many connections a node takes on its main port, and from whom, so that
+//! strangers can never take all of its descriptors (a leaf).
+//!
+//! At start the soft `RLIMIT_NOFILE` is raised to the hard limit. Of that many
+//! descriptors, a node admits `max_node_connections` connections (default: the
+//! limit less a reserve of a sixteenth, between 64 and 2,048). Past that cap a
+//! connection is still read, briefly, so that it hears why: an upgrade gets
+//! `pusher:error` 4100 (pusher-js backs off and retries), HTTP gets 503 — except
+//! signed API requests, which are served from the reserve, so a node full of
+//! WebSockets still takes publishes. Past the limit less [`KEPT`] descriptors
+//! (Redis, webhooks, PostgreSQL, the metrics port) connections are closed at once.
+//! With `max_connections_per_ip`, one source address gets at most that many
+//! (upgrades 4100, HTTP 503 past it).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Descriptors never given to main-port connections.
+pub const KEPT: usize = 32;
+
+/// The process's descriptor limit, after raising the soft limit to the hard one (once).
+pub fn descriptors() -> usize {
+    static LIMIT: OnceLock<usize> = OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        let raised = rlimit::increase_nofile_limit(u64::MAX);
+        let limit = match raised {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot raise the descriptor limit");
+                rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)
+            }
+        };
+        usize::try_from(limit).unwrap_or(usize::MAX)
+    })
+}
+
+/// Whether a connection is within the caps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Admitted,
+    /// The node holds `max_node_connections` already.
+    OverNode,
+    /// Its address holds `max_connections_per_ip` already.
+    OverAddress,
+}
+
+/// The node's count of open main-port connections, by address when capped per address.
+#[derive(Debug)]
+pub struct Gate {
+    max: usize,
+    hard: usize,
+    per_ip: Option<usize>,
+    open: AtomicUsize,
+    by_ip: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl Gate {
+    /// A gate for `limit` descriptors; `max` and `per_ip` as configured.
+    pub fn new(limit: usize, max: Option<usize>, per_ip: Option<usize>) -> Arc<Gate> {
+        let hard = limit.saturating_sub(KEPT).max(1);
+        let reserve = (limit / 16).clamp(64, 2048);
+        let max = max.unwrap_or(limit.saturating_sub(reserve)).clamp(1, hard);
+        Arc::new(Gate {
+            max,
+            hard,
+            per_ip,
+            open: AtomicUsize::new(0),
+            by_ip: Mutex::default(),
+        })
+    }
+
+    /// Connections admitted before the node counts as full.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// Open main-port connections (admitted or being turned away).
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Count a connection from `ip`: a pass to hold while it is open, or `None`
+    /// when even the reserve is gone (close it at once).
+    pub fn enter(self: &Arc<Self>, ip: IpAddr) -> Option<Pass> {
+        let open = self.open.fetch_add(1, Ordering::Relaxed);
+        if open >= self.hard {
+            self.open.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        let mut admission = match open >= self.max {
+            true => Admission::OverNode,
+            false => Admission::Admitted,
+        };
+        let ip = self.per_ip.map(|cap| {
+            let mut by_ip = self.by_ip.lock().unwrap_or_else(|p| p.into_inner());
+            let n = by_ip.entry(ip).or_default();
+            if *n >= cap {
+                admission = Admission::OverAddress;
+            }
+            *n += 1;
+            ip
+        });
+        Some(Pass {
+            gate: self.clone(),
+            ip,
+            admission,
+        })
+    }
+
+    fn leave(&self, ip: Option<IpAddr>) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+        let Some(ip) = ip else { return };
+        let mut by_ip = self.by_ip.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = by_ip.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                by_ip.remove(&ip);
+            }
+        }
+    }
+}
+
+/// One open connection's place in the [`Gate`], given back when dropped.
+#[derive(Debug)]
+pub struct Pass {
+    gate: Arc<Gate>,
+    ip: Option<IpAddr>,
+    pub admission: Admission,
+}
+
+impl Drop for Pass {
+    fn drop(&mut self) {
+        self.gate.leave(self.ip);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn over_the_cap_passes_say_so_and_past_the_reserve_there_are_none() {
+        let ip: IpAddr = [127, 0, 0, 1].into();
+        let gate = Gate::new(100, Some(2), None);
+        let a = gate.enter(ip).unwrap();
+        let b = gate.enter(ip).unwrap();
+        let over: Vec<_> = (0..66).map(|_| gate.enter(ip).unwrap()).collect();
+        assert_eq!(
+            (a.admission, b.admission),
+            (Admission::Admitted, Admission::Admitted)
+        );
+        assert!(over.iter().all(|p| p.admission == Admission::OverNode));
+        assert!(gate.enter(ip).is_none(), "only KEPT descriptors left");
+        drop((a, over));
+        assert_eq!(gate.open(), 1);
+        assert_eq!(gate.enter(ip).unwrap().admission, Admission::Admitted);
+    }
+
+    #[test]
+    fn one_address_gets_its_share_and_others_theirs() {
+        let (x, y): (IpAddr, IpAddr) = ([10, 0, 0, 1].into(), [10, 0, 0, 2].into());
+        let gate = Gate::new(10_000, None, Some(2));
+        let held: Vec<_> = (0..2).map(|_| gate.enter(x).unwrap()).collect();
+        assert_eq!(gate.enter(x).unwrap().admission, Admission::OverAddress);
+        assert_eq!(gate.enter(y).unwrap().admission, Admission::Admitted);
+        drop(held);
+        assert_eq!(gate.enter(x).unwrap().admission, Admission::Admitted);
+        assert!(gate.by_ip.lock().unwrap().len() <= 1);
+    }
+
+    #[test]
+    fn the_default_cap_leaves_a_reserve() {
+        assert_eq!(Gate::new(20_000, None, None).max(), 18_750);
+        assert_eq!(Gate::new(1024, None, None).max(), 960);
+        assert_eq!(Gate::new(1_048_576, None, None).max(), 1_046_528);
+        assert_eq!(Gate::new(1024, Some(5000), None).max(), 992);
+    }
+}
