@@ -2,6 +2,7 @@
 
 mod api;
 mod channels;
+mod cli;
 mod client_events;
 mod cluster;
 mod config_check;
