@@ -16,7 +16,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CONTEXT=${DOCKER_CONTEXT:-$PWD}  # the build context (a copy, to try a change)
 DOCKERFILE=${DOCKERFILE:-$CONTEXT/Dockerfile}
-STAGE=${DOCKER_CHECK_STAGE:-build}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target/docker-check}
 # Commands a build-stage RUN line may use here (each segment's first word).
 SAFE=" cargo mkdir echo printf touch rm cp mv cd ls cat test true "
@@ -40,6 +39,10 @@ instructions() {
     acc=""
   done <"$DOCKERFILE"
 }
+
+# The stage replayed: the one the image copies its files from (`COPY --from=STAGE`).
+STAGE=$(instructions | sed -n 's/^COPY .*--from=\([^[:space:]]*\).*/\1/p' | head -n 1)
+[ -n "$STAGE" ] || die "no COPY --from=STAGE names the build stage"
 
 # A path inside the image, as a path inside the scratch copy.
 inside() {
