@@ -185,15 +185,17 @@ async fn herald_with_only_a_config_flag() {
 /// `make install` (and as a Kubernetes `command:`, which replaces the entrypoint, runs it).
 #[tokio::test]
 async fn a_soketi_link_runs_soketi_start() {
-    let bin = scratch("link-bin");
+    let (port, metrics_port) = (free_port(), free_port());
+    let dir = scratch("link");
+    // The link lives in the test's directory, which `Running` removes however the test ends.
+    let bin = dir.join("bin");
+    std::fs::create_dir(&bin).unwrap();
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_herald"), bin.join("soketi")).unwrap();
     let path = format!(
         "{}:{}",
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let (port, metrics_port) = (free_port(), free_port());
-    let dir = scratch("link");
     let (file_name, text) = soketi_json(port, metrics_port);
     std::fs::write(dir.join(file_name), text).unwrap();
     let config = format!("--config={file_name}");
@@ -201,5 +203,4 @@ async fn a_soketi_link_runs_soketi_start() {
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
     let running = serving(child, dir, addr).await;
     running.serves_the_configured_app(true).await;
-    let _ = std::fs::remove_dir_all(&bin);
 }
