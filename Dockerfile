@@ -1,5 +1,10 @@
 # herald: multi-stage build. `docker build -t herald .` then
 # `docker run -p 6001:6001 -p 9601:9601 herald` (same ports and SOKETI_* variables as Soketi).
+# Soketi's container commands work: with ENTRYPOINT ["herald"], a compose `command:` of
+# ["soketi", "start", "--config=/app/config.json"], ["start"] or ["--config=/app/config.json"]
+# serves, and /usr/local/bin/soketi (a link to herald) runs `soketi start` as an entrypoint.
+# Multi-arch: docker buildx build --platform linux/amd64,linux/arm64 -t IMAGE --push .
+# scripts/docker-build-check.sh (make test) replays the build stage below without Docker.
 
 FROM rust:1-bookworm AS build
 WORKDIR /src
@@ -24,6 +29,7 @@ RUN apt-get update \
     && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin herald \
     && mkdir -p /app && chown herald /app
 COPY --from=build /src/target/release/herald /usr/local/bin/herald
+RUN ln -s herald /usr/local/bin/soketi
 USER herald
 WORKDIR /app
 EXPOSE 6001 9601

@@ -1,75 +1,13 @@
 //! The `herald` binary: read configuration, bind, serve until a signal, drain.
 
+mod cli;
+
 use anyhow::Context;
 use clap::Parser;
+use cli::Cli;
 use herald::config::{self, RawConfig};
 use herald::node::Node;
 use std::net::{SocketAddr, ToSocketAddrs};
-
-#[derive(Parser, Debug)]
-#[command(
-    name = "herald",
-    version,
-    about = "A Pusher-protocol broadcast server (drop-in for Soketi)"
-)]
-struct Cli {
-    /// TOML file with [server] settings and [[apps]], or Soketi's JSON config (`*.json`).
-    #[arg(long, global = true, env = "HERALD_CONFIG")]
-    config: Option<String>,
-    /// Address to bind (default 0.0.0.0; Soketi: SOKETI_HOST).
-    #[arg(long, global = true, env = "HERALD_HOST")]
-    host: Option<String>,
-    /// Port to bind (default 6001; Soketi: SOKETI_PORT).
-    #[arg(long, global = true, env = "HERALD_PORT")]
-    port: Option<u16>,
-    /// `local` (one process) or `redis` (a cluster; Soketi: SOKETI_ADAPTER_DRIVER).
-    #[arg(long, global = true, env = "HERALD_ADAPTER")]
-    adapter: Option<String>,
-    /// Redis URL for the cluster adapter (Soketi: SOKETI_DB_REDIS_*).
-    #[arg(long, global = true, env = "HERALD_REDIS_URL")]
-    redis_url: Option<String>,
-    /// Threads serving connections, one runtime each (default: one per core).
-    #[arg(long, global = true, env = "HERALD_THREADS")]
-    threads: Option<usize>,
-    /// Per-frame debug logs (Soketi: SOKETI_DEBUG).
-    #[arg(long, global = true, env = "HERALD_DEBUG")]
-    debug: bool,
-    /// PEM certificate chain: serve HTTPS and wss:// on the main port (Soketi: SOKETI_SSL_CERT).
-    #[arg(long, global = true, env = "HERALD_TLS_CERT")]
-    tls_cert: Option<String>,
-    /// PEM private key for --tls-cert (Soketi: SOKETI_SSL_KEY).
-    #[arg(long, global = true, env = "HERALD_TLS_KEY")]
-    tls_key: Option<String>,
-    /// Passphrase of an encrypted PKCS#8 key (Soketi: SOKETI_SSL_PASS).
-    #[arg(
-        long,
-        global = true,
-        env = "HERALD_TLS_PASSPHRASE",
-        hide_env_values = true
-    )]
-    tls_passphrase: Option<String>,
-    /// PEM file of extra CA certificates trusted for https:// webhooks.
-    #[arg(long, global = true, env = "HERALD_WEBHOOK_CA_FILE")]
-    webhook_ca_file: Option<String>,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(clap::Subcommand, Debug)]
-enum Command {
-    /// Work with the configuration without serving.
-    Config {
-        #[command(subcommand)]
-        action: ConfigAction,
-    },
-}
-
-#[derive(clap::Subcommand, Debug)]
-enum ConfigAction {
-    /// Load the configuration as serving would, validate it and print it with secrets
-    /// masked; exit 0, or 2 with one line naming the problem.
-    Check,
-}
 
 /// `herald config check`: never returns.
 fn check(cli: &Cli) -> ! {
@@ -242,10 +180,7 @@ fn main() {
 
 async fn serve() {
     let cli = Cli::parse();
-    if let Some(Command::Config {
-        action: ConfigAction::Check,
-    }) = cli.command
-    {
+    if cli.action() == cli::Action::Check {
         check(&cli);
     }
     let (config, warnings) = match load(&cli) {

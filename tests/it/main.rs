@@ -3,6 +3,7 @@
 mod api;
 mod capacity;
 mod channels;
+mod cli;
 mod client_events;
 mod cluster;
 mod config_check;

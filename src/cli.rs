@@ -1,0 +1,179 @@
+//! The command line: herald's own flags, and the command forms Soketi users already have in
+//! their compose files and manifests (`soketi start [--config=FILE]`).
+//!
+//! Every form below serves with the same flags (they are global, so they may come before or
+//! after the command word):
+//!
+//! - `herald [FLAGS]`
+//! - `herald start [FLAGS]`: Soketi's `soketi start`, so an image `command: ["start"]` works.
+//! - `herald soketi start [FLAGS]`: an image `command: ["soketi", "start", ...]` appended to
+//!   herald's `ENTRYPOINT ["herald"]`.
+//! - `soketi start [FLAGS]`: the binary run through a link named `soketi` (the image's
+//!   `/usr/local/bin/soketi`, `make install`). clap never reads argv[0] for parsing, so this is
+//!   `herald start` by construction; the name only shows in usage messages.
+//!
+//! `herald config check [FLAGS]` validates without serving.
+
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "herald",
+    version,
+    about = "A Pusher-protocol broadcast server (drop-in for Soketi)"
+)]
+pub struct Cli {
+    /// TOML file with [server] settings and [[apps]], or Soketi's JSON config (`*.json`).
+    #[arg(long, global = true, env = "HERALD_CONFIG")]
+    pub config: Option<String>,
+    /// Address to bind (default 0.0.0.0; Soketi: SOKETI_HOST).
+    #[arg(long, global = true, env = "HERALD_HOST")]
+    pub host: Option<String>,
+    /// Port to bind (default 6001; Soketi: SOKETI_PORT).
+    #[arg(long, global = true, env = "HERALD_PORT")]
+    pub port: Option<u16>,
+    /// `local` (one process) or `redis` (a cluster; Soketi: SOKETI_ADAPTER_DRIVER).
+    #[arg(long, global = true, env = "HERALD_ADAPTER")]
+    pub adapter: Option<String>,
+    /// Redis URL for the cluster adapter (Soketi: SOKETI_DB_REDIS_*).
+    #[arg(long, global = true, env = "HERALD_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Threads serving connections, one runtime each (default: one per core).
+    #[arg(long, global = true, env = "HERALD_THREADS")]
+    pub threads: Option<usize>,
+    /// Per-frame debug logs (Soketi: SOKETI_DEBUG).
+    #[arg(long, global = true, env = "HERALD_DEBUG")]
+    pub debug: bool,
+    /// PEM certificate chain: serve HTTPS and wss:// on the main port (Soketi: SOKETI_SSL_CERT).
+    #[arg(long, global = true, env = "HERALD_TLS_CERT")]
+    pub tls_cert: Option<String>,
+    /// PEM private key for --tls-cert (Soketi: SOKETI_SSL_KEY).
+    #[arg(long, global = true, env = "HERALD_TLS_KEY")]
+    pub tls_key: Option<String>,
+    /// Passphrase of an encrypted PKCS#8 key (Soketi: SOKETI_SSL_PASS).
+    #[arg(
+        long,
+        global = true,
+        env = "HERALD_TLS_PASSPHRASE",
+        hide_env_values = true
+    )]
+    pub tls_passphrase: Option<String>,
+    /// PEM file of extra CA certificates trusted for https:// webhooks.
+    #[arg(long, global = true, env = "HERALD_WEBHOOK_CA_FILE")]
+    pub webhook_ca_file: Option<String>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Serve (the same as no command; Soketi's `soketi start`).
+    Start,
+    /// Soketi's `soketi start`, for a container `command:` written for Soketi's image.
+    #[command(hide = true, subcommand_required = true)]
+    Soketi {
+        #[command(subcommand)]
+        action: SoketiAction,
+    },
+    /// Work with the configuration without serving.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum ConfigAction {
+    /// Load the configuration as serving would, validate it and print it with secrets
+    /// masked; exit 0, or 2 with one line naming the problem.
+    Check,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum SoketiAction {
+    /// Serve.
+    Start,
+}
+
+/// What the command line asks the binary to do.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action {
+    Serve,
+    Check,
+}
+
+impl Cli {
+    pub fn action(&self) -> Action {
+        match self.command {
+            Some(Command::Config {
+                action: ConfigAction::Check,
+            }) => Action::Check,
+            None | Some(Command::Start) | Some(Command::Soketi { .. }) => Action::Serve,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(args)
+    }
+
+    fn serves_with_config(args: &[&str], config: &str) {
+        let cli = parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        assert_eq!(cli.action(), Action::Serve, "{args:?}");
+        assert_eq!(cli.config.as_deref(), Some(config), "{args:?}");
+    }
+
+    #[test]
+    fn soketi_command_forms_serve_with_their_config() {
+        for args in [
+            &["herald", "--config=c.json"][..],
+            &["herald", "start", "--config=c.json"],
+            &["herald", "start", "--config", "c.json"],
+            &["herald", "--config=c.json", "start"],
+            &["herald", "soketi", "start", "--config=c.json"],
+            &["herald", "soketi", "--config=c.json", "start"],
+            &["soketi", "start", "--config=c.json"],
+            &["/usr/local/bin/soketi", "start", "--config=c.json"],
+        ] {
+            serves_with_config(args, "c.json");
+        }
+    }
+
+    #[test]
+    fn start_takes_every_server_flag() {
+        let cli = parse(&[
+            "herald", "start", "--port", "7001", "--host", "::1", "--debug",
+        ])
+        .unwrap();
+        assert_eq!(cli.action(), Action::Serve);
+        assert_eq!(cli.port, Some(7001));
+        assert_eq!(cli.host.as_deref(), Some("::1"));
+        assert!(cli.debug);
+        for args in [&["herald"][..], &["herald", "start"], &["soketi", "start"]] {
+            assert_eq!(parse(args).unwrap().action(), Action::Serve, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn config_check_still_checks() {
+        let cli = parse(&["herald", "config", "check", "--config=a.toml"]).unwrap();
+        assert_eq!(cli.action(), Action::Check);
+        assert_eq!(cli.config.as_deref(), Some("a.toml"));
+    }
+
+    #[test]
+    fn unknown_words_are_refused() {
+        for args in [
+            &["herald", "soketi"][..],
+            &["herald", "start", "start"],
+            &["herald", "node", "/app/bin/server.js", "start"],
+            &["herald", "stop"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?}");
+        }
+    }
+}
