@@ -40,6 +40,8 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Once a close is asked for (say, a full queue), the write under way and the
 /// close frame each get this long before the connection is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// Messages handled from one read before the task lets others run.
+const YIELD_EVERY: usize = 32;
 /// Bytes read from a socket per call; shared by all sockets of a worker thread.
 const SCRATCH_BYTES: usize = 16 * 1024;
 
@@ -273,7 +275,7 @@ impl<S: Transport> Conn<S> {
         m: &AppMetrics,
     ) -> Result<(), &'static str> {
         let mut at = 0;
-        let mut completed = false;
+        let mut completed = 0usize;
         let result = loop {
             let decoded = match self.decoder.decode(&mut self.inbuf[at..]) {
                 Ok(Some(decoded)) => decoded,
@@ -286,9 +288,14 @@ impl<S: Transport> Conn<S> {
             };
             at += decoded.0;
             let Some(inbound) = decoded.1 else { continue };
-            completed = true;
+            completed += 1;
             if let Err(reason) = self.on_inbound(session, inbound, m).await {
                 break Err(reason);
+            }
+            if completed % YIELD_EVERY == 0 {
+                // A burst of thousands of frames must not hold the thread from
+                // the other sockets it serves.
+                tokio::task::yield_now().await;
             }
         };
         self.inbuf.drain(..at);
@@ -296,7 +303,7 @@ impl<S: Transport> Conn<S> {
             self.inbuf = Vec::new();
         }
         let incomplete = !self.inbuf.is_empty() || self.decoder.in_message();
-        session.sink.live.reading(incomplete, completed);
+        session.sink.live.reading(incomplete, completed > 0);
         result
     }
 

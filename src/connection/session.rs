@@ -328,8 +328,12 @@ impl Session {
     /// Leave every channel and forget the signed-in user.
     pub async fn close(&mut self) {
         let channels = self.subscriptions.channels();
-        for c in &channels {
+        for (i, c) in channels.iter().enumerate() {
             self.unsubscribe(c).await;
+            if i % 32 == 31 {
+                // Leaving thousands of channels must not hold the thread.
+                tokio::task::yield_now().await;
+            }
         }
         if let Some(user) = self.user.take() {
             self.app.sign_out(&user, self.sink.key);
