@@ -292,7 +292,7 @@ impl<S: Transport> Conn<S> {
             if let Err(reason) = self.on_inbound(session, inbound, m).await {
                 break Err(reason);
             }
-            if completed % YIELD_EVERY == 0 {
+            if completed.is_multiple_of(YIELD_EVERY) {
                 // A burst of thousands of frames must not hold the thread from
                 // the other sockets it serves.
                 tokio::task::yield_now().await;
