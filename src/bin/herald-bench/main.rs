@@ -135,8 +135,10 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 /// Start the server with a temporary config. A first attempt also moves
-/// herald's second (health/metrics) listener to a free loopback port; if the
-/// binary rejects that key (older herald, or another server), retry without it.
+/// herald's second (health/metrics) listener to a free loopback port and lifts
+/// its node connection cap to the descriptor limit (the capacity scenario holds
+/// 19,900 sockets; the default cap keeps a sixteenth back); if the binary rejects
+/// those keys (older herald, or another server), retry without them.
 fn spawn_server(opts: &mut Opts, bin: &PathBuf) -> anyhow::Result<Spawned> {
     let mut last_err = None;
     for extra in [true, false] {
@@ -144,7 +146,7 @@ fn spawn_server(opts: &mut Opts, bin: &PathBuf) -> anyhow::Result<Spawned> {
         let cfg = std::env::temp_dir().join(format!("herald-bench-{}.toml", std::process::id()));
         let extra_lines = if extra {
             format!(
-                "metrics_host = \"127.0.0.1\"\nmetrics_port = {}\n",
+                "metrics_host = \"127.0.0.1\"\nmetrics_port = {}\nmax_node_connections = 1000000\n",
                 free_port()?
             )
         } else {
