@@ -241,9 +241,15 @@ impl<S: Transport> Conn<S> {
     ) -> Result<(), &'static str> {
         if !batch.frames.is_empty() {
             m.ws_sent_many(batch.frames.len(), batch.payload);
-            self.write_frames(&batch, sink)
-                .await
-                .map_err(|()| "write failed")?;
+            if self.write_frames(&batch, sink).await.is_err() {
+                // Cut short by a full queue: the client stopped reading, and
+                // the close frame cannot follow half a frame.
+                if sink.close_code() == Some(code::OVER_CAPACITY) {
+                    m.queue_full();
+                    return Err("slow consumer");
+                }
+                return Err("write failed");
+            }
         }
         if let Some((code, message)) = batch.close {
             if code == code::OVER_CAPACITY {

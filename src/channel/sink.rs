@@ -340,6 +340,11 @@ impl Sink {
         self.lock().close.is_some()
     }
 
+    /// The code a close was asked for with, if one was.
+    pub fn close_code(&self) -> Option<u16> {
+        self.lock().close.as_ref().map(|c| c.0)
+    }
+
     /// Resolves when frames were queued or a close was requested since the last [`Sink::take`].
     pub async fn ready(&self) {
         self.wake.notified().await
