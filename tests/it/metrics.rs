@@ -199,3 +199,32 @@ async fn path_prefix_applies_to_every_route_and_not_to_signatures() {
     let unprefixed = format!("/apps/m-prefix/events?{query}");
     assert_eq!(server.http("POST", &unprefixed, &body).await.0, 404);
 }
+
+/// A client that never reads again: its queue overflows and the node lets go
+/// of it (counted as a 4100 close, its connection gone) without waiting for it.
+#[tokio::test]
+async fn a_reader_that_never_resumes_is_let_go_of() {
+    let (server, metrics) =
+        server_with_app("m-stall", "metrics_enabled = true\nsocket_queue = 4", "").await;
+    let mut c = server.client().await;
+    c.subscribe("firehose").await;
+    let data = "x".repeat(90 * 1024);
+    let body = json!({"name":"e","data":data,"channel":"firehose"}).to_string();
+    for _ in 0..220 {
+        server.api("POST", "/apps/m-stall/events", &[], &body).await;
+    }
+    // The client has read nothing since it subscribed.
+    for _ in 0..75 {
+        let text = scrape(metrics).await;
+        let full = sample(&text, "soketi_socket_queue_full_closes_total", "m-stall");
+        if full == Some(1.0) && sample(&text, "soketi_connected", "m-stall") == Some(0.0) {
+            drop(c);
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!(
+        "the stalled socket is still held:\n{}",
+        scrape(metrics).await
+    );
+}
