@@ -18,10 +18,11 @@
 
 pub mod redis;
 
-use crate::channel::registry::{presence_data, AppState, Counts, Frame, JoinError, Joined, Left};
-use crate::channel::{Member, Registry, Sink};
+use crate::channel::registry::{presence_data, AppState, Counts, JoinError, Joined, Left};
+use crate::channel::{Member, Registry};
 use crate::protocol;
 use crate::rate;
+use crate::socket::{Frame, Sink};
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -2,9 +2,8 @@
 //! registry of sockets and subscriptions.
 
 pub mod registry;
-pub mod sink;
 
-pub use registry::{Registry, Sink};
+pub use registry::Registry;
 
 /// What a channel name's prefix makes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

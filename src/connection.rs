@@ -7,23 +7,18 @@
 //! frames wait in the [`Sink`]'s outbox, which is handed over whole and freed
 //! after each write.
 
-mod liveness;
-pub mod roster;
 mod session;
 mod transport;
 
 use crate::capacity::{Admission, Pass};
 use crate::channel::registry::AppState;
-use crate::channel::sink::{Batch, Cursor};
-use crate::channel::Sink;
 use crate::config::origins;
 use crate::metrics::{self, AppMetrics};
 use crate::node::Node;
 use crate::protocol::{self, code, ClientMessage};
-use crate::socket_id::SocketId;
+use crate::socket::outbox::{Batch, Cursor};
+use crate::socket::{Liveness, Sink, SocketId};
 use crate::ws::{self, Decoder, Inbound};
-pub use liveness::Liveness;
-pub use roster::Roster;
 use session::{Reply, Session};
 use std::cell::RefCell;
 use std::future::{poll_fn, Future};
@@ -134,7 +129,7 @@ async fn serve<S>(
         Some(tcp) => Sink::direct(id, queue, live, tcp, m.clone()),
         None => Sink::new(id, queue, live),
     };
-    let _seat = Roster::seat(&node, &sink);
+    let _seat = node.roster.seat(&sink);
     let mut session = Session::new(node, app.clone(), sink);
     tracing::debug!("connected");
     if Box::pin(conn.established(&session, &m)).await.is_ok() {

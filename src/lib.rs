@@ -2,26 +2,29 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: CLI/env/file input turned into one validated [`config::Config`].
-//! - [`protocol`]: the Pusher wire format: client frames parsed into an enum, server frames, close codes.
-//! - [`auth`]: HMAC signing and verification for channels, sign-in and the HTTP API.
-//! - [`capacity`]: the descriptor limit, the node-wide and per-address connection caps (a leaf).
-//! - [`channel`]: channel names and kinds, presence members, the local registry of sockets.
-//! - [`adapter`]: the single delivery path for events, membership and queries.
-//! - [`node`]: one node's shared state (config, adapter, socket ids, the roster of open sockets).
-//! - [`connection`]: one task per WebSocket, and the node's liveness sweep and drain over all of them.
-//! - [`socket_id`]: socket ids, kept as two numbers.
-//! - [`api`]: the HTTP API handlers and their error-to-status mapping.
-//! - [`server`]: accept loop, HTTP/1.1 with upgrades, routing, draining; one single-threaded
-//!   runtime per core (`server::shards`), each serving the connections handed to it.
-//! - [`home`]: which runtime each socket lives on, so a fan-out wakes each runtime once.
-//! - [`tls`]: rustls certificates and keys for the main port, and the webhook client's roots (a leaf).
-//! - [`health`]: the second listener (port 9601): health, `/usage`, `/metrics`.
-//! - [`metrics`]: process-wide counters rendered for Prometheus (a leaf).
-//! - [`postgres`]: apps read from a PostgreSQL table with Soketi's schema, refreshed in the background.
-//! - [`rate`]: per-second budgets for the per-app HTTP API rate limits (a leaf).
-//! - [`webhook`]: queued, debounced, batched, signed and retried webhooks (a leaf).
-//! - [`ws`]: the server side of the WebSocket wire format (a leaf, no buffers of its own).
+//! Modules in layers; a module uses those in its own layer's leaves and below,
+//! never above (the one exception left: `adapter::redis` is handed the
+//! `Adapter` that owns it for its resync).
+//!
+//! 1. Leaves, pure or self-contained: [`ws`] (the WebSocket wire format),
+//!    [`protocol`] (Pusher frames, close codes), [`auth`] (HMAC signatures),
+//!    [`config`] (CLI/env/file input into one validated [`config::Config`]),
+//!    [`metrics`] (process-wide counters for Prometheus), [`rate`] (per-second
+//!    budgets), [`capacity`] (the descriptor limit and connection caps), [`tls`]
+//!    (rustls certificates and keys), [`webhook`] (queued, batched, signed, retried).
+//! 2. [`socket`]: one socket's own types: id, shared frames, the outbound queue
+//!    (`Sink`), liveness clocks, its home runtime and a fan-out's grouped wake-ups.
+//! 3. [`channel`]: channel names and kinds, presence members, the local registry
+//!    of which sockets are in which channels.
+//! 4. [`adapter`]: the single delivery path for events, membership and queries
+//!    (in process, or across nodes over Redis).
+//! 5. [`roster`] (every open socket: the liveness sweep, the drain) and [`node`]
+//!    (the composition root: config, adapter, roster, caps, socket ids).
+//! 6. [`connection`] (one task per WebSocket), [`api`] (the HTTP API handlers),
+//!    [`postgres`] (apps from a PostgreSQL table), [`health`] (the second listener:
+//!    health, `/usage`, `/metrics`).
+//! 7. [`server`]: accept loop, HTTP/1.1 with upgrades, routing, request deadlines,
+//!    draining; one single-threaded runtime per core (`server::shards`).
 #![forbid(unsafe_code)]
 
 pub mod adapter;
@@ -32,14 +35,14 @@ pub mod channel;
 pub mod config;
 pub mod connection;
 pub mod health;
-pub mod home;
 pub mod metrics;
 pub mod node;
 pub mod postgres;
 pub mod protocol;
 pub mod rate;
+pub mod roster;
 pub mod server;
-pub mod socket_id;
+pub mod socket;
 pub mod tls;
 pub mod webhook;
 pub mod ws;

@@ -7,8 +7,8 @@ use crate::capacity::{self, Gate};
 use crate::channel::registry::AppState;
 use crate::channel::Registry;
 use crate::config::Config;
-use crate::connection::Roster;
-use crate::socket_id::SocketId;
+use crate::roster::Roster;
+use crate::socket::SocketId;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -20,7 +20,7 @@ pub struct Node {
     prefix: u32,
     next_socket: AtomicU64,
     /// Every open socket (liveness sweep, drain).
-    pub roster: Roster,
+    pub roster: Arc<Roster>,
     /// Open main-port connections against the node's caps.
     pub gate: Arc<Gate>,
 }
@@ -52,7 +52,7 @@ impl Node {
             adapter,
             prefix,
             next_socket: AtomicU64::new(1),
-            roster: Roster::default(),
+            roster: Arc::default(),
         }))
     }
 

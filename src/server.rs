@@ -57,8 +57,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
-    let sweeper = tokio::spawn(connection::roster::sweep(Arc::downgrade(&node)));
-    crate::home::register_current();
+    let weak = Arc::downgrade(&node);
+    let timing = move || weak.upgrade().map(|n| crate::roster::timing(&n.config));
+    let sweeper = tokio::spawn(crate::roster::sweep(Arc::downgrade(&node.roster), timing));
+    crate::socket::home::register_current();
     tracing::info!(
         descriptors = crate::capacity::descriptors(),
         max_connections = node.gate.max(),

@@ -63,11 +63,12 @@ mod scripts;
 mod state;
 
 use super::{presence_of, Adapter, AdapterError};
-use crate::channel::registry::{AppState, Counts, Frame, JoinError, Joined, Left};
-use crate::channel::{Member, Registry, Sink};
+use crate::channel::registry::{AppState, Counts, JoinError, Joined, Left};
+use crate::channel::{Member, Registry};
 use crate::config;
 use crate::protocol;
 use crate::rate;
+use crate::socket::{Frame, Sink};
 use ::redis::aio::MultiplexedConnection;
 use ::redis::AsyncCommands;
 use keys::Keys;

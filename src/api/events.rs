@@ -2,11 +2,12 @@
 //! each channel's frame once and hand it to the adapter.
 
 use super::{wants, ApiError};
-use crate::channel::registry::{AppState, Frame};
+use crate::channel::registry::AppState;
 use crate::channel::{validate_name, ChannelType, Kind, SERVER_TO_USER_PREFIX};
 use crate::config::Limits;
 use crate::node::Node;
 use crate::protocol;
+use crate::socket::Frame;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};

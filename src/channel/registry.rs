@@ -6,12 +6,11 @@
 //! appended to its outbox, so a publish never waits for a slow socket; a full
 //! outbox closes that socket with 4100 instead.
 
-pub use super::sink::{Frame, Sink};
 use super::Member;
 use crate::config::App;
 use crate::protocol;
 use crate::rate::Budget;
-use crate::socket_id::SocketId;
+use crate::socket::{Frame, Sink, SocketId, Wakes};
 use crate::webhook::Webhooks;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -155,8 +154,8 @@ impl Subscribers {
         if direct {
             targets.filter(|sink| sink.send(frame)).count()
         } else {
-            let mut wakes = crate::home::Wakes::default();
-            targets.filter(|sink| sink.queue(frame, &mut wakes)).count()
+            let mut wakes = Wakes::default();
+            targets.filter(|sink| wakes.queue(sink, frame)).count()
         }
     }
 
@@ -609,7 +608,7 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connection::Liveness;
+    use crate::socket::Liveness;
 
     fn subscriber(key: u64) -> Subscriber {
         let sink = Sink::new(SocketId::new(1, key), 4, Liveness::new(None));

@@ -6,10 +6,11 @@ use crate::adapter::AdapterError;
 use crate::auth;
 use crate::channel::registry::{AppState, JoinError};
 use crate::channel::{
-    validate_name, ChannelType, Kind, Member, MemberError, NameError, Sink, SERVER_TO_USER_PREFIX,
+    validate_name, ChannelType, Kind, Member, MemberError, NameError, SERVER_TO_USER_PREFIX,
 };
 use crate::node::Node;
 use crate::protocol::{self, code, ClientMessage};
+use crate::socket::Sink;
 use crate::webhook::Event;
 use std::collections::HashMap;
 use std::sync::Arc;

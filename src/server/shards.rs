@@ -10,7 +10,7 @@
 //! 48–56 µs instead of 98–102 µs at 1k/s with one subscriber).
 //! Fan-outs still reach every shard: a publisher writes to small audiences itself,
 //! from any thread, and has the sockets' own runtimes wake their tasks for large
-//! ones (`crate::home`).
+//! ones (`crate::socket::wake`).
 
 use crate::capacity::Pass;
 use crate::node::Node;
@@ -86,7 +86,7 @@ fn serve(
         Err(e) => return tracing::error!(error = %e, "cannot start a shard runtime"),
     };
     rt.block_on(async move {
-        crate::home::register_current();
+        crate::socket::home::register_current();
         while let Some((std, pass)) = rx.recv().await {
             match TcpStream::from_std(std) {
                 Ok(stream) => {

@@ -406,9 +406,9 @@ async fn redis_outage_is_loud_and_recovers_by_itself() {
 /// `occupied` and `vacated` (what occupancy webhooks fire from) are cluster-wide transitions.
 #[tokio::test]
 async fn occupancy_transitions_are_cluster_wide() {
-    use herald::channel::Sink;
-    use herald::connection::Liveness;
-    use herald::socket_id::SocketId;
+    use herald::socket::Liveness;
+    use herald::socket::Sink;
+    use herald::socket::SocketId;
     let redis = Redis::start().await;
     let mk = || {
         let text = cluster_toml(&redis, "t8", "", "", 0);

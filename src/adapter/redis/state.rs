@@ -3,8 +3,8 @@
 
 use super::keys::{sub_field, Keys};
 use super::{lock, scripts, Cluster};
-use crate::channel::registry::Frame;
 use crate::protocol;
+use crate::socket::Frame;
 use ::redis::aio::MultiplexedConnection;
 use ::redis::{AsyncCommands, AsyncConnectionConfig, RedisResult};
 use futures_util::StreamExt;

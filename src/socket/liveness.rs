@@ -1,9 +1,9 @@
 //! When a quiet socket gets a `pusher:ping`, when it is given up on (4201) and
 //! when an unsigned socket runs out of time to sign in (4009).
 //!
-//! The state is three atomics in the socket's [`Sink`](crate::channel::Sink):
-//! the socket's task only stamps its activity, and the node's one sweeper
-//! ([`super::roster`]) decides for every socket on each round. An idle socket
+//! The state is four atomics in the socket's [`Sink`](super::Sink): the
+//! socket's task only stamps its activity, and the node's one sweeper
+//! (`crate::roster`) decides for every socket on each round. An idle socket
 //! therefore owns no timer at all.
 
 use crate::protocol::code;

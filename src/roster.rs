@@ -7,10 +7,10 @@
 //! never holding the lock while it writes: it collects the sockets to ping or
 //! close, then asks their sinks, whose tasks do the writing.
 
-use super::liveness::{now_ms, Timeouts, Verdict};
-use crate::channel::Sink;
-use crate::node::Node;
+use crate::config::Config;
 use crate::protocol::{self, code};
+use crate::socket::liveness::{now_ms, Timeouts, Verdict};
+use crate::socket::{Frame, Sink, Wakes};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
@@ -38,13 +38,13 @@ struct Slots {
 
 /// A socket's place in the roster, given back when dropped.
 pub struct Seat {
-    node: Arc<Node>,
+    roster: Arc<Roster>,
     slot: u32,
 }
 
 impl Drop for Seat {
     fn drop(&mut self) {
-        let mut slots = self.node.roster.lock();
+        let mut slots = self.roster.lock();
         slots.sinks[self.slot as usize] = None;
         slots.free.push(self.slot);
     }
@@ -55,10 +55,10 @@ impl Roster {
         self.slots.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Seat `sink` on `node`; a node that is already draining closes it at once.
-    pub fn seat(node: &Arc<Node>, sink: &Arc<Sink>) -> Seat {
+    /// Seat `sink`; a roster that is already draining closes it at once.
+    pub fn seat(self: &Arc<Self>, sink: &Arc<Sink>) -> Seat {
         let (slot, draining) = {
-            let mut slots = node.roster.lock();
+            let mut slots = self.lock();
             let slot = match slots.free.pop() {
                 Some(slot) => {
                     slots.sinks[slot as usize] = Some(sink.clone());
@@ -69,13 +69,13 @@ impl Roster {
                     (slots.sinks.len() - 1) as u32
                 }
             };
-            (slot, node.roster.is_draining())
+            (slot, self.is_draining())
         };
         if draining {
             sink.close(code::RECONNECT, DRAIN_MESSAGE);
         }
         Seat {
-            node: node.clone(),
+            roster: self.clone(),
             slot,
         }
     }
@@ -112,43 +112,47 @@ impl Roster {
     }
 }
 
-/// Run the liveness sweep for `node` until it is dropped.
-pub async fn sweep(node: Weak<Node>) {
-    let ping = crate::channel::registry::Frame::from(protocol::ping().to_string());
+/// Run the liveness sweep over `roster` until it (or the configuration
+/// `timing` reads from) is dropped. `timing` gives each round's timeouts and
+/// the pause before the next ([`timing`]).
+pub async fn sweep(roster: Weak<Roster>, timing: impl Fn() -> Option<(Timeouts, Duration)>) {
+    let ping = Frame::from(protocol::ping().to_string());
     loop {
-        let Some(node) = node.upgrade() else { return };
-        let (timeouts, tick) = timing(&node);
+        let Some(roster) = roster.upgrade() else {
+            return;
+        };
+        let Some((timeouts, tick)) = timing() else {
+            return;
+        };
         let now = now_ms();
-        let mut wakes = crate::home::Wakes::default();
-        node.roster
-            .each(|sink| match sink.live.check(now, timeouts) {
-                Verdict::Wait => {}
-                Verdict::Ping => {
-                    sink.queue(&ping, &mut wakes);
+        let mut wakes = Wakes::default();
+        roster.each(|sink| match sink.live.check(now, timeouts) {
+            Verdict::Wait => {}
+            Verdict::Ping => {
+                wakes.queue(sink, &ping);
+            }
+            Verdict::Close(code, message) => {
+                if code == code::POLICY {
+                    crate::metrics::refused("frame_timeout");
                 }
-                Verdict::Close(code, message) => {
-                    if code == code::POLICY {
-                        crate::metrics::refused("frame_timeout");
-                    }
-                    tracing::debug!(socket_id = %sink.socket_id(), code, message, "liveness close");
-                    sink.close(code, message);
-                }
-            });
-        drop((wakes, node));
+                tracing::debug!(socket_id = %sink.socket_id(), code, message, "liveness close");
+                sink.close(code, message);
+            }
+        });
+        drop((wakes, roster));
         tokio::time::sleep(tick).await;
     }
 }
 
 /// The node's timeouts and the sweep period they call for.
-fn timing(node: &Node) -> (Timeouts, Duration) {
-    let server = &node.config.server;
+pub fn timing(config: &Config) -> (Timeouts, Duration) {
+    let server = &config.server;
     let timeouts = Timeouts {
         activity: server.activity_timeout,
         pong: server.pong_timeout,
         frame: server.guard.frame_timeout,
     };
-    let signin = node
-        .config
+    let signin = config
         .apps
         .iter()
         .filter(|a| a.enable_user_authentication)
@@ -170,10 +174,7 @@ fn timing(node: &Node) -> (Timeouts, Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::channel::Sink;
-    use crate::config::RawConfig;
-    use crate::connection::Liveness;
-    use crate::socket_id::SocketId;
+    use crate::socket::{Liveness, SocketId};
 
     /// How many sockets are seated.
     fn seated(roster: &Roster) -> usize {
@@ -190,25 +191,25 @@ mod tests {
         sink.take().close.map(|(code, _)| code)
     }
 
-    #[tokio::test]
-    async fn seats_are_reused_and_the_drain_reaches_every_socket_even_late_ones() {
-        let node = Node::new(RawConfig::default().build().unwrap()).unwrap();
+    #[test]
+    fn seats_are_reused_and_the_drain_reaches_every_socket_even_late_ones() {
+        let roster = Arc::new(Roster::default());
         let (a, b) = (sink(1), sink(2));
-        let seat_a = Roster::seat(&node, &a);
-        let _seat_b = Roster::seat(&node, &b);
-        assert_eq!(seated(&node.roster), 2);
+        let seat_a = roster.seat(&a);
+        let _seat_b = roster.seat(&b);
+        assert_eq!(seated(&roster), 2);
         drop(seat_a);
-        assert_eq!(seated(&node.roster), 1);
+        assert_eq!(seated(&roster), 1);
         let c = sink(3);
-        let seat_c = Roster::seat(&node, &c);
+        let seat_c = roster.seat(&c);
         assert_eq!(seat_c.slot, 0, "the freed slot is reused");
         assert_eq!(close_code(&b), None);
-        node.drain();
+        roster.drain();
         assert_eq!(close_code(&b), Some(code::RECONNECT));
         assert_eq!(close_code(&c), Some(code::RECONNECT));
         assert_eq!(close_code(&a), None, "a left before the drain");
         let late = sink(4);
-        let _seat = Roster::seat(&node, &late);
+        let _seat = roster.seat(&late);
         assert_eq!(close_code(&late), Some(code::RECONNECT));
     }
 }

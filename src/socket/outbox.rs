@@ -11,12 +11,10 @@
 //! The outbox lock orders every write: a direct write happens under it, and the
 //! task takes "the pen" (`busy`) under it before writing anything itself.
 
-use crate::connection::Liveness;
+use super::{Frame, Liveness, SocketId};
 use crate::metrics::AppMetrics;
 use crate::protocol::code;
-use crate::socket_id::SocketId;
 use crate::ws;
-use std::fmt;
 use std::io::{ErrorKind, IoSlice};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::net::TcpStream;
@@ -24,46 +22,6 @@ use tokio::sync::Notify;
 
 /// Bytes one socket may have queued before it counts as not reading.
 const MAX_QUEUED_BYTES: usize = 8 << 20;
-
-/// One encoded Pusher message (JSON text), shared by every socket it goes to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Frame(Arc<str>);
-
-impl Frame {
-    pub fn from_static(s: &'static str) -> Frame {
-        Frame(Arc::from(s))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl From<String> for Frame {
-    fn from(s: String) -> Frame {
-        Frame(Arc::from(s))
-    }
-}
-
-impl From<&str> for Frame {
-    fn from(s: &str) -> Frame {
-        Frame(Arc::from(s))
-    }
-}
-
-impl fmt::Display for Frame {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// Frames waiting for the socket. They are shared with every other socket
 /// they go to: a socket that does not read costs a pointer per frame, not a copy.
@@ -90,6 +48,16 @@ enum Put {
     Wake,
     /// The socket is closing (or just overflowed): not delivered.
     Refused,
+}
+
+/// What became of a frame [`Sink::queue`]d.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queued {
+    Yes,
+    /// Queued, and the socket's task must be woken to write it.
+    Wake,
+    /// Refused: the socket is closing.
+    No,
 }
 
 /// What the connection task takes from the outbox in one go.
@@ -223,7 +191,7 @@ impl Sink {
             key: id.key,
             prefix: id.prefix,
             capacity: capacity.min(u32::MAX as usize) as u32,
-            home: crate::home::current(),
+            home: super::home::current(),
             live,
             direct,
             out: Mutex::new(out),
@@ -252,15 +220,14 @@ impl Sink {
 
     /// Queue a frame for the socket's task to write, never writing it here: for
     /// large fan-outs, where the tasks spread the syscalls over every thread and
-    /// batch whatever piles up while they catch up. The task's wake-up goes
-    /// through `wakes`, which groups those of other threads.
-    pub fn queue(self: &Arc<Self>, frame: &Frame, wakes: &mut crate::home::Wakes) -> bool {
+    /// batch whatever piles up while they catch up. Says whether it was queued
+    /// and whether the task must be woken for it ([`super::Wakes`] groups those).
+    pub fn queue(&self, frame: &Frame) -> Queued {
         match self.put(frame, false) {
-            Put::Wake => wakes.wake(self),
-            Put::Written | Put::Queued => {}
-            Put::Refused => return false,
+            Put::Wake => Queued::Wake,
+            Put::Written | Put::Queued => Queued::Yes,
+            Put::Refused => Queued::No,
         }
-        true
     }
 
     /// The runtime the socket's task lives on, if known.

@@ -1,42 +1,16 @@
-//! Which runtime a socket lives on, so a fan-out wakes each runtime once.
+//! Wake-ups grouped by home runtime, so a fan-out wakes each runtime once.
 //!
 //! With one current-thread runtime per core (`server::shards`), waking a socket's
 //! task from another thread costs that runtime a lock and an eventfd write: for a
 //! publish to 10,000 subscribers, half of them remote, that was 5,000 syscalls in
 //! the publisher's thread before it could answer the next request. Instead, a
-//! runtime that serves sockets registers here ([`register_current`]); each sink
+//! runtime that serves sockets registers as a home ([`super::home`]); each sink
 //! remembers its home, and a large fan-out sends each home one task that wakes
 //! its sockets there, a chunk at a time ([`Wakes`]).
 
-use crate::channel::Sink;
-use std::cell::Cell;
-use std::sync::{Arc, Mutex};
-use tokio::runtime::Handle;
-
-/// Runtimes that registered, by home number. Only ever grows (a home per shard
-/// thread started; tests start many nodes in one process).
-static HOMES: Mutex<Vec<Handle>> = Mutex::new(Vec::new());
-
-thread_local! {
-    static HOME: Cell<Option<u32>> = const { Cell::new(None) };
-}
-
-/// Register the calling thread's runtime as a home (anew on every call: a
-/// thread may run several runtimes one after the other, as in tests). Call it on
-/// the thread that runs a current-thread runtime serving sockets.
-pub fn register_current() {
-    let Ok(handle) = Handle::try_current() else {
-        return;
-    };
-    let mut homes = HOMES.lock().unwrap_or_else(|p| p.into_inner());
-    homes.push(handle);
-    HOME.set(Some((homes.len() - 1) as u32));
-}
-
-/// The calling thread's home, if it registered one.
-pub fn current() -> Option<u32> {
-    HOME.get()
-}
+use super::outbox::Queued;
+use super::{home, Frame, Sink};
+use std::sync::Arc;
 
 /// Sockets a wake-up task wakes before it lets other tasks (an HTTP publish
 /// waiting to be read, say) run.
@@ -45,11 +19,7 @@ const WAKE_CHUNK: usize = 128;
 /// Wake `sinks` (all homed at `home`) on their own runtime, in one task (the
 /// calling runtime's own queue when it is their home).
 fn wake_on(home: u32, sinks: Vec<Arc<Sink>>) {
-    let handle = {
-        let homes = HOMES.lock().unwrap_or_else(|p| p.into_inner());
-        homes.get(home as usize).cloned()
-    };
-    match handle {
+    match home::handle(home) {
         Some(h) => {
             h.spawn(wake_all(sinks));
         }
@@ -76,6 +46,19 @@ pub struct Wakes {
 }
 
 impl Wakes {
+    /// Queue `frame` for `sink` (see [`Sink::queue`]), its wake-up collected
+    /// here; says whether it was queued.
+    pub fn queue(&mut self, sink: &Arc<Sink>, frame: &Frame) -> bool {
+        match sink.queue(frame) {
+            Queued::Yes => true,
+            Queued::Wake => {
+                self.wake(sink);
+                true
+            }
+            Queued::No => false,
+        }
+    }
+
     pub fn wake(&mut self, sink: &Arc<Sink>) {
         let Some(home) = sink.home() else {
             return sink.wake();
