@@ -1,6 +1,6 @@
 //! One task per WebSocket: one `select!` over the socket and the outbox.
 //! Liveness, the sign-in clock and the drain reach the task through its outbox,
-//! from the node's [`Roster`] sweeper, so an idle socket owns no timer.
+//! from the node's [`Roster`](crate::roster::Roster) sweeper, so an idle socket owns no timer.
 //!
 //! Memory is spent only while there is work: inbound bytes are read through a
 //! per-thread scratch buffer and kept only while a frame is incomplete; outbound

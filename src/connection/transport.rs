@@ -1,5 +1,5 @@
 //! The byte streams a WebSocket runs on. A plain TCP socket is shared between
-//! its task and its [`Sink`](crate::channel::Sink), so publishers can write to it
+//! its task and its [`Sink`](crate::socket::Sink), so publishers can write to it
 //! directly; any other stream (TLS, or whatever hyper hands back) is written by
 //! its task alone.
 
