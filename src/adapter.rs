@@ -130,23 +130,18 @@ impl Adapter {
         }
     }
 
-    /// Leave a channel; `vacated` and `member_removed` are cluster-wide.
+    /// Leave a channel; `vacated` and `member_removed` are cluster-wide. The
+    /// removed member (if any) is announced to the channel here.
     pub async fn unsubscribe(&self, app: &AppState, channel: &str, key: u64) -> Option<Left> {
-        match self {
-            Adapter::Local(_) => {
-                let left = app.unsubscribe(channel, key)?;
-                if let Some(m) = &left.member_removed {
-                    self.broadcast(
-                        app,
-                        channel,
-                        &Frame::from(protocol::member_removed(channel, &m.id_json)),
-                        None,
-                    );
-                }
-                Some(left)
-            }
-            Adapter::Redis(c) => c.unsubscribe(self, app, channel, key).await,
+        let left = match self {
+            Adapter::Local(_) => app.unsubscribe(channel, key)?,
+            Adapter::Redis(c) => c.unsubscribe(app, channel, key).await?,
+        };
+        if let Some(m) = &left.member_removed {
+            let frame = Frame::from(protocol::member_removed(channel, &m.id_json));
+            self.broadcast(app, channel, &frame, None);
         }
+        Some(left)
     }
 
     /// Subscription and user counts across the cluster, if the channel is occupied.

@@ -2,9 +2,8 @@
 //!
 //! # Layout
 //!
-//! Modules in layers; a module uses those in its own layer's leaves and below,
-//! never above (the one exception left: `adapter::redis` is handed the
-//! `Adapter` that owns it for its resync).
+//! Modules in layers; a module uses those below it, never above, and no two
+//! files import each other.
 //!
 //! 1. Leaves, pure or self-contained: [`ws`] (the WebSocket wire format),
 //!    [`protocol`] (Pusher frames, close codes), [`auth`] (HMAC signatures),

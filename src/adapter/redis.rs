@@ -62,7 +62,7 @@ mod keys;
 mod scripts;
 mod state;
 
-use super::{presence_of, Adapter, AdapterError};
+use super::{presence_of, AdapterError};
 use crate::channel::registry::{AppState, Counts, JoinError, Joined, Left};
 use crate::channel::{Member, Registry};
 use crate::config;
@@ -317,13 +317,9 @@ impl Cluster {
         }
     }
 
-    pub async fn unsubscribe(
-        &self,
-        adapter: &Adapter,
-        app: &AppState,
-        channel: &str,
-        key: u64,
-    ) -> Option<Left> {
+    /// Leave a channel here and, for presence, in Redis. `member_removed` is set
+    /// when the user's last socket in the whole cluster left (the caller announces it).
+    pub async fn unsubscribe(&self, app: &AppState, channel: &str, key: u64) -> Option<Left> {
         let mut left = app.unsubscribe(channel, key)?;
         self.mark_dirty(app, channel);
         if left.vacated {
@@ -340,12 +336,13 @@ impl Cluster {
         };
         match removed {
             Ok(true) => {
-                let id_json = left
-                    .member_removed
-                    .as_ref()
-                    .map_or_else(|| protocol::quote(&user), |m| m.id_json.clone());
-                let frame = Frame::from(protocol::member_removed(channel, &id_json));
-                adapter.broadcast(app, channel, &frame, None);
+                // Gone from the cluster, even if this node had other sockets of the user.
+                let member = left.member_removed.take().unwrap_or_else(|| Member {
+                    id_json: protocol::quote(&user),
+                    id: user,
+                    info_json: None,
+                });
+                left.member_removed = Some(member);
             }
             Ok(false) => left.member_removed = None,
             Err(e) => {
