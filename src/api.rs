@@ -16,7 +16,8 @@ use std::sync::Arc;
 pub use query::parse_query;
 
 /// An API failure: status and the message put in `{"error": ...}`.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, PartialEq, thiserror::Error)]
+#[error("{status}: {message}")]
 pub struct ApiError {
     pub status: u16,
     pub message: String,

@@ -21,14 +21,9 @@ pub fn md5_hex(body: &[u8]) -> String {
     hex(&Md5::digest(body))
 }
 
+/// Lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
+    hex::encode(bytes)
 }
 
 /// `k` in lower case, copied only when it has upper-case letters.
@@ -39,12 +34,9 @@ fn lowercase(k: &str) -> Cow<'_, str> {
     }
 }
 
-/// Equality that takes the same time wherever the first difference is.
+/// Equality that takes the same time wherever the first difference is (`subtle`).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    subtle::ConstantTimeEq::ct_eq(a, b).into()
 }
 
 /// The string a channel subscription signs: `socket_id:channel[:channel_data]`.

@@ -232,11 +232,11 @@ pub struct Config {
     pub apps: Apps,
 }
 
-/// Apps indexed by id and by key. Replaceable as a whole while serving, for
-/// apps that come from a database.
+/// Apps indexed by id and by key, read without a lock (`arc-swap`).
+/// Replaceable as a whole while serving, for apps that come from a database.
 #[derive(Debug, Default)]
 pub struct Apps {
-    index: std::sync::RwLock<AppIndex>,
+    index: arc_swap::ArcSwap<AppIndex>,
 }
 
 #[derive(Debug, Default)]
@@ -247,12 +247,8 @@ struct AppIndex {
 
 impl Clone for Apps {
     fn clone(&self) -> Apps {
-        let index = self.read();
         Apps {
-            index: std::sync::RwLock::new(AppIndex {
-                by_id: index.by_id.clone(),
-                by_key: index.by_key.clone(),
-            }),
+            index: arc_swap::ArcSwap::new(self.index.load_full()),
         }
     }
 }
@@ -264,7 +260,7 @@ impl Apps {
             return Err(ConfigError::NoApps);
         }
         Ok(Apps {
-            index: std::sync::RwLock::new(index),
+            index: arc_swap::ArcSwap::from_pointee(index),
         })
     }
 
@@ -285,12 +281,12 @@ impl Apps {
             .values()
             .map(|a| (a.key.clone(), a.clone()))
             .collect();
-        *self.index.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        self.index.store(Arc::new(fresh));
         Ok(())
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, AppIndex> {
-        self.index.read().unwrap_or_else(|p| p.into_inner())
+    fn read(&self) -> arc_swap::Guard<Arc<AppIndex>> {
+        self.index.load()
     }
 
     pub fn by_id(&self, id: &str) -> Option<Arc<App>> {

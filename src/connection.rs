@@ -7,8 +7,10 @@
 //! frames wait in the [`Sink`]'s outbox, which is handed over whole and freed
 //! after each write.
 
+mod ended;
 mod session;
 mod transport;
+mod write;
 
 use crate::capacity::{Admission, Pass};
 use crate::channel::registry::AppState;
@@ -16,9 +18,10 @@ use crate::config::origins;
 use crate::metrics::{self, AppMetrics};
 use crate::node::Node;
 use crate::protocol::{self, code, ClientMessage};
-use crate::socket::outbox::{Batch, Cursor};
+use crate::socket::outbox::Batch;
 use crate::socket::{Liveness, Sink, SocketId};
 use crate::ws::{self, Decoder, Inbound};
+pub use ended::{Close, Ended, Refusal, WriteError};
 use session::{Reply, Session};
 use std::cell::RefCell;
 use std::future::{poll_fn, Future};
@@ -26,15 +29,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, ReadBuf};
 use tracing::Instrument;
 pub use transport::{SharedTcp, Transport};
-
-/// A write that has not finished after this long drops the connection.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Once a close is asked for (say, a full queue), the write under way and the
-/// close frame each get this long before the connection is dropped.
-const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Messages handled from one read before the task lets others run.
 const YIELD_EVERY: usize = 32;
 /// Bytes read from a socket per call; shared by all sockets of a worker thread.
@@ -88,7 +85,7 @@ struct Conn<S> {
 async fn serve<S>(
     mut conn: Conn<S>,
     node: Arc<Node>,
-    admitted: Result<Arc<AppState>, (u16, String)>,
+    admitted: Result<Arc<AppState>, Refusal>,
     id: SocketId,
     _pass: Option<Pass>,
 ) where
@@ -96,24 +93,17 @@ async fn serve<S>(
 {
     let app = match admitted {
         Ok(app) => app,
-        Err((code, message)) => {
-            let reason = match code {
-                code::APP_NOT_FOUND => Some("unknown_app"),
-                code::APP_DISABLED => Some("app_disabled"),
-                code::UNAUTHORIZED => Some("origin"),
-                code::OVER_QUOTA => Some("app_quota"),
-                // Counted by the server, which turned it away.
-                _ => None,
-            };
-            match reason.is_some_and(crate::metrics::refused) {
+        Err(refusal) => {
+            let code = refusal.code();
+            match refusal.metric().is_some_and(crate::metrics::refused) {
                 true => tracing::info!(
                     code,
-                    message,
+                    %refusal,
                     "connection refused (more this second are only counted)"
                 ),
-                false => tracing::debug!(code, message, "connection refused"),
+                false => tracing::debug!(code, %refusal, "connection refused"),
             }
-            let _ = Box::pin(conn.close(code, &message)).await;
+            let _ = Box::pin(conn.close(code, &refusal.to_string())).await;
             return;
         }
     };
@@ -132,52 +122,49 @@ async fn serve<S>(
     let _seat = node.roster.seat(&sink);
     let mut session = Session::new(node, app.clone(), sink);
     tracing::debug!("connected");
-    if Box::pin(conn.established(&session, &m)).await.is_ok() {
-        let reason = conn.drive(&mut session, &m).await;
-        tracing::debug!(reason, "disconnected");
+    let ended = match Box::pin(conn.established(&session, &m)).await {
+        Ok(()) => conn.drive(&mut session, &m).await,
+        Err(e) => e,
+    };
+    match &ended {
+        Ended::Read(e) => tracing::debug!(reason = %ended, error = %e, "disconnected"),
+        Ended::Write(e) => tracing::debug!(reason = %ended, error = %e, "disconnected"),
+        Ended::Protocol(e) => tracing::debug!(reason = %ended, error = %e, "disconnected"),
+        _ => tracing::debug!(reason = %ended, "disconnected"),
     }
     Box::pin(session.close()).await;
     app.disconnect();
 }
 
 /// Find the app, check the origin and take a connection slot, or say why not.
-fn admit(node: &Node, upgrade: &Upgrade) -> Result<Arc<AppState>, (u16, String)> {
+fn admit(node: &Node, upgrade: &Upgrade) -> Result<Arc<AppState>, Refusal> {
     let over = upgrade.pass.as_ref().map(|p| p.admission);
     if over.is_some_and(|a| a != Admission::Admitted) {
-        return Err((
-            code::OVER_CAPACITY,
-            "Over capacity: this server has no room for more connections.".into(),
-        ));
+        return Err(Refusal::OverCapacity);
     }
     let key = upgrade.key.as_str();
     let Some(app) = node.app_by_key(key) else {
-        return Err((
-            code::APP_NOT_FOUND,
-            format!("App key {key} does not exist."),
-        ));
+        return Err(Refusal::UnknownApp(key.to_string()));
     };
     if !app.app().enabled {
-        return Err((code::APP_DISABLED, "The app is not enabled.".into()));
+        return Err(Refusal::Disabled);
     }
     if !origins::allowed(&app.app().allowed_origins, upgrade.origin.as_deref()) {
-        return Err((code::UNAUTHORIZED, "Origin not allowed".into()));
+        return Err(Refusal::Origin);
     }
     if !node.adapter.try_connect(&app) {
-        return Err((
-            code::OVER_QUOTA,
-            "The current concurrent connections quota has been reached.".into(),
-        ));
+        return Err(Refusal::OverQuota);
     }
     Ok(app)
 }
 
 impl<S: Transport> Conn<S> {
     /// The connection loop; returns why it ended.
-    async fn drive(&mut self, session: &mut Session, m: &AppMetrics) -> &'static str {
+    async fn drive(&mut self, session: &mut Session, m: &AppMetrics) -> Ended {
         let sink = session.sink.clone();
         if !self.inbuf.is_empty() {
-            if let Err(reason) = Box::pin(self.on_bytes(session, m)).await {
-                return reason;
+            if let Err(ended) = Box::pin(self.on_bytes(session, m)).await {
+                return ended;
             }
         }
         loop {
@@ -185,18 +172,19 @@ impl<S: Transport> Conn<S> {
                 biased;
                 () = sink.ready() => {
                     // Boxed, like every path but the wait itself: an idle socket carries only the wait.
-                    if let Err(reason) = Box::pin(self.flush(&sink, m)).await {
-                        return reason;
+                    if let Err(ended) = Box::pin(self.flush(&sink, m)).await {
+                        return ended;
                     }
                 }
                 read = read_some(&mut self.io, &mut self.inbuf) => {
                     match read {
-                        Ok(0) | Err(_) => return "socket closed",
+                        Ok(0) => return Ended::ClientClosed,
+                        Err(e) => return Ended::Read(e),
                         Ok(_) => sink.live.activity(),
                     }
                     // Boxed: handlers' futures are large and an idle socket should not carry them.
-                    if let Err(reason) = Box::pin(self.on_bytes(session, m)).await {
-                        return reason;
+                    if let Err(ended) = Box::pin(self.on_bytes(session, m)).await {
+                        return ended;
                     }
                 }
             }
@@ -205,22 +193,22 @@ impl<S: Transport> Conn<S> {
 
     /// The first frame: `pusher:connection_established` (the sink starts with
     /// the pen held, so nothing can overtake it).
-    async fn established(&mut self, session: &Session, m: &AppMetrics) -> Result<(), ()> {
+    async fn established(&mut self, session: &Session, m: &AppMetrics) -> Result<(), Ended> {
         let secs = session.node.config.server.activity_timeout.as_secs();
         let id = session.sink.socket_id().to_string();
         let frame = protocol::connection_established(&id, secs);
         self.send(&[frame], m).await?;
-        self.release(&session.sink, m).await.map_err(|_| ())
+        self.release(&session.sink, m).await
     }
 
     /// Write what the outbox holds, until it stays empty.
-    async fn flush(&mut self, sink: &Sink, m: &AppMetrics) -> Result<(), &'static str> {
+    async fn flush(&mut self, sink: &Sink, m: &AppMetrics) -> Result<(), Ended> {
         self.write_batch(sink.take(), sink, m).await?;
         self.release(sink, m).await
     }
 
     /// Hand the pen back to publishers once nothing is left to write.
-    async fn release(&mut self, sink: &Sink, m: &AppMetrics) -> Result<(), &'static str> {
+    async fn release(&mut self, sink: &Sink, m: &AppMetrics) -> Result<(), Ended> {
         while let Some(batch) = sink.release() {
             self.write_batch(batch, sink, m).await?;
         }
@@ -233,36 +221,36 @@ impl<S: Transport> Conn<S> {
         batch: Batch,
         sink: &Sink,
         m: &AppMetrics,
-    ) -> Result<(), &'static str> {
+    ) -> Result<(), Ended> {
         if !batch.frames.is_empty() {
             m.ws_sent_many(batch.frames.len(), batch.payload);
-            if self.write_frames(&batch, sink).await.is_err() {
+            if let Err(e) = self.write_frames(&batch, sink).await {
                 // Cut short by a full queue: the client stopped reading, and
                 // the close frame cannot follow half a frame.
                 if sink.close_code() == Some(code::OVER_CAPACITY) {
                     m.queue_full();
-                    return Err("slow consumer");
+                    return Err(Ended::SlowConsumer);
                 }
-                return Err("write failed");
+                return Err(e.into());
             }
         }
-        if let Some((code, message)) = batch.close {
-            if code == code::OVER_CAPACITY {
+        match batch.close {
+            Some((code::OVER_CAPACITY, message)) => {
                 m.queue_full();
+                let _ = Box::pin(self.close(code::OVER_CAPACITY, &message)).await;
+                Err(Ended::SlowConsumer)
             }
-            let _ = Box::pin(self.close(code, &message)).await;
-            return Err("closed by server");
+            Some((code, message)) => {
+                let _ = Box::pin(self.close(code, &message)).await;
+                Err(Ended::Closed(Close { code, message }))
+            }
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Handle every whole frame buffered, holding the pen so that replies go
     /// out in order with what is published meanwhile.
-    async fn on_bytes(
-        &mut self,
-        session: &mut Session,
-        m: &AppMetrics,
-    ) -> Result<(), &'static str> {
+    async fn on_bytes(&mut self, session: &mut Session, m: &AppMetrics) -> Result<(), Ended> {
         let sink = session.sink.clone();
         self.write_batch(sink.take(), &sink, m).await?;
         self.handle_frames(session, m).await?;
@@ -270,11 +258,7 @@ impl<S: Transport> Conn<S> {
     }
 
     /// Keep what is left of an incomplete frame for the next read.
-    async fn handle_frames(
-        &mut self,
-        session: &mut Session,
-        m: &AppMetrics,
-    ) -> Result<(), &'static str> {
+    async fn handle_frames(&mut self, session: &mut Session, m: &AppMetrics) -> Result<(), Ended> {
         let mut at = 0;
         let mut completed = 0usize;
         let result = loop {
@@ -282,9 +266,8 @@ impl<S: Transport> Conn<S> {
                 Ok(Some(decoded)) => decoded,
                 Ok(None) => break Ok(()),
                 Err(e) => {
-                    tracing::debug!(error = %e, "unreadable frame");
                     let _ = self.write_close(e.close_code(), &e.to_string()).await;
-                    break Err("protocol error");
+                    break Err(Ended::Protocol(e));
                 }
             };
             at += decoded.0;
@@ -313,7 +296,7 @@ impl<S: Transport> Conn<S> {
         session: &mut Session,
         inbound: Inbound,
         m: &AppMetrics,
-    ) -> Result<(), &'static str> {
+    ) -> Result<(), Ended> {
         let text = match inbound {
             Inbound::Text(t) => t,
             Inbound::Binary(b) => match String::from_utf8(b) {
@@ -324,12 +307,12 @@ impl<S: Transport> Conn<S> {
                 let mut out = Vec::with_capacity(2 + payload.len());
                 ws::header(ws::OP_PONG, payload.len(), &mut out);
                 out.extend_from_slice(&payload);
-                return self.write(&out).await.map_err(|()| "write failed");
+                return Ok(self.write(&out).await?);
             }
             Inbound::Pong => return Ok(()),
             Inbound::Close(code) => {
                 let _ = self.write_close(code.map_or(1000, echo_code), "").await;
-                return Err("socket closed");
+                return Err(Ended::ClientClosed);
             }
         };
         m.ws_received(text.len());
@@ -337,137 +320,12 @@ impl<S: Transport> Conn<S> {
         self.respond(reply, m).await
     }
 
-    /// Write a handler's reply; a requested close ends the connection.
-    async fn respond(&mut self, reply: Reply, m: &AppMetrics) -> Result<(), &'static str> {
+    /// Write a handler's reply.
+    async fn respond(&mut self, reply: Reply, m: &AppMetrics) -> Result<(), Ended> {
         if !reply.frames.is_empty() {
-            self.send(&reply.frames, m)
-                .await
-                .map_err(|()| "write failed")?;
+            self.send(&reply.frames, m).await?;
         }
-        match reply.close {
-            Some((code, message)) => {
-                let _ = self.close(code, &message).await;
-                Err("reply ended the connection")
-            }
-            None => Ok(()),
-        }
-    }
-
-    /// Write text frames in one go.
-    async fn send(&mut self, frames: &[String], m: &AppMetrics) -> Result<(), ()> {
-        let size = frames.iter().map(|f| ws::framed_len(f.len())).sum();
-        let mut out = Vec::with_capacity(size);
-        for f in frames {
-            m.ws_sent(f.len());
-            ws::text(f.as_bytes(), &mut out);
-        }
-        self.write(&out).await
-    }
-
-    /// Send `pusher:error` with `code` (for Pusher codes), then a close frame with the same code.
-    async fn close(&mut self, code: u16, message: &str) -> Result<(), ()> {
-        let mut out = Vec::new();
-        if code >= 4000 {
-            ws::text(protocol::error(code, message, None).as_bytes(), &mut out);
-        }
-        ws::close(code, message, &mut out);
-        self.write_within(&out, CLOSE_GRACE).await?;
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.io.shutdown()).await;
         Ok(())
-    }
-
-    async fn write_close(&mut self, code: u16, reason: &str) -> Result<(), ()> {
-        let mut out = Vec::new();
-        ws::close(code, reason, &mut out);
-        self.write_within(&out, CLOSE_GRACE).await
-    }
-
-    /// Write the batch's frames from where they are, without copying them. The
-    /// first attempt needs no timer; the rest gets [`WRITE_TIMEOUT`], cut to
-    /// [`CLOSE_GRACE`] if the sink is asked to close meanwhile.
-    async fn write_frames(&mut self, batch: &Batch, sink: &Sink) -> Result<(), ()> {
-        let io = &mut self.io;
-        let mut at = Cursor::start(batch);
-        while batch.remaining(at) {
-            match poll_fn(|cx| Poll::Ready(batch.poll_write(io, cx, &mut at))).await {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(_)) => return Err(()),
-                Poll::Pending => break,
-            }
-        }
-        let flushed = poll_fn(|cx| Poll::Ready(Pin::new(&mut *io).poll_flush(cx))).await;
-        if !batch.remaining(at) && matches!(flushed, Poll::Ready(Ok(()))) {
-            return Ok(());
-        }
-        let rest = async move {
-            while batch.remaining(at) {
-                poll_fn(|cx| batch.poll_write(io, cx, &mut at)).await?;
-            }
-            io.flush().await
-        };
-        Box::pin(patiently(rest, WRITE_TIMEOUT, Some(sink))).await
-    }
-
-    async fn write(&mut self, bytes: &[u8]) -> Result<(), ()> {
-        self.write_within(bytes, WRITE_TIMEOUT).await
-    }
-
-    /// Write all of `bytes`. The first attempt needs no timer: usually the
-    /// kernel takes everything at once. Otherwise the rest gets `limit`.
-    async fn write_within(&mut self, bytes: &[u8], limit: Duration) -> Result<(), ()> {
-        let io = &mut self.io;
-        let first = poll_fn(|cx| Poll::Ready(Pin::new(&mut *io).poll_write(cx, bytes))).await;
-        let written = match first {
-            Poll::Ready(Ok(n)) => n,
-            Poll::Ready(Err(_)) => return Err(()),
-            Poll::Pending => 0,
-        };
-        let flushed = poll_fn(|cx| Poll::Ready(Pin::new(&mut *io).poll_flush(cx))).await;
-        if written == bytes.len() && matches!(flushed, Poll::Ready(Ok(()))) {
-            return Ok(());
-        }
-        let rest = async move {
-            io.write_all(&bytes[written..]).await?;
-            io.flush().await
-        };
-        Box::pin(patiently(rest, limit, None)).await
-    }
-}
-
-/// Finish a write that did not complete at once, within `limit`; if `sink` is
-/// asked to close meanwhile (its queue overflowed, say), within [`CLOSE_GRACE`]
-/// of that, so a socket that stopped reading is let go of quickly.
-async fn patiently(
-    write: impl Future<Output = std::io::Result<()>>,
-    limit: Duration,
-    sink: Option<&Sink>,
-) -> Result<(), ()> {
-    tokio::pin!(write);
-    let deadline = tokio::time::sleep(limit);
-    tokio::pin!(deadline);
-    let mut cut = false;
-    loop {
-        tokio::select! {
-            done = &mut write => return done.map_err(|_| ()),
-            () = &mut deadline => return Err(()),
-            () = ready_or_never(sink), if !cut => {
-                if sink.is_some_and(Sink::closing) {
-                    cut = true;
-                    let sooner = tokio::time::Instant::now() + CLOSE_GRACE;
-                    if sooner < deadline.deadline() {
-                        deadline.as_mut().reset(sooner);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The sink's wake-up, or a future that never resolves without a sink.
-async fn ready_or_never(sink: Option<&Sink>) {
-    match sink {
-        Some(sink) => sink.ready().await,
-        None => std::future::pending().await,
     }
 }
 
@@ -519,6 +377,5 @@ fn invalid(message: &str) -> Reply {
     tracing::debug!(message, "invalid frame");
     Reply {
         frames: vec![protocol::error(code::RECONNECT, message, None)],
-        close: None,
     }
 }

@@ -197,8 +197,9 @@ pub struct Counts {
 
 /// Everything this node knows about one app's sockets.
 pub struct AppState {
-    /// The app's settings; replaced when its source (a database) changes them.
-    config: std::sync::RwLock<Arc<App>>,
+    /// The app's settings, read on every message without a lock; replaced when
+    /// its source (a database) changes them.
+    config: arc_swap::ArcSwap<App>,
     state: Mutex<State>,
     cache: Mutex<HashMap<String, Cached>>,
     connections: AtomicUsize,
@@ -216,7 +217,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl AppState {
     pub fn new(app: Arc<App>) -> AppState {
         AppState {
-            config: std::sync::RwLock::new(app),
+            config: arc_swap::ArcSwap::new(app),
             state: Mutex::default(),
             cache: Mutex::default(),
             connections: AtomicUsize::new(0),
@@ -228,15 +229,12 @@ impl AppState {
 
     /// The app's current settings.
     pub fn app(&self) -> Arc<App> {
-        self.config
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.config.load_full()
     }
 
     /// Take new settings for the app (same id).
     pub fn set_app(&self, app: Arc<App>) {
-        *self.config.write().unwrap_or_else(|p| p.into_inner()) = app;
+        self.config.store(app);
     }
 
     /// Count a new connection unless the app's quota (counting `elsewhere`

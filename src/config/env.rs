@@ -347,25 +347,21 @@ fn is_read(name: &str) -> bool {
         || name.starts_with("SOKETI_DB_REDIS_")
 }
 
-/// `KEY=VALUE` lines of a `.env` file: `#` comments, blank lines and a leading
-/// `export ` are skipped, surrounding single or double quotes are stripped.
+/// The variables of a `.env` file (`dotenvy`: comments, `export`, quotes,
+/// escapes and `${VAR}` references as the dotenv family reads them). Lines it
+/// cannot read end the list, with a warning.
 pub fn parse_dotenv(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter_map(|line| {
-            let line = line.trim();
-            let line = line.strip_prefix("export ").unwrap_or(line);
-            if line.is_empty() || line.starts_with('#') {
-                return None;
+    let mut out = Vec::new();
+    for item in dotenvy::from_read_iter(text.as_bytes()) {
+        match item {
+            Ok(pair) => out.push(pair),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the rest of .env");
+                break;
             }
-            let (key, value) = line.split_once('=')?;
-            let value = value.trim();
-            let unquoted = ['"', '\'']
-                .iter()
-                .find_map(|q| value.strip_prefix(*q)?.strip_suffix(*q))
-                .unwrap_or(value);
-            Some((key.trim().to_string(), unquoted.to_string()))
-        })
-        .collect()
+        }
+    }
+    out
 }
 
 /// Apply every set `SOKETI_*` variable. `lookup` reads one variable.

@@ -16,19 +16,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// What the connection loop should do after a frame was handled.
+/// The frames to write back to the socket after a frame was handled.
 #[derive(Debug, Default)]
 pub struct Reply {
     pub frames: Vec<String>,
-    pub close: Option<(u16, String)>,
 }
 
 impl Reply {
     fn frame(f: String) -> Reply {
-        Reply {
-            frames: vec![f],
-            close: None,
-        }
+        Reply { frames: vec![f] }
     }
 }
 

@@ -185,21 +185,36 @@ struct Target<'a> {
 }
 
 impl<'a> Target<'a> {
-    /// `https://host:port/path?q`; the port defaults to 80 or 443.
+    /// `https://host:port/path?q`; the port defaults to 80 or 443 (parsed by `http::Uri`).
     fn parse(url: &'a str) -> Option<Target<'a>> {
-        let (tls, rest) = match url.strip_prefix("https://") {
-            Some(rest) => (true, rest),
-            None => (false, url.strip_prefix("http://")?),
+        let uri: http::Uri = url.parse().ok()?;
+        let tls = match uri.scheme_str()? {
+            "https" => true,
+            "http" => false,
+            _ => return None,
         };
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/"),
+        let authority = uri.authority()?.as_str();
+        // Borrow from `url` rather than the parsed copy.
+        let at = url.find(authority)?;
+        let authority = &url[at..at + authority.len()];
+        let path = match &url[at + authority.len()..] {
+            "" => "/",
+            rest => rest,
         };
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((host, port)) if !port.contains(']') => (host, port.parse().ok()?),
-            _ => (authority, if tls { 443 } else { 80 }),
+        let explicit = authority
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| !p.contains(']'));
+        let port = match (uri.port_u16(), explicit) {
+            (Some(port), _) => port,
+            (None, true) => return None,
+            (None, false) if tls => 443,
+            (None, false) => 80,
         };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let host = uri.host()?;
+        let at = authority.find(host)?;
+        let host = authority[at..at + host.len()]
+            .trim_start_matches('[')
+            .trim_end_matches(']');
         (!host.is_empty()).then_some(Target {
             tls,
             authority,
