@@ -169,10 +169,18 @@ where
         async move {
             clock.head_read();
             let caller = Caller::new(&node, peer, &req, first, admission);
-            let response = match caller.admission {
-                Admission::Admitted => route(req, node, &clock, &pass, caller).await,
-                _ => turn_away(req, node, &clock, &pass, caller).await,
+            let mut response = match caller.admission {
+                Admission::Admitted => route(req, node.clone(), &clock, &pass, caller).await,
+                _ => turn_away(req, node.clone(), &clock, &pass, caller).await,
             };
+            // A keep-alive client (a publisher, a proxy) opens its next connection
+            // to the process that took over.
+            if let Ok(r) = &mut response {
+                if node.is_draining() && r.status() != StatusCode::SWITCHING_PROTOCOLS {
+                    r.headers_mut()
+                        .insert(CONNECTION, HeaderValue::from_static("close"));
+                }
+            }
             clock.answered();
             response
         }
