@@ -13,7 +13,9 @@
 //! - [`socket_id`]: socket ids, kept as two numbers.
 //! - [`api`]: the HTTP API handlers and their error-to-status mapping.
 //! - [`server`]: accept loop, HTTP/1.1 with upgrades, routing, draining; one single-threaded
-//!   runtime per core (`server::shards`), each serving the connections handed to it.
+//!   runtime per core (`server::shards`), each serving the connections handed to it; where the
+//!   listeners come from (`SO_REUSEPORT` bind or systemd's `LISTEN_FDS`) and how a leaving node
+//!   lets go of them (`server::listen`); the client behind a trusted proxy (`server::caller`).
 //! - [`home`]: which runtime each socket lives on, so a fan-out wakes each runtime once.
 //! - [`tls`]: rustls certificates and keys for the main port, and the webhook client's roots (a leaf).
 //! - [`health`]: the second listener (port 9601): health, `/usage`, `/metrics`.
