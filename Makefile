@@ -3,7 +3,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 BINDIR = $(DESTDIR)$(PREFIX)/bin
 
-.PHONY: run build release install test unit lint protocol-test bench redis-server postgresql bench-smoke docker-check
+.PHONY: run build release install test unit lint protocol-test browser-test browser-deps bench redis-server postgresql bench-smoke docker-check
 
 run:
 	$(CARGO) run --release
@@ -23,9 +23,9 @@ install: release
 	ln -sf herald $(BINDIR)/soketi
 
 # Everything CI runs: formatting, lints, unit + integration tests, the pusher-js conformance suite,
-# the benchmark tool once at tiny size (a smoke test: it never asserts timings), and the Dockerfile's
-# build stage replayed without Docker.
-test: lint unit protocol-test bench-smoke docker-check
+# the deploy suite in headless Chromium, the benchmark tool once at tiny size (a smoke test: it
+# never asserts timings), and the Dockerfile's build stage replayed without Docker.
+test: lint unit protocol-test browser-test bench-smoke docker-check
 
 lint:
 	$(CARGO) fmt --check
@@ -44,6 +44,15 @@ unit: redis-server postgresql
 
 protocol-test: release redis-server
 	cd protocol-tests && ./run.sh
+
+# The deploy suite (issue 17) drives Debian's Chromium and nginx; install them if missing.
+browser-deps:
+	@{ command -v chromium >/dev/null && command -v nginx >/dev/null; } || { apt-get update -qq && apt-get install -y -qq chromium nginx; }
+
+# Restarts herald each supported way under a page in headless Chromium (Echo + pusher-js 8) and
+# prints the page's outage per deploy path (about 45 s; figures also in target/browser-deploy.json).
+browser-test: release redis-server browser-deps
+	cd browser-tests && ./run.sh
 
 # Benchmark (issue 6): starts target/release/herald on a free port with a temporary config and runs
 # every herald-bench scenario against it, then the cluster scenario (two nodes and a redis-server,

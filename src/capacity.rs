@@ -10,7 +10,10 @@
 //! WebSockets still takes publishes. Past the limit less [`KEPT`] descriptors
 //! (Redis, webhooks, PostgreSQL, the metrics port) connections are closed at once.
 //! With `max_connections_per_ip`, one source address gets at most that many
-//! (upgrades 4100, HTTP 503 past it).
+//! (upgrades 4100, HTTP 503 past it). A connection from a trusted proxy is not
+//! counted under the proxy's address: each of its requests is counted, while it
+//! runs, under the client address `X-Forwarded-For` gives, and a WebSocket keeps
+//! that [`Share`] for its life (see [`crate::config::proxies`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -82,8 +85,9 @@ impl Gate {
     }
 
     /// Count a connection from `ip`: a pass to hold while it is open, or `None`
-    /// when even the reserve is gone (close it at once).
-    pub fn enter(self: &Arc<Self>, ip: IpAddr) -> Option<Pass> {
+    /// when even the reserve is gone (close it at once). A connection from a
+    /// trusted proxy passes `None`: its requests are counted by [`Gate::share`].
+    pub fn enter(self: &Arc<Self>, ip: Option<IpAddr>) -> Option<Pass> {
         let open = self.open.fetch_add(1, Ordering::Relaxed);
         if open >= self.hard {
             self.open.fetch_sub(1, Ordering::Relaxed);
@@ -93,25 +97,35 @@ impl Gate {
             true => Admission::OverNode,
             false => Admission::Admitted,
         };
-        let ip = self.per_ip.map(|cap| {
-            let mut by_ip = self.by_ip.lock().unwrap_or_else(|p| p.into_inner());
-            let n = by_ip.entry(ip).or_default();
-            if *n >= cap {
+        let share = ip.and_then(|ip| self.share(ip)).map(|(share, over)| {
+            if over {
                 admission = Admission::OverAddress;
             }
-            *n += 1;
-            ip
+            share
         });
         Some(Pass {
             gate: self.clone(),
-            ip,
+            share,
             admission,
         })
     }
 
-    fn leave(&self, ip: Option<IpAddr>) {
-        self.open.fetch_sub(1, Ordering::Relaxed);
-        let Some(ip) = ip else { return };
+    /// Count one more connection (or proxied request) from `ip` when addresses
+    /// are capped: its share, and whether `ip` was at its cap already.
+    pub fn share(self: &Arc<Self>, ip: IpAddr) -> Option<(Share, bool)> {
+        let cap = self.per_ip?;
+        let mut by_ip = self.by_ip.lock().unwrap_or_else(|p| p.into_inner());
+        let n = by_ip.entry(ip).or_default();
+        let over = *n >= cap;
+        *n += 1;
+        let share = Share {
+            gate: self.clone(),
+            ip,
+        };
+        Some((share, over))
+    }
+
+    fn leave(&self, ip: IpAddr) {
         let mut by_ip = self.by_ip.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(n) = by_ip.get_mut(&ip) {
             *n -= 1;
@@ -122,17 +136,39 @@ impl Gate {
     }
 }
 
+/// One address's place under `max_connections_per_ip`, given back when dropped.
+#[derive(Debug)]
+pub struct Share {
+    gate: Arc<Gate>,
+    ip: IpAddr,
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        self.gate.leave(self.ip);
+    }
+}
+
 /// One open connection's place in the [`Gate`], given back when dropped.
 #[derive(Debug)]
 pub struct Pass {
     gate: Arc<Gate>,
-    ip: Option<IpAddr>,
+    share: Option<Share>,
     pub admission: Admission,
+}
+
+impl Pass {
+    /// Hold `share` (a proxied client's) for as long as this pass.
+    pub fn keep(&mut self, share: Option<Share>) {
+        if share.is_some() {
+            self.share = share;
+        }
+    }
 }
 
 impl Drop for Pass {
     fn drop(&mut self) {
-        self.gate.leave(self.ip);
+        self.gate.open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -144,30 +180,58 @@ mod tests {
     fn over_the_cap_passes_say_so_and_past_the_reserve_there_are_none() {
         let ip: IpAddr = [127, 0, 0, 1].into();
         let gate = Gate::new(100, Some(2), None);
-        let a = gate.enter(ip).unwrap();
-        let b = gate.enter(ip).unwrap();
-        let over: Vec<_> = (0..66).map(|_| gate.enter(ip).unwrap()).collect();
+        let a = gate.enter(Some(ip)).unwrap();
+        let b = gate.enter(Some(ip)).unwrap();
+        let over: Vec<_> = (0..66).map(|_| gate.enter(Some(ip)).unwrap()).collect();
         assert_eq!(
             (a.admission, b.admission),
             (Admission::Admitted, Admission::Admitted)
         );
         assert!(over.iter().all(|p| p.admission == Admission::OverNode));
-        assert!(gate.enter(ip).is_none(), "only KEPT descriptors left");
+        assert!(gate.enter(Some(ip)).is_none(), "only KEPT descriptors left");
         drop((a, over));
         assert_eq!(gate.open(), 1);
-        assert_eq!(gate.enter(ip).unwrap().admission, Admission::Admitted);
+        assert_eq!(gate.enter(Some(ip)).unwrap().admission, Admission::Admitted);
     }
 
     #[test]
     fn one_address_gets_its_share_and_others_theirs() {
         let (x, y): (IpAddr, IpAddr) = ([10, 0, 0, 1].into(), [10, 0, 0, 2].into());
         let gate = Gate::new(10_000, None, Some(2));
-        let held: Vec<_> = (0..2).map(|_| gate.enter(x).unwrap()).collect();
-        assert_eq!(gate.enter(x).unwrap().admission, Admission::OverAddress);
-        assert_eq!(gate.enter(y).unwrap().admission, Admission::Admitted);
+        let held: Vec<_> = (0..2).map(|_| gate.enter(Some(x)).unwrap()).collect();
+        assert_eq!(
+            gate.enter(Some(x)).unwrap().admission,
+            Admission::OverAddress
+        );
+        assert_eq!(gate.enter(Some(y)).unwrap().admission, Admission::Admitted);
         drop(held);
-        assert_eq!(gate.enter(x).unwrap().admission, Admission::Admitted);
+        assert_eq!(gate.enter(Some(x)).unwrap().admission, Admission::Admitted);
         assert!(gate.by_ip.lock().unwrap().len() <= 1);
+    }
+
+    #[test]
+    fn a_proxied_connection_counts_its_clients_not_the_proxy() {
+        let (client, other): (IpAddr, IpAddr) = ([203, 0, 113, 1].into(), [203, 0, 113, 2].into());
+        let gate = Gate::new(10_000, None, Some(1));
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            let pass = gate.enter(None).unwrap();
+            assert_eq!(
+                pass.admission,
+                Admission::Admitted,
+                "the proxy is not capped"
+            );
+            held.push(pass);
+        }
+        let (share, over) = gate.share(client).unwrap();
+        assert!(!over);
+        held[0].keep(Some(share));
+        assert!(gate.share(client).unwrap().1, "the client is at its cap");
+        assert!(!gate.share(other).unwrap().1);
+        drop(held);
+        assert_eq!(gate.open(), 0);
+        assert!(!gate.share(client).unwrap().1, "given back with the pass");
+        assert!(Gate::new(100, None, None).share(client).is_none());
     }
 
     #[test]

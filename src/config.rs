@@ -4,6 +4,7 @@
 
 pub mod env;
 pub mod origins;
+pub mod proxies;
 mod redact;
 pub mod soketi_json;
 pub use redact::url_without_password;
@@ -102,6 +103,8 @@ pub struct Server {
     /// Threads serving connections, one runtime each (`threads = 0`: one per core).
     pub threads: usize,
     pub shutdown_grace_period: Duration,
+    /// At shutdown, once the listener is closed, the 4200s are spread over this.
+    pub reconnect_window: Duration,
     pub cache_ttl: Duration,
     pub timestamp_window: Duration,
     pub max_request_bytes: usize,
@@ -138,6 +141,8 @@ pub struct Guard {
     pub max_connections_per_ip: Option<usize>,
     /// Channels one socket may be subscribed to; `None`: unlimited.
     pub max_channels_per_connection: Option<usize>,
+    /// Peers whose `X-Forwarded-For` names the client (per-address cap, logs).
+    pub trusted_proxies: proxies::TrustedProxies,
 }
 
 /// The main port's certificate and key (PEM files), read by [`crate::tls`].
@@ -346,6 +351,7 @@ pub struct RawServer {
     pub http_idle_timeout: u64,
     pub threads: usize,
     pub shutdown_grace_period_ms: u64,
+    pub shutdown_reconnect_window_ms: u64,
     pub cache_ttl: u64,
     pub timestamp_window: u64,
     pub max_request_size_kb: usize,
@@ -389,6 +395,8 @@ pub struct RawServer {
     pub max_connections_per_ip: usize,
     /// 0: unlimited.
     pub max_channels_per_connection: usize,
+    /// Addresses or CIDR blocks whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for RawServer {
@@ -402,6 +410,7 @@ impl Default for RawServer {
             http_idle_timeout: 60,
             threads: 0,
             shutdown_grace_period_ms: 3000,
+            shutdown_reconnect_window_ms: 1000,
             cache_ttl: 1800,
             timestamp_window: 600,
             max_request_size_kb: 1024,
@@ -440,6 +449,7 @@ impl Default for RawServer {
             max_node_connections: 0,
             max_connections_per_ip: 0,
             max_channels_per_connection: 0,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -570,6 +580,7 @@ impl RawConfig {
                 n => n,
             },
             shutdown_grace_period: Duration::from_millis(s.shutdown_grace_period_ms),
+            reconnect_window: Duration::from_millis(s.shutdown_reconnect_window_ms),
             cache_ttl: Duration::from_secs(s.cache_ttl),
             timestamp_window: Duration::from_secs(s.timestamp_window),
             max_request_bytes: s.max_request_size_kb.max(1) * 1024,
@@ -606,6 +617,7 @@ impl RawConfig {
                     .then_some(s.max_connections_per_ip),
                 max_channels_per_connection: (s.max_channels_per_connection > 0)
                     .then_some(s.max_channels_per_connection),
+                trusted_proxies: proxies::TrustedProxies::parse(&s.trusted_proxies)?,
             },
         };
         // Apps from a database are loaded before serving (see `crate::postgres`).

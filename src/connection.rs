@@ -47,6 +47,8 @@ pub struct Upgrade {
     pub key: String,
     pub origin: Option<String>,
     pub pass: Option<Pass>,
+    /// The client's address (behind a trusted proxy, from `X-Forwarded-For`).
+    pub client: Option<std::net::IpAddr>,
 }
 
 /// Serve one upgraded socket for the app and origin in `upgrade`. `early` holds
@@ -59,7 +61,7 @@ where
     S: Transport,
 {
     let id = node.next_socket_id();
-    let span = tracing::debug_span!("conn", socket_id = %id, app_key = %upgrade.key);
+    let span = tracing::debug_span!("conn", socket_id = %id, app_key = %upgrade.key, client = ?upgrade.client);
     let conn = Conn {
         io,
         inbuf: early,

@@ -23,7 +23,10 @@
 //!    [`postgres`] (apps from a PostgreSQL table), [`health`] (the second listener:
 //!    health, `/usage`, `/metrics`).
 //! 7. [`server`]: accept loop, HTTP/1.1 with upgrades, routing, request deadlines,
-//!    draining; one single-threaded runtime per core (`server::shards`).
+//!    draining; one single-threaded runtime per core (`server::shards`); where the
+//!    listeners come from (`SO_REUSEPORT` bind or systemd's `LISTEN_FDS`) and how a
+//!    leaving node lets go of them (`server::listen`); the client behind a trusted
+//!    proxy (`server::caller`).
 #![forbid(unsafe_code)]
 
 pub mod adapter;

@@ -7,6 +7,7 @@ use clap::Parser;
 use cli::Cli;
 use herald::config::{self, RawConfig};
 use herald::node::Node;
+use herald::server::Listener;
 use std::net::{SocketAddr, ToSocketAddrs};
 
 /// `herald config check`: never returns.
@@ -146,8 +147,14 @@ fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("cannot resolve {host}"))
 }
 
-/// Bind the health/usage/metrics listener (Soketi's port 9601) and serve it in the background.
-fn start_metrics(node: &std::sync::Arc<Node>) {
+/// Bind the health/usage/metrics listener (Soketi's port 9601), or take the
+/// one systemd passed, and serve it in the background.
+fn start_metrics(node: &std::sync::Arc<Node>, inherited: Option<Listener>) {
+    if let Some(listener) = inherited {
+        tracing::info!(addr = ?listener.local_addr().ok(), "health and metrics listening (socket from systemd)");
+        tokio::spawn(herald::health::run(listener.socket, node.clone()));
+        return;
+    }
     let m = &node.config.server.metrics;
     let addr = match resolve(&m.host, m.port) {
         Ok(a) => a,
@@ -208,13 +215,24 @@ async fn serve() {
             std::process::exit(2);
         }
     };
-    let listener = match herald::server::bind(addr) {
-        Ok(l) => l,
+    let (inherited, inherited_metrics) = match herald::server::inherited() {
+        Ok(fds) => fds,
         Err(e) => {
-            eprintln!("herald: cannot listen on {addr}: {e}");
+            eprintln!("herald: cannot use the sockets passed in LISTEN_FDS: {e}");
             std::process::exit(2);
         }
     };
+    let listener = match inherited {
+        Some(l) => l,
+        None => match herald::server::bind(addr) {
+            Ok(l) => Listener::from(l),
+            Err(e) => {
+                eprintln!("herald: cannot listen on {addr}: {e}");
+                std::process::exit(2);
+            }
+        },
+    };
+    let addr = listener.local_addr().unwrap_or(addr);
     if let Some(pg) = &config.server.postgres {
         let loaded = herald::postgres::load(pg, &config.server.app_defaults).await;
         if let Err(e) = loaded.map_err(|e| e.to_string()).and_then(|apps| {
@@ -229,7 +247,7 @@ async fn serve() {
     }
     let apps: Vec<String> = config.apps.iter().map(|a| a.id.clone()).collect();
     let scheme = if acceptor.is_some() { "https" } else { "http" };
-    tracing::info!(%addr, scheme, ?apps, "herald listening");
+    tracing::info!(%addr, scheme, ?apps, origin = ?listener.origin, "herald listening");
     let node = match Node::new(config) {
         Ok(n) => n,
         Err(e) => {
@@ -240,7 +258,7 @@ async fn serve() {
     if let Some(pg) = node.config.server.postgres.clone() {
         herald::postgres::keep_fresh(node.clone(), pg);
     }
-    start_metrics(&node);
+    start_metrics(&node, inherited_metrics);
     herald::server::run(listener, acceptor, node, shutdown_signal()).await;
     tracing::info!("stopped");
 }

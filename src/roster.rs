@@ -21,6 +21,8 @@ const CHUNK: usize = 1024;
 const MIN_TICK: Duration = Duration::from_millis(10);
 const MAX_TICK: Duration = Duration::from_secs(1);
 const DRAIN_MESSAGE: &str = "Server closed. Please reconnect shortly.";
+/// The drain's step when it is spread over a window.
+const DRAIN_TICK: Duration = Duration::from_millis(10);
 
 #[derive(Default)]
 pub struct Roster {
@@ -105,6 +107,28 @@ impl Roster {
             self.draining.store(true, Ordering::SeqCst);
         }
         self.each(|sink| sink.close(code::RECONNECT, DRAIN_MESSAGE));
+    }
+
+    /// The same, spread over `window` so the node taking over is not hit by
+    /// every client in the same millisecond: a share of the sockets every
+    /// [`DRAIN_TICK`], as many at a time as it takes to be done by the window's
+    /// end (a few sockets all go in the first tick).
+    pub async fn drain_over(&self, window: Duration) {
+        {
+            let _slots = self.lock();
+            self.draining.store(true, Ordering::SeqCst);
+        }
+        let mut sinks = Vec::new();
+        self.each(|sink| sinks.push(sink.clone()));
+        let ticks = (window.as_millis() / DRAIN_TICK.as_millis()).max(1) as u32;
+        let per_tick = sinks.len().div_ceil(ticks as usize).max(1);
+        let start = tokio::time::Instant::now();
+        for (i, chunk) in sinks.chunks(per_tick).enumerate() {
+            tokio::time::sleep_until(start + window * i as u32 / ticks).await;
+            chunk
+                .iter()
+                .for_each(|sink| sink.close(code::RECONNECT, DRAIN_MESSAGE));
+        }
     }
 
     pub fn is_draining(&self) -> bool {
@@ -211,5 +235,30 @@ mod tests {
         let late = sink(4);
         let _seat = roster.seat(&late);
         assert_eq!(close_code(&late), Some(code::RECONNECT));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_spread_drain_reaches_everyone_evenly_within_its_window() {
+        let roster = Arc::new(Roster::default());
+        let sinks: Vec<_> = (0..1000).map(sink).collect();
+        let _seats: Vec<_> = sinks.iter().map(|s| roster.seat(s)).collect();
+        let start = tokio::time::Instant::now();
+        let drain = roster.drain_over(Duration::from_secs(1));
+        tokio::pin!(drain);
+        let closed = |sinks: &[Arc<Sink>]| sinks.iter().filter(|s| close_code(s).is_some()).count();
+        // Halfway through the window about half have been told, and upgrades are refused.
+        tokio::select! {
+            _ = &mut drain => panic!("the drain ended early"),
+            _ = tokio::time::sleep(Duration::from_millis(505)) => {}
+        }
+        let half = closed(&sinks);
+        assert!(roster.is_draining());
+        assert!(
+            (450..=560).contains(&half),
+            "{half} told after half the window"
+        );
+        drain.await;
+        assert_eq!(closed(&sinks), 1000);
+        assert!(start.elapsed() <= Duration::from_secs(1));
     }
 }

@@ -19,15 +19,21 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use shards::Shards;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
+mod caller;
 mod deadline;
+mod listen;
 mod shards;
 
+pub use listen::{bind, inherited, Listener, Origin};
+
+use caller::Caller;
 use deadline::{Clock, Deadline};
 
 type Body = Full<Bytes>;
@@ -35,27 +41,18 @@ type Body = Full<Bytes>;
 /// A client that has not finished its TLS handshake by then is dropped.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Bind with a deep backlog so connection storms do not overflow it.
-pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(4096)
-}
-
 /// Serve (HTTPS and `wss://` when `tls` is given) until `shutdown` resolves,
-/// then drain: sockets are told to reconnect (4200) and the call returns once
-/// they are gone or the grace period ends.
+/// then hand over and drain: the listener is closed first, so new connections
+/// reach the process that takes over; then sockets are told to reconnect (4200),
+/// spread over `reconnect_window`, and the call returns once they are gone or
+/// the grace period after that window ends.
 pub async fn run(
-    listener: TcpListener,
+    listener: impl Into<Listener>,
     tls: Option<TlsAcceptor>,
     node: Arc<Node>,
     shutdown: impl Future<Output = ()>,
 ) {
+    let listener = listener.into();
     tokio::pin!(shutdown);
     let weak = Arc::downgrade(&node);
     let timing = move || weak.upgrade().map(|n| crate::roster::timing(&n.config));
@@ -70,17 +67,9 @@ pub async fn run(
     let mut shards = Shards::start(node.config.server.threads, tls.clone(), node.clone());
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = listener.socket.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let Some(pass) = node.gate.enter(peer.ip()) else {
-                        // Not even the reserve is left: close at once.
-                        crate::metrics::refused("node_capacity");
-                        continue;
-                    };
-                    let _ = stream.set_nodelay(true);
-                    if let Some((stream, pass)) = shards.hand_off(stream, pass) {
-                        tokio::spawn(accept(stream, pass, tls.clone(), node.clone()));
-                    }
+                    admit(stream, peer, &mut shards, &tls, &node);
                     tokio::task::yield_now().await;
                 }
                 Err(e) => {
@@ -91,16 +80,47 @@ pub async fn run(
             _ = &mut shutdown => break,
         }
     }
-    drop(listener);
+    let origin = listener.origin;
+    let queued = listen::close(listener);
+    tracing::info!(?origin, queued = queued.len(), "stopped listening");
+    for (stream, peer) in queued {
+        admit(stream, peer, &mut shards, &tls, &node);
+    }
     drain(&node).await;
     drop(shards);
     sweeper.abort();
 }
 
+/// Count an accepted connection against the caps and serve it on its shard.
+fn admit(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shards: &mut Shards,
+    tls: &Option<TlsAcceptor>,
+    node: &Arc<Node>,
+) {
+    // Behind a trusted proxy, the clients are counted per request instead.
+    let proxied = node.config.server.guard.trusted_proxies.trusts(peer.ip());
+    let Some(pass) = node.gate.enter((!proxied).then_some(peer.ip())) else {
+        // Not even the reserve is left: close at once.
+        crate::metrics::refused("node_capacity");
+        return;
+    };
+    let _ = stream.set_nodelay(true);
+    if let Some((stream, pass)) = shards.hand_off(stream, pass) {
+        tokio::spawn(accept(stream, pass, tls.clone(), node.clone()));
+    }
+}
+
 async fn drain(node: &Node) {
-    tracing::info!(connections = node.adapter.total_connections(), "draining");
-    node.drain();
-    let deadline = tokio::time::Instant::now() + node.config.server.shutdown_grace_period;
+    let window = node.config.server.reconnect_window;
+    tracing::info!(
+        connections = node.adapter.total_connections(),
+        ?window,
+        "draining"
+    );
+    let deadline = tokio::time::Instant::now() + window + node.config.server.shutdown_grace_period;
+    node.roster.drain_over(window).await;
     while node.adapter.total_connections() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -123,17 +143,18 @@ async fn flush_webhooks(node: &Node, deadline: tokio::time::Instant) {
 /// Serve one accepted connection, after its TLS handshake when TLS is on. The
 /// handshake runs here, in the connection's own task, never in the accept loop.
 async fn accept(stream: TcpStream, pass: Pass, tls: Option<TlsAcceptor>, node: Arc<Node>) {
+    let peer = stream.peer_addr().ok().map(|a| a.ip());
     let Some(tls) = tls else {
-        return serve_connection(stream, pass, node).await;
+        return serve_connection(stream, peer, pass, node).await;
     };
     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
-        Ok(Ok(stream)) => serve_connection(stream, pass, node).await,
+        Ok(Ok(stream)) => serve_connection(stream, peer, pass, node).await,
         Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
         Err(_) => tracing::debug!("TLS handshake timed out"),
     }
 }
 
-async fn serve_connection<S>(stream: S, pass: Pass, node: Arc<Node>)
+async fn serve_connection<S>(stream: S, peer: Option<IpAddr>, pass: Pass, node: Arc<Node>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -143,14 +164,25 @@ where
     let admission = pass.admission;
     // Moved into the WebSocket's task on upgrade, else dropped with the connection.
     let pass = Arc::new(std::sync::Mutex::new(Some(pass)));
+    let served = Arc::new(AtomicBool::new(false));
     let service = hyper::service::service_fn(move |req| {
         let (node, clock, pass) = (node.clone(), clock.clone(), pass.clone());
+        let first = !served.swap(true, Ordering::Relaxed);
         async move {
             clock.head_read();
-            let response = match admission {
-                Admission::Admitted => route(req, node, &clock, &pass).await,
-                over => turn_away(req, node, &clock, &pass, over).await,
+            let caller = Caller::new(&node, peer, &req, first, admission);
+            let mut response = match caller.admission {
+                Admission::Admitted => route(req, node.clone(), &clock, &pass, caller).await,
+                _ => turn_away(req, node.clone(), &clock, &pass, caller).await,
             };
+            // A keep-alive client (a publisher, a proxy) opens its next connection
+            // to the process that took over.
+            if let Ok(r) = &mut response {
+                if node.is_draining() && r.status() != StatusCode::SWITCHING_PROTOCOLS {
+                    r.headers_mut()
+                        .insert(CONNECTION, HeaderValue::from_static("close"));
+                }
+            }
             clock.answered();
             response
         }
@@ -177,8 +209,9 @@ async fn turn_away(
     node: Arc<Node>,
     clock: &Arc<Clock>,
     held: &Held,
-    over: Admission,
+    caller: Caller,
 ) -> Result<Response<Body>, std::convert::Infallible> {
+    let over = caller.admission;
     let (reason, message) = match over {
         Admission::OverAddress => (
             "address_capacity",
@@ -192,6 +225,7 @@ async fn turn_away(
     if crate::metrics::refused(reason) {
         tracing::info!(
             reason,
+            client = ?caller.client,
             "connection over capacity (more this second are only counted)"
         );
     }
@@ -201,9 +235,9 @@ async fn turn_away(
         .local_path(req.uri().path())
         .unwrap_or("");
     let mut response = if path.starts_with("/app/") {
-        return route(req, node, clock, held).await;
+        return route(req, node, clock, held, caller).await;
     } else if path.starts_with("/apps/") && over == Admission::OverNode {
-        route(req, node, clock, held).await?
+        route(req, node, clock, held, caller).await?
     } else {
         let e = api::ApiError::new(503, message);
         json(StatusCode::SERVICE_UNAVAILABLE, e.body())
@@ -219,6 +253,7 @@ async fn route(
     node: Arc<Node>,
     clock: &Arc<Clock>,
     held: &Held,
+    caller: Caller,
 ) -> Result<Response<Body>, std::convert::Infallible> {
     let Some(path) = node.config.server.local_path(req.uri().path()) else {
         return Ok(text(StatusCode::NOT_FOUND, "Not found"));
@@ -239,7 +274,14 @@ async fn route(
         ("GET", "/up") => json(StatusCode::OK, r#"{"health":"OK"}"#.into()),
         ("GET", p) if p.starts_with("/app/") => {
             let pass = held.lock().unwrap_or_else(|p| p.into_inner()).take();
-            upgrade(req, node, clock, pass, p["/app/".len()..].to_string())
+            upgrade(
+                req,
+                node,
+                clock,
+                pass,
+                caller,
+                p["/app/".len()..].to_string(),
+            )
         }
         (_, p) if p.starts_with("/apps/") => api_request(req, node, clock, p).await,
         _ => text(StatusCode::NOT_FOUND, "Not found"),
@@ -266,10 +308,14 @@ fn upgrade(
     mut req: Request<Incoming>,
     node: Arc<Node>,
     clock: &Clock,
-    pass: Option<Pass>,
+    mut pass: Option<Pass>,
+    caller: Caller,
     key: String,
 ) -> Response<Body> {
-    if node.is_draining() {
+    // Refused where a proxy can retry it on another node: on a connection that
+    // was open before the drain. A connection the kernel had queued when the
+    // listener closed is upgraded, and its socket told 4200 at once.
+    if node.is_draining() && !caller.first {
         return text(
             StatusCode::SERVICE_UNAVAILABLE,
             "Server is closing. Please reconnect shortly.",
@@ -295,7 +341,16 @@ fn upgrade(
         .get(ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let upgrade = connection::Upgrade { key, origin, pass };
+    if let Some(pass) = &mut pass {
+        pass.admission = caller.admission;
+        pass.keep(caller.share);
+    }
+    let upgrade = connection::Upgrade {
+        key,
+        origin,
+        pass,
+        client: caller.client,
+    };
     let on_upgrade = hyper::upgrade::on(&mut req);
     clock.off();
     // The connection gets a task of its own once the upgrade is done, so the

@@ -17,6 +17,8 @@ enum Kind {
     JsonArray,
     /// The text as it is, never read as JSON (paths, passphrases).
     Raw,
+    /// A JSON array of strings, or the strings separated by commas.
+    List,
 }
 
 #[derive(Clone, Copy)]
@@ -56,6 +58,18 @@ const VARS: &[(&str, Target, &str, Kind)] = &[
         "HERALD_MAX_CHANNELS_PER_CONNECTION",
         Target::Server,
         "max_channels_per_connection",
+        Kind::Int,
+    ),
+    (
+        "HERALD_TRUSTED_PROXIES",
+        Target::Server,
+        "trusted_proxies",
+        Kind::List,
+    ),
+    (
+        "HERALD_SHUTDOWN_RECONNECT_WINDOW",
+        Target::Server,
+        "shutdown_reconnect_window_ms",
         Kind::Int,
     ),
     ("SOKETI_HOST", Target::Server, "host", Kind::Str),
@@ -426,6 +440,7 @@ fn kind_name(kind: Kind) -> &'static str {
         Kind::Megabytes => "a number of megabytes",
         Kind::JsonArray => "a JSON array",
         Kind::Raw => "text",
+        Kind::List => "addresses separated by commas",
     }
 }
 
@@ -433,6 +448,9 @@ fn kind_name(kind: Kind) -> &'static str {
 fn coerce(text: &str, kind: Kind) -> Option<toml::Value> {
     if let Kind::Raw = kind {
         return Some(toml::Value::String(text.to_string()));
+    }
+    if let Kind::List = kind {
+        return list(text);
     }
     let json = serde_json::from_str::<serde_json::Value>(text)
         .unwrap_or_else(|_| serde_json::Value::String(text.to_string()));
@@ -455,6 +473,17 @@ fn coerce(text: &str, kind: Kind) -> Option<toml::Value> {
         }),
         _ => return None,
     })
+}
+
+/// `["a","b"]` or `a, b` as a TOML array of strings.
+fn list(text: &str) -> Option<toml::Value> {
+    let items: Vec<String> = match serde_json::from_str::<Vec<String>>(text) {
+        Ok(items) => items,
+        Err(_) if text.trim_start().starts_with('[') => return None,
+        Err(_) => text.split(',').map(|s| s.trim().to_string()).collect(),
+    };
+    let items = items.into_iter().filter(|s| !s.is_empty());
+    Some(toml::Value::Array(items.map(toml::Value::String).collect()))
 }
 
 /// JSON into TOML; `null` (which TOML lacks) drops the key.
@@ -512,6 +541,31 @@ mod tests {
         assert_eq!(app.secret, "app-secret");
         assert!(app.enable_client_messages);
         assert_eq!(app.max_connections, Some(5));
+    }
+
+    #[test]
+    fn trusted_proxies_and_the_reconnect_window_come_from_herald_variables() {
+        let cfg = build(&[
+            ("HERALD_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8"),
+            ("HERALD_SHUTDOWN_RECONNECT_WINDOW", "250"),
+        ])
+        .unwrap();
+        let proxies = &cfg.server.guard.trusted_proxies;
+        assert!(proxies.trusts("10.9.8.7".parse().unwrap()));
+        assert!(proxies.trusts("127.0.0.1".parse().unwrap()));
+        assert!(!proxies.trusts("192.0.2.1".parse().unwrap()));
+        assert_eq!(cfg.server.reconnect_window.as_millis(), 250);
+        let cfg = build(&[("HERALD_TRUSTED_PROXIES", r#"["::1"]"#)]).unwrap();
+        assert!(cfg
+            .server
+            .guard
+            .trusted_proxies
+            .trusts("::1".parse().unwrap()));
+        let err = build(&[("HERALD_TRUSTED_PROXIES", "nginx")]).unwrap_err();
+        assert!(err.to_string().contains("trusted_proxies"), "{err}");
+        let cfg = build(&[]).unwrap();
+        assert!(cfg.server.guard.trusted_proxies.is_empty());
+        assert_eq!(cfg.server.reconnect_window.as_millis(), 1000);
     }
 
     #[test]
