@@ -2,17 +2,16 @@
 //! client-event budget. Handlers are synchronous: they update the registry through
 //! the adapter and return the frames to write back to this socket.
 
-use crate::adapter::AdapterError;
 use crate::auth;
-use crate::channel::registry::{AppState, JoinError};
-use crate::channel::{
-    validate_name, ChannelType, Kind, Member, MemberError, NameError, SERVER_TO_USER_PREFIX,
-};
+use crate::channel::registry::AppState;
+use crate::channel::{ChannelType, Kind};
 use crate::node::Node;
 use crate::protocol::{self, code, ClientMessage};
 use crate::socket::Sink;
 use crate::webhook::Event;
 use std::collections::HashMap;
+
+mod subscribe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -75,114 +74,6 @@ impl Session {
                 data,
             } => self.client_event(&event, &channel, data.as_deref()),
         }
-    }
-
-    async fn subscribe(
-        &mut self,
-        channel: &str,
-        auth: Option<&str>,
-        channel_data: Option<&str>,
-    ) -> Reply {
-        let refuse = |kind: &str, msg: &str, status: u16| {
-            Reply::frame(protocol::subscription_error(channel, kind, msg, status))
-        };
-        let limits = &self.app.app().limits;
-        match validate_name(channel, limits.max_channel_name_length) {
-            Err(e @ NameError::TooLong(_)) => return refuse("LimitReached", &e.to_string(), 4009),
-            Err(e @ NameError::Invalid) => return refuse("InvalidChannel", &e.to_string(), 4009),
-            Ok(()) => {}
-        }
-        let max = self.node.config.server.guard.max_channels_per_connection;
-        let new = self.subscriptions.get(channel).is_none();
-        if new && max.is_some_and(|max| self.subscriptions.len() >= max) {
-            let max = max.unwrap_or_default();
-            let message = format!("A connection may be subscribed to at most {max} channels.");
-            return refuse("LimitReached", &message, 4100);
-        }
-        let ctype = ChannelType::of(channel);
-        if ctype.kind == Kind::ServerToUser
-            && self.user.as_deref() != channel.strip_prefix(SERVER_TO_USER_PREFIX)
-        {
-            return refuse(
-                "AuthError",
-                "Only a connection signed in as this user may subscribe.",
-                401,
-            );
-        }
-        if ctype.needs_auth() {
-            let app = &self.app.app();
-            let socket_id = self.sink.socket_id().to_string();
-            let message = auth::channel_string(&socket_id, channel, channel_data);
-            if !auth::verify_token(&app.key, &app.secret, auth.unwrap_or(""), &message) {
-                crate::metrics::refused("subscription_unauthorized");
-                tracing::debug!(channel, "subscription refused: bad signature");
-                return refuse("AuthError", "The connection is unauthorized.", 401);
-            }
-        }
-        let member = if ctype.kind == Kind::Presence {
-            match Member::parse(
-                channel_data.unwrap_or(""),
-                limits.max_presence_member_size_kb,
-            ) {
-                Ok(m) => Some(m),
-                Err(e @ MemberError::TooBig(_)) => {
-                    return refuse("LimitReached", &e.to_string(), 4301)
-                }
-                Err(e @ MemberError::Invalid) => {
-                    return refuse("InvalidChannelData", &e.to_string(), 4302)
-                }
-            }
-        } else {
-            None
-        };
-        let user = member.as_ref().map(|m| m.id.clone());
-        let user_json = member.as_ref().map(|m| m.id_json.clone());
-        let joined = match self
-            .node
-            .adapter
-            .subscribe(&self.app, channel, &self.sink, member)
-            .await
-        {
-            Ok(j) => j,
-            Err(AdapterError::Join(e @ JoinError::PresenceFull)) => {
-                return refuse("LimitReached", &e.to_string(), 4100)
-            }
-            Err(e @ AdapterError::Unavailable) => {
-                return refuse("ServerError", &e.to_string(), 503)
-            }
-        };
-        let channel_name = || channel.to_string();
-        if joined.occupied {
-            self.webhook(Event::ChannelOccupied {
-                channel: channel_name(),
-            });
-        }
-        if let (true, Some(user_id), Some(user_json)) = (joined.member_added, &user, user_json) {
-            self.webhook(Event::MemberAdded {
-                channel: channel_name(),
-                user_id: user_id.clone(),
-                user_json,
-            });
-        }
-        self.subscriptions.insert(channel.to_string(), user);
-        if ctype.needs_auth() {
-            // Joined a private or presence channel: the sign-in clock no longer applies.
-            self.sink.live.authorized();
-        }
-        let data = joined.presence.as_deref().unwrap_or("{}");
-        let mut reply = Reply::frame(protocol::subscription_succeeded(channel, data));
-        if ctype.cache {
-            match self.node.adapter.cache_get(&self.app, channel).await {
-                Some((frame, _, _)) => reply.frames.push(frame.to_string()),
-                None => {
-                    reply.frames.push(protocol::cache_miss(channel));
-                    self.webhook(Event::CacheMiss {
-                        channel: channel_name(),
-                    });
-                }
-            }
-        }
-        reply
     }
 
     pub async fn unsubscribe(&mut self, channel: &str) {

@@ -1,0 +1,183 @@
+//! `pusher:subscribe`: the checks a subscription passes (name, room on the
+//! socket, who may join, signature, presence data), the join, and the reply.
+
+use super::{Reply, Session};
+use crate::adapter::AdapterError;
+use crate::auth;
+use crate::channel::registry::{JoinError, Joined};
+use crate::channel::{
+    validate_name, ChannelType, Kind, Member, MemberError, NameError, SERVER_TO_USER_PREFIX,
+};
+use crate::protocol;
+use crate::webhook::Event;
+
+/// A subscription refused: `pusher:subscription_error` `{type, error, status}`
+/// on that channel; the socket stays open.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("{kind} ({status}): {message}")]
+pub struct Refused {
+    pub kind: &'static str,
+    pub message: String,
+    pub status: u16,
+}
+
+fn refused(kind: &'static str, message: impl ToString, status: u16) -> Refused {
+    Refused {
+        kind,
+        message: message.to_string(),
+        status,
+    }
+}
+
+impl Session {
+    pub(super) async fn subscribe(
+        &mut self,
+        channel: &str,
+        auth: Option<&str>,
+        channel_data: Option<&str>,
+    ) -> Reply {
+        match self.try_subscribe(channel, auth, channel_data).await {
+            Ok(reply) => reply,
+            Err(e) => Reply::frame(protocol::subscription_error(
+                channel, e.kind, &e.message, e.status,
+            )),
+        }
+    }
+
+    async fn try_subscribe(
+        &mut self,
+        channel: &str,
+        auth: Option<&str>,
+        channel_data: Option<&str>,
+    ) -> Result<Reply, Refused> {
+        let ctype = ChannelType::of(channel);
+        self.check_name(channel)?;
+        self.check_room(channel)?;
+        self.check_user(channel, ctype)?;
+        if ctype.needs_auth() {
+            self.check_signature(channel, auth, channel_data)?;
+        }
+        let member = match ctype.kind {
+            Kind::Presence => Some(self.member(channel_data)?),
+            _ => None,
+        };
+        let user = member.as_ref().map(|m| (m.id.clone(), m.id_json.clone()));
+        let joined = self.join(channel, member).await?;
+        self.announce(channel, &joined, user.clone());
+        self.subscriptions
+            .insert(channel.to_string(), user.map(|(id, _)| id));
+        if ctype.needs_auth() {
+            // Joined a private or presence channel: the sign-in clock no longer applies.
+            self.sink.live.authorized();
+        }
+        Ok(self.succeeded(channel, ctype, &joined).await)
+    }
+
+    fn check_name(&self, channel: &str) -> Result<(), Refused> {
+        let max = self.app.app().limits.max_channel_name_length;
+        match validate_name(channel, max) {
+            Err(e @ NameError::TooLong(_)) => Err(refused("LimitReached", e, 4009)),
+            Err(e @ NameError::Invalid) => Err(refused("InvalidChannel", e, 4009)),
+            Ok(()) => Ok(()),
+        }
+    }
+
+    /// `max_channels_per_connection`, for a channel the socket is not in yet.
+    fn check_room(&self, channel: &str) -> Result<(), Refused> {
+        let Some(max) = self.node.config.server.guard.max_channels_per_connection else {
+            return Ok(());
+        };
+        if self.subscriptions.get(channel).is_none() && self.subscriptions.len() >= max {
+            let message = format!("A connection may be subscribed to at most {max} channels.");
+            return Err(refused("LimitReached", message, 4100));
+        }
+        Ok(())
+    }
+
+    /// `#server-to-user-{id}` only for the socket signed in as `id`.
+    fn check_user(&self, channel: &str, ctype: ChannelType) -> Result<(), Refused> {
+        let own = self.user.as_deref() == channel.strip_prefix(SERVER_TO_USER_PREFIX);
+        match ctype.kind == Kind::ServerToUser && !own {
+            true => Err(refused(
+                "AuthError",
+                "Only a connection signed in as this user may subscribe.",
+                401,
+            )),
+            false => Ok(()),
+        }
+    }
+
+    fn check_signature(
+        &self,
+        channel: &str,
+        auth: Option<&str>,
+        channel_data: Option<&str>,
+    ) -> Result<(), Refused> {
+        let app = self.app.app();
+        let socket_id = self.sink.socket_id().to_string();
+        let message = auth::channel_string(&socket_id, channel, channel_data);
+        if auth::verify_token(&app.key, &app.secret, auth.unwrap_or(""), &message) {
+            return Ok(());
+        }
+        crate::metrics::refused("subscription_unauthorized");
+        tracing::debug!(channel, "subscription refused: bad signature");
+        Err(refused("AuthError", "The connection is unauthorized.", 401))
+    }
+
+    fn member(&self, channel_data: Option<&str>) -> Result<Member, Refused> {
+        let max_kb = self.app.app().limits.max_presence_member_size_kb;
+        Member::parse(channel_data.unwrap_or(""), max_kb).map_err(|e| match e {
+            MemberError::TooBig(_) => refused("LimitReached", e, 4301),
+            MemberError::Invalid => refused("InvalidChannelData", e, 4302),
+        })
+    }
+
+    async fn join(&self, channel: &str, member: Option<Member>) -> Result<Joined, Refused> {
+        let adapter = &self.node.adapter;
+        match adapter
+            .subscribe(&self.app, channel, &self.sink, member)
+            .await
+        {
+            Ok(joined) => Ok(joined),
+            Err(AdapterError::Join(e @ JoinError::PresenceFull)) => {
+                Err(refused("LimitReached", e, 4100))
+            }
+            Err(e @ AdapterError::Unavailable) => Err(refused("ServerError", e, 503)),
+        }
+    }
+
+    /// The webhooks a join causes: `channel_occupied`, `member_added`.
+    fn announce(&self, channel: &str, joined: &Joined, user: Option<(String, String)>) {
+        if joined.occupied {
+            self.webhook(Event::ChannelOccupied {
+                channel: channel.to_string(),
+            });
+        }
+        if let (true, Some((user_id, user_json))) = (joined.member_added, user) {
+            self.webhook(Event::MemberAdded {
+                channel: channel.to_string(),
+                user_id,
+                user_json,
+            });
+        }
+    }
+
+    /// `subscription_succeeded`, and for a cache channel its last event or `cache_miss`.
+    async fn succeeded(&self, channel: &str, ctype: ChannelType, joined: &Joined) -> Reply {
+        let data = joined.presence.as_deref().unwrap_or("{}");
+        let mut reply = Reply::frame(protocol::subscription_succeeded(channel, data));
+        if !ctype.cache {
+            return reply;
+        }
+        match self.node.adapter.cache_get(&self.app, channel).await {
+            Some((frame, _, _)) => reply.frames.push(frame.to_string()),
+            None => {
+                reply.frames.push(protocol::cache_miss(channel));
+                self.webhook(Event::CacheMiss {
+                    channel: channel.to_string(),
+                });
+            }
+        }
+        reply
+    }
+}
