@@ -92,6 +92,7 @@ fn accepted(body: &[u8], batch: bool, limits: &Limits) {
     // Numbers out of f64 range are valid JSON that `Value` cannot hold: nothing more to check.
     let Ok(v) = serde_json::from_slice::<Value>(body) else { return };
     if batch {
+        let v = as_object(&v, &["batch"]);
         let events = v["batch"].as_array().expect("batch is an array");
         assert!(events.len() <= limits.max_event_batch_size, "batch of {}", events.len());
         events.iter().for_each(|e| event_within(e, limits));
@@ -100,7 +101,18 @@ fn accepted(body: &[u8], batch: bool, limits: &Limits) {
     }
 }
 
+/// serde reads a struct from an object or, positionally, from an array (so herald
+/// accepts `["name", "data", "channel"]`, validated all the same): as an object.
+fn as_object(v: &Value, fields: &[&str]) -> Value {
+    match v.as_array() {
+        Some(items) => fields.iter().zip(items).map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        None => v.clone(),
+    }
+}
+
 fn event_within(e: &Value, limits: &Limits) {
+    let fields = ["name", "data", "channel", "channels", "socket_id", "info"];
+    let e = &as_object(e, &fields);
     let name = e["name"].as_str().expect("name is a string");
     assert!(!name.is_empty() && name.len() <= limits.max_event_name_length, "name {name:?}");
     let channels: Vec<&str> = match e["channels"].as_array() {

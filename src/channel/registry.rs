@@ -566,3 +566,6 @@ impl Registry {
         self.apps().iter().map(|a| a.connection_count()).sum()
     }
 }
+
+#[cfg(test)]
+mod proptests;
