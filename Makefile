@@ -1,7 +1,7 @@
 # herald: `make run` serves the default app on :6001; `make test` runs every test.
 CARGO ?= cargo
 
-.PHONY: run build release test unit lint protocol-test bench redis-server postgresql bench-smoke
+.PHONY: run build release test unit lint protocol-test bench redis-server postgresql bench-smoke fuzz fuzz-smoke
 
 run:
 	$(CARGO) run --release
@@ -13,8 +13,9 @@ release:
 	$(CARGO) build --release
 
 # Everything CI runs: formatting, lints, unit + integration tests, the pusher-js conformance suite,
-# and the benchmark tool once at tiny size (a smoke test: it never asserts timings).
-test: lint unit protocol-test bench-smoke
+# the benchmark tool once at tiny size (a smoke test: it never asserts timings), and each fuzz
+# target for a few seconds.
+test: lint unit protocol-test bench-smoke fuzz-smoke
 
 lint:
 	$(CARGO) fmt --check
@@ -48,3 +49,16 @@ bench-smoke: release redis-server
 	target/release/herald-bench --spawn target/release/herald --scenario all --smoke --duration 2
 	target/release/herald-bench --spawn target/release/herald --scenario fanout,churn --smoke --duration 2 --procs 2
 	scripts/bench-cluster.sh --smoke
+
+# Fuzzing (issue 12): every cargo-fuzz target in fuzz/ for FUZZ_SECONDS each, one after another, on
+# the nightly toolchain (cargo-fuzz is installed when missing). The first build of the targets
+# (release, AddressSanitizer) takes several minutes. A crash fails the run; its input is kept
+# in fuzz/artifacts/<target>/. New corpus entries go to fuzz/target/corpus/ (not checked in).
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 10
+
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+fuzz-smoke:
+	scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS)
