@@ -38,9 +38,14 @@ struct World {
 fn world() -> &'static World {
     static WORLD: OnceLock<World> = OnceLock::new();
     WORLD.get_or_init(|| {
-        let config = RawConfig::parse_toml("fuzz.toml", CONFIG).unwrap().build().unwrap();
+        let config = RawConfig::parse_toml("fuzz.toml", CONFIG)
+            .unwrap()
+            .build()
+            .unwrap();
         World {
-            runtime: tokio::runtime::Builder::new_current_thread().build().unwrap(),
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap(),
             node: Node::new(config).unwrap(),
         }
     })
@@ -49,10 +54,19 @@ fn world() -> &'static World {
 fuzz_target!(|data: &[u8]| {
     let [flags, body @ ..] = data else { return };
     let batch = flags & 1 != 0;
-    let path = if batch { "/apps/app-id/batch_events" } else { "/apps/app-id/events" };
+    let path = if batch {
+        "/apps/app-id/batch_events"
+    } else {
+        "/apps/app-id/events"
+    };
     let query = signed_query(path, body, flags & 2 != 0, flags & 4 != 0);
     let world = world();
-    let req = Request { method: "POST", path, query: &query, body };
+    let req = Request {
+        method: "POST",
+        path,
+        query: &query,
+        body,
+    };
     let answer = world.runtime.block_on(handle(&world.node, &req));
     let limits = world.node.app_by_id("app-id").unwrap().app().limits.clone();
     match answer {
@@ -79,9 +93,18 @@ fn signed_query(path: &str, body: &[u8], md5: bool, info: bool) -> String {
     if info {
         query.push(("info".into(), "subscription_count,user_count".into()));
     }
-    let to_sign = SignedRequest { method: "POST", path, query: &query, body }.string_to_sign();
+    let to_sign = SignedRequest {
+        method: "POST",
+        path,
+        query: &query,
+        body,
+    }
+    .string_to_sign();
     query.push(("auth_signature".into(), auth::sign("app-secret", &to_sign)));
-    let pairs: Vec<String> = query.iter().map(|(k, v)| format!("{k}={}", v.replace(',', "%2C"))).collect();
+    let pairs: Vec<String> = query
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.replace(',', "%2C")))
+        .collect();
     pairs.join("&")
 }
 
@@ -90,11 +113,17 @@ fn accepted(body: &[u8], batch: bool, limits: &Limits) {
     let syntax = serde_json::from_slice::<serde::de::IgnoredAny>(body);
     assert!(syntax.is_ok(), "accepted a body that is not JSON");
     // Numbers out of f64 range are valid JSON that `Value` cannot hold: nothing more to check.
-    let Ok(v) = serde_json::from_slice::<Value>(body) else { return };
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return;
+    };
     if batch {
         let v = as_object(&v, &["batch"]);
         let events = v["batch"].as_array().expect("batch is an array");
-        assert!(events.len() <= limits.max_event_batch_size, "batch of {}", events.len());
+        assert!(
+            events.len() <= limits.max_event_batch_size,
+            "batch of {}",
+            events.len()
+        );
         events.iter().for_each(|e| event_within(e, limits));
     } else {
         event_within(&v, limits);
@@ -105,7 +134,11 @@ fn accepted(body: &[u8], batch: bool, limits: &Limits) {
 /// accepts `["name", "data", "channel"]`, validated all the same): as an object.
 fn as_object(v: &Value, fields: &[&str]) -> Value {
     match v.as_array() {
-        Some(items) => fields.iter().zip(items).map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        Some(items) => fields
+            .iter()
+            .zip(items)
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
         None => v.clone(),
     }
 }
@@ -114,14 +147,24 @@ fn event_within(e: &Value, limits: &Limits) {
     let fields = ["name", "data", "channel", "channels", "socket_id", "info"];
     let e = &as_object(e, &fields);
     let name = e["name"].as_str().expect("name is a string");
-    assert!(!name.is_empty() && name.len() <= limits.max_event_name_length, "name {name:?}");
+    assert!(
+        !name.is_empty() && name.len() <= limits.max_event_name_length,
+        "name {name:?}"
+    );
     let channels: Vec<&str> = match e["channels"].as_array() {
         Some(list) if !list.is_empty() => list.iter().map(|c| c.as_str().unwrap()).collect(),
         _ => vec![e["channel"].as_str().expect("a channel")],
     };
-    assert!(channels.len() <= limits.max_event_channels_at_once, "{} channels", channels.len());
+    assert!(
+        channels.len() <= limits.max_event_channels_at_once,
+        "{} channels",
+        channels.len()
+    );
     for c in channels {
-        assert!(herald::channel::validate_name(c, limits.max_channel_name_length).is_ok(), "{c:?}");
+        assert!(
+            herald::channel::validate_name(c, limits.max_channel_name_length).is_ok(),
+            "{c:?}"
+        );
     }
     match &e["data"] {
         Value::Null => panic!("accepted without data"),

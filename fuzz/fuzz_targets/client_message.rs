@@ -19,12 +19,18 @@ const SECRET: &str = "app-secret";
 const SOCKET: &str = "123.456";
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(message) = ClientMessage::parse(text) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(message) = ClientMessage::parse(text) else {
+        return;
+    };
     match message {
-        ClientMessage::Subscribe { channel, auth, channel_data } => {
-            subscribe(&channel, auth.as_deref(), channel_data.as_deref())
-        }
+        ClientMessage::Subscribe {
+            channel,
+            auth,
+            channel_data,
+        } => subscribe(&channel, auth.as_deref(), channel_data.as_deref()),
         ClientMessage::Unsubscribe { channel } => {
             let _ = validate_name(&channel, 200);
         }
@@ -33,11 +39,19 @@ fuzz_target!(|data: &[u8]| {
             let _ = auth::verify_token(KEY, SECRET, &auth, &msg);
             json(&protocol::signin_success(&user_data));
         }
-        ClientMessage::ClientEvent { event, channel, data } => {
+        ClientMessage::ClientEvent {
+            event,
+            channel,
+            data,
+        } => {
             let frame = protocol::event(&event, &channel, data.as_deref(), Some("\"u1\""));
             json(&frame);
             let relayed: Relayed = serde_json::from_str(&frame).unwrap();
-            assert_eq!(relayed.data.map(RawValue::get), data.as_deref(), "data not relayed verbatim");
+            assert_eq!(
+                relayed.data.map(RawValue::get),
+                data.as_deref(),
+                "data not relayed verbatim"
+            );
         }
         ClientMessage::Ping | ClientMessage::Pong | ClientMessage::Ignored(_) => {}
     }
@@ -55,8 +69,18 @@ fn subscribe(channel: &str, token: Option<&str>, channel_data: Option<&str>) {
     let mut bad = good.into_bytes();
     let last = bad.len() - 1;
     bad[last] = if bad[last] == b'0' { b'1' } else { b'0' };
-    assert!(!auth::verify_token(KEY, SECRET, std::str::from_utf8(&bad).unwrap(), &msg));
-    json(&protocol::subscription_error(channel, "AuthError", "no", 401));
+    assert!(!auth::verify_token(
+        KEY,
+        SECRET,
+        std::str::from_utf8(&bad).unwrap(),
+        &msg
+    ));
+    json(&protocol::subscription_error(
+        channel,
+        "AuthError",
+        "no",
+        401,
+    ));
     json(&protocol::error(4009, "x", Some(channel)));
     if let Some(Ok(member)) = channel_data.map(|d| Member::parse(d, 2.0)) {
         let added = protocol::member_added(channel, &member.id_json, member.info_json.as_deref());

@@ -8,7 +8,9 @@ use libfuzzer_sys::fuzz_target;
 use std::collections::HashMap;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let vars: HashMap<String, String> = env::parse_dotenv(text).into_iter().collect();
     let _ = env::unsupported(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let mut raw = RawConfig::default();

@@ -17,7 +17,9 @@ use herald::auth::{self, SignedRequest};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let mut lines = text.splitn(10, '\n');
     let mut next = || lines.next().unwrap_or("");
     let (key, secret, token, message) = (next(), next(), next(), next());
@@ -28,7 +30,12 @@ fuzz_target!(|data: &[u8]| {
 
     tokens(key, secret, token, message);
     let query = parse_query(query);
-    let req = SignedRequest { method, path, query: &query, body };
+    let req = SignedRequest {
+        method,
+        path,
+        query: &query,
+        body,
+    };
     if req.verify(key, secret, now, window).is_ok() {
         must_be_signed(&req, key, secret, now, window);
     }
@@ -67,7 +74,11 @@ fn reference_string(method: &str, path: &str, query: &[(String, String)], body: 
     }
     pairs.sort();
     let joined: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    format!("{}\n{path}\n{}", method.to_ascii_uppercase(), joined.join("&"))
+    format!(
+        "{}\n{path}\n{}",
+        method.to_ascii_uppercase(),
+        joined.join("&")
+    )
 }
 
 fn must_be_signed(req: &SignedRequest, key: &str, secret: &str, now: u64, window: u64) {
@@ -75,12 +86,19 @@ fn must_be_signed(req: &SignedRequest, key: &str, secret: &str, now: u64, window
     assert_eq!(param(q, "auth_key"), Some(key));
     assert_eq!(param(q, "auth_version"), Some("1.0"));
     let ts: u64 = param(q, "auth_timestamp").unwrap().parse().unwrap();
-    assert!(ts.abs_diff(now) <= window, "timestamp {ts} outside {window}s of {now}");
+    assert!(
+        ts.abs_diff(now) <= window,
+        "timestamp {ts} outside {window}s of {now}"
+    );
     if let Some(md5) = param(q, "body_md5") {
         assert_eq!(md5, auth::md5_hex(req.body), "accepted a wrong body_md5");
     }
     let expected = auth::sign(secret, &reference_string(req.method, req.path, q, req.body));
-    assert_eq!(param(q, "auth_signature"), Some(expected.as_str()), "accepted a wrong signature");
+    assert_eq!(
+        param(q, "auth_signature"),
+        Some(expected.as_str()),
+        "accepted a wrong signature"
+    );
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -94,7 +112,13 @@ fn signed_correctly(
     now: u64,
     window: u64,
 ) {
-    let auth_names = ["auth_key", "auth_timestamp", "auth_version", "auth_signature", "body_md5"];
+    let auth_names = [
+        "auth_key",
+        "auth_timestamp",
+        "auth_version",
+        "auth_signature",
+        "body_md5",
+    ];
     let mut q: Vec<(String, String)> = query
         .iter()
         .filter(|(k, _)| !auth_names.iter().any(|n| k.eq_ignore_ascii_case(n)))
@@ -109,24 +133,61 @@ fn signed_correctly(
     let signature = auth::sign(secret, &reference_string(method, path, &q, body));
     let mut signed = q.clone();
     signed.push(("auth_signature".into(), signature.clone()));
-    let req = SignedRequest { method, path, query: &signed, body };
-    assert_eq!(req.verify(key, secret, now, window), Ok(()), "refused a correct signature");
+    let req = SignedRequest {
+        method,
+        path,
+        query: &signed,
+        body,
+    };
+    assert_eq!(
+        req.verify(key, secret, now, window),
+        Ok(()),
+        "refused a correct signature"
+    );
 
     let mut other_body = body.to_vec();
     match other_body.first_mut() {
         Some(b) => *b ^= 1,
         None => other_body.push(b'x'),
     }
-    let tampered = SignedRequest { body: &other_body, ..req };
-    assert!(tampered.verify(key, secret, now, window).is_err(), "accepted a changed body");
+    let tampered = SignedRequest {
+        body: &other_body,
+        ..req
+    };
+    assert!(
+        tampered.verify(key, secret, now, window).is_err(),
+        "accepted a changed body"
+    );
     let other_path = format!("{path}x");
-    let tampered = SignedRequest { path: &other_path, ..req };
-    assert!(tampered.verify(key, secret, now, window).is_err(), "accepted a changed path");
-    let other_method = if method.eq_ignore_ascii_case("POST") { "GET" } else { "POST" };
-    let tampered = SignedRequest { method: other_method, ..req };
-    assert!(tampered.verify(key, secret, now, window).is_err(), "accepted a changed method");
+    let tampered = SignedRequest {
+        path: &other_path,
+        ..req
+    };
+    assert!(
+        tampered.verify(key, secret, now, window).is_err(),
+        "accepted a changed path"
+    );
+    let other_method = if method.eq_ignore_ascii_case("POST") {
+        "GET"
+    } else {
+        "POST"
+    };
+    let tampered = SignedRequest {
+        method: other_method,
+        ..req
+    };
+    assert!(
+        tampered.verify(key, secret, now, window).is_err(),
+        "accepted a changed method"
+    );
     let mut wrong = q;
     wrong.push(("auth_signature".into(), format!("{signature}0")));
-    let tampered = SignedRequest { query: &wrong, ..req };
-    assert!(tampered.verify(key, secret, now, window).is_err(), "accepted a wrong signature");
+    let tampered = SignedRequest {
+        query: &wrong,
+        ..req
+    };
+    assert!(
+        tampered.verify(key, secret, now, window).is_err(),
+        "accepted a wrong signature"
+    );
 }

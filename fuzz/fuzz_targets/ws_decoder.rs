@@ -29,7 +29,10 @@ fn feed(max: usize, stream: &[u8], splits: &[u8]) -> Outcome {
     let mut inbuf: Vec<u8> = Vec::new();
     let mut out = Vec::new();
     let mut at = 0;
-    let sizes = splits.iter().map(|&s| usize::from(s)).chain(std::iter::once(usize::MAX));
+    let sizes = splits
+        .iter()
+        .map(|&s| usize::from(s))
+        .chain(std::iter::once(usize::MAX));
     for size in sizes {
         let end = at + size.min(stream.len() - at);
         inbuf.extend_from_slice(&stream[at..end]);
@@ -56,7 +59,11 @@ fn drain(
         match decoder.decode(&mut inbuf[used..]) {
             Ok(None) => break Ok(()),
             Ok(Some((n, message))) => {
-                assert!(n > 0 && used + n <= inbuf.len(), "consumed {n} of {}", inbuf.len() - used);
+                assert!(
+                    n > 0 && used + n <= inbuf.len(),
+                    "consumed {n} of {}",
+                    inbuf.len() - used
+                );
                 used += n;
                 if let Some(m) = message {
                     check(&m, max);
