@@ -5,9 +5,10 @@
 #
 # Builds all targets in one `cargo +nightly fuzz build` (release, debug assertions and
 # overflow checks on, AddressSanitizer), then runs each built binary for the given time,
-# one after another (2-core box); runs never rebuild, so they test exactly that build. New corpus entries go to fuzz/target/corpus/<target>; the checked-in
-# seeds in fuzz/corpus/<target> are read, never written; fuzz/dicts/<target>.dict, when there
-# is one, gives libFuzzer the names a config or frame uses. A crash stops the run with exit 1;
+# one after another (2-core box); runs never rebuild, so they test exactly that build.
+# New corpus entries go to fuzz/target/corpus/<target>; the checked-in seeds in
+# fuzz/corpus/<target> are read, never written; fuzz/dicts/<target>.dict, when there is
+# one, gives libFuzzer the names a config or frame uses. A crash stops the run with exit 1;
 # its input is in fuzz/artifacts/<target>/ (turn it into a regression test, see README.md).
 # Prints one line per target: seconds, executions, corpus size.
 set -euo pipefail
