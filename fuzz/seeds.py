@@ -102,6 +102,10 @@ write("api_body", "batch", b"\x03" + json.dumps({"batch": [
 write("api_body", "batch_too_big", b"\x01" + json.dumps({"batch": [
     {"channel": "c", "name": "e", "data": "d"}] * 4}).encode())
 
+# The first api_body "crash" (a harness bug, kept as a seed): serde reads structs from arrays too.
+write("api_body", "positional_batch_crash_aa7fd8fa", b"\x0d[[]\r]\r")
+write("api_body", "positional_event", b"\x00" + b'["e", "d", "c"]')
+
 # --- signatures: key, secret, token, message, method, path, query, now, window, body
 KEY, SECRET = "278d425bdf160c739803", "7ad3773142a6692b25b8"
 body = '{"name":"foo","channels":["project-3"],"data":"{\\"some\\":\\"data\\"}"}'
