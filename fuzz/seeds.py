@@ -137,6 +137,9 @@ write("config_toml", "config_md_all_keys.toml", doc[start:doc.index("```", start
 write("config_toml", "redis.toml", '[server]\nadapter = "redis"\nredis_url = "redis://:pw@redis:6380/2"\n'
       'redis_prefix = "p"\npath_prefix = "/realtime/"\n[[apps]]\nid = "1"\nkey = "k"\nsecret = "s"\n'
       'max_event_payload_kb = 0.5\nmax_connections = 10\n')
+# Overflowed KB * 1024 before the fix (config::tests::huge_size_limits_saturate).
+write("config_toml", "huge_sizes.toml", "[server]\nmax_request_size_kb = 9223372036854775807\n"
+      "max_message_size_kb = 18014398509481985\n")
 write("config_toml", "postgres.toml", '[server]\napp_manager = "postgres"\npostgres_table = "public.apps"\napp_refresh_secs = -3\n')
 
 soketi = {
