@@ -127,6 +127,13 @@ write("signatures", "php_private_channel_data", "\n".join([
     '45055.28877557:-azAZ9_=@,.;:{"user_id": "123"}', "post", "/apps/1/batch_events",
     "AUTH_KEY=x&auth_key=thisisaauthkey&auth_timestamp=+5&auth_version=1.0&body_md5=&a=%zz+b", "0", "0", "x"]))
 
+# --- origins: pattern line, then the Origin header
+for name, text in {"wildcard": "*.example.com\nhttps://App.Example.com",
+                   "exact_port": "app.test\nhttp://app.test:8080",
+                   "v6": "*\nhttp://[::1]:6001", "userinfo": "a*b*c\nhttps://u:p@axxbyyc/x",
+                   "no_match": "*.example.com\nhttps://example.com.evil.test"}.items():
+    write("origins", name, text)
+
 # --- config loaders
 with open(os.path.join(REPO, "apps.toml")) as f:
     write("config_toml", "apps.toml", f.read())
