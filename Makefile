@@ -3,7 +3,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 BINDIR = $(DESTDIR)$(PREFIX)/bin
 
-.PHONY: run build release install test unit lint protocol-test browser-test browser-deps bench redis-server postgresql bench-smoke docker-check
+.PHONY: run build release install test unit lint protocol-test browser-test browser-deps bench redis-server postgresql bench-smoke docker-check fuzz fuzz-smoke
 
 run:
 	$(CARGO) run --release
@@ -24,8 +24,9 @@ install: release
 
 # Everything CI runs: formatting, lints, unit + integration tests, the pusher-js conformance suite,
 # the deploy suite in headless Chromium, the benchmark tool once at tiny size (a smoke test: it
-# never asserts timings), and the Dockerfile's build stage replayed without Docker.
-test: lint unit protocol-test browser-test bench-smoke docker-check
+# never asserts timings), the Dockerfile's build stage replayed without Docker, and each fuzz
+# target for a few seconds.
+test: lint unit protocol-test browser-test bench-smoke docker-check fuzz-smoke
 
 lint:
 	$(CARGO) fmt --check
@@ -74,3 +75,16 @@ bench-smoke: release redis-server
 # after the first run (about 9 min on 2 cores) it costs one release build of herald (about 100 s).
 docker-check:
 	scripts/docker-build-check.sh
+
+# Fuzzing (issue 12): every cargo-fuzz target in fuzz/ for FUZZ_SECONDS each, one after another, on
+# the nightly toolchain (cargo-fuzz is installed when missing). The first build of the targets
+# (release, AddressSanitizer) takes several minutes. A crash fails the run; its input is kept
+# in fuzz/artifacts/<target>/. New corpus entries go to fuzz/target/corpus/ (not checked in).
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 10
+
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+fuzz-smoke:
+	scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS)

@@ -583,8 +583,8 @@ impl RawConfig {
             reconnect_window: Duration::from_millis(s.shutdown_reconnect_window_ms),
             cache_ttl: Duration::from_secs(s.cache_ttl),
             timestamp_window: Duration::from_secs(s.timestamp_window),
-            max_request_bytes: s.max_request_size_kb.max(1) * 1024,
-            max_message_bytes: s.max_message_size_kb.max(1) * 1024,
+            max_request_bytes: s.max_request_size_kb.max(1).saturating_mul(1024),
+            max_message_bytes: s.max_message_size_kb.max(1).saturating_mul(1024),
             socket_queue: s.socket_queue.max(1),
             cluster: cluster(&s.adapter, &s.redis_url, &s.redis_prefix)?,
             path_prefix: normalize_prefix(&s.path_prefix),
@@ -790,6 +790,16 @@ mod tests {
         assert_eq!(app.secret, "app-secret");
         assert!(!app.enable_client_messages);
         assert_eq!(cfg.server.port, 6001);
+    }
+
+    /// Found with the `config_toml` fuzz target: sizes in KB times 1024 overflowed
+    /// (a panic with overflow checks, a wrapped and much smaller limit without).
+    #[test]
+    fn huge_size_limits_saturate() {
+        let text = "[server]\nmax_request_size_kb = 9223372036854775807\nmax_message_size_kb = 18014398509481985\n";
+        let cfg = RawConfig::parse_toml("x", text).unwrap().build().unwrap();
+        assert_eq!(cfg.server.max_request_bytes, usize::MAX);
+        assert_eq!(cfg.server.max_message_bytes, usize::MAX);
     }
 
     #[test]

@@ -74,7 +74,7 @@ where
 /// The largest message read at all; bigger ones close the socket with 1009.
 /// Up to this size, messages over `max_message_bytes` get a `pusher:error`.
 fn hard_cap(max_message_bytes: usize) -> usize {
-    (max_message_bytes * 4).max(1 << 20)
+    max_message_bytes.saturating_mul(4).max(1 << 20)
 }
 
 /// The socket and what is buffered of its inbound side.

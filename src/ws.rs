@@ -172,7 +172,11 @@ impl Decoder {
         if opcode >= OP_CLOSE && (!fin || len > 125) {
             return Err(DecodeError::Protocol("bad control frame"));
         }
-        let buffered = self.fragments.len() as u64;
+        // Control frames may come between fragments: only continuations add to the message.
+        let buffered = match opcode {
+            OP_CONTINUATION => self.fragments.len() as u64,
+            _ => 0,
+        };
         if len.saturating_add(buffered) > self.max_message as u64 {
             return Err(DecodeError::TooBig);
         }
@@ -327,6 +331,23 @@ mod tests {
         }
     }
 
+    /// Found by `proptests::only_messages_over_the_maximum_are_too_big`: a ping
+    /// between the fragments of a message of exactly the maximum size was
+    /// counted toward it, and the socket closed with 1009.
+    #[test]
+    fn a_ping_between_fragments_does_not_count_toward_the_message() {
+        let mut bytes = masked(OP_TEXT, false, b"0123456789");
+        bytes.extend(masked(OP_PING, true, b"p"));
+        bytes.extend(masked(OP_CONTINUATION, true, b""));
+        let got = decode_all(&mut Decoder::new(10), bytes.clone()).unwrap();
+        let text = Inbound::Text("0123456789".into());
+        assert_eq!(got, vec![Inbound::Ping(b"p".to_vec()), text]);
+        bytes.extend(masked(OP_TEXT, false, b"0123456789"));
+        bytes.extend(masked(OP_CONTINUATION, true, b"!"));
+        let err = decode_all(&mut Decoder::new(10), bytes).unwrap_err();
+        assert_eq!(err, DecodeError::TooBig);
+    }
+
     #[test]
     fn close_frames_carry_their_code() {
         let mut payload = 4000u16.to_be_bytes().to_vec();
@@ -338,3 +359,6 @@ mod tests {
         assert_eq!(out.len(), 2 + 125);
     }
 }
+
+#[cfg(test)]
+mod proptests;
