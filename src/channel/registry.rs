@@ -10,17 +10,17 @@ use super::Member;
 use crate::config::App;
 use crate::protocol;
 use crate::rate::Budget;
-use crate::socket::{Frame, Sink, SocketId, Wakes};
+use crate::socket::{Frame, Sink, SocketId};
+use cache::Cached;
+use subscribers::{PresenceSub, Seen, Subscriber, Subscribers, DIRECT_FANOUT_MAX};
+
+mod cache;
+mod subscribers;
+mod users;
 use crate::webhook::Webhooks;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
-
-/// Channels with up to this many local subscribers are written to by the
-/// publisher itself (lowest latency); larger fan-outs go through the sockets'
-/// tasks, which run on every thread and batch under load.
-const DIRECT_FANOUT_MAX: usize = 32;
 
 /// Result of joining a channel.
 #[derive(Debug, Default)]
@@ -51,119 +51,6 @@ pub enum JoinError {
     PresenceFull,
 }
 
-struct Subscriber {
-    key: u64,
-    sink: Arc<Sink>,
-    /// Presence channels only (boxed: most subscriptions are not presence).
-    presence: Option<Box<PresenceSub>>,
-}
-
-struct PresenceSub {
-    user: String,
-    seen: Seen,
-}
-
-/// Which `member_added` a presence subscriber still needs. With the Redis
-/// adapter, its `subscription_succeeded` lists every member up to its own
-/// join's sequence number; later joins are announced with higher numbers.
-enum Seen {
-    /// Every announcement (single node: members are announced under this lock).
-    All,
-    /// Those numbered above its own join.
-    After(u64),
-    /// Its join is still running in Redis: held until its number is known.
-    Pending(Vec<(u64, Frame)>),
-}
-
-/// A channel's local subscribers; keys are unique. A list, because one or a
-/// few per channel is the common case and fan-out walks it; past
-/// [`INDEX_FROM`] subscribers an index by key keeps joins and leaves O(1).
-#[derive(Default)]
-struct Subscribers {
-    list: Vec<Subscriber>,
-    /// Key -> position in `list`, kept while the channel is large. Boxed: a
-    /// pointer in every channel instead of a map's 48 bytes.
-    #[allow(clippy::box_collection)]
-    index: Option<Box<HashMap<u64, usize>>>,
-}
-
-/// Subscribers from which a channel keeps an index (dropped below half of it).
-const INDEX_FROM: usize = 16;
-
-impl Subscribers {
-    fn position(&self, key: u64) -> Option<usize> {
-        match &self.index {
-            Some(index) => index.get(&key).copied(),
-            None => self.list.iter().position(|s| s.key == key),
-        }
-    }
-
-    fn contains(&self, key: u64) -> bool {
-        self.position(key).is_some()
-    }
-
-    fn get_mut(&mut self, key: u64) -> Option<&mut Subscriber> {
-        let at = self.position(key)?;
-        self.list.get_mut(at)
-    }
-
-    fn push(&mut self, s: Subscriber) {
-        if self.list.capacity() == 0 {
-            self.list.reserve_exact(1);
-        }
-        if let Some(index) = self.index.as_mut() {
-            index.insert(s.key, self.list.len());
-        }
-        self.list.push(s);
-        if self.index.is_none() && self.list.len() >= INDEX_FROM {
-            let index = self.list.iter().enumerate().map(|(at, s)| (s.key, at));
-            self.index = Some(Box::new(index.collect()));
-        }
-    }
-
-    fn remove(&mut self, key: u64) -> Option<Subscriber> {
-        let at = self.position(key)?;
-        let s = self.list.swap_remove(at);
-        if let Some(index) = self.index.as_mut() {
-            index.remove(&key);
-            if let Some(moved) = self.list.get(at) {
-                index.insert(moved.key, at);
-            }
-            if self.list.len() < INDEX_FROM / 2 {
-                self.index = None;
-            }
-        }
-        if self.list.len() * 4 < self.list.capacity() {
-            self.list.shrink_to_fit();
-        }
-        Some(s)
-    }
-
-    fn is_empty(&self) -> bool {
-        self.list.is_empty()
-    }
-
-    /// Hand `frame` to every subscriber `wants` picks (it may also update them);
-    /// returns how many took it. Large channels go through the sockets' tasks.
-    fn deliver(&mut self, frame: &Frame, mut wants: impl FnMut(&mut Subscriber) -> bool) -> usize {
-        let direct = self.list.len() <= DIRECT_FANOUT_MAX;
-        let targets = self
-            .list
-            .iter_mut()
-            .filter_map(|s| wants(s).then_some(&s.sink));
-        if direct {
-            targets.filter(|sink| sink.send(frame)).count()
-        } else {
-            let mut wakes = Wakes::default();
-            targets.filter(|sink| wakes.queue(sink, frame)).count()
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.list.len()
-    }
-}
-
 struct Presence {
     member: Member,
     sockets: usize,
@@ -180,12 +67,6 @@ struct Channel {
 struct State {
     channels: HashMap<String, Channel>,
     users: HashMap<String, HashMap<u64, Arc<Sink>>>,
-}
-
-struct Cached {
-    frame: Frame,
-    data: String,
-    expires: Instant,
 }
 
 /// Counts for one channel.
@@ -459,77 +340,6 @@ impl AppState {
         };
         channel.members.values().map(|p| p.member.clone()).collect()
     }
-
-    /// Record that a socket signed in as `user`.
-    pub fn sign_in(&self, user: &str, sink: &Arc<Sink>) {
-        lock(&self.state)
-            .users
-            .entry(user.to_string())
-            .or_default()
-            .insert(sink.key, sink.clone());
-    }
-
-    pub fn sign_out(&self, user: &str, key: u64) {
-        let mut state = lock(&self.state);
-        if let Some(sockets) = state.users.get_mut(user) {
-            sockets.remove(&key);
-            if sockets.is_empty() {
-                state.users.remove(user);
-            }
-        }
-    }
-
-    /// Queue `frame` for every socket signed in as `user`.
-    pub fn send_to_user(&self, user: &str, frame: &Frame, except: Option<&str>) -> usize {
-        let except = except.and_then(SocketId::parse);
-        let targets: Vec<Arc<Sink>> = {
-            let state = lock(&self.state);
-            let Some(sockets) = state.users.get(user) else {
-                return 0;
-            };
-            let others = sockets
-                .values()
-                .filter(|s| except.is_none_or(|e| s.socket_id() != e));
-            others.cloned().collect()
-        };
-        targets.iter().filter(|s| s.send(frame)).count()
-    }
-
-    /// Close every socket signed in as `user` with 4009.
-    pub fn terminate_user(&self, user: &str) -> usize {
-        let state = lock(&self.state);
-        let Some(sockets) = state.users.get(user) else {
-            return 0;
-        };
-        sockets.values().for_each(|s| {
-            s.close(
-                protocol::code::UNAUTHORIZED,
-                "You got disconnected by the app.",
-            )
-        });
-        sockets.len()
-    }
-
-    /// Keep the last API event of a cache channel.
-    pub fn cache_put(&self, name: &str, frame: &Frame, data: &str, ttl: Duration) {
-        let mut cache = lock(&self.cache);
-        let now = Instant::now();
-        cache.retain(|_, c| c.expires > now);
-        let cached = Cached {
-            frame: frame.clone(),
-            data: data.to_string(),
-            expires: now + ttl,
-        };
-        cache.insert(name.to_string(), cached);
-    }
-
-    /// The cached frame, its raw `data` and the time it has left.
-    pub fn cache_get(&self, name: &str) -> Option<(Frame, String, Duration)> {
-        let cache = lock(&self.cache);
-        let c = cache.get(name)?;
-        let left = c.expires.checked_duration_since(Instant::now())?;
-        Some((c.frame.clone(), c.data.clone(), left))
-    }
 }
 
 fn channel_counts(c: &Channel) -> Counts {
@@ -600,53 +410,6 @@ impl Registry {
 
     pub fn total_connections(&self) -> usize {
         self.apps().iter().map(|a| a.connection_count()).sum()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::socket::Liveness;
-
-    fn subscriber(key: u64) -> Subscriber {
-        let sink = Sink::new(SocketId::new(1, key), 4, Liveness::new(None));
-        Subscriber {
-            key,
-            sink,
-            presence: None,
-        }
-    }
-
-    /// Joins and leaves in a scrambled order, across the size where the index
-    /// is built and dropped: every lookup agrees with a plain set.
-    #[test]
-    fn subscribers_index_agrees_with_the_list() {
-        let mut subs = Subscribers::default();
-        let mut truth = std::collections::BTreeSet::new();
-        let mut x: u64 = 7;
-        for _ in 0..5_000 {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let key = (x >> 33) % 40;
-            if truth.contains(&key) {
-                assert_eq!(subs.remove(key).map(|s| s.key), Some(key));
-                truth.remove(&key);
-            } else {
-                assert!(subs.remove(key).is_none());
-                subs.push(subscriber(key));
-                truth.insert(key);
-            }
-            assert_eq!(subs.len(), truth.len());
-            for k in 0..40 {
-                assert_eq!(subs.contains(k), truth.contains(&k), "key {k}");
-            }
-            if let Some(index) = &subs.index {
-                for (at, s) in subs.list.iter().enumerate() {
-                    assert_eq!(index.get(&s.key), Some(&at));
-                }
-            }
-        }
     }
 }
 

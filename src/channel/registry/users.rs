@@ -1,0 +1,59 @@
+//! Signed-in users: which sockets are signed in as whom, for server-to-user
+//! events and `terminate_connections`.
+
+use super::{lock, AppState};
+use crate::protocol;
+use crate::socket::{Frame, Sink, SocketId};
+use std::sync::Arc;
+
+impl AppState {
+    /// Record that a socket signed in as `user`.
+    pub fn sign_in(&self, user: &str, sink: &Arc<Sink>) {
+        lock(&self.state)
+            .users
+            .entry(user.to_string())
+            .or_default()
+            .insert(sink.key, sink.clone());
+    }
+
+    pub fn sign_out(&self, user: &str, key: u64) {
+        let mut state = lock(&self.state);
+        if let Some(sockets) = state.users.get_mut(user) {
+            sockets.remove(&key);
+            if sockets.is_empty() {
+                state.users.remove(user);
+            }
+        }
+    }
+
+    /// Queue `frame` for every socket signed in as `user`.
+    pub fn send_to_user(&self, user: &str, frame: &Frame, except: Option<&str>) -> usize {
+        let except = except.and_then(SocketId::parse);
+        let targets: Vec<Arc<Sink>> = {
+            let state = lock(&self.state);
+            let Some(sockets) = state.users.get(user) else {
+                return 0;
+            };
+            let others = sockets
+                .values()
+                .filter(|s| except.is_none_or(|e| s.socket_id() != e));
+            others.cloned().collect()
+        };
+        targets.iter().filter(|s| s.send(frame)).count()
+    }
+
+    /// Close every socket signed in as `user` with 4009.
+    pub fn terminate_user(&self, user: &str) -> usize {
+        let state = lock(&self.state);
+        let Some(sockets) = state.users.get(user) else {
+            return 0;
+        };
+        sockets.values().for_each(|s| {
+            s.close(
+                protocol::code::UNAUTHORIZED,
+                "You got disconnected by the app.",
+            )
+        });
+        sockets.len()
+    }
+}
