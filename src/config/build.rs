@@ -14,61 +14,8 @@ impl RawConfig {
         for raw in self.apps_or_default().drain(..) {
             apps.push(build_app(raw, &defaults)?);
         }
-        let tls = tls(&s)?;
-        let postgres = postgres(&s)?;
-        let from_db = postgres.is_some();
-        let server = Server {
-            host: s.host,
-            port: s.port,
-            debug: s.debug,
-            activity_timeout: Duration::from_secs(s.activity_timeout.max(1)),
-            pong_timeout: Duration::from_secs(s.pong_timeout.max(1)),
-            http_idle_timeout: Duration::from_secs(s.http_idle_timeout.max(1)),
-            threads: match s.threads {
-                0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-                n => n,
-            },
-            shutdown_grace_period: Duration::from_millis(s.shutdown_grace_period_ms),
-            reconnect_window: Duration::from_millis(s.shutdown_reconnect_window_ms),
-            cache_ttl: Duration::from_secs(s.cache_ttl),
-            timestamp_window: Duration::from_secs(s.timestamp_window),
-            max_request_bytes: s.max_request_size_kb.max(1).saturating_mul(1024),
-            max_message_bytes: s.max_message_size_kb.max(1).saturating_mul(1024),
-            socket_queue: s.socket_queue.max(1),
-            cluster: cluster(&s.adapter, &s.redis_url, &s.redis_prefix)?,
-            path_prefix: normalize_prefix(&s.path_prefix),
-            metrics: MetricsServer {
-                enabled: s.metrics_enabled,
-                host: s.metrics_host,
-                port: s.metrics_port,
-                prefix: s.metrics_prefix,
-            },
-            webhooks: WebhookSettings {
-                batching: s
-                    .webhook_batching
-                    .then(|| Duration::from_millis(s.webhook_batching_ms.max(1))),
-                vacate_delay: Duration::from_millis(s.webhook_vacate_delay_ms),
-                retry_initial: Duration::from_millis(s.webhook_retry_initial_ms.max(1)),
-                retry_for: Duration::from_secs(s.webhook_retry_for_secs),
-                queue: s.webhook_queue.max(1),
-                timeout: Duration::from_millis(s.webhook_timeout_ms.max(1)),
-                ca_file: non_empty(&s.webhook_ca_file),
-            },
-            accept_traffic_memory_threshold: s.accept_traffic_memory_threshold,
-            tls,
-            postgres,
-            app_defaults: defaults,
-            guard: Guard {
-                request_timeout: Duration::from_secs(s.http_request_timeout.max(1)),
-                frame_timeout: Duration::from_secs(s.ws_frame_timeout.max(1)),
-                max_connections: (s.max_node_connections > 0).then_some(s.max_node_connections),
-                max_connections_per_ip: (s.max_connections_per_ip > 0)
-                    .then_some(s.max_connections_per_ip),
-                max_channels_per_connection: (s.max_channels_per_connection > 0)
-                    .then_some(s.max_channels_per_connection),
-                trusted_proxies: proxies::TrustedProxies::parse(&s.trusted_proxies)?,
-            },
-        };
+        let server = server(s, defaults)?;
+        let from_db = server.postgres.is_some();
         // Apps from a database are loaded before serving (see `crate::postgres`).
         let apps = if from_db {
             Apps::default()
@@ -77,6 +24,71 @@ impl RawConfig {
         };
         Ok(Config { server, apps })
     }
+}
+
+/// The `[server]` settings, validated.
+fn server(s: RawServer, defaults: Limits) -> Result<Server, ConfigError> {
+    let (webhooks, guard, tls) = (webhook_settings(&s), guard(&s)?, tls(&s)?);
+    let postgres = postgres(&s)?;
+    Ok(Server {
+        host: s.host,
+        port: s.port,
+        debug: s.debug,
+        activity_timeout: Duration::from_secs(s.activity_timeout.max(1)),
+        pong_timeout: Duration::from_secs(s.pong_timeout.max(1)),
+        http_idle_timeout: Duration::from_secs(s.http_idle_timeout.max(1)),
+        threads: match s.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        },
+        shutdown_grace_period: Duration::from_millis(s.shutdown_grace_period_ms),
+        reconnect_window: Duration::from_millis(s.shutdown_reconnect_window_ms),
+        cache_ttl: Duration::from_secs(s.cache_ttl),
+        timestamp_window: Duration::from_secs(s.timestamp_window),
+        max_request_bytes: s.max_request_size_kb.max(1).saturating_mul(1024),
+        max_message_bytes: s.max_message_size_kb.max(1).saturating_mul(1024),
+        socket_queue: s.socket_queue.max(1),
+        cluster: cluster(&s.adapter, &s.redis_url, &s.redis_prefix)?,
+        path_prefix: normalize_prefix(&s.path_prefix),
+        webhooks,
+        guard,
+        tls,
+        postgres,
+        accept_traffic_memory_threshold: s.accept_traffic_memory_threshold,
+        app_defaults: defaults,
+        metrics: MetricsServer {
+            enabled: s.metrics_enabled,
+            host: s.metrics_host,
+            port: s.metrics_port,
+            prefix: s.metrics_prefix,
+        },
+    })
+}
+
+fn webhook_settings(s: &RawServer) -> WebhookSettings {
+    WebhookSettings {
+        batching: s
+            .webhook_batching
+            .then(|| Duration::from_millis(s.webhook_batching_ms.max(1))),
+        vacate_delay: Duration::from_millis(s.webhook_vacate_delay_ms),
+        retry_initial: Duration::from_millis(s.webhook_retry_initial_ms.max(1)),
+        retry_for: Duration::from_secs(s.webhook_retry_for_secs),
+        queue: s.webhook_queue.max(1),
+        timeout: Duration::from_millis(s.webhook_timeout_ms.max(1)),
+        ca_file: non_empty(&s.webhook_ca_file),
+    }
+}
+
+fn guard(s: &RawServer) -> Result<Guard, ConfigError> {
+    let positive = |n: usize| (n > 0).then_some(n);
+    Ok(Guard {
+        request_timeout: Duration::from_secs(s.http_request_timeout.max(1)),
+        frame_timeout: Duration::from_secs(s.ws_frame_timeout.max(1)),
+        max_connections: positive(s.max_node_connections),
+        max_connections_per_ip: positive(s.max_connections_per_ip),
+        max_channels_per_connection: positive(s.max_channels_per_connection),
+        trusted_proxies: proxies::TrustedProxies::parse(&s.trusted_proxies)?,
+    })
 }
 
 fn postgres(s: &RawServer) -> Result<Option<Postgres>, ConfigError> {
