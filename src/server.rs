@@ -3,18 +3,13 @@
 
 use crate::api;
 use crate::capacity::{Admission, Pass};
-use crate::connection;
 use crate::metrics;
 use crate::node::Node;
 use crate::tls::TlsAcceptor;
-use crate::ws;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body as _, Incoming};
-use hyper::header::{
-    HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, ORIGIN, SEC_WEBSOCKET_ACCEPT,
-    SEC_WEBSOCKET_KEY, UPGRADE,
-};
+use hyper::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use shards::Shards;
@@ -30,11 +25,13 @@ mod caller;
 mod deadline;
 mod listen;
 mod shards;
+mod upgrade;
 
 pub use listen::{bind, inherited, Listener, Origin};
 
 use caller::Caller;
 use deadline::{Clock, Deadline};
+use upgrade::upgrade;
 
 type Body = Full<Bytes>;
 
@@ -300,92 +297,6 @@ fn json(status: StatusCode, body: String) -> Response<Body> {
     *r.status_mut() = status;
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r
-}
-
-/// Answer 101 and hand the upgraded stream to a connection task.
-fn upgrade(
-    mut req: Request<Incoming>,
-    node: Arc<Node>,
-    clock: &Clock,
-    mut pass: Option<Pass>,
-    caller: Caller,
-    key: String,
-) -> Response<Body> {
-    // Refused where a proxy can retry it on another node: on a connection that
-    // was open before the drain. A connection the kernel had queued when the
-    // listener closed is upgraded, and its socket told 4200 at once.
-    if node.is_draining() && !caller.first {
-        return text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Server is closing. Please reconnect shortly.",
-        );
-    }
-    let wants_ws = req
-        .headers()
-        .get(UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    let Some(accept) = req
-        .headers()
-        .get(SEC_WEBSOCKET_KEY)
-        .map(|k| ws::accept_key(k.as_bytes()))
-    else {
-        return text(StatusCode::BAD_REQUEST, "Expected a WebSocket upgrade");
-    };
-    if !wants_ws {
-        return text(StatusCode::BAD_REQUEST, "Expected a WebSocket upgrade");
-    }
-    let origin = req
-        .headers()
-        .get(ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    if let Some(pass) = &mut pass {
-        pass.admission = caller.admission;
-        pass.keep(caller.share);
-    }
-    let upgrade = connection::Upgrade {
-        key,
-        origin,
-        pass,
-        client: caller.client,
-    };
-    let on_upgrade = hyper::upgrade::on(&mut req);
-    clock.off();
-    // The connection gets a task of its own once the upgrade is done, so the
-    // long-lived task holds nothing of the upgrade's state (a smaller task).
-    tokio::spawn(async move {
-        let upgraded = match on_upgrade.await {
-            Ok(upgraded) => upgraded,
-            Err(e) => return tracing::debug!(error = %e, "upgrade failed"),
-        };
-        // Serve the bare TCP stream when hyper hands it back.
-        match upgraded.downcast::<TokioIo<Deadline<TcpStream>>>() {
-            Ok(parts) => {
-                // Copy what the client sent early and let go of `read_buf` before
-                // serving: it pins hyper's whole 8 KiB read buffer.
-                let hyper::upgrade::Parts { io, read_buf, .. } = parts;
-                let early = read_buf.to_vec();
-                drop(read_buf);
-                let tcp = connection::SharedTcp(Arc::new(io.into_inner().into_inner()));
-                tokio::spawn(connection::run(tcp, early, node, upgrade));
-            }
-            Err(upgraded) => {
-                let io = TokioIo::new(upgraded);
-                tokio::spawn(connection::run(io, Vec::new(), node, upgrade));
-            }
-        }
-    });
-    let mut r = Response::new(Full::new(Bytes::new()));
-    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let h = r.headers_mut();
-    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
-    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-    h.insert(
-        SEC_WEBSOCKET_ACCEPT,
-        HeaderValue::from_str(&accept).expect("base64 is a valid header"),
-    );
     r
 }
 
