@@ -52,7 +52,9 @@ if [ "${1:-}" = "--hook" ]; then # called by herald-bench: SOAK_DIR is set
   case "$2" in
     kill) kill -9 "$(cat "$DIR/pid.$3")" ;;
     start) start_node "$3" ;;
-    redis-stop) redis-cli -p "$(cat "$DIR/redis.port")" shutdown nosave >/dev/null 2>&1 || true ;;
+    # a graceful shutdown saves the data set (as `docker restart` of a stock Redis does);
+    # REDIS_SHUTDOWN=nosave restarts it empty instead
+    redis-stop) redis-cli -p "$(cat "$DIR/redis.port")" shutdown "${REDIS_SHUTDOWN:-save}" >/dev/null 2>&1 || true ;;
     redis-start) start_redis ;;
     *) echo "unknown hook $2" >&2; exit 2 ;;
   esac

@@ -22,7 +22,7 @@ use ledger::Faults;
 use load::Pubs;
 use state::{Kind, Soak};
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -127,18 +127,30 @@ async fn run(o: Opts) -> anyhow::Result<bool> {
     if let Some(k) = log.kill {
         faults.kill = Some(k);
     }
-    if let Some(down) = log.redis_down {
-        // the outage lasts until the last node answered its last 503
-        let last_503 = (soak.ledger.borrow().pubs.iter().flatten())
-            .filter(|r| r.status == 503 && r.send_ns >= down)
-            .map(|r| r.done_ns)
-            .max()
-            .unwrap_or(log.redis_up.unwrap_or(down));
-        faults.redis = Some((down, last_503));
-    }
+    faults.redis = outage(&soak, &log);
     Ok(report::finish(
         &o, &soak, &table, &faults, &log, &baseline, &end,
     ))
+}
+
+/// The Redis outage: from the shutdown until the last node answered its last 503.
+fn outage(soak: &Soak, log: &FaultLog) -> Option<(u64, u64)> {
+    let down = log.redis_down?;
+    let last_503 = (soak.ledger.borrow().pubs.iter().flatten())
+        .filter(|r| r.status == 503 && r.send_ns >= down)
+        .map(|r| r.done_ns)
+        .max();
+    Some((down, last_503.unwrap_or(log.redis_up.unwrap_or(down))))
+}
+
+/// The last fault injected (ns), for stalled readers to tell whether one happened
+/// while they waited.
+pub static FAULT_AT: AtomicU64 = AtomicU64::new(0);
+
+fn fault_now() -> u64 {
+    let t = crate::publisher::now_ns();
+    FAULT_AT.store(t, Ordering::Relaxed);
+    t
 }
 
 /// When the faults happened (ns of CLOCK_REALTIME).
@@ -174,20 +186,20 @@ fn faults(cmd: String, secs: f64, nodes: usize) -> std::thread::JoinHandle<Fault
         let mut log = FaultLog::default();
         let victim = nodes - 1;
         at(0.3);
-        log.kill = Some((victim as u8, crate::publisher::now_ns()));
+        log.kill = Some((victim as u8, fault_now()));
         hook(&cmd, &["kill", &victim.to_string()]);
         eprintln!("soak: killed node {victim} (SIGKILL)");
         std::thread::sleep(Duration::from_secs(4));
         hook(&cmd, &["start", &victim.to_string()]);
-        log.restarted = Some(crate::publisher::now_ns());
+        log.restarted = Some(fault_now());
         eprintln!("soak: node {victim} started again");
         at(0.6);
-        log.redis_down = Some(crate::publisher::now_ns());
+        log.redis_down = Some(fault_now());
         hook(&cmd, &["redis-stop"]);
         eprintln!("soak: redis-server stopped");
         std::thread::sleep(Duration::from_secs(3));
         hook(&cmd, &["redis-start"]);
-        log.redis_up = Some(crate::publisher::now_ns());
+        log.redis_up = Some(fault_now());
         eprintln!("soak: redis-server started again");
         log
     })
@@ -311,16 +323,15 @@ async fn phase(
         }
         None => FaultLog::default(),
     };
-    report::presence_check(soak, n);
+    let recs = std::mem::take(&mut *pubs.recs.lock().unwrap());
+    for (id, recs) in recs {
+        soak.ledger.borrow_mut().put_publishes(id, recs);
+    }
+    report::presence_check(soak, n, outage(soak, &log));
     let _ = stop_tx.send(true);
     for t in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
     }
     table.row(o, soak, &pubs);
-    let recs = std::mem::take(&mut *pubs.recs.lock().unwrap());
-    let mut l = soak.ledger.borrow_mut();
-    for (id, recs) in recs {
-        l.put_publishes(id, recs);
-    }
     Ok(log)
 }

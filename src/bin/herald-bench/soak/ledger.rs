@@ -5,13 +5,19 @@
 //! An event is promised to a session when it was sent after the session's
 //! `subscription_succeeded` arrived and (HTTP publishes) answered 200 before the
 //! session ended (unsubscribe sent, socket closed, or socket found dropped).
-//! Client events have no answer: they are promised when sent at least
+//! On another node than the publisher's, the 200 must come [`CROSS_NODE_GRACE_NS`]
+//! before the end. Client events have no answer: they are promised when sent at least
 //! [`CLIENT_GRACE_NS`] before both the receiver's and the sender's session ended.
 
 use std::collections::HashMap;
 
 /// Client events sent this close to either end of a session are not promised.
 pub const CLIENT_GRACE_NS: u64 = 1_000_000_000;
+
+/// A 200 promises delivery on other nodes once the event crossed the bus: a
+/// subscriber on another node that unsubscribes within this time after the 200
+/// may miss it (on the publishing node, the frame is queued before the 200).
+pub const CROSS_NODE_GRACE_NS: u64 = 1_000_000_000;
 
 /// One HTTP publish.
 #[derive(Clone, Copy)]
@@ -92,6 +98,18 @@ impl Session {
     pub fn got_client(&mut self, sender: u32, seq: u32) {
         self.order(u32::MAX - sender, seq);
         self.got_cli.push((sender, seq));
+    }
+
+    pub fn describe(&self, id: usize) -> String {
+        format!(
+            "session {id} on channel {} node {}: acknowledged {}, ended {} ({:?}), {} received",
+            self.ch,
+            self.node,
+            self.ack_ns,
+            self.end_ns,
+            self.end,
+            self.got_pub.len() + self.got_cli.len()
+        )
     }
 
     pub fn finish(&mut self, end: End, at: u64) {
@@ -179,6 +197,8 @@ pub struct Tally {
     /// (send time, count) of each loss, for the table
     pub lost_at: Vec<(u64, Class)>,
     pub dup_at: Vec<u64>,
+    /// the first unexplained losses, described
+    pub examples: Vec<String>,
 }
 
 impl Tally {
@@ -188,9 +208,12 @@ impl Tally {
     pub fn unexplained(&self) -> u64 {
         self.lost.get(&Class::Unexplained).copied().unwrap_or(0)
     }
-    fn lose(&mut self, c: Class, at: u64) {
+    fn lose(&mut self, c: Class, at: u64, what: impl FnOnce() -> String) {
         *self.lost.entry(c).or_default() += 1;
         self.lost_at.push((at, c));
+        if c == Class::Unexplained && self.examples.len() < 10 {
+            self.examples.push(what());
+        }
     }
 }
 
@@ -240,13 +263,26 @@ impl Ledger {
                     pubs.duplicated += (got - 1) as u64;
                     pubs.dup_at.push(r.send_ns);
                 }
-                if r.send_ns > s.ack_ns && r.done_ns < end {
+                let node = self.pub_node[*p as usize];
+                let grace = if node == s.node {
+                    0
+                } else {
+                    CROSS_NODE_GRACE_NS
+                };
+                if r.send_ns > s.ack_ns && r.done_ns.saturating_add(grace) < end {
                     pubs.promised += 1;
                     match got {
-                        0 => pubs.lose(
-                            classify(f, s, self.pub_node[*p as usize], r.send_ns),
-                            r.send_ns,
-                        ),
+                        0 => {
+                            pubs.lose(classify(f, s, node, r.send_ns), r.send_ns, || {
+                                format!(
+                                    "publisher {p} (node {node}) seq {} sent {} answered {} ms later; {}",
+                                    r.seq,
+                                    r.send_ns,
+                                    (r.done_ns - r.send_ns) / 1_000_000,
+                                    s.describe(id)
+                                )
+                            })
+                        }
                         _ => pubs.delivered += 1,
                     }
                 }
@@ -273,7 +309,16 @@ impl Ledger {
                 if promised {
                     clis.promised += 1;
                     match got {
-                        0 => clis.lose(classify(f, s, sender.node, c.send_ns), c.send_ns),
+                        0 => clis.lose(classify(f, s, sender.node, c.send_ns), c.send_ns, || {
+                            format!(
+                                "client event from session {} (node {}) seq {} sent {}; {}",
+                                c.session,
+                                sender.node,
+                                c.seq,
+                                c.send_ns,
+                                s.describe(id)
+                            )
+                        }),
                         _ => clis.delivered += 1,
                     }
                 }

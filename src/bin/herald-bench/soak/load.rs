@@ -141,8 +141,10 @@ pub async fn stalled(soak: Rc<Soak>, idx: usize, stall: Duration) {
         return;
     }
     let t0 = Instant::now();
+    let t0_ns = now_ns();
     nap(&soak, stall).await;
     let long_enough = t0.elapsed() >= stall;
+    let fault = super::FAULT_AT.load(Ordering::Relaxed) > t0_ns;
     let outcome = loop {
         match tokio::time::timeout(Duration::from_secs(3), s.ws.next()).await {
             Ok(Ok(crate::ws::Frame::Close(c))) => break format!("closed {c}"),
@@ -151,10 +153,10 @@ pub async fn stalled(soak: Rc<Soak>, idx: usize, stall: Duration) {
             Err(_) => break "still open".to_string(),
         }
     };
-    let age = if long_enough {
-        "full stall"
-    } else {
-        "cut short"
+    let age = match (long_enough, fault) {
+        (false, _) => "cut short",
+        (true, true) => "full stall, a fault meanwhile",
+        (true, false) => "full stall",
     };
     soak.count(&format!("stalled ({age}): {outcome}"));
 }

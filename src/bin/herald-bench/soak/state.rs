@@ -60,6 +60,19 @@ impl Presence {
         }
     }
 
+    /// When (channel, user) last left the truth, if it is absent.
+    pub fn left_at(&self, pch: usize, user: &str) -> Option<u64> {
+        self.pending.get(&(pch, user.to_string())).map(|p| p.0)
+    }
+
+    /// Members still absent who left between `a` and `b`.
+    pub fn left_between(&self, a: u64, b: u64) -> u64 {
+        self.pending
+            .values()
+            .filter(|(t, _)| *t >= a && *t <= b)
+            .count() as u64
+    }
+
     pub fn watch(&mut self, pch: usize, ids: Vec<String>) -> usize {
         self.watchers.push(Watcher {
             pch,
