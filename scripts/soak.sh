@@ -116,6 +116,8 @@ echo "soak: $NODES node(s) on ports ${PORTS[*]} (pids $(cat "$DIR/pids"))$REDIS,
 
 HOOK=()
 [ $FAULTS = 0 ] || HOOK=(--fault-hook "$PWD/scripts/soak.sh --hook")
+# Redis restarted empty: members who left during the outage stay listed (README, Guarantees)
+[ "${REDIS_SHUTDOWN:-save}" = save ] || HOOK+=(--allow-presence-gap)
 PORT_LIST=$(IFS=,; echo "${PORTS[*]}")
 "$BENCH" --scenario soak --sub-ports "$PORT_LIST" --pid-file "$DIR/pids" --duration "$DURATION" \
   --report "$REPORT" "${HOOK[@]}" "${EXTRA[@]}"

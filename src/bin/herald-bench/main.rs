@@ -135,6 +135,10 @@ pub struct Opts {
     /// Soak: descriptors at the end may exceed the baseline by this many
     #[arg(long, default_value_t = 2)]
     pub fd_margin: u64,
+    /// Soak: members who left while Redis was down and are still listed at the end are
+    /// reported, not failed (the known gap when Redis restarts without its data)
+    #[arg(long)]
+    pub allow_presence_gap: bool,
     /// Internal: serve subscriber commands from stdin (started by --procs)
     #[arg(long, hide = true)]
     pub worker: bool,
