@@ -251,15 +251,15 @@ async fn phase(
     ));
     // publishers: one per node, plus the busy channel's on the first node
     let pubs = Arc::new(Pubs::default());
-    let cfg = |addr| PubCfg {
+    let cfg = |addr, rate, payload| PubCfg {
         addr,
         app_id: o.app_id.clone(),
         key: o.key.clone(),
         secret: o.secret.clone(),
         channels: Arc::new(Vec::new()),
-        rate: 1.0,
+        rate,
         duration: Duration::ZERO,
-        payload: 0,
+        payload,
         run: 0,
         clients: 1,
         event: "soak".into(),
@@ -276,28 +276,14 @@ async fn phase(
     for (k, addr) in soak.nodes.iter().enumerate() {
         let (id, ch) = (first + k, normal.clone());
         soak.ledger.borrow_mut().set_node(id, k as u8);
-        threads.push(load::publisher(
-            id,
-            *addr,
-            cfg(*addr),
-            ch,
-            r.publish,
-            64,
-            pubs.clone(),
-        ));
+        let cfg = cfg(*addr, r.publish, 64);
+        threads.push(load::publisher(id, cfg, ch, pubs.clone()));
     }
     let id = first + nodes;
     soak.ledger.borrow_mut().set_node(id, 0);
     let a = soak.nodes[0];
-    threads.push(load::publisher(
-        id,
-        a,
-        cfg(a),
-        busy,
-        r.busy,
-        r.busy_payload,
-        pubs.clone(),
-    ));
+    let cfg = cfg(a, r.busy, r.busy_payload);
+    threads.push(load::publisher(id, cfg, busy, pubs.clone()));
     let fault_thread = fault_hook.map(|h| faults(h.to_string(), secs, nodes));
     // sample while the load runs
     let t_end = Instant::now() + Duration::from_secs_f64(secs);

@@ -5,7 +5,6 @@ use super::client::{nap, Sock};
 use super::ledger::{End, PubRec};
 use super::state::{Kind, Soak};
 use crate::publisher::{now_ns, signed_request, Conn, PubCfg};
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -197,18 +196,15 @@ pub struct Pubs {
     pub recs: Mutex<Vec<(usize, Vec<PubRec>)>>,
 }
 
-/// One publisher thread: `rate` events per second to `addr`, round-robin over
-/// `channels`, each numbered per channel, `payload` bytes of data.
-#[allow(clippy::too_many_arguments)]
+/// One publisher thread: `cfg.rate` events per second to `cfg.addr`, round-robin
+/// over `channels`, each numbered per channel, `cfg.payload` bytes of data.
 pub fn publisher(
     id: usize,
-    addr: SocketAddr,
     cfg: PubCfg,
     channels: Vec<(u16, String)>,
-    rate: f64,
-    payload: usize,
     pubs: Arc<Pubs>,
 ) -> std::thread::JoinHandle<()> {
+    let (addr, rate, payload) = (cfg.addr, cfg.rate, cfg.payload);
     std::thread::spawn(move || {
         let mut conn = Conn::new(addr);
         let mut recs = Vec::new();
