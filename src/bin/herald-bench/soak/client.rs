@@ -15,7 +15,11 @@ use tokio::time::{sleep, timeout, Instant};
 pub struct Sock {
     pub ws: Ws,
     pub node: u8,
+    /// channel -> its latest session, kept after the session ended: frames in
+    /// flight when it ended are still recorded
     subs: HashMap<u16, u32>,
+    /// sessions not ended yet
+    live: Vec<u32>,
     /// presence watcher index, when this socket keeps a member list
     watcher: Option<usize>,
     /// (presence channel, user) this socket joined as
@@ -89,6 +93,7 @@ impl Sock {
                         ws,
                         node: node as u8,
                         subs: HashMap::new(),
+                        live: Vec::new(),
                         watcher: None,
                         member: None,
                         soak: soak.clone(),
@@ -188,7 +193,7 @@ impl Sock {
     pub fn end_all(&mut self, end: End) {
         let now = now_ns();
         let mut l = self.soak.ledger.borrow_mut();
-        for (_, sid) in self.subs.drain() {
+        for sid in self.live.drain(..) {
             let s = &mut l.sessions[sid as usize];
             s.finish(end, now);
         }
@@ -230,6 +235,7 @@ impl Sock {
                     l.sessions.push(Session::new(ch, self.node, now));
                     drop(l);
                     self.subs.insert(ch, sid);
+                    self.live.push(sid);
                     if let (Some(ids), Some(u)) = (ids, user) {
                         let mut p = self.soak.presence.borrow_mut();
                         let pch = self.soak.channels[ch as usize].2;
@@ -259,7 +265,8 @@ impl Sock {
 
     /// Unsubscribe (the session ends as the message leaves).
     pub async fn unsubscribe(&mut self, ch: u16) -> Result<(), ()> {
-        if let Some(sid) = self.subs.remove(&ch) {
+        if let Some(&sid) = self.subs.get(&ch) {
+            self.live.retain(|s| *s != sid);
             self.soak.ledger.borrow_mut().sessions[sid as usize].finish(End::Left, now_ns());
         }
         if let Some((pch, user)) = self.member.take() {
@@ -288,17 +295,44 @@ impl Sock {
         self.ws.send_text(&msg).await.map_err(|_| ())
     }
 
-    /// Leave for good: sessions end, then a Close frame (or, `abrupt`, just drop the TCP).
+    /// Leave for good: sessions end, then a Close frame, and what is in flight is
+    /// read until the server's Close (the closing handshake). `abrupt`: the TCP
+    /// connection is just dropped; what the server sent in the last
+    /// [`ABRUPT_GRACE_NS`] may be lost with it, so that is not promised.
     pub async fn leave(mut self, abrupt: bool) {
+        if abrupt {
+            let at = now_ns().saturating_sub(ABRUPT_GRACE_NS);
+            let mut l = self.soak.ledger.borrow_mut();
+            for sid in &self.live {
+                l.sessions[*sid as usize].finish(End::Left, at);
+            }
+        }
         self.end_all(End::Left);
-        if !abrupt {
-            let mut out = Vec::new();
-            self.ws.encode(8, &1000u16.to_be_bytes(), &mut out);
-            use tokio::io::AsyncWriteExt;
-            let _ = self.ws.stream.write_all(&out).await;
+        if abrupt {
+            return;
+        }
+        let mut out = Vec::new();
+        self.ws.encode(8, &1000u16.to_be_bytes(), &mut out);
+        use tokio::io::AsyncWriteExt;
+        if self.ws.stream.write_all(&out).await.is_err() {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while let Ok(Ok(f)) = tokio::time::timeout_at(deadline, self.ws.next()).await {
+            match f {
+                Frame::Text(t) => {
+                    let t = t.to_vec();
+                    self.handle(&t);
+                }
+                Frame::Close(_) => return,
+                Frame::Other => {}
+            }
         }
     }
 }
+
+/// Frames sent this long before a socket drops its TCP connection may be lost with it.
+pub const ABRUPT_GRACE_NS: u64 = 1_000_000_000;
 
 /// Sleep that ends early when the load stops.
 pub async fn nap(soak: &Soak, d: Duration) {
