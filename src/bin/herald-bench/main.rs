@@ -4,7 +4,8 @@
 //! measures end-to-end latency from the intended send time carried in every
 //! payload, delivery ratio, and the server's CPU and RSS from /proc.
 //!
-//! Scenarios: idle, fanout, channels, publish, churn, slow, latency, all.
+//! Scenarios: idle, fanout, channels, publish, churn, slow, latency, all;
+//! and `soak` (not part of `all`: see soak.rs and scripts/soak.sh).
 //! `--procs N` spreads the subscribers over N processes (`fleet.rs`).
 //! See BENCHMARKS.md for the method and results.
 
@@ -13,6 +14,7 @@ mod hist;
 mod procstat;
 mod publisher;
 mod scenarios;
+mod soak;
 mod subs;
 mod ws;
 
@@ -106,6 +108,37 @@ pub struct Opts {
     /// sockets and reads on its own core); this one is the first
     #[arg(long, default_value_t = 1)]
     pub procs: usize,
+    /// Soak: the nodes' pids, rewritten when a node restarts (comma or space list)
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Soak: inject faults by running `CMD kill N`, `CMD start N`, `CMD redis-stop`, `CMD redis-start`
+    #[arg(long)]
+    pub fault_hook: Option<String>,
+    /// Soak: seconds of warm-up before the baseline (default: a tenth of --duration, 10..120)
+    #[arg(long)]
+    pub warmup: Option<f64>,
+    /// Soak: seconds between table rows
+    #[arg(long, default_value_t = 10.0)]
+    pub interval: f64,
+    /// Soak: seconds to wait after everyone left before sampling RSS and descriptors
+    #[arg(long, default_value_t = 5.0)]
+    pub settle: f64,
+    /// Soak: write the table (TSV) here too
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Soak: RSS at the end may exceed the baseline by this many MiB ...
+    #[arg(long, default_value_t = 16)]
+    pub rss_margin_mib: u64,
+    /// Soak: ... or by this percentage of the baseline, whichever is larger
+    #[arg(long, default_value_t = 25)]
+    pub rss_margin_pct: u64,
+    /// Soak: descriptors at the end may exceed the baseline by this many
+    #[arg(long, default_value_t = 2)]
+    pub fd_margin: u64,
+    /// Soak: members who left while Redis was down and are still listed at the end are
+    /// reported, not failed (the known gap when Redis restarts without its data)
+    #[arg(long)]
+    pub allow_presence_gap: bool,
     /// Internal: serve subscriber commands from stdin (started by --procs)
     #[arg(long, hide = true)]
     pub worker: bool,
@@ -210,6 +243,9 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?;
         return tokio::task::LocalSet::new().block_on(&rt, fleet::worker_main(opts));
+    }
+    if opts.scenario == "soak" {
+        return soak::main(opts);
     }
     let server = match opts.spawn.clone() {
         Some(bin) => Some(spawn_server(&mut opts, &bin)?),

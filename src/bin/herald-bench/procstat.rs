@@ -116,3 +116,8 @@ impl Delta {
         self.gen_cpu_us / (self.secs * 1e6) * 100.0
     }
 }
+
+/// Open descriptors of a process: the entries of /proc/PID/fd.
+pub fn fds(pid: &str) -> Option<u64> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
+}

@@ -47,13 +47,21 @@ pub struct PubResult {
     pub secs: f64,
 }
 
-struct Conn {
+pub struct Conn {
     addr: SocketAddr,
     s: Option<TcpStream>,
     rbuf: Vec<u8>,
 }
 
 impl Conn {
+    pub fn new(addr: SocketAddr) -> Conn {
+        Conn {
+            addr,
+            s: None,
+            rbuf: Vec::with_capacity(1024),
+        }
+    }
+
     fn stream(&mut self) -> std::io::Result<&mut TcpStream> {
         if self.s.is_none() {
             let s = TcpStream::connect(self.addr)?;
@@ -65,7 +73,7 @@ impl Conn {
     }
 
     /// Send one request and read the response; returns the status code.
-    fn roundtrip(&mut self, req: &[u8]) -> std::io::Result<u16> {
+    pub fn roundtrip(&mut self, req: &[u8]) -> std::io::Result<u16> {
         let mut tries = 0;
         loop {
             tries += 1;
