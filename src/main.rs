@@ -190,75 +190,54 @@ async fn serve() {
     if cli.action() == cli::Action::Check {
         check(&cli);
     }
-    let (config, warnings) = match load(&cli) {
-        Ok(c) => c,
+    let (listener, acceptor, node, metrics) = match prepare(&cli).await {
+        Ok(ready) => ready,
         Err(e) => {
             eprintln!("herald: {e:#}");
-            std::process::exit(2);
-        }
-    };
-    init_logs(config.server.debug);
-    for warning in unsupported_env().into_iter().chain(warnings) {
-        tracing::warn!("{warning}");
-    }
-    let addr = match resolve(&config.server.host, config.server.port) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("herald: {e:#}");
-            std::process::exit(2);
-        }
-    };
-    let acceptor = match tls(&config) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("herald: {e:#}");
-            std::process::exit(2);
-        }
-    };
-    let (inherited, inherited_metrics) = match herald::server::inherited() {
-        Ok(fds) => fds,
-        Err(e) => {
-            eprintln!("herald: cannot use the sockets passed in LISTEN_FDS: {e}");
-            std::process::exit(2);
-        }
-    };
-    let listener = match inherited {
-        Some(l) => l,
-        None => match herald::server::bind(addr) {
-            Ok(l) => Listener::from(l),
-            Err(e) => {
-                eprintln!("herald: cannot listen on {addr}: {e}");
-                std::process::exit(2);
-            }
-        },
-    };
-    let addr = listener.local_addr().unwrap_or(addr);
-    if let Some(pg) = &config.server.postgres {
-        let loaded = herald::postgres::load(pg, &config.server.app_defaults).await;
-        if let Err(e) = loaded.map_err(|e| e.to_string()).and_then(|apps| {
-            config
-                .apps
-                .replace(apps)
-                .map_err(|e| format!("apps table: {e}"))
-        }) {
-            eprintln!("herald: {e}");
-            std::process::exit(2);
-        }
-    }
-    let apps: Vec<String> = config.apps.iter().map(|a| a.id.clone()).collect();
-    let scheme = if acceptor.is_some() { "https" } else { "http" };
-    tracing::info!(%addr, scheme, ?apps, origin = ?listener.origin, "herald listening");
-    let node = match Node::new(config) {
-        Ok(n) => n,
-        Err(e) => {
-            eprintln!("herald: invalid Redis settings: {e}");
             std::process::exit(2);
         }
     };
     if let Some(pg) = node.config.server.postgres.clone() {
         herald::postgres::keep_fresh(node.clone(), pg);
     }
-    start_metrics(&node, inherited_metrics);
+    start_metrics(&node, metrics);
     herald::server::run(listener, acceptor, node, shutdown_signal()).await;
     tracing::info!("stopped");
+}
+
+/// What serving needs: the main listener, TLS, the node, an inherited metrics
+/// listener; or why herald cannot start (exit 2).
+type Ready = (
+    Listener,
+    Option<herald::tls::TlsAcceptor>,
+    std::sync::Arc<Node>,
+    Option<Listener>,
+);
+
+async fn prepare(cli: &Cli) -> anyhow::Result<Ready> {
+    let (config, warnings) = load(cli)?;
+    init_logs(config.server.debug);
+    for warning in unsupported_env().into_iter().chain(warnings) {
+        tracing::warn!("{warning}");
+    }
+    let addr = resolve(&config.server.host, config.server.port)?;
+    let acceptor = tls(&config)?;
+    let (inherited, inherited_metrics) =
+        herald::server::inherited().context("cannot use the sockets passed in LISTEN_FDS")?;
+    let listener = match inherited {
+        Some(l) => l,
+        None => herald::server::bind(addr)
+            .map(Listener::from)
+            .with_context(|| format!("cannot listen on {addr}"))?,
+    };
+    let addr = listener.local_addr().unwrap_or(addr);
+    if let Some(pg) = &config.server.postgres {
+        let apps = herald::postgres::load(pg, &config.server.app_defaults).await?;
+        config.apps.replace(apps).context("apps table")?;
+    }
+    let apps: Vec<String> = config.apps.iter().map(|a| a.id.clone()).collect();
+    let scheme = if acceptor.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, scheme, ?apps, origin = ?listener.origin, "herald listening");
+    let node = Node::new(config).context("invalid Redis settings")?;
+    Ok((listener, acceptor, node, inherited_metrics))
 }
