@@ -250,8 +250,24 @@ pub async fn forget_node(
 
 /// After (re)connecting: replace what Redis holds for this node with the local truth.
 async fn resync(cluster: &Cluster, conn: &mut MultiplexedConnection) -> RedisResult<()> {
+    let mut removed = purge_own(cluster, conn).await?;
+    register_counts(cluster, conn).await?;
+    // Members this node still has were known to its own sockets all along; other nodes
+    // only need them again if a peer purged this node (and announced them gone).
+    let purged: bool = conn
+        .del(cluster.keys.purged_mark(&cluster.keys.node))
+        .await?;
+    let announce = rejoin_presence(cluster, conn, &mut removed, purged).await?;
+    publish_all(cluster, conn, announce).await
+}
+
+/// (app, channel) -> the members this node's purge removed.
+type Removed = HashMap<(String, String), Vec<crate::channel::Member>>;
+
+/// Purge what this node had registered in each presence channel before.
+async fn purge_own(cluster: &Cluster, conn: &mut MultiplexedConnection) -> RedisResult<Removed> {
     let keys = &cluster.keys;
-    let mut removed: HashMap<(String, String), Vec<crate::channel::Member>> = HashMap::new();
+    let mut removed = Removed::new();
     let stale: Vec<String> = conn.smembers(keys.npres_of(&keys.node)).await?;
     for field in stale {
         if let Some((app, channel)) = field.split_once('\n') {
@@ -259,6 +275,12 @@ async fn resync(cluster: &Cluster, conn: &mut MultiplexedConnection) -> RedisRes
             removed.insert((app.to_string(), channel.to_string()), gone);
         }
     }
+    Ok(removed)
+}
+
+/// Register this node's subscription counts and occupancy anew.
+async fn register_counts(cluster: &Cluster, conn: &mut MultiplexedConnection) -> RedisResult<()> {
+    let keys = &cluster.keys;
     let mut pipe = ::redis::pipe();
     pipe.del(keys.subs_of(&keys.node))
         .del(keys.npres_of(&keys.node))
@@ -275,10 +297,19 @@ async fn resync(cluster: &Cluster, conn: &mut MultiplexedConnection) -> RedisRes
                 .ignore();
         }
     }
-    pipe.query_async::<()>(conn).await?;
-    // Members this node still has were known to its own sockets all along; other nodes
-    // only need them again if a peer purged this node (and announced them gone).
-    let purged: bool = conn.del(keys.purged_mark(&keys.node)).await?;
+    pipe.query_async::<()>(conn).await
+}
+
+/// Join this node's presence members again; returns the announcements the
+/// other nodes need: members back after a purge, members who left meanwhile
+/// (those are told to this node's sockets here).
+async fn rejoin_presence(
+    cluster: &Cluster,
+    conn: &mut MultiplexedConnection,
+    removed: &mut Removed,
+    purged: bool,
+) -> RedisResult<Vec<(String, String, String)>> {
+    let keys = &cluster.keys;
     let mut announce = Vec::new();
     for state in cluster.registry.apps() {
         let app = &state.app().id;
@@ -292,11 +323,8 @@ async fn resync(cluster: &Cluster, conn: &mut MultiplexedConnection) -> RedisRes
                     scripts::join(conn, keys, app, &channel, m, *sockets, usize::MAX).await?;
                 if added == 1 && purged {
                     let info = m.info_json.as_deref();
-                    announce.push((
-                        app.clone(),
-                        channel.clone(),
-                        protocol::member_added(&channel, &m.id_json, info),
-                    ));
+                    let frame = protocol::member_added(&channel, &m.id_json, info);
+                    announce.push((app.clone(), channel.clone(), frame));
                 }
             }
             // Left while Redis was away: nobody was told yet.
@@ -307,17 +335,20 @@ async fn resync(cluster: &Cluster, conn: &mut MultiplexedConnection) -> RedisRes
             }
         }
     }
+    Ok(announce)
+}
+
+/// Put the announcements on the bus in one pipeline.
+async fn publish_all(
+    cluster: &Cluster,
+    conn: &mut MultiplexedConnection,
+    announce: Vec<(String, String, String)>,
+) -> RedisResult<()> {
     let mut pipe = ::redis::pipe();
     for (app, channel, frame) in announce {
-        let msg = cluster.bus_message(
-            super::Bus::Broadcast,
-            &app,
-            &channel,
-            None,
-            &Frame::from(frame),
-        );
-        pipe.publish(keys.bus(), msg).ignore();
+        let frame = Frame::from(frame);
+        let msg = cluster.bus_message(super::Bus::Broadcast, &app, &channel, None, &frame);
+        pipe.publish(cluster.keys.bus(), msg).ignore();
     }
-    pipe.query_async::<()>(conn).await?;
-    Ok(())
+    pipe.query_async::<()>(conn).await
 }
