@@ -132,6 +132,29 @@ fn validate(raw: RawEvent, limits: &Limits) -> Result<Event, ApiError> {
             ))
         }
     };
+    check_sizes(&name, &data, &channels, limits)?;
+    check_channels(&channels, limits)?;
+    if let Some(id) = &raw.socket_id {
+        if !is_socket_id(id) {
+            return Err(ApiError::new(400, format!("Invalid socket_id {id:?}")));
+        }
+    }
+    Ok(Event {
+        name,
+        data,
+        channels,
+        socket_id: raw.socket_id,
+        info: raw.info,
+    })
+}
+
+/// The app's limits on channels at once, the event name and the data.
+fn check_sizes(
+    name: &str,
+    data: &RawValue,
+    channels: &[String],
+    limits: &Limits,
+) -> Result<(), ApiError> {
     if channels.len() > limits.max_event_channels_at_once {
         let max = limits.max_event_channels_at_once;
         return Err(ApiError::new(
@@ -146,14 +169,19 @@ fn validate(raw: RawEvent, limits: &Limits) -> Result<Event, ApiError> {
             format!("Event name is too long. Maximum allowed size is {max}."),
         ));
     }
-    if data_len(&data) as f64 > limits.max_event_payload_kb * 1024.0 {
+    if data_len(data) as f64 > limits.max_event_payload_kb * 1024.0 {
         let max = limits.max_event_payload_kb;
         return Err(ApiError::new(
             413,
             format!("The event data should be less than {max} KB."),
         ));
     }
-    for c in &channels {
+    Ok(())
+}
+
+/// Valid channel names, and an encrypted channel only on its own.
+fn check_channels(channels: &[String], limits: &Limits) -> Result<(), ApiError> {
+    for c in channels {
         validate_name(c, limits.max_channel_name_length)
             .map_err(|e| ApiError::new(400, format!("Invalid channel {c:?}: {e}")))?;
     }
@@ -166,18 +194,7 @@ fn validate(raw: RawEvent, limits: &Limits) -> Result<Event, ApiError> {
             "Cannot publish to more than one channel when one is encrypted.",
         ));
     }
-    if let Some(id) = &raw.socket_id {
-        if !is_socket_id(id) {
-            return Err(ApiError::new(400, format!("Invalid socket_id {id:?}")));
-        }
-    }
-    Ok(Event {
-        name,
-        data,
-        channels,
-        socket_id: raw.socket_id,
-        info: raw.info,
-    })
+    Ok(())
 }
 
 /// Size of `data` as published: the decoded string, or the raw JSON otherwise.
