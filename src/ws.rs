@@ -2,9 +2,15 @@
 //! accept key, frame headers for what the server sends (unmasked, never
 //! fragmented) and a decoder for what clients send (masked, maybe fragmented).
 //!
+//! Frame headers are parsed by tungstenite (`FrameHeader::parse`); what a
+//! server must refuse (unmasked or reserved-bit frames, fragmented or long
+//! control frames, messages over the limit) and the reassembly are checked here.
+//!
 //! It keeps no buffer of its own: outbound frames are appended to the caller's
 //! `Vec`, inbound frames are unmasked in place in the caller's buffer, so an idle
 //! connection holds no WebSocket memory at all.
+
+use tungstenite::protocol::frame::FrameHeader;
 
 pub const OP_CONTINUATION: u8 = 0x0;
 pub const OP_TEXT: u8 = 0x1;
@@ -151,24 +157,22 @@ impl Decoder {
         Ok(Some((end, message)))
     }
 
+    /// The frame header at the front of `buf` (tungstenite's parser), checked
+    /// for what a server must refuse; `None` until it is complete.
     fn head(&self, buf: &[u8]) -> Result<Option<Head>, DecodeError> {
-        let [b0, b1, ..] = *buf else { return Ok(None) };
-        if b0 & 0x70 != 0 {
+        let mut cursor = std::io::Cursor::new(buf);
+        let (header, len) = match FrameHeader::parse(&mut cursor) {
+            Ok(Some(parsed)) => parsed,
+            Ok(None) => return Ok(None),
+            Err(_) => return Err(DecodeError::Protocol("unknown opcode")),
+        };
+        if header.rsv1 || header.rsv2 || header.rsv3 {
             return Err(DecodeError::Protocol("reserved bits set"));
         }
-        if b1 & 0x80 == 0 {
+        let Some(mask) = header.mask else {
             return Err(DecodeError::Protocol("client frames must be masked"));
-        }
-        let (fin, opcode) = (b0 & 0x80 != 0, b0 & 0x0f);
-        let (len, at) = match b1 & 0x7f {
-            126 if buf.len() >= 4 => (u64::from(u16::from_be_bytes([buf[2], buf[3]])), 4),
-            127 if buf.len() >= 10 => (
-                u64::from_be_bytes(buf[2..10].try_into().unwrap_or([0; 8])),
-                10,
-            ),
-            126 | 127 => return Ok(None),
-            n => (u64::from(n), 2),
         };
+        let (fin, opcode) = (header.is_final, u8::from(header.opcode));
         if opcode >= OP_CLOSE && (!fin || len > 125) {
             return Err(DecodeError::Protocol("bad control frame"));
         }
@@ -180,14 +184,11 @@ impl Decoder {
         if len.saturating_add(buffered) > self.max_message as u64 {
             return Err(DecodeError::TooBig);
         }
-        let Some(mask) = buf.get(at..at + 4) else {
-            return Ok(None);
-        };
         Ok(Some(Head {
             fin,
             opcode,
-            mask: [mask[0], mask[1], mask[2], mask[3]],
-            start: at + 4,
+            mask,
+            start: cursor.position() as usize,
             len: len as usize,
         }))
     }
