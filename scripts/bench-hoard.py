@@ -23,6 +23,15 @@ async def honest(url, stop, rtts):
             rtts.append((time.perf_counter() - t) * 1000)
             await asyncio.sleep(0.005)
 
+async def subscribe_all(ws, subs):
+    """Send every subscribe, then wait for as many subscription_succeeded."""
+    for f in subs:
+        await ws.send(f)
+    got = 0
+    while got < len(subs):
+        if json.loads(await ws.recv())["event"] == "pusher_internal:subscription_succeeded":
+            got += 1
+
 def probe(url, conn):
     """In a child process: ping until told to stop; on each "mark" message, send
     back the worst round trip since the previous mark."""
@@ -64,12 +73,7 @@ async def main():
                 for i in range(a.channels)]
         await mark()
         t = time.perf_counter()
-        for f in subs:
-            await ws.send(f)
-        got = 0
-        while got < a.channels:
-            if json.loads(await ws.recv())["event"] == "pusher_internal:subscription_succeeded":
-                got += 1
+        await subscribe_all(ws, subs)
         sub_s = time.perf_counter() - t
         during_sub = await mark()
         t = time.perf_counter()
@@ -81,12 +85,7 @@ async def main():
         unsub_s = time.perf_counter() - t
         during_unsub = await mark()
         # Subscribe again and disconnect holding every channel.
-        for f in subs:
-            await ws.send(f)
-        got = 0
-        while got < a.channels:
-            if json.loads(await ws.recv())["event"] == "pusher_internal:subscription_succeeded":
-                got += 1
+        await subscribe_all(ws, subs)
         await mark()
     await asyncio.sleep(1.0)
     during_close = await mark("stop")

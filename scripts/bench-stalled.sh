@@ -16,7 +16,7 @@ ROUNDS=${ROUNDS:-1}
 BENCH=${BENCH:-target/release/herald-bench}
 bins=("$@")
 [ ${#bins[@]} -gt 0 ] || bins=(target/release/herald)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. scripts/lib.sh
 total=$((STALLED + HEALTHY))
 share=$(python3 -c "print($STALLED/$total)")
 run_one() {

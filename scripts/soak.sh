@@ -17,15 +17,7 @@ cd "$(dirname "$0")/.."
 BENCH=${BENCH_BIN:-target/release/herald-bench}
 HERALD=${HERALD_BIN:-target/release/herald}
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 1 150); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "nothing listens on port $1" >&2
-  return 1
-}
+. scripts/lib.sh
 
 start_redis() { # in $DIR: port file redis.port, pid file redis.pid
   redis-server --port "$(cat "$DIR/redis.port")" --bind 127.0.0.1 --dir "$DIR/redis" --save '' \

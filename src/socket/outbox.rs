@@ -304,7 +304,7 @@ impl Sink {
 
     /// A close was asked for (a full queue, the sweeper, the drain).
     pub fn closing(&self) -> bool {
-        self.lock().close.is_some()
+        self.close_code().is_some()
     }
 
     /// The code a close was asked for with, if one was.

@@ -9,7 +9,7 @@ use super::*;
 use proptest::prelude::*;
 
 /// A client frame: header with the mask bit, the key, the masked payload.
-fn client_frame(fin: bool, opcode: u8, mask: [u8; 4], payload: &[u8]) -> Vec<u8> {
+pub(super) fn client_frame(fin: bool, opcode: u8, mask: [u8; 4], payload: &[u8]) -> Vec<u8> {
     let mut out = vec![if fin { 0x80 } else { 0 } | opcode];
     match payload.len() {
         n if n < 126 => out.push(0x80 | n as u8),

@@ -6,23 +6,6 @@ use crate::support::*;
 use serde_json::json;
 use std::time::Duration;
 
-/// A client connecting from `source` (an address on the loopback network).
-async fn client_from(server: &Server, source: [u8; 4]) -> Client {
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.bind((source, 0).into()).unwrap();
-    let tcp = socket.connect(server.addr).await.unwrap();
-    let url = format!(
-        "ws://{}/app/{KEY}?protocol=7&client=js&version=8.4.0",
-        server.addr
-    );
-    let stream = tokio_tungstenite::MaybeTlsStream::Plain(tcp);
-    let (ws, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
-    Client {
-        ws,
-        socket_id: String::new(),
-    }
-}
-
 /// Retry `connect` until the node has let go of closed connections.
 async fn eventually_connects(server: &Server) -> Client {
     for _ in 0..50 {
@@ -62,16 +45,16 @@ async fn one_address_gets_its_share_and_another_address_its_own() {
     let server = Server::start("max_connections_per_ip = 2", "").await;
     let mut held = Vec::new();
     for _ in 0..2 {
-        let mut c = client_from(&server, [127, 0, 0, 1]).await;
+        let mut c = client_from(&server, [127, 0, 0, 1], None).await;
         assert_eq!(c.next().await["event"], "pusher:connection_established");
         held.push(c);
     }
-    let mut over = client_from(&server, [127, 0, 0, 1]).await;
+    let mut over = client_from(&server, [127, 0, 0, 1], None).await;
     assert_eq!(over.expect("pusher:error").await["data"]["code"], 4100);
     assert_eq!(over.closed().await, Some(4100));
     let (status, _) = server.http_text("GET", "/", "").await;
     assert_eq!(status, 503, "HTTP from the same address");
-    let mut other = client_from(&server, [127, 0, 0, 2]).await;
+    let mut other = client_from(&server, [127, 0, 0, 2], None).await;
     assert_eq!(other.next().await["event"], "pusher:connection_established");
     other.send(json!({"event":"pusher:ping","data":{}})).await;
     assert_eq!(other.next().await["event"], "pusher:pong");

@@ -8,7 +8,6 @@ use herald::node::Node;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::oneshot;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 /// A node serving on `addr` (which may be shared with another node).
 fn node_on(addr: SocketAddr, server: &str) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
@@ -54,29 +53,6 @@ async fn a_new_node_binds_beside_the_old_and_takes_over_without_a_refused_connec
     let _ = new_stop.send(());
 }
 
-/// A WebSocket through a proxy at `source` that says the client is `forwarded`.
-async fn proxied(server: &Server, source: [u8; 4], forwarded: &str) -> Client {
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.bind((source, 0).into()).unwrap();
-    let tcp = socket.connect(server.addr).await.unwrap();
-    let url = format!(
-        "ws://{}/app/{KEY}?protocol=7&client=js&version=8.4.0",
-        server.addr
-    );
-    let mut request = url.into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("x-forwarded-for", forwarded.parse().unwrap());
-    let stream = tokio_tungstenite::MaybeTlsStream::Plain(tcp);
-    let (ws, _) = tokio_tungstenite::client_async(request, stream)
-        .await
-        .unwrap();
-    Client {
-        ws,
-        socket_id: String::new(),
-    }
-}
-
 async fn first_event(c: &mut Client) -> (String, Option<i64>) {
     let v = c.next().await;
     let code = match v["event"].as_str() {
@@ -94,8 +70,8 @@ async fn behind_a_trusted_proxy_the_address_cap_counts_each_client() {
     )
     .await;
     let established = ("pusher:connection_established".to_string(), None);
-    let mut a = proxied(&server, [127, 0, 0, 1], "203.0.113.1").await;
-    let mut b = proxied(&server, [127, 0, 0, 1], "198.51.100.7, 203.0.113.2").await;
+    let mut a = client_from(&server, [127, 0, 0, 1], Some("203.0.113.1")).await;
+    let mut b = client_from(&server, [127, 0, 0, 1], Some("198.51.100.7, 203.0.113.2")).await;
     assert_eq!(first_event(&mut a).await, established);
     assert_eq!(
         first_event(&mut b).await,
@@ -103,17 +79,17 @@ async fn behind_a_trusted_proxy_the_address_cap_counts_each_client() {
         "another client, same proxy"
     );
     // The same client again, whatever it writes in front of the proxy's entry.
-    let mut again = proxied(&server, [127, 0, 0, 1], "1.1.1.1, 203.0.113.1").await;
+    let mut again = client_from(&server, [127, 0, 0, 1], Some("1.1.1.1, 203.0.113.1")).await;
     assert_eq!(first_event(&mut again).await.1, Some(4100));
     // A peer that is not a trusted proxy is counted as itself: its header is ignored.
-    let mut x = proxied(&server, [127, 0, 0, 9], "192.0.2.1").await;
-    let mut y = proxied(&server, [127, 0, 0, 9], "192.0.2.2").await;
+    let mut x = client_from(&server, [127, 0, 0, 9], Some("192.0.2.1")).await;
+    let mut y = client_from(&server, [127, 0, 0, 9], Some("192.0.2.2")).await;
     assert_eq!(first_event(&mut x).await, established);
     assert_eq!(first_event(&mut y).await.1, Some(4100));
     // A client's share is given back when its socket closes.
     drop(a);
     for _ in 0..50 {
-        let mut c = proxied(&server, [127, 0, 0, 1], "203.0.113.1").await;
+        let mut c = client_from(&server, [127, 0, 0, 1], Some("203.0.113.1")).await;
         if first_event(&mut c).await == established {
             return;
         }

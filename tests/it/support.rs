@@ -356,6 +356,33 @@ impl Client {
     }
 }
 
+/// A WebSocket to `server` from `source` (an address on the loopback network),
+/// with an `X-Forwarded-For` header when `forwarded` is given (a proxy's request).
+pub async fn client_from(server: &Server, source: [u8; 4], forwarded: Option<&str>) -> Client {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((source, 0).into()).unwrap();
+    let tcp = socket.connect(server.addr).await.unwrap();
+    let url = format!(
+        "ws://{}/app/{KEY}?protocol=7&client=js&version=8.4.0",
+        server.addr
+    );
+    let mut request = url.into_client_request().unwrap();
+    if let Some(forwarded) = forwarded {
+        request
+            .headers_mut()
+            .insert("x-forwarded-for", forwarded.parse().unwrap());
+    }
+    let stream = tokio_tungstenite::MaybeTlsStream::Plain(tcp);
+    let (ws, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .unwrap();
+    Client {
+        ws,
+        socket_id: String::new(),
+    }
+}
+
 /// Parse a frame's string `data`.
 pub fn data(frame: &Value) -> Value {
     serde_json::from_str(frame["data"].as_str().expect("data is a string")).unwrap()

@@ -144,6 +144,19 @@ pub struct Opts {
     pub worker: bool,
 }
 
+impl Opts {
+    /// The ports subscribers connect to: `--sub-ports`, else `--port`.
+    pub fn sub_port_list(&self) -> anyhow::Result<Vec<u16>> {
+        match self.sub_ports.as_deref() {
+            Some(s) => Ok(s
+                .split(',')
+                .map(|p| p.trim().parse())
+                .collect::<Result<_, _>>()?),
+            None => Ok(vec![self.port]),
+        }
+    }
+}
+
 pub fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
     (host, port)
         .to_socket_addrs()?

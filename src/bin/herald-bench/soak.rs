@@ -73,13 +73,7 @@ pub fn main(o: Opts) -> anyhow::Result<()> {
 }
 
 fn node_addrs(o: &Opts) -> anyhow::Result<Vec<std::net::SocketAddr>> {
-    let ports: Vec<u16> = match o.sub_ports.as_deref() {
-        Some(s) => s
-            .split(',')
-            .map(|p| p.trim().parse())
-            .collect::<Result<_, _>>()?,
-        None => vec![o.port],
-    };
+    let ports = o.sub_port_list()?;
     ports.iter().map(|p| resolve(&o.host, *p)).collect()
 }
 

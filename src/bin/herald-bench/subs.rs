@@ -58,13 +58,7 @@ impl Ctx {
             .as_deref()
             .map(|s| s.split(',').map(|h| h.trim().to_string()).collect())
             .unwrap_or_else(|| vec![o.host.clone()]);
-        let ports: Vec<u16> = match o.sub_ports.as_deref() {
-            Some(s) => s
-                .split(',')
-                .map(|p| p.trim().parse())
-                .collect::<Result<_, _>>()?,
-            None => vec![o.port],
-        };
+        let ports = o.sub_port_list()?;
         let mut sub_addrs = Vec::new();
         for h in &hosts {
             for p in &ports {
