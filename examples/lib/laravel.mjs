@@ -132,6 +132,12 @@ export class Sessions {
     this.tokens = new Map();
   }
 
+  /** A new user (a visitor starting a chat): returns its token. */
+  add(user) {
+    this.users.push(user);
+    return this.login(user.id);
+  }
+
   login(id) {
     const user = this.users.find((u) => String(u.id) === String(id));
     if (!user) return null;
@@ -149,9 +155,10 @@ export class Sessions {
 /**
  * The example's web app on `port`: `public/` of the example, `/shared/*` (lib/public), the vendored
  * client libraries, `/config.js`, POST /login, POST /broadcasting/auth and the example's `routes`:
- * `{'POST /users': async ({user, body, socket, req}) => ({status, json})}`.
+ * `{'POST /users': async ({user, body, socket, req}) => ({status, json})}` for signed-in users,
+ * `guest` the same for anybody.
  */
-export function serve({ dir, port, sessions, channels, routes = {}, pages = {} }) {
+export function serve({ dir, port, sessions, channels, routes = {}, guest = {}, pages = {} }) {
   const vendor = {
     '/vendor/pusher.min.js': path.join(EXAMPLES, 'node_modules/pusher-js/dist/web/pusher.min.js'),
     '/vendor/echo.iife.js': path.join(EXAMPLES, 'node_modules/laravel-echo/dist/echo.iife.js'),
@@ -177,6 +184,7 @@ export function serve({ dir, port, sessions, channels, routes = {}, pages = {} }
         const page = typeof pages === 'function' ? pages(req, url) : pages[url.pathname];
         if (page) return sendFile(res, path.join(dir, 'public', page));
         if (url.pathname === '/') return sendFile(res, path.join(dir, 'public', 'index.html'));
+        if (/^\/[\w-]+\.(css|js|png)$/.test(url.pathname)) return sendFile(res, path.join(dir, 'public', url.pathname));
       }
       const body = req.method === 'POST' ? parse(req, await readBody(req)) : {};
       const user = sessions.user(req);
@@ -190,9 +198,10 @@ export function serve({ dir, port, sessions, channels, routes = {}, pages = {} }
         if (answer.status !== 200) console.log(`auth refused: ${user ? user.name : 'guest'} on ${body.channel_name}`);
         return json(answer.status, answer.body);
       }
-      const route = routes[`${req.method} ${url.pathname}`];
+      const key = `${req.method} ${url.pathname}`;
+      const route = routes[key] || guest[key];
       if (!route) return json(404, { message: 'Not found.' });
-      if (!user) return json(401, { message: 'Unauthenticated.' });
+      if (!user && !guest[key]) return json(401, { message: 'Unauthenticated.' });
       const socket = req.headers['x-socket-id'];
       const out = (await route({ user, body, socket, req, url })) || {};
       return json(out.status || 200, out.json || {});
