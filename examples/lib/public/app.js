@@ -62,7 +62,8 @@
       };
       conn.bind('state_change', show);
       conn.bind('error', (e) => {
-        const d = (e && e.data) || {};
+        // {type: 'PusherError', data} once connected; wrapped in {type: 'WebSocketError', error} in the handshake
+        const d = (e && (e.data || (e.error && e.error.data))) || {};
         if (d.code) App.connectionError = `${d.message} (${d.code})`;
         const s = $('#connection-error');
         if (s && App.connectionError) s.textContent = `herald refused the connection: ${App.connectionError}`;
