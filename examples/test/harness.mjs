@@ -19,8 +19,13 @@ export const CONSOLE_TOKEN = 'examples-console-token';
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const children = new Set();
-process.on('exit', () => children.forEach((c) => c.exitCode === null && c.kill('SIGKILL')));
 export const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-examples-'));
+let failed = false;
+process.on('exit', () => {
+  children.forEach((c) => c.exitCode === null && c.kill('SIGKILL'));
+  if (failed) console.log(`logs kept in ${workDir}`);
+  else fs.rmSync(workDir, { recursive: true, force: true });
+});
 
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -153,6 +158,7 @@ export function logged(pages, fn) {
     try {
       await fn(...args);
     } catch (err) {
+      failed = true;
       dump(pages());
       throw err;
     }

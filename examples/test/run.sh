@@ -8,5 +8,6 @@ cd "$(dirname "$0")/.."
 [ -d node_modules ] || npm ci --no-audit --no-fund
 bin="${HERALD_BIN:-../target/release/herald}"
 [ -x "$bin" ] || { echo "herald binary not found at $bin: run 'cargo build --release' first" >&2; exit 2; }
+[ $# -gt 0 ] || set -- test/*.test.mjs
 exec node --test --test-concurrency=1 --test-timeout="${TEST_TIMEOUT_MS:-60000}" \
-  --test-reporter=spec --test-reporter-destination=stdout "${@:-test/}"
+  --test-reporter=spec --test-reporter-destination=stdout "$@"
