@@ -20,7 +20,7 @@ const channels = new Broadcast()
   .channel('role.{role}', (user, role) => user.role === role)
   .channel('user.{id}', (user, id) => String(user.id) === id);
 
-serve({
+const server = serve({
   dir: import.meta.dirname,
   port,
   sessions: new Sessions(users),
@@ -42,4 +42,9 @@ serve({
       return { json: { case: kase } };
     },
   },
+});
+
+server.on('listening', () => {
+  const { port: p } = server.address();
+  console.log(`sites: http://admin.localhost:${p}/  http://lawyers.localhost:${p}/  http://clients.localhost:${p}/`);
 });
