@@ -86,8 +86,10 @@ test('the debug console lists the refused subscription with its reason', h.logge
   assert.equal(probe.status, 200, `the console answered ${probe.status}`);
   const consolePage = await chrome.newPage();
   pages.console = consolePage;
+  // The page's live stream (Server-Sent Events at /console/app-id/stream) is open before the refusal.
+  const stream = consolePage.waitForResponse((r) => r.url().includes('/console/app-id/stream'), { timeout: 10000 });
   await consolePage.goto(`http://127.0.0.1:${server.metricsPort}${url}`);
-  await h.sleep(1000); // its stream connects
+  await stream.catch(() => h.sleep(1000));
   await pages.Walt.getByRole('button', { name: /made-up signature/ }).click();
   await h.channelState(pages.Walt, 'private-user.1', 'refused');
   const row = consolePage.locator('[data-kind="refusal"][data-channel="private-user.1"]').first();
