@@ -9,6 +9,9 @@
 //   a falsy answer is 403, a private channel gets `{"auth": "key:hmac(socket_id:channel)"}`, a
 //   presence channel `{"auth": ..., "channel_data": json_encode(['user_id' => (string) $id,
 //   'user_info' => $result])}` signed over `socket_id:channel:channel_data`.
+// - `Broadcast.user()` and `.userAuth()` are Broadcast::resolveAuthenticatedUserUsing() and
+//   /broadcasting/user-auth (pusher-js `signin()`): `{"auth": "key:hmac(socket_id::user::user_data)",
+//   "user_data": ...}`, after which server-to-user events (`pusher.sendToUser()`) reach that user.
 // - `serve()` is the web app: static pages, the vendored pusher-js and laravel-echo builds from
 //   node_modules (no CDN), `/config.js` (the VITE_PUSHER_* values), JSON routes, Bearer tokens.
 import crypto from 'node:crypto';
@@ -95,6 +98,24 @@ export class Broadcast {
     }
     return { status: 200, body: phpJson(pusher.authorizeChannel(socketId, channelName)) };
   }
+
+  /** Broadcast::resolveAuthenticatedUserUsing(fn (user) => ['id' => ..., 'user_info' => ...]). */
+  user(callback) {
+    this.resolveUser = callback;
+    return this;
+  }
+
+  /**
+   * The answer to POST /broadcasting/user-auth (pusher.signin()): `{"auth": "key:hmac(socket_id::user::
+   * user_data)", "user_data": json_encode($user)}`, 403 when there is no user.
+   */
+  userAuth(user, socketId) {
+    const data = user && this.resolveUser && this.resolveUser(user);
+    if (!data || !/^\d+\.\d+$/.test(socketId || '')) return { status: 403, body: '' };
+    const userData = phpJson(data);
+    const auth = `${env.key}:${sign(`${socketId}::user::${userData}`)}`;
+    return { status: 200, body: phpJson({ auth, user_data: userData }) };
+  }
 }
 
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.png': 'image/png' };
@@ -154,7 +175,8 @@ export class Sessions {
 
 /**
  * The example's web app on `port`: `public/` of the example, `/shared/*` (lib/public), the vendored
- * client libraries, `/config.js`, POST /login, POST /broadcasting/auth and the example's `routes`:
+ * client libraries, `/config.js`, POST /login, POST /broadcasting/auth and /broadcasting/user-auth,
+ * and the example's `routes`:
  * `{'POST /users': async ({user, body, socket, req}) => ({status, json})}` for signed-in users,
  * `guest` the same for anybody.
  */
@@ -199,6 +221,11 @@ export function serve({ dir, port, sessions, channels, routes = {}, guest = {}, 
         return json(answer.status, answer.body);
       }
       const key = `${req.method} ${url.pathname}`;
+      if (req.method === 'POST' && url.pathname === '/broadcasting/user-auth') {
+        const answer = channels.userAuth(user, body.socket_id);
+        if (answer.status !== 200) console.log('user sign-in refused');
+        return json(answer.status, answer.body);
+      }
       const route = routes[key] || guest[key];
       if (!route) return json(404, { message: 'Not found.' });
       if (!user && !guest[key]) return json(401, { message: 'Unauthenticated.' });

@@ -1,6 +1,7 @@
 // Example 3 (admin support chat): Ada answers from /admin; Vera and Victor write from the widget on
 // the shop page. Ada's sidebar lists both with unread counts; her reply reaches only the visitor
-// she picked: the other visitor's page never shows it.
+// she picked: the other visitor's page never shows it. Closing a chat goes to the signed-in visitor
+// (pusher-js signin(), Laravel's /broadcasting/user-auth) as a server-to-user event.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import * as h from './harness.mjs';
@@ -13,7 +14,7 @@ async function visitor(name) {
   const page = await h.open(chrome, app.url);
   await page.getByPlaceholder('Your name').fill(name);
   await page.getByRole('button', { name: 'Start chat' }).click();
-  await page.locator('#widget[data-ready="true"]').waitFor({ timeout: 10000 });
+  await page.locator('#widget[data-ready="true"][data-signed-in="true"]').waitFor({ timeout: 10000 });
   return page;
 }
 
@@ -76,6 +77,19 @@ test('a reply reaches only the visitor it was meant for', h.logged(all, async ()
   await sidebar('Vera').locator('.unread[data-count="1"]').waitFor({ timeout: 10000 });
   assert.doesNotMatch(await pages.Vera.locator('#thread').innerText(), /on its way/, "Vera got Victor's reply");
   await h.screenshot(pages.Ada, 'examples-support-chat.png');
+}));
+
+test('closing a chat reaches only that visitor, as a server-to-user event after sign-in', h.logged(all, async () => {
+  await sidebar('Vera').click();
+  await pages.Ada.getByRole('button', { name: 'Close chat' }).click();
+  await pages.Vera.locator('#thread li.closed', { hasText: 'Ada closed the chat. Thank you!' }).waitFor({ timeout: 10000 });
+  assert.equal(await pages.Vera.getByPlaceholder('Type a message…').isVisible(), false);
+  // Victor's chat is closed after Vera's: once his page shows it, hers would have reached him before.
+  await sidebar('Victor').click();
+  await pages.Ada.getByRole('button', { name: 'Close chat' }).click();
+  await pages.Victor.locator('#thread li.closed').waitFor({ timeout: 10000 });
+  assert.equal(await pages.Victor.locator('#thread li.closed').count(), 1, "Victor got Vera's closing too");
+  assert.equal(await pages.Vera.locator('#thread li.closed').count(), 1, "Vera got Victor's closing too");
 }));
 
 test("a visitor cannot listen on another visitor's chat channel", h.logged(all, async () => {
