@@ -80,7 +80,7 @@ test('only the system admin hears of a new tenant and system alerts', h.logged(a
     const seen = (await h.toasts(pages[name])).join('\n');
     assert.doesNotMatch(seen, /Tenant created|System alert/, `${name} saw an admin event`);
   }
-  await h.screenshot(pages.Sam, 'examples-notifications.png');
+  await h.screenshot(pages.Sam, 'examples-notifications.png', { readme: true });
 }));
 
 test('a user channel of somebody else is refused by the auth endpoint', h.logged(all, async () => {

@@ -72,6 +72,8 @@ test('a made-up signature is refused by herald itself, with its reason', h.logge
   assert.match(text, /refused \(401\): The connection is unauthorized/);
   // The socket stays open and its other channels keep working.
   assert.equal(await pages.Walt.locator('#connection').innerText(), 'connected');
+  assert.match(await statusOf(pages.Walt, 'private-worker.1'), /✓ subscribed/);
+  await h.screenshot(pages.Walt, 'examples-users-workers.png');
 }));
 
 test('the debug console lists the refused subscription with its reason', h.logged(all, async (t) => {
@@ -97,5 +99,5 @@ test('the debug console lists the refused subscription with its reason', h.logge
   const reason = await row.getAttribute('data-reason');
   assert.ok(reason && reason.length > 0, 'the refusal has no reason');
   console.log(`console refusal reason: ${reason}`);
-  await h.screenshot(consolePage, 'examples-console-refusal.png');
+  await h.screenshot(consolePage, 'examples-console-refusal.png', { readme: true });
 }));

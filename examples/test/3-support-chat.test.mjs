@@ -76,7 +76,7 @@ test('a reply reaches only the visitor it was meant for', h.logged(all, async ()
   await say(pages.Vera, 'Thanks, it works!');
   await sidebar('Vera').locator('.unread[data-count="1"]').waitFor({ timeout: 10000 });
   assert.doesNotMatch(await pages.Vera.locator('#thread').innerText(), /on its way/, "Vera got Victor's reply");
-  await h.screenshot(pages.Ada, 'examples-support-chat.png');
+  await h.screenshot(pages.Ada, 'examples-support-chat.png', { readme: true });
 }));
 
 test('closing a chat reaches only that visitor, as a server-to-user event after sign-in', h.logged(all, async () => {

@@ -51,4 +51,5 @@ test("the third origin, not in allowed_origins, is refused and the page says so"
   await pages.Ada.locator('#toasts .toast', { hasText: 'Lena needs documents for case #12' }).waitFor({ timeout: 10000 });
   assert.deepEqual(await h.toasts(pages.Carl), []);
   assert.equal(await pages.Carl.locator('#connection').innerText(), 'disconnected');
+  await h.screenshot(pages.Carl, 'examples-several-sites-refused.png');
 }));

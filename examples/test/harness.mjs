@@ -174,9 +174,10 @@ function dump(pages) {
   }
 }
 
-/** Screenshots for the README go to docs/ when SCREENSHOTS=1, else to target/. */
-export async function screenshot(page, name) {
-  const dir = process.env.SCREENSHOTS === '1' ? path.resolve(EXAMPLES, '../docs') : path.resolve(EXAMPLES, '../target/examples');
+/** A screenshot in target/examples/; with SCREENSHOTS=1 the README's (`readme`) go to docs/ instead. */
+export async function screenshot(page, name, { readme = false } = {}) {
+  const docs = readme && process.env.SCREENSHOTS === '1';
+  const dir = path.resolve(EXAMPLES, docs ? '../docs' : '../target/examples');
   fs.mkdirSync(dir, { recursive: true });
   await sleep(500); // let the newest toast finish sliding in
   await page.screenshot({ path: path.join(dir, name), fullPage: false });
