@@ -180,5 +180,10 @@ export async function screenshot(page, name, { readme = false } = {}) {
   const dir = path.resolve(EXAMPLES, docs ? '../docs' : '../target/examples');
   fs.mkdirSync(dir, { recursive: true });
   await sleep(500); // let the newest toast finish sliding in
-  await page.screenshot({ path: path.join(dir, name), fullPage: false });
+  // Down to the end of what the page shows, within the window
+  const height = await page.evaluate(() =>
+    Math.ceil(Math.max(...[...document.body.children].filter((e) => e.offsetParent !== null || e.tagName === 'HEADER')
+      .map((e) => e.getBoundingClientRect().bottom)) + 24));
+  const { width, height: max } = page.viewportSize();
+  await page.screenshot({ path: path.join(dir, name), clip: { x: 0, y: 0, width, height: Math.min(height, max) } });
 }
