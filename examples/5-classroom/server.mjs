@@ -11,7 +11,7 @@ const courses = {
   201: { id: 201, title: 'Chemistry', tenant_id: 2 },
 };
 const users = [
-  { id: 1, name: 'Tess', role: 'teacher', tenant_id: 1, courses: [101, 102], label: 'teacher, Northside' },
+  { id: 1, name: 'Tess Müller', role: 'teacher', tenant_id: 1, courses: [101, 102], label: 'teacher, Northside' },
   { id: 2, name: 'Sam', role: 'student', tenant_id: 1, courses: [101], label: 'student, Northside' },
   { id: 3, name: 'Sia', role: 'student', tenant_id: 1, courses: [102], label: 'student, Northside' },
   { id: 4, name: 'Otto', role: 'student', tenant_id: 2, courses: [201], label: 'student, Lakeside' },

@@ -35,7 +35,8 @@ after(async () => {
 test('presence shows who is online in a course, and only there', h.logged(all, async () => {
   await pages.Sam.locator('#online li[data-member="1"]').waitFor({ timeout: 10000 });
   await pages.Tess.locator('#online li[data-member="2"]').waitFor({ timeout: 10000 });
-  assert.deepEqual(await online(pages.Sam), ['Sam', 'Tess']);
+  // Her name travels as PHP encodes it ("Tess M\u00fcller") in the signed channel_data
+  assert.deepEqual(await online(pages.Sam), ['Sam', 'Tess Müller']);
   assert.deepEqual(await online(pages.Sia), ['Sia']);
   // Tess opens Biology: she leaves Algebra's list and joins Sia's
   await pages.Tess.getByRole('button', { name: 'Open Biology' }).click();
@@ -64,7 +65,7 @@ test("a student's progress reaches the school's teachers, not the other students
   // Tess's announcement to the school is published after it: Sia sees that, never the progress.
   await pages.Tess.getByRole('button', { name: 'Announce to my school' }).click();
   for (const name of ['Sam', 'Sia']) {
-    await pages[name].locator('#toasts .toast', { hasText: 'Tess: No school on Friday' }).waitFor({ timeout: 10000 });
+    await pages[name].locator('#toasts .toast', { hasText: 'Tess Müller: No school on Friday' }).waitFor({ timeout: 10000 });
   }
   assert.doesNotMatch((await h.toasts(pages.Sia)).join('\n'), /finished lesson/, "a student saw the teachers' channel");
   assert.deepEqual(await h.toasts(pages.Otto), [], "Lakeside got Northside's announcement");
