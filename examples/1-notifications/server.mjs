@@ -2,6 +2,7 @@
 // HotspotUserExpired, PasswordChanged and SystemAlert with broadcast(...)->toOthers(); the page
 // listens on tenant.{tenantId} (public), private-user.{userId} and, for system admins,
 // private-system.admin, and turns each event into a toast.
+import crypto from 'node:crypto';
 import { Broadcast, Sessions, broadcast, serve } from '../lib/laravel.mjs';
 
 const tenants = { 1: 'Acme Networks', 2: 'Globex ISP' };
@@ -16,6 +17,7 @@ let nextTenantId = 3;
 
 // routes/channels.php (tenant.{id} is a public channel in this app, as in the project it comes from)
 const channels = new Broadcast()
+  .channel('App.Models.User.{id}', (user, id) => String(user.id) === id) // every Laravel app has this one
   .channel('user.{id}', (user, id) => String(user.id) === id)
   .channel('system.admin', (user) => user.is_admin === true);
 
@@ -53,6 +55,14 @@ serve({
       await broadcast('App\\Events\\PasswordChanged', [`private-user.${user.id}`],
         { user: { id: user.id, name: user.name }, at: new Date().toISOString() }, { socket });
       return {};
+    },
+    // $user->notify(new InvoiceReady($invoice)) with the 'broadcast' channel: Laravel sends
+    // BroadcastNotificationCreated on private-App.Models.User.{id}, the data plus `id` and `type`.
+    'POST /invoices': async ({ user }) => {
+      const invoice = { number: `INV-${Math.floor(Math.random() * 9000 + 1000)}`, amount: 49 };
+      await broadcast('Illuminate\\Notifications\\Events\\BroadcastNotificationCreated', [`private-App.Models.User.${user.id}`],
+        { invoice, id: crypto.randomUUID(), type: 'App\\Notifications\\InvoiceReady' });
+      return { json: { invoice } };
     },
     'POST /tenants': async ({ user, body }) => {
       if (!user.is_admin) return { status: 403, json: { message: 'This action is unauthorized.' } };

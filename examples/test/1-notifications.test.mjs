@@ -67,6 +67,15 @@ test('a payment reaches only the payer and the system admin', h.logged(all, asyn
   assert.doesNotMatch(alice, /thank you Bob/, "Alice saw Bob's payment");
 }));
 
+test("a Laravel notification ($user->notify) reaches that user's page", h.logged(all, async () => {
+  await h.channelState(pages.Carol, 'private-App.Models.User.3');
+  await pages.Carol.getByRole('button', { name: /Send me an invoice/ }).click();
+  await toast(pages.Carol, 'Invoice ready');
+  const [carol] = await h.toasts(pages.Carol);
+  assert.match(carol, /Invoice INV-\d+ \(€49\.00\) is ready/);
+  assert.match(carol, /private-App\.Models\.User\.3 · Illuminate\\Notifications\\Events\\BroadcastNotificationCreated/);
+}));
+
 test('only the system admin hears of a new tenant and system alerts', h.logged(all, async () => {
   await pages.Sam.getByRole('button', { name: 'Create a tenant' }).click();
   await toast(pages.Sam, 'Tenant created');
