@@ -99,5 +99,11 @@ test('the debug console lists the refused subscription with its reason', h.logge
   const reason = await row.getAttribute('data-reason');
   assert.ok(reason && reason.length > 0, 'the refusal has no reason');
   console.log(`console refusal reason: ${reason}`);
+  // What herald expected to be signed (socket id and channel, never the secret) next to what arrived
+  const socket = await pages.Walt.evaluate(() => Echo.socketId());
+  const shown = await row.innerText();
+  assert.ok(shown.includes(`${socket}:private-user.1`), `the row does not show the string to sign:\n${shown}`);
+  assert.ok(shown.includes('0'.repeat(40)), `the row does not show the signature that arrived:\n${shown}`);
+  assert.ok(!shown.includes('app-secret'), 'the console shows the app secret');
   await h.screenshot(consolePage, 'examples-console-refusal.png', { readme: true });
 }));
