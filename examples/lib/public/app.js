@@ -67,6 +67,9 @@
         if (d.code) App.connectionError = `${d.message} (${d.code})`;
         const s = $('#connection-error');
         if (s && App.connectionError) s.textContent = `herald refused the connection: ${App.connectionError}`;
+        if (App.connectionError) {
+          document.querySelectorAll('#channels li[data-status="subscribing"] .status').forEach((n) => (n.textContent = 'not connected'));
+        }
       });
       show();
       return App.echo;
