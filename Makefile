@@ -3,7 +3,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 BINDIR = $(DESTDIR)$(PREFIX)/bin
 
-.PHONY: run build release install test unit lint protocol-test browser-test browser-deps bench examples-test redis-server postgresql bench-smoke docker-check fuzz fuzz-smoke soak soak-smoke soak-faults
+.PHONY: run build release install test unit lint protocol-test browser-test browser-deps bench examples-test redis-server postgresql mariadb-server bench-smoke docker-check fuzz fuzz-smoke soak soak-smoke soak-faults
 
 run:
 	$(CARGO) run --release
@@ -40,7 +40,11 @@ redis-server:
 postgresql:
 	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq postgresql; }
 
-unit: redis-server postgresql
+# The MySQL app-manager tests start their own MariaDB server; install it if missing.
+mariadb-server:
+	@{ command -v mariadbd >/dev/null && command -v mariadb-install-db >/dev/null; } || { apt-get update -qq && apt-get install -y -qq mariadb-server; }
+
+unit: redis-server postgresql mariadb-server
 	$(CARGO) test
 
 protocol-test: release redis-server

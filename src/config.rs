@@ -125,8 +125,9 @@ pub struct Server {
     pub accept_traffic_memory_threshold: f64,
     /// Serve HTTPS and `wss://` on the main port; `None` is plain HTTP.
     pub tls: Option<Tls>,
-    /// Apps come from this PostgreSQL table instead of the config.
-    pub postgres: Option<Postgres>,
+    /// Apps come from this SQL table (Soketi's `postgres` or `mysql` app manager)
+    /// instead of the config.
+    pub app_table: Option<AppTable>,
     /// Limits for apps that do not set their own (apps from a database).
     pub app_defaults: Limits,
     /// What strangers may hold of the node: deadlines and connection caps.
@@ -245,7 +246,8 @@ pub struct Config {
 
 /// Where the apps table is and how often it is read again. Its `Debug` masks the password.
 #[derive(Clone, PartialEq)]
-pub struct Postgres {
+pub struct AppTable {
+    pub driver: Driver,
     pub host: String,
     pub port: u16,
     pub user: String,
@@ -253,6 +255,24 @@ pub struct Postgres {
     pub database: String,
     pub table: String,
     pub refresh: Duration,
+}
+
+/// The database that holds the apps table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    Postgres,
+    /// MySQL or MariaDB.
+    Mysql,
+}
+
+impl Driver {
+    /// The name `app_manager` / `SOKETI_APP_MANAGER_DRIVER` gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Driver::Postgres => "postgres",
+            Driver::Mysql => "mysql",
+        }
+    }
 }
 
 #[cfg(test)]

@@ -197,8 +197,8 @@ async fn serve() {
             std::process::exit(2);
         }
     };
-    if let Some(pg) = node.config.server.postgres.clone() {
-        herald::postgres::keep_fresh(node.clone(), pg);
+    if let Some(table) = node.config.server.app_table.clone() {
+        herald::app_table::keep_fresh(node.clone(), table);
     }
     start_metrics(&node, metrics);
     herald::server::run(listener, acceptor, node, shutdown_signal()).await;
@@ -231,8 +231,8 @@ async fn prepare(cli: &Cli) -> anyhow::Result<Ready> {
             .with_context(|| format!("cannot listen on {addr}"))?,
     };
     let addr = listener.local_addr().unwrap_or(addr);
-    if let Some(pg) = &config.server.postgres {
-        let apps = herald::postgres::load(pg, &config.server.app_defaults).await?;
+    if let Some(table) = &config.server.app_table {
+        let apps = herald::app_table::load(table, &config.server.app_defaults).await?;
         config.apps.replace(apps).context("apps table")?;
     }
     let apps: Vec<String> = config.apps.iter().map(|a| a.id.clone()).collect();

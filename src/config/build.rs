@@ -15,8 +15,8 @@ impl RawConfig {
             apps.push(build_app(raw, &defaults)?);
         }
         let server = server(s, defaults)?;
-        let from_db = server.postgres.is_some();
-        // Apps from a database are loaded before serving (see `crate::postgres`).
+        let from_db = server.app_table.is_some();
+        // Apps from a database are loaded before serving (see `crate::app_table`).
         let apps = if from_db {
             Apps::default()
         } else {
@@ -29,7 +29,7 @@ impl RawConfig {
 /// The `[server]` settings, validated.
 fn server(s: RawServer, defaults: Limits) -> Result<Server, ConfigError> {
     let (webhooks, guard, tls) = (webhook_settings(&s), guard(&s)?, tls(&s)?);
-    let postgres = postgres(&s)?;
+    let app_table = app_table(&s)?;
     Ok(Server {
         host: s.host,
         port: s.port,
@@ -53,7 +53,7 @@ fn server(s: RawServer, defaults: Limits) -> Result<Server, ConfigError> {
         webhooks,
         guard,
         tls,
-        postgres,
+        app_table,
         accept_traffic_memory_threshold: s.accept_traffic_memory_threshold,
         app_defaults: defaults,
         metrics: MetricsServer {
@@ -91,25 +91,26 @@ fn guard(s: &RawServer) -> Result<Guard, ConfigError> {
     })
 }
 
-fn postgres(s: &RawServer) -> Result<Option<Postgres>, ConfigError> {
-    match s.app_manager.as_str() {
+fn app_table(s: &RawServer) -> Result<Option<AppTable>, ConfigError> {
+    let (driver, table) = match s.app_manager.as_str() {
         "array" | "" => return Ok(None),
-        "postgres" => {}
+        "postgres" => (Driver::Postgres, &s.postgres_table),
+        "mysql" => (Driver::Mysql, &s.mysql_table),
         other => {
             return Err(ConfigError::Invalid(format!(
-                "app manager {other:?} is not available: use \"postgres\" or list the apps in a config file"
+                "app manager {other:?} is not available: use \"postgres\", \"mysql\" or list the apps in a config file"
             )))
         }
-    }
+    };
     let identifier = |t: &str| {
         !t.is_empty()
             && t.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
     };
-    if !identifier(&s.postgres_table) {
+    if !identifier(table) {
         return Err(ConfigError::Invalid(format!(
-            "postgres table {:?} is not a plain table name",
-            s.postgres_table
+            "{} table {table:?} is not a plain table name",
+            driver.name()
         )));
     }
     let refresh = if s.app_refresh_secs > 0 {
@@ -117,14 +118,28 @@ fn postgres(s: &RawServer) -> Result<Option<Postgres>, ConfigError> {
     } else {
         5
     };
-    Ok(Some(Postgres {
-        host: s.postgres_host.clone(),
-        port: s.postgres_port,
-        user: s.postgres_user.clone(),
-        password: s.postgres_password.clone(),
-        database: s.postgres_database.clone(),
-        table: s.postgres_table.clone(),
-        refresh: Duration::from_secs(refresh as u64),
+    let refresh = Duration::from_secs(refresh as u64);
+    Ok(Some(match driver {
+        Driver::Postgres => AppTable {
+            driver,
+            host: s.postgres_host.clone(),
+            port: s.postgres_port,
+            user: s.postgres_user.clone(),
+            password: s.postgres_password.clone(),
+            database: s.postgres_database.clone(),
+            table: table.clone(),
+            refresh,
+        },
+        Driver::Mysql => AppTable {
+            driver,
+            host: s.mysql_host.clone(),
+            port: s.mysql_port,
+            user: s.mysql_user.clone(),
+            password: s.mysql_password.clone(),
+            database: s.mysql_database.clone(),
+            table: table.clone(),
+            refresh,
+        },
     }))
 }
 

@@ -7,7 +7,7 @@ use super::{ConfigError, RawConfig};
 
 mod vars;
 
-use vars::{Kind, Target, UNSUPPORTED, VARS};
+use vars::{Kind, Target, ACCEPTED, UNSUPPORTED, VARS};
 
 /// One warning per set `SOKETI_*` variable that herald does not act on, naming
 /// the variable and saying why. `vars` are every (name, value) in the environment.
@@ -30,6 +30,7 @@ pub fn unsupported<'a>(vars: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<St
 
 fn is_read(name: &str) -> bool {
     VARS.iter().any(|(n, ..)| *n == name)
+        || ACCEPTED.contains(&name)
         || name.starts_with("SOKETI_ADAPTER_")
         || name.starts_with("SOKETI_DB_REDIS_")
 }
@@ -258,6 +259,41 @@ mod tests {
     }
 
     #[test]
+    fn soketi_mysql_variables_build_the_apps_table() {
+        let cfg = build(&[
+            ("SOKETI_APP_MANAGER_DRIVER", "mysql"),
+            ("SOKETI_DB_MYSQL_HOST", "mysql"),
+            ("SOKETI_DB_MYSQL_PORT", "3307"),
+            ("SOKETI_DB_MYSQL_USERNAME", "soketi"),
+            ("SOKETI_DB_MYSQL_PASSWORD", "123"),
+            ("SOKETI_DB_MYSQL_DATABASE", "laravel"),
+            ("SOKETI_APP_MANAGER_MYSQL_TABLE", "soketi_apps"),
+            ("SOKETI_APP_MANAGER_CACHE_TTL", "30"),
+        ])
+        .unwrap();
+        let t = cfg.server.app_table.unwrap();
+        assert_eq!(t.driver, super::super::Driver::Mysql);
+        assert_eq!(
+            (t.host.as_str(), t.port, t.user.as_str()),
+            ("mysql", 3307, "soketi")
+        );
+        // A password of digits stays text (it is never read as JSON).
+        assert_eq!(t.password, "123");
+        assert_eq!(
+            (t.database.as_str(), t.table.as_str()),
+            ("laravel", "soketi_apps")
+        );
+        assert_eq!(t.refresh.as_secs(), 30);
+        assert!(cfg.apps.iter().next().is_none(), "apps come from the table");
+        let err = build(&[
+            ("SOKETI_APP_MANAGER_DRIVER", "mysql"),
+            ("SOKETI_APP_MANAGER_MYSQL_TABLE", "apps; DROP TABLE apps"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("not a plain table name"), "{err}");
+    }
+
+    #[test]
     fn empty_is_unset_and_bad_values_name_the_variable() {
         let cfg = build(&[("SOKETI_PORT", "")]).unwrap();
         assert_eq!(cfg.server.port, 6001);
@@ -320,8 +356,12 @@ mod tests {
             ("SOKETI_RATE_LIMITER_DRIVER", "cluster"),
             ("SOKETI_CACHE_DRIVER", "memory"),
             ("SOKETI_MODE", "worker"),
+            ("SOKETI_APP_MANAGER_DYNAMODB_TABLE", "apps"),
             ("SOKETI_APP_MANAGER_MYSQL_TABLE", "apps"),
+            ("SOKETI_APP_MANAGER_MYSQL_VERSION", "8.0"),
+            ("SOKETI_APP_MANAGER_MYSQL_USE_V2", "true"),
             ("SOKETI_DB_MYSQL_HOST", "db"),
+            ("SOKETI_DB_POOLING_MAX", "7"),
             ("SOKETI_ADAPTER_DRIVER", "redis"),
             ("SOKETI_DB_REDIS_HOST", "redis"),
             ("SOKETI_PORT", "6001"),
@@ -336,8 +376,8 @@ mod tests {
         assert_eq!(
             named,
             [
-                "SOKETI_APP_MANAGER_MYSQL_TABLE",
-                "SOKETI_DB_MYSQL_HOST",
+                "SOKETI_APP_MANAGER_DYNAMODB_TABLE",
+                "SOKETI_DB_POOLING_MAX",
                 "SOKETI_MODE",
                 "SOKETI_PORTT",
                 "SOKETI_QUEUE_DRIVER",

@@ -109,6 +109,12 @@ const SERVER_KEYS: &[(&str, &str, Kind)] = &[
         "postgres_database",
         Kind::Plain,
     ),
+    ("appManager.mysql.table", "mysql_table", Kind::Plain),
+    ("database.mysql.host", "mysql_host", Kind::Plain),
+    ("database.mysql.port", "mysql_port", Kind::Plain),
+    ("database.mysql.user", "mysql_user", Kind::Plain),
+    ("database.mysql.password", "mysql_password", Kind::Plain),
+    ("database.mysql.database", "mysql_database", Kind::Plain),
 ];
 
 /// Options read through the `SOKETI_*` Redis logic: (option path, variable).
@@ -126,6 +132,8 @@ const REDIS_KEYS: &[(&str, &str)] = &[
 const NO_OP: &[(&str, &[&str])] = &[
     ("appManager.cache.enabled", &["true", "false"]),
     ("appManager.postgres.version", &[]),
+    ("appManager.mysql.version", &[]),
+    ("appManager.mysql.useMysql2", &[]),
     ("metrics.driver", &["prometheus"]),
     ("mode", &["full", "server"]),
     ("queue.driver", &["sync"]),
@@ -514,7 +522,7 @@ mod tests {
                 "password": "p", "database": "soketi"}}}"#;
         let (cfg, warnings) = build(text);
         assert!(warnings.is_empty(), "{warnings:?}");
-        let pg = cfg.server.postgres.unwrap();
+        let pg = cfg.server.app_table.unwrap();
         assert_eq!(
             (
                 pg.host.as_str(),
@@ -529,6 +537,39 @@ mod tests {
             ("soketi", "soketi_apps")
         );
         assert_eq!(pg.refresh.as_secs(), 60);
+    }
+
+    #[test]
+    fn mysql_options_build_the_app_manager_settings() {
+        let text = r#"{"appManager": {"driver": "mysql", "cache": {"ttl": 30},
+                "mysql": {"table": "soketi_apps", "version": "5.7", "useMysql2": true}},
+            "database": {"mysql": {"host": "db", "port": 3307, "user": "u",
+                "password": "p", "database": "soketi"}}}"#;
+        let (cfg, warnings) = build(text);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let t = cfg.server.app_table.unwrap();
+        assert_eq!(t.driver, super::super::Driver::Mysql);
+        assert_eq!(
+            (
+                t.host.as_str(),
+                t.port,
+                t.user.as_str(),
+                t.password.as_str()
+            ),
+            ("db", 3307, "u", "p")
+        );
+        assert_eq!(
+            (t.database.as_str(), t.table.as_str()),
+            ("soketi", "soketi_apps")
+        );
+        assert_eq!(t.refresh.as_secs(), 30);
+        let (cfg, _) = build(r#"{"appManager.driver": "mysql"}"#);
+        let t = cfg.server.app_table.unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.port, t.user.as_str()),
+            ("127.0.0.1", 3306, "root")
+        );
+        assert_eq!((t.database.as_str(), t.table.as_str()), ("main", "apps"));
     }
 
     #[test]
