@@ -7,6 +7,7 @@ pub mod origins;
 pub mod proxies;
 mod redact;
 pub mod soketi_json;
+pub mod source;
 pub use redact::url_without_password;
 pub mod summary;
 pub mod webhooks;
@@ -18,6 +19,7 @@ mod raw;
 pub use apps::Apps;
 pub use build::app_from_row;
 pub use raw::{RawApp, RawConfig, RawServer};
+pub use source::{Scope, Source, Sources};
 
 use serde::Deserialize;
 use std::time::Duration;
@@ -37,8 +39,54 @@ pub enum ConfigError {
     NoApps,
     #[error("TLS needs both a certificate and a key: {missing} is not set")]
     TlsHalf { missing: &'static str },
+    /// A bad value, by the key that holds it (before [`Sources::locate`] names its source).
+    #[error("{scope}{}: {message}", spaced(.key))]
+    Key {
+        scope: Scope,
+        key: String,
+        message: String,
+    },
+    /// A bad value, by where it was written.
+    #[error("{origin}: {message}")]
+    Setting { origin: Source, message: String },
     #[error("{0}")]
     Invalid(String),
+}
+
+/// `" key"`, or nothing for the table itself.
+fn spaced(key: &str) -> String {
+    if key.is_empty() {
+        String::new()
+    } else {
+        format!(" {key}")
+    }
+}
+
+impl ConfigError {
+    /// An error about `key` of the `[server]` table.
+    pub fn server_key(key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError::Key {
+            scope: Scope::Server,
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// The same error, about the `index`-th app.
+    fn in_app(self, index: usize) -> ConfigError {
+        match self {
+            ConfigError::Key {
+                scope: Scope::App(_),
+                key,
+                message,
+            } => ConfigError::Key {
+                scope: Scope::App(index),
+                key,
+                message,
+            },
+            other => other,
+        }
+    }
 }
 
 /// Limits that apply per app; the server section gives their defaults.

@@ -3,7 +3,6 @@
 mod cli;
 
 use anyhow::Context;
-use clap::Parser;
 use cli::Cli;
 use herald::config::{self, RawConfig};
 use herald::node::Node;
@@ -41,34 +40,8 @@ fn load(cli: &Cli) -> anyhow::Result<(config::Config, Vec<String>)> {
     };
     let env = environment();
     config::env::apply(&mut raw, &|name| env.get(name).cloned())?;
-    if let Some(host) = &cli.host {
-        raw.server.insert("host".into(), host.clone().into());
-    }
-    if let Some(port) = cli.port {
-        raw.server.insert("port".into(), i64::from(port).into());
-    }
-    if let Some(adapter) = &cli.adapter {
-        raw.server.insert("adapter".into(), adapter.clone().into());
-    }
-    if let Some(url) = &cli.redis_url {
-        raw.server.insert("redis_url".into(), url.clone().into());
-    }
-    if let Some(n) = cli.threads {
-        raw.server.insert("threads".into(), (n as i64).into());
-    }
-    if cli.debug {
-        raw.server.insert("debug".into(), true.into());
-    }
-    let files = [
-        ("tls_cert", &cli.tls_cert),
-        ("tls_key", &cli.tls_key),
-        ("tls_passphrase", &cli.tls_passphrase),
-        ("webhook_ca_file", &cli.webhook_ca_file),
-    ];
-    for (key, value) in files {
-        if let Some(value) = value {
-            raw.server.insert(key.into(), value.clone().into());
-        }
+    for (key, value, source) in cli.settings() {
+        raw.set_server(key, value, source);
     }
     Ok((raw.build()?, warnings))
 }
@@ -186,7 +159,7 @@ fn main() {
 }
 
 async fn serve() {
-    let cli = Cli::parse();
+    let cli = Cli::read();
     if cli.action() == cli::Action::Check {
         check(&cli);
     }

@@ -4,15 +4,21 @@ use super::raw::{RawConfig, RawServer, LIMIT_KEYS};
 use super::*;
 
 impl RawConfig {
-    /// Validate into the final configuration.
+    /// Validate into the final configuration. A bad value is reported with
+    /// where it was written: the file and key, the variable or the flag.
     pub fn build(mut self) -> Result<Config, ConfigError> {
+        let sources = std::mem::take(&mut self.sources);
+        self.validate().map_err(|e| sources.locate(e))
+    }
+
+    fn validate(mut self) -> Result<Config, ConfigError> {
         let mut server_table = self.server.clone();
         let limit_table = split_limits(&mut server_table);
-        let s: RawServer = deserialize("[server]", server_table)?;
-        let defaults = merge_limits("[server]", &Limits::default(), limit_table)?;
+        let s: RawServer = deserialize(Scope::Server, server_table, &toml::Table::new())?;
+        let defaults = merge_limits(Scope::Server, &Limits::default(), limit_table)?;
         let mut apps = Vec::new();
-        for raw in self.apps_or_default().drain(..) {
-            apps.push(build_app(raw, &defaults)?);
+        for (i, raw) in self.apps_or_default().drain(..).enumerate() {
+            apps.push(build_app(raw, &defaults).map_err(|e| e.in_app(i))?);
         }
         let server = server(s, defaults)?;
         let from_db = server.app_table.is_some();
@@ -87,7 +93,8 @@ fn guard(s: &RawServer) -> Result<Guard, ConfigError> {
         max_connections: positive(s.max_node_connections),
         max_connections_per_ip: positive(s.max_connections_per_ip),
         max_channels_per_connection: positive(s.max_channels_per_connection),
-        trusted_proxies: proxies::TrustedProxies::parse(&s.trusted_proxies)?,
+        trusted_proxies: proxies::TrustedProxies::parse(&s.trusted_proxies)
+            .map_err(|e| ConfigError::server_key("trusted_proxies", e.to_string()))?,
     })
 }
 
@@ -97,7 +104,7 @@ fn app_table(s: &RawServer) -> Result<Option<AppTable>, ConfigError> {
         "postgres" => (Driver::Postgres, &s.postgres_table),
         "mysql" => (Driver::Mysql, &s.mysql_table),
         other => {
-            return Err(ConfigError::Invalid(format!(
+            return Err(ConfigError::server_key("app_manager", format!(
                 "app manager {other:?} is not available: use \"postgres\", \"mysql\" or list the apps in a config file"
             )))
         }
@@ -108,10 +115,10 @@ fn app_table(s: &RawServer) -> Result<Option<AppTable>, ConfigError> {
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
     };
     if !identifier(table) {
-        return Err(ConfigError::Invalid(format!(
-            "{} table {table:?} is not a plain table name",
-            driver.name()
-        )));
+        return Err(ConfigError::server_key(
+            &format!("{}_table", driver.name()),
+            format!("table {table:?} is not a plain table name"),
+        ));
     }
     let refresh = if s.app_refresh_secs > 0 {
         s.app_refresh_secs
@@ -150,7 +157,11 @@ pub fn app_from_row(
 ) -> Result<App, String> {
     let mut warnings = Vec::new();
     let table = soketi_json::app_row(row, &mut warnings)?;
-    build_app(table, defaults).map_err(|e| e.to_string())
+    build_app(table, defaults).map_err(|e| match e {
+        ConfigError::Key { key, message, .. } if !key.is_empty() => format!("{key}: {message}"),
+        ConfigError::Key { message, .. } => message,
+        other => other.to_string(),
+    })
 }
 
 fn non_empty(s: &str) -> Option<String> {
@@ -182,23 +193,50 @@ fn cluster(adapter: &str, url: &str, prefix: &str) -> Result<Option<Cluster>, Co
             redis_url: url.to_string(),
             prefix: prefix.to_string(),
         })),
-        other => Err(ConfigError::File {
-            path: "[server]".into(),
-            message: format!("adapter must be \"local\" or \"redis\", not {other:?}"),
-        }),
+        other => Err(ConfigError::server_key(
+            "adapter",
+            format!("adapter must be \"local\" or \"redis\", not {other:?}"),
+        )),
     }
 }
 
+/// A table into its type. On failure the error names the key at fault: the
+/// first key of `table` that fails on its own on top of `valid` (values known
+/// to pass: the required ones, or defaults).
 fn deserialize<T: serde::de::DeserializeOwned>(
-    what: &str,
+    scope: Scope,
     table: toml::Table,
+    valid: &toml::Table,
 ) -> Result<T, ConfigError> {
+    let whole = match try_into::<T>(table.clone()) {
+        Ok(value) => return Ok(value),
+        Err(e) => e,
+    };
+    let culprit = table.into_iter().find_map(|(key, value)| {
+        let mut one = valid.clone();
+        one.insert(key.clone(), value);
+        try_into::<T>(one).err().map(|message| (key, message))
+    });
+    let (key, message) = culprit.unwrap_or((String::new(), whole));
+    Err(ConfigError::Key {
+        scope,
+        key,
+        message,
+    })
+}
+
+fn try_into<T: serde::de::DeserializeOwned>(table: toml::Table) -> Result<T, String> {
     toml::Value::Table(table)
         .try_into()
-        .map_err(|e: toml::de::Error| ConfigError::File {
-            path: what.into(),
-            message: e.message().to_string(),
-        })
+        .map_err(|e: toml::de::Error| e.message().to_string())
+}
+
+/// Values that pass for an app's required keys, to test its other keys one by one.
+fn app_placeholders() -> toml::Table {
+    ["id", "key", "secret"]
+        .into_iter()
+        .map(|k| (k.to_string(), toml::Value::from("x")))
+        .collect()
 }
 
 fn split_limits(table: &mut toml::Table) -> toml::Table {
@@ -210,16 +248,13 @@ fn split_limits(table: &mut toml::Table) -> toml::Table {
 
 fn build_app(mut table: toml::Table, defaults: &Limits) -> Result<App, ConfigError> {
     let limit_table = split_limits(&mut table);
-    let what = format!(
-        "app {}",
-        table.get("id").map(|v| v.to_string()).unwrap_or_default()
-    );
-    let raw: RawApp = deserialize(&what, table)?;
-    let limits = merge_limits(&what, defaults, limit_table)?;
+    let scope = Scope::App(0);
+    let raw: RawApp = deserialize(scope, table, &app_placeholders())?;
+    let limits = merge_limits(scope, defaults, limit_table)?;
     let webhooks = raw
         .webhooks
         .into_iter()
-        .map(|w| w.build(&raw.id))
+        .map(|w| w.build())
         .collect::<Result<_, _>>()?;
     Ok(App {
         id: raw.id,
@@ -236,8 +271,16 @@ fn build_app(mut table: toml::Table, defaults: &Limits) -> Result<App, ConfigErr
 }
 
 /// Overlay limit keys on a base set of limits.
-fn merge_limits(what: &str, base: &Limits, overrides: toml::Table) -> Result<Limits, ConfigError> {
-    let mut table = toml::Table::try_from(base).expect("limits serialize to a table");
-    table.extend(overrides);
-    deserialize(what, table)
+fn merge_limits(
+    scope: Scope,
+    base: &Limits,
+    overrides: toml::Table,
+) -> Result<Limits, ConfigError> {
+    let valid = toml::Table::try_from(base).expect("limits serialize to a table");
+    let mut table = valid.clone();
+    table.extend(overrides.clone());
+    match try_into(table) {
+        Ok(limits) => Ok(limits),
+        Err(_) => deserialize(scope, overrides, &valid),
+    }
 }

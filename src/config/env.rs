@@ -3,7 +3,7 @@
 //! Values are read the way Soketi reads them: JSON first (`"true"`, `"6001"`),
 //! else the raw string; an empty value counts as unset.
 
-use super::{ConfigError, RawConfig};
+use super::{ConfigError, RawConfig, Source};
 
 mod vars;
 
@@ -57,7 +57,7 @@ pub fn apply(
     raw: &mut RawConfig,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(), ConfigError> {
-    apply_redis(raw, lookup);
+    apply_redis(raw, lookup, &|name| Source::Env(name.to_string()));
     for &(name, target, key, kind) in VARS {
         let Some(text) = lookup(name).filter(|v| !v.is_empty()) else {
             continue;
@@ -66,29 +66,38 @@ pub fn apply(
             name: name.into(),
             message: format!("cannot read {text:?} as {}", kind_name(kind)),
         })?;
-        let table = match target {
-            Target::Server => &mut raw.server,
-            Target::DefaultApp => &mut raw.apps_or_default()[0],
-        };
-        table.insert(key.into(), value);
+        let source = Source::Env(name.to_string());
+        match target {
+            Target::Server => raw.set_server(key, value, source),
+            Target::DefaultApp => raw.set_first_app(key, value, source),
+        }
     }
     Ok(())
 }
 
-/// `SOKETI_ADAPTER_DRIVER`, `SOKETI_ADAPTER_REDIS_PREFIX` and `SOKETI_DB_REDIS_*`.
-pub(super) fn apply_redis(raw: &mut RawConfig, lookup: &dyn Fn(&str) -> Option<String>) {
+/// `SOKETI_ADAPTER_DRIVER`, `SOKETI_ADAPTER_REDIS_PREFIX` and `SOKETI_DB_REDIS_*`;
+/// `source` says where a variable's value was written.
+pub(super) fn apply_redis(
+    raw: &mut RawConfig,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    source: &dyn Fn(&str) -> Source,
+) {
     let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
-    if let Some(driver) = get("SOKETI_ADAPTER_DRIVER") {
-        raw.server.insert("adapter".into(), driver.into());
+    for (name, key) in [
+        ("SOKETI_ADAPTER_DRIVER", "adapter"),
+        ("SOKETI_ADAPTER_REDIS_PREFIX", "redis_prefix"),
+    ] {
+        if let Some(value) = get(name) {
+            raw.set_server(key, value.into(), source(name));
+        }
     }
-    if let Some(prefix) = get("SOKETI_ADAPTER_REDIS_PREFIX") {
-        raw.server.insert("redis_prefix".into(), prefix.into());
-    }
-    let parts = ["HOST", "PORT", "DB", "USERNAME", "PASSWORD"]
-        .map(|p| get(&format!("SOKETI_DB_REDIS_{p}")));
-    if parts.iter().all(Option::is_none) {
+    let names =
+        ["HOST", "PORT", "DB", "USERNAME", "PASSWORD"].map(|p| format!("SOKETI_DB_REDIS_{p}"));
+    let parts = names.clone().map(|name| get(&name));
+    let Some(first) = names.iter().zip(&parts).find(|(_, v)| v.is_some()) else {
         return;
-    }
+    };
+    let first = source(first.0);
     let [host, port, db, user, pass] = parts;
     let auth = match (user, pass) {
         (Some(u), Some(p)) => format!("{u}:{p}@"),
@@ -102,7 +111,7 @@ pub(super) fn apply_redis(raw: &mut RawConfig, lookup: &dyn Fn(&str) -> Option<S
         port.unwrap_or_else(|| "6379".into()),
         db.unwrap_or_else(|| "0".into())
     );
-    raw.server.insert("redis_url".into(), url.into());
+    raw.set_server("redis_url", url.into(), first);
 }
 
 fn kind_name(kind: Kind) -> &'static str {

@@ -2,7 +2,7 @@
 //! TOML file, with environment variables and flags layered on top before
 //! anything is validated ([`RawConfig::build`]).
 
-use super::{webhooks, ConfigError};
+use super::{webhooks, ConfigError, Scope, Source, Sources};
 use serde::Deserialize;
 
 /// The `[server]` table as written in the file (no `Debug`: it holds passwords).
@@ -183,6 +183,8 @@ pub(super) const LIMIT_KEYS: [&str; 11] = [
 pub struct RawConfig {
     pub server: toml::Table,
     pub apps: Vec<toml::Table>,
+    /// Where each key was written, for errors.
+    pub sources: Sources,
 }
 
 impl RawConfig {
@@ -213,7 +215,29 @@ impl RawConfig {
         if let Some(key) = root.keys().next() {
             return Err(file_error(format!("unknown section `{key}`")));
         }
-        Ok(RawConfig { server, apps })
+        let mut sources = Sources::default();
+        sources.record_file(path, Scope::Server, &server);
+        for (i, app) in apps.iter().enumerate() {
+            sources.record_file(path, Scope::App(i), app);
+        }
+        Ok(RawConfig {
+            server,
+            apps,
+            sources,
+        })
+    }
+
+    /// Set one key of `[server]`, noting where it came from.
+    pub fn set_server(&mut self, key: &str, value: toml::Value, source: Source) {
+        self.server.insert(key.to_string(), value);
+        self.sources.record(Scope::Server, key, source);
+    }
+
+    /// Set one key of the first app (the default app when none is listed), as
+    /// `SOKETI_DEFAULT_APP_*` do, noting where it came from.
+    pub fn set_first_app(&mut self, key: &str, value: toml::Value, source: Source) {
+        self.apps_or_default()[0].insert(key.to_string(), value);
+        self.sources.record(Scope::App(0), key, source);
     }
 
     /// The default app, as Soketi ships it.
