@@ -547,62 +547,47 @@ mod tests {
         assert_eq!(cluster.prefix, "p");
     }
 
-    #[test]
-    fn postgres_options_build_the_app_manager_settings() {
-        let text = r#"{"appManager": {"driver": "postgres", "cache": {"enabled": true, "ttl": 60},
-                "postgres": {"table": "soketi_apps", "version": "13.3"}},
-            "database": {"postgres": {"host": "db", "port": 5433, "user": "u",
-                "password": "p", "database": "soketi"}}}"#;
-        let (cfg, warnings) = build(text);
-        assert!(warnings.is_empty(), "{warnings:?}");
-        let pg = cfg.server.app_table.unwrap();
-        assert_eq!(
-            (
-                pg.host.as_str(),
-                pg.port,
-                pg.user.as_str(),
-                pg.password.as_str()
-            ),
-            ("db", 5433, "u", "p")
-        );
-        assert_eq!(
-            (pg.database.as_str(), pg.table.as_str()),
-            ("soketi", "soketi_apps")
-        );
-        assert_eq!(pg.refresh.as_secs(), 60);
-    }
+    /// (driver, its extra options, what it is with nothing but the driver)
+    const SQL_MANAGERS: [(&str, &str, (&str, u16, &str)); 2] = [
+        (
+            "postgres",
+            r#""version": "13.3""#,
+            ("127.0.0.1", 5432, "postgres"),
+        ),
+        (
+            "mysql",
+            r#""version": "5.7", "useMysql2": true"#,
+            ("127.0.0.1", 3306, "root"),
+        ),
+    ];
 
     #[test]
-    fn mysql_options_build_the_app_manager_settings() {
-        let text = r#"{"appManager": {"driver": "mysql", "cache": {"ttl": 30},
-                "mysql": {"table": "soketi_apps", "version": "5.7", "useMysql2": true}},
-            "database": {"mysql": {"host": "db", "port": 3307, "user": "u",
-                "password": "p", "database": "soketi"}}}"#;
-        let (cfg, warnings) = build(text);
-        assert!(warnings.is_empty(), "{warnings:?}");
-        let t = cfg.server.app_table.unwrap();
-        assert_eq!(t.driver, super::super::Driver::Mysql);
-        assert_eq!(
-            (
+    fn sql_app_manager_options_build_the_apps_table() {
+        for (driver, extra, defaults) in SQL_MANAGERS {
+            let text = format!(
+                r#"{{"appManager": {{"driver": "{driver}", "cache": {{"enabled": true, "ttl": 60}},
+                    "{driver}": {{"table": "soketi_apps", {extra}}}}},
+                "database": {{"{driver}": {{"host": "db", "port": 3307, "user": "u",
+                    "password": "p", "database": "soketi"}}}}}}"#
+            );
+            let (cfg, warnings) = build(&text);
+            assert!(warnings.is_empty(), "{driver}: {warnings:?}");
+            let t = cfg.server.app_table.unwrap();
+            assert_eq!(t.driver.name(), driver);
+            let got = (
                 t.host.as_str(),
                 t.port,
                 t.user.as_str(),
-                t.password.as_str()
-            ),
-            ("db", 3307, "u", "p")
-        );
-        assert_eq!(
-            (t.database.as_str(), t.table.as_str()),
-            ("soketi", "soketi_apps")
-        );
-        assert_eq!(t.refresh.as_secs(), 30);
-        let (cfg, _) = build(r#"{"appManager.driver": "mysql"}"#);
-        let t = cfg.server.app_table.unwrap();
-        assert_eq!(
-            (t.host.as_str(), t.port, t.user.as_str()),
-            ("127.0.0.1", 3306, "root")
-        );
-        assert_eq!((t.database.as_str(), t.table.as_str()), ("main", "apps"));
+                t.password.as_str(),
+            );
+            assert_eq!(got, ("db", 3307, "u", "p"), "{driver}");
+            let got = (t.database.as_str(), t.table.as_str(), t.refresh.as_secs());
+            assert_eq!(got, ("soketi", "soketi_apps", 60), "{driver}");
+            let (cfg, _) = build(&format!(r#"{{"appManager.driver": "{driver}"}}"#));
+            let t = cfg.server.app_table.unwrap();
+            assert_eq!((t.host.as_str(), t.port, t.user.as_str()), defaults);
+            assert_eq!((t.database.as_str(), t.table.as_str()), ("main", "apps"));
+        }
     }
 
     #[test]
