@@ -16,7 +16,8 @@ pub fn is_root() -> bool {
 }
 
 /// herald on `port` with nothing but these variables (and a 1 s app refresh),
-/// as a Soketi container would run it; stderr is kept for the test to read.
+/// as a Soketi container would run it. Its output (logs on stdout, a failed
+/// start on stderr) is kept for the test to read: small at the `warn` default.
 pub fn herald_with(port: u16, vars: &[(&str, String)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_herald"))
         .env_clear()
@@ -27,7 +28,7 @@ pub fn herald_with(port: u16, vars: &[(&str, String)]) -> Child {
         .env("SOKETI_METRICS_SERVER_PORT", free_port().to_string())
         .env("SOKETI_APP_MANAGER_CACHE_TTL", "1")
         .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()

@@ -5,7 +5,7 @@ use crate::db::{herald_with, is_root, wait_listening};
 use crate::support::*;
 use serde_json::json;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -34,12 +34,26 @@ impl Mariadb {
             .args(["--auth-root-authentication-method=normal"])
             .arg(format!("--datadir={}", dir.join("data").display()))
             .args(as_root)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
+            .output()
             .expect("MariaDB is installed (make test installs it)");
-        assert!(install.success(), "mariadb-install-db failed");
-        let child = Command::new("mariadbd")
+        let why = String::from_utf8_lossy(&install.stderr);
+        assert!(install.status.success(), "mariadb-install-db failed: {why}");
+        let child = Mariadb::serve(&dir, port);
+        let db = Mariadb { dir, port, child };
+        db.wait_ready();
+        db.sql(
+            "mysql",
+            &format!(
+                "CREATE DATABASE soketi; CREATE USER '{USER}'@'127.0.0.1' IDENTIFIED BY '{PASSWORD}';
+                 GRANT ALL ON soketi.* TO '{USER}'@'127.0.0.1';"
+            ),
+        );
+        db
+    }
+
+    fn serve(dir: &Path, port: u16) -> Child {
+        let as_root: &[&str] = if is_root() { &["--user=root"] } else { &[] };
+        Command::new("mariadbd")
             .arg("--no-defaults")
             .arg(format!("--datadir={}", dir.join("data").display()))
             .arg(format!("--socket={}", dir.join("sock").display()))
@@ -51,22 +65,23 @@ impl Mariadb {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap();
-        let db = Mariadb { dir, port, child };
+            .unwrap()
+    }
+
+    fn wait_ready(&self) {
         for _ in 0..100 {
-            if db.try_sql("mysql", "SELECT 1") {
-                db.sql(
-                    "mysql",
-                    &format!(
-                        "CREATE DATABASE soketi; CREATE USER '{USER}'@'127.0.0.1' IDENTIFIED BY '{PASSWORD}';
-                         GRANT ALL ON soketi.* TO '{USER}'@'127.0.0.1';"
-                    ),
-                );
-                return db;
+            if self.try_sql("mysql", "SELECT 1") {
+                return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!("MariaDB did not start");
+    }
+
+    /// Start the server again on its port and data after [`Mariadb::stop`].
+    fn restart(&mut self) {
+        self.child = Mariadb::serve(&self.dir, self.port);
+        self.wait_ready();
     }
 
     /// Run SQL as root over the server's own socket.
@@ -227,7 +242,7 @@ async fn apps_come_from_soketis_mysql_table_and_follow_its_changes() {
              ('one', 'one-key', 'x', 1, 1, 0, -1, -1, -1, NULL, 0)"
         ),
     );
-    let (mut child, server) = serve(&db, &[]).await;
+    let (mut child, server) = serve(&db, &[("HERALD_LOG", "herald=info".into())]).await;
     // The row's app: its key connects, its flag allows client events, its
     // secret signs, its webhooks (a JSON column) are called.
     let mut a = server.client().await;
@@ -306,8 +321,25 @@ async fn apps_come_from_soketis_mysql_table_and_follow_its_changes() {
         200
     );
     assert_eq!(c.next().await["event"], "e");
+    // Back again, its changes apply again.
+    db.restart();
+    db.sql("soketi", "UPDATE apps SET enabled = 0 WHERE id = 'new'");
+    within_refresh("the app disabled after the outage", || async {
+        let frame = server.raw_client("new-key").await.next().await;
+        frame["event"] == "pusher:error" && frame["data"]["code"] == 4003
+    })
+    .await;
     child.kill().unwrap();
-    child.wait().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&out.stdout);
+    // The outage is said once, and its end; every Soketi variable given was read.
+    assert_eq!(
+        logs.matches("keeping the apps read before").count(),
+        1,
+        "{logs}"
+    );
+    assert!(logs.contains("apps table readable again"), "{logs}");
+    assert!(!logs.contains("is ignored"), "{logs}");
 }
 
 #[tokio::test]
