@@ -37,8 +37,6 @@ pub enum ConfigError {
     Env { name: String, message: String },
     #[error("no apps configured")]
     NoApps,
-    #[error("TLS needs both a certificate and a key: {missing} is not set")]
-    TlsHalf { missing: &'static str },
     /// A bad value, by the key that holds it (before [`Sources::locate`] names its source).
     #[error("{scope}{}: {message}", spaced(.key))]
     Key {

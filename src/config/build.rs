@@ -177,12 +177,15 @@ fn tls(s: &RawServer) -> Result<Option<Tls>, ConfigError> {
             key,
             passphrase: non_empty(&s.tls_passphrase),
         })),
-        (None, Some(_)) => Err(ConfigError::TlsHalf {
-            missing: "the certificate (tls_cert, SOKETI_SSL_CERT)",
-        }),
-        (Some(_), None) => Err(ConfigError::TlsHalf {
-            missing: "the key (tls_key, SOKETI_SSL_KEY)",
-        }),
+        // Blamed on the half that was given: that is where the operator looks.
+        (None, Some(_)) => Err(ConfigError::server_key(
+            "tls_key",
+            "TLS needs both a certificate and a key: the certificate (tls_cert, SOKETI_SSL_CERT, --tls-cert) is not set",
+        )),
+        (Some(_), None) => Err(ConfigError::server_key(
+            "tls_cert",
+            "TLS needs both a certificate and a key: the key (tls_key, SOKETI_SSL_KEY, --tls-key) is not set",
+        )),
     }
 }
 

@@ -153,6 +153,7 @@ mod tests {
             ("SOKETI_DEFAULT_APP_WEBHOOKS", r#"[{"url": "ftp://hooks"}]"#),
             ("SOKETI_APP_MANAGER_DRIVER", "dynamodb"),
             ("HERALD_TRUSTED_PROXIES", "nginx"),
+            ("SOKETI_SSL_KEY", "/k.pem"),
         ] {
             let text = error(NO_FILE, &[(name, value)]);
             let want = format!("environment variable {name}: ");
