@@ -70,11 +70,14 @@ pub async fn load(t: &AppTable, defaults: &Limits) -> Result<Vec<App>, LoadError
     Ok(rows
         .into_iter()
         .enumerate()
-        .filter_map(|(i, row)| match app_of(row, defaults) {
-            Ok(app) => Some(app),
-            Err(message) => {
-                tracing::warn!(row = i + 1, table = %t.table, message, "apps table row skipped");
-                None
+        .filter_map(|(i, row)| {
+            let id = row.get("id").map(|v| v.to_string()).unwrap_or_default();
+            match app_of(row, defaults) {
+                Ok(app) => Some(app),
+                Err(message) => {
+                    tracing::warn!(row = i + 1, id, table = %t.table, message, "apps table row skipped");
+                    None
+                }
             }
         })
         .collect())

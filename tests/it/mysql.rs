@@ -354,7 +354,8 @@ async fn other_column_types_and_table_names_are_read_too() {
             "INSERT INTO typed_apps (id, `key`, secret, max_connections, enabled, enable_client_messages,
                webhooks, max_event_payload_in_kb, max_event_channels_at_once) VALUES
              (42, '{KEY}', '{SECRET}', '2', b'1', TRUE, '{webhooks}', 1.00, 2),
-             (43, 'bit-off', 'x', '-1', b'0', FALSE, NULL, NULL, NULL)"
+             (43, 'bit-off', 'x', '-1', b'0', FALSE, NULL, NULL, NULL),
+             (44, 'bad-key', 'x', 'lots', b'1', FALSE, NULL, NULL, NULL)"
         ),
     );
     let table = [("SOKETI_APP_MANAGER_MYSQL_TABLE", "typed_apps".to_string())];
@@ -392,8 +393,19 @@ async fn other_column_types_and_table_names_are_read_too() {
         server.raw_client("bit-off").await.closed().await,
         Some(4003)
     );
+    // A row that is no app is skipped, with a warning naming it and its column.
+    assert_eq!(
+        server.raw_client("bad-key").await.closed().await,
+        Some(4001)
+    );
     child.kill().unwrap();
-    child.wait().unwrap();
+    let logs = String::from_utf8_lossy(&child.wait_with_output().unwrap().stdout).into_owned();
+    let skipped = logs.lines().find(|l| l.contains("apps table row skipped"));
+    let skipped = skipped.unwrap_or_else(|| panic!("no warning in {logs}"));
+    assert!(
+        skipped.contains("44") && skipped.contains("max_connections"),
+        "{skipped}"
+    );
     // A wrong password stops the start with one line naming the database.
     let wrong = [("SOKETI_DB_MYSQL_PASSWORD", "not-it".to_string())];
     let text = refused_start(db.port, &wrong);
