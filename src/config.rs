@@ -288,6 +288,8 @@ pub struct Cluster {
 pub struct Config {
     pub server: Server,
     pub apps: Apps,
+    /// Where each setting was written, for errors found when serving starts.
+    pub sources: Sources,
 }
 
 /// Where the apps table is and how often it is read again. Its `Debug` masks the password.

@@ -12,7 +12,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 /// `herald config check`: never returns.
 fn check(cli: &Cli) -> ! {
     let result = load(cli).and_then(|(config, warnings)| {
-        resolve(&config.server.host, config.server.port)?;
+        listen_addr(&config)?;
         tls(&config)?;
         Ok((config, warnings))
     });
@@ -113,9 +113,16 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// The main port's address; an error names where the host was set.
+fn listen_addr(config: &config::Config) -> anyhow::Result<SocketAddr> {
+    let origin = config.sources.describe(config::Scope::Server, "host");
+    resolve(&config.server.host, config.server.port).with_context(|| origin)
+}
+
 fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
     (host, port)
-        .to_socket_addrs()?
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve {host}"))?
         .next()
         .with_context(|| format!("cannot resolve {host}"))
 }
@@ -132,7 +139,8 @@ fn start_metrics(node: &std::sync::Arc<Node>, inherited: Option<Listener>) {
     let addr = match resolve(&m.host, m.port) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("herald: {e:#}");
+            let origin = (node.config.sources).describe(config::Scope::Server, "metrics_host");
+            eprintln!("herald: {origin}: {e:#}");
             std::process::exit(2);
         }
     };
@@ -193,7 +201,7 @@ async fn prepare(cli: &Cli) -> anyhow::Result<Ready> {
     for warning in unsupported_env().into_iter().chain(warnings) {
         tracing::warn!("{warning}");
     }
-    let addr = resolve(&config.server.host, config.server.port)?;
+    let addr = listen_addr(&config)?;
     let acceptor = tls(&config)?;
     let (inherited, inherited_metrics) =
         herald::server::inherited().context("cannot use the sockets passed in LISTEN_FDS")?;
@@ -211,6 +219,7 @@ async fn prepare(cli: &Cli) -> anyhow::Result<Ready> {
     let apps: Vec<String> = config.apps.iter().map(|a| a.id.clone()).collect();
     let scheme = if acceptor.is_some() { "https" } else { "http" };
     tracing::info!(%addr, scheme, ?apps, origin = ?listener.origin, "herald listening");
-    let node = Node::new(config).context("invalid Redis settings")?;
+    let redis = config.sources.describe(config::Scope::Server, "redis_url");
+    let node = Node::new(config).with_context(|| format!("invalid Redis settings ({redis})"))?;
     Ok((listener, acceptor, node, inherited_metrics))
 }

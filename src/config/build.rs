@@ -8,7 +8,10 @@ impl RawConfig {
     /// where it was written: the file and key, the variable or the flag.
     pub fn build(mut self) -> Result<Config, ConfigError> {
         let sources = std::mem::take(&mut self.sources);
-        self.validate().map_err(|e| sources.locate(e))
+        match self.validate() {
+            Ok(config) => Ok(Config { sources, ..config }),
+            Err(e) => Err(sources.locate(e)),
+        }
     }
 
     fn validate(mut self) -> Result<Config, ConfigError> {
@@ -28,7 +31,11 @@ impl RawConfig {
         } else {
             Apps::new(apps)?
         };
-        Ok(Config { server, apps })
+        Ok(Config {
+            server,
+            apps,
+            sources: Sources::default(),
+        })
     }
 }
 

@@ -94,10 +94,10 @@ pub(super) fn apply_redis(
     let names =
         ["HOST", "PORT", "DB", "USERNAME", "PASSWORD"].map(|p| format!("SOKETI_DB_REDIS_{p}"));
     let parts = names.clone().map(|name| get(&name));
-    let Some(first) = names.iter().zip(&parts).find(|(_, v)| v.is_some()) else {
+    let given = names.iter().zip(&parts).filter(|(_, v)| v.is_some());
+    let Some(written) = given.map(|(name, _)| source(name)).reduce(Source::and) else {
         return;
     };
-    let first = source(first.0);
     let [host, port, db, user, pass] = parts;
     let auth = match (user, pass) {
         (Some(u), Some(p)) => format!("{u}:{p}@"),
@@ -111,7 +111,7 @@ pub(super) fn apply_redis(
         port.unwrap_or_else(|| "6379".into()),
         db.unwrap_or_else(|| "0".into())
     );
-    raw.set_server("redis_url", url.into(), first);
+    raw.set_server("redis_url", url.into(), written);
 }
 
 fn kind_name(kind: Kind) -> &'static str {

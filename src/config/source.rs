@@ -19,6 +19,22 @@ pub enum Source {
     Flag(String),
 }
 
+impl Source {
+    /// One source for a setting built from two written side by side (the Redis
+    /// URL from `SOKETI_DB_REDIS_HOST` and `_PORT`): both names, or the first
+    /// when they are of different kinds.
+    pub fn and(self, other: Source) -> Source {
+        match (self, other) {
+            (Source::Env(a), Source::Env(b)) => Source::Env(format!("{a}, {b}")),
+            (Source::File { path, key: a }, Source::File { key: b, .. }) => Source::File {
+                path,
+                key: format!("{a}, {b}"),
+            },
+            (first, _) => first,
+        }
+    }
+}
+
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -57,6 +73,13 @@ impl Sources {
 
     pub fn of(&self, scope: Scope, key: &str) -> Option<&Source> {
         self.0.get(&(scope, key.to_string()))
+    }
+
+    /// Where `key` was written, for a message about its value found later
+    /// (when serving starts); `[server] key` when it is the default.
+    pub fn describe(&self, scope: Scope, key: &str) -> String {
+        self.of(scope, key)
+            .map_or_else(|| format!("{scope} {key}"), Source::to_string)
     }
 
     /// Every key of a file's table, recorded as written there (`[server] port`).

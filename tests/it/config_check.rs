@@ -144,3 +144,12 @@ fn the_mysql_app_manager_is_shown_with_its_password_masked() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_host_that_does_not_resolve_is_named_with_where_it_was_set() {
+    let out = check_with(("host.toml", ""), &[], &[("SOKETI_HOST", "nope.invalid")]);
+    assert_eq!(out.status.code(), Some(2));
+    let want = "herald: invalid configuration: environment variable SOKETI_HOST: cannot resolve nope.invalid: ";
+    let stderr = text(&out.stderr);
+    assert!(stderr.starts_with(want), "{stderr}");
+}

@@ -238,3 +238,21 @@ fn soketi_mysql_variables_from_dotenv_choose_the_apps_table() {
     assert!(stdout.contains(want), "{stdout}");
     assert!(!stderr.contains("warning"), "{stderr}");
 }
+
+/// A Redis URL built from `SOKETI_DB_REDIS_*` that does not parse stops the
+/// start with one line naming the variables it was built from.
+#[test]
+fn bad_redis_variables_are_named_when_serving_starts() {
+    let vars = [
+        ("SOKETI_ADAPTER_DRIVER", "redis".to_string()),
+        ("SOKETI_DB_REDIS_PORT", "not-a-port".to_string()),
+    ];
+    let out = crate::db::herald_with(free_port(), &vars)
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let want = "herald: invalid Redis settings (environment variable SOKETI_DB_REDIS_PORT): ";
+    assert!(stderr.starts_with(want), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+}
