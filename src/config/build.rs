@@ -106,55 +106,62 @@ fn guard(s: &RawServer) -> Result<Guard, ConfigError> {
 }
 
 fn app_table(s: &RawServer) -> Result<Option<AppTable>, ConfigError> {
-    let (driver, table) = match s.app_manager.as_str() {
-        "array" | "" => return Ok(None),
-        "postgres" => (Driver::Postgres, &s.postgres_table),
-        "mysql" => (Driver::Mysql, &s.mysql_table),
-        other => {
-            return Err(ConfigError::server_key("app_manager", format!(
-                "app manager {other:?} is not available: use \"postgres\", \"mysql\" or list the apps in a config file"
-            )))
-        }
+    let Some(driver) = driver(&s.app_manager)? else {
+        return Ok(None);
     };
-    let identifier = |t: &str| {
-        !t.is_empty()
-            && t.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+    let (host, port, user, password, database, table) = match driver {
+        Driver::Postgres => (
+            &s.postgres_host,
+            s.postgres_port,
+            &s.postgres_user,
+            &s.postgres_password,
+            &s.postgres_database,
+            &s.postgres_table,
+        ),
+        Driver::Mysql => (
+            &s.mysql_host,
+            s.mysql_port,
+            &s.mysql_user,
+            &s.mysql_password,
+            &s.mysql_database,
+            &s.mysql_table,
+        ),
     };
-    if !identifier(table) {
+    let plain = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.';
+    if table.is_empty() || !table.chars().all(plain) {
         return Err(ConfigError::server_key(
             &format!("{}_table", driver.name()),
             format!("table {table:?} is not a plain table name"),
         ));
     }
     let refresh = if s.app_refresh_secs > 0 {
-        s.app_refresh_secs
+        s.app_refresh_secs as u64
     } else {
         5
     };
-    let refresh = Duration::from_secs(refresh as u64);
-    Ok(Some(match driver {
-        Driver::Postgres => AppTable {
-            driver,
-            host: s.postgres_host.clone(),
-            port: s.postgres_port,
-            user: s.postgres_user.clone(),
-            password: s.postgres_password.clone(),
-            database: s.postgres_database.clone(),
-            table: table.clone(),
-            refresh,
-        },
-        Driver::Mysql => AppTable {
-            driver,
-            host: s.mysql_host.clone(),
-            port: s.mysql_port,
-            user: s.mysql_user.clone(),
-            password: s.mysql_password.clone(),
-            database: s.mysql_database.clone(),
-            table: table.clone(),
-            refresh,
-        },
+    Ok(Some(AppTable {
+        driver,
+        host: host.clone(),
+        port,
+        user: user.clone(),
+        password: password.clone(),
+        database: database.clone(),
+        table: table.clone(),
+        refresh: Duration::from_secs(refresh),
     }))
+}
+
+/// `app_manager`: `None` for apps from the config.
+fn driver(app_manager: &str) -> Result<Option<Driver>, ConfigError> {
+    match app_manager {
+        "array" | "" => Ok(None),
+        "postgres" => Ok(Some(Driver::Postgres)),
+        "mysql" => Ok(Some(Driver::Mysql)),
+        other => Err(ConfigError::server_key(
+            "app_manager",
+            format!("app manager {other:?} is not available: use \"postgres\", \"mysql\" or list the apps in a config file"),
+        )),
+    }
 }
 
 /// An app from a row of Soketi's apps table (as a JSON object of its columns).
