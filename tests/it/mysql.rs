@@ -27,12 +27,15 @@ impl Mariadb {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("herald-mariadb-{port}"));
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        // Its own temporary directory too: two servers bootstrapping at once in
+        // /tmp can collide on their temporary tables.
+        std::fs::create_dir_all(dir.join("tmp")).unwrap();
         let as_root: &[&str] = if is_root() { &["--user=root"] } else { &[] };
         let install = Command::new("mariadb-install-db")
             .args(["--no-defaults", "--skip-test-db"])
             .args(["--auth-root-authentication-method=normal"])
             .arg(format!("--datadir={}", dir.join("data").display()))
+            .arg(format!("--tmpdir={}", dir.join("tmp").display()))
             .args(as_root)
             .output()
             .expect("MariaDB is installed (make test installs it)");
@@ -58,6 +61,7 @@ impl Mariadb {
             .arg(format!("--datadir={}", dir.join("data").display()))
             .arg(format!("--socket={}", dir.join("sock").display()))
             .arg(format!("--port={port}"))
+            .arg(format!("--tmpdir={}", dir.join("tmp").display()))
             .args(["--bind-address=127.0.0.1", "--skip-networking=0"])
             .args(["--skip-log-bin", "--innodb-buffer-pool-size=16M"])
             .arg(format!("--log-error={}", dir.join("error.log").display()))
