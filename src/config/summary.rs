@@ -94,6 +94,12 @@ fn server(s: &Server) -> String {
         ),
     };
     line("tls", tls);
+    line("mode", s.mode.name().to_string());
+    let queue = match &s.webhooks.redis_queue {
+        None => "sync (this node's memory)".to_string(),
+        Some(q) => format!("redis {} prefix {:?}", mask_url(&q.redis_url), q.prefix),
+    };
+    line("queue_driver", queue);
     line("webhook_batching", format!("{:?}", s.webhooks.batching));
     if let Some(ca) = &s.webhooks.ca_file {
         line("webhook_ca_file", format!("{ca:?}"));
