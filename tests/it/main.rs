@@ -12,6 +12,7 @@ mod metrics;
 mod origins;
 mod postgres;
 mod presence;
+mod queue;
 mod rate_limits;
 mod soketi_env;
 mod soketi_json;
