@@ -7,7 +7,9 @@
 //! (cancelled when the channel or member comes back meanwhile), the optional
 //! batching window, and the in-flight deliveries with their retries (see
 //! `deliver`). Every webhook gets only the events its `event_types` and
-//! `filter` accept, signed over the exact bytes sent.
+//! `filter` accept, signed over the exact bytes sent. With `queue_driver =
+//! "redis"` the requests the sender would make become jobs in Redis instead,
+//! delivered by any `full` or `worker` node (see [`queue`]).
 
 mod deliver;
 pub mod queue;

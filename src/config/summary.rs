@@ -170,5 +170,15 @@ mod tests {
         assert!(text.contains("key = \"app-key\""), "{text}");
         assert!(text.contains("secret = \"app-s****\""), "{text}");
         assert!(!text.contains("app-secret"), "{text}");
+        assert!(text.contains("mode = full"), "{text}");
+        assert!(text.contains("queue_driver = sync"), "{text}");
+        let raw =
+            "[server]\nmode='worker'\nqueue_driver='redis'\nredis_url='redis://:pw1234@h:1/0'\n";
+        let text = render(&RawConfig::parse_toml("x", raw).unwrap().build().unwrap());
+        assert!(text.contains("mode = worker"), "{text}");
+        assert!(
+            text.contains("queue_driver = redis redis://:pw1****@h:1/0 prefix \"herald\""),
+            "{text}"
+        );
     }
 }
