@@ -157,6 +157,43 @@ fn entries(value: Value) -> Vec<(String, Option<Job>)> {
         .collect()
 }
 
+/// One connection of the queue's: its losses and recoveries of Redis are
+/// logged (not every retry) and counted in `webhook_queue_links_down`.
+struct Link {
+    what: &'static str,
+    down: bool,
+}
+
+impl Link {
+    fn new(what: &'static str) -> Link {
+        Link { what, down: false }
+    }
+
+    fn up(&mut self) {
+        if std::mem::take(&mut self.down) {
+            crate::metrics::webhook_queue_link(false);
+            tracing::info!(link = self.what, "webhook queue: Redis reachable again");
+        }
+    }
+
+    fn down(&mut self, error: &::redis::RedisError) {
+        if std::mem::replace(&mut self.down, true) {
+            tracing::debug!(link = self.what, %error, "webhook queue: still no Redis");
+            return;
+        }
+        crate::metrics::webhook_queue_link(true);
+        tracing::warn!(link = self.what, %error, "webhook queue: cannot reach Redis; retrying with back-off");
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        if self.down {
+            crate::metrics::webhook_queue_link(false);
+        }
+    }
+}
+
 /// Back-off between reconnection attempts: 100 ms doubling to 2 s.
 fn next_backoff(backoff: Duration) -> Duration {
     (backoff * 2).min(Duration::from_secs(2))

@@ -34,6 +34,16 @@ async fn pending(redis: &Redis, prefix: &str) -> i64 {
     summary.map_or(0, |s| s.0)
 }
 
+/// A process-wide figure from the node's `/metrics`.
+async fn metric(metrics: std::net::SocketAddr, name: &str) -> f64 {
+    let (_, _, text) = get(metrics, "/metrics").await;
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("soketi_{name}{{")));
+    let value = line.and_then(|l| l.rsplit(' ').next()?.parse().ok());
+    value.unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
 fn occupied(hit: &crate::webhooks::Hit) -> Vec<String> {
     events(hit)
         .iter()
@@ -74,13 +84,14 @@ async fn a_job_taken_by_a_killed_node_is_delivered_by_another() {
     child.kill().unwrap(); // SIGKILL: its retries die with it
     child.wait().unwrap();
     let mut receiver = Receiver::start_on(receiver_port, 0).await;
-    let heir = Server::from_toml(&node_toml(redis.port, "q1", 0, "", &url)).await;
+    let toml = node_toml(redis.port, "q1", 0, "metrics_enabled = true", &url);
+    let (_heir, metrics) = Server::with_metrics(&toml).await;
     let hit = receiver.next_within(15).await;
     assert_eq!(hit.path, "/hook");
     assert_eq!(occupied(&hit), ["orphan"]);
     receiver.silent(1500).await;
     assert_eq!(pending(&redis, "q1").await, 0);
-    drop(heir);
+    assert!(metric(metrics, "webhook_jobs_claimed_total").await >= 1.0);
 }
 
 #[tokio::test]
@@ -116,10 +127,13 @@ async fn jobs_made_while_redis_is_down_are_delivered_when_it_is_back() {
     redis.stop();
     let mut receiver = Receiver::start(0).await;
     let url = receiver.url("/r");
-    let server = Server::from_toml(&node_toml(redis.port, "q3", 0, "", &url)).await;
+    let toml = node_toml(redis.port, "q3", 0, "metrics_enabled = true", &url);
+    let (server, metrics) = Server::with_metrics(&toml).await;
     let mut c = server.client().await;
     c.subscribe("before-redis").await;
     receiver.silent(500).await;
+    // Loud: each of the node's queue connections (producer, reader, heartbeat) is down.
+    assert!(metric(metrics, "webhook_queue_links_down").await >= 3.0);
     redis.restart().await;
     let hit = receiver.next_within(10).await;
     assert_eq!(occupied(&hit), ["before-redis"]);

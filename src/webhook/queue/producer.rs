@@ -1,11 +1,10 @@
 //! Putting jobs in the stream: one task per Redis URL and prefix in the process,
 //! fed by a bounded buffer, `XADD`s pipelined, reconnecting with back-off.
 
-use super::{connect, next_backoff, Job, Keys, MAX_JOBS};
+use super::{connect, next_backoff, Job, Keys, Link, MAX_JOBS};
 use crate::config::RedisQueue;
 use ::redis::aio::MultiplexedConnection;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -22,7 +21,6 @@ enum Push {
 /// The handle senders push jobs through.
 pub struct Producer {
     tx: mpsc::Sender<Push>,
-    connected: Arc<AtomicBool>,
 }
 
 /// Every running producer, by (Redis URL, prefix): nodes of one process that
@@ -42,9 +40,8 @@ pub fn producer(queue: &RedisQueue, buffer: usize) -> Result<Arc<Producer>, supe
     }
     let client = ::redis::Client::open(queue.redis_url.as_str())?;
     let (tx, rx) = mpsc::channel(buffer.max(1));
-    let connected = Arc::new(AtomicBool::new(false));
-    tokio::spawn(run(client, Keys::new(queue), rx, connected.clone()));
-    let producer = Arc::new(Producer { tx, connected });
+    tokio::spawn(run(client, Keys::new(queue), rx));
+    let producer = Arc::new(Producer { tx });
     all.insert(key, producer.clone());
     Ok(producer)
 }
@@ -61,11 +58,6 @@ impl Producer {
         if self.tx.send(Push::Flush(done)).await.is_ok() {
             let _ = wait.await;
         }
-    }
-
-    /// Whether the last attempt to reach Redis worked.
-    pub fn connected(&self) -> bool {
-        self.connected.load(Ordering::Acquire)
     }
 }
 
@@ -85,30 +77,28 @@ impl Batch {
     }
 }
 
-async fn run(
-    client: ::redis::Client,
-    keys: Keys,
-    mut rx: mpsc::Receiver<Push>,
-    connected: Arc<AtomicBool>,
-) {
+async fn run(client: ::redis::Client, keys: Keys, mut rx: mpsc::Receiver<Push>) {
     let mut backoff = Duration::from_millis(100);
     let mut batch = Batch::default();
+    let mut link = Link::new("producer");
     loop {
-        match connect(&client, Duration::from_secs(5)).await {
+        let error = match connect(&client, Duration::from_secs(5)).await {
             Ok(mut conn) => {
-                connected.store(true, Ordering::Release);
+                link.up();
                 backoff = Duration::from_millis(100);
-                tracing::info!(stream = %keys.stream, "webhook queue: connected to Redis");
                 let Err(e) = serve(&mut conn, &keys, &mut rx, &mut batch).await else {
                     return;
                 };
-                tracing::warn!(error = %e, waiting = batch.jobs.len() + rx.len(), "webhook queue: lost Redis; jobs wait in memory (up to webhook_queue) until it is back");
+                e
             }
-            Err(e) => {
-                tracing::warn!(error = %e, waiting = batch.jobs.len() + rx.len(), "webhook queue: cannot reach Redis; retrying, jobs wait in memory")
-            }
-        }
-        connected.store(false, Ordering::Release);
+            Err(e) => e,
+        };
+        let waiting = batch.jobs.len() + rx.len();
+        link.down(&error);
+        tracing::debug!(
+            waiting,
+            "webhook jobs wait in memory (up to webhook_queue) for Redis"
+        );
         tokio::time::sleep(backoff).await;
         backoff = next_backoff(backoff);
     }

@@ -3,7 +3,7 @@
 //! worker's loop, which delivers them per app, finishes them (`XACK` + `XDEL`),
 //! keeps its heartbeat and claims the jobs of workers that stopped beating.
 
-use super::{claim, connect, entries, next_backoff, Job, Keys, GROUP};
+use super::{claim, connect, entries, next_backoff, Job, Keys, Link, GROUP};
 use crate::config::{App, RedisQueue, WebhookSettings};
 use crate::metrics;
 use crate::webhook::deliver;
@@ -73,6 +73,7 @@ impl Worker {
             keys,
             id,
             conn: None,
+            link: Link::new("worker heartbeat"),
             apps,
             settings,
             port,
@@ -114,29 +115,31 @@ impl Reader {
     /// Read jobs while there is room, reconnecting with back-off.
     async fn run(self) {
         let mut backoff = Duration::from_millis(100);
+        let mut link = Link::new("worker reader");
         loop {
             let reason = match connect(&self.client, Duration::from_secs(5)).await {
                 Ok(mut conn) => {
                     backoff = Duration::from_millis(100);
-                    self.read(&mut conn).await
+                    self.read(&mut conn, &mut link).await
                 }
                 Err(e) => e,
             };
             if self.tx.is_closed() {
                 return;
             }
-            tracing::warn!(error = %reason, "webhook queue: cannot read jobs from Redis; retrying");
+            link.down(&reason);
             tokio::time::sleep(backoff).await;
             backoff = next_backoff(backoff);
         }
     }
 
     /// Until Redis fails: create the group if needed, then read.
-    async fn read(&self, conn: &mut MultiplexedConnection) -> ::redis::RedisError {
+    async fn read(&self, conn: &mut MultiplexedConnection, link: &mut Link) -> ::redis::RedisError {
         loop {
             if let Err(e) = create_group(conn, &self.keys).await {
                 return e;
             }
+            link.up();
             tracing::info!(stream = %self.keys.stream, worker = %self.id, "webhook queue: taking jobs");
             let e = loop {
                 let Ok(first) = self.permits.clone().acquire_owned().await else {
@@ -241,6 +244,7 @@ async fn claim_dead(
         };
         let got = claim::take(conn, keys, &name, me, room).await?;
         tracing::warn!(dead = %name, jobs = got.len(), "webhook queue: worker stopped beating; delivering its jobs");
+        crate::metrics::webhook_jobs_claimed(got.len());
         for (id, job) in got {
             let Some(permit) = room_permits.split(1) else {
                 break;
@@ -263,6 +267,8 @@ struct Loop {
     keys: Keys,
     id: String,
     conn: Option<MultiplexedConnection>,
+    /// Heartbeat, acknowledgements and claims.
+    link: Link,
     apps: Lookup,
     settings: WebhookSettings,
     port: u16,
@@ -309,19 +315,19 @@ impl Loop {
         if self.conn.is_none() {
             match connect(&self.client, Duration::from_secs(2)).await {
                 Ok(conn) => self.conn = Some(conn),
-                Err(e) => {
-                    tracing::warn!(error = %e, "webhook queue: cannot reach Redis (heartbeat, acknowledgements)");
-                    return;
-                }
+                Err(e) => return self.link.down(&e),
             }
         }
         let result = match self.beat_and_ack().await {
             Ok(()) if claim => self.claim().await,
             other => other,
         };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "webhook queue: Redis command failed; reconnecting");
-            self.conn = None;
+        match result {
+            Ok(()) => self.link.up(),
+            Err(e) => {
+                self.link.down(&e);
+                self.conn = None;
+            }
         }
     }
 
