@@ -46,7 +46,9 @@
 //!   gracefully: at once, it deletes the key) has its pending jobs claimed by the
 //!   first live worker to notice (checked every 2 s), which delivers them.
 //! - Delivery is at least once: a worker that dies after a webhook was answered
-//!   but before its `XACK` reached Redis has that job sent again by another.
+//!   but before its `XACK` reached Redis has that job sent again by another, and
+//!   a producer that loses Redis before its `XADD` is answered pushes the job
+//!   again (it may have been stored).
 //! - The stream is capped at [`MAX_JOBS`] entries (approximately, `MAXLEN ~`); at
 //!   the cap the oldest jobs are dropped by Redis.
 

@@ -137,6 +137,9 @@ async fn jobs_made_while_redis_is_down_are_delivered_when_it_is_back() {
     redis.restart().await;
     let hit = receiver.next_within(10).await;
     assert_eq!(occupied(&hit), ["before-redis"]);
+    // Sent once; and the job is acknowledged (every second) before Redis goes away
+    // (a job whose XADD answer is lost with Redis is pushed again: at least once).
+    receiver.silent(1200).await;
     // Mid-run: the stream (and its group) go with a restart without persistence.
     redis.stop();
     c.subscribe("during-outage").await;
@@ -146,4 +149,29 @@ async fn jobs_made_while_redis_is_down_are_delivered_when_it_is_back() {
     assert_eq!(occupied(&hit), ["during-outage"]);
     c.subscribe("after").await;
     assert_eq!(occupied(&receiver.next_within(10).await), ["after"]);
+}
+
+#[tokio::test]
+async fn a_worker_stopping_gracefully_hands_its_jobs_over() {
+    let redis = Redis::start().await;
+    let receiver_port = free_port();
+    let url = format!("http://127.0.0.1:{receiver_port}/h");
+    let quick = "shutdown_grace_period_ms = 200\nshutdown_reconnect_window_ms = 0";
+    let mut leaving = Server::from_toml(&node_toml(redis.port, "q4", 0, quick, &url)).await;
+    let mut c = leaving.client().await;
+    c.subscribe("handed-over").await;
+    for _ in 0..200 {
+        if pending(&redis, "q4").await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(pending(&redis, "q4").await, 1, "the job was never taken");
+    let _staying = Server::from_toml(&node_toml(redis.port, "q4", 0, "mode='worker'", &url)).await;
+    leaving.stop();
+    (&mut leaving.task).await.unwrap();
+    let mut receiver = Receiver::start_on(receiver_port, 0).await;
+    let hit = receiver.next_within(10).await;
+    assert_eq!(occupied(&hit), ["handed-over"]);
+    receiver.silent(1000).await;
 }
