@@ -111,7 +111,7 @@ fn admit(
     }
 }
 
-async fn drain(node: &Node, worker: Option<crate::webhook::queue::worker::Worker>) {
+async fn drain(node: &Node, worker: Option<jobs::Worker>) {
     let window = node.config.server.reconnect_window;
     tracing::info!(
         connections = node.adapter.total_connections(),
@@ -125,11 +125,7 @@ async fn drain(node: &Node, worker: Option<crate::webhook::queue::worker::Worker
     }
     tracing::info!(remaining = node.adapter.total_connections(), "drained");
     flush_webhooks(node, deadline).await;
-    if let Some(worker) = worker {
-        worker
-            .stop(deadline.max(tokio::time::Instant::now()) + Duration::from_secs(1))
-            .await;
-    }
+    jobs::stop(worker, deadline).await;
     node.adapter.shutdown().await;
 }
 

@@ -4,8 +4,11 @@
 
 use crate::config::Mode;
 use crate::node::Node;
-use crate::webhook::queue::worker::{Lookup, Worker};
+use crate::webhook::queue::worker::Lookup;
+pub(super) use crate::webhook::queue::worker::Worker;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// The node's queue worker, if it runs one; says so in the logs either way.
 pub(super) fn start(node: &Arc<Node>) -> Option<Worker> {
@@ -40,5 +43,15 @@ pub(super) fn start(node: &Arc<Node>) -> Option<Worker> {
             tracing::error!(error = %e, "webhook queue worker not started");
             None
         }
+    }
+}
+
+/// At shutdown, once the webhooks are flushed: stop the worker, letting its
+/// deliveries in flight end until `deadline` plus a second.
+pub(super) async fn stop(worker: Option<Worker>, deadline: Instant) {
+    if let Some(worker) = worker {
+        worker
+            .stop(deadline.max(Instant::now()) + Duration::from_secs(1))
+            .await;
     }
 }

@@ -54,6 +54,7 @@
 
 mod claim;
 pub mod producer;
+mod reader;
 pub mod worker;
 
 use crate::config::RedisQueue;

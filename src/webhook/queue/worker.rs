@@ -3,12 +3,13 @@
 //! worker's loop, which delivers them per app, finishes them (`XACK` + `XDEL`),
 //! keeps its heartbeat and claims the jobs of workers that stopped beating.
 
-use super::{claim, connect, entries, next_backoff, Job, Keys, Link, GROUP};
+use super::reader::{Reader, READ_COUNT};
+use super::{claim, connect, Job, Keys, Link, GROUP};
 use crate::config::{App, RedisQueue, WebhookSettings};
 use crate::metrics;
 use crate::webhook::deliver;
 use ::redis::aio::MultiplexedConnection;
-use ::redis::{RedisResult, Value};
+use ::redis::RedisResult;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -20,8 +21,6 @@ use tokio::time::Instant;
 
 /// Jobs a worker holds at most (in flight or waiting for their app's turn).
 pub const READ_AHEAD: usize = 1024;
-/// Jobs asked for in one read at most.
-const READ_COUNT: usize = 128;
 /// Deliveries in flight per app on one worker, as with the in-memory queue.
 const PER_APP: usize = crate::webhook::MAX_IN_FLIGHT;
 const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -34,10 +33,10 @@ pub(super) const CLAIM_IDLE_MS: u64 = 3_000;
 pub type Lookup = Arc<dyn Fn(&str) -> Option<Arc<App>> + Send + Sync>;
 
 /// A job with its place among the jobs the worker holds.
-struct Held {
-    id: String,
-    job: Option<Job>,
-    _permit: OwnedSemaphorePermit,
+pub(super) struct Held {
+    pub id: String,
+    pub job: Option<Job>,
+    pub _permit: OwnedSemaphorePermit,
 }
 
 /// A running worker; [`Worker::stop`] ends it.
@@ -101,125 +100,6 @@ fn worker_id() -> String {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());
     format!("{:x}-{}", h.finish(), std::process::id())
-}
-
-struct Reader {
-    client: ::redis::Client,
-    keys: Keys,
-    id: String,
-    permits: Arc<Semaphore>,
-    tx: mpsc::Sender<Held>,
-}
-
-impl Reader {
-    /// Read jobs while there is room, reconnecting with back-off.
-    async fn run(self) {
-        let mut backoff = Duration::from_millis(100);
-        let mut link = Link::new("worker reader");
-        loop {
-            let reason = match connect(&self.client, Duration::from_secs(5)).await {
-                Ok(mut conn) => {
-                    backoff = Duration::from_millis(100);
-                    self.read(&mut conn, &mut link).await
-                }
-                Err(e) => e,
-            };
-            if self.tx.is_closed() {
-                return;
-            }
-            link.down(&reason);
-            tokio::time::sleep(backoff).await;
-            backoff = next_backoff(backoff);
-        }
-    }
-
-    /// Until Redis fails: create the group if needed, then read.
-    async fn read(&self, conn: &mut MultiplexedConnection, link: &mut Link) -> ::redis::RedisError {
-        loop {
-            if let Err(e) = create_group(conn, &self.keys).await {
-                return e;
-            }
-            link.up();
-            tracing::info!(stream = %self.keys.stream, worker = %self.id, "webhook queue: taking jobs");
-            let e = loop {
-                let Ok(first) = self.permits.clone().acquire_owned().await else {
-                    return ::redis::RedisError::from((::redis::ErrorKind::IoError, "stopped"));
-                };
-                let more = self.permits.available_permits().min(READ_COUNT - 1);
-                match self.read_some(conn, more + 1).await {
-                    Ok(got) => self.hand_over(got, first),
-                    Err(e) => break e,
-                }
-            };
-            if e.code() != Some("NOGROUP") {
-                return e;
-            }
-            tracing::warn!("webhook queue: the stream or its group is gone (Redis restarted?); creating it again");
-        }
-    }
-
-    async fn read_some(
-        &self,
-        conn: &mut MultiplexedConnection,
-        count: usize,
-    ) -> RedisResult<Vec<(String, Option<Job>)>> {
-        let answer: Value = ::redis::cmd("XREADGROUP")
-            .arg("GROUP")
-            .arg(GROUP)
-            .arg(&self.id)
-            .arg("COUNT")
-            .arg(count)
-            .arg("BLOCK")
-            .arg(1000)
-            .arg("STREAMS")
-            .arg(&self.keys.stream)
-            .arg(">")
-            .query_async(conn)
-            .await?;
-        // [[stream, [entries]]] or nil when nothing came.
-        let streams: Vec<(String, Value)> = ::redis::from_redis_value(&answer).unwrap_or_default();
-        Ok(streams.into_iter().flat_map(|(_, e)| entries(e)).collect())
-    }
-
-    /// Pass the jobs on, each with a permit (the first already taken).
-    fn hand_over(&self, got: Vec<(String, Option<Job>)>, first: OwnedSemaphorePermit) {
-        let mut first = Some(first);
-        for (id, job) in got {
-            let permit = first
-                .take()
-                .or_else(|| self.permits.clone().try_acquire_owned().ok());
-            let Some(permit) = permit else {
-                // Cannot happen (we asked for no more than the free permits);
-                // the job stays pending and is claimed if this worker dies.
-                tracing::warn!(%id, "webhook queue: read more jobs than room for");
-                continue;
-            };
-            let held = Held {
-                id,
-                job,
-                _permit: permit,
-            };
-            if self.tx.try_send(held).is_err() {
-                return;
-            }
-        }
-    }
-}
-
-/// `XGROUP CREATE ... 0 MKSTREAM`: jobs queued before any worker ran are read too.
-async fn create_group(conn: &mut MultiplexedConnection, keys: &Keys) -> RedisResult<()> {
-    let created: RedisResult<()> = ::redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(&keys.stream)
-        .arg(GROUP)
-        .arg("0")
-        .arg("MKSTREAM")
-        .query_async(conn)
-        .await;
-    match created {
-        Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
-        other => other,
-    }
 }
 
 /// The pending jobs of dead workers, as many as there is room for.
