@@ -6,6 +6,7 @@ use crate::config::Mode;
 use crate::node::Node;
 use crate::webhook::queue::worker::Lookup;
 pub(super) use crate::webhook::queue::worker::Worker;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -31,7 +32,16 @@ pub(super) fn start(node: &Arc<Node>) -> Option<Worker> {
     }
     let weak = Arc::downgrade(node);
     let apps: Lookup = Arc::new(move |id| weak.upgrade()?.config.apps.by_id(id));
-    match Worker::start(queue, server.webhooks.clone(), server.port, apps) {
+    // A worker is ready once it reads jobs; other nodes' readiness ignores the queue
+    // (their jobs wait in memory while Redis is away).
+    let up = match mode {
+        Mode::Worker => {
+            node.queue_up.store(false, Ordering::Release);
+            node.queue_up.clone()
+        }
+        _ => Arc::default(),
+    };
+    match Worker::start(queue, server.webhooks.clone(), server.port, up, apps) {
         Ok(worker) => {
             tracing::info!(
                 mode = mode.name(),

@@ -60,6 +60,8 @@ pub mod worker;
 use crate::config::RedisQueue;
 use ::redis::aio::MultiplexedConnection;
 use ::redis::{AsyncConnectionConfig, RedisResult, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Jobs the stream holds at most (`XADD ... MAXLEN ~`).
@@ -165,14 +167,23 @@ fn entries(value: Value) -> Vec<(String, Option<Job>)> {
 struct Link {
     what: &'static str,
     down: bool,
+    /// Mirrors the state, for whoever reports readiness.
+    flag: Option<Arc<AtomicBool>>,
 }
 
 impl Link {
     fn new(what: &'static str) -> Link {
-        Link { what, down: false }
+        Link {
+            what,
+            down: false,
+            flag: None,
+        }
     }
 
     fn up(&mut self) {
+        if let Some(flag) = &self.flag {
+            flag.store(true, Ordering::Release);
+        }
         if std::mem::take(&mut self.down) {
             crate::metrics::webhook_queue_link(false);
             tracing::info!(link = self.what, "webhook queue: Redis reachable again");
@@ -180,6 +191,9 @@ impl Link {
     }
 
     fn down(&mut self, error: &::redis::RedisError) {
+        if let Some(flag) = &self.flag {
+            flag.store(false, Ordering::Release);
+        }
         if std::mem::replace(&mut self.down, true) {
             tracing::debug!(link = self.what, %error, "webhook queue: still no Redis");
             return;

@@ -132,9 +132,14 @@ async fn jobs_made_while_redis_is_down_are_delivered_when_it_is_back() {
     let mut c = server.client().await;
     c.subscribe("before-redis").await;
     receiver.silent(500).await;
-    // Loud: each of the node's queue connections (producer, reader, heartbeat) is down.
+    // Loud: each of the node's queue connections (producer, reader, heartbeat) is down,
+    // and a worker node is not ready (a full node's readiness follows its adapter).
     assert!(metric(metrics, "webhook_queue_links_down").await >= 3.0);
+    let worker = Server::from_toml(&node_toml(redis.port, "q3b", 0, "mode='worker'", &url)).await;
+    wait_ready(&worker, false).await;
+    assert_eq!(server.http_text("GET", "/ready", "").await.0, 200);
     redis.restart().await;
+    wait_ready(&worker, true).await;
     let hit = receiver.next_within(10).await;
     assert_eq!(occupied(&hit), ["before-redis"]);
     // Sent once; and the job is acknowledged (every second) before Redis goes away

@@ -5,6 +5,7 @@ use super::worker::Held;
 use super::{connect, entries, next_backoff, Job, Keys, Link, GROUP};
 use ::redis::aio::MultiplexedConnection;
 use ::redis::{RedisResult, Value};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
@@ -18,6 +19,8 @@ pub(super) struct Reader {
     pub id: String,
     pub permits: Arc<Semaphore>,
     pub tx: mpsc::Sender<Held>,
+    /// True while jobs can be read.
+    pub up: Arc<AtomicBool>,
 }
 
 impl Reader {
@@ -25,6 +28,7 @@ impl Reader {
     pub async fn run(self) {
         let mut backoff = Duration::from_millis(100);
         let mut link = Link::new("worker reader");
+        link.flag = Some(self.up.clone());
         loop {
             let reason = match connect(&self.client, Duration::from_secs(5)).await {
                 Ok(mut conn) => {

@@ -14,6 +14,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
@@ -46,11 +47,13 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Start delivering the queue's jobs; `port` labels the metrics.
+    /// Start delivering the queue's jobs; `port` labels the metrics and `up`
+    /// tells whether jobs can be read from Redis.
     pub fn start(
         queue: &RedisQueue,
         settings: WebhookSettings,
         port: u16,
+        up: Arc<AtomicBool>,
         apps: Lookup,
     ) -> Result<Worker, super::QueueError> {
         let client = ::redis::Client::open(queue.redis_url.as_str())?;
@@ -64,6 +67,7 @@ impl Worker {
             id: id.clone(),
             permits: permits.clone(),
             tx: jobs_tx,
+            up,
         };
         let reader = tokio::spawn(reader.run());
         let (stop, stopped) = oneshot::channel();
