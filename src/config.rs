@@ -178,6 +178,56 @@ pub struct Server {
     pub app_defaults: Limits,
     /// What strangers may hold of the node: deadlines and connection caps.
     pub guard: Guard,
+    /// What this node runs: sockets and API, webhook queue jobs, or both.
+    pub mode: Mode,
+}
+
+/// Soketi's `SOKETI_MODE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Sockets, the HTTP API and webhook queue jobs.
+    Full,
+    /// Sockets and the HTTP API; queue jobs are left to workers.
+    Server,
+    /// Queue jobs only: the main port answers `/` and `/ready`, nothing else.
+    Worker,
+}
+
+impl Mode {
+    /// Serves WebSockets and the HTTP API.
+    pub fn serves_clients(self) -> bool {
+        self != Mode::Worker
+    }
+
+    /// Takes webhook jobs from a Redis queue.
+    pub fn processes_queue(self) -> bool {
+        self != Mode::Server
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Full => "full",
+            Mode::Server => "server",
+            Mode::Worker => "worker",
+        }
+    }
+}
+
+/// Webhook jobs kept in Redis (`queue_driver = "redis"`): a stream under `prefix`.
+/// Its `Debug` masks the URL's password.
+#[derive(Clone, PartialEq)]
+pub struct RedisQueue {
+    pub redis_url: String,
+    pub prefix: String,
+}
+
+impl std::fmt::Debug for RedisQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisQueue")
+            .field("redis_url", &url_without_password(&self.redis_url))
+            .field("prefix", &self.prefix)
+            .finish()
+    }
 }
 
 /// Bounds on what one client (or all of them) may hold of a node.
@@ -238,6 +288,8 @@ pub struct WebhookSettings {
     /// PEM file of extra CA certificates trusted for `https://` webhooks, on top
     /// of the built-in Mozilla roots.
     pub ca_file: Option<String>,
+    /// `None`: jobs wait in this node's memory (`sync`); else in Redis.
+    pub redis_queue: Option<RedisQueue>,
 }
 
 /// The second listener: health, `/usage` and (when enabled) `/metrics`.

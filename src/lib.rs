@@ -10,7 +10,8 @@
 //!    [`config`] (CLI/env/file input into one validated [`config::Config`]),
 //!    [`metrics`] (process-wide counters for Prometheus), [`rate`] (per-second
 //!    budgets), [`capacity`] (the descriptor limit and connection caps), [`tls`]
-//!    (rustls certificates and keys), [`webhook`] (queued, batched, signed, retried).
+//!    (rustls certificates and keys), [`webhook`] (queued in memory or in Redis,
+//!    batched, signed, retried).
 //! 2. [`socket`]: one socket's own types: id, shared frames, the outbound queue
 //!    (`Sink`), liveness clocks, its home runtime and a fan-out's grouped wake-ups.
 //! 3. [`channel`]: channel names and kinds, presence members, the local registry

@@ -41,7 +41,7 @@ impl RawConfig {
 
 /// The `[server]` settings, validated.
 fn server(s: RawServer, defaults: Limits) -> Result<Server, ConfigError> {
-    let (webhooks, guard, tls) = (webhook_settings(&s), guard(&s)?, tls(&s)?);
+    let (webhooks, guard, tls) = (webhook_settings(&s)?, guard(&s)?, tls(&s)?);
     let app_table = app_table(&s)?;
     Ok(Server {
         host: s.host,
@@ -69,6 +69,7 @@ fn server(s: RawServer, defaults: Limits) -> Result<Server, ConfigError> {
         app_table,
         accept_traffic_memory_threshold: s.accept_traffic_memory_threshold,
         app_defaults: defaults,
+        mode: mode(&s.mode)?,
         metrics: MetricsServer {
             enabled: s.metrics_enabled,
             host: s.metrics_host,
@@ -78,8 +79,8 @@ fn server(s: RawServer, defaults: Limits) -> Result<Server, ConfigError> {
     })
 }
 
-fn webhook_settings(s: &RawServer) -> WebhookSettings {
-    WebhookSettings {
+fn webhook_settings(s: &RawServer) -> Result<WebhookSettings, ConfigError> {
+    Ok(WebhookSettings {
         batching: s
             .webhook_batching
             .then(|| Duration::from_millis(s.webhook_batching_ms.max(1))),
@@ -89,6 +90,34 @@ fn webhook_settings(s: &RawServer) -> WebhookSettings {
         queue: s.webhook_queue.max(1),
         timeout: Duration::from_millis(s.webhook_timeout_ms.max(1)),
         ca_file: non_empty(&s.webhook_ca_file),
+        redis_queue: redis_queue(s)?,
+    })
+}
+
+/// `queue_driver` (`SOKETI_QUEUE_DRIVER`): the Redis queue uses the adapter's
+/// Redis URL and prefix, whichever adapter is chosen.
+fn redis_queue(s: &RawServer) -> Result<Option<RedisQueue>, ConfigError> {
+    match s.queue_driver.as_str() {
+        "sync" | "" => Ok(None),
+        "redis" => Ok(Some(RedisQueue {
+            redis_url: s.redis_url.clone(),
+            prefix: s.redis_prefix.clone(),
+        })),
+        other => Err(ConfigError::Invalid(format!(
+            "queue_driver (SOKETI_QUEUE_DRIVER) must be \"sync\" or \"redis\", not {other:?}"
+        ))),
+    }
+}
+
+/// `mode` (`SOKETI_MODE`).
+fn mode(mode: &str) -> Result<Mode, ConfigError> {
+    match mode {
+        "full" | "" => Ok(Mode::Full),
+        "server" => Ok(Mode::Server),
+        "worker" => Ok(Mode::Worker),
+        other => Err(ConfigError::Invalid(format!(
+            "mode (SOKETI_MODE) must be \"full\", \"server\" or \"worker\", not {other:?}"
+        ))),
     }
 }
 

@@ -52,12 +52,24 @@ pub fn parse_dotenv(text: &str) -> Vec<(String, String)> {
     out
 }
 
+/// Read by [`apply_queue`]: `sqs` is left alone (and warned about, see `vars::UNSUPPORTED`).
+const QUEUE_DRIVER: &str = "SOKETI_QUEUE_DRIVER";
+
+/// `SOKETI_QUEUE_DRIVER=sync|redis`; `sqs` keeps the in-process queue, with a warning.
+fn apply_queue(raw: &mut RawConfig, lookup: &dyn Fn(&str) -> Option<String>) {
+    if let Some(driver) = lookup(QUEUE_DRIVER).filter(|v| v == "sync" || v == "redis") {
+        let source = Source::Env(QUEUE_DRIVER.to_string());
+        raw.set_server("queue_driver", driver.into(), source);
+    }
+}
+
 /// Apply every set `SOKETI_*` variable. `lookup` reads one variable.
 pub fn apply(
     raw: &mut RawConfig,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(), ConfigError> {
     apply_redis(raw, lookup, &|name| Source::Env(name.to_string()));
+    apply_queue(raw, lookup);
     for &(name, target, key, kind) in VARS {
         let Some(text) = lookup(name).filter(|v| !v.is_empty()) else {
             continue;
@@ -387,7 +399,6 @@ mod tests {
             [
                 "SOKETI_APP_MANAGER_DYNAMODB_TABLE",
                 "SOKETI_DB_POOLING_MAX",
-                "SOKETI_MODE",
                 "SOKETI_PORTT",
                 "SOKETI_QUEUE_DRIVER",
                 "SOKETI_RATE_LIMITER_DRIVER",
@@ -395,6 +406,29 @@ mod tests {
             ]
         );
         assert!(warnings.iter().any(|w| w.contains("SOKETI_SSL_CERT after")));
+    }
+
+    #[test]
+    fn soketi_mode_and_redis_queue_are_read() {
+        use crate::config::Mode;
+        let cfg = build(&[
+            ("SOKETI_MODE", "worker"),
+            ("SOKETI_QUEUE_DRIVER", "redis"),
+            ("SOKETI_DB_REDIS_PORT", "6390"),
+            ("SOKETI_ADAPTER_REDIS_PREFIX", "p"),
+        ])
+        .unwrap();
+        assert_eq!(cfg.server.mode, Mode::Worker);
+        let queue = cfg.server.webhooks.redis_queue.unwrap();
+        assert_eq!(queue.redis_url, "redis://127.0.0.1:6390/0");
+        assert_eq!(queue.prefix, "p");
+        let cfg = build(&[("SOKETI_QUEUE_DRIVER", "sqs")]).unwrap();
+        assert_eq!(cfg.server.webhooks.redis_queue, None);
+        assert_eq!(cfg.server.mode, Mode::Full);
+        let err = build(&[("SOKETI_MODE", "both")]).unwrap_err();
+        assert!(err.to_string().contains("SOKETI_MODE"), "{err}");
+        let quiet = [("SOKETI_QUEUE_DRIVER", "redis"), ("SOKETI_MODE", "server")];
+        assert!(unsupported(quiet.iter().copied()).is_empty());
     }
 
     #[test]

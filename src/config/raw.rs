@@ -69,6 +69,10 @@ pub struct RawServer {
     pub max_channels_per_connection: usize,
     /// Addresses or CIDR blocks whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<String>,
+    /// `full`, `server` (sockets and API, no queue jobs) or `worker` (queue jobs only).
+    pub mode: String,
+    /// Where webhook jobs wait: `sync` (this node's memory) or `redis`.
+    pub queue_driver: String,
 }
 
 impl Default for RawServer {
@@ -128,6 +132,8 @@ impl Default for RawServer {
             max_connections_per_ip: 0,
             max_channels_per_connection: 0,
             trusted_proxies: Vec::new(),
+            mode: "full".into(),
+            queue_driver: "sync".into(),
         }
     }
 }

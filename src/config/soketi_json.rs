@@ -94,6 +94,7 @@ const SERVER_KEYS: &[(&str, &str, Kind)] = &[
     ("ssl.keyPath", "tls_key", Kind::Plain),
     ("ssl.passphrase", "tls_passphrase", Kind::Plain),
     ("appManager.driver", "app_manager", Kind::Plain),
+    ("mode", "mode", Kind::Plain),
     ("appManager.postgres.table", "postgres_table", Kind::Plain),
     ("appManager.cache.ttl", "app_refresh_secs", Kind::Plain),
     ("database.postgres.host", "postgres_host", Kind::Plain),
@@ -135,8 +136,6 @@ const NO_OP: &[(&str, &[&str])] = &[
     ("appManager.mysql.version", &[]),
     ("appManager.mysql.useMysql2", &[]),
     ("metrics.driver", &["prometheus"]),
-    ("mode", &["full", "server"]),
-    ("queue.driver", &["sync"]),
     ("cache.driver", &["memory"]),
     ("rateLimiter.driver", &["local"]),
 ];
@@ -355,6 +354,15 @@ fn server_options(
         file_key(file, path.to_string())
     };
     env::apply_redis(raw, &|name| redis.get(name).cloned(), &option_of);
+    // `sqs` stays behind and is warned about: webhooks then wait in memory.
+    if let Some(driver) = options
+        .get("queue.driver")
+        .and_then(|v| v.as_str())
+        .filter(|d| ["sync", "redis"].contains(d))
+    {
+        raw.set_server("queue_driver", driver.into(), file_key(file, "queue.driver".to_string()));
+        options.remove("queue.driver");
+    }
     for &(path, fine) in NO_OP {
         if options.get(path).is_some_and(|v| {
             fine.is_empty() || fine.contains(&scalar_text(v.clone()).unwrap_or_default().as_str())
@@ -593,7 +601,7 @@ mod tests {
     #[test]
     fn unknown_options_warn_once_each_and_harmless_ones_do_not() {
         let text = r#"{"ssl": {"certPath": "/c.pem", "keyPath": "/k.pem", "caPath": "/ca.pem"},
-            "appManager.driver": "array", "queue.driver": "redis", "cors": {"origin": ["*"]}}"#;
+            "appManager.driver": "array", "queue.driver": "sqs", "cors": {"origin": ["*"]}}"#;
         let (config, warnings) = build(text);
         assert_eq!(warnings.len(), 3, "{warnings:?}");
         assert!(warnings.iter().any(|w| w.contains("ssl.caPath")));
@@ -601,6 +609,11 @@ mod tests {
         assert_eq!(config.server.tls.unwrap().key, "/k.pem");
         assert!(warnings.iter().any(|w| w.contains("queue.driver")));
         assert!(!warnings.iter().any(|w| w.contains("appManager.driver")));
+        let text = r#"{"mode": "worker", "queue": {"driver": "redis"}}"#;
+        let (config, warnings) = build(text);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(config.server.mode, crate::config::Mode::Worker);
+        assert!(config.server.webhooks.redis_queue.is_some());
     }
 
     #[test]

@@ -95,6 +95,12 @@ fn server(s: &Server) -> String {
         ),
     };
     line("tls", tls);
+    line("mode", s.mode.name().to_string());
+    let queue = match &s.webhooks.redis_queue {
+        None => "sync (this node's memory)".to_string(),
+        Some(q) => format!("redis {} prefix {:?}", mask_url(&q.redis_url), q.prefix),
+    };
+    line("queue_driver", queue);
     line("webhook_batching", format!("{:?}", s.webhooks.batching));
     if let Some(ca) = &s.webhooks.ca_file {
         line("webhook_ca_file", format!("{ca:?}"));
@@ -184,6 +190,16 @@ mod tests {
         assert!(text.contains("secret = \"app-s****\""), "{text}");
         assert!(!text.contains("app-secret"), "{text}");
         assert!(text.contains("app_manager = array"), "{text}");
+        assert!(text.contains("mode = full"), "{text}");
+        assert!(text.contains("queue_driver = sync"), "{text}");
+        let raw =
+            "[server]\nmode='worker'\nqueue_driver='redis'\nredis_url='redis://:pw1234@h:1/0'\n";
+        let text = render(&RawConfig::parse_toml("x", raw).unwrap().build().unwrap());
+        assert!(text.contains("mode = worker"), "{text}");
+        assert!(
+            text.contains("queue_driver = redis redis://:pw1****@h:1/0 prefix \"herald\""),
+            "{text}"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod mysql;
 mod origins;
 mod postgres;
 mod presence;
+mod queue;
 mod rate_limits;
 mod soketi_env;
 mod soketi_json;

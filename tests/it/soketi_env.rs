@@ -32,7 +32,7 @@ async fn dotenv_and_environment_configure_the_binary_and_unsupported_variables_w
     let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
         .current_dir(&dir)
         .env("SOKETI_DEFAULT_APP_KEY", KEY) // the real environment wins over .env
-        .env("SOKETI_QUEUE_DRIVER", "redis")
+        .env("SOKETI_QUEUE_DRIVER", "sqs")
         .env("HERALD_LOG", "warn")
         .env_remove("HERALD_PORT")
         .env_remove("HERALD_HOST")
