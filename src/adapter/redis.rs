@@ -58,10 +58,12 @@
 //!   those that arrive while its join is still running are held until the number is
 //!   known. Each socket hears of each member once: from the list or from `member_added`.
 
+mod counts;
 mod keys;
 mod queries;
 mod scripts;
 mod state;
+mod watch;
 
 use super::{presence_of, AdapterError};
 use crate::channel::registry::{AppState, JoinError, Joined, Left};
@@ -85,6 +87,10 @@ pub enum Bus {
     Terminate,
     /// `member_added` with the join's sequence number.
     Member(u64),
+    /// A node's subscription count of the channel changed (see `redis/counts.rs`).
+    Count,
+    /// A watched user went online or offline; the frame is for its watchers.
+    Watch,
 }
 
 impl Bus {
@@ -94,6 +100,8 @@ impl Bus {
             Bus::ToUser => "U".into(),
             Bus::Terminate => "T".into(),
             Bus::Member(seq) => format!("M{seq}").into(),
+            Bus::Count => "C".into(),
+            Bus::Watch => "W".into(),
         }
     }
 }
@@ -247,6 +255,10 @@ impl Cluster {
             }
             "T" => {
                 app.terminate_user(target);
+            }
+            "C" => self.registry.counter.mark(&app.app().id, target),
+            "W" => {
+                app.tell_watchers(target, &frame);
             }
             member if member.starts_with('M') => match member[1..].parse() {
                 Ok(seq) => {

@@ -163,6 +163,24 @@ const APP_KEYS: &[(&str, &[&str], Kind)] = &[
         Kind::Bool,
     ),
     (
+        "enable_subscription_count",
+        &[
+            "enableSubscriptionCount",
+            "EnableSubscriptionCount",
+            "enable_subscription_count",
+        ],
+        Kind::Bool,
+    ),
+    (
+        "enable_watchlist_events",
+        &[
+            "enableWatchlistEvents",
+            "EnableWatchlistEvents",
+            "enable_watchlist_events",
+        ],
+        Kind::Bool,
+    ),
+    (
         "max_backend_events_per_sec",
         &[
             "maxBackendEventsPerSecond",
