@@ -133,7 +133,11 @@ async fn the_count_is_the_clusters() {
     on_b2.subscribe("room").await;
     assert_eq!(next_count(&mut on_a).await, 3);
     assert_eq!(next_count(&mut on_b).await, 3);
-    drop(on_b2);
+    on_b2
+        .send(json!({"event":"pusher:unsubscribe","data":{"channel":"room"}}))
+        .await;
+    assert_eq!(next_count(&mut on_a).await, 2);
+    assert_eq!(next_count(&mut on_b).await, 2);
     drop(on_b);
     let frames = count_until(&mut on_a, 1).await;
     assert!(frames <= 2, "{frames} frames from 3 to 1");
