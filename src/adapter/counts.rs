@@ -11,7 +11,9 @@
 //! count sent, at most 5 s: see the counter's docs) and sends each changed one to
 //! this node's subscribers. It keeps ticking while marked channels wait, and
 //! sleeps when none do. Each node tells only its own subscribers; the count is the
-//! same on every node once the per-node counts have been flushed.
+//! same on every node once the per-node counts have been flushed. A clustered
+//! node also looks every second whether its live peers changed (a node died or
+//! joined) or it is back from a Redis outage, and then counts every channel again.
 
 use super::Adapter;
 use crate::channel::registry::counter::{counted, ChannelKey};
@@ -46,16 +48,17 @@ impl Adapter {
     async fn run_counts(&self) {
         let counter = &self.registry().counter;
         let clustered = matches!(self, Adapter::Redis(_));
-        let mut peers = self.peers();
+        let mut view = (self.peers(), self.healthy());
         loop {
             tokio::select! {
                 _ = counter.wake.notified() => {}
                 _ = tokio::time::sleep(PEER_CHECK), if clustered => {}
             }
-            let now_peers = self.peers();
-            if now_peers != peers {
-                peers = now_peers;
-                self.mark_all();
+            let now = (self.peers(), self.healthy());
+            if now != view {
+                let back = now.1 && !view.1;
+                view = now;
+                self.cluster_changed(back);
             }
             loop {
                 tokio::time::sleep(TICK).await;
@@ -73,12 +76,18 @@ impl Adapter {
         }
     }
 
-    /// Every counted channel with subscribers here.
-    fn mark_all(&self) {
+    /// A peer came or went, or Redis came back: every count here may be off.
+    /// After an outage the peers are told too (their bus messages were lost).
+    fn cluster_changed(&self, reconnected: bool) {
+        let mut channels = Vec::new();
         for app in self.apps() {
             for (channel, _) in app.channels("") {
                 self.count_changed(&app, &channel);
+                channels.push((app.app().id.clone(), channel));
             }
+        }
+        if let (Adapter::Redis(c), true) = (self, reconnected) {
+            c.counts_written(&channels);
         }
     }
 

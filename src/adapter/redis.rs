@@ -13,6 +13,8 @@
 //! | `P:npres:{node}` | set of `app\nchannel` | presence channels a node has members in |
 //! | `P:occ:{app}:{channel}` | set of nodes | nodes with subscribers, for cluster-wide occupied/vacated |
 //! | `P:cache:{app}:{channel}` | hash frame, data; TTL | cache channels' last event |
+//! | `P:online:{app}` | hash | `u|user` → nodes where the user is signed in, `n|node|user` → 1 (apps with watchlist events; `redis/watch.rs`) |
+//! | `P:nonline:{node}` | set of apps | apps in which a node has signed-in users, for its purge |
 //! | `P:rate:{app}:{events\|reads}:{unix second}` | integer, 2 s TTL | HTTP API rate-limit points spent in that second by the whole cluster (one script per request) |
 //!
 //! # Delivery

@@ -49,7 +49,7 @@ impl Cluster {
 
     /// This node's counts of `channels` were written: tell the other nodes of
     /// those whose app sends counts.
-    pub(super) fn counts_written(&self, channels: &[ChannelKey]) {
+    pub(crate) fn counts_written(&self, channels: &[ChannelKey]) {
         for (app, channel) in channels {
             let wants = self
                 .registry

@@ -246,6 +246,7 @@ pub async fn forget_node(
         keys.conns_of(node),
         keys.subs_of(node),
         keys.npres_of(node),
+        keys.nonline_of(node),
     ])
     .ignore();
     pipe.query_async(conn).await

@@ -72,14 +72,6 @@ return gone
 });
 
 impl Cluster {
-    fn online_key(&self, app: &str) -> String {
-        format!("{}:online:{app}", self.keys.prefix)
-    }
-
-    fn nodeset_of(&self, node: &str) -> String {
-        format!("{}:nonline:{node}", self.keys.prefix)
-    }
-
     /// The user's first socket here signed in: is it online anywhere for the first time?
     pub async fn user_signed_in(&self, app: &AppState, user: &str) -> Result<bool, AdapterError> {
         let mut conn = self.conn()?;
@@ -92,7 +84,7 @@ impl Cluster {
     pub async fn user_signed_out(&self, app: &AppState, user: &str) -> Result<bool, AdapterError> {
         let mut conn = self.conn()?;
         let gone: i64 = SIGN_OUT
-            .key(self.online_key(&app.app().id))
+            .key(self.keys.online(&app.app().id))
             .arg(&self.keys.node)
             .arg(user)
             .invoke_async(&mut conn)
@@ -113,7 +105,7 @@ impl Cluster {
         let mut conn = self.conn()?;
         let fields: Vec<String> = ids.iter().map(|id| format!("u|{id}")).collect();
         let counts: Vec<Option<i64>> = ::redis::cmd("HMGET")
-            .arg(self.online_key(&app.app().id))
+            .arg(self.keys.online(&app.app().id))
             .arg(&fields)
             .query_async(&mut conn)
             .await
@@ -136,8 +128,8 @@ async fn sign_in(
     user: &str,
 ) -> RedisResult<bool> {
     let first: i64 = SIGN_IN
-        .key(cluster.online_key(app))
-        .key(cluster.nodeset_of(&cluster.keys.node))
+        .key(cluster.keys.online(app))
+        .key(cluster.keys.nonline_of(&cluster.keys.node))
         .arg(&cluster.keys.node)
         .arg(user)
         .arg(app)
@@ -152,17 +144,17 @@ async fn purge(
     conn: &mut MultiplexedConnection,
     node: &str,
 ) -> RedisResult<Vec<(String, Vec<String>)>> {
-    let apps: Vec<String> = conn.smembers(cluster.nodeset_of(node)).await?;
+    let apps: Vec<String> = conn.smembers(cluster.keys.nonline_of(node)).await?;
     let mut out = Vec::new();
     for app in apps {
         let gone: Vec<String> = PURGE
-            .key(cluster.online_key(&app))
+            .key(cluster.keys.online(&app))
             .arg(node)
             .invoke_async(conn)
             .await?;
         out.push((app, gone));
     }
-    conn.del::<_, ()>(cluster.nodeset_of(node)).await?;
+    conn.del::<_, ()>(cluster.keys.nonline_of(node)).await?;
     Ok(out)
 }
 
