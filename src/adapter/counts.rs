@@ -115,11 +115,18 @@ impl Adapter {
             Adapter::Redis(c) => c.remote_subscriptions(&keys).await,
         };
         let Ok(remote) = remote else {
+            // Retried while the node is connected; after an outage every channel is counted again.
+            let retry = self.healthy();
             tracing::debug!(
                 channels = keys.len(),
-                "subscription counts skipped: Redis unavailable"
+                retry,
+                "subscription counts not read from Redis"
             );
-            return waiting;
+            if retry {
+                keys.iter()
+                    .for_each(|(app, channel)| counter.mark(app, channel));
+            }
+            return waiting || retry;
         };
         for ((key, local), elsewhere) in here.into_iter().zip(remote) {
             let total = local + elsewhere;
