@@ -19,6 +19,8 @@ import {
   startRedis,
   startNodes,
   clusterServer,
+  killNode,
+  subscribed,
   waitFor,
   waitState,
   until,
@@ -127,5 +129,33 @@ describe('watchlist events', () => {
     onA.p.disconnect();
     await until(() => has(events, 'offline', a), 3000, 'offline after the last socket anywhere');
     await waitState(onA.p, ['disconnected', 'failed']);
+  });
+
+  it('kill -9 of a node: its users go offline and its subscribers leave the count on the other node', { skip: TARGET || !redisAvailable() ? 'needs a local cluster (redis-server)' : false }, async (t) => {
+    const redis = await startRedis();
+    const app = { ...APP, enable_subscription_count: true };
+    const nodes = await startNodes(2, { name: 'watch-kill', app, server: clusterServer(redis, uniq('ptk')) });
+    const targets = nodes.map((h) => new Target({ host: h.host, port: h.port, app: h.app, herald: h }));
+    t.after(async () => {
+      for (const tg of targets) await tg.stop();
+      await redis.stop();
+    });
+    const [sa, sb] = targets.map((tg) => new Scope(t, tg));
+    const users = { tw: { id: 'w', watchlist: ['gone'] }, tg: { id: 'gone' } };
+    const authA = await watchAuth(sa, users);
+    const authB = await watchAuth(sb, users);
+    const { p: watcher, events } = await signedIn(sa, authA, 'tw');
+    const counts = [];
+    const ch = watcher.subscribe('room');
+    ch.bind('pusher:subscription_count', (d) => counts.push(d.subscription_count));
+    await subscribed(ch);
+    const victim = await signedIn(sb, authB, 'tg');
+    await subscribed(victim.p.subscribe('room'));
+    await until(() => has(events, 'online', 'gone') && counts[counts.length - 1] === 2, 5000, 'online and count 2');
+    const t0 = Date.now();
+    await killNode(nodes[1]);
+    await until(() => has(events, 'offline', 'gone'), 12000, 'offline after the kill');
+    await until(() => counts[counts.length - 1] === 1, 12000, 'count 1 after the kill');
+    t.diagnostic(`offline and count 1 on the live node ${Date.now() - t0} ms after kill -9`);
   });
 });

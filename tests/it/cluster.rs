@@ -79,7 +79,7 @@ pub async fn node(redis: &Redis, prefix: &str, app: &str) -> Server {
     server
 }
 
-async fn wait_ready(server: &Server, ready: bool) {
+pub async fn wait_ready(server: &Server, ready: bool) {
     for _ in 0..200 {
         if tokio::net::TcpStream::connect(server.addr).await.is_ok() {
             break;

@@ -1,6 +1,6 @@
 //! Watchlist events for apps with `enable_watchlist_events`.
 
-use crate::cluster::{node, Redis};
+use crate::cluster::{node, wait_ready, Redis};
 use crate::support::*;
 use serde_json::{json, Value};
 
@@ -112,4 +112,29 @@ async fn online_and_offline_are_the_clusters() {
     assert_eq!(watch_events(&mut watcher).await, offline(&["x"]));
     drop(early);
     assert_eq!(watch_events(&mut watcher).await, offline(&["e"]));
+}
+
+/// Redis restarts empty: each node registers its signed-in users again, so a
+/// user who was online through the outage still goes offline when it leaves.
+#[tokio::test]
+async fn the_online_state_survives_a_redis_restart() {
+    let mut redis = Redis::start().await;
+    let a = node(&redis, "wl2", ON).await;
+    let b = node(&redis, "wl2", ON).await;
+    let mut y = b.client().await;
+    y.sign_in(r#"{"id":"y"}"#).await;
+    let mut watcher = a.client().await;
+    watcher.sign_in(r#"{"id":"w","watchlist":["x","y"]}"#).await;
+    assert_eq!(watch_events(&mut watcher).await[0], online(&["y"])[0]);
+    redis.stop();
+    wait_ready(&a, false).await;
+    redis.restart().await;
+    wait_ready(&a, true).await;
+    wait_ready(&b, true).await;
+    watcher.silent(300).await;
+    let mut x = b.client().await;
+    x.sign_in(r#"{"id":"x"}"#).await;
+    assert_eq!(watch_events(&mut watcher).await, online(&["x"]));
+    drop(y);
+    assert_eq!(watch_events(&mut watcher).await, offline(&["y"]));
 }

@@ -263,7 +263,7 @@ async fn resync(cluster: &Cluster, conn: &mut MultiplexedConnection) -> RedisRes
         .await?;
     let announce = rejoin_presence(cluster, conn, &mut removed, purged).await?;
     publish_all(cluster, conn, announce).await?;
-    let watched = super::watch::resync(cluster, conn).await?;
+    let watched = super::watch::resync(cluster, conn, purged).await?;
     super::watch::publish_resync(cluster, conn, watched).await
 }
 

@@ -176,11 +176,14 @@ pub(super) async fn purge_node(
 }
 
 /// After (re)connecting: replace this node's users in Redis with the local
-/// truth; returns the frames the other nodes need (`W` bus messages:
-/// users offline meanwhile, users back after a peer purged this node).
+/// truth; returns the frames the other nodes need (`W` bus messages): users
+/// that left meanwhile, and users back after a peer `purged` this node (and
+/// announced them offline). Like presence, users that left while Redis was
+/// restarted empty are not announced (nothing recorded them).
 pub(super) async fn resync(
     cluster: &Cluster,
     conn: &mut MultiplexedConnection,
+    purged: bool,
 ) -> RedisResult<Vec<(String, String, String)>> {
     let node = cluster.keys.node.clone();
     let mut gone: HashSet<(String, String)> = HashSet::new();
@@ -194,7 +197,7 @@ pub(super) async fn resync(
         for user in state.signed_in_users() {
             let first = sign_in(cluster, conn, &app, &user).await?;
             let was_gone = gone.remove(&(app.clone(), user.clone()));
-            if first && !was_gone {
+            if first && purged && !was_gone {
                 announce.push(watch_frame(state, &user, "online"));
             }
         }
