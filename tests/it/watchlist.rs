@@ -68,6 +68,7 @@ async fn more_than_100_ids_keep_the_first_100_with_error_4302() {
         watcher.next().await,
         json!({"event":"pusher:error","data":{"code":4302,"message":"Watchlist limit exceeded. Only the first 100 user IDs are accepted."}})
     );
+    assert!(herald::metrics::refusals("watchlist_limit") >= 1);
     let events = watch_events(&mut watcher).await;
     assert_eq!(events[0], json!({"name":"online","user_ids":["u0"]}));
     assert_eq!(events[1]["user_ids"].as_array().unwrap().len(), 99);

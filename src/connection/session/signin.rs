@@ -93,6 +93,9 @@ impl Session {
     async fn watch(&mut self, data: UserData, reply: &mut Reply) {
         self.unwatch();
         if data.truncated {
+            if crate::metrics::refused("watchlist_limit") {
+                tracing::info!(user = %data.id, max = WATCHLIST_MAX, "watchlist cut to its first ids");
+            }
             let msg = format!(
                 "Watchlist limit exceeded. Only the first {WATCHLIST_MAX} user IDs are accepted."
             );
