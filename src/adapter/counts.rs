@@ -80,7 +80,8 @@ impl Adapter {
     /// After an outage the peers are told too (their bus messages were lost).
     fn cluster_changed(&self, reconnected: bool) {
         let mut channels = Vec::new();
-        for app in self.apps() {
+        let apps = self.apps().into_iter();
+        for app in apps.filter(|a| a.app().enable_subscription_count) {
             for (channel, _) in app.channels("") {
                 self.count_changed(&app, &channel);
                 channels.push((app.app().id.clone(), channel));

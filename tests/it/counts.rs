@@ -1,6 +1,6 @@
 //! `pusher_internal:subscription_count` for apps with `enable_subscription_count`.
 
-use crate::cluster::{node, Redis};
+use crate::cluster::{node, wait_ready, Redis};
 use crate::support::*;
 use serde_json::{json, Value};
 
@@ -142,4 +142,26 @@ async fn the_count_is_the_clusters() {
     let frames = count_until(&mut on_a, 1).await;
     assert!(frames <= 2, "{frames} frames from 3 to 1");
     on_a.silent(500).await;
+}
+
+/// A join on B while Redis is down reaches A's count once Redis is back.
+#[tokio::test]
+async fn counts_converge_after_a_redis_outage() {
+    let mut redis = Redis::start().await;
+    let a = node(&redis, "sc2", ON).await;
+    let b = node(&redis, "sc2", ON).await;
+    let mut on_a = a.client().await;
+    on_a.subscribe("room").await;
+    let mut on_b = b.client().await;
+    on_b.subscribe("room").await;
+    count_until(&mut on_a, 2).await;
+    redis.stop();
+    wait_ready(&b, false).await;
+    let mut late = b.client().await;
+    late.subscribe("room").await;
+    redis.restart().await;
+    wait_ready(&a, true).await;
+    wait_ready(&b, true).await;
+    count_until(&mut on_a, 3).await;
+    count_until(&mut late, 3).await;
 }
