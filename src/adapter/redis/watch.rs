@@ -117,6 +117,11 @@ impl Cluster {
     pub fn announce_watch(&self, app: &AppState, user: &str, name: &str) {
         let frame = Frame::from(protocol::watchlist_events(&[(name, &[user.to_string()])]));
         app.tell_watchers(user, &frame);
+        // The bus is line-based: an id with a newline would be read as another one.
+        if user.contains('\n') {
+            tracing::debug!("watchlist change of a user id with a newline kept on this node");
+            return;
+        }
         self.publish(Bus::Watch, &app.app().id, user, None, &frame);
     }
 }
@@ -227,7 +232,7 @@ pub(super) async fn publish_resync(
         return Ok(());
     }
     let mut pipe = ::redis::pipe();
-    for (app, user, frame) in announce {
+    for (app, user, frame) in announce.into_iter().filter(|(_, u, _)| !u.contains('\n')) {
         let frame = Frame::from(frame);
         let msg = cluster.bus_message(Bus::Watch, &app, &user, None, &frame);
         pipe.publish(cluster.keys.bus(), msg).ignore();
