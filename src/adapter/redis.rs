@@ -91,8 +91,8 @@ pub enum Bus {
     Member(u64),
     /// A node's subscription count of the channel changed (see `redis/counts.rs`).
     Count,
-    /// A watched user went online or offline; the frame is for its watchers.
-    Watch,
+    /// A watched user went online (`true`) or offline; the frame is for its watchers.
+    Watch(bool),
 }
 
 impl Bus {
@@ -103,7 +103,8 @@ impl Bus {
             Bus::Terminate => "T".into(),
             Bus::Member(seq) => format!("M{seq}").into(),
             Bus::Count => "C".into(),
-            Bus::Watch => "W".into(),
+            Bus::Watch(true) => "W1".into(),
+            Bus::Watch(false) => "W0".into(),
         }
     }
 }
@@ -259,8 +260,8 @@ impl Cluster {
                 app.terminate_user(target);
             }
             "C" => self.registry.counter.mark(&app.app().id, target),
-            "W" => {
-                app.tell_watchers(target, &frame);
+            "W1" | "W0" => {
+                app.tell_watchers(target, kind == "W1", &frame);
             }
             member if member.starts_with('M') => match member[1..].parse() {
                 Ok(seq) => {

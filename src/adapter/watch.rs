@@ -18,9 +18,9 @@ impl Adapter {
             return;
         }
         match self {
-            Adapter::Local(_) => tell_local(app, user, "online"),
+            Adapter::Local(_) => tell_local(app, user, true),
             Adapter::Redis(c) => match c.user_signed_in(app, user).await {
-                Ok(true) => c.announce_watch(app, user, "online"),
+                Ok(true) => c.announce_watch(app, user, true),
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "online status not recorded"),
             },
@@ -34,9 +34,9 @@ impl Adapter {
             return;
         }
         match self {
-            Adapter::Local(_) => tell_local(app, user, "offline"),
+            Adapter::Local(_) => tell_local(app, user, false),
             Adapter::Redis(c) => match c.user_signed_out(app, user).await {
-                Ok(true) => c.announce_watch(app, user, "offline"),
+                Ok(true) => c.announce_watch(app, user, false),
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "offline status not recorded"),
             },
@@ -55,7 +55,12 @@ impl Adapter {
     }
 }
 
-fn tell_local(app: &AppState, user: &str, name: &str) {
-    let frame = Frame::from(protocol::watchlist_events(&[(name, &[user.to_string()])]));
-    app.tell_watchers(user, &frame);
+fn tell_local(app: &AppState, user: &str, online: bool) {
+    app.tell_watchers(user, online, &status_frame(user, online));
+}
+
+/// `online` or `offline` for one user.
+pub(crate) fn status_frame(user: &str, online: bool) -> Frame {
+    let name = if online { "online" } else { "offline" };
+    Frame::from(protocol::watchlist_events(&[(name, &[user.to_string()])]))
 }

@@ -15,10 +15,9 @@
 //! node registers its users again and announces what changed meanwhile.
 
 use super::{unavailable, Bus, Cluster};
+use crate::adapter::watch::status_frame;
 use crate::adapter::AdapterError;
 use crate::channel::registry::AppState;
-use crate::protocol;
-use crate::socket::Frame;
 use ::redis::aio::MultiplexedConnection;
 use ::redis::{AsyncCommands, RedisResult, Script};
 use std::collections::HashSet;
@@ -114,15 +113,15 @@ impl Cluster {
     }
 
     /// `online`/`offline` for `user` to the watchers here and on the other nodes.
-    pub fn announce_watch(&self, app: &AppState, user: &str, name: &str) {
-        let frame = Frame::from(protocol::watchlist_events(&[(name, &[user.to_string()])]));
-        app.tell_watchers(user, &frame);
+    pub fn announce_watch(&self, app: &AppState, user: &str, online: bool) {
+        let frame = status_frame(user, online);
+        app.tell_watchers(user, online, &frame);
         // The bus is line-based: an id with a newline would be read as another one.
         if user.contains('\n') {
             tracing::debug!("watchlist change of a user id with a newline kept on this node");
             return;
         }
-        self.publish(Bus::Watch, &app.app().id, user, None, &frame);
+        self.publish(Bus::Watch(online), &app.app().id, user, None, &frame);
     }
 }
 
@@ -174,7 +173,7 @@ pub(super) async fn purge_node(
             continue;
         };
         for user in gone {
-            cluster.announce_watch(&state, &user, "offline");
+            cluster.announce_watch(&state, &user, false);
         }
     }
     Ok(())
@@ -189,7 +188,7 @@ pub(super) async fn resync(
     cluster: &Cluster,
     conn: &mut MultiplexedConnection,
     purged: bool,
-) -> RedisResult<Vec<(String, String, String)>> {
+) -> RedisResult<Vec<(String, String, bool)>> {
     let node = cluster.keys.node.clone();
     let mut gone: HashSet<(String, String)> = HashSet::new();
     for (app, users) in purge(cluster, conn, &node).await? {
@@ -203,38 +202,37 @@ pub(super) async fn resync(
             let first = sign_in(cluster, conn, &app, &user).await?;
             let was_gone = gone.remove(&(app.clone(), user.clone()));
             if first && purged && !was_gone {
-                announce.push(watch_frame(state, &user, "online"));
+                announce.push(told(state, &user, true));
             }
         }
     }
     for (app, user) in gone {
         if let Some(state) = cluster.registry.app(&app) {
-            announce.push(watch_frame(&state, &user, "offline"));
+            announce.push(told(&state, &user, false));
         }
     }
     Ok(announce)
 }
 
-/// Tell the watchers here; answer the bus message's (app, user, frame).
-fn watch_frame(state: &AppState, user: &str, name: &str) -> (String, String, String) {
-    let frame = protocol::watchlist_events(&[(name, &[user.to_string()])]);
-    state.tell_watchers(user, &Frame::from(frame.as_str()));
-    (state.app().id.clone(), user.to_string(), frame)
+/// Tell the watchers here; answer what the bus message needs (app, user, online).
+fn told(state: &AppState, user: &str, online: bool) -> (String, String, bool) {
+    state.tell_watchers(user, online, &status_frame(user, online));
+    (state.app().id.clone(), user.to_string(), online)
 }
 
 /// Put the resync's announcements on the bus in one pipeline.
 pub(super) async fn publish_resync(
     cluster: &Cluster,
     conn: &mut MultiplexedConnection,
-    announce: Vec<(String, String, String)>,
+    announce: Vec<(String, String, bool)>,
 ) -> RedisResult<()> {
     if announce.is_empty() {
         return Ok(());
     }
     let mut pipe = ::redis::pipe();
-    for (app, user, frame) in announce.into_iter().filter(|(_, u, _)| !u.contains('\n')) {
-        let frame = Frame::from(frame);
-        let msg = cluster.bus_message(Bus::Watch, &app, &user, None, &frame);
+    for (app, user, online) in announce.into_iter().filter(|(_, u, _)| !u.contains('\n')) {
+        let frame = status_frame(&user, online);
+        let msg = cluster.bus_message(Bus::Watch(online), &app, &user, None, &frame);
         pipe.publish(cluster.keys.bus(), msg).ignore();
     }
     pipe.query_async(conn).await

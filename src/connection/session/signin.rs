@@ -109,6 +109,8 @@ impl Session {
         // Watch first, then ask: a change meanwhile is queued behind this reply.
         self.app.watch(&self.sink, &data.watchlist);
         let online = self.node.adapter.online(&self.app, &data.watchlist).await;
+        self.app
+            .watched_status(self.sink.key, &data.watchlist, &online);
         let (on, off): (Vec<_>, Vec<_>) = data.watchlist.iter().zip(online).partition(|(_, o)| *o);
         let on: Vec<String> = on.into_iter().map(|(id, _)| id.clone()).collect();
         let off: Vec<String> = off.into_iter().map(|(id, _)| id.clone()).collect();
