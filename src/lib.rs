@@ -21,7 +21,7 @@
 //! 5. [`roster`] (every open socket: the liveness sweep, the drain) and [`node`]
 //!    (the composition root: config, adapter, roster, caps, socket ids).
 //! 6. [`connection`] (one task per WebSocket), [`api`] (the HTTP API handlers),
-//!    [`postgres`] (apps from a PostgreSQL table), [`health`] (the second listener:
+//!    [`app_table`] (apps from a PostgreSQL or MySQL table), [`health`] (the second listener:
 //!    health, `/usage`, `/metrics`).
 //! 7. [`server`]: accept loop, HTTP/1.1 with upgrades, routing, request deadlines,
 //!    draining; one single-threaded runtime per core (`server::shards`); where the
@@ -32,6 +32,7 @@
 
 pub mod adapter;
 pub mod api;
+pub mod app_table;
 pub mod auth;
 pub mod capacity;
 pub mod channel;
@@ -40,7 +41,6 @@ pub mod connection;
 pub mod health;
 pub mod metrics;
 pub mod node;
-pub mod postgres;
 pub mod protocol;
 pub mod rate;
 pub mod roster;

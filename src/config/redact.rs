@@ -3,7 +3,7 @@
 //! `{:?}` in tests then never show them; `herald config check` masks them too.
 
 use super::webhooks::Webhook;
-use super::{App, Cluster, Postgres};
+use super::{App, AppTable, Cluster};
 use std::fmt;
 
 const MASK: &str = "****";
@@ -67,9 +67,10 @@ impl fmt::Debug for Cluster {
     }
 }
 
-impl fmt::Debug for Postgres {
+impl fmt::Debug for AppTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Postgres")
+        f.debug_struct("AppTable")
+            .field("driver", &self.driver)
             .field("host", &self.host)
             .field("port", &self.port)
             .field("user", &self.user)

@@ -316,11 +316,55 @@ pub(super) const VARS: &[(&str, Target, &str, Kind)] = &[
         Kind::Str,
     ),
     (
+        "SOKETI_APP_MANAGER_MYSQL_TABLE",
+        Target::Server,
+        "mysql_table",
+        Kind::Str,
+    ),
+    (
+        "SOKETI_DB_MYSQL_HOST",
+        Target::Server,
+        "mysql_host",
+        Kind::Str,
+    ),
+    (
+        "SOKETI_DB_MYSQL_PORT",
+        Target::Server,
+        "mysql_port",
+        Kind::Int,
+    ),
+    (
+        "SOKETI_DB_MYSQL_USERNAME",
+        Target::Server,
+        "mysql_user",
+        Kind::Str,
+    ),
+    (
+        "SOKETI_DB_MYSQL_PASSWORD",
+        Target::Server,
+        "mysql_password",
+        Kind::Raw,
+    ),
+    (
+        "SOKETI_DB_MYSQL_DATABASE",
+        Target::Server,
+        "mysql_database",
+        Kind::Str,
+    ),
+    (
         "SOKETI_SSL_PASS",
         Target::Server,
         "tls_passphrase",
         Kind::Raw,
     ),
+];
+
+/// Soketi variables herald accepts and needs no value of: the version hints and
+/// the choice of Node driver Soketi hands to Knex.
+pub(super) const ACCEPTED: &[&str] = &[
+    "SOKETI_APP_MANAGER_MYSQL_VERSION",
+    "SOKETI_APP_MANAGER_MYSQL_USE_V2",
+    "SOKETI_APP_MANAGER_POSTGRES_VERSION",
 ];
 
 /// Soketi variables for features herald does not have, by prefix, with the
@@ -330,11 +374,11 @@ pub(super) const VARS: &[(&str, Target, &str, Kind)] = &[
 pub(super) const UNSUPPORTED: &[(&str, &[&str], &str)] = &[
     ("SOKETI_SSL_CA", &[], "client certificates are not verified; put intermediate certificates in SOKETI_SSL_CERT after the server's"),
     ("SOKETI_MODE", &["full", "server"], "there is no worker mode: every node serves sockets, the API and its own webhooks"),
-    ("SOKETI_APP_MANAGER_CACHE_ENABLED", &["true", "false", "1", "0"], "apps from Postgres are always kept in memory and read again every SOKETI_APP_MANAGER_CACHE_TTL seconds"),
-    ("SOKETI_APP_MANAGER_", &[], "apps come from the config file, SOKETI_DEFAULT_APP_* or Postgres; no MySQL or DynamoDB app manager"),
-    ("SOKETI_DB_MYSQL_", &[], "there is no MySQL app manager"),
+    ("SOKETI_APP_MANAGER_CACHE_ENABLED", &["true", "false", "1", "0"], "apps from Postgres or MySQL are always kept in memory and read again every SOKETI_APP_MANAGER_CACHE_TTL seconds"),
+    ("SOKETI_APP_MANAGER_", &[], "apps come from the config file, SOKETI_DEFAULT_APP_*, Postgres or MySQL; no DynamoDB app manager"),
+    ("SOKETI_DB_MYSQL_", &[], "not a MySQL setting herald reads"),
     ("SOKETI_DB_POSTGRES_", &[], "not a Postgres setting herald reads"),
-    ("SOKETI_DB_POOLING_", &[], "there is no SQL app manager"),
+    ("SOKETI_DB_POOLING_", &[], "the apps table is read over one connection every SOKETI_APP_MANAGER_CACHE_TTL seconds; there is no pool to size"),
     ("SOKETI_QUEUE_DRIVER", &["sync"], "webhooks go through herald's in-process queue with retries; no Redis or SQS queue"),
     ("SOKETI_QUEUE_", &[], "webhooks go through herald's in-process queue with retries; no Redis or SQS queue"),
     ("SOKETI_CACHE_DRIVER", &["memory"], "cache channels live in memory, or in Redis when SOKETI_ADAPTER_DRIVER=redis"),
