@@ -134,6 +134,10 @@ pub struct App {
     pub enabled: bool,
     pub enable_client_messages: bool,
     pub enable_user_authentication: bool,
+    /// Send `pusher_internal:subscription_count` to non-presence channels.
+    pub enable_subscription_count: bool,
+    /// Send `pusher_internal:watchlist_events` for signed-in users' watchlists.
+    pub enable_watchlist_events: bool,
     /// `None` means unlimited.
     pub max_connections: Option<usize>,
     pub limits: Limits,

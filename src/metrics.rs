@@ -188,7 +188,7 @@ impl Drop for Connected {
 
 /// Why strangers were turned away, counted instead of logged one by one (a
 /// flood of them must not turn into gigabytes of logs).
-pub const REFUSALS: [&str; 10] = [
+pub const REFUSALS: [&str; 11] = [
     "request_timeout",
     "frame_timeout",
     "node_capacity",
@@ -199,6 +199,7 @@ pub const REFUSALS: [&str; 10] = [
     "origin",
     "app_quota",
     "app_disabled",
+    "watchlist_limit",
 ];
 
 static REFUSED: [AtomicU64; REFUSALS.len()] = [const { AtomicU64::new(0) }; REFUSALS.len()];

@@ -42,6 +42,7 @@ impl Node {
                 )?)
             }
         };
+        adapter.start_counts();
         let guard = &config.server.guard;
         let gate = Gate::new(
             capacity::descriptors(),

@@ -309,6 +309,8 @@ fn build_app(mut table: toml::Table, defaults: &Limits) -> Result<App, ConfigErr
         enabled: raw.enabled,
         enable_client_messages: raw.enable_client_messages,
         enable_user_authentication: raw.enable_user_authentication,
+        enable_subscription_count: raw.enable_subscription_count,
+        enable_watchlist_events: raw.enable_watchlist_events,
         max_connections: usize::try_from(raw.max_connections).ok(),
         limits,
         webhooks,

@@ -224,6 +224,8 @@ mod tests {
             ("SOKETI_DEFAULT_APP_ID", "123"),
             ("SOKETI_DEFAULT_APP_KEY", "key"),
             ("SOKETI_DEFAULT_APP_ENABLE_CLIENT_MESSAGES", "true"),
+            ("SOKETI_DEFAULT_APP_ENABLE_SUBSCRIPTION_COUNT", "true"),
+            ("SOKETI_DEFAULT_APP_ENABLE_WATCHLIST_EVENTS", "1"),
             ("SOKETI_DEFAULT_APP_MAX_CONNS", "5"),
             ("SOKETI_SHUTDOWN_GRACE_PERIOD", "100"),
         ])
@@ -235,6 +237,7 @@ mod tests {
         assert_eq!(app.key, "key");
         assert_eq!(app.secret, "app-secret");
         assert!(app.enable_client_messages);
+        assert!(app.enable_subscription_count && app.enable_watchlist_events);
         assert_eq!(app.max_connections, Some(5));
     }
 

@@ -152,6 +152,10 @@ pub struct RawApp {
     pub enable_client_messages: bool,
     #[serde(default)]
     pub enable_user_authentication: bool,
+    #[serde(default)]
+    pub enable_subscription_count: bool,
+    #[serde(default)]
+    pub enable_watchlist_events: bool,
     #[serde(default = "unlimited")]
     pub max_connections: i64,
     #[serde(default)]

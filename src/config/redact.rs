@@ -48,6 +48,8 @@ impl fmt::Debug for App {
                 "enable_user_authentication",
                 &self.enable_user_authentication,
             )
+            .field("enable_subscription_count", &self.enable_subscription_count)
+            .field("enable_watchlist_events", &self.enable_watchlist_events)
             .field("max_connections", &self.max_connections)
             .field("limits", &self.limits)
             .field("webhooks", &self.webhooks)

@@ -170,6 +170,24 @@ const APP_KEYS: &[(&str, &[&str], Kind)] = &[
         Kind::Bool,
     ),
     (
+        "enable_subscription_count",
+        &[
+            "enableSubscriptionCount",
+            "EnableSubscriptionCount",
+            "enable_subscription_count",
+        ],
+        Kind::Bool,
+    ),
+    (
+        "enable_watchlist_events",
+        &[
+            "enableWatchlistEvents",
+            "EnableWatchlistEvents",
+            "enable_watchlist_events",
+        ],
+        Kind::Bool,
+    ),
+    (
         "max_backend_events_per_sec",
         &[
             "maxBackendEventsPerSecond",
@@ -523,6 +541,7 @@ mod tests {
         let text = r#"{"appManager.array.apps": [
             {"id": 12345, "key": "k1", "secret": "s1", "maxConnections": 5,
              "enableClientMessages": true, "maxPresenceMembersPerChannel": 3,
+             "enableSubscriptionCount": true, "enable_watchlist_events": 1,
              "maxEventPayloadInKb": 20, "maxClientEventsPerSecond": 4,
              "webhooks": [{"url": "http://hooks.test/", "event_types": ["channel_occupied"]}]},
             {"AppId": "2", "AppKey": "k2", "AppSecret": "s2", "MaxConnections": 1,
@@ -532,6 +551,7 @@ mod tests {
         let a = cfg.apps.by_id("12345").unwrap();
         assert_eq!((a.key.as_str(), a.max_connections), ("k1", Some(5)));
         assert!(a.enable_client_messages);
+        assert!(a.enable_subscription_count && a.enable_watchlist_events);
         assert_eq!(a.limits.max_presence_members, 3);
         assert_eq!(a.limits.max_client_events_per_sec, 4);
         assert_eq!(a.webhooks.len(), 1);
@@ -541,6 +561,7 @@ mod tests {
             ("2", false, Some(1))
         );
         assert!(b.webhooks.is_empty());
+        assert!(!b.enable_subscription_count && !b.enable_watchlist_events);
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].contains("apps[1].colour"), "{warnings:?}");
     }

@@ -141,6 +141,14 @@ fn app(a: &App) -> String {
         "enable_user_authentication",
         a.enable_user_authentication.to_string(),
     );
+    line(
+        "enable_subscription_count",
+        a.enable_subscription_count.to_string(),
+    );
+    line(
+        "enable_watchlist_events",
+        a.enable_watchlist_events.to_string(),
+    );
     let max = a
         .max_connections
         .map_or("unlimited".into(), |n| n.to_string());

@@ -277,6 +277,8 @@ mod tests {
             enabled: true,
             enable_client_messages: false,
             enable_user_authentication: false,
+            enable_subscription_count: false,
+            enable_watchlist_events: false,
             max_connections: None,
             limits: Default::default(),
             webhooks: vec![],

@@ -73,7 +73,7 @@ fn cluster_toml(redis: &Redis, prefix: &str, server: &str, app: &str, port: u16)
     )
 }
 
-async fn node(redis: &Redis, prefix: &str, app: &str) -> Server {
+pub async fn node(redis: &Redis, prefix: &str, app: &str) -> Server {
     let server = Server::from_toml(&cluster_toml(redis, prefix, "", app, 0)).await;
     wait_ready(&server, true).await;
     server

@@ -57,6 +57,22 @@ fn valid_toml_prints_resolved_settings_with_masked_secrets() {
 }
 
 #[test]
+fn the_subscription_count_and_watchlist_flags_are_shown_per_app() {
+    let toml = "[[apps]]\nid='a0'\nkey='k0'\nsecret='s'\nenable_watchlist_events = true\n";
+    let out = check(("flags.toml", toml), &["--config", "flags.toml"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains("enable_subscription_count = false"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("enable_watchlist_events = true"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn soketi_json_is_checked_too_and_warns_about_ignored_options() {
     let json = r#"{"port": 6100, "ssl.caPath": "/c.pem",
         "appManager.array.apps": [{"AppId": "j", "AppKey": "jk", "AppSecret": "js-secret"}]}"#;

@@ -120,7 +120,8 @@ const SCHEMA: &str = "CREATE TABLE apps (
     max_presence_members_per_channel smallint, max_presence_member_size_in_kb smallint,
     max_channel_name_length smallint, max_event_channels_at_once smallint,
     max_event_name_length smallint, max_event_payload_in_kb smallint,
-    max_event_batch_size smallint, enable_user_authentication smallint NOT NULL DEFAULT 0)";
+    max_event_batch_size smallint, enable_user_authentication smallint NOT NULL DEFAULT 0,
+    enable_watchlist_events smallint)";
 
 fn herald_on(pg_port: u16, port: u16) -> Child {
     let vars = [
@@ -137,8 +138,8 @@ async fn apps_come_from_soketis_postgres_table_and_follow_its_changes() {
     let pg = Pg::start();
     pg.sql(SCHEMA);
     pg.sql(&format!(
-        "INSERT INTO apps (id, key, secret, enable_client_messages, enabled, webhooks) VALUES
-         ('pg-app', '{KEY}', '{SECRET}', 1, 1, NULL), ('off', 'off-key', 'x', 0, 0, '[]')"
+        "INSERT INTO apps (id, key, secret, enable_client_messages, enabled, webhooks, enable_watchlist_events)
+         VALUES ('pg-app', '{KEY}', '{SECRET}', 1, 1, NULL, 1), ('off', 'off-key', 'x', 0, 0, '[]', NULL)"
     ));
     let port = free_port();
     let mut child = herald_on(pg.port, port);
@@ -159,6 +160,12 @@ async fn apps_come_from_soketis_postgres_table_and_follow_its_changes() {
         200
     );
     assert_eq!(a.next().await["event"], "from-db");
+    // The row's optional watchlist column is on: a watchlist gets its status.
+    a.sign_in(r#"{"id":"1","watchlist":["2"]}"#).await;
+    assert_eq!(
+        a.next().await["data"]["events"],
+        serde_json::json!([{"name":"offline","user_ids":["2"]}])
+    );
     // A disabled row refuses; an unknown key is unknown.
     let mut off = server.raw_client("off-key").await;
     assert_eq!(off.closed().await, Some(4003));

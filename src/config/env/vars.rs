@@ -170,6 +170,18 @@ pub(super) const VARS: &[(&str, Target, &str, Kind)] = &[
         Kind::Bool,
     ),
     (
+        "SOKETI_DEFAULT_APP_ENABLE_SUBSCRIPTION_COUNT",
+        Target::DefaultApp,
+        "enable_subscription_count",
+        Kind::Bool,
+    ),
+    (
+        "SOKETI_DEFAULT_APP_ENABLE_WATCHLIST_EVENTS",
+        Target::DefaultApp,
+        "enable_watchlist_events",
+        Kind::Bool,
+    ),
+    (
         "SOKETI_DEFAULT_APP_MAX_CONNS",
         Target::DefaultApp,
         "max_connections",
