@@ -16,6 +16,7 @@
 //! itself for [`Adapter::Local`], one Redis script per join/leave for
 //! [`Adapter::Redis`] (see [`redis`]). Member events are broadcast from here.
 
+pub mod nats;
 pub mod redis;
 
 use crate::channel::registry::{presence_data, AppState, Counts, JoinError, Joined, Left};
@@ -32,12 +33,14 @@ pub enum Adapter {
     Local(Arc<Registry>),
     /// Many nodes joined through Redis.
     Redis(Arc<redis::Cluster>),
+    /// Many nodes joined through NATS (JetStream for the shared state).
+    Nats(Arc<nats::Cluster>),
 }
 
 /// A cluster operation that could not be completed.
 #[derive(Debug, thiserror::Error)]
 pub enum AdapterError {
-    #[error("the cluster bus (Redis) is unavailable")]
+    #[error("the cluster bus (Redis or NATS) is unavailable")]
     Unavailable,
     #[error(transparent)]
     Join(#[from] JoinError),
@@ -48,6 +51,7 @@ impl Adapter {
         match self {
             Adapter::Local(r) => r,
             Adapter::Redis(c) => &c.registry,
+            Adapter::Nats(c) => &c.registry,
         }
     }
 
@@ -71,6 +75,7 @@ impl Adapter {
         match self {
             Adapter::Local(_) => true,
             Adapter::Redis(c) => c.healthy(),
+            Adapter::Nats(c) => c.healthy(),
         }
     }
 
@@ -79,6 +84,7 @@ impl Adapter {
         let elsewhere = match self {
             Adapter::Local(_) => 0,
             Adapter::Redis(c) => c.remote_connections(&app.app().id),
+            Adapter::Nats(c) => c.remote_connections(&app.app().id),
         };
         app.try_connect(elsewhere)
     }
@@ -86,30 +92,37 @@ impl Adapter {
     /// Deliver a frame to a channel's subscribers, except the socket `except`.
     pub fn broadcast(&self, app: &AppState, channel: &str, frame: &Frame, except: Option<&str>) {
         app.broadcast(channel, frame, except);
-        if let Adapter::Redis(c) = self {
-            c.publish(redis::Bus::Broadcast, &app.app().id, channel, except, frame);
+        match self {
+            Adapter::Local(_) => {}
+            Adapter::Redis(c) => {
+                c.publish(redis::Bus::Broadcast, &app.app().id, channel, except, frame)
+            }
+            Adapter::Nats(c) => {
+                c.publish(nats::Bus::Broadcast, &app.app().id, channel, except, frame)
+            }
         }
     }
 
     /// Deliver a frame to every socket signed in as `user`.
     pub fn send_to_user(&self, app: &AppState, user: &str, frame: &Frame, except: Option<&str>) {
         app.send_to_user(user, frame, except);
-        if let Adapter::Redis(c) = self {
-            c.publish(redis::Bus::ToUser, &app.app().id, user, except, frame);
+        match self {
+            Adapter::Local(_) => {}
+            Adapter::Redis(c) => c.publish(redis::Bus::ToUser, &app.app().id, user, except, frame),
+            Adapter::Nats(c) => c.publish(nats::Bus::ToUser, &app.app().id, user, except, frame),
         }
     }
 
     /// Close every socket signed in as `user`, on every node.
     pub fn terminate_user(&self, app: &AppState, user: &str) {
         app.terminate_user(user);
-        if let Adapter::Redis(c) = self {
-            c.publish(
-                redis::Bus::Terminate,
-                &app.app().id,
-                user,
-                None,
-                &Frame::from_static(""),
-            );
+        let empty = Frame::from_static("");
+        match self {
+            Adapter::Local(_) => {}
+            Adapter::Redis(c) => {
+                c.publish(redis::Bus::Terminate, &app.app().id, user, None, &empty)
+            }
+            Adapter::Nats(c) => c.publish(nats::Bus::Terminate, &app.app().id, user, None, &empty),
         }
     }
 
@@ -127,6 +140,7 @@ impl Adapter {
                 Ok(app.subscribe(channel, sink, member, max, true)?)
             }
             Adapter::Redis(c) => c.subscribe(app, channel, sink, member).await,
+            Adapter::Nats(c) => c.subscribe(app, channel, sink, member).await,
         }
     }
 
@@ -136,6 +150,7 @@ impl Adapter {
         let left = match self {
             Adapter::Local(_) => app.unsubscribe(channel, key)?,
             Adapter::Redis(c) => c.unsubscribe(app, channel, key).await?,
+            Adapter::Nats(c) => c.unsubscribe(app, channel, key).await?,
         };
         if let Some(m) = &left.member_removed {
             let frame = Frame::from(protocol::member_removed(channel, &m.id_json));
@@ -153,6 +168,7 @@ impl Adapter {
         match self {
             Adapter::Local(_) => Ok(app.counts(channel)),
             Adapter::Redis(c) => c.counts(app, channel).await,
+            Adapter::Nats(c) => c.counts(app, channel).await,
         }
     }
 
@@ -165,6 +181,7 @@ impl Adapter {
         match self {
             Adapter::Local(_) => Ok(app.channels(prefix)),
             Adapter::Redis(c) => c.channels(app, prefix).await,
+            Adapter::Nats(c) => c.channels(app, prefix).await,
         }
     }
 
@@ -177,6 +194,7 @@ impl Adapter {
         match self {
             Adapter::Local(_) => Ok(app.members(channel)),
             Adapter::Redis(c) => c.members(app, channel).await,
+            Adapter::Nats(c) => c.members(app, channel).await,
         }
     }
 
@@ -190,8 +208,10 @@ impl Adapter {
         ttl: Duration,
     ) {
         app.cache_put(channel, frame, data, ttl);
-        if let Adapter::Redis(c) = self {
-            c.cache_put(app, channel, frame, data, ttl).await;
+        match self {
+            Adapter::Local(_) => {}
+            Adapter::Redis(c) => c.cache_put(app, channel, frame, data, ttl).await,
+            Adapter::Nats(c) => c.cache_put(app, channel, frame, data, ttl).await,
         }
     }
 
@@ -213,6 +233,7 @@ impl Adapter {
                 rate::Api::Reads => app.read_requests.take(limit, points),
             }),
             Adapter::Redis(c) => c.take_budget(app, api, limit, points).await.map(Some),
+            Adapter::Nats(c) => c.take_budget(app, api, limit, points).await.map(Some),
         }
     }
 
@@ -228,6 +249,10 @@ impl Adapter {
                 .cache_get(app, channel)
                 .await
                 .or_else(|| app.cache_get(channel)),
+            Adapter::Nats(c) => c
+                .cache_get(app, channel)
+                .await
+                .or_else(|| app.cache_get(channel)),
         }
     }
 
@@ -238,8 +263,10 @@ impl Adapter {
 
     /// Leave the cluster: remove this node's members and keys at once.
     pub async fn shutdown(&self) {
-        if let Adapter::Redis(c) = self {
-            c.shutdown().await;
+        match self {
+            Adapter::Local(_) => {}
+            Adapter::Redis(c) => c.shutdown().await,
+            Adapter::Nats(c) => c.shutdown().await,
         }
     }
 }

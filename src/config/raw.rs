@@ -63,6 +63,15 @@ pub struct RawServer {
     pub max_channels_per_connection: usize,
     /// Addresses or CIDR blocks whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<String>,
+    /// NATS adapter (`adapter = "nats"`): `host:port` servers, tried in turn.
+    pub nats_servers: Vec<String>,
+    pub nats_user: String,
+    pub nats_password: String,
+    pub nats_token: String,
+    /// Connect timeout, milliseconds.
+    pub nats_timeout_ms: u64,
+    /// Every NATS subject and JetStream bucket starts with this.
+    pub nats_prefix: String,
 }
 
 impl Default for RawServer {
@@ -116,6 +125,12 @@ impl Default for RawServer {
             max_connections_per_ip: 0,
             max_channels_per_connection: 0,
             trusted_proxies: Vec::new(),
+            nats_servers: vec!["127.0.0.1:4222".into()],
+            nats_user: String::new(),
+            nats_password: String::new(),
+            nats_token: String::new(),
+            nats_timeout_ms: 10_000,
+            nats_prefix: "herald".into(),
         }
     }
 }

@@ -67,9 +67,17 @@ fn server(s: &Server) -> String {
     line("cache_ttl", format!("{:?}", s.cache_ttl));
     line("max_request_bytes", s.max_request_bytes.to_string());
     line("max_message_bytes", s.max_message_bytes.to_string());
-    let adapter = match &s.cluster {
-        None => "local".to_string(),
-        Some(c) => format!("redis {} prefix {:?}", mask_url(&c.redis_url), c.prefix),
+    let adapter = match (&s.cluster, &s.nats) {
+        (None, Some(n)) => format!(
+            "nats {} prefix {:?} user {} token {} timeout {:?}",
+            n.servers.join(","),
+            n.prefix,
+            n.user.as_deref().unwrap_or("-"),
+            if n.token.is_some() { "****" } else { "-" },
+            n.connect_timeout
+        ),
+        (None, None) => "local".to_string(),
+        (Some(c), _) => format!("redis {} prefix {:?}", mask_url(&c.redis_url), c.prefix),
     };
     line("adapter", adapter);
     let m = &s.metrics;
