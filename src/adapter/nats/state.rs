@@ -5,8 +5,8 @@
 use super::chan::{kv_err, KvError};
 use super::names::{self, Names};
 use super::{interest, lock, Buckets, Cluster, Peer};
-use async_nats::jetstream::kv::{Config as KvConfig, Operation, Store};
-use async_nats::jetstream::stream::StorageType;
+use async_nats::jetstream::kv::{Operation, Store};
+use async_nats::jetstream::stream::{Config as StreamConfig, DiscardPolicy, StorageType};
 use async_nats::{Client, ConnectOptions, Event, ServerAddr};
 use futures_util::StreamExt;
 use std::collections::HashMap;
@@ -213,14 +213,22 @@ async fn bucket(
     if let Ok(store) = js.get_key_value(&name).await {
         return Ok(store);
     }
-    let config = KvConfig {
-        bucket: name,
-        history: 1,
+    // Not `create_key_value`: it reads account fields nats-server 2.9 does not send.
+    let config = StreamConfig {
+        name: format!("KV_{name}"),
+        subjects: vec![format!("$KV.{name}.>")],
+        max_messages_per_subject: 1,
         max_age,
         storage,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: DiscardPolicy::New,
+        num_replicas: 1,
         ..Default::default()
     };
-    js.create_key_value(config).await.map_err(kv_err)
+    js.create_stream(config).await.map_err(kv_err)?;
+    js.get_key_value(&name).await.map_err(kv_err)
 }
 
 /// Announce this node with its connection counts.
