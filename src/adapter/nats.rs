@@ -156,6 +156,8 @@ pub struct Cluster {
     dirty: Mutex<HashSet<(String, String)>>,
     /// Presence leaves that could not be written: announced after reconnecting.
     failed_leaves: Mutex<Vec<(String, String, Member)>>,
+    /// Removals the last resync announced, to announce once more at the instant.
+    repeat_gone: Mutex<Option<(Instant, sync::Gone)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -188,6 +190,7 @@ impl Cluster {
             peers: Mutex::default(),
             dirty: Mutex::default(),
             failed_leaves: Mutex::default(),
+            repeat_gone: Mutex::default(),
         });
         tokio::spawn(state::run(cluster.clone()));
         cluster

@@ -164,6 +164,7 @@ async fn session(
             _ = beat.tick() => {
                 heartbeat(cluster, &kv).await?;
                 purge_dead(cluster, client, &kv).await?;
+                super::sync::repeat_gone(cluster, &kv).await?;
             }
         }
     }

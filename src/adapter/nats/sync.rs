@@ -10,7 +10,8 @@ use crate::protocol;
 use crate::socket::Frame;
 use async_nats::jetstream::kv::Operation;
 use async_nats::Client;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 /// What one node has in one channel: subscribers or not, members and their sockets.
 #[derive(Default)]
@@ -22,8 +23,13 @@ struct Part {
 /// channel key -> (app, channel, this node's part).
 type Parts = HashMap<String, (String, String, Part)>;
 
-/// (app, channel, user) announced as gone.
-type Gone = HashSet<(String, String, String)>;
+/// (app, channel, user) announced as gone, with the member.
+pub type Gone = HashMap<(String, String, String), Member>;
+
+/// Removals found by a resync are announced again after this long, for nodes
+/// whose own reconnect came later (the bus does not keep messages). Clients
+/// ignore a `member_removed` for a member they do not have.
+const REPEAT_AFTER: Duration = Duration::from_secs(3);
 
 /// After (re)connecting: make every channel entry hold this node's local truth,
 /// re-register its counts, and tell everyone what changed meanwhile.
@@ -40,8 +46,10 @@ pub async fn resync(cluster: &Cluster, client: &Client, kv: &Buckets) -> Result<
     let lock_key = format!("purge.{}", names::token(&me));
     kv.locks.delete(lock_key).await.map_err(kv_err)?;
     let parts = local_parts(cluster);
-    let gone = rewrite(cluster, client, kv, &me, parts, purged).await?;
-    announce_failed_leaves(cluster, kv, &gone).await?;
+    let mut gone = rewrite(cluster, client, kv, &me, parts, purged).await?;
+    announce_failed_leaves(cluster, kv, &mut gone).await?;
+    let again = Instant::now() + REPEAT_AFTER;
+    *lock(&cluster.repeat_gone) = Some((again, gone));
     register_counts(cluster, client, kv).await?;
     listen_to_local_channels(cluster, client).await;
     Ok(())
@@ -98,7 +106,7 @@ async fn rewrite(
         let ((added, removed), _) = chan::change(&kv.chan, &key, set).await?;
         for m in removed {
             cluster.announce_gone(&app, &channel, &m);
-            gone.insert((app.clone(), channel.clone(), m.id));
+            gone.insert((app.clone(), channel.clone(), m.id.clone()), m);
         }
         for m in added.iter().filter(|_| announce_added) {
             let frame = protocol::member_added(&channel, &m.id_json, m.info_json.as_deref());
@@ -113,11 +121,11 @@ async fn rewrite(
 async fn announce_failed_leaves(
     cluster: &Cluster,
     kv: &Buckets,
-    gone: &Gone,
+    gone: &mut Gone,
 ) -> Result<(), KvError> {
     let failed: Vec<(String, String, Member)> = lock(&cluster.failed_leaves).drain(..).collect();
     for (app, channel, m) in failed {
-        if gone.contains(&(app.clone(), channel.clone(), m.id.clone())) {
+        if gone.contains_key(&(app.clone(), channel.clone(), m.id.clone())) {
             continue;
         }
         let here = cluster
@@ -127,6 +135,33 @@ async fn announce_failed_leaves(
         let key = Names::chan_key(&app, &channel);
         let (entry, _, _) = chan::read(&kv.chan, &key).await?;
         if !here && !entry.members.contains_key(&m.id) {
+            cluster.announce_gone(&app, &channel, &m);
+            gone.insert((app, channel, m.id.clone()), m);
+        }
+    }
+    Ok(())
+}
+
+/// The second announcement of a resync's removals, for users still gone.
+pub async fn repeat_gone(cluster: &Cluster, kv: &Buckets) -> Result<(), KvError> {
+    let due = {
+        let mut repeat = lock(&cluster.repeat_gone);
+        match repeat.take() {
+            Some((at, gone)) if at <= Instant::now() => gone,
+            other => {
+                *repeat = other;
+                return Ok(());
+            }
+        }
+    };
+    for ((app, channel, user), m) in due {
+        let key = Names::chan_key(&app, &channel);
+        let (entry, _, _) = chan::read(&kv.chan, &key).await?;
+        let here = cluster
+            .registry
+            .app(&app)
+            .is_some_and(|s| s.members(&channel).iter().any(|x| x.id == user));
+        if !here && !entry.members.contains_key(&user) {
             cluster.announce_gone(&app, &channel, &m);
         }
     }
