@@ -173,4 +173,20 @@ mod tests {
         assert!(text.contains("secret = \"app-s****\""), "{text}");
         assert!(!text.contains("app-secret"), "{text}");
     }
+
+    #[test]
+    fn the_nats_adapter_is_shown_without_its_secrets() {
+        let text = "[server]\nadapter='nats'\nnats_servers=['n1:4222','n2:4222']\n\
+                    nats_user='u'\nnats_password='pw-secret'\nnats_token='tok-secret'\n";
+        let cfg = RawConfig::parse_toml("t", text).unwrap().build().unwrap();
+        let text = render(&cfg);
+        assert!(
+            text.contains("adapter = nats n1:4222,n2:4222 prefix \"herald\" user u token ****"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("pw-secret") && !text.contains("tok-secret"),
+            "{text}"
+        );
+    }
 }

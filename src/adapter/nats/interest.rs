@@ -124,8 +124,13 @@ async fn wait(mut ready: watch::Receiver<bool>) {
 }
 
 /// A request to a subject nobody answers: its answer ("no responders") proves
-/// the server has read every command sent before it.
+/// the server has read every command sent before it. Skipped while
+/// disconnected (nothing could be delivered anyway; the client subscribes again
+/// when it reconnects), so a subscribe never waits out an outage.
 async fn confirm(client: &Client, ping: &str) {
+    if client.connection_state() != async_nats::connection::State::Connected {
+        return;
+    }
     let request = client.request(ping.to_string(), bytes::Bytes::new());
     match tokio::time::timeout(CONFIRM, request).await {
         Ok(Ok(_)) => {}
