@@ -8,6 +8,7 @@
 #
 #   scripts/bench-nats.sh                 # 5,000 events/s for 10 s per cluster size
 #   RATE=2000 SECS=5 scripts/bench-nats.sh
+#   NATS_GOMAXPROCS=1 scripts/bench-nats.sh   # nats-server on one Go thread
 #
 # Records: target/bench-nats.jsonl (one line per node and cluster size).
 set -euo pipefail
@@ -29,7 +30,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 for N in 1 2 4; do
   NP=$(free_port); MP=$(free_port)
-  nats-server -js -a 127.0.0.1 -p "$NP" -m "$MP" -sd "$STORE/$N" >/dev/null 2>&1 &
+  GOMAXPROCS=${NATS_GOMAXPROCS:-} nats-server -js -a 127.0.0.1 -p "$NP" -m "$MP" -sd "$STORE/$N" >/dev/null 2>&1 &
   NATS_PID=$!; PIDS+=("$NATS_PID")
   wait_port "$NP"; wait_port "$MP"
   PORTS=(); NODE_PIDS=()
@@ -61,7 +62,7 @@ for N in 1 2 4; do
 import json, os, sys
 n, step, before, after, out = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 pids = sys.argv[6:]
-rec = [json.loads(l) for l in open(step) if l.strip()][-1]
+rec = [r for r in map(json.loads, filter(str.strip, open(step))) if "publishes_ok" in r][-1]
 events, secs, rate = rec["publishes_ok"], rec["secs"], rec["rate_target"]
 hz = os.sysconf("SC_CLK_TCK")
 def read(path):
