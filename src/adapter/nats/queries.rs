@@ -33,9 +33,8 @@ fn since_epoch() -> Duration {
 impl Cluster {
     /// Subscription counts of the other live nodes, by channel, for keys matching `pattern`.
     async fn remote_subs(&self, pattern: &str) -> Result<HashMap<String, usize>, KvError> {
-        let (kv, client) = (self.buckets().map_err(kv_err)?, self.client());
-        let client = client.ok_or_else(|| KvError::JetStream("no client".into()))?;
-        let items = scan(&client, &kv.subs, pattern).await?;
+        let kv = self.buckets().map_err(kv_err)?;
+        let items = scan(&kv.subs, pattern).await?;
         let peers = lock(&self.peers);
         let mut totals = HashMap::new();
         for item in items {

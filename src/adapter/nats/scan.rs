@@ -1,14 +1,13 @@
-//! Many entries of a bucket at once: an ordered consumer that delivers the last
-//! value of every key matching a pattern, read until nothing is pending.
+//! Many entries of a bucket at once: the stream's subjects matching a pattern
+//! (one stream-info request, paged), then each key's last value (direct gets,
+//! 32 at a time). Requests and answers only: an ordered push consumer would
+//! race its first messages against its own subscription and stall on a busy
+//! server.
 
 use super::chan::{kv_err, KvError};
-use async_nats::jetstream::consumer::push::OrderedConfig;
-use async_nats::jetstream::consumer::{DeliverPolicy, ReplayPolicy};
-use async_nats::jetstream::kv::Store;
-use async_nats::Client;
+use async_nats::jetstream::kv::{Operation, Store};
 use bytes::Bytes;
-use futures_util::StreamExt;
-use std::time::Duration;
+use futures_util::{StreamExt, TryStreamExt};
 
 /// A live key and its value.
 pub struct Item {
@@ -16,49 +15,31 @@ pub struct Item {
     pub value: Bytes,
 }
 
-/// Longest wait for the next entry of a scan.
-const STALL: Duration = Duration::from_secs(5);
+/// Gets in flight at once.
+const IN_FLIGHT: usize = 32;
 
 /// The live entries whose keys match `pattern` (NATS wildcards `*`, `>`).
-pub async fn scan(client: &Client, kv: &Store, pattern: &str) -> Result<Vec<Item>, KvError> {
-    let consumer = kv
-        .stream
-        .create_consumer(OrderedConfig {
-            deliver_subject: client.new_inbox(),
-            filter_subject: format!("{}{pattern}", kv.prefix),
-            deliver_policy: DeliverPolicy::LastPerSubject,
-            replay_policy: ReplayPolicy::Instant,
-            ..Default::default()
+pub async fn scan(kv: &Store, pattern: &str) -> Result<Vec<Item>, KvError> {
+    let filter = format!("{}{pattern}", kv.prefix);
+    let subjects = kv.stream.info_with_subjects(filter).await.map_err(kv_err)?;
+    let keys: Vec<String> = subjects
+        .map_err(kv_err)
+        .try_filter_map(|(subject, _)| async move {
+            Ok(subject.strip_prefix(&kv.prefix).map(str::to_string))
         })
-        .await
-        .map_err(kv_err)?;
-    let mut out = Vec::new();
-    if consumer.cached_info().num_pending == 0 {
-        return Ok(out);
-    }
-    let mut messages = consumer.messages().await.map_err(kv_err)?;
-    loop {
-        let next = tokio::time::timeout(STALL, messages.next()).await;
-        let msg = match next {
-            Ok(Some(Ok(msg))) => msg,
-            Ok(Some(Err(e))) => return Err(kv_err(e)),
-            Ok(None) => return Ok(out),
-            Err(_) => return Err(KvError::JetStream("scan stalled".into())),
-        };
-        let pending = msg.info().map_err(kv_err)?.pending;
-        let deleted = msg
-            .headers
-            .as_ref()
-            .and_then(|h| h.get("KV-Operation"))
-            .is_some_and(|op| matches!(op.as_str(), "DEL" | "PURGE"));
-        if let (false, Some(key)) = (deleted, msg.subject.as_str().strip_prefix(&kv.prefix)) {
-            out.push(Item {
-                key: key.to_string(),
-                value: msg.payload.clone(),
-            });
-        }
-        if pending == 0 {
-            return Ok(out);
-        }
-    }
+        .try_collect()
+        .await?;
+    let entries = futures_util::stream::iter(keys)
+        .map(|key| async move { kv.entry(key).await.map_err(kv_err) })
+        .buffer_unordered(IN_FLIGHT)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let live = entries.into_iter().flatten();
+    let items = live
+        .filter(|e| e.operation == Operation::Put)
+        .map(|e| Item {
+            key: e.key,
+            value: e.value,
+        });
+    Ok(items.collect())
 }

@@ -38,9 +38,13 @@ pub async fn run(cluster: Arc<Cluster>) {
         .interest
         .listen(&client, &names.apps(), &names.ping())
         .await;
+    // Short retries while connected: a node slower than DEAD_AFTER to heartbeat
+    // again after a NATS restart would be purged by its peers.
     let mut backoff = Duration::from_millis(100);
     loop {
-        wait_connected(&client, &mut events).await;
+        if wait_connected(&client, &mut events).await {
+            backoff = Duration::from_millis(100);
+        }
         if let Err(e) = session(&cluster, &client, &mut events, &mut backoff).await {
             tracing::warn!(
                 error = %e,
@@ -49,7 +53,7 @@ pub async fn run(cluster: Arc<Cluster>) {
         }
         cluster.healthy.store(false, Ordering::Release);
         tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(2));
+        backoff = (backoff * 2).min(Duration::from_millis(800));
     }
 }
 
@@ -115,11 +119,15 @@ async fn send_bus(client: Client, mut rx: mpsc::Receiver<(String, bytes::Bytes)>
     }
 }
 
-async fn wait_connected(client: &Client, events: &mut mpsc::UnboundedReceiver<Event>) {
+/// Wait until the client is connected; true if it had to reconnect first.
+async fn wait_connected(client: &Client, events: &mut mpsc::UnboundedReceiver<Event>) -> bool {
+    let mut waited = false;
     while client.connection_state() != async_nats::connection::State::Connected {
+        waited = true;
         let _ = tokio::time::timeout(Duration::from_millis(100), events.recv()).await;
     }
     while events.try_recv().is_ok() {}
+    waited
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -163,7 +171,7 @@ async fn session(
             _ = flush.tick() => flush_counts(cluster, &kv).await?,
             _ = beat.tick() => {
                 heartbeat(cluster, &kv).await?;
-                purge_dead(cluster, client, &kv).await?;
+                purge_dead(cluster, &kv).await?;
                 super::sync::repeat_gone(cluster, &kv).await?;
             }
         }
@@ -265,7 +273,7 @@ fn seen(cluster: &Cluster, entry: async_nats::jetstream::kv::Entry) {
 }
 
 /// Purge every peer that stopped heartbeating, if this node wins its lock.
-async fn purge_dead(cluster: &Cluster, client: &Client, kv: &Buckets) -> Result<(), KvError> {
+async fn purge_dead(cluster: &Cluster, kv: &Buckets) -> Result<(), KvError> {
     let dead: Vec<String> = lock(&cluster.peers)
         .iter()
         .filter(|(_, p)| p.seen.elapsed() > DEAD_AFTER)
@@ -276,7 +284,7 @@ async fn purge_dead(cluster: &Cluster, client: &Client, kv: &Buckets) -> Result<
         let mine = cluster.names.node.clone().into_bytes();
         if kv.locks.create(key, mine.into()).await.is_ok() {
             tracing::warn!(dead = %node, "node stopped heartbeating: removing its presence members");
-            super::sync::purge(cluster, client, kv, &node).await?;
+            super::sync::purge(cluster, kv, &node).await?;
         }
         lock(&cluster.peers).remove(&node);
     }

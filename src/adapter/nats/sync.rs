@@ -46,11 +46,11 @@ pub async fn resync(cluster: &Cluster, client: &Client, kv: &Buckets) -> Result<
     let lock_key = format!("purge.{}", names::token(&me));
     kv.locks.delete(lock_key).await.map_err(kv_err)?;
     let parts = local_parts(cluster);
-    let mut gone = rewrite(cluster, client, kv, &me, parts, purged).await?;
+    let mut gone = rewrite(cluster, kv, &me, parts, purged).await?;
     announce_failed_leaves(cluster, kv, &mut gone).await?;
     let again = Instant::now() + REPEAT_AFTER;
     *lock(&cluster.repeat_gone) = Some((again, gone));
-    register_counts(cluster, client, kv).await?;
+    register_counts(cluster, kv).await?;
     listen_to_local_channels(cluster, client).await;
     Ok(())
 }
@@ -81,14 +81,13 @@ fn local_parts(cluster: &Cluster) -> Parts {
 /// announce members gone for good, and (when `announce_added`) members new again.
 async fn rewrite(
     cluster: &Cluster,
-    client: &Client,
     kv: &Buckets,
     node: &str,
     mut parts: Parts,
     announce_added: bool,
 ) -> Result<Gone, KvError> {
     let mut todo: Vec<(String, String, String, Part)> = Vec::new();
-    for item in scan(client, &kv.chan, ">").await? {
+    for item in scan(&kv.chan, ">").await? {
         let part = parts.remove(&item.key);
         if part.is_none() && !chan::decode(&item.value).mentions(node) {
             continue;
@@ -169,10 +168,10 @@ pub async fn repeat_gone(cluster: &Cluster, kv: &Buckets) -> Result<(), KvError>
 }
 
 /// Replace this node's subscription counts with the local ones.
-async fn register_counts(cluster: &Cluster, client: &Client, kv: &Buckets) -> Result<(), KvError> {
+async fn register_counts(cluster: &Cluster, kv: &Buckets) -> Result<(), KvError> {
     let me = &cluster.names.node;
     let mut dirty = lock(&cluster.dirty).clone();
-    for item in scan(client, &kv.subs, &format!("{}.>", names::token(me))).await? {
+    for item in scan(&kv.subs, &format!("{}.>", names::token(me))).await? {
         if let Some((_, app, channel)) = names::parse_subs_key(&item.key) {
             dirty.insert((app, channel));
         }
@@ -203,22 +202,17 @@ async fn listen_to_local_channels(cluster: &Cluster, client: &Client) {
 }
 
 /// Remove a dead node: its part of every channel entry, its counts, its heartbeat.
-pub async fn purge(
-    cluster: &Cluster,
-    client: &Client,
-    kv: &Buckets,
-    node: &str,
-) -> Result<(), KvError> {
-    rewrite(cluster, client, kv, node, Parts::new(), false).await?;
-    forget(client, kv, node).await?;
+pub async fn purge(cluster: &Cluster, kv: &Buckets, node: &str) -> Result<(), KvError> {
+    rewrite(cluster, kv, node, Parts::new(), false).await?;
+    forget(kv, node).await?;
     let mark = format!("purged.{}", names::token(node));
     kv.marks.put(mark, "1".into()).await.map_err(kv_err)?;
     Ok(())
 }
 
 /// Delete a node's heartbeat and subscription counts.
-async fn forget(client: &Client, kv: &Buckets, node: &str) -> Result<(), KvError> {
-    for item in scan(client, &kv.subs, &format!("{}.>", names::token(node))).await? {
+async fn forget(kv: &Buckets, node: &str) -> Result<(), KvError> {
+    for item in scan(&kv.subs, &format!("{}.>", names::token(node))).await? {
         kv.subs.delete(item.key).await.map_err(kv_err)?;
     }
     kv.nodes
@@ -230,14 +224,11 @@ async fn forget(client: &Client, kv: &Buckets, node: &str) -> Result<(), KvError
 
 /// Leave the cluster at once (after the sockets have gone).
 pub async fn forget_own(cluster: &Cluster, kv: &Buckets) {
-    let Some(client) = cluster.client() else {
-        return;
-    };
     let me = cluster.names.node.clone();
-    if let Err(e) = rewrite(cluster, &client, kv, &me, Parts::new(), false).await {
+    if let Err(e) = rewrite(cluster, kv, &me, Parts::new(), false).await {
         tracing::warn!(error = %e, "could not remove this node's part of the channels");
     }
-    if let Err(e) = forget(&client, kv, &me).await {
+    if let Err(e) = forget(kv, &me).await {
         tracing::warn!(error = %e, "could not remove this node's keys");
     }
 }
