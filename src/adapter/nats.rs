@@ -134,6 +134,8 @@ pub struct Buckets {
 /// Another node, from its heartbeats.
 struct Peer {
     seen: Instant,
+    /// The heartbeat's revision when it was seen.
+    revision: u64,
     conns: HashMap<String, usize>,
 }
 

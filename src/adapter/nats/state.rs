@@ -267,9 +267,32 @@ fn seen(cluster: &Cluster, entry: async_nats::jetstream::kv::Entry) {
     let conns = serde_json::from_slice(&entry.value).unwrap_or_default();
     let peer = Peer {
         seen: Instant::now(),
+        revision: entry.revision,
         conns,
     };
     peers.insert(node, peer);
+}
+
+/// Whether a peer that looks silent has in fact heartbeated since (the watch
+/// may lag); then it counts as seen now.
+async fn beat_since(cluster: &Cluster, kv: &Buckets, node: &str) -> Result<bool, KvError> {
+    let entry = kv
+        .nodes
+        .entry(Names::node_key(node))
+        .await
+        .map_err(kv_err)?;
+    let Some(entry) = entry.filter(|e| e.operation == Operation::Put) else {
+        return Ok(false);
+    };
+    let mut peers = lock(&cluster.peers);
+    match peers.get_mut(node) {
+        Some(p) if entry.revision > p.revision => {
+            p.seen = Instant::now();
+            p.revision = entry.revision;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
 }
 
 /// Purge every peer that stopped heartbeating, if this node wins its lock.
@@ -280,6 +303,9 @@ async fn purge_dead(cluster: &Cluster, kv: &Buckets) -> Result<(), KvError> {
         .map(|(n, _)| n.clone())
         .collect();
     for node in dead {
+        if beat_since(cluster, kv, &node).await? {
+            continue;
+        }
         let key = format!("purge.{}", names::token(&node));
         let mine = cluster.names.node.clone().into_bytes();
         if kv.locks.create(key, mine.into()).await.is_ok() {
