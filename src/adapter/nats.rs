@@ -57,7 +57,8 @@
 //!
 //! # Failures, and why the member list stays right
 //! - A node dies (SIGKILL): every node watches `P_nodes`; a node whose heartbeat
-//!   has not changed for 5 s is dead. The first live node to create `purge.{node}`
+//!   has not changed for 5 s, and whose key read once more has not moved (the
+//!   watch may lag), is dead. The first live node to create `purge.{node}`
 //!   in `P_locks` (create fails when the key exists: one winner) rewrites every
 //!   `P_chan` entry that mentions the dead node without it (compare-and-set, so
 //!   joins and leaves racing with the purge are kept) and broadcasts
@@ -75,9 +76,14 @@
 //!   `purged` mark says so) are announced again, and nothing is announced twice
 //!   when the entries survived. With a JetStream store that did not survive the
 //!   restart, every node writes its part anew, and members that left during the
-//!   outage are announced from the node's own list of failed leaves.
-//! - Each dead node, and each reconnect, reads every `P_chan` entry once (one
-//!   ordered consumer): a cost proportional to the occupied channels, paid rarely.
+//!   outage are announced from the node's own list of failed leaves. Removals
+//!   found by a resync are announced again 3 s later, for nodes that reconnected
+//!   after this one (the bus keeps nothing); pusher-js ignores a `member_removed`
+//!   for a member it does not have, and the repeat is skipped if the user is back.
+//! - Each dead node, and each reconnect, reads every `P_chan` entry once (the
+//!   stream's subjects, then one direct get per entry, 32 in flight): a cost
+//!   proportional to the occupied channels, paid rarely. Channel queries read the
+//!   matching `P_subs` entries the same way.
 //! - Deleted entries leave a JetStream delete marker per key (nats-server 2.9 has
 //!   no marker expiry): one small marker per channel name ever used.
 
