@@ -87,6 +87,7 @@
 //! - Deleted entries leave a JetStream delete marker per key (nats-server 2.9 has
 //!   no marker expiry): one small marker per channel name ever used.
 
+mod bus;
 mod chan;
 mod interest;
 mod names;
@@ -112,15 +113,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-/// Kinds of bus messages.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Bus {
-    Broadcast,
-    ToUser,
-    Terminate,
-    /// `member_added` with the join's sequence number.
-    Member(u64),
-}
+pub use bus::Bus;
 
 /// Messages waiting for the bus before they are dropped.
 const BUS_QUEUE: usize = 65_536;
@@ -239,61 +232,6 @@ impl Cluster {
         if self.bus_tx.try_send((subject, msg)).is_err() {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::warn!(dropped = n, "cluster bus queue full: message dropped");
-        }
-    }
-
-    /// `origin\nkind\napp\ntarget\nexcept\nframe`
-    fn bus_message(
-        &self,
-        kind: Bus,
-        app: &str,
-        target: &str,
-        except: Option<&str>,
-        frame: &Frame,
-    ) -> Bytes {
-        let tag = match kind {
-            Bus::Broadcast => "B".to_string(),
-            Bus::ToUser => "U".to_string(),
-            Bus::Terminate => "T".to_string(),
-            Bus::Member(seq) => format!("M{seq}"),
-        };
-        let except = except.unwrap_or("");
-        let node = &self.names.node;
-        Bytes::from(format!(
-            "{node}\n{tag}\n{app}\n{target}\n{except}\n{}",
-            frame.as_str()
-        ))
-    }
-
-    /// Handle a bus message from another node.
-    fn deliver(&self, payload: &[u8]) {
-        let payload = String::from_utf8_lossy(payload);
-        let mut parts = payload.splitn(6, '\n');
-        let (Some(origin), Some(kind), Some(app), Some(target), Some(except), Some(frame)) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
-            tracing::warn!("malformed cluster bus message ignored");
-            return;
-        };
-        let Some(app) = self.registry.app(app).filter(|_| origin != self.names.node) else {
-            return;
-        };
-        let except = (!except.is_empty()).then_some(except);
-        let frame = Frame::from(frame);
-        match kind {
-            "B" => drop(app.broadcast(target, &frame, except)),
-            "U" => drop(app.send_to_user(target, &frame, except)),
-            "T" => drop(app.terminate_user(target)),
-            member if member.starts_with('M') => match member[1..].parse() {
-                Ok(seq) => drop(app.announce_member(target, &frame, seq, except)),
-                Err(_) => tracing::warn!(kind, "malformed cluster bus member message"),
-            },
-            _ => tracing::warn!(kind, "unknown cluster bus message kind"),
         }
     }
 
