@@ -16,7 +16,7 @@
 //! 3. [`channel`]: channel names and kinds, presence members, the local registry
 //!    of which sockets are in which channels.
 //! 4. [`adapter`]: the single delivery path for events, membership and queries
-//!    (in process, or across nodes over Redis).
+//!    (in process, or across nodes over Redis or NATS).
 //! 5. [`roster`] (every open socket: the liveness sweep, the drain) and [`node`]
 //!    (the composition root: config, adapter, roster, caps, socket ids).
 //! 6. [`connection`] (one task per WebSocket), [`api`] (the HTTP API handlers),
