@@ -3,7 +3,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 BINDIR = $(DESTDIR)$(PREFIX)/bin
 
-.PHONY: run build release install test unit lint protocol-test browser-test browser-deps bench examples-test redis-server postgresql mariadb-server bench-smoke docker-check fuzz fuzz-smoke soak soak-smoke soak-faults
+.PHONY: run build release install test unit lint protocol-test browser-test browser-deps bench bench-nats examples-test redis-server nats-server postgresql mariadb-server bench-smoke docker-check fuzz fuzz-smoke soak soak-smoke soak-faults
 
 run:
 	$(CARGO) run --release
@@ -36,6 +36,10 @@ lint:
 redis-server:
 	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
 
+# The NATS adapter tests start their own nats-server (with JetStream) on a free port; install it if missing.
+nats-server:
+	@command -v nats-server >/dev/null || { apt-get update -qq && apt-get install -y -qq nats-server; }
+
 # The Postgres app-manager tests start their own PostgreSQL cluster; install the server if missing.
 postgresql:
 	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq postgresql; }
@@ -44,7 +48,7 @@ postgresql:
 mariadb-server:
 	@{ command -v mariadbd >/dev/null && command -v mariadb-install-db >/dev/null; } || { apt-get update -qq && apt-get install -y -qq mariadb-server; }
 
-unit: redis-server postgresql mariadb-server
+unit: redis-server nats-server postgresql mariadb-server
 	$(CARGO) test
 
 protocol-test: release redis-server
@@ -74,6 +78,10 @@ bench: release redis-server
 
 # The same at tiny sizes (CI smoke test): fails only on a crash or zero deliveries, never on timings.
 # The second run spreads its subscribers over two generator processes.
+# CPU and bus messages per event with the NATS adapter on 1, 2 and 4 nodes (BENCHMARKS.md).
+bench-nats: release nats-server
+	scripts/bench-nats.sh
+
 bench-smoke: release redis-server
 	target/release/herald-bench --spawn target/release/herald --scenario all --smoke --duration 2
 	target/release/herald-bench --spawn target/release/herald --scenario fanout,churn --smoke --duration 2 --procs 2

@@ -17,6 +17,7 @@
 //! [`Adapter::Redis`] (see [`redis`]). Member events are broadcast from here.
 
 pub mod counts;
+pub mod nats;
 pub mod redis;
 mod watch;
 
@@ -34,12 +35,14 @@ pub enum Adapter {
     Local(Arc<Registry>),
     /// Many nodes joined through Redis.
     Redis(Arc<redis::Cluster>),
+    /// Many nodes joined through NATS (JetStream for the shared state).
+    Nats(Arc<nats::Cluster>),
 }
 
 /// A cluster operation that could not be completed.
 #[derive(Debug, thiserror::Error)]
 pub enum AdapterError {
-    #[error("the cluster bus (Redis) is unavailable")]
+    #[error("the cluster bus (Redis or NATS) is unavailable")]
     Unavailable,
     #[error(transparent)]
     Join(#[from] JoinError),
@@ -50,6 +53,7 @@ impl Adapter {
         match self {
             Adapter::Local(r) => r,
             Adapter::Redis(c) => &c.registry,
+            Adapter::Nats(c) => &c.registry,
         }
     }
 
@@ -73,6 +77,7 @@ impl Adapter {
         match self {
             Adapter::Local(_) => true,
             Adapter::Redis(c) => c.healthy(),
+            Adapter::Nats(c) => c.healthy(),
         }
     }
 
@@ -81,6 +86,7 @@ impl Adapter {
         let elsewhere = match self {
             Adapter::Local(_) => 0,
             Adapter::Redis(c) => c.remote_connections(&app.app().id),
+            Adapter::Nats(c) => c.remote_connections(&app.app().id),
         };
         app.try_connect(elsewhere)
     }
@@ -88,30 +94,37 @@ impl Adapter {
     /// Deliver a frame to a channel's subscribers, except the socket `except`.
     pub fn broadcast(&self, app: &AppState, channel: &str, frame: &Frame, except: Option<&str>) {
         app.broadcast(channel, frame, except);
-        if let Adapter::Redis(c) = self {
-            c.publish(redis::Bus::Broadcast, &app.app().id, channel, except, frame);
+        match self {
+            Adapter::Local(_) => {}
+            Adapter::Redis(c) => {
+                c.publish(redis::Bus::Broadcast, &app.app().id, channel, except, frame)
+            }
+            Adapter::Nats(c) => {
+                c.publish(nats::Bus::Broadcast, &app.app().id, channel, except, frame)
+            }
         }
     }
 
     /// Deliver a frame to every socket signed in as `user`.
     pub fn send_to_user(&self, app: &AppState, user: &str, frame: &Frame, except: Option<&str>) {
         app.send_to_user(user, frame, except);
-        if let Adapter::Redis(c) = self {
-            c.publish(redis::Bus::ToUser, &app.app().id, user, except, frame);
+        match self {
+            Adapter::Local(_) => {}
+            Adapter::Redis(c) => c.publish(redis::Bus::ToUser, &app.app().id, user, except, frame),
+            Adapter::Nats(c) => c.publish(nats::Bus::ToUser, &app.app().id, user, except, frame),
         }
     }
 
     /// Close every socket signed in as `user`, on every node.
     pub fn terminate_user(&self, app: &AppState, user: &str) {
         app.terminate_user(user);
-        if let Adapter::Redis(c) = self {
-            c.publish(
-                redis::Bus::Terminate,
-                &app.app().id,
-                user,
-                None,
-                &Frame::from_static(""),
-            );
+        let empty = Frame::from_static("");
+        match self {
+            Adapter::Local(_) => {}
+            Adapter::Redis(c) => {
+                c.publish(redis::Bus::Terminate, &app.app().id, user, None, &empty)
+            }
+            Adapter::Nats(c) => c.publish(nats::Bus::Terminate, &app.app().id, user, None, &empty),
         }
     }
 
@@ -129,6 +142,7 @@ impl Adapter {
                 app.subscribe(channel, sink, member, max, true)?
             }
             Adapter::Redis(c) => c.subscribe(app, channel, sink, member).await?,
+            Adapter::Nats(c) => c.subscribe(app, channel, sink, member).await?,
         };
         if !joined.already {
             self.count_changed(app, channel);
@@ -142,6 +156,7 @@ impl Adapter {
         let left = match self {
             Adapter::Local(_) => app.unsubscribe(channel, key)?,
             Adapter::Redis(c) => c.unsubscribe(app, channel, key).await?,
+            Adapter::Nats(c) => c.unsubscribe(app, channel, key).await?,
         };
         self.count_changed(app, channel);
         if let Some(m) = &left.member_removed {
@@ -160,6 +175,7 @@ impl Adapter {
         match self {
             Adapter::Local(_) => Ok(app.counts(channel)),
             Adapter::Redis(c) => c.counts(app, channel).await,
+            Adapter::Nats(c) => c.counts(app, channel).await,
         }
     }
 
@@ -172,6 +188,7 @@ impl Adapter {
         match self {
             Adapter::Local(_) => Ok(app.channels(prefix)),
             Adapter::Redis(c) => c.channels(app, prefix).await,
+            Adapter::Nats(c) => c.channels(app, prefix).await,
         }
     }
 
@@ -184,6 +201,7 @@ impl Adapter {
         match self {
             Adapter::Local(_) => Ok(app.members(channel)),
             Adapter::Redis(c) => c.members(app, channel).await,
+            Adapter::Nats(c) => c.members(app, channel).await,
         }
     }
 
@@ -197,8 +215,10 @@ impl Adapter {
         ttl: Duration,
     ) {
         app.cache_put(channel, frame, data, ttl);
-        if let Adapter::Redis(c) = self {
-            c.cache_put(app, channel, frame, data, ttl).await;
+        match self {
+            Adapter::Local(_) => {}
+            Adapter::Redis(c) => c.cache_put(app, channel, frame, data, ttl).await,
+            Adapter::Nats(c) => c.cache_put(app, channel, frame, data, ttl).await,
         }
     }
 
@@ -220,6 +240,7 @@ impl Adapter {
                 rate::Api::Reads => app.read_requests.take(limit, points),
             }),
             Adapter::Redis(c) => c.take_budget(app, api, limit, points).await.map(Some),
+            Adapter::Nats(c) => c.take_budget(app, api, limit, points).await.map(Some),
         }
     }
 
@@ -235,6 +256,10 @@ impl Adapter {
                 .cache_get(app, channel)
                 .await
                 .or_else(|| app.cache_get(channel)),
+            Adapter::Nats(c) => c
+                .cache_get(app, channel)
+                .await
+                .or_else(|| app.cache_get(channel)),
         }
     }
 
@@ -245,8 +270,10 @@ impl Adapter {
 
     /// Leave the cluster: remove this node's members and keys at once.
     pub async fn shutdown(&self) {
-        if let Adapter::Redis(c) = self {
-            c.shutdown().await;
+        match self {
+            Adapter::Local(_) => {}
+            Adapter::Redis(c) => c.shutdown().await,
+            Adapter::Nats(c) => c.shutdown().await,
         }
     }
 }

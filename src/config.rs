@@ -167,6 +167,8 @@ pub struct Server {
     pub max_message_bytes: usize,
     pub socket_queue: usize,
     pub cluster: Option<Cluster>,
+    /// NATS adapter settings (`adapter = "nats"`).
+    pub nats: Option<Nats>,
     /// Prefix of every route on both listeners (`""` or `/something`).
     pub path_prefix: String,
     pub metrics: MetricsServer,
@@ -337,6 +339,33 @@ pub struct Cluster {
     pub redis_url: String,
     /// Every Redis key and pub/sub channel starts with this.
     pub prefix: String,
+}
+
+/// NATS adapter settings (`adapter = "nats"`). Its `Debug` masks the password and token.
+#[derive(Clone, PartialEq)]
+pub struct Nats {
+    /// `host:port` (or `nats://host:port`) servers, tried in turn.
+    pub servers: Vec<String>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub token: Option<String>,
+    pub connect_timeout: Duration,
+    /// Subjects and JetStream buckets start with this.
+    pub prefix: String,
+}
+
+impl std::fmt::Debug for Nats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mask = |v: &Option<String>| v.as_ref().map(|_| "****");
+        f.debug_struct("Nats")
+            .field("servers", &self.servers)
+            .field("user", &self.user)
+            .field("password", &mask(&self.password))
+            .field("token", &mask(&self.token))
+            .field("connect_timeout", &self.connect_timeout)
+            .field("prefix", &self.prefix)
+            .finish()
+    }
 }
 
 /// The validated configuration the server runs with.

@@ -17,7 +17,7 @@
 //! 3. [`channel`]: channel names and kinds, presence members, the local registry
 //!    of which sockets are in which channels.
 //! 4. [`adapter`]: the single delivery path for events, membership and queries
-//!    (in process, or across nodes over Redis), including subscription counts
+//!    (in process, or across nodes over Redis or NATS), including subscription counts
 //!    (`adapter::counts`) and watchlists (`adapter::watch`).
 //! 5. [`roster`] (every open socket: the liveness sweep, the drain) and [`node`]
 //!    (the composition root: config, adapter, roster, caps, socket ids).

@@ -33,14 +33,18 @@ impl Node {
     pub fn new(config: Config) -> Result<Arc<Node>, ::redis::RedisError> {
         let registry = Arc::new(Registry::new(config.apps.iter()));
         let prefix = random_prefix();
-        let adapter = match &config.server.cluster {
-            None => Adapter::Local(registry),
-            Some(cluster) => {
-                let id = format!("{prefix}-{}", std::process::id());
-                Adapter::Redis(crate::adapter::redis::Cluster::start(
-                    cluster, registry, &id,
-                )?)
-            }
+        let id = format!("{prefix}-{}", std::process::id());
+        let adapter = match (&config.server.cluster, &config.server.nats) {
+            (None, Some(nats)) => Adapter::Nats(crate::adapter::nats::Cluster::start(
+                nats,
+                config.server.cache_ttl,
+                registry,
+                &id,
+            )),
+            (None, None) => Adapter::Local(registry),
+            (Some(cluster), _) => Adapter::Redis(crate::adapter::redis::Cluster::start(
+                cluster, registry, &id,
+            )?),
         };
         adapter.start_counts();
         let guard = &config.server.guard;

@@ -41,6 +41,7 @@ impl Adapter {
         let adapter = match self {
             Adapter::Local(r) => Adapter::Local(r.clone()),
             Adapter::Redis(c) => Adapter::Redis(c.clone()),
+            Adapter::Nats(c) => Adapter::Nats(c.clone()),
         };
         tokio::spawn(async move { adapter.run_counts().await });
     }
@@ -71,7 +72,7 @@ impl Adapter {
 
     fn peers(&self) -> Vec<String> {
         match self {
-            Adapter::Local(_) => Vec::new(),
+            Adapter::Local(_) | Adapter::Nats(_) => Vec::new(),
             Adapter::Redis(c) => c.peer_nodes(),
         }
     }
@@ -112,7 +113,8 @@ impl Adapter {
         }
         let keys: Vec<ChannelKey> = here.iter().map(|(k, _)| k.clone()).collect();
         let remote = match self {
-            Adapter::Local(_) => Ok(vec![0; keys.len()]),
+            // With NATS the count is this node's (a known gap, see README).
+            Adapter::Local(_) | Adapter::Nats(_) => Ok(vec![0; keys.len()]),
             Adapter::Redis(c) => c.remote_subscriptions(&keys).await,
         };
         let Ok(remote) = remote else {

@@ -18,7 +18,7 @@ impl Adapter {
             return;
         }
         match self {
-            Adapter::Local(_) => tell_local(app, user, true),
+            Adapter::Local(_) | Adapter::Nats(_) => tell_local(app, user, true),
             Adapter::Redis(c) => match c.user_signed_in(app, user).await {
                 Ok(true) => c.announce_watch(app, user, true),
                 Ok(false) => {}
@@ -34,7 +34,7 @@ impl Adapter {
             return;
         }
         match self {
-            Adapter::Local(_) => tell_local(app, user, false),
+            Adapter::Local(_) | Adapter::Nats(_) => tell_local(app, user, false),
             Adapter::Redis(c) => match c.user_signed_out(app, user).await {
                 Ok(true) => c.announce_watch(app, user, false),
                 Ok(false) => {}
@@ -46,7 +46,7 @@ impl Adapter {
     /// Which of `ids` are signed in somewhere (on this node only while Redis is away).
     pub async fn online(&self, app: &AppState, ids: &[String]) -> Vec<bool> {
         match self {
-            Adapter::Local(_) => app.signed_in_here(ids),
+            Adapter::Local(_) | Adapter::Nats(_) => app.signed_in_here(ids),
             Adapter::Redis(c) => match c.online_users(app, ids).await {
                 Ok(online) => online,
                 Err(_) => app.signed_in_here(ids),

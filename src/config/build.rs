@@ -42,7 +42,7 @@ impl RawConfig {
 /// The `[server]` settings, validated.
 fn server(s: RawServer, defaults: Limits) -> Result<Server, ConfigError> {
     let (webhooks, guard, tls) = (webhook_settings(&s)?, guard(&s)?, tls(&s)?);
-    let app_table = app_table(&s)?;
+    let (app_table, nats) = (app_table(&s)?, nats(&s)?);
     Ok(Server {
         host: s.host,
         port: s.port,
@@ -62,6 +62,7 @@ fn server(s: RawServer, defaults: Limits) -> Result<Server, ConfigError> {
         max_message_bytes: s.max_message_size_kb.max(1).saturating_mul(1024),
         socket_queue: s.socket_queue.max(1),
         cluster: cluster(&s.adapter, &s.redis_url, &s.redis_prefix)?,
+        nats,
         path_prefix: normalize_prefix(&s.path_prefix),
         webhooks,
         guard,
@@ -234,16 +235,53 @@ fn tls(s: &RawServer) -> Result<Option<Tls>, ConfigError> {
 
 fn cluster(adapter: &str, url: &str, prefix: &str) -> Result<Option<Cluster>, ConfigError> {
     match adapter {
-        "local" => Ok(None),
+        "local" | "nats" => Ok(None),
         "redis" => Ok(Some(Cluster {
             redis_url: url.to_string(),
             prefix: prefix.to_string(),
         })),
         other => Err(ConfigError::server_key(
             "adapter",
-            format!("adapter must be \"local\" or \"redis\", not {other:?}"),
+            format!("adapter must be \"local\", \"redis\" or \"nats\", not {other:?}"),
         )),
     }
+}
+/// The NATS settings when `adapter = "nats"`.
+fn nats(s: &RawServer) -> Result<Option<Nats>, ConfigError> {
+    if s.adapter != "nats" {
+        return Ok(None);
+    }
+    let servers: Vec<String> = s
+        .nats_servers
+        .iter()
+        .map(|v| v.trim().to_string())
+        .collect();
+    if servers.is_empty() || servers.iter().any(String::is_empty) {
+        return Err(ConfigError::server_key(
+            "nats_servers",
+            "nats_servers must list at least one host:port".to_string(),
+        ));
+    }
+    if s.nats_prefix
+        .contains(|c: char| c.is_whitespace() || "*>".contains(c))
+    {
+        return Err(ConfigError::server_key(
+            "nats_prefix",
+            format!(
+                "nats_prefix {:?} may not hold spaces, * or >",
+                s.nats_prefix
+            ),
+        ));
+    }
+    let set = |v: &str| (!v.is_empty()).then(|| v.to_string());
+    Ok(Some(Nats {
+        servers,
+        user: set(&s.nats_user),
+        password: set(&s.nats_password),
+        token: set(&s.nats_token),
+        connect_timeout: Duration::from_millis(s.nats_timeout_ms.max(1)),
+        prefix: s.nats_prefix.clone(),
+    }))
 }
 
 /// A table into its type. On failure the error names the key at fault: the

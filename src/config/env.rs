@@ -279,7 +279,37 @@ mod tests {
         let cluster = cfg.server.cluster.unwrap();
         assert_eq!(cluster.redis_url, "redis://:pw@redis:6379/2");
         assert_eq!(cluster.prefix, "site-a");
-        assert!(build(&[("SOKETI_ADAPTER_DRIVER", "nats")]).is_err());
+        assert!(build(&[("SOKETI_ADAPTER_DRIVER", "kafka")]).is_err());
+    }
+
+    #[test]
+    fn soketi_nats_variables_build_the_nats_settings() {
+        let cfg = build(&[
+            ("SOKETI_ADAPTER_DRIVER", "nats"),
+            ("SOKETI_ADAPTER_NATS_SERVERS", r#"["n1:4222","n2:4223"]"#),
+            ("SOKETI_ADAPTER_NATS_USER", "u"),
+            ("SOKETI_ADAPTER_NATS_PASSWORD", "123"),
+            ("SOKETI_ADAPTER_NATS_TIMEOUT", "2500"),
+            ("SOKETI_ADAPTER_NATS_PREFIX", "site-a"),
+        ])
+        .unwrap();
+        assert!(cfg.server.cluster.is_none());
+        let nats = cfg.server.nats.unwrap();
+        assert_eq!(nats.servers, ["n1:4222", "n2:4223"]);
+        assert_eq!(nats.user.as_deref(), Some("u"));
+        assert_eq!(nats.password.as_deref(), Some("123"), "kept as text");
+        assert_eq!(nats.token, None);
+        assert_eq!(nats.connect_timeout.as_millis(), 2500);
+        assert_eq!(nats.prefix, "site-a");
+        let nats = build(&[("SOKETI_ADAPTER_DRIVER", "nats")])
+            .unwrap()
+            .server
+            .nats;
+        assert_eq!(
+            nats.unwrap().servers,
+            ["127.0.0.1:4222"],
+            "Soketi's default"
+        );
     }
 
     #[test]

@@ -73,6 +73,15 @@ pub struct RawServer {
     pub mode: String,
     /// Where webhook jobs wait: `sync` (this node's memory) or `redis`.
     pub queue_driver: String,
+    /// NATS adapter (`adapter = "nats"`): `host:port` servers, tried in turn.
+    pub nats_servers: Vec<String>,
+    pub nats_user: String,
+    pub nats_password: String,
+    pub nats_token: String,
+    /// Connect timeout, milliseconds.
+    pub nats_timeout_ms: u64,
+    /// Every NATS subject and JetStream bucket starts with this.
+    pub nats_prefix: String,
 }
 
 impl Default for RawServer {
@@ -134,6 +143,12 @@ impl Default for RawServer {
             trusted_proxies: Vec::new(),
             mode: "full".into(),
             queue_driver: "sync".into(),
+            nats_servers: vec!["127.0.0.1:4222".into()],
+            nats_user: String::new(),
+            nats_password: String::new(),
+            nats_token: String::new(),
+            nats_timeout_ms: 10_000,
+            nats_prefix: "herald".into(),
         }
     }
 }

@@ -95,6 +95,12 @@ const SERVER_KEYS: &[(&str, &str, Kind)] = &[
     ("ssl.passphrase", "tls_passphrase", Kind::Plain),
     ("appManager.driver", "app_manager", Kind::Plain),
     ("mode", "mode", Kind::Plain),
+    ("adapter.nats.servers", "nats_servers", Kind::Plain),
+    ("adapter.nats.user", "nats_user", Kind::Plain),
+    ("adapter.nats.pass", "nats_password", Kind::Plain),
+    ("adapter.nats.token", "nats_token", Kind::Plain),
+    ("adapter.nats.timeout", "nats_timeout_ms", Kind::Plain),
+    ("adapter.nats.prefix", "nats_prefix", Kind::Plain),
     ("appManager.postgres.table", "postgres_table", Kind::Plain),
     ("appManager.cache.ttl", "app_refresh_secs", Kind::Plain),
     ("database.postgres.host", "postgres_host", Kind::Plain),
@@ -138,6 +144,9 @@ const NO_OP: &[(&str, &[&str])] = &[
     ("metrics.driver", &["prometheus"]),
     ("cache.driver", &["memory"]),
     ("rateLimiter.driver", &["local"]),
+    // herald asks JetStream, not the other nodes: no request timeout or node count.
+    ("adapter.nats.requestsTimeout", &[]),
+    ("adapter.nats.nodesNumber", &[]),
 ];
 
 /// (`[[apps]]` key, Soketi's names for it, kind)
@@ -378,7 +387,11 @@ fn server_options(
         .and_then(|v| v.as_str())
         .filter(|d| ["sync", "redis"].contains(d))
     {
-        raw.set_server("queue_driver", driver.into(), file_key(file, "queue.driver".to_string()));
+        raw.set_server(
+            "queue_driver",
+            driver.into(),
+            file_key(file, "queue.driver".to_string()),
+        );
         options.remove("queue.driver");
     }
     for &(path, fine) in NO_OP {
@@ -564,6 +577,19 @@ mod tests {
         assert!(!b.enable_subscription_count && !b.enable_watchlist_events);
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].contains("apps[1].colour"), "{warnings:?}");
+    }
+
+    #[test]
+    fn nats_options_build_the_nats_settings() {
+        let text = r#"{"adapter": {"driver": "nats", "nats": {"servers": ["n:4222"],
+            "token": "t", "timeout": 3000, "prefix": "p", "requestsTimeout": 5000}}}"#;
+        let (cfg, warnings) = build(text);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let nats = cfg.server.nats.unwrap();
+        assert_eq!(nats.servers, ["n:4222"]);
+        assert_eq!(nats.token.as_deref(), Some("t"));
+        assert_eq!(nats.connect_timeout.as_millis(), 3000);
+        assert_eq!(nats.prefix, "p");
     }
 
     #[test]

@@ -67,9 +67,17 @@ fn server(s: &Server) -> String {
     line("cache_ttl", format!("{:?}", s.cache_ttl));
     line("max_request_bytes", s.max_request_bytes.to_string());
     line("max_message_bytes", s.max_message_bytes.to_string());
-    let adapter = match &s.cluster {
-        None => "local".to_string(),
-        Some(c) => format!("redis {} prefix {:?}", mask_url(&c.redis_url), c.prefix),
+    let adapter = match (&s.cluster, &s.nats) {
+        (None, Some(n)) => format!(
+            "nats {} prefix {:?} user {} token {} timeout {:?}",
+            n.servers.join(","),
+            n.prefix,
+            n.user.as_deref().unwrap_or("-"),
+            if n.token.is_some() { "****" } else { "-" },
+            n.connect_timeout
+        ),
+        (None, None) => "local".to_string(),
+        (Some(c), _) => format!("redis {} prefix {:?}", mask_url(&c.redis_url), c.prefix),
     };
     line("adapter", adapter);
     line("app_manager", app_manager(s.app_table.as_ref()));
@@ -219,5 +227,21 @@ mod tests {
             "app_manager = mysql root:hunt****@db:3306/main table \"soketi_apps\" refresh 5s";
         assert!(text.contains(want), "{text}");
         assert!(!text.contains("hunter22"), "{text}");
+    }
+
+    #[test]
+    fn the_nats_adapter_is_shown_without_its_secrets() {
+        let text = "[server]\nadapter='nats'\nnats_servers=['n1:4222','n2:4222']\n\
+                    nats_user='u'\nnats_password='pw-secret'\nnats_token='tok-secret'\n";
+        let cfg = RawConfig::parse_toml("t", text).unwrap().build().unwrap();
+        let text = render(&cfg);
+        assert!(
+            text.contains("adapter = nats n1:4222,n2:4222 prefix \"herald\" user u token ****"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("pw-secret") && !text.contains("tok-secret"),
+            "{text}"
+        );
     }
 }

@@ -100,7 +100,7 @@ pub async fn wait_ready(server: &Server, ready: bool) {
 }
 
 /// Retry an assertion while cluster state propagates (counts flush every 20 ms).
-async fn eventually<F, Fut>(mut check: F)
+pub(crate) async fn eventually<F, Fut>(mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -450,7 +450,7 @@ async fn occupancy_transitions_are_cluster_wide() {
 
 /// Sleep into the first tenth of a second of Unix time, so that a handful of
 /// requests share one rate-limit window.
-async fn start_of_a_second() {
+pub(crate) async fn start_of_a_second() {
     let into = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

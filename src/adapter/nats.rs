@@ -1,0 +1,410 @@
+//! The NATS adapter: any number of herald nodes behave as one server through a
+//! NATS server (or cluster) with JetStream. `SOKETI_ADAPTER_DRIVER=nats`.
+//!
+//! # Subjects and buckets (all under the configured prefix `P`)
+//!
+//! | name | kind | holds |
+//! |---|---|---|
+//! | `P.c.{app}.{channel}` | subject | a channel's deliveries (events, client events, member added/removed) |
+//! | `P.a.{app}` | subject | server-to-user events and `terminate_connections` (every node listens) |
+//! | `P_nodes` | KV `{node}` | heartbeat every second: the node's connections per app |
+//! | `P_chan` | KV `{app}.{channel}` | nodes with subscribers, presence members with sockets per node, last join's number ([`chan`]) |
+//! | `P_subs` | KV `{node}.{app}.{channel}` | a node's subscription count, for channel queries (written every 20 ms when changed) |
+//! | `P_cache` | KV `{app}.{channel}` | cache channels' last event with its expiry |
+//! | `P_rate` | KV `{app}.{api}.{second}` | HTTP API rate-limit points the cluster spent in that second (5 s max age) |
+//! | `P_locks` | KV `purge.{node}` | who removes a dead node (30 s max age) |
+//! | `P_marks` | KV `purged.{node}` | left for a node that was removed while alive (1 h max age) |
+//!
+//! Tokens are escaped ([`names`]), so any channel name is one subject token.
+//!
+//! # Delivery
+//! A publish is delivered to local subscribers at once (the same registry path
+//! as remote deliveries) and queued for the bus; one task publishes the queue in
+//! order over the node's one connection, to the channel's subject. A node listens
+//! to a channel's subject only while it has local subscribers ([`interest`]), so
+//! bus messages per event = nodes that hold the channel, and a node without
+//! subscribers never sees the event. The connection is made with `no_echo`: the
+//! server does not send a node its own publishes. NATS keeps one publisher
+//! connection's order per subscription, and every subscription is read by one
+//! loop, so a channel's events from one publisher arrive in order on every node.
+//! The excluded `socket_id` travels in each message.
+//!
+//! The first local subscriber of a channel waits until the server has the
+//! subscription (a round trip after the SUB on the same connection) before its
+//! `subscription_succeeded`, and so does every socket joining while that round
+//! trip is under way: an event published after a socket's `subscription_succeeded`
+//! reaches it. A last subscriber's leave unsubscribes; a join racing with that
+//! leave is never undone (the unsubscribe re-checks the registry under the
+//! interest table's lock). With a NATS cluster, interest reaches the other
+//! servers over their routes asynchronously: the round trip covers the node's own
+//! server, and a publisher on another server may miss events for about one route
+//! latency after the first subscriber on a node joins.
+//!
+//! # Presence, occupancy and counts
+//! One entry per channel in `P_chan`, changed by compare-and-set on its revision
+//! ([`chan`]): joins and leaves from any number of nodes apply one at a time, so
+//! there is one member list for the cluster, `member_added` is announced by the
+//! join that made the user present and `member_removed` by the leave that took
+//! its last socket anywhere; the member limit is checked on that same value; and
+//! occupancy (`occupied`/`vacated` and their webhooks) is the set of nodes with
+//! subscribers turning non-empty or empty, in the same entry. Nothing asks the
+//! other nodes. Sequence numbers: as with Redis, a new member gets a number above
+//! the channel's last (the joining node's clock in µs, at least last + 1), which
+//! its announcement carries; a socket's join answers the number its member list
+//! is complete up to, and announcements at or below it are not sent to it.
+//! Connection quotas read the other nodes' heartbeats; channel queries sum the
+//! live nodes' `P_subs` entries.
+//!
+//! # Failures, and why the member list stays right
+//! - A node dies (SIGKILL): every node watches `P_nodes`; a node whose heartbeat
+//!   has not changed for 5 s, and whose key read once more has not moved (the
+//!   watch may lag), is dead. The first live node to create `purge.{node}`
+//!   in `P_locks` (create fails when the key exists: one winner) rewrites every
+//!   `P_chan` entry that mentions the dead node without it (compare-and-set, so
+//!   joins and leaves racing with the purge are kept) and broadcasts
+//!   `member_removed` for users that had no socket elsewhere: within about 6 s.
+//!   If the purger dies too, the lock expires after 30 s and another node purges.
+//! - A node stops gracefully: its sockets leave (each a compare-and-set) and its
+//!   heartbeat and counts are deleted.
+//! - NATS unreachable: the node keeps serving local sockets, logs a warning,
+//!   reports not ready, the HTTP API answers 503 to publishes, presence joins are
+//!   refused, bus messages are dropped (not queued: a late event is worse than a
+//!   missing one). The client reconnects with back-off and subscribes again; then
+//!   the node opens (or recreates) its buckets and writes its part of every
+//!   channel entry from its local truth ([`chan::Chan::set_node`]): members that
+//!   left meanwhile are removed and announced, members that a peer purged (the
+//!   `purged` mark says so) are announced again, and nothing is announced twice
+//!   when the entries survived. With a JetStream store that did not survive the
+//!   restart, every node writes its part anew, and members that left during the
+//!   outage are announced from the node's own list of failed leaves. Removals
+//!   found by a resync are announced again 3 s later, for nodes that reconnected
+//!   after this one (the bus keeps nothing); pusher-js ignores a `member_removed`
+//!   for a member it does not have, and the repeat is skipped if the user is back.
+//! - Each dead node, and each reconnect, reads every `P_chan` entry once (the
+//!   stream's subjects, then one direct get per entry, 32 in flight): a cost
+//!   proportional to the occupied channels, paid rarely. Channel queries read the
+//!   matching `P_subs` entries the same way.
+//! - Deleted entries leave a JetStream delete marker per key (nats-server 2.9 has
+//!   no marker expiry): one small marker per channel name ever used.
+
+mod bus;
+mod chan;
+mod interest;
+mod names;
+mod queries;
+mod scan;
+mod state;
+mod sync;
+
+use super::{presence_of, AdapterError};
+use crate::channel::registry::{AppState, JoinError, Joined, Left};
+use crate::channel::{Member, Registry};
+use crate::config;
+use crate::protocol;
+use crate::socket::{Frame, Sink};
+use async_nats::jetstream::kv::Store;
+use async_nats::Client;
+use bytes::Bytes;
+use interest::Interest;
+use names::Names;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+pub use bus::Bus;
+
+/// Messages waiting for the bus before they are dropped.
+const BUS_QUEUE: usize = 65_536;
+
+/// The buckets of one connection session.
+pub struct Buckets {
+    pub js: async_nats::jetstream::Context,
+    pub nodes: Store,
+    pub chan: Store,
+    pub subs: Store,
+    pub cache: Store,
+    pub rate: Store,
+    pub locks: Store,
+    pub marks: Store,
+}
+
+/// Another node, from its heartbeats.
+struct Peer {
+    seen: Instant,
+    /// The heartbeat's revision when it was seen.
+    revision: u64,
+    conns: HashMap<String, usize>,
+}
+
+pub struct Cluster {
+    pub registry: Arc<Registry>,
+    names: Names,
+    cfg: config::Nats,
+    /// Cache channels' entries live this long in JetStream at most.
+    cache_ttl: Duration,
+    client: Mutex<Option<Client>>,
+    kv: Mutex<Option<Arc<Buckets>>>,
+    healthy: AtomicBool,
+    bus_tx: mpsc::Sender<(String, Bytes)>,
+    bus_rx: Mutex<Option<mpsc::Receiver<(String, Bytes)>>>,
+    dropped: AtomicU64,
+    interest: Interest,
+    feeds: Mutex<Option<mpsc::UnboundedReceiver<interest::Feed>>>,
+    peers: Mutex<HashMap<String, Peer>>,
+    /// (app, channel) whose local subscription count changed since the last flush.
+    dirty: Mutex<HashSet<(String, String)>>,
+    /// Presence leaves that could not be written: announced after reconnecting.
+    failed_leaves: Mutex<Vec<(String, String, Member)>>,
+    /// Removals the last resync announced, to announce once more at the instant.
+    repeat_gone: Mutex<Option<(Instant, sync::Gone)>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Cluster {
+    /// Set up the adapter and start its background task (needs a tokio runtime).
+    pub fn start(
+        cfg: &config::Nats,
+        cache_ttl: Duration,
+        registry: Arc<Registry>,
+        node: &str,
+    ) -> Arc<Cluster> {
+        let (bus_tx, bus_rx) = mpsc::channel(BUS_QUEUE);
+        let (interest, feeds) = Interest::new();
+        let cluster = Arc::new(Cluster {
+            registry,
+            names: Names::new(&cfg.prefix, node),
+            cfg: cfg.clone(),
+            cache_ttl,
+            client: Mutex::new(None),
+            kv: Mutex::new(None),
+            healthy: AtomicBool::new(false),
+            bus_tx,
+            bus_rx: Mutex::new(Some(bus_rx)),
+            dropped: AtomicU64::new(0),
+            interest,
+            feeds: Mutex::new(Some(feeds)),
+            peers: Mutex::default(),
+            dirty: Mutex::default(),
+            failed_leaves: Mutex::default(),
+            repeat_gone: Mutex::default(),
+        });
+        tokio::spawn(state::run(cluster.clone()));
+        cluster
+    }
+
+    pub fn healthy(&self) -> bool {
+        self.healthy.load(Ordering::Acquire)
+    }
+
+    /// Connections per app on the other live nodes, from their last heartbeats.
+    pub fn remote_connections(&self, app: &str) -> usize {
+        let peers = lock(&self.peers);
+        peers.values().filter_map(|p| p.conns.get(app)).sum()
+    }
+
+    fn buckets(&self) -> Result<Arc<Buckets>, AdapterError> {
+        match (self.healthy(), lock(&self.kv).clone()) {
+            (true, Some(kv)) => Ok(kv),
+            _ => Err(AdapterError::Unavailable),
+        }
+    }
+
+    fn client(&self) -> Option<Client> {
+        lock(&self.client).clone()
+    }
+
+    /// Put a frame on the bus for the other nodes. Dropped (and counted) when NATS is down.
+    pub fn publish(&self, kind: Bus, app: &str, target: &str, except: Option<&str>, frame: &Frame) {
+        if !self.healthy() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let subject = match kind {
+            Bus::Broadcast | Bus::Member(_) => self.names.channel(app, target),
+            Bus::ToUser | Bus::Terminate => self.names.app(app),
+        };
+        let msg = self.bus_message(kind, app, target, except, frame);
+        if self.bus_tx.try_send((subject, msg)).is_err() {
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::warn!(dropped = n, "cluster bus queue full: message dropped");
+        }
+    }
+
+    /// A new member numbered `seq`, to the subscribers here and on every node
+    /// whose member list did not have it (never to the joining socket).
+    fn announce_member(&self, app: &AppState, channel: &str, m: &Member, seq: u64, sid: &str) {
+        let info = m.info_json.as_deref();
+        let frame = Frame::from(protocol::member_added(channel, &m.id_json, info));
+        app.announce_member(channel, &frame, seq, Some(sid));
+        self.publish(Bus::Member(seq), &app.app().id, channel, Some(sid), &frame);
+    }
+
+    /// `member_removed` here and on the other nodes.
+    fn announce_gone(&self, app: &str, channel: &str, m: &Member) {
+        let frame = Frame::from(protocol::member_removed(channel, &m.id_json));
+        if let Some(state) = self.registry.app(app) {
+            state.broadcast(channel, &frame, None);
+        }
+        self.publish(Bus::Broadcast, app, channel, None, &frame);
+    }
+
+    fn mark_dirty(&self, app: &AppState, channel: &str) {
+        lock(&self.dirty).insert((app.app().id.clone(), channel.to_string()));
+    }
+
+    /// Listen to the channel's subject (if not yet) and wait until the server has it.
+    async fn listen(&self, app: &str, channel: &str) {
+        let Some(client) = self.client() else { return };
+        let subject = self.names.channel(app, channel);
+        self.interest
+            .listen(&client, &subject, &self.names.ping())
+            .await;
+    }
+
+    /// Stop listening to the channel's subject if it has no local subscriber.
+    fn unlisten(&self, app: &AppState, channel: &str) {
+        let subject = self.names.channel(&app.app().id, channel);
+        self.interest
+            .release(&subject, || app.counts(channel).is_none());
+    }
+
+    pub async fn subscribe(
+        &self,
+        app: &AppState,
+        channel: &str,
+        sink: &Arc<Sink>,
+        member: Option<Member>,
+    ) -> Result<Joined, AdapterError> {
+        let mut joined = app.subscribe(channel, sink, member.clone(), None, false)?;
+        self.mark_dirty(app, channel);
+        self.listen(&app.app().id, channel).await;
+        if joined.occupied {
+            joined.occupied = self.occupy(app, channel, true).await == Some(true);
+        }
+        let Some(m) = member else { return Ok(joined) };
+        if joined.already {
+            joined.presence = Some(presence_of(&self.members(app, channel).await?));
+            return Ok(joined);
+        }
+        match self.join(app, channel, &m).await {
+            Ok((added, members, seq)) => {
+                app.presence_joined(channel, sink.key, seq);
+                if added {
+                    let sid = sink.socket_id().to_string();
+                    self.announce_member(app, channel, &m, seq, &sid);
+                }
+                joined.member_added = added;
+                joined.presence = Some(presence_of(&members));
+                Ok(joined)
+            }
+            Err(e) => {
+                if app
+                    .unsubscribe(channel, sink.key)
+                    .is_some_and(|l| l.vacated)
+                {
+                    self.unlisten(app, channel);
+                    self.occupy(app, channel, false).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn join(
+        &self,
+        app: &AppState,
+        channel: &str,
+        m: &Member,
+    ) -> Result<(bool, Vec<Member>, u64), AdapterError> {
+        let kv = self.buckets()?;
+        let max = app.app().limits.max_presence_members;
+        let key = Names::chan_key(&app.app().id, channel);
+        let node = &self.names.node;
+        let (added, chan) = chan::change(&kv.chan, &key, |c| c.join(node, m, 1, max))
+            .await
+            .map_err(|e| unavailable("presence join", e))?;
+        match added {
+            None => Err(JoinError::PresenceFull.into()),
+            Some(added) => Ok((added, chan.member_list(), chan.seq)),
+        }
+    }
+
+    /// Leave a channel here and, for presence, in JetStream. `member_removed` is
+    /// set when the user's last socket in the whole cluster left (the caller announces it).
+    pub async fn unsubscribe(&self, app: &AppState, channel: &str, key: u64) -> Option<Left> {
+        let mut left = app.unsubscribe(channel, key)?;
+        self.mark_dirty(app, channel);
+        if left.vacated {
+            self.unlisten(app, channel);
+            left.vacated = self.occupy(app, channel, false).await == Some(true);
+        }
+        let Some(user) = left.user.clone() else {
+            return Some(left);
+        };
+        let local = left.member_removed.take();
+        let chan_key = Names::chan_key(&app.app().id, channel);
+        let node = &self.names.node;
+        let removed = match self.buckets() {
+            Ok(kv) => chan::change(&kv.chan, &chan_key, |c| c.leave(node, &user))
+                .await
+                .map(|(m, _)| m)
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match removed {
+            Ok(gone) => left.member_removed = gone,
+            Err(error) => {
+                tracing::warn!(
+                    error,
+                    channel,
+                    "presence leave failed; announced after reconnecting"
+                );
+                if let Some(m) = local {
+                    let entry = (app.app().id.clone(), channel.to_string(), m);
+                    lock(&self.failed_leaves).push(entry);
+                }
+            }
+        }
+        Some(left)
+    }
+
+    /// Add this node to (remove it from) the channel's occupancy: `Some(true)`
+    /// when that was the cluster-wide transition, `None` when JetStream cannot say.
+    async fn occupy(&self, app: &AppState, channel: &str, present: bool) -> Option<bool> {
+        let kv = self.buckets().ok()?;
+        let key = Names::chan_key(&app.app().id, channel);
+        let node = &self.names.node;
+        let change = chan::change(&kv.chan, &key, |c| match present {
+            true => c.nodes.insert(node.clone()) && c.nodes.len() == 1,
+            false => c.nodes.remove(node) && c.nodes.is_empty(),
+        });
+        match change.await {
+            Ok((transition, _)) => Some(transition),
+            Err(e) => {
+                tracing::warn!(error = %e, channel, "occupancy update failed");
+                None
+            }
+        }
+    }
+
+    /// Leave the cluster at once (after the sockets have gone).
+    pub async fn shutdown(&self) {
+        if let Ok(kv) = self.buckets() {
+            sync::forget_own(self, &kv).await;
+        }
+        self.healthy.store(false, Ordering::Release);
+        if let Some(client) = self.client() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), client.flush()).await;
+        }
+    }
+}
+
+fn unavailable(what: &str, e: impl std::fmt::Display) -> AdapterError {
+    tracing::warn!(error = %e, what, "JetStream request failed");
+    AdapterError::Unavailable
+}
