@@ -58,10 +58,12 @@
 //!   those that arrive while its join is still running are held until the number is
 //!   known. Each socket hears of each member once: from the list or from `member_added`.
 
+mod conn;
 mod keys;
 mod queries;
 mod scripts;
 mod state;
+mod subjects;
 
 use super::{presence_of, AdapterError};
 use crate::channel::registry::{AppState, JoinError, Joined, Left};
@@ -69,7 +71,7 @@ use crate::channel::{Member, Registry};
 use crate::config;
 use crate::protocol;
 use crate::socket::{Frame, Sink};
-use ::redis::aio::MultiplexedConnection;
+use conn::{Conn, Target};
 use keys::Keys;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -88,6 +90,12 @@ pub enum Bus {
 }
 
 impl Bus {
+    /// Kinds about one channel go to that channel's subject, heard only by nodes
+    /// with subscribers to it; the others to the node-wide subject every node hears.
+    fn per_channel(self) -> bool {
+        matches!(self, Bus::Broadcast | Bus::Member(_))
+    }
+
     fn tag(self) -> Cow<'static, str> {
         match self {
             Bus::Broadcast => "B".into(),
@@ -101,15 +109,28 @@ impl Bus {
 /// Messages waiting for the bus before they are dropped.
 const BUS_QUEUE: usize = 65_536;
 
+/// How long a node's first subscriber to a channel waits for the bus subscription.
+const SUBSCRIBE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A bus message and the subject it is published to.
+pub(crate) struct Outgoing {
+    subject: String,
+    payload: String,
+}
+
 pub struct Cluster {
     pub registry: Arc<Registry>,
     keys: Keys,
-    client: ::redis::Client,
-    conn: Mutex<Option<MultiplexedConnection>>,
+    target: Target,
+    conn: Mutex<Option<Conn>>,
     healthy: AtomicBool,
-    bus_tx: mpsc::Sender<String>,
-    bus_rx: Mutex<Option<mpsc::Receiver<String>>>,
+    /// The subjects this node listens to.
+    subjects: subjects::Subjects,
+    bus_tx: mpsc::Sender<Outgoing>,
+    bus_rx: Mutex<Option<mpsc::Receiver<Outgoing>>>,
     dropped: AtomicU64,
+    /// Which link's deliveries count: bumped at each (re)connect.
+    epoch: AtomicU64,
     /// Connections per app on the other live nodes, from the last heartbeat.
     remote_conns: Mutex<HashMap<String, usize>>,
     /// Other live nodes, from the last heartbeat.
@@ -129,17 +150,19 @@ impl Cluster {
         registry: Arc<Registry>,
         node: &str,
     ) -> Result<Arc<Cluster>, ::redis::RedisError> {
-        let client = ::redis::Client::open(cfg.redis_url.as_str())?;
+        let target = Target::parse(&cfg.redis_url, &cfg.cluster_nodes)?;
         let (bus_tx, bus_rx) = mpsc::channel(BUS_QUEUE);
         let cluster = Arc::new(Cluster {
             registry,
             keys: Keys::new(&cfg.prefix, node),
-            client,
+            target,
             conn: Mutex::new(None),
             healthy: AtomicBool::new(false),
+            subjects: subjects::Subjects::default(),
             bus_tx,
             bus_rx: Mutex::new(Some(bus_rx)),
             dropped: AtomicU64::new(0),
+            epoch: AtomicU64::new(0),
             remote_conns: Mutex::default(),
             peers: Mutex::default(),
             dirty: Mutex::default(),
@@ -156,7 +179,7 @@ impl Cluster {
         lock(&self.remote_conns).get(app).copied().unwrap_or(0)
     }
 
-    fn conn(&self) -> Result<MultiplexedConnection, AdapterError> {
+    fn conn(&self) -> Result<Conn, AdapterError> {
         match (self.healthy(), lock(&self.conn).clone()) {
             (true, Some(c)) => Ok(c),
             _ => Err(AdapterError::Unavailable),
@@ -169,8 +192,12 @@ impl Cluster {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let msg = self.bus_message(kind, app, target, except, frame);
-        if self.bus_tx.try_send(msg).is_err() {
+        let subject = match kind.per_channel() {
+            true => self.keys.subject(app, target),
+            false => self.keys.bus(),
+        };
+        let payload = self.bus_message(kind, app, target, except, frame);
+        if self.bus_tx.try_send(Outgoing { subject, payload }).is_err() {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::warn!(dropped = n, "cluster bus queue full: message dropped");
         }
@@ -271,6 +298,7 @@ impl Cluster {
     ) -> Result<Joined, AdapterError> {
         let mut joined = app.subscribe(channel, sink, member.clone(), None, false)?;
         self.mark_dirty(app, channel);
+        self.listen(app, channel).await;
         if joined.occupied {
             joined.occupied = self.occupancy(app, channel, true).await == Some(1);
         }
@@ -321,6 +349,7 @@ impl Cluster {
         let mut left = app.unsubscribe(channel, key)?;
         self.mark_dirty(app, channel);
         if left.vacated {
+            self.subjects.idle(&self.keys.subject(&app.app().id, channel));
             left.vacated = self.occupancy(app, channel, false).await == Some(0);
         }
         let Some(user) = left.user.clone() else {
@@ -349,6 +378,20 @@ impl Cluster {
             }
         }
         Some(left)
+    }
+
+    /// Make sure this node hears the channel's subject before a socket is told it
+    /// joined: at once when the subject is live, else after Redis acknowledged the
+    /// `SUBSCRIBE` (one round trip, paid by a node's first subscribers to a channel).
+    /// Without Redis there is nothing to wait for: the bus is down for every channel.
+    async fn listen(&self, app: &AppState, channel: &str) {
+        let subject = self.keys.subject(&app.app().id, channel);
+        if self.subjects.want(&subject, &app.app().id, channel) || !self.healthy() {
+            return;
+        }
+        if !self.subjects.until_live(&subject, SUBSCRIBE_WAIT).await {
+            tracing::warn!(channel, "bus subscription not acknowledged in time; remote events may be missed");
+        }
     }
 
     /// Record this node's first subscriber (or last leaving); answers how many

@@ -165,6 +165,7 @@ fn cluster(adapter: &str, url: &str, prefix: &str) -> Result<Option<Cluster>, Co
         "local" => Ok(None),
         "redis" => Ok(Some(Cluster {
             redis_url: url.to_string(),
+            cluster_nodes: Vec::new(),
             prefix: prefix.to_string(),
         })),
         other => Err(ConfigError::File {
