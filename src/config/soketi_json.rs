@@ -120,6 +120,8 @@ const REDIS_KEYS: &[(&str, &str)] = &[
     ("database.redis.db", "SOKETI_DB_REDIS_DB"),
     ("database.redis.username", "SOKETI_DB_REDIS_USERNAME"),
     ("database.redis.password", "SOKETI_DB_REDIS_PASSWORD"),
+    ("adapter.redis.clusterMode", "SOKETI_ADAPTER_REDIS_CLUSTER_MODE"),
+    ("database.redis.clusterNodes", "SOKETI_DB_REDIS_CLUSTER_NODES"),
 ];
 
 /// Options whose value herald already has, so they need no warning.
@@ -317,7 +319,7 @@ fn server_options(
     }
     let redis: BTreeMap<&str, String> = REDIS_KEYS
         .iter()
-        .filter_map(|&(path, var)| Some((var, scalar_text(options.remove(path)?)?)))
+        .filter_map(|&(path, var)| Some((var, option_text(options.remove(path)?)?)))
         .collect();
     env::apply_redis(raw, &|name| redis.get(name).cloned());
     for &(path, fine) in NO_OP {
@@ -420,6 +422,14 @@ fn truthy(value: &Value) -> bool {
         Value::String(s) => !s.is_empty() && s != "false" && s != "0",
         Value::Null => false,
         _ => true,
+    }
+}
+
+/// A scalar as text, or a list as its JSON (`database.redis.clusterNodes`).
+fn option_text(value: Value) -> Option<String> {
+    match value {
+        Value::Array(_) => Some(value.to_string()),
+        other => scalar_text(other),
     }
 }
 

@@ -69,7 +69,13 @@ fn server(s: &Server) -> String {
     line("max_message_bytes", s.max_message_bytes.to_string());
     let adapter = match &s.cluster {
         None => "local".to_string(),
-        Some(c) => format!("redis {} prefix {:?}", mask_url(&c.redis_url), c.prefix),
+        Some(c) if c.cluster_nodes.is_empty() => {
+            format!("redis {} prefix {:?}", mask_url(&c.redis_url), c.prefix)
+        }
+        Some(c) => {
+            let nodes: Vec<String> = c.cluster_nodes.iter().map(|n| mask_url(n)).collect();
+            format!("redis cluster {} prefix {:?}", nodes.join(","), c.prefix)
+        }
     };
     line("adapter", adapter);
     let m = &s.metrics;
