@@ -349,7 +349,8 @@ impl Cluster {
         let mut left = app.unsubscribe(channel, key)?;
         self.mark_dirty(app, channel);
         if left.vacated {
-            self.subjects.idle(&self.keys.subject(&app.app().id, channel));
+            self.subjects
+                .idle(&self.keys.subject(&app.app().id, channel));
             left.vacated = self.occupancy(app, channel, false).await == Some(0);
         }
         let Some(user) = left.user.clone() else {
@@ -390,7 +391,10 @@ impl Cluster {
             return;
         }
         if !self.subjects.until_live(&subject, SUBSCRIBE_WAIT).await {
-            tracing::warn!(channel, "bus subscription not acknowledged in time; remote events may be missed");
+            tracing::warn!(
+                channel,
+                "bus subscription not acknowledged in time; remote events may be missed"
+            );
         }
     }
 

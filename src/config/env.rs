@@ -102,7 +102,10 @@ pub(super) fn apply_redis(raw: &mut RawConfig, lookup: &dyn Fn(&str) -> Option<S
 
 /// The `user:password@` part of a Redis URL from `SOKETI_DB_REDIS_{USERNAME,PASSWORD}`.
 fn redis_auth(get: &dyn Fn(&str) -> Option<String>) -> String {
-    match (get("SOKETI_DB_REDIS_USERNAME"), get("SOKETI_DB_REDIS_PASSWORD")) {
+    match (
+        get("SOKETI_DB_REDIS_USERNAME"),
+        get("SOKETI_DB_REDIS_PASSWORD"),
+    ) {
         (Some(u), Some(p)) => format!("{u}:{p}@"),
         (None, Some(p)) => format!(":{p}@"),
         (Some(u), None) => format!("{u}@"),
@@ -143,7 +146,10 @@ fn cluster_nodes(text: &str) -> Option<Vec<String>> {
     let node = |v: &serde_json::Value| match v {
         serde_json::Value::String(s) => Some(s.trim_start_matches("redis://").to_string()),
         serde_json::Value::Object(o) => {
-            let host = o.get("host").and_then(|h| h.as_str()).unwrap_or("127.0.0.1");
+            let host = o
+                .get("host")
+                .and_then(|h| h.as_str())
+                .unwrap_or("127.0.0.1");
             let port = match o.get("port") {
                 Some(serde_json::Value::Number(n)) => n.to_string(),
                 Some(serde_json::Value::String(s)) => s.clone(),
@@ -324,7 +330,11 @@ mod tests {
         let cluster = cfg.server.cluster.unwrap();
         assert_eq!(
             cluster.cluster_nodes,
-            ["redis://:pw@r1:7000", "redis://:pw@r2:7001", "redis://:pw@r3:7002"]
+            [
+                "redis://:pw@r1:7000",
+                "redis://:pw@r2:7001",
+                "redis://:pw@r3:7002"
+            ]
         );
         let cfg = build(&[
             ("SOKETI_ADAPTER_DRIVER", "redis"),

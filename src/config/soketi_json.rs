@@ -120,8 +120,14 @@ const REDIS_KEYS: &[(&str, &str)] = &[
     ("database.redis.db", "SOKETI_DB_REDIS_DB"),
     ("database.redis.username", "SOKETI_DB_REDIS_USERNAME"),
     ("database.redis.password", "SOKETI_DB_REDIS_PASSWORD"),
-    ("adapter.redis.clusterMode", "SOKETI_ADAPTER_REDIS_CLUSTER_MODE"),
-    ("database.redis.clusterNodes", "SOKETI_DB_REDIS_CLUSTER_NODES"),
+    (
+        "adapter.redis.clusterMode",
+        "SOKETI_ADAPTER_REDIS_CLUSTER_MODE",
+    ),
+    (
+        "database.redis.clusterNodes",
+        "SOKETI_DB_REDIS_CLUSTER_NODES",
+    ),
 ];
 
 /// Options whose value herald already has, so they need no warning.

@@ -13,6 +13,7 @@ mod origins;
 mod postgres;
 mod presence;
 mod rate_limits;
+mod redis_cluster;
 mod soketi_env;
 mod soketi_json;
 mod support;

@@ -1,11 +1,11 @@
 //! The adapter's background task: connect, resync, read the bus, send the bus,
 //! heartbeat, purge dead nodes, and start over when Redis goes away.
 
+use super::conn::Conn;
 use super::keys::{sub_field, Keys};
 use super::{lock, scripts, Cluster, Outgoing};
 use crate::protocol;
 use crate::socket::Frame;
-use super::conn::Conn;
 use ::redis::{AsyncCommands, PushInfo, PushKind, RedisResult, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -60,7 +60,8 @@ fn pushes(cluster: &Arc<Cluster>, lost: &Arc<Notify>) -> impl Fn(PushInfo) -> Re
     move |info: PushInfo| {
         match info.kind {
             PushKind::Message | PushKind::SMessage => {
-                let (Some(c), Some(Value::BulkString(payload))) = (weak.upgrade(), info.data.get(1))
+                let (Some(c), Some(Value::BulkString(payload))) =
+                    (weak.upgrade(), info.data.get(1))
                 else {
                     return Ok(());
                 };
@@ -193,7 +194,12 @@ async fn send_bus(
                 groups.len() - 1
             }
         };
-        groups[at].1.cmd(publish).arg(m.subject).arg(m.payload).ignore();
+        groups[at]
+            .1
+            .cmd(publish)
+            .arg(m.subject)
+            .arg(m.payload)
+            .ignore();
     }
     let sends = groups.iter().map(|(_, pipe)| {
         let mut c = conn.clone();
@@ -283,11 +289,7 @@ async fn heartbeat(cluster: &Cluster, conn: &mut Conn) -> RedisResult<()> {
 }
 
 /// Remove a node's presence contributions and announce members that left for good.
-async fn purge_node(
-    cluster: &Cluster,
-    conn: &mut Conn,
-    node: &str,
-) -> RedisResult<()> {
+async fn purge_node(cluster: &Cluster, conn: &mut Conn, node: &str) -> RedisResult<()> {
     let subscribed: Vec<String> = conn.hkeys(cluster.keys.subs_of(node)).await?;
     let mut pipe = ::redis::pipe();
     for field in &subscribed {
@@ -316,11 +318,7 @@ async fn purge_node(
 }
 
 /// Delete every key a node owns.
-pub async fn forget_node(
-    conn: &mut Conn,
-    keys: &Keys,
-    node: &str,
-) -> RedisResult<()> {
+pub async fn forget_node(conn: &mut Conn, keys: &Keys, node: &str) -> RedisResult<()> {
     let mut pipe = ::redis::pipe();
     pipe.srem(keys.nodes(), node).ignore();
     for key in [

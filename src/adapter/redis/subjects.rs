@@ -229,7 +229,10 @@ mod tests {
             t.entries.get_mut("x").unwrap().state = State::Leaving { again: false };
         }
         assert!(!s.want("x", "a", "c"), "must wait for the new SUBSCRIBE");
-        assert!(s.take_pending().is_empty(), "not before the UNSUBSCRIBE is acked");
+        assert!(
+            s.take_pending().is_empty(),
+            "not before the UNSUBSCRIBE is acked"
+        );
         s.mark_left(&["x".into()]);
         assert_eq!(s.take_pending(), vec!["x".to_string()]);
         s.mark_live(&["x".into()]);
@@ -244,7 +247,10 @@ mod tests {
         s.mark_live(&["x".into()]);
         assert!(s.take_idle(|_, _| true).is_empty(), "lingers first");
         s.lock().idle.iter_mut().for_each(|(t, _)| *t -= LINGER);
-        assert!(s.take_idle(|_, _| false).is_empty(), "still has subscribers");
+        assert!(
+            s.take_idle(|_, _| false).is_empty(),
+            "still has subscribers"
+        );
         s.idle("x");
         s.lock().idle.iter_mut().for_each(|(t, _)| *t -= LINGER);
         assert_eq!(s.take_idle(|_, _| true), vec!["x".to_string()]);
