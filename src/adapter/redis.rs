@@ -298,10 +298,15 @@ impl Cluster {
     ) -> Result<Joined, AdapterError> {
         let mut joined = app.subscribe(channel, sink, member.clone(), None, false)?;
         self.mark_dirty(app, channel);
-        self.listen(app, channel).await;
-        if joined.occupied {
-            joined.occupied = self.occupancy(app, channel, true).await == Some(1);
-        }
+        // Both are one round trip for a node's first subscriber: wait for them together.
+        let occupancy = async {
+            match joined.occupied {
+                true => self.occupancy(app, channel, true).await == Some(1),
+                false => false,
+            }
+        };
+        let ((), occupied) = tokio::join!(self.listen(app, channel), occupancy);
+        joined.occupied = occupied;
         let Some(m) = member else { return Ok(joined) };
         if joined.already {
             joined.presence = Some(presence_of(&self.members(app, channel).await?));

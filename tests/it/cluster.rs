@@ -620,6 +620,56 @@ pub async fn churn_never_loses_or_repeats_an_acknowledged_event(redis: &mut impl
     tokio::join!(publisher, churner);
 }
 
+/// A node's first subscriber to a channel is answered only once the node hears
+/// the channel: Redis counts the node's subscription when `subscribe` returns, and
+/// an event published on another node right then arrives (40 fresh channels).
+pub async fn first_subscriber_hears_events_published_right_after_its_ack(redis: &mut impl Bus) {
+    use herald::socket::{Frame, Liveness, Sink, SocketId};
+    let mk = || {
+        let text = cluster_toml(&*redis, "t12", "", "", 0);
+        let raw = herald::config::RawConfig::parse_toml("t", &text).unwrap();
+        herald::node::Node::new(raw.build().unwrap()).unwrap()
+    };
+    let (a, b) = (mk(), mk());
+    for n in [&a, &b] {
+        eventually(|| async { n.is_ready() }).await;
+    }
+    let (app_a, app_b) = (
+        a.adapter.app(APP_ID).unwrap().clone(),
+        b.adapter.app(APP_ID).unwrap().clone(),
+    );
+    let mut missed = Vec::new();
+    for i in 0..40 {
+        let channel = format!("race-{i}");
+        let sink = Sink::new(SocketId::new(7, i), 8, Liveness::new(None));
+        b.adapter
+            .subscribe(&app_b, &channel, &sink, None)
+            .await
+            .unwrap();
+        // Asked of Redis before this (current-thread) runtime runs anything else.
+        let subject = format!("t12#{APP_ID}#{channel}");
+        assert_eq!(
+            redis.listeners(&subject),
+            1,
+            "{channel}: not heard when answered"
+        );
+        let frame = Frame::from(format!("{{\"event\":\"e\",\"channel\":\"{channel}\"}}"));
+        a.adapter.broadcast(&app_a, &channel, &frame, None);
+        let t = Instant::now();
+        while sink.take().frames.is_empty() {
+            if t.elapsed() > Duration::from_secs(1) {
+                missed.push(channel);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    assert!(
+        missed.is_empty(),
+        "events lost right after subscribe: {missed:?}"
+    );
+}
+
 /// Every scenario against one `redis-server`.
 mod on_redis {
     use super::*;
@@ -681,6 +731,14 @@ mod on_redis {
     #[tokio::test]
     async fn churn_never_loses_or_repeats_an_acknowledged_event() {
         super::churn_never_loses_or_repeats_an_acknowledged_event(&mut Redis::start().await).await;
+    }
+
+    #[tokio::test]
+    async fn first_subscriber_hears_events_published_right_after_its_ack() {
+        super::first_subscriber_hears_events_published_right_after_its_ack(
+            &mut Redis::start().await,
+        )
+        .await;
     }
 
     #[tokio::test]

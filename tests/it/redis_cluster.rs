@@ -255,6 +255,7 @@ mod on_cluster {
         api_rate_limits_are_shared_by_the_cluster,
         deliveries_reach_only_nodes_with_subscribers,
         churn_never_loses_or_repeats_an_acknowledged_event,
+        first_subscriber_hears_events_published_right_after_its_ack,
     );
 }
 

@@ -60,6 +60,7 @@ fn pushes(cluster: &Arc<Cluster>, lost: &Arc<Notify>) -> impl Fn(PushInfo) -> Re
     move |info: PushInfo| {
         match info.kind {
             PushKind::Message | PushKind::SMessage => {
+                crate::metrics::bus_received();
                 let (Some(c), Some(Value::BulkString(payload))) =
                     (weak.upgrade(), info.data.get(1))
                 else {
