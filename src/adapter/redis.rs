@@ -4,7 +4,8 @@
 //!
 //! | name | type | holds |
 //! |---|---|---|
-//! | `P#bus` | pub/sub channel | every cross-node delivery: `origin\nkind\napp\ntarget\nexcept\nframe` |
+//! | `P#{app}#{channel}` | pub/sub subject (sharded on a Redis Cluster) | a channel's deliveries: [`Bus::Broadcast`] and [`Bus::Member`] as `origin\nkind\napp\ntarget\nexcept\nframe`; only nodes with local subscribers listen |
+//! | `P#bus` | pub/sub subject, every node listens | the other kinds: [`Bus::ToUser`], [`Bus::Terminate`] and any kind not about one channel (see [`Bus::per_channel`]) |
 //! | `P:nodes` | set | node ids that announced themselves |
 //! | `P:node:{node}` | string, 5 s TTL | heartbeat, refreshed every second |
 //! | `P:conns:{node}` | hash app → sockets | connection counts, for cluster-wide quotas |
@@ -17,10 +18,33 @@
 //!
 //! # Delivery
 //! A publish is delivered to local subscribers at once and put on a bounded queue;
-//! one task sends the queue to `P#bus` in order over one connection (pipelined), and
-//! every node reads the bus over one connection, skipping its own messages. So a
-//! channel's events from one publisher arrive in the same order on every node. The
-//! excluded `socket_id` travels with each message.
+//! one task sends the queue in order over the node's one link (pipelined;
+//! [`conn`]), each message to its subject. A node listens to a channel's subject
+//! only while it has local subscribers to it ([`subjects`]: subscribed on the first,
+//! unsubscribed 2 s after the last left), so bus messages per event = nodes that hold
+//! the channel, and a node pays nothing for channels it does not serve. Per channel,
+//! not per bucket of channels: Redis routes a `PUBLISH` with a hash lookup whatever
+//! the number of subjects, so buckets would only add deliveries to nodes that then
+//! drop them (BENCHMARKS.md, scenario 8). Deliveries are pushed (RESP3) on the same
+//! link that carries the commands and handed to the registry in the order Redis sent
+//! them, skipping the node's own. So a channel's events from one publisher arrive in
+//! the same order on every node. The excluded `socket_id` travels with each message.
+//!
+//! A node's first subscriber to a channel is answered after Redis acknowledged the
+//! `SUBSCRIBE` (one round trip, overlapped with the occupancy round trip it paid
+//! already), so an event published after its `subscription_succeeded` reaches it.
+//! Later subscribers on that node wait for nothing. Subscribe/unsubscribe races are
+//! resolved in [`subjects`]: the registry is the truth, the subject lingers before its
+//! `UNSUBSCRIBE`, and a join during an `UNSUBSCRIBE` waits for the next `SUBSCRIBE`.
+//!
+//! # Redis Cluster
+//! With `redis_cluster_nodes` the link is a cluster connection: deliveries use sharded
+//! pub/sub (`SSUBSCRIBE`/`SPUBLISH`, each subject served by its slot's master, so
+//! delivery work spreads over the shards). Every script reads and writes one key, so
+//! it is atomic in its slot; a pipeline whose keys span slots is sent command by
+//! command ([`conn`]); bus publishes are grouped per subject, keeping a channel's order.
+//! A lost master (failover to its replica) or moved slot drops the link's node
+//! connection: the node reconnects, subscribes again and resyncs as after a restart.
 //!
 //! # Presence
 //! A join is one Lua script: it counts the socket under the user and this node,
