@@ -41,11 +41,24 @@ redis_single() {
   PIDS+=($!); BUS_PIDS=($!); BUS_PORTS=("$p"); wait_port "$p"
   BUS_ENV=(--adapter redis --redis-url "redis://127.0.0.1:$p/0")
 }
+# A free port below 55536 whose cluster bus port (+10000) is free too.
+cluster_port() {
+  python3 -c '
+import random, socket
+while True:
+    p = random.randint(20000, 55535)
+    try:
+        for q in (p, p + 10000):
+            s = socket.socket(); s.bind(("127.0.0.1", q)); s.close()
+        print(p); break
+    except OSError:
+        pass'
+}
 redis_cluster() {
   BUS_PIDS=() BUS_PORTS=()
   local seeds=() json=()
   for _ in 1 2 3; do
-    local p; p=$(free_port); mkdir -p "$TMP/$p"
+    local p; p=$(cluster_port); mkdir -p "$TMP/$p"
     redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no --loglevel warning \
       --cluster-enabled yes --cluster-config-file nodes.conf --dir "$TMP/$p" >/dev/null &
     PIDS+=($!); BUS_PIDS+=($!); BUS_PORTS+=("$p"); seeds+=("127.0.0.1:$p"); json+=("{\"host\":\"127.0.0.1\",\"port\":$p}")
@@ -64,7 +77,7 @@ cpu_us() { awk '{ sub(/.*\) /, ""); print ($12 + $13) * 10000 }' "/proc/$1/stat"
 bus_msgs() { curl -s "http://127.0.0.1:$1/metrics" | awk '/cluster_bus_messages_received_total/ && !/^#/ { print $2; f=1 } END { if (!f) print "nan" }'; }
 
 run() { # run BIN BUSKIND N
-  local bin=$1 kind=$2 n=$3 label
+  local bin=$1 kind=$2 n=$3 label; shift 3
   label="$kind $n node(s) $(basename "$(dirname "$bin")")"
   if [ "$kind" = cluster ]; then redis_cluster; else redis_single; fi
   local ports=() mports=() npids=()
@@ -84,34 +97,54 @@ run() { # run BIN BUSKIND N
   for p in "${ports[@]}"; do until curl -sf "http://127.0.0.1:$p/ready" >/dev/null; do sleep 0.1; done; done
   local held=$(( (n + 1) / 2 )) sub_ports
   sub_ports=$(IFS=,; echo "${ports[*]:0:$held}")
+  # A quiet window as long as the run: what each process spends with no events (timers,
+  # heartbeats), subtracted below so the figures are per event.
+  local quiet=() bus_quiet=()
+  for i in "${!npids[@]}"; do quiet+=("$(cpu_us "${npids[$i]}")"); done
+  for b in "${BUS_PIDS[@]}"; do bus_quiet+=("$(cpu_us "$b")"); done
+  local t0; t0=$(date +%s%N)
+  sleep "$DUR"
+  local quiet_ns=$(( $(date +%s%N) - t0 ))
+  for i in "${!npids[@]}"; do quiet[$i]=$(( $(cpu_us "${npids[$i]}") - ${quiet[$i]} )); done
+  for j in "${!BUS_PIDS[@]}"; do bus_quiet[$j]=$(( $(cpu_us "${BUS_PIDS[$j]}") - ${bus_quiet[$j]} )); done
+  for p in "${BUS_PORTS[@]}"; do redis-cli -p "$p" CONFIG RESETSTAT >/dev/null; done
   local before=() msgs=() bus_before=()
   for i in "${!npids[@]}"; do before+=("$(cpu_us "${npids[$i]}")"); msgs+=("$(bus_msgs "${mports[$i]}")"); done
   for b in "${BUS_PIDS[@]}"; do bus_before+=("$(cpu_us "$b")"); done
+  t0=$(date +%s%N)
   echo; echo "== $label: subscribers on $held node(s), $RATE events/s to node 0"
   "$BENCH" --port "${ports[0]}" --pub-port "${ports[0]}" --sub-ports "$sub_ports" --scenario fanout \
     --rate "$RATE" --subscribers "$SUBS" --payload 100 --publishers 4 --duration "$DUR" \
     --json "$TMP/step.jsonl" --label "$label" "$@" | grep -E '^fanout .*/s' || true
-  local events; events=$(tail -1 "$TMP/step.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["publishes_ok"])')
+  local events; events=$(grep publishes_ok "$TMP/step.jsonl" | tail -1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["publishes_ok"])')
+  local run_ns=$(( $(date +%s%N) - t0 )) stats=()
+  for p in "${BUS_PORTS[@]}"; do
+    stats+=("\"$(redis-cli -p "$p" INFO commandstats | grep -o 'cmdstat_[a-z|]*:calls=[0-9]*,usec=[0-9]*' | tr '\n' ' ')\"")
+  done
   local per_node=() bus=()
   for i in "${!npids[@]}"; do
     local cpu m
     cpu=$(( $(cpu_us "${npids[$i]}") - ${before[$i]} ))
     m=$(bus_msgs "${mports[$i]}")
-    per_node+=("{\"node\":$i,\"subscribers\":$([ "$i" -lt "$held" ] && echo true || echo false),\"cpu_us\":$cpu,\"bus_msgs\":$(python3 -c "a,b='$m','${msgs[$i]}'; print('null' if 'nan' in (a,b) else float(a)-float(b))")}")
+    per_node+=("{\"node\":$i,\"subscribers\":$([ "$i" -lt "$held" ] && echo true || echo false),\"cpu_us\":$cpu,\"quiet_cpu_us\":${quiet[$i]},\"bus_msgs\":$(python3 -c "a,b='$m','${msgs[$i]}'; print('null' if 'nan' in (a,b) else float(a)-float(b))")}")
   done
   for j in "${!BUS_PIDS[@]}"; do bus+=("$(( $(cpu_us "${BUS_PIDS[$j]}") - ${bus_before[$j]} ))"); done
   local IFS=,
-  echo "{\"label\":\"$label\",\"bus\":\"$kind\",\"nodes\":$n,\"holding\":$held,\"events\":$events,\"per_node\":[${per_node[*]}],\"bus_cpu_us\":[${bus[*]}]}" >> "$JSON"
+  echo "{\"label\":\"$label\",\"bus\":\"$kind\",\"nodes\":$n,\"holding\":$held,\"events\":$events,\"run_ns\":$run_ns,\"quiet_ns\":$quiet_ns,\"per_node\":[${per_node[*]}],\"bus_cpu_us\":[${bus[*]}],\"bus_quiet_cpu_us\":[${bus_quiet[*]}],\"bus_commandstats\":[${stats[*]}]}" >> "$JSON"
   unset IFS
   python3 - "$JSON" <<'EOF'
 import json, sys
 r = json.loads(open(sys.argv[1]).read().splitlines()[-1]); e = max(r["events"], 1)
+scale = r["run_ns"] / r["quiet_ns"]
 for p in r["per_node"]:
     m = "n/a" if p["bus_msgs"] is None else "%.2f" % (p["bus_msgs"] / e)
     who = "subscribers" if p["subscribers"] else "no subscriber"
-    print("  node %d (%s): %6.2f us CPU/event, %s bus msgs/event" % (p["node"], who, p["cpu_us"] / e, m))
-for i, c in enumerate(r["bus_cpu_us"]):
-    print("  bus server %d: %6.2f us CPU/event" % (i, c / e))
+    net = (p["cpu_us"] - p["quiet_cpu_us"] * scale) / e
+    print("  node %d (%s): %6.2f us CPU/event (%6.2f with its quiet-window CPU), %s bus msgs/event" % (p["node"], who, net, p["cpu_us"] / e, m))
+for i, (c, q) in enumerate(zip(r["bus_cpu_us"], r["bus_quiet_cpu_us"])):
+    calls = " ".join("%s %s/event %.2f us/event" % (s.split(":")[0][8:], "%.2f" % (int(s.split("calls=")[1].split(",")[0]) / e), int(s.split("usec=")[1]) / e)
+                     for s in r["bus_commandstats"][i].split() if int(s.split("calls=")[1].split(",")[0]) >= e / 10)
+    print("  bus server %d: %6.2f us CPU/event; Redis's own count of its busiest commands: %s" % (i, (c - q * scale) / e, calls))
 total = sum(p["bus_msgs"] for p in r["per_node"] if p["bus_msgs"] is not None)
 print("  %d events; bus messages per event (all nodes): %.2f; nodes holding the channel: %d" % (r["events"], total / e, r["holding"]))
 EOF

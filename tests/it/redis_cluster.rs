@@ -19,7 +19,7 @@ pub struct RedisCluster {
 impl RedisCluster {
     /// `masters` masters with `replicas` replicas each.
     pub async fn start(masters: usize, replicas: usize) -> RedisCluster {
-        let ports: Vec<u16> = (0..masters * (1 + replicas)).map(|_| free_port()).collect();
+        let ports: Vec<u16> = (0..masters * (1 + replicas)).map(|_| cluster_port()).collect();
         let dir = std::env::temp_dir().join(format!("herald-rc-{}", ports[0]));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -162,6 +162,26 @@ impl RedisCluster {
             .map(|p| format!("'127.0.0.1:{p}'"))
             .collect();
         seeds.join(",")
+    }
+}
+
+/// A free port below 55536 whose cluster bus port (+10000) is free too.
+fn cluster_port() -> u16 {
+    loop {
+        let p = free_port();
+        let bus = p.checked_add(10_000).filter(|_| p <= 55_535);
+        let Some(bus) = bus else {
+            let low = 20_000 + p % 30_000;
+            if std::net::TcpListener::bind(("127.0.0.1", low)).is_ok()
+                && std::net::TcpListener::bind(("127.0.0.1", low + 10_000)).is_ok()
+            {
+                return low;
+            }
+            continue;
+        };
+        if std::net::TcpListener::bind(("127.0.0.1", bus)).is_ok() {
+            return p;
+        }
     }
 }
 
