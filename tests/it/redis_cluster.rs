@@ -19,7 +19,9 @@ pub struct RedisCluster {
 impl RedisCluster {
     /// `masters` masters with `replicas` replicas each.
     pub async fn start(masters: usize, replicas: usize) -> RedisCluster {
-        let ports: Vec<u16> = (0..masters * (1 + replicas)).map(|_| cluster_port()).collect();
+        let ports: Vec<u16> = (0..masters * (1 + replicas))
+            .map(|_| cluster_port())
+            .collect();
         let dir = std::env::temp_dir().join(format!("herald-rc-{}", ports[0]));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -41,6 +43,7 @@ impl RedisCluster {
         let child = Command::new("redis-server")
             .args(["--port", &port, "--bind", "127.0.0.1", "--save", ""])
             .args(["--appendonly", "no", "--cluster-enabled", "yes"])
+            .args(["--repl-diskless-sync-delay", "0"])
             .args([
                 "--cluster-config-file",
                 &conf,
@@ -89,12 +92,14 @@ impl RedisCluster {
 
     /// Wait until every running node says the cluster is ok.
     async fn wait_ok(&self) {
+        // A replica that never synced cannot take over: wait for its link too.
+        let ok = |p: u16| {
+            let info = cli(p, &["INFO", "replication"]);
+            let synced = !info.contains("role:slave") || info.contains("master_link_status:up");
+            synced && cli(p, &["CLUSTER", "INFO"]).contains("cluster_state:ok")
+        };
         for _ in 0..300 {
-            let running = self.live_ports();
-            if running
-                .iter()
-                .all(|&p| cli(p, &["CLUSTER", "INFO"]).contains("cluster_state:ok"))
-            {
+            if self.live_ports().into_iter().all(ok) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -112,28 +117,23 @@ impl RedisCluster {
             .collect()
     }
 
-    /// The master that serves `key`'s slot (from `CLUSTER NODES`).
-    pub fn master_of(&self, key: &str) -> u16 {
+    /// The master that serves `key`'s slot (from `CLUSTER NODES`), if one does.
+    pub fn master_of(&self, key: &str) -> Option<u16> {
         let port = self.live_ports()[0];
         let slot: u16 = cli(port, &["CLUSTER", "KEYSLOT", key])
             .trim()
             .parse()
             .unwrap();
         let nodes = cli(port, &["CLUSTER", "NODES"]);
-        let serving = nodes.lines().find(|l| {
+        let serving = nodes.lines().filter(|l| !l.contains("fail")).find(|l| {
             let f: Vec<&str> = l.split(' ').collect();
             f.len() > 8
                 && f[2].contains("master")
                 && !f[2].contains("fail")
                 && f[8..].iter().any(|r| in_range(r, slot))
         });
-        let addr = serving
-            .expect("a master serves the slot")
-            .split(' ')
-            .nth(1)
-            .unwrap();
-        let port = addr.split(['@', ':']).nth(1).unwrap();
-        port.parse().unwrap()
+        let addr = serving?.split(' ').nth(1)?;
+        addr.split(['@', ':']).nth(1)?.parse().ok()
     }
 
     /// Listeners of a sharded subject, summed over the running masters.
@@ -293,10 +293,21 @@ async fn a_master_failover_is_survived() {
         .await;
     assert_eq!(a.publish("fo-room", "before", "1").await.0, 200);
     assert_eq!(on_b.next().await["event"], "before");
-    let master = rc.master_of(&format!("fo#{APP_ID}#fo-room"));
+    let subject = format!("fo#{APP_ID}#fo-room");
+    let master = rc.master_of(&subject).expect("a master serves the subject");
     let t = Instant::now();
     rc.kill(master);
+    // The replica is promoted once the others mark the master failed (node timeout 1 s).
+    while rc.master_of(&subject).is_none_or(|p| p == master) {
+        let nodes = cli(rc.live_ports()[0], &["CLUSTER", "NODES"]);
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "no failover: {nodes}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     rc.wait_ok().await;
+    eprintln!("replica promoted after {:?}", t.elapsed());
     wait_ready(&a, true).await;
     wait_ready(&b, true).await;
     // Events published once both nodes are back reach the subscriber.
