@@ -82,6 +82,7 @@
 //!   those that arrive while its join is still running are held until the number is
 //!   known. Each socket hears of each member once: from the list or from `member_added`.
 
+mod bus;
 mod conn;
 mod keys;
 mod queries;
@@ -227,24 +228,6 @@ impl Cluster {
         }
     }
 
-    /// `origin\nkind\napp\ntarget\nexcept\nframe`
-    fn bus_message(
-        &self,
-        kind: Bus,
-        app: &str,
-        target: &str,
-        except: Option<&str>,
-        frame: &Frame,
-    ) -> String {
-        let except = except.unwrap_or("");
-        format!(
-            "{}\n{}\n{app}\n{target}\n{except}\n{}",
-            self.keys.node,
-            kind.tag(),
-            frame.as_str()
-        )
-    }
-
     /// A new member numbered `seq`, to the subscribers here and on every node
     /// whose member list did not have it (never to the joining socket).
     fn announce_member(
@@ -265,48 +248,6 @@ impl Cluster {
             Some(socket_id),
             &frame,
         );
-    }
-
-    /// Handle a bus message from another node.
-    fn deliver(&self, payload: &str) {
-        let mut parts = payload.splitn(6, '\n');
-        let (Some(origin), Some(kind), Some(app), Some(target), Some(except), Some(frame)) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
-            tracing::warn!("malformed cluster bus message ignored");
-            return;
-        };
-        if origin == self.keys.node {
-            return;
-        }
-        let Some(app) = self.registry.app(app) else {
-            return;
-        };
-        let except = (!except.is_empty()).then_some(except);
-        let frame = Frame::from(frame);
-        match kind {
-            "B" => {
-                app.broadcast(target, &frame, except);
-            }
-            "U" => {
-                app.send_to_user(target, &frame, except);
-            }
-            "T" => {
-                app.terminate_user(target);
-            }
-            member if member.starts_with('M') => match member[1..].parse() {
-                Ok(seq) => {
-                    app.announce_member(target, &frame, seq, except);
-                }
-                Err(_) => tracing::warn!(kind, "malformed cluster bus member message"),
-            },
-            _ => tracing::warn!(kind, "unknown cluster bus message kind"),
-        }
     }
 
     fn mark_dirty(&self, app: &AppState, channel: &str) {

@@ -6,6 +6,7 @@ mod channels;
 mod cli;
 mod client_events;
 mod cluster;
+mod cluster_delivery;
 mod config_check;
 mod deploy;
 mod metrics;

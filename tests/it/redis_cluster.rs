@@ -254,15 +254,15 @@ mod on_cluster {
     use super::*;
 
     macro_rules! on_cluster {
-        ($($name:ident),* $(,)?) => {$(
+        ($module:ident: $($name:ident),* $(,)?) => {$(
             #[tokio::test]
             async fn $name() {
-                cluster::$name(&mut three_masters().await).await;
+                crate::$module::$name(&mut three_masters().await).await;
             }
         )*};
     }
 
-    on_cluster!(
+    on_cluster!(cluster:
         events_and_client_events_cross_nodes_excluding_socket_id,
         presence_is_one_member_list_for_the_cluster,
         simultaneous_presence_joins_are_announced_once_to_each_socket,
@@ -273,6 +273,8 @@ mod on_cluster {
         redis_outage_is_loud_and_recovers_by_itself,
         occupancy_transitions_are_cluster_wide,
         api_rate_limits_are_shared_by_the_cluster,
+    );
+    on_cluster!(cluster_delivery:
         deliveries_reach_only_nodes_with_subscribers,
         churn_never_loses_or_repeats_an_acknowledged_event,
         first_subscriber_hears_events_published_right_after_its_ack,

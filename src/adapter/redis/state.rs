@@ -1,6 +1,7 @@
 //! The adapter's background task: connect, resync, read the bus, send the bus,
 //! heartbeat, purge dead nodes, and start over when Redis goes away.
 
+use super::bus::{send_bus, subscribe, unsubscribe_idle};
 use super::conn::Conn;
 use super::keys::{sub_field, Keys};
 use super::{lock, scripts, Cluster, Outgoing};
@@ -16,7 +17,6 @@ use tokio::sync::{mpsc, Notify};
 const HEARTBEAT: Duration = Duration::from_secs(1);
 const HEARTBEAT_TTL_MS: u64 = 5_000;
 const FLUSH: Duration = Duration::from_millis(20);
-const MAX_PIPELINE: usize = 512;
 
 /// Run forever: (re)connect with back-off, then serve until the connection fails.
 pub async fn run(cluster: Arc<Cluster>) {
@@ -132,81 +132,6 @@ async fn serve(
             }
         }
     }
-}
-
-/// Subscribe the link to `subjects`, one command each (each is acknowledged on its own).
-async fn subscribe(conn: &mut Conn, subjects: &[String]) -> RedisResult<()> {
-    let mut pipe = ::redis::pipe();
-    for s in subjects {
-        pipe.cmd(conn.subscribe_cmd()).arg(s).ignore();
-    }
-    pipe.query_async(conn).await
-}
-
-/// Unsubscribe the subjects whose last local subscriber left more than `LINGER` ago.
-async fn unsubscribe_idle(cluster: &Cluster, conn: &mut Conn) -> RedisResult<()> {
-    let empty = |app: &str, channel: &str| {
-        cluster
-            .registry
-            .app(app)
-            .is_none_or(|a| a.counts(channel).is_none())
-    };
-    let leaving = cluster.subjects.take_idle(empty);
-    if leaving.is_empty() {
-        return Ok(());
-    }
-    let mut pipe = ::redis::pipe();
-    for s in &leaving {
-        pipe.cmd(conn.unsubscribe_cmd()).arg(s).ignore();
-    }
-    pipe.query_async::<()>(conn).await?;
-    cluster.subjects.mark_left(&leaving);
-    Ok(())
-}
-
-/// Publish the queued messages in order, pipelined. On a Redis Cluster one
-/// pipeline per subject (its slot), sent together: a subject's order is kept.
-async fn send_bus(
-    conn: &mut Conn,
-    first: Outgoing,
-    rx: &mut mpsc::Receiver<Outgoing>,
-) -> RedisResult<()> {
-    let mut batch = vec![first];
-    while batch.len() < MAX_PIPELINE {
-        match rx.try_recv() {
-            Ok(msg) => batch.push(msg),
-            Err(_) => break,
-        }
-    }
-    let publish = conn.publish_cmd();
-    if !conn.sharded() {
-        let mut pipe = ::redis::pipe();
-        for m in batch {
-            pipe.cmd(publish).arg(m.subject).arg(m.payload).ignore();
-        }
-        return pipe.query_async(conn).await;
-    }
-    let mut groups: Vec<(String, ::redis::Pipeline)> = Vec::new();
-    for m in batch {
-        let at = match groups.iter().position(|(s, _)| *s == m.subject) {
-            Some(i) => i,
-            None => {
-                groups.push((m.subject.clone(), ::redis::pipe()));
-                groups.len() - 1
-            }
-        };
-        groups[at]
-            .1
-            .cmd(publish)
-            .arg(m.subject)
-            .arg(m.payload)
-            .ignore();
-    }
-    let sends = groups.iter().map(|(_, pipe)| {
-        let mut c = conn.clone();
-        async move { pipe.query_async::<()>(&mut c).await }
-    });
-    futures_util::future::try_join_all(sends).await.map(|_| ())
 }
 
 /// Write this node's changed subscription counts.
