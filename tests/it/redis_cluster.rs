@@ -328,3 +328,50 @@ async fn a_master_failover_is_survived() {
     let (_, body) = a.api("GET", &users, &[], "").await;
     assert_eq!(body["users"].as_array().unwrap().len(), 1, "{body}");
 }
+
+/// The slot of a channel's delivery subject moves to another master (what
+/// `redis-cli --cluster reshard` does, one slot): Redis drops the subject's
+/// listeners, and the nodes reconnect, subscribe again and deliver as before.
+#[tokio::test]
+async fn a_slot_migration_is_survived() {
+    let rc = three_masters().await;
+    let (a, b) = (node(&rc, "mv", "").await, node(&rc, "mv", "").await);
+    let mut on_b = b.client().await;
+    on_b.subscribe("mv-room").await;
+    assert_eq!(a.publish("mv-room", "before", "1").await.0, 200);
+    assert_eq!(on_b.next().await["event"], "before");
+    let subject = format!("mv#{APP_ID}#mv-room");
+    let src = rc.master_of(&subject).unwrap();
+    let dst = *rc.ports.iter().find(|&&p| p != src).unwrap();
+    let slot = cli(src, &["CLUSTER", "KEYSLOT", &subject]);
+    let slot = slot.trim();
+    assert_eq!(cli(src, &["CLUSTER", "COUNTKEYSINSLOT", slot]).trim(), "0");
+    let id = |p: u16| cli(p, &["CLUSTER", "MYID"]).trim().to_string();
+    let (src_id, dst_id) = (id(src), id(dst));
+    cli(dst, &["CLUSTER", "SETSLOT", slot, "IMPORTING", &src_id]);
+    cli(src, &["CLUSTER", "SETSLOT", slot, "MIGRATING", &dst_id]);
+    for &p in &rc.ports {
+        cli(p, &["CLUSTER", "SETSLOT", slot, "NODE", &dst_id]);
+    }
+    let t = Instant::now();
+    while rc.master_of(&subject) != Some(dst) {
+        assert!(t.elapsed() < Duration::from_secs(10), "slot did not move");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut got = false;
+    for i in 0..50 {
+        if a.publish("mv-room", "after", &i.to_string()).await.0 == 200
+            && matches!(on_b.next_within(200).await, Seen::Frame(f) if f["event"] == "after")
+        {
+            got = true;
+            break;
+        }
+    }
+    assert!(got, "no delivery after the slot moved");
+    eprintln!("slot migration survived after {:?}", t.elapsed());
+    assert_eq!(
+        rc.listeners(&subject),
+        1,
+        "node b listens on the new master"
+    );
+}

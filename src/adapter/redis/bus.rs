@@ -86,6 +86,12 @@ pub async fn send_bus(
 }
 
 impl Cluster {
+    /// An unsubscribe of `subject` that this node did not send (it sends them only
+    /// for `Leaving` subjects, and never for the node-wide one).
+    pub(super) fn unasked(&self, subject: &str) -> bool {
+        subject == self.keys.bus() || self.subjects.is_live(subject)
+    }
+
     /// `origin\nkind\napp\ntarget\nexcept\nframe`
     pub(super) fn bus_message(
         &self,

@@ -70,6 +70,21 @@ fn pushes(cluster: &Arc<Cluster>, lost: &Arc<Notify>) -> impl Fn(PushInfo) -> Re
                     c.deliver(&String::from_utf8_lossy(payload));
                 }
             }
+            // Redis Cluster drops a subject's listeners when its slot moves: a
+            // `sunsubscribe` this node did not ask for. Start over on a new link
+            // (the old one may take the push for a command's answer).
+            PushKind::SUnsubscribe => {
+                let Some(c) = weak.upgrade() else {
+                    return Ok(());
+                };
+                if let Some(Value::BulkString(name)) = info.data.first() {
+                    let name = String::from_utf8_lossy(name);
+                    if c.epoch.load(Ordering::Acquire) == epoch && c.unasked(&name) {
+                        tracing::warn!(subject = %name, "Redis moved a subject's slot: reconnecting");
+                        lost.notify_one();
+                    }
+                }
+            }
             PushKind::Disconnection => lost.notify_one(),
             _ => {}
         }

@@ -91,7 +91,7 @@ impl Subjects {
         false
     }
 
-    fn is_live(&self, subject: &str) -> bool {
+    pub fn is_live(&self, subject: &str) -> bool {
         let t = self.lock();
         t.entries
             .get(subject)
