@@ -520,6 +520,11 @@ mod tests {
         let cluster = cfg.server.cluster.unwrap();
         assert_eq!(cluster.redis_url, "redis://redis:6380/0");
         assert_eq!(cluster.prefix, "p");
+        let text = r#"{"adapter": {"driver": "redis", "redis": {"clusterMode": true}},
+            "database": {"redis": {"clusterNodes": [{"host": "r1", "port": 7000}, "r2:7001"]}}}"#;
+        let (cfg, _) = build(text);
+        let cluster = cfg.server.cluster.unwrap();
+        assert_eq!(cluster.cluster_nodes, ["redis://r1:7000", "redis://r2:7001"]);
     }
 
     #[test]
