@@ -10,17 +10,19 @@
 //!    [`config`] (CLI/env/file input into one validated [`config::Config`]),
 //!    [`metrics`] (process-wide counters for Prometheus), [`rate`] (per-second
 //!    budgets), [`capacity`] (the descriptor limit and connection caps), [`tls`]
-//!    (rustls certificates and keys), [`webhook`] (queued, batched, signed, retried).
+//!    (rustls certificates and keys), [`webhook`] (queued in memory or in Redis,
+//!    batched, signed, retried).
 //! 2. [`socket`]: one socket's own types: id, shared frames, the outbound queue
 //!    (`Sink`), liveness clocks, its home runtime and a fan-out's grouped wake-ups.
 //! 3. [`channel`]: channel names and kinds, presence members, the local registry
 //!    of which sockets are in which channels.
 //! 4. [`adapter`]: the single delivery path for events, membership and queries
-//!    (in process, or across nodes over Redis).
+//!    (in process, or across nodes over Redis), including subscription counts
+//!    (`adapter::counts`) and watchlists (`adapter::watch`).
 //! 5. [`roster`] (every open socket: the liveness sweep, the drain) and [`node`]
 //!    (the composition root: config, adapter, roster, caps, socket ids).
 //! 6. [`connection`] (one task per WebSocket), [`api`] (the HTTP API handlers),
-//!    [`postgres`] (apps from a PostgreSQL table), [`health`] (the second listener:
+//!    [`app_table`] (apps from a PostgreSQL or MySQL table), [`health`] (the second listener:
 //!    health, `/usage`, `/metrics`).
 //! 7. [`server`]: accept loop, HTTP/1.1 with upgrades, routing, request deadlines,
 //!    draining; one single-threaded runtime per core (`server::shards`); where the
@@ -31,6 +33,7 @@
 
 pub mod adapter;
 pub mod api;
+pub mod app_table;
 pub mod auth;
 pub mod capacity;
 pub mod channel;
@@ -39,7 +42,6 @@ pub mod connection;
 pub mod health;
 pub mod metrics;
 pub mod node;
-pub mod postgres;
 pub mod protocol;
 pub mod rate;
 pub mod roster;

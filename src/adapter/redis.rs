@@ -5,7 +5,7 @@
 //! | name | type | holds |
 //! |---|---|---|
 //! | `P#{app}#{channel}` | pub/sub subject (sharded on a Redis Cluster) | a channel's deliveries: [`Bus::Broadcast`] and [`Bus::Member`] as `origin\nkind\napp\ntarget\nexcept\nframe`; only nodes with local subscribers listen |
-//! | `P#bus` | pub/sub subject, every node listens | the other kinds: [`Bus::ToUser`], [`Bus::Terminate`] and any kind not about one channel (see [`Bus::per_channel`]) |
+//! | `P#bus` | pub/sub subject, every node listens | the other kinds: [`Bus::ToUser`], [`Bus::Terminate`], [`Bus::Count`], [`Bus::Watch`] and any new kind (see [`Bus::per_channel`]) |
 //! | `P:nodes` | set | node ids that announced themselves |
 //! | `P:node:{node}` | string, 5 s TTL | heartbeat, refreshed every second |
 //! | `P:conns:{node}` | hash app → sockets | connection counts, for cluster-wide quotas |
@@ -14,6 +14,8 @@
 //! | `P:npres:{node}` | set of `app\nchannel` | presence channels a node has members in |
 //! | `P:occ:{app}:{channel}` | set of nodes | nodes with subscribers, for cluster-wide occupied/vacated |
 //! | `P:cache:{app}:{channel}` | hash frame, data; TTL | cache channels' last event |
+//! | `P:online:{app}` | hash | `u|user` → nodes where the user is signed in, `n|node|user` → 1 (apps with watchlist events; `redis/watch.rs`) |
+//! | `P:nonline:{node}` | set of apps | apps in which a node has signed-in users, for its purge |
 //! | `P:rate:{app}:{events\|reads}:{unix second}` | integer, 2 s TTL | HTTP API rate-limit points spent in that second by the whole cluster (one script per request) |
 //!
 //! # Delivery
@@ -86,11 +88,13 @@
 
 mod bus;
 mod conn;
+mod counts;
 mod keys;
 mod queries;
 mod scripts;
 mod state;
 mod subjects;
+mod watch;
 
 use super::{presence_of, AdapterError};
 use crate::channel::registry::{AppState, JoinError, Joined, Left};
@@ -114,6 +118,10 @@ pub enum Bus {
     Terminate,
     /// `member_added` with the join's sequence number.
     Member(u64),
+    /// A node's subscription count of the channel changed (see `redis/counts.rs`).
+    Count,
+    /// A watched user went online (`true`) or offline; the frame is for its watchers.
+    Watch(bool),
 }
 
 impl Bus {
@@ -129,6 +137,9 @@ impl Bus {
             Bus::ToUser => "U".into(),
             Bus::Terminate => "T".into(),
             Bus::Member(seq) => format!("M{seq}").into(),
+            Bus::Count => "C".into(),
+            Bus::Watch(true) => "W1".into(),
+            Bus::Watch(false) => "W0".into(),
         }
     }
 }

@@ -15,8 +15,10 @@ use cache::Cached;
 use subscribers::{PresenceSub, Seen, Subscriber, Subscribers, DIRECT_FANOUT_MAX};
 
 mod cache;
+pub mod counter;
 mod subscribers;
 mod users;
+mod watchers;
 use crate::webhook::Webhooks;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -83,6 +85,8 @@ pub struct AppState {
     config: arc_swap::ArcSwap<App>,
     state: Mutex<State>,
     cache: Mutex<HashMap<String, Cached>>,
+    /// Watchlists of this node's signed-in sockets.
+    watchers: Mutex<watchers::Watchers>,
     connections: AtomicUsize,
     /// HTTP API budgets: events (points = channels) and channel queries.
     pub backend_events: Budget,
@@ -101,6 +105,7 @@ impl AppState {
             config: arc_swap::ArcSwap::new(app),
             state: Mutex::default(),
             cache: Mutex::default(),
+            watchers: Mutex::default(),
             connections: AtomicUsize::new(0),
             backend_events: Budget::default(),
             read_requests: Budget::default(),
@@ -369,6 +374,8 @@ pub fn presence_data<'a>(members: impl Iterator<Item = &'a Member>) -> String {
 /// All apps' local state, by app id.
 pub struct Registry {
     apps: std::sync::RwLock<HashMap<String, Arc<AppState>>>,
+    /// Channels owing their subscribers a `subscription_count`.
+    pub counter: counter::Counter,
 }
 
 impl Registry {
@@ -378,6 +385,7 @@ impl Registry {
             .collect();
         Registry {
             apps: std::sync::RwLock::new(states),
+            counter: counter::Counter::default(),
         }
     }
 

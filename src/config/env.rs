@@ -3,11 +3,11 @@
 //! Values are read the way Soketi reads them: JSON first (`"true"`, `"6001"`),
 //! else the raw string; an empty value counts as unset.
 
-use super::{ConfigError, RawConfig};
+use super::{ConfigError, RawConfig, Source};
 
 mod vars;
 
-use vars::{Kind, Target, UNSUPPORTED, VARS};
+use vars::{Kind, Target, ACCEPTED, UNSUPPORTED, VARS};
 
 /// One warning per set `SOKETI_*` variable that herald does not act on, naming
 /// the variable and saying why. `vars` are every (name, value) in the environment.
@@ -30,6 +30,7 @@ pub fn unsupported<'a>(vars: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<St
 
 fn is_read(name: &str) -> bool {
     VARS.iter().any(|(n, ..)| *n == name)
+        || ACCEPTED.contains(&name)
         || name.starts_with("SOKETI_ADAPTER_")
         || name.starts_with("SOKETI_DB_REDIS_")
 }
@@ -51,12 +52,24 @@ pub fn parse_dotenv(text: &str) -> Vec<(String, String)> {
     out
 }
 
+/// Read by [`apply_queue`]: `sqs` is left alone (and warned about, see `vars::UNSUPPORTED`).
+const QUEUE_DRIVER: &str = "SOKETI_QUEUE_DRIVER";
+
+/// `SOKETI_QUEUE_DRIVER=sync|redis`; `sqs` keeps the in-process queue, with a warning.
+fn apply_queue(raw: &mut RawConfig, lookup: &dyn Fn(&str) -> Option<String>) {
+    if let Some(driver) = lookup(QUEUE_DRIVER).filter(|v| v == "sync" || v == "redis") {
+        let source = Source::Env(QUEUE_DRIVER.to_string());
+        raw.set_server("queue_driver", driver.into(), source);
+    }
+}
+
 /// Apply every set `SOKETI_*` variable. `lookup` reads one variable.
 pub fn apply(
     raw: &mut RawConfig,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(), ConfigError> {
-    apply_redis(raw, lookup);
+    apply_redis(raw, lookup, &|name| Source::Env(name.to_string()));
+    apply_queue(raw, lookup);
     for &(name, target, key, kind) in VARS {
         let Some(text) = lookup(name).filter(|v| !v.is_empty()) else {
             continue;
@@ -65,30 +78,39 @@ pub fn apply(
             name: name.into(),
             message: format!("cannot read {text:?} as {}", kind_name(kind)),
         })?;
-        let table = match target {
-            Target::Server => &mut raw.server,
-            Target::DefaultApp => &mut raw.apps_or_default()[0],
-        };
-        table.insert(key.into(), value);
+        let source = Source::Env(name.to_string());
+        match target {
+            Target::Server => raw.set_server(key, value, source),
+            Target::DefaultApp => raw.set_first_app(key, value, source),
+        }
     }
     Ok(())
 }
 
-/// `SOKETI_ADAPTER_DRIVER`, `SOKETI_ADAPTER_REDIS_PREFIX` and `SOKETI_DB_REDIS_*`.
-pub(super) fn apply_redis(raw: &mut RawConfig, lookup: &dyn Fn(&str) -> Option<String>) {
+/// `SOKETI_ADAPTER_DRIVER`, `SOKETI_ADAPTER_REDIS_PREFIX` and `SOKETI_DB_REDIS_*`;
+/// `source` says where a variable's value was written.
+pub(super) fn apply_redis(
+    raw: &mut RawConfig,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    source: &dyn Fn(&str) -> Source,
+) {
     let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
-    if let Some(driver) = get("SOKETI_ADAPTER_DRIVER") {
-        raw.server.insert("adapter".into(), driver.into());
+    for (name, key) in [
+        ("SOKETI_ADAPTER_DRIVER", "adapter"),
+        ("SOKETI_ADAPTER_REDIS_PREFIX", "redis_prefix"),
+    ] {
+        if let Some(value) = get(name) {
+            raw.set_server(key, value.into(), source(name));
+        }
     }
-    if let Some(prefix) = get("SOKETI_ADAPTER_REDIS_PREFIX") {
-        raw.server.insert("redis_prefix".into(), prefix.into());
-    }
-    apply_redis_cluster(raw, &get);
-    let parts = ["HOST", "PORT", "DB", "USERNAME", "PASSWORD"]
-        .map(|p| get(&format!("SOKETI_DB_REDIS_{p}")));
-    if parts.iter().all(Option::is_none) {
+    apply_redis_cluster(raw, &get, source);
+    let names =
+        ["HOST", "PORT", "DB", "USERNAME", "PASSWORD"].map(|p| format!("SOKETI_DB_REDIS_{p}"));
+    let parts = names.clone().map(|name| get(&name));
+    let given = names.iter().zip(&parts).filter(|(_, v)| v.is_some());
+    let Some(written) = given.map(|(name, _)| source(name)).reduce(Source::and) else {
         return;
-    }
+    };
     let [host, port, db, _, _] = parts;
     let auth = redis_auth(&get);
     let host = host.unwrap_or_else(|| "127.0.0.1".into());
@@ -97,7 +119,7 @@ pub(super) fn apply_redis(raw: &mut RawConfig, lookup: &dyn Fn(&str) -> Option<S
         port.unwrap_or_else(|| "6379".into()),
         db.unwrap_or_else(|| "0".into())
     );
-    raw.server.insert("redis_url".into(), url.into());
+    raw.set_server("redis_url", url.into(), written);
 }
 
 /// The `user:password@` part of a Redis URL from `SOKETI_DB_REDIS_{USERNAME,PASSWORD}`.
@@ -118,7 +140,11 @@ fn redis_auth(get: &dyn Fn(&str) -> Option<String>) -> String {
 /// strings); without it the one seed is `SOKETI_DB_REDIS_HOST`/`_PORT`. The nodes
 /// share the Redis username and password. Unreadable JSON is kept as a string, which
 /// the config check then refuses (`redis_cluster_nodes` must be a list).
-fn apply_redis_cluster(raw: &mut RawConfig, get: &dyn Fn(&str) -> Option<String>) {
+fn apply_redis_cluster(
+    raw: &mut RawConfig,
+    get: &dyn Fn(&str) -> Option<String>,
+    source: &dyn Fn(&str) -> Source,
+) {
     let on = get("SOKETI_ADAPTER_REDIS_CLUSTER_MODE");
     if !on.is_some_and(|v| matches!(v.as_str(), "true" | "1")) {
         return;
@@ -137,7 +163,14 @@ fn apply_redis_cluster(raw: &mut RawConfig, get: &dyn Fn(&str) -> Option<String>
         }
         None => text.into(),
     };
-    raw.server.insert("redis_cluster_nodes".into(), value);
+    let from = [
+        "SOKETI_ADAPTER_REDIS_CLUSTER_MODE",
+        "SOKETI_DB_REDIS_CLUSTER_NODES",
+    ];
+    let written = from.map(|n| source(n)).into_iter().reduce(Source::and);
+    if let Some(written) = written {
+        raw.set_server("redis_cluster_nodes", value, written);
+    }
 }
 
 /// `host:port` of each node in Soketi's `clusterNodes` JSON.
@@ -260,6 +293,8 @@ mod tests {
             ("SOKETI_DEFAULT_APP_ID", "123"),
             ("SOKETI_DEFAULT_APP_KEY", "key"),
             ("SOKETI_DEFAULT_APP_ENABLE_CLIENT_MESSAGES", "true"),
+            ("SOKETI_DEFAULT_APP_ENABLE_SUBSCRIPTION_COUNT", "true"),
+            ("SOKETI_DEFAULT_APP_ENABLE_WATCHLIST_EVENTS", "1"),
             ("SOKETI_DEFAULT_APP_MAX_CONNS", "5"),
             ("SOKETI_SHUTDOWN_GRACE_PERIOD", "100"),
         ])
@@ -271,6 +306,7 @@ mod tests {
         assert_eq!(app.key, "key");
         assert_eq!(app.secret, "app-secret");
         assert!(app.enable_client_messages);
+        assert!(app.enable_subscription_count && app.enable_watchlist_events);
         assert_eq!(app.max_connections, Some(5));
     }
 
@@ -353,6 +389,41 @@ mod tests {
     }
 
     #[test]
+    fn soketi_mysql_variables_build_the_apps_table() {
+        let cfg = build(&[
+            ("SOKETI_APP_MANAGER_DRIVER", "mysql"),
+            ("SOKETI_DB_MYSQL_HOST", "mysql"),
+            ("SOKETI_DB_MYSQL_PORT", "3307"),
+            ("SOKETI_DB_MYSQL_USERNAME", "soketi"),
+            ("SOKETI_DB_MYSQL_PASSWORD", "123"),
+            ("SOKETI_DB_MYSQL_DATABASE", "laravel"),
+            ("SOKETI_APP_MANAGER_MYSQL_TABLE", "soketi_apps"),
+            ("SOKETI_APP_MANAGER_CACHE_TTL", "30"),
+        ])
+        .unwrap();
+        let t = cfg.server.app_table.unwrap();
+        assert_eq!(t.driver, super::super::Driver::Mysql);
+        assert_eq!(
+            (t.host.as_str(), t.port, t.user.as_str()),
+            ("mysql", 3307, "soketi")
+        );
+        // A password of digits stays text (it is never read as JSON).
+        assert_eq!(t.password, "123");
+        assert_eq!(
+            (t.database.as_str(), t.table.as_str()),
+            ("laravel", "soketi_apps")
+        );
+        assert_eq!(t.refresh.as_secs(), 30);
+        assert!(cfg.apps.iter().next().is_none(), "apps come from the table");
+        let err = build(&[
+            ("SOKETI_APP_MANAGER_DRIVER", "mysql"),
+            ("SOKETI_APP_MANAGER_MYSQL_TABLE", "apps; DROP TABLE apps"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("not a plain table name"), "{err}");
+    }
+
+    #[test]
     fn empty_is_unset_and_bad_values_name_the_variable() {
         let cfg = build(&[("SOKETI_PORT", "")]).unwrap();
         assert_eq!(cfg.server.port, 6001);
@@ -415,8 +486,12 @@ mod tests {
             ("SOKETI_RATE_LIMITER_DRIVER", "cluster"),
             ("SOKETI_CACHE_DRIVER", "memory"),
             ("SOKETI_MODE", "worker"),
+            ("SOKETI_APP_MANAGER_DYNAMODB_TABLE", "apps"),
             ("SOKETI_APP_MANAGER_MYSQL_TABLE", "apps"),
+            ("SOKETI_APP_MANAGER_MYSQL_VERSION", "8.0"),
+            ("SOKETI_APP_MANAGER_MYSQL_USE_V2", "true"),
             ("SOKETI_DB_MYSQL_HOST", "db"),
+            ("SOKETI_DB_POOLING_MAX", "7"),
             ("SOKETI_ADAPTER_DRIVER", "redis"),
             ("SOKETI_DB_REDIS_HOST", "redis"),
             ("SOKETI_PORT", "6001"),
@@ -431,9 +506,8 @@ mod tests {
         assert_eq!(
             named,
             [
-                "SOKETI_APP_MANAGER_MYSQL_TABLE",
-                "SOKETI_DB_MYSQL_HOST",
-                "SOKETI_MODE",
+                "SOKETI_APP_MANAGER_DYNAMODB_TABLE",
+                "SOKETI_DB_POOLING_MAX",
                 "SOKETI_PORTT",
                 "SOKETI_QUEUE_DRIVER",
                 "SOKETI_RATE_LIMITER_DRIVER",
@@ -441,6 +515,29 @@ mod tests {
             ]
         );
         assert!(warnings.iter().any(|w| w.contains("SOKETI_SSL_CERT after")));
+    }
+
+    #[test]
+    fn soketi_mode_and_redis_queue_are_read() {
+        use crate::config::Mode;
+        let cfg = build(&[
+            ("SOKETI_MODE", "worker"),
+            ("SOKETI_QUEUE_DRIVER", "redis"),
+            ("SOKETI_DB_REDIS_PORT", "6390"),
+            ("SOKETI_ADAPTER_REDIS_PREFIX", "p"),
+        ])
+        .unwrap();
+        assert_eq!(cfg.server.mode, Mode::Worker);
+        let queue = cfg.server.webhooks.redis_queue.unwrap();
+        assert_eq!(queue.redis_url, "redis://127.0.0.1:6390/0");
+        assert_eq!(queue.prefix, "p");
+        let cfg = build(&[("SOKETI_QUEUE_DRIVER", "sqs")]).unwrap();
+        assert_eq!(cfg.server.webhooks.redis_queue, None);
+        assert_eq!(cfg.server.mode, Mode::Full);
+        let err = build(&[("SOKETI_MODE", "both")]).unwrap_err();
+        assert!(err.to_string().contains("SOKETI_MODE"), "{err}");
+        let quiet = [("SOKETI_QUEUE_DRIVER", "redis"), ("SOKETI_MODE", "server")];
+        assert!(unsupported(quiet.iter().copied()).is_empty());
     }
 
     #[test]

@@ -103,7 +103,18 @@ impl Client {
 
 /// Send until a 2xx answer or until retrying is over; true when delivered.
 pub async fn post(req: &Request, settings: &WebhookSettings, client: &Client) -> bool {
-    let started = Instant::now();
+    post_aged(req, settings, client, Duration::ZERO).await
+}
+
+/// [`post`] for a request made `age` ago (a queued job): retrying stops when it
+/// is `retry_for` old, though it is always tried once.
+pub async fn post_aged(
+    req: &Request,
+    settings: &WebhookSettings,
+    client: &Client,
+    age: Duration,
+) -> bool {
+    let started = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
     let mut wait = settings.retry_initial;
     loop {
         let result = match tokio::time::timeout(settings.timeout, post_once(req, client)).await {
@@ -266,6 +277,8 @@ mod tests {
             enabled: true,
             enable_client_messages: false,
             enable_user_authentication: false,
+            enable_subscription_count: false,
+            enable_watchlist_events: false,
             max_connections: None,
             limits: Default::default(),
             webhooks: vec![],

@@ -142,6 +142,10 @@ impl Cluster {
             "T" => {
                 app.terminate_user(target);
             }
+            "C" => self.registry.counter.mark(&app.app().id, target),
+            "W1" | "W0" => {
+                app.tell_watchers(target, kind == "W1", &frame);
+            }
             member if member.starts_with('M') => match member[1..].parse() {
                 Ok(seq) => {
                     app.announce_member(target, &frame, seq, except);
