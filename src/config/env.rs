@@ -167,7 +167,7 @@ fn apply_redis_cluster(
         "SOKETI_ADAPTER_REDIS_CLUSTER_MODE",
         "SOKETI_DB_REDIS_CLUSTER_NODES",
     ];
-    let written = from.map(|n| source(n)).into_iter().reduce(Source::and);
+    let written = from.map(source).into_iter().reduce(Source::and);
     if let Some(written) = written {
         raw.set_server("redis_cluster_nodes", value, written);
     }
