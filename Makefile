@@ -70,11 +70,13 @@ examples-test: release browser-deps
 
 # Benchmark (issue 6): starts target/release/herald on a free port with a temporary config and runs
 # every herald-bench scenario against it, then the cluster scenario (two nodes and a redis-server,
-# scripts/bench-cluster.sh); several minutes on 2 cores. Results: stdout, target/bench.jsonl and
-# target/bench-cluster.jsonl.
+# scripts/bench-cluster.sh), then what nodes pay for others' channels (1, 2, 4 nodes on one Redis
+# and on a Redis Cluster, scripts/bench-shard.sh); several minutes on 2 cores. Results: stdout,
+# target/bench.jsonl, target/bench-cluster.jsonl and target/bench-shard.jsonl.
 bench: release redis-server
 	target/release/herald-bench --spawn target/release/herald --scenario all --json target/bench.jsonl
 	scripts/bench-cluster.sh
+	scripts/bench-shard.sh
 
 # The same at tiny sizes (CI smoke test): fails only on a crash or zero deliveries, never on timings.
 # The second run spreads its subscribers over two generator processes.
@@ -86,6 +88,7 @@ bench-smoke: release redis-server
 	target/release/herald-bench --spawn target/release/herald --scenario all --smoke --duration 2
 	target/release/herald-bench --spawn target/release/herald --scenario fanout,churn --smoke --duration 2 --procs 2
 	scripts/bench-cluster.sh --smoke
+	scripts/bench-shard.sh --smoke
 
 # The Dockerfile's build stage (dependency stub, then the real build, --locked) replayed in a scratch
 # copy, as `docker build` would run it; target/docker-check keeps the compiled dependencies, so

@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BENCH=target/release/herald-bench
-HERALD=target/release/herald
+HERALD=${HERALD:-target/release/herald}  # HERALD=path: another build (an A/B)
 SIZE=()
 if [ "${1:-}" = "--smoke" ]; then
   SIZE=(--smoke --duration 2)

@@ -337,6 +337,8 @@ fn normalize_prefix(prefix: &str) -> String {
 #[derive(Clone, PartialEq)]
 pub struct Cluster {
     pub redis_url: String,
+    /// Seed nodes (`redis://host:port`) of a Redis Cluster; empty: the one server at `redis_url`.
+    pub cluster_nodes: Vec<String>,
     /// Every Redis key and pub/sub channel starts with this.
     pub prefix: String,
 }

@@ -223,6 +223,13 @@ pub fn refused(reason: &str) -> bool {
 }
 
 /// How many refusals of `reason` this process counted.
+static BUS_RECEIVED: AtomicU64 = AtomicU64::new(0);
+
+/// One message arrived from the cluster bus (any subject, this node's own included).
+pub fn bus_received() {
+    BUS_RECEIVED.fetch_add(1, Ordering::Relaxed);
+}
+
 pub fn refusals(reason: &str) -> u64 {
     let at = REFUSALS.iter().position(|r| *r == reason);
     at.map_or(0, |at| REFUSED[at].load(Ordering::Relaxed))
@@ -313,6 +320,12 @@ fn process_metrics(out: &mut String, prefix: &str, port: u16) {
             "# HELP {prefix}{name} {help}\n# TYPE {prefix}{name} {kind}\n{prefix}{name}{{port=\"{port}\"}} {value}"
         );
     };
+    gauge(
+        "cluster_bus_messages_received_total",
+        "counter",
+        "Messages this node received from the cluster bus.",
+        BUS_RECEIVED.load(Ordering::Relaxed) as f64,
+    );
     if let Some(rss) = resident_bytes() {
         gauge(
             "process_resident_memory_bytes",

@@ -4,7 +4,8 @@
 //!
 //! | name | type | holds |
 //! |---|---|---|
-//! | `P#bus` | pub/sub channel | every cross-node delivery: `origin\nkind\napp\ntarget\nexcept\nframe` |
+//! | `P#{app}#{channel}` | pub/sub subject (sharded on a Redis Cluster) | a channel's deliveries: [`Bus::Broadcast`] and [`Bus::Member`] as `origin\nkind\napp\ntarget\nexcept\nframe`; only nodes with local subscribers listen |
+//! | `P#bus` | pub/sub subject, every node listens | the other kinds: [`Bus::ToUser`], [`Bus::Terminate`], [`Bus::Count`], [`Bus::Watch`] and any new kind (see [`Bus::per_channel`]) |
 //! | `P:nodes` | set | node ids that announced themselves |
 //! | `P:node:{node}` | string, 5 s TTL | heartbeat, refreshed every second |
 //! | `P:conns:{node}` | hash app → sockets | connection counts, for cluster-wide quotas |
@@ -19,10 +20,35 @@
 //!
 //! # Delivery
 //! A publish is delivered to local subscribers at once and put on a bounded queue;
-//! one task sends the queue to `P#bus` in order over one connection (pipelined), and
-//! every node reads the bus over one connection, skipping its own messages. So a
-//! channel's events from one publisher arrive in the same order on every node. The
-//! excluded `socket_id` travels with each message.
+//! one task sends the queue in order over the node's one link (pipelined;
+//! [`conn`]), each message to its subject. A node listens to a channel's subject
+//! only while it has local subscribers to it ([`subjects`]: subscribed on the first,
+//! unsubscribed 2 s after the last left), so bus messages per event = nodes that hold
+//! the channel, and a node pays nothing for channels it does not serve. Per channel,
+//! not per bucket of channels: Redis routes a `PUBLISH` with a hash lookup whatever
+//! the number of subjects, so buckets would only add deliveries to nodes that then
+//! drop them (BENCHMARKS.md, scenario 8). Deliveries are pushed (RESP3) on the same
+//! link that carries the commands and handed to the registry in the order Redis sent
+//! them, skipping the node's own. So a channel's events from one publisher arrive in
+//! the same order on every node. The excluded `socket_id` travels with each message.
+//!
+//! A node's first subscriber to a channel is answered after Redis acknowledged the
+//! `SUBSCRIBE` (one round trip, overlapped with the occupancy round trip it paid
+//! already), so an event published after its `subscription_succeeded` reaches it.
+//! Later subscribers on that node wait for nothing. Subscribe/unsubscribe races are
+//! resolved in [`subjects`]: the registry is the truth, the subject lingers before its
+//! `UNSUBSCRIBE`, and a join during an `UNSUBSCRIBE` waits for the next `SUBSCRIBE`.
+//!
+//! # Redis Cluster
+//! With `redis_cluster_nodes` the link is a cluster connection: deliveries use sharded
+//! pub/sub (`SSUBSCRIBE`/`SPUBLISH`, each subject served by its slot's master, so
+//! delivery work spreads over the shards). Every script reads and writes one key, so
+//! it is atomic in its slot; a pipeline whose keys span slots is sent command by
+//! command ([`conn`]); bus publishes are grouped per subject, keeping a channel's order.
+//! A lost master (failover to its replica) drops one of the link's connections, and
+//! a moved slot makes Redis unsubscribe the slot's listeners (a `sunsubscribe` this
+//! node did not ask for): either way the node starts a new link, subscribes again
+//! and resyncs as after a restart (tests: failover 2.9 s, slot move 0.2 s).
 //!
 //! # Presence
 //! A join is one Lua script: it counts the socket under the user and this node,
@@ -60,11 +86,14 @@
 //!   those that arrive while its join is still running are held until the number is
 //!   known. Each socket hears of each member once: from the list or from `member_added`.
 
+mod bus;
+mod conn;
 mod counts;
 mod keys;
 mod queries;
 mod scripts;
 mod state;
+mod subjects;
 mod watch;
 
 use super::{presence_of, AdapterError};
@@ -73,7 +102,7 @@ use crate::channel::{Member, Registry};
 use crate::config;
 use crate::protocol;
 use crate::socket::{Frame, Sink};
-use ::redis::aio::MultiplexedConnection;
+use conn::{Conn, Target};
 use keys::Keys;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -96,6 +125,12 @@ pub enum Bus {
 }
 
 impl Bus {
+    /// Kinds about one channel go to that channel's subject, heard only by nodes
+    /// with subscribers to it; the others to the node-wide subject every node hears.
+    fn per_channel(self) -> bool {
+        matches!(self, Bus::Broadcast | Bus::Member(_))
+    }
+
     fn tag(self) -> Cow<'static, str> {
         match self {
             Bus::Broadcast => "B".into(),
@@ -112,15 +147,28 @@ impl Bus {
 /// Messages waiting for the bus before they are dropped.
 const BUS_QUEUE: usize = 65_536;
 
+/// How long a node's first subscriber to a channel waits for the bus subscription.
+const SUBSCRIBE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A bus message and the subject it is published to.
+pub(crate) struct Outgoing {
+    subject: String,
+    payload: String,
+}
+
 pub struct Cluster {
     pub registry: Arc<Registry>,
     keys: Keys,
-    client: ::redis::Client,
-    conn: Mutex<Option<MultiplexedConnection>>,
+    target: Target,
+    conn: Mutex<Option<Conn>>,
     healthy: AtomicBool,
-    bus_tx: mpsc::Sender<String>,
-    bus_rx: Mutex<Option<mpsc::Receiver<String>>>,
+    /// The subjects this node listens to.
+    subjects: subjects::Subjects,
+    bus_tx: mpsc::Sender<Outgoing>,
+    bus_rx: Mutex<Option<mpsc::Receiver<Outgoing>>>,
     dropped: AtomicU64,
+    /// Which link's deliveries count: bumped at each (re)connect.
+    epoch: AtomicU64,
     /// Connections per app on the other live nodes, from the last heartbeat.
     remote_conns: Mutex<HashMap<String, usize>>,
     /// Other live nodes, from the last heartbeat.
@@ -140,17 +188,19 @@ impl Cluster {
         registry: Arc<Registry>,
         node: &str,
     ) -> Result<Arc<Cluster>, ::redis::RedisError> {
-        let client = ::redis::Client::open(cfg.redis_url.as_str())?;
+        let target = Target::parse(&cfg.redis_url, &cfg.cluster_nodes)?;
         let (bus_tx, bus_rx) = mpsc::channel(BUS_QUEUE);
         let cluster = Arc::new(Cluster {
             registry,
             keys: Keys::new(&cfg.prefix, node),
-            client,
+            target,
             conn: Mutex::new(None),
             healthy: AtomicBool::new(false),
+            subjects: subjects::Subjects::default(),
             bus_tx,
             bus_rx: Mutex::new(Some(bus_rx)),
             dropped: AtomicU64::new(0),
+            epoch: AtomicU64::new(0),
             remote_conns: Mutex::default(),
             peers: Mutex::default(),
             dirty: Mutex::default(),
@@ -167,7 +217,7 @@ impl Cluster {
         lock(&self.remote_conns).get(app).copied().unwrap_or(0)
     }
 
-    fn conn(&self) -> Result<MultiplexedConnection, AdapterError> {
+    fn conn(&self) -> Result<Conn, AdapterError> {
         match (self.healthy(), lock(&self.conn).clone()) {
             (true, Some(c)) => Ok(c),
             _ => Err(AdapterError::Unavailable),
@@ -180,29 +230,15 @@ impl Cluster {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let msg = self.bus_message(kind, app, target, except, frame);
-        if self.bus_tx.try_send(msg).is_err() {
+        let subject = match kind.per_channel() {
+            true => self.keys.subject(app, target),
+            false => self.keys.bus(),
+        };
+        let payload = self.bus_message(kind, app, target, except, frame);
+        if self.bus_tx.try_send(Outgoing { subject, payload }).is_err() {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::warn!(dropped = n, "cluster bus queue full: message dropped");
         }
-    }
-
-    /// `origin\nkind\napp\ntarget\nexcept\nframe`
-    fn bus_message(
-        &self,
-        kind: Bus,
-        app: &str,
-        target: &str,
-        except: Option<&str>,
-        frame: &Frame,
-    ) -> String {
-        let except = except.unwrap_or("");
-        format!(
-            "{}\n{}\n{app}\n{target}\n{except}\n{}",
-            self.keys.node,
-            kind.tag(),
-            frame.as_str()
-        )
     }
 
     /// A new member numbered `seq`, to the subscribers here and on every node
@@ -227,52 +263,6 @@ impl Cluster {
         );
     }
 
-    /// Handle a bus message from another node.
-    fn deliver(&self, payload: &str) {
-        let mut parts = payload.splitn(6, '\n');
-        let (Some(origin), Some(kind), Some(app), Some(target), Some(except), Some(frame)) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
-            tracing::warn!("malformed cluster bus message ignored");
-            return;
-        };
-        if origin == self.keys.node {
-            return;
-        }
-        let Some(app) = self.registry.app(app) else {
-            return;
-        };
-        let except = (!except.is_empty()).then_some(except);
-        let frame = Frame::from(frame);
-        match kind {
-            "B" => {
-                app.broadcast(target, &frame, except);
-            }
-            "U" => {
-                app.send_to_user(target, &frame, except);
-            }
-            "T" => {
-                app.terminate_user(target);
-            }
-            "C" => self.registry.counter.mark(&app.app().id, target),
-            "W1" | "W0" => {
-                app.tell_watchers(target, kind == "W1", &frame);
-            }
-            member if member.starts_with('M') => match member[1..].parse() {
-                Ok(seq) => {
-                    app.announce_member(target, &frame, seq, except);
-                }
-                Err(_) => tracing::warn!(kind, "malformed cluster bus member message"),
-            },
-            _ => tracing::warn!(kind, "unknown cluster bus message kind"),
-        }
-    }
-
     fn mark_dirty(&self, app: &AppState, channel: &str) {
         lock(&self.dirty).insert((app.app().id.clone(), channel.to_string()));
     }
@@ -286,9 +276,15 @@ impl Cluster {
     ) -> Result<Joined, AdapterError> {
         let mut joined = app.subscribe(channel, sink, member.clone(), None, false)?;
         self.mark_dirty(app, channel);
-        if joined.occupied {
-            joined.occupied = self.occupancy(app, channel, true).await == Some(1);
-        }
+        // Both are one round trip for a node's first subscriber: wait for them together.
+        let occupancy = async {
+            match joined.occupied {
+                true => self.occupancy(app, channel, true).await == Some(1),
+                false => false,
+            }
+        };
+        let ((), occupied) = tokio::join!(self.listen(app, channel), occupancy);
+        joined.occupied = occupied;
         let Some(m) = member else { return Ok(joined) };
         if joined.already {
             joined.presence = Some(presence_of(&self.members(app, channel).await?));
@@ -336,6 +332,8 @@ impl Cluster {
         let mut left = app.unsubscribe(channel, key)?;
         self.mark_dirty(app, channel);
         if left.vacated {
+            self.subjects
+                .idle(&self.keys.subject(&app.app().id, channel));
             left.vacated = self.occupancy(app, channel, false).await == Some(0);
         }
         let Some(user) = left.user.clone() else {
@@ -364,6 +362,23 @@ impl Cluster {
             }
         }
         Some(left)
+    }
+
+    /// Make sure this node hears the channel's subject before a socket is told it
+    /// joined: at once when the subject is live, else after Redis acknowledged the
+    /// `SUBSCRIBE` (one round trip, paid by a node's first subscribers to a channel).
+    /// Without Redis there is nothing to wait for: the bus is down for every channel.
+    async fn listen(&self, app: &AppState, channel: &str) {
+        let subject = self.keys.subject(&app.app().id, channel);
+        if self.subjects.want(&subject, &app.app().id, channel) || !self.healthy() {
+            return;
+        }
+        if !self.subjects.until_live(&subject, SUBSCRIBE_WAIT).await {
+            tracing::warn!(
+                channel,
+                "bus subscription not acknowledged in time; remote events may be missed"
+            );
+        }
     }
 
     /// Record this node's first subscriber (or last leaving); answers how many

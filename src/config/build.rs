@@ -61,7 +61,10 @@ fn server(s: RawServer, defaults: Limits) -> Result<Server, ConfigError> {
         max_request_bytes: s.max_request_size_kb.max(1).saturating_mul(1024),
         max_message_bytes: s.max_message_size_kb.max(1).saturating_mul(1024),
         socket_queue: s.socket_queue.max(1),
-        cluster: cluster(&s.adapter, &s.redis_url, &s.redis_prefix)?,
+        cluster: cluster(&s.adapter, &s.redis_url, &s.redis_prefix)?.map(|c| Cluster {
+            cluster_nodes: s.redis_cluster_nodes.iter().map(|n| node_url(n)).collect(),
+            ..c
+        }),
         nats,
         path_prefix: normalize_prefix(&s.path_prefix),
         webhooks,
@@ -233,11 +236,20 @@ fn tls(s: &RawServer) -> Result<Option<Tls>, ConfigError> {
     }
 }
 
+/// A cluster seed as a URL: `host:port` becomes `redis://host:port`.
+fn node_url(node: &str) -> String {
+    match node.contains("://") {
+        true => node.to_string(),
+        false => format!("redis://{node}"),
+    }
+}
+
 fn cluster(adapter: &str, url: &str, prefix: &str) -> Result<Option<Cluster>, ConfigError> {
     match adapter {
         "local" | "nats" => Ok(None),
         "redis" => Ok(Some(Cluster {
             redis_url: url.to_string(),
+            cluster_nodes: Vec::new(),
             prefix: prefix.to_string(),
         })),
         other => Err(ConfigError::server_key(

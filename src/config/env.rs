@@ -103,6 +103,7 @@ pub(super) fn apply_redis(
             raw.set_server(key, value.into(), source(name));
         }
     }
+    apply_redis_cluster(raw, &get, source);
     let names =
         ["HOST", "PORT", "DB", "USERNAME", "PASSWORD"].map(|p| format!("SOKETI_DB_REDIS_{p}"));
     let parts = names.clone().map(|name| get(&name));
@@ -110,13 +111,8 @@ pub(super) fn apply_redis(
     let Some(written) = given.map(|(name, _)| source(name)).reduce(Source::and) else {
         return;
     };
-    let [host, port, db, user, pass] = parts;
-    let auth = match (user, pass) {
-        (Some(u), Some(p)) => format!("{u}:{p}@"),
-        (None, Some(p)) => format!(":{p}@"),
-        (Some(u), None) => format!("{u}@"),
-        (None, None) => String::new(),
-    };
+    let [host, port, db, _, _] = parts;
+    let auth = redis_auth(&get);
     let host = host.unwrap_or_else(|| "127.0.0.1".into());
     let url = format!(
         "redis://{auth}{host}:{}/{}",
@@ -124,6 +120,79 @@ pub(super) fn apply_redis(
         db.unwrap_or_else(|| "0".into())
     );
     raw.set_server("redis_url", url.into(), written);
+}
+
+/// The `user:password@` part of a Redis URL from `SOKETI_DB_REDIS_{USERNAME,PASSWORD}`.
+fn redis_auth(get: &dyn Fn(&str) -> Option<String>) -> String {
+    match (
+        get("SOKETI_DB_REDIS_USERNAME"),
+        get("SOKETI_DB_REDIS_PASSWORD"),
+    ) {
+        (Some(u), Some(p)) => format!("{u}:{p}@"),
+        (None, Some(p)) => format!(":{p}@"),
+        (Some(u), None) => format!("{u}@"),
+        (None, None) => String::new(),
+    }
+}
+
+/// `SOKETI_ADAPTER_REDIS_CLUSTER_MODE=true` with `SOKETI_DB_REDIS_CLUSTER_NODES`, as
+/// Soketi reads them: a JSON array of `{"host":..,"port":..}` (or `"host:port"`
+/// strings); without it the one seed is `SOKETI_DB_REDIS_HOST`/`_PORT`. The nodes
+/// share the Redis username and password. Unreadable JSON is kept as a string, which
+/// the config check then refuses (`redis_cluster_nodes` must be a list).
+fn apply_redis_cluster(
+    raw: &mut RawConfig,
+    get: &dyn Fn(&str) -> Option<String>,
+    source: &dyn Fn(&str) -> Source,
+) {
+    let on = get("SOKETI_ADAPTER_REDIS_CLUSTER_MODE");
+    if !on.is_some_and(|v| matches!(v.as_str(), "true" | "1")) {
+        return;
+    }
+    let auth = redis_auth(get);
+    let seed = || {
+        let host = get("SOKETI_DB_REDIS_HOST").unwrap_or_else(|| "127.0.0.1".into());
+        let port = get("SOKETI_DB_REDIS_PORT").unwrap_or_else(|| "6379".into());
+        format!("[\"{host}:{port}\"]")
+    };
+    let text = get("SOKETI_DB_REDIS_CLUSTER_NODES").unwrap_or_else(seed);
+    let value = match cluster_nodes(&text) {
+        Some(nodes) => {
+            let urls = nodes.iter().map(|n| format!("redis://{auth}{n}").into());
+            toml::Value::Array(urls.collect())
+        }
+        None => text.into(),
+    };
+    let from = [
+        "SOKETI_ADAPTER_REDIS_CLUSTER_MODE",
+        "SOKETI_DB_REDIS_CLUSTER_NODES",
+    ];
+    let written = from.map(source).into_iter().reduce(Source::and);
+    if let Some(written) = written {
+        raw.set_server("redis_cluster_nodes", value, written);
+    }
+}
+
+/// `host:port` of each node in Soketi's `clusterNodes` JSON.
+fn cluster_nodes(text: &str) -> Option<Vec<String>> {
+    let list: Vec<serde_json::Value> = serde_json::from_str(text).ok()?;
+    let node = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => Some(s.trim_start_matches("redis://").to_string()),
+        serde_json::Value::Object(o) => {
+            let host = o
+                .get("host")
+                .and_then(|h| h.as_str())
+                .unwrap_or("127.0.0.1");
+            let port = match o.get("port") {
+                Some(serde_json::Value::Number(n)) => n.to_string(),
+                Some(serde_json::Value::String(s)) => s.clone(),
+                _ => "6379".into(),
+            };
+            Some(format!("{host}:{port}"))
+        }
+        _ => None,
+    };
+    list.iter().map(node).collect()
 }
 
 fn kind_name(kind: Kind) -> &'static str {
@@ -310,6 +379,43 @@ mod tests {
             ["127.0.0.1:4222"],
             "Soketi's default"
         );
+    }
+
+    #[test]
+    fn soketi_redis_cluster_variables_give_the_seed_nodes() {
+        let cfg = build(&[
+            ("SOKETI_ADAPTER_DRIVER", "redis"),
+            ("SOKETI_ADAPTER_REDIS_CLUSTER_MODE", "true"),
+            ("SOKETI_DB_REDIS_PASSWORD", "pw"),
+            (
+                "SOKETI_DB_REDIS_CLUSTER_NODES",
+                r#"[{"host":"r1","port":7000},{"host":"r2","port":"7001"},"r3:7002"]"#,
+            ),
+        ])
+        .unwrap();
+        let cluster = cfg.server.cluster.unwrap();
+        assert_eq!(
+            cluster.cluster_nodes,
+            [
+                "redis://:pw@r1:7000",
+                "redis://:pw@r2:7001",
+                "redis://:pw@r3:7002"
+            ]
+        );
+        let cfg = build(&[
+            ("SOKETI_ADAPTER_DRIVER", "redis"),
+            ("SOKETI_ADAPTER_REDIS_CLUSTER_MODE", "true"),
+            ("SOKETI_DB_REDIS_HOST", "seed"),
+        ])
+        .unwrap();
+        let cluster = cfg.server.cluster.unwrap();
+        assert_eq!(cluster.cluster_nodes, ["redis://seed:6379"]);
+        let bad = build(&[
+            ("SOKETI_ADAPTER_DRIVER", "redis"),
+            ("SOKETI_ADAPTER_REDIS_CLUSTER_MODE", "true"),
+            ("SOKETI_DB_REDIS_CLUSTER_NODES", "not json"),
+        ]);
+        assert!(bad.is_err(), "unreadable nodes are refused");
     }
 
     #[test]

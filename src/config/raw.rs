@@ -26,6 +26,8 @@ pub struct RawServer {
     pub adapter: String,
     pub redis_url: String,
     pub redis_prefix: String,
+    /// Seed nodes of a Redis Cluster (`redis://host:port` or `host:port`); empty: one Redis.
+    pub redis_cluster_nodes: Vec<String>,
     pub path_prefix: String,
     pub metrics_enabled: bool,
     pub metrics_host: String,
@@ -104,6 +106,7 @@ impl Default for RawServer {
             adapter: "local".into(),
             redis_url: "redis://127.0.0.1:6379/0".into(),
             redis_prefix: "herald".into(),
+            redis_cluster_nodes: Vec::new(),
             path_prefix: String::new(),
             metrics_enabled: false,
             metrics_host: "0.0.0.0".into(),

@@ -62,6 +62,14 @@ impl fmt::Debug for Cluster {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cluster")
             .field("redis_url", &url_without_password(&self.redis_url))
+            .field(
+                "cluster_nodes",
+                &self
+                    .cluster_nodes
+                    .iter()
+                    .map(|n| url_without_password(n))
+                    .collect::<Vec<_>>(),
+            )
             .field("prefix", &self.prefix)
             .finish()
     }

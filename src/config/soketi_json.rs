@@ -133,6 +133,14 @@ const REDIS_KEYS: &[(&str, &str)] = &[
     ("database.redis.db", "SOKETI_DB_REDIS_DB"),
     ("database.redis.username", "SOKETI_DB_REDIS_USERNAME"),
     ("database.redis.password", "SOKETI_DB_REDIS_PASSWORD"),
+    (
+        "adapter.redis.clusterMode",
+        "SOKETI_ADAPTER_REDIS_CLUSTER_MODE",
+    ),
+    (
+        "database.redis.clusterNodes",
+        "SOKETI_DB_REDIS_CLUSTER_NODES",
+    ),
 ];
 
 /// Options whose value herald already has, so they need no warning.
@@ -371,7 +379,7 @@ fn server_options(
     }
     let redis: BTreeMap<&str, String> = REDIS_KEYS
         .iter()
-        .filter_map(|&(path, var)| Some((var, scalar_text(options.remove(path)?)?)))
+        .filter_map(|&(path, var)| Some((var, option_text(options.remove(path)?)?)))
         .collect();
     let option_of = |var: &str| {
         let path = REDIS_KEYS
@@ -503,6 +511,14 @@ fn truthy(value: &Value) -> bool {
     }
 }
 
+/// A scalar as text, or a list as its JSON (`database.redis.clusterNodes`).
+fn option_text(value: Value) -> Option<String> {
+    match value {
+        Value::Array(_) => Some(value.to_string()),
+        other => scalar_text(other),
+    }
+}
+
 fn scalar_text(value: Value) -> Option<String> {
     match value {
         Value::String(s) => Some(s),
@@ -600,6 +616,14 @@ mod tests {
         let cluster = cfg.server.cluster.unwrap();
         assert_eq!(cluster.redis_url, "redis://redis:6380/0");
         assert_eq!(cluster.prefix, "p");
+        let text = r#"{"adapter": {"driver": "redis", "redis": {"clusterMode": true}},
+            "database": {"redis": {"clusterNodes": [{"host": "r1", "port": 7000}, "r2:7001"]}}}"#;
+        let (cfg, _) = build(text);
+        let cluster = cfg.server.cluster.unwrap();
+        assert_eq!(
+            cluster.cluster_nodes,
+            ["redis://r1:7000", "redis://r2:7001"]
+        );
     }
 
     /// (driver, its extra options, what it is with nothing but the driver)

@@ -77,7 +77,13 @@ fn server(s: &Server) -> String {
             n.connect_timeout
         ),
         (None, None) => "local".to_string(),
-        (Some(c), _) => format!("redis {} prefix {:?}", mask_url(&c.redis_url), c.prefix),
+        (Some(c), _) if c.cluster_nodes.is_empty() => {
+            format!("redis {} prefix {:?}", mask_url(&c.redis_url), c.prefix)
+        }
+        (Some(c), _) => {
+            let nodes: Vec<String> = c.cluster_nodes.iter().map(|n| mask_url(n)).collect();
+            format!("redis cluster {} prefix {:?}", nodes.join(","), c.prefix)
+        }
     };
     line("adapter", adapter);
     line("app_manager", app_manager(s.app_table.as_ref()));

@@ -1,4 +1,6 @@
-//! Several nodes joined through a real `redis-server` started on a free port.
+//! Several nodes joined through a real bus started on free ports. Each scenario
+//! is a function over a [`Bus`]; `on_redis` runs them against one `redis-server`,
+//! `redis_cluster::on_cluster` against a three-master Redis Cluster.
 
 use crate::support::*;
 use serde_json::json;
@@ -65,16 +67,58 @@ impl Drop for Redis {
     }
 }
 
-fn cluster_toml(redis: &Redis, prefix: &str, server: &str, app: &str, port: u16) -> String {
+/// A bus the nodes join: what their `[server]` table says, and an outage.
+#[allow(async_fn_in_trait)]
+pub trait Bus {
+    /// The `[server]` lines that point a node at this bus.
+    fn server_toml(&self) -> String;
+    /// Take the whole bus down.
+    fn stop(&mut self);
+    /// Bring it back (empty, as after a restart without persistence).
+    async fn restart(&mut self);
+    /// How many connections listen to a pub/sub subject (what an operator sees in
+    /// `PUBSUB NUMSUB`, or `PUBSUB SHARDNUMSUB` on a cluster).
+    fn listeners(&self, subject: &str) -> usize;
+}
+
+/// The count in a `PUBSUB NUMSUB`-style answer (`subject\ncount`) from `redis-cli`.
+pub fn numsub(port: u16, command: &str, subject: &str) -> usize {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "PUBSUB", command, subject])
+        .output()
+        .expect("redis-cli must be installed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .nth(1)
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+impl Bus for Redis {
+    fn server_toml(&self) -> String {
+        format!("adapter='redis'\nredis_url='{}'\n", self.url())
+    }
+    fn stop(&mut self) {
+        Redis::stop(self)
+    }
+    async fn restart(&mut self) {
+        Redis::restart(self).await
+    }
+    fn listeners(&self, subject: &str) -> usize {
+        numsub(self.port, "NUMSUB", subject)
+    }
+}
+
+pub fn cluster_toml(bus: &impl Bus, prefix: &str, server: &str, app: &str, port: u16) -> String {
     format!(
-        "[server]\nhost='127.0.0.1'\nport={port}\nadapter='redis'\nredis_url='{}'\nredis_prefix='{prefix}'\n{server}\n\
+        "[server]\nhost='127.0.0.1'\nport={port}\n{}redis_prefix='{prefix}'\n{server}\n\
          [[apps]]\nid='{APP_ID}'\nkey='{KEY}'\nsecret='{SECRET}'\nenable_client_messages=true\n{app}\n",
-        redis.url()
+        bus.server_toml()
     )
 }
 
-pub async fn node(redis: &Redis, prefix: &str, app: &str) -> Server {
-    let server = Server::from_toml(&cluster_toml(redis, prefix, "", app, 0)).await;
+pub async fn node(bus: &impl Bus, prefix: &str, app: &str) -> Server {
+    let server = Server::from_toml(&cluster_toml(bus, prefix, "", app, 0)).await;
     wait_ready(&server, true).await;
     server
 }
@@ -100,7 +144,7 @@ pub async fn wait_ready(server: &Server, ready: bool) {
 }
 
 /// Retry an assertion while cluster state propagates (counts flush every 20 ms).
-pub(crate) async fn eventually<F, Fut>(mut check: F)
+pub async fn eventually<F, Fut>(mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -114,10 +158,8 @@ where
     panic!("condition never held");
 }
 
-#[tokio::test]
-async fn events_and_client_events_cross_nodes_excluding_socket_id() {
-    let redis = Redis::start().await;
-    let (a, b) = (node(&redis, "t1", "").await, node(&redis, "t1", "").await);
+pub async fn events_and_client_events_cross_nodes_excluding_socket_id(redis: &mut impl Bus) {
+    let (a, b) = (node(&*redis, "t1", "").await, node(&*redis, "t1", "").await);
     let mut on_a = a.client().await;
     let mut on_b = b.client().await;
     on_a.subscribe_private("private-room").await;
@@ -149,10 +191,8 @@ async fn events_and_client_events_cross_nodes_excluding_socket_id() {
     on_a.silent(200).await;
 }
 
-#[tokio::test]
-async fn presence_is_one_member_list_for_the_cluster() {
-    let redis = Redis::start().await;
-    let (a, b) = (node(&redis, "t2", "").await, node(&redis, "t2", "").await);
+pub async fn presence_is_one_member_list_for_the_cluster(redis: &mut impl Bus) {
+    let (a, b) = (node(&*redis, "t2", "").await, node(&*redis, "t2", "").await);
     let mut watcher = a.client().await;
     let ok = watcher
         .subscribe_presence("presence-room", r#"{"user_id":"w"}"#)
@@ -200,10 +240,8 @@ async fn presence_is_one_member_list_for_the_cluster() {
 /// Many users join one presence channel at once, spread over two nodes: each
 /// socket learns every member exactly once, from its `subscription_succeeded`
 /// list or from a later `member_added`, never both.
-#[tokio::test]
-async fn simultaneous_presence_joins_are_announced_once_to_each_socket() {
-    let redis = Redis::start().await;
-    let (a, b) = (node(&redis, "t8", "").await, node(&redis, "t8", "").await);
+pub async fn simultaneous_presence_joins_are_announced_once_to_each_socket(redis: &mut impl Bus) {
+    let (a, b) = (node(&*redis, "t8", "").await, node(&*redis, "t8", "").await);
     let channel = "presence-storm";
     let mut clients = Vec::new();
     for i in 0..40 {
@@ -246,12 +284,10 @@ async fn simultaneous_presence_joins_are_announced_once_to_each_socket() {
     }
 }
 
-#[tokio::test]
-async fn queries_users_cache_and_quota_are_cluster_wide() {
-    let redis = Redis::start().await;
+pub async fn queries_users_cache_and_quota_are_cluster_wide(redis: &mut impl Bus) {
     let (a, b) = (
-        node(&redis, "t3", "max_connections = 2").await,
-        node(&redis, "t3", "max_connections = 2").await,
+        node(&*redis, "t3", "max_connections = 2").await,
+        node(&*redis, "t3", "max_connections = 2").await,
     );
     let mut on_b = b.client().await;
     on_b.subscribe("news").await;
@@ -282,12 +318,10 @@ async fn queries_users_cache_and_quota_are_cluster_wide() {
     assert_eq!(on_b.closed().await, Some(4009));
 }
 
-#[tokio::test]
-async fn prefixes_isolate_clusters_sharing_a_redis() {
-    let redis = Redis::start().await;
+pub async fn prefixes_isolate_clusters_sharing_a_redis(redis: &mut impl Bus) {
     let (a, b) = (
-        node(&redis, "site-a", "").await,
-        node(&redis, "site-b", "").await,
+        node(&*redis, "site-a", "").await,
+        node(&*redis, "site-b", "").await,
     );
     let mut on_b = b.client().await;
     on_b.subscribe("shared-name").await;
@@ -295,11 +329,9 @@ async fn prefixes_isolate_clusters_sharing_a_redis() {
     on_b.silent(300).await;
 }
 
-#[tokio::test]
-async fn graceful_shutdown_removes_members_at_once() {
-    let redis = Redis::start().await;
-    let a = node(&redis, "t5", "").await;
-    let mut b = node(&redis, "t5", "").await;
+pub async fn graceful_shutdown_removes_members_at_once(redis: &mut impl Bus) {
+    let a = node(&*redis, "t5", "").await;
+    let mut b = node(&*redis, "t5", "").await;
     let mut watcher = a.client().await;
     watcher
         .subscribe_presence("presence-x", r#"{"user_id":"w"}"#)
@@ -316,15 +348,13 @@ async fn graceful_shutdown_removes_members_at_once() {
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
 }
 
-#[tokio::test]
-async fn a_killed_node_has_its_members_removed() {
-    let redis = Redis::start().await;
-    let a = node(&redis, "t6", "").await;
+pub async fn a_killed_node_has_its_members_removed(redis: &mut impl Bus) {
+    let a = node(&*redis, "t6", "").await;
     let port = free_port();
     let dir = std::env::temp_dir().join(format!("herald-kill-{port}"));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = dir.join("node.toml");
-    std::fs::write(&cfg, cluster_toml(&redis, "t6", "", "", port)).unwrap();
+    std::fs::write(&cfg, cluster_toml(&*redis, "t6", "", "", port)).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
         .args(["--config", cfg.to_str().unwrap()])
         .env("HERALD_LOG", "error")
@@ -357,10 +387,8 @@ async fn a_killed_node_has_its_members_removed() {
     assert!(elapsed < Duration::from_secs(10));
 }
 
-#[tokio::test]
-async fn redis_outage_is_loud_and_recovers_by_itself() {
-    let mut redis = Redis::start().await;
-    let (a, b) = (node(&redis, "t7", "").await, node(&redis, "t7", "").await);
+pub async fn redis_outage_is_loud_and_recovers_by_itself(redis: &mut impl Bus) {
+    let (a, b) = (node(&*redis, "t7", "").await, node(&*redis, "t7", "").await);
     let mut one = a.client().await;
     let mut two = a.client().await;
     one.subscribe_private("private-local").await;
@@ -404,14 +432,12 @@ async fn redis_outage_is_loud_and_recovers_by_itself() {
 }
 
 /// `occupied` and `vacated` (what occupancy webhooks fire from) are cluster-wide transitions.
-#[tokio::test]
-async fn occupancy_transitions_are_cluster_wide() {
+pub async fn occupancy_transitions_are_cluster_wide(redis: &mut impl Bus) {
     use herald::socket::Liveness;
     use herald::socket::Sink;
     use herald::socket::SocketId;
-    let redis = Redis::start().await;
     let mk = || {
-        let text = cluster_toml(&redis, "t8", "", "", 0);
+        let text = cluster_toml(&*redis, "t8", "", "", 0);
         herald::node::Node::new(
             herald::config::RawConfig::parse_toml("t", &text)
                 .unwrap()
@@ -458,13 +484,11 @@ pub(crate) async fn start_of_a_second() {
     tokio::time::sleep(Duration::from_millis(u64::from(1005 - into))).await;
 }
 
-#[tokio::test]
-async fn api_rate_limits_are_shared_by_the_cluster() {
-    let redis = Redis::start().await;
+pub async fn api_rate_limits_are_shared_by_the_cluster(redis: &mut impl Bus) {
     let limits = "max_backend_events_per_sec = 3\nmax_read_req_per_sec = 2";
     let (a, b) = (
-        node(&redis, "t9", limits).await,
-        node(&redis, "t9", limits).await,
+        node(&*redis, "t9", limits).await,
+        node(&*redis, "t9", limits).await,
     );
     let events = format!("/apps/{APP_ID}/events");
     let body = r#"{"name":"e","channels":["one","two"],"data":"{}"}"#;
@@ -482,4 +506,63 @@ async fn api_rate_limits_are_shared_by_the_cluster() {
     assert_eq!(a.api("GET", &channels, &[], "").await.0, 429);
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(a.publish("one", "e", "{}").await.0, 200, "a new second");
+}
+
+/// Every scenario against one `redis-server`.
+mod on_redis {
+    use super::*;
+
+    #[tokio::test]
+    async fn events_and_client_events_cross_nodes_excluding_socket_id() {
+        super::events_and_client_events_cross_nodes_excluding_socket_id(&mut Redis::start().await)
+            .await;
+    }
+
+    #[tokio::test]
+    async fn presence_is_one_member_list_for_the_cluster() {
+        super::presence_is_one_member_list_for_the_cluster(&mut Redis::start().await).await;
+    }
+
+    #[tokio::test]
+    async fn simultaneous_presence_joins_are_announced_once_to_each_socket() {
+        super::simultaneous_presence_joins_are_announced_once_to_each_socket(
+            &mut Redis::start().await,
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn queries_users_cache_and_quota_are_cluster_wide() {
+        super::queries_users_cache_and_quota_are_cluster_wide(&mut Redis::start().await).await;
+    }
+
+    #[tokio::test]
+    async fn prefixes_isolate_clusters_sharing_a_redis() {
+        super::prefixes_isolate_clusters_sharing_a_redis(&mut Redis::start().await).await;
+    }
+
+    #[tokio::test]
+    async fn graceful_shutdown_removes_members_at_once() {
+        super::graceful_shutdown_removes_members_at_once(&mut Redis::start().await).await;
+    }
+
+    #[tokio::test]
+    async fn a_killed_node_has_its_members_removed() {
+        super::a_killed_node_has_its_members_removed(&mut Redis::start().await).await;
+    }
+
+    #[tokio::test]
+    async fn redis_outage_is_loud_and_recovers_by_itself() {
+        super::redis_outage_is_loud_and_recovers_by_itself(&mut Redis::start().await).await;
+    }
+
+    #[tokio::test]
+    async fn occupancy_transitions_are_cluster_wide() {
+        super::occupancy_transitions_are_cluster_wide(&mut Redis::start().await).await;
+    }
+
+    #[tokio::test]
+    async fn api_rate_limits_are_shared_by_the_cluster() {
+        super::api_rate_limits_are_shared_by_the_cluster(&mut Redis::start().await).await;
+    }
 }

@@ -13,8 +13,14 @@ impl Keys {
         }
     }
 
+    /// The node-wide subject: kinds not about one channel (every node listens).
     pub fn bus(&self) -> String {
         format!("{}#bus", self.prefix)
+    }
+
+    /// A channel's delivery subject: only nodes with subscribers to it listen.
+    pub fn subject(&self, app: &str, channel: &str) -> String {
+        format!("{}#{app}#{channel}", self.prefix)
     }
 
     pub fn nodes(&self) -> String {

@@ -1,9 +1,14 @@
 //! The Lua scripts that keep presence membership cluster-wide, one round trip each.
+//!
+//! Each script reads and writes exactly one key (a channel's presence hash, one
+//! rate-limit window), so it is atomic on a Redis Cluster too: a key's slot is one
+//! master. The node's list of presence channels (`npres`) is written beside the
+//! join, not inside it, because it lives in another slot.
 
+use super::conn::Conn;
 use super::keys::{sub_field, Keys};
 use crate::channel::Member;
-use ::redis::aio::MultiplexedConnection;
-use ::redis::{RedisResult, Script};
+use ::redis::{AsyncCommands, RedisResult, Script};
 use std::sync::LazyLock;
 
 /// Count `n` sockets of a user on this node; answer 1 if the user is new to the
@@ -14,8 +19,8 @@ use std::sync::LazyLock;
 static JOIN: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-local key, nodeset = KEYS[1], KEYS[2]
-local node, user, member, max, n, chan = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+local key = KEYS[1]
+local node, user, member, max, n = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local total = tonumber(redis.call('HGET', key, 'u|' .. user) or '0')
 local seq = tonumber(redis.call('HGET', key, 'seq') or '0')
 if total == 0 then
@@ -28,7 +33,6 @@ if total == 0 then
 end
 redis.call('HINCRBY', key, 'u|' .. user, n)
 redis.call('HINCRBY', key, 'n|' .. node .. '|' .. user, n)
-redis.call('SADD', nodeset, chan)
 local members = {}
 local all = redis.call('HGETALL', key)
 for i = 1, #all, 2 do
@@ -101,7 +105,7 @@ fn decode_all(list: Vec<String>) -> Vec<Member> {
 }
 
 pub async fn join(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     keys: &Keys,
     app: &str,
     channel: &str,
@@ -109,22 +113,23 @@ pub async fn join(
     sockets: usize,
     max: usize,
 ) -> RedisResult<(i64, Vec<Member>, u64)> {
-    let (flag, members, seq): (i64, Vec<String>, u64) = JOIN
-        .key(keys.presence(app, channel))
-        .key(keys.npres_of(&keys.node))
+    let mut note = conn.clone();
+    let mut invocation = JOIN.key(keys.presence(app, channel));
+    invocation
         .arg(&keys.node)
         .arg(&m.id)
         .arg(encode(m))
         .arg(max)
-        .arg(sockets)
-        .arg(sub_field(app, channel))
-        .invoke_async(conn)
-        .await?;
+        .arg(sockets);
+    let noted = note.sadd::<_, _, ()>(keys.npres_of(&keys.node), sub_field(app, channel));
+    let (noted, joined) = tokio::join!(noted, invocation.invoke_async(conn));
+    noted?;
+    let (flag, members, seq): (i64, Vec<String>, u64) = joined?;
     Ok((flag, decode_all(members), seq))
 }
 
 pub async fn leave(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     keys: &Keys,
     app: &str,
     channel: &str,
@@ -140,7 +145,7 @@ pub async fn leave(
 }
 
 pub async fn purge(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     keys: &Keys,
     node: &str,
     app: &str,
@@ -155,12 +160,11 @@ pub async fn purge(
 }
 
 pub async fn members(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     keys: &Keys,
     app: &str,
     channel: &str,
 ) -> RedisResult<Vec<Member>> {
-    use ::redis::AsyncCommands;
     let all: Vec<(String, String)> = conn.hgetall(keys.presence(app, channel)).await?;
     let member_values = all
         .into_iter()
@@ -185,7 +189,7 @@ return {1, used}
 });
 
 pub async fn take(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     key: String,
     points: i64,
     limit: i64,

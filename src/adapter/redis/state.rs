@@ -1,23 +1,22 @@
 //! The adapter's background task: connect, resync, read the bus, send the bus,
 //! heartbeat, purge dead nodes, and start over when Redis goes away.
 
+use super::bus::{send_bus, subscribe, unsubscribe_idle};
+use super::conn::Conn;
 use super::keys::{sub_field, Keys};
-use super::{lock, scripts, Cluster};
+use super::{lock, scripts, Cluster, Outgoing};
 use crate::protocol;
 use crate::socket::Frame;
-use ::redis::aio::MultiplexedConnection;
-use ::redis::{AsyncCommands, AsyncConnectionConfig, RedisResult};
-use futures_util::StreamExt;
+use ::redis::{AsyncCommands, PushInfo, PushKind, RedisResult, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 const HEARTBEAT: Duration = Duration::from_secs(1);
 const HEARTBEAT_TTL_MS: u64 = 5_000;
 const FLUSH: Duration = Duration::from_millis(20);
-const MAX_PIPELINE: usize = 512;
 
 /// Run forever: (re)connect with back-off, then serve until the connection fails.
 pub async fn run(cluster: Arc<Cluster>) {
@@ -26,14 +25,16 @@ pub async fn run(cluster: Arc<Cluster>) {
     };
     let mut backoff = Duration::from_millis(100);
     loop {
-        match connect(&cluster).await {
-            Ok((conn, pubsub)) => {
+        let lost = Arc::new(Notify::new());
+        match connect(&cluster, &lost).await {
+            Ok(conn) => {
                 backoff = Duration::from_millis(100);
                 *lock(&cluster.conn) = Some(conn.clone());
                 cluster.healthy.store(true, Ordering::Release);
-                tracing::info!(node = %cluster.keys.node, "connected to Redis: cluster bus up");
-                let reason = serve(&cluster, conn, pubsub, &mut rx).await;
+                tracing::info!(node = %cluster.keys.node, cluster = conn.sharded(), "connected to Redis: cluster bus up");
+                let reason = serve(&cluster, conn, &lost, &mut rx).await;
                 cluster.healthy.store(false, Ordering::Release);
+                *lock(&cluster.conn) = None;
                 tracing::warn!(
                     reason,
                     "lost Redis: serving local sockets only, API publishes answer 503"
@@ -49,44 +50,94 @@ pub async fn run(cluster: Arc<Cluster>) {
     }
 }
 
-async fn connect(cluster: &Cluster) -> RedisResult<(MultiplexedConnection, ::redis::aio::PubSub)> {
-    let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(Duration::from_secs(2))
-        .set_response_timeout(Duration::from_secs(2));
-    let mut conn = cluster
-        .client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await?;
-    let mut pubsub = cluster.client.get_async_pubsub().await?;
-    pubsub.subscribe(cluster.keys.bus()).await?;
+/// What the link does with pushes: deliveries of the current link go to the
+/// registry at once (in the order Redis sent them); a lost link wakes `lost`.
+/// Deliveries of an older link (still draining) are ignored.
+fn pushes(cluster: &Arc<Cluster>, lost: &Arc<Notify>) -> impl Fn(PushInfo) -> Result<(), ()> {
+    let weak = Arc::downgrade(cluster);
+    let lost = lost.clone();
+    let epoch = cluster.epoch.fetch_add(1, Ordering::AcqRel) + 1;
+    move |info: PushInfo| {
+        match info.kind {
+            PushKind::Message | PushKind::SMessage => {
+                crate::metrics::bus_received();
+                let (Some(c), Some(Value::BulkString(payload))) =
+                    (weak.upgrade(), info.data.get(1))
+                else {
+                    return Ok(());
+                };
+                if c.epoch.load(Ordering::Acquire) == epoch {
+                    c.deliver(&String::from_utf8_lossy(payload));
+                }
+            }
+            // Redis Cluster drops a subject's listeners when its slot moves: a
+            // `sunsubscribe` this node did not ask for. Start over on a new link
+            // (the old one may take the push for a command's answer).
+            PushKind::SUnsubscribe => {
+                let Some(c) = weak.upgrade() else {
+                    return Ok(());
+                };
+                if let Some(Value::BulkString(name)) = info.data.first() {
+                    let name = String::from_utf8_lossy(name);
+                    if c.epoch.load(Ordering::Acquire) == epoch && c.unasked(&name) {
+                        tracing::warn!(subject = %name, "Redis moved a subject's slot: reconnecting");
+                        lost.notify_one();
+                    }
+                }
+            }
+            PushKind::Disconnection => lost.notify_one(),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+async fn connect(cluster: &Arc<Cluster>, lost: &Arc<Notify>) -> RedisResult<Conn> {
+    let mut conn = Conn::open(&cluster.target, pushes(cluster, lost)).await?;
+    let mut subjects = cluster.subjects.reset();
+    subjects.push(cluster.keys.bus());
+    subscribe(&mut conn, &subjects).await?;
+    cluster.subjects.mark_live(&subjects);
     resync(cluster, &mut conn).await?;
     heartbeat(cluster, &mut conn).await?;
-    Ok((conn, pubsub))
+    Ok(conn)
 }
+
+/// How often idle subjects are checked for their `UNSUBSCRIBE`.
+const SWEEP: Duration = Duration::from_millis(500);
 
 async fn serve(
     cluster: &Cluster,
-    mut conn: MultiplexedConnection,
-    pubsub: ::redis::aio::PubSub,
-    rx: &mut mpsc::Receiver<String>,
+    mut conn: Conn,
+    lost: &Notify,
+    rx: &mut mpsc::Receiver<Outgoing>,
 ) -> &'static str {
-    let mut messages = pubsub.into_on_message();
     let mut beat = tokio::time::interval(HEARTBEAT);
     let mut flush = tokio::time::interval(FLUSH);
+    let mut sweep = tokio::time::interval(SWEEP);
     loop {
         tokio::select! {
-            msg = messages.next() => match msg {
-                Some(m) => cluster.deliver(&String::from_utf8_lossy(m.get_payload_bytes())),
-                None => return "bus subscription closed",
-            },
+            _ = lost.notified() => return "bus connection closed",
+            _ = cluster.subjects.wake.notified() => {
+                let pending = cluster.subjects.take_pending();
+                if subscribe(&mut conn, &pending).await.is_err() {
+                    return "bus subscribe failed";
+                }
+                cluster.subjects.mark_live(&pending);
+            }
             Some(first) = rx.recv() => {
-                if send_bus(cluster, &mut conn, first, rx).await.is_err() {
+                if send_bus(&mut conn, first, rx).await.is_err() {
                     return "bus publish failed";
                 }
             }
             _ = flush.tick() => {
                 if flush_counts(cluster, &mut conn).await.is_err() {
                     return "count update failed";
+                }
+            }
+            _ = sweep.tick() => {
+                if unsubscribe_idle(cluster, &mut conn).await.is_err() {
+                    return "bus unsubscribe failed";
                 }
             }
             _ = beat.tick() => {
@@ -98,27 +149,8 @@ async fn serve(
     }
 }
 
-/// Publish the queued messages in order, pipelined.
-async fn send_bus(
-    cluster: &Cluster,
-    conn: &mut MultiplexedConnection,
-    first: String,
-    rx: &mut mpsc::Receiver<String>,
-) -> RedisResult<()> {
-    let bus = cluster.keys.bus();
-    let mut pipe = ::redis::pipe();
-    pipe.publish(&bus, first).ignore();
-    for _ in 1..MAX_PIPELINE {
-        match rx.try_recv() {
-            Ok(msg) => pipe.publish(&bus, msg).ignore(),
-            Err(_) => break,
-        };
-    }
-    pipe.query_async(conn).await
-}
-
 /// Write this node's changed subscription counts.
-async fn flush_counts(cluster: &Cluster, conn: &mut MultiplexedConnection) -> RedisResult<()> {
+async fn flush_counts(cluster: &Cluster, conn: &mut Conn) -> RedisResult<()> {
     let dirty: Vec<(String, String)> = lock(&cluster.dirty).drain().collect();
     if dirty.is_empty() {
         return Ok(());
@@ -142,7 +174,7 @@ async fn flush_counts(cluster: &Cluster, conn: &mut MultiplexedConnection) -> Re
 }
 
 /// Announce this node, publish its connection counts, learn the peers, purge dead ones.
-async fn heartbeat(cluster: &Cluster, conn: &mut MultiplexedConnection) -> RedisResult<()> {
+async fn heartbeat(cluster: &Cluster, conn: &mut Conn) -> RedisResult<()> {
     let keys = &cluster.keys;
     let conns: Vec<(String, usize)> = cluster
         .registry
@@ -201,11 +233,7 @@ async fn heartbeat(cluster: &Cluster, conn: &mut MultiplexedConnection) -> Redis
 }
 
 /// Remove a node's presence contributions and announce members that left for good.
-async fn purge_node(
-    cluster: &Cluster,
-    conn: &mut MultiplexedConnection,
-    node: &str,
-) -> RedisResult<()> {
+async fn purge_node(cluster: &Cluster, conn: &mut Conn, node: &str) -> RedisResult<()> {
     let subscribed: Vec<String> = conn.hkeys(cluster.keys.subs_of(node)).await?;
     let mut pipe = ::redis::pipe();
     for field in &subscribed {
@@ -234,26 +262,23 @@ async fn purge_node(
 }
 
 /// Delete every key a node owns.
-pub async fn forget_node(
-    conn: &mut MultiplexedConnection,
-    keys: &Keys,
-    node: &str,
-) -> RedisResult<()> {
+pub async fn forget_node(conn: &mut Conn, keys: &Keys, node: &str) -> RedisResult<()> {
     let mut pipe = ::redis::pipe();
     pipe.srem(keys.nodes(), node).ignore();
-    pipe.del(&[
+    for key in [
         keys.heartbeat_of(node),
         keys.conns_of(node),
         keys.subs_of(node),
         keys.npres_of(node),
         keys.nonline_of(node),
-    ])
-    .ignore();
+    ] {
+        pipe.del(key).ignore();
+    }
     pipe.query_async(conn).await
 }
 
 /// After (re)connecting: replace what Redis holds for this node with the local truth.
-async fn resync(cluster: &Cluster, conn: &mut MultiplexedConnection) -> RedisResult<()> {
+async fn resync(cluster: &Cluster, conn: &mut Conn) -> RedisResult<()> {
     let mut removed = purge_own(cluster, conn).await?;
     register_counts(cluster, conn).await?;
     // Members this node still has were known to its own sockets all along; other nodes
@@ -271,7 +296,7 @@ async fn resync(cluster: &Cluster, conn: &mut MultiplexedConnection) -> RedisRes
 type Removed = HashMap<(String, String), Vec<crate::channel::Member>>;
 
 /// Purge what this node had registered in each presence channel before.
-async fn purge_own(cluster: &Cluster, conn: &mut MultiplexedConnection) -> RedisResult<Removed> {
+async fn purge_own(cluster: &Cluster, conn: &mut Conn) -> RedisResult<Removed> {
     let keys = &cluster.keys;
     let mut removed = Removed::new();
     let stale: Vec<String> = conn.smembers(keys.npres_of(&keys.node)).await?;
@@ -285,7 +310,7 @@ async fn purge_own(cluster: &Cluster, conn: &mut MultiplexedConnection) -> Redis
 }
 
 /// Register this node's subscription counts and occupancy anew.
-async fn register_counts(cluster: &Cluster, conn: &mut MultiplexedConnection) -> RedisResult<()> {
+async fn register_counts(cluster: &Cluster, conn: &mut Conn) -> RedisResult<()> {
     let keys = &cluster.keys;
     let mut pipe = ::redis::pipe();
     pipe.del(keys.subs_of(&keys.node))
@@ -311,7 +336,7 @@ async fn register_counts(cluster: &Cluster, conn: &mut MultiplexedConnection) ->
 /// (those are told to this node's sockets here).
 async fn rejoin_presence(
     cluster: &Cluster,
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     removed: &mut Removed,
     purged: bool,
 ) -> RedisResult<Vec<(String, String, String)>> {
@@ -347,14 +372,15 @@ async fn rejoin_presence(
 /// Put the announcements on the bus in one pipeline.
 async fn publish_all(
     cluster: &Cluster,
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     announce: Vec<(String, String, String)>,
 ) -> RedisResult<()> {
     let mut pipe = ::redis::pipe();
     for (app, channel, frame) in announce {
         let frame = Frame::from(frame);
         let msg = cluster.bus_message(super::Bus::Broadcast, &app, &channel, None, &frame);
-        pipe.publish(cluster.keys.bus(), msg).ignore();
+        let subject = cluster.keys.subject(&app, &channel);
+        pipe.cmd(conn.publish_cmd()).arg(subject).arg(msg).ignore();
     }
     pipe.query_async::<()>(conn).await
 }

@@ -14,11 +14,11 @@
 //! members (its users that were nowhere else go offline); after a Redis outage a
 //! node registers its users again and announces what changed meanwhile.
 
+use super::conn::Conn;
 use super::{unavailable, Bus, Cluster};
 use crate::adapter::watch::status_frame;
 use crate::adapter::AdapterError;
 use crate::channel::registry::AppState;
-use ::redis::aio::MultiplexedConnection;
 use ::redis::{AsyncCommands, RedisResult, Script};
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -27,8 +27,7 @@ use std::sync::LazyLock;
 static SIGN_IN: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-local key, nodeset, node, user, app = KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3]
-redis.call('SADD', nodeset, app)
+local key, node, user = KEYS[1], ARGV[1], ARGV[2]
 if redis.call('HSETNX', key, 'n|' .. node .. '|' .. user, 1) == 0 then return 0 end
 if redis.call('HINCRBY', key, 'u|' .. user, 1) == 1 then return 1 end
 return 0
@@ -125,27 +124,22 @@ impl Cluster {
     }
 }
 
-async fn sign_in(
-    cluster: &Cluster,
-    conn: &mut MultiplexedConnection,
-    app: &str,
-    user: &str,
-) -> RedisResult<bool> {
-    let first: i64 = SIGN_IN
-        .key(cluster.keys.online(app))
-        .key(cluster.keys.nonline_of(&cluster.keys.node))
-        .arg(&cluster.keys.node)
-        .arg(user)
-        .arg(app)
-        .invoke_async(conn)
-        .await?;
-    Ok(first == 1)
+async fn sign_in(cluster: &Cluster, conn: &mut Conn, app: &str, user: &str) -> RedisResult<bool> {
+    // The node's app list lives in another slot (Redis Cluster): written beside
+    // the script, not inside it; a stale entry only makes a purge look at one more app.
+    let mut note = conn.clone();
+    let noted = note.sadd::<_, _, ()>(cluster.keys.nonline_of(&cluster.keys.node), app);
+    let mut invocation = SIGN_IN.key(cluster.keys.online(app));
+    invocation.arg(&cluster.keys.node).arg(user);
+    let (noted, first) = tokio::join!(noted, invocation.invoke_async::<i64>(conn));
+    noted?;
+    Ok(first? == 1)
 }
 
 /// Remove `node`'s users from every app it had some in; answers (app, users now offline).
 async fn purge(
     cluster: &Cluster,
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     node: &str,
 ) -> RedisResult<Vec<(String, Vec<String>)>> {
     let apps: Vec<String> = conn.smembers(cluster.keys.nonline_of(node)).await?;
@@ -163,11 +157,7 @@ async fn purge(
 }
 
 /// A dead node's users leave: those signed in nowhere else go offline.
-pub(super) async fn purge_node(
-    cluster: &Cluster,
-    conn: &mut MultiplexedConnection,
-    node: &str,
-) -> RedisResult<()> {
+pub(super) async fn purge_node(cluster: &Cluster, conn: &mut Conn, node: &str) -> RedisResult<()> {
     for (app, gone) in purge(cluster, conn, node).await? {
         let Some(state) = cluster.registry.app(&app) else {
             continue;
@@ -186,7 +176,7 @@ pub(super) async fn purge_node(
 /// restarted empty are not announced (nothing recorded them).
 pub(super) async fn resync(
     cluster: &Cluster,
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     purged: bool,
 ) -> RedisResult<Vec<(String, String, bool)>> {
     let node = cluster.keys.node.clone();
@@ -223,7 +213,7 @@ fn told(state: &AppState, user: &str, online: bool) -> (String, String, bool) {
 /// Put the resync's announcements on the bus in one pipeline.
 pub(super) async fn publish_resync(
     cluster: &Cluster,
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     announce: Vec<(String, String, bool)>,
 ) -> RedisResult<()> {
     if announce.is_empty() {

@@ -58,6 +58,12 @@ pub(super) const VARS: &[(&str, Target, &str, Kind)] = &[
         Kind::Int,
     ),
     (
+        "HERALD_REDIS_CLUSTER_NODES",
+        Target::Server,
+        "redis_cluster_nodes",
+        Kind::List,
+    ),
+    (
         "HERALD_TRUSTED_PROXIES",
         Target::Server,
         "trusted_proxies",

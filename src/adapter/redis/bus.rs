@@ -1,0 +1,158 @@
+//! The bus over the node's one link: subscribing and unsubscribing delivery
+//! subjects, and publishing the queued messages in order.
+
+use super::conn::Conn;
+use super::{Bus, Cluster, Outgoing};
+use crate::socket::Frame;
+use ::redis::RedisResult;
+use tokio::sync::mpsc;
+
+/// Publishes sent in one pipeline at most.
+const MAX_PIPELINE: usize = 512;
+
+/// Subscribe the link to `subjects`, one command each (each is acknowledged on its own).
+pub async fn subscribe(conn: &mut Conn, subjects: &[String]) -> RedisResult<()> {
+    let mut pipe = ::redis::pipe();
+    for s in subjects {
+        pipe.cmd(conn.subscribe_cmd()).arg(s).ignore();
+    }
+    pipe.query_async(conn).await
+}
+
+/// Unsubscribe the subjects whose last local subscriber left more than `LINGER` ago.
+pub async fn unsubscribe_idle(cluster: &Cluster, conn: &mut Conn) -> RedisResult<()> {
+    let empty = |app: &str, channel: &str| {
+        cluster
+            .registry
+            .app(app)
+            .is_none_or(|a| a.counts(channel).is_none())
+    };
+    let leaving = cluster.subjects.take_idle(empty);
+    if leaving.is_empty() {
+        return Ok(());
+    }
+    let mut pipe = ::redis::pipe();
+    for s in &leaving {
+        pipe.cmd(conn.unsubscribe_cmd()).arg(s).ignore();
+    }
+    pipe.query_async::<()>(conn).await?;
+    cluster.subjects.mark_left(&leaving);
+    Ok(())
+}
+
+/// Publish the queued messages in order, pipelined. On a Redis Cluster one
+/// pipeline per subject (its slot), sent together: a subject's order is kept.
+pub async fn send_bus(
+    conn: &mut Conn,
+    first: Outgoing,
+    rx: &mut mpsc::Receiver<Outgoing>,
+) -> RedisResult<()> {
+    let mut batch = vec![first];
+    while batch.len() < MAX_PIPELINE {
+        match rx.try_recv() {
+            Ok(msg) => batch.push(msg),
+            Err(_) => break,
+        }
+    }
+    let publish = conn.publish_cmd();
+    if !conn.sharded() {
+        let mut pipe = ::redis::pipe();
+        for m in batch {
+            pipe.cmd(publish).arg(m.subject).arg(m.payload).ignore();
+        }
+        return pipe.query_async(conn).await;
+    }
+    let mut groups: Vec<(String, ::redis::Pipeline)> = Vec::new();
+    for m in batch {
+        let at = match groups.iter().position(|(s, _)| *s == m.subject) {
+            Some(i) => i,
+            None => {
+                groups.push((m.subject.clone(), ::redis::pipe()));
+                groups.len() - 1
+            }
+        };
+        groups[at]
+            .1
+            .cmd(publish)
+            .arg(m.subject)
+            .arg(m.payload)
+            .ignore();
+    }
+    let sends = groups.iter().map(|(_, pipe)| {
+        let mut c = conn.clone();
+        async move { pipe.query_async::<()>(&mut c).await }
+    });
+    futures_util::future::try_join_all(sends).await.map(|_| ())
+}
+
+impl Cluster {
+    /// An unsubscribe of `subject` that this node did not send (it sends them only
+    /// for `Leaving` subjects, and never for the node-wide one).
+    pub(super) fn unasked(&self, subject: &str) -> bool {
+        subject == self.keys.bus() || self.subjects.is_live(subject)
+    }
+
+    /// `origin\nkind\napp\ntarget\nexcept\nframe`
+    pub(super) fn bus_message(
+        &self,
+        kind: Bus,
+        app: &str,
+        target: &str,
+        except: Option<&str>,
+        frame: &Frame,
+    ) -> String {
+        let except = except.unwrap_or("");
+        format!(
+            "{}\n{}\n{app}\n{target}\n{except}\n{}",
+            self.keys.node,
+            kind.tag(),
+            frame.as_str()
+        )
+    }
+
+    /// Handle a bus message from another node.
+    pub(super) fn deliver(&self, payload: &str) {
+        let mut parts = payload.splitn(6, '\n');
+        let (Some(origin), Some(kind), Some(app), Some(target), Some(except), Some(frame)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            tracing::warn!("malformed cluster bus message ignored");
+            return;
+        };
+        if origin == self.keys.node {
+            return;
+        }
+        let Some(app) = self.registry.app(app) else {
+            return;
+        };
+        let except = (!except.is_empty()).then_some(except);
+        let frame = Frame::from(frame);
+        match kind {
+            "B" => {
+                app.broadcast(target, &frame, except);
+            }
+            "U" => {
+                app.send_to_user(target, &frame, except);
+            }
+            "T" => {
+                app.terminate_user(target);
+            }
+            "C" => self.registry.counter.mark(&app.app().id, target),
+            "W1" | "W0" => {
+                app.tell_watchers(target, kind == "W1", &frame);
+            }
+            member if member.starts_with('M') => match member[1..].parse() {
+                Ok(seq) => {
+                    app.announce_member(target, &frame, seq, except);
+                }
+                Err(_) => tracing::warn!(kind, "malformed cluster bus member message"),
+            },
+            _ => tracing::warn!(kind, "unknown cluster bus message kind"),
+        }
+    }
+}
