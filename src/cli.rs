@@ -61,6 +61,9 @@ pub struct Cli {
     /// PEM file of extra CA certificates trusted for https:// webhooks.
     #[arg(long, global = true, env = "HERALD_WEBHOOK_CA_FILE")]
     pub webhook_ca_file: Option<String>,
+    /// Serve the debug console on the metrics port, `/console` (HERALD_CONSOLE; token: HERALD_CONSOLE_TOKEN).
+    #[arg(long, global = true)]
+    pub console: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }

@@ -12,6 +12,8 @@ pub mod summary;
 pub mod webhooks;
 
 mod apps;
+pub mod console;
+pub use console::Console;
 mod build;
 mod raw;
 
@@ -131,6 +133,8 @@ pub struct Server {
     pub app_defaults: Limits,
     /// What strangers may hold of the node: deadlines and connection caps.
     pub guard: Guard,
+    /// The debug console on the metrics port.
+    pub console: Console,
 }
 
 /// Bounds on what one client (or all of them) may hold of a node.

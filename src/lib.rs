@@ -45,6 +45,7 @@ pub mod rate;
 pub mod roster;
 pub mod server;
 pub mod socket;
+pub mod tap;
 pub mod tls;
 pub mod webhook;
 pub mod ws;

@@ -59,6 +59,9 @@ fn load(cli: &Cli) -> anyhow::Result<(config::Config, Vec<String>)> {
     if cli.debug {
         raw.server.insert("debug".into(), true.into());
     }
+    if cli.console {
+        raw.server.insert("console_enabled".into(), true.into());
+    }
     let files = [
         ("tls_cert", &cli.tls_cert),
         ("tls_key", &cli.tls_key),

@@ -17,6 +17,7 @@ use subscribers::{PresenceSub, Seen, Subscriber, Subscribers, DIRECT_FANOUT_MAX}
 mod cache;
 mod subscribers;
 mod users;
+use crate::tap::Tap;
 use crate::webhook::Webhooks;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -89,6 +90,8 @@ pub struct AppState {
     pub read_requests: Budget,
     /// This app's webhook sender on this node.
     pub webhooks: Webhooks,
+    /// What the debug console sees of this app on this node.
+    pub tap: Arc<Tap>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -97,6 +100,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl AppState {
     pub fn new(app: Arc<App>) -> AppState {
+        let tap = Arc::new(Tap::default());
         AppState {
             config: arc_swap::ArcSwap::new(app),
             state: Mutex::default(),
@@ -104,7 +108,8 @@ impl AppState {
             connections: AtomicUsize::new(0),
             backend_events: Budget::default(),
             read_requests: Budget::default(),
-            webhooks: Webhooks::default(),
+            webhooks: Webhooks::new(tap.clone()),
+            tap,
         }
     }
 

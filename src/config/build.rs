@@ -56,6 +56,7 @@ fn server(s: RawServer, defaults: Limits) -> Result<Server, ConfigError> {
         postgres,
         accept_traffic_memory_threshold: s.accept_traffic_memory_threshold,
         app_defaults: defaults,
+        console: super::console::build(s.console_enabled, &s.console_token, s.console_queue),
         metrics: MetricsServer {
             enabled: s.metrics_enabled,
             host: s.metrics_host,
