@@ -8,7 +8,8 @@
 //! 1. Leaves, pure or self-contained: [`ws`] (the WebSocket wire format),
 //!    [`protocol`] (Pusher frames, close codes), [`auth`] (HMAC signatures),
 //!    [`config`] (CLI/env/file input into one validated [`config::Config`]),
-//!    [`metrics`] (process-wide counters for Prometheus), [`rate`] (per-second
+//!    [`metrics`] (process-wide counters for Prometheus), [`tap`] (what the debug
+//!    console sees, one atomic load while nobody watches), [`rate`] (per-second
 //!    budgets), [`capacity`] (the descriptor limit and connection caps), [`tls`]
 //!    (rustls certificates and keys), [`webhook`] (queued, batched, signed, retried).
 //! 2. [`socket`]: one socket's own types: id, shared frames, the outbound queue
@@ -20,8 +21,9 @@
 //! 5. [`roster`] (every open socket: the liveness sweep, the drain) and [`node`]
 //!    (the composition root: config, adapter, roster, caps, socket ids).
 //! 6. [`connection`] (one task per WebSocket), [`api`] (the HTTP API handlers),
-//!    [`postgres`] (apps from a PostgreSQL table), [`health`] (the second listener:
-//!    health, `/usage`, `/metrics`).
+//!    [`postgres`] (apps from a PostgreSQL table), [`console`] (the debug console:
+//!    pages, event stream, test publishes, the cluster relay), [`health`] (the
+//!    second listener: health, `/usage`, `/metrics`, and the console's routes).
 //! 7. [`server`]: accept loop, HTTP/1.1 with upgrades, routing, request deadlines,
 //!    draining; one single-threaded runtime per core (`server::shards`); where the
 //!    listeners come from (`SO_REUSEPORT` bind or systemd's `LISTEN_FDS`) and how a
@@ -36,6 +38,7 @@ pub mod capacity;
 pub mod channel;
 pub mod config;
 pub mod connection;
+pub mod console;
 pub mod health;
 pub mod metrics;
 pub mod node;

@@ -119,11 +119,8 @@ pub struct Record {
 
 impl Record {
     pub fn now(event: Event) -> Record {
-        let time_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
         Record {
-            time_ms,
+            time_ms: now_ms(),
             node: None,
             event,
         }
@@ -158,6 +155,13 @@ impl Record {
             ),
         }
     }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Which records a watcher wants: each set field must match exactly
@@ -210,7 +214,15 @@ struct Watchers {
     next_id: u64,
     local: Vec<Watcher>,
     /// The cluster relay, while another node watches this app.
-    relay: Option<mpsc::Sender<Arc<Record>>>,
+    relay: Option<Outlet>,
+}
+
+/// Where this node's records go when another node watches the app: the cluster
+/// relay's queue, with the app's id.
+#[derive(Clone)]
+pub struct Outlet {
+    pub app: Arc<str>,
+    pub tx: mpsc::Sender<(Arc<str>, Arc<Record>)>,
 }
 
 /// One app's tap on this node.
@@ -258,7 +270,7 @@ impl Tap {
             }
         }
         let relay = w.relay.as_ref().filter(|_| record.node.is_none());
-        if relay.is_some_and(|r| r.try_send(record.clone()).is_err()) {
+        if relay.is_some_and(|r| r.tx.try_send((r.app.clone(), record.clone())).is_err()) {
             self.relay_dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -300,7 +312,7 @@ impl Tap {
     }
 
     /// Attach (`Some`) or detach (`None`) the cluster relay.
-    pub fn set_relay(&self, relay: Option<mpsc::Sender<Arc<Record>>>) {
+    pub fn set_relay(&self, relay: Option<Outlet>) {
         let mut w = self.lock();
         match (w.relay.is_some(), relay.is_some()) {
             (false, true) => self.interest.fetch_add(1, Ordering::Relaxed),
