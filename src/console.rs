@@ -211,6 +211,7 @@ impl Console {
                 "connections": app.connection_count() + elsewhere,
                 "here": app.connection_count(),
                 "watchers": app.tap.local_watchers(),
+                "dropped": app.tap.dropped(),
                 "channels": channels,
             }),
         )

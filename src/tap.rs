@@ -306,6 +306,15 @@ impl Tap {
         }
     }
 
+    /// Records dropped so far for the local watchers open now.
+    pub fn dropped(&self) -> u64 {
+        let w = self.lock();
+        w.local
+            .iter()
+            .map(|w| w.dropped.load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// Local watchers right now.
     pub fn local_watchers(&self) -> usize {
         self.lock().local.len()

@@ -7,6 +7,7 @@ mod cli;
 mod client_events;
 mod cluster;
 mod config_check;
+mod console;
 mod deploy;
 mod metrics;
 mod origins;
