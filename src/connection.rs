@@ -69,12 +69,15 @@ where
         decoder: Decoder::new(hard_cap(node.config.server.max_message_bytes)),
     };
     let admitted = admit(&node, &upgrade);
-    if let Err((Some(app), refusal)) = &admitted {
-        app.tap.emit(|| tapped::refused(id, refusal));
+    match &admitted {
+        Ok(app) => app
+            .tap
+            .emit(|| tapped::connected(id, upgrade.origin.clone())),
+        Err((Some(app), refusal)) => app.tap.emit(|| tapped::refused(id, refusal)),
+        Err((None, _)) => {}
     }
     let admitted = admitted.map_err(|(_, refusal)| refusal);
-    let origin = upgrade.origin;
-    serve(conn, node, admitted, id, upgrade.pass, origin).instrument(span)
+    serve(conn, node, admitted, id, upgrade.pass).instrument(span)
 }
 
 /// The largest message read at all; bigger ones close the socket with 1009.
@@ -96,7 +99,6 @@ async fn serve<S>(
     admitted: Result<Arc<AppState>, Refusal>,
     id: SocketId,
     _pass: Option<Pass>,
-    origin: Option<String>,
 ) where
     S: Transport,
 {
@@ -131,7 +133,6 @@ async fn serve<S>(
     let _seat = node.roster.seat(&sink);
     let mut session = Session::new(node, app.clone(), sink);
     tracing::debug!("connected");
-    app.tap.emit(|| tapped::connected(id, origin));
     let ended = match Box::pin(conn.established(&session, &m)).await {
         Ok(()) => conn.drive(&mut session, &m).await,
         Err(e) => e,
