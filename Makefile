@@ -3,7 +3,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 BINDIR = $(DESTDIR)$(PREFIX)/bin
 
-.PHONY: run build release install test unit lint protocol-test browser-test browser-deps bench redis-server postgresql bench-smoke docker-check fuzz fuzz-smoke soak soak-smoke soak-faults
+.PHONY: run build release install test unit lint protocol-test browser-test browser-deps bench examples-test redis-server postgresql mariadb-server bench-smoke docker-check fuzz fuzz-smoke soak soak-smoke soak-faults
 
 run:
 	$(CARGO) run --release
@@ -26,7 +26,7 @@ install: release
 # the deploy suite in headless Chromium, the benchmark tool once at tiny size (a smoke test: it
 # never asserts timings), a short soak, the Dockerfile's build stage replayed without Docker, and
 # each fuzz target for a few seconds.
-test: lint unit protocol-test browser-test bench-smoke soak-smoke docker-check fuzz-smoke
+test: lint unit protocol-test browser-test examples-test bench-smoke soak-smoke docker-check fuzz-smoke
 
 lint:
 	$(CARGO) fmt --check
@@ -40,7 +40,11 @@ redis-server:
 postgresql:
 	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq postgresql; }
 
-unit: redis-server postgresql
+# The MySQL app-manager tests start their own MariaDB server; install it if missing.
+mariadb-server:
+	@{ command -v mariadbd >/dev/null && command -v mariadb-install-db >/dev/null; } || { apt-get update -qq && apt-get install -y -qq mariadb-server; }
+
+unit: redis-server postgresql mariadb-server
 	$(CARGO) test
 
 protocol-test: release redis-server
@@ -54,6 +58,11 @@ browser-deps:
 # prints the page's outage per deploy path (about 45 s; figures also in target/browser-deploy.json).
 browser-test: release redis-server browser-deps
 	cd browser-tests && ./run.sh
+
+# The five examples (examples/, issue 13) in headless Chromium: each backend started as its README
+# says, against herald with examples/herald.toml, asserting what each person's page shows (about 70 s).
+examples-test: release browser-deps
+	cd examples && ./test/run.sh
 
 # Benchmark (issue 6): starts target/release/herald on a free port with a temporary config and runs
 # every herald-bench scenario against it, then the cluster scenario (two nodes and a redis-server,

@@ -148,6 +148,8 @@ write("config_toml", "redis.toml", '[server]\nadapter = "redis"\nredis_url = "re
 write("config_toml", "huge_sizes.toml", "[server]\nmax_request_size_kb = 9223372036854775807\n"
       "max_message_size_kb = 18014398509481985\n")
 write("config_toml", "postgres.toml", '[server]\napp_manager = "postgres"\npostgres_table = "public.apps"\napp_refresh_secs = -3\n')
+write("config_toml", "mysql.toml", '[server]\napp_manager = "mysql"\nmysql_table = "soketi.apps"\nmysql_port = 3307\n'
+      'mysql_password = "pw"\n')
 
 soketi = {
     "debug": True, "port": 6001, "host": "0.0.0.0", "pathPrefix": "/ws", "shutdownGracePeriod": 3000,
@@ -173,6 +175,9 @@ write("config_soketi_json", "dot_keys.json", '{"port": 6010, "debug": 1, "metric
 write("config_soketi_json", "postgres.json", json.dumps({"appManager": {"driver": "postgres", "cache": {"enabled": True, "ttl": 60},
       "postgres": {"table": "soketi_apps"}}, "database": {"postgres": {"host": "db", "port": 5433, "user": "u",
       "password": "p", "database": "soketi"}}}))
+write("config_soketi_json", "mysql.json", json.dumps({"appManager": {"driver": "mysql", "cache": {"ttl": 5},
+      "mysql": {"table": "apps", "version": "8.0", "useMysql2": True}}, "database": {"mysql": {"host": "mysql",
+      "port": 3306, "user": "sail", "password": "password", "database": "laravel"}}}))
 
 write("config_env", "docker_compose.env", "\n".join([
     "SOKETI_ADAPTER_DRIVER=redis", "SOKETI_DB_REDIS_HOST=redis", 'SOKETI_DB_REDIS_PORT="6379"',
@@ -195,3 +200,8 @@ write("config_env", "all_vars.env", "\n".join([
     "SOKETI_MODE=worker", "SOKETI_QUEUE_DRIVER=redis", "SOKETI_APP_MANAGER_DRIVER=postgres",
     "SOKETI_DB_POSTGRES_HOST=db", "SOKETI_DB_POSTGRES_PASSWORD=pw", "SOKETI_APP_MANAGER_POSTGRES_TABLE=apps",
     "SOKETI_APP_MANAGER_CACHE_TTL=60", ""]))
+write("config_env", "mysql.env", "\n".join([
+    "SOKETI_APP_MANAGER_DRIVER=mysql", "SOKETI_DB_MYSQL_HOST=mysql", "SOKETI_DB_MYSQL_PORT=3306",
+    "SOKETI_DB_MYSQL_USERNAME=sail", "SOKETI_DB_MYSQL_PASSWORD=password", "SOKETI_DB_MYSQL_DATABASE=laravel",
+    "SOKETI_APP_MANAGER_MYSQL_TABLE=apps", "SOKETI_APP_MANAGER_MYSQL_VERSION=8.0",
+    "SOKETI_APP_MANAGER_MYSQL_USE_V2=true", ""]))

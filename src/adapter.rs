@@ -16,7 +16,9 @@
 //! itself for [`Adapter::Local`], one Redis script per join/leave for
 //! [`Adapter::Redis`] (see [`redis`]). Member events are broadcast from here.
 
+pub mod counts;
 pub mod redis;
+mod watch;
 
 use crate::channel::registry::{presence_data, AppState, Counts, JoinError, Joined, Left};
 use crate::channel::{Member, Registry};
@@ -121,13 +123,17 @@ impl Adapter {
         sink: &Arc<Sink>,
         member: Option<Member>,
     ) -> Result<Joined, AdapterError> {
-        match self {
+        let joined = match self {
             Adapter::Local(_) => {
                 let max = Some(app.app().limits.max_presence_members);
-                Ok(app.subscribe(channel, sink, member, max, true)?)
+                app.subscribe(channel, sink, member, max, true)?
             }
-            Adapter::Redis(c) => c.subscribe(app, channel, sink, member).await,
+            Adapter::Redis(c) => c.subscribe(app, channel, sink, member).await?,
+        };
+        if !joined.already {
+            self.count_changed(app, channel);
         }
+        Ok(joined)
     }
 
     /// Leave a channel; `vacated` and `member_removed` are cluster-wide. The
@@ -137,6 +143,7 @@ impl Adapter {
             Adapter::Local(_) => app.unsubscribe(channel, key)?,
             Adapter::Redis(c) => c.unsubscribe(app, channel, key).await?,
         };
+        self.count_changed(app, channel);
         if let Some(m) = &left.member_removed {
             let frame = Frame::from(protocol::member_removed(channel, &m.id_json));
             self.broadcast(app, channel, &frame, None);

@@ -14,7 +14,9 @@
 //!
 //! `herald config check [FLAGS]` validates without serving.
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser};
+use herald::config::Source;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -66,7 +68,35 @@ pub struct Cli {
     pub console: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// The flags given by their `HERALD_*` variable rather than on the command line.
+    #[arg(skip)]
+    pub from_env: Vec<&'static str>,
 }
+
+/// The flags that set a `[server]` key: (argument id, flag, variable, key).
+const SERVER_FLAGS: [(&str, &str, &str, &str); 11] = [
+    ("host", "--host", "HERALD_HOST", "host"),
+    ("port", "--port", "HERALD_PORT", "port"),
+    ("adapter", "--adapter", "HERALD_ADAPTER", "adapter"),
+    ("redis_url", "--redis-url", "HERALD_REDIS_URL", "redis_url"),
+    ("threads", "--threads", "HERALD_THREADS", "threads"),
+    ("debug", "--debug", "HERALD_DEBUG", "debug"),
+    ("tls_cert", "--tls-cert", "HERALD_TLS_CERT", "tls_cert"),
+    ("tls_key", "--tls-key", "HERALD_TLS_KEY", "tls_key"),
+    (
+        "tls_passphrase",
+        "--tls-passphrase",
+        "HERALD_TLS_PASSPHRASE",
+        "tls_passphrase",
+    ),
+    (
+        "webhook_ca_file",
+        "--webhook-ca-file",
+        "HERALD_WEBHOOK_CA_FILE",
+        "webhook_ca_file",
+    ),
+    ("console", "--console", "HERALD_CONSOLE", "console_enabled"),
+];
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
@@ -106,6 +136,49 @@ pub enum Action {
 }
 
 impl Cli {
+    /// Parse the process's arguments (exits with clap's message when they are wrong),
+    /// noting which flags came from their `HERALD_*` variable.
+    pub fn read() -> Cli {
+        let matches = Cli::command().get_matches();
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        cli.from_env = SERVER_FLAGS
+            .iter()
+            .filter(|(id, ..)| matches.value_source(id) == Some(ValueSource::EnvVariable))
+            .map(|(id, ..)| *id)
+            .collect();
+        cli
+    }
+
+    /// What the flags set in `[server]`: (key, value, the flag or its variable).
+    pub fn settings(&self) -> Vec<(&'static str, toml::Value, Source)> {
+        let text = |v: &Option<String>| v.clone().map(toml::Value::from);
+        let values = [
+            text(&self.host),
+            self.port.map(|p| i64::from(p).into()),
+            text(&self.adapter),
+            text(&self.redis_url),
+            self.threads.map(|n| (n as i64).into()),
+            self.debug.then_some(true.into()),
+            text(&self.tls_cert),
+            text(&self.tls_key),
+            text(&self.tls_passphrase),
+            text(&self.webhook_ca_file),
+            self.console.then_some(true.into()),
+        ];
+        SERVER_FLAGS
+            .iter()
+            .zip(values)
+            .filter_map(|(&(id, flag, var, key), value)| {
+                let source = if self.from_env.contains(&id) {
+                    Source::Env(var.to_string())
+                } else {
+                    Source::Flag(flag.to_string())
+                };
+                Some((key, value?, source))
+            })
+            .collect()
+    }
+
     pub fn action(&self) -> Action {
         match self.command {
             Some(Command::Config {

@@ -7,6 +7,7 @@ pub mod origins;
 pub mod proxies;
 mod redact;
 pub mod soketi_json;
+pub mod source;
 pub use redact::url_without_password;
 pub mod summary;
 pub mod webhooks;
@@ -20,6 +21,7 @@ mod raw;
 pub use apps::Apps;
 pub use build::app_from_row;
 pub use raw::{RawApp, RawConfig, RawServer};
+pub use source::{Scope, Source, Sources};
 
 use serde::Deserialize;
 use std::time::Duration;
@@ -37,10 +39,54 @@ pub enum ConfigError {
     Env { name: String, message: String },
     #[error("no apps configured")]
     NoApps,
-    #[error("TLS needs both a certificate and a key: {missing} is not set")]
-    TlsHalf { missing: &'static str },
+    /// A bad value, by the key that holds it (before [`Sources::locate`] names its source).
+    #[error("{scope}{}: {message}", spaced(.key))]
+    Key {
+        scope: Scope,
+        key: String,
+        message: String,
+    },
+    /// A bad value, by where it was written.
+    #[error("{origin}: {message}")]
+    Setting { origin: Source, message: String },
     #[error("{0}")]
     Invalid(String),
+}
+
+/// `" key"`, or nothing for the table itself.
+fn spaced(key: &str) -> String {
+    if key.is_empty() {
+        String::new()
+    } else {
+        format!(" {key}")
+    }
+}
+
+impl ConfigError {
+    /// An error about `key` of the `[server]` table.
+    pub fn server_key(key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError::Key {
+            scope: Scope::Server,
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// The same error, about the `index`-th app.
+    fn in_app(self, index: usize) -> ConfigError {
+        match self {
+            ConfigError::Key {
+                scope: Scope::App(_),
+                key,
+                message,
+            } => ConfigError::Key {
+                scope: Scope::App(index),
+                key,
+                message,
+            },
+            other => other,
+        }
+    }
 }
 
 /// Limits that apply per app; the server section gives their defaults.
@@ -90,6 +136,10 @@ pub struct App {
     pub enabled: bool,
     pub enable_client_messages: bool,
     pub enable_user_authentication: bool,
+    /// Send `pusher_internal:subscription_count` to non-presence channels.
+    pub enable_subscription_count: bool,
+    /// Send `pusher_internal:watchlist_events` for signed-in users' watchlists.
+    pub enable_watchlist_events: bool,
     /// `None` means unlimited.
     pub max_connections: Option<usize>,
     pub limits: Limits,
@@ -127,14 +177,65 @@ pub struct Server {
     pub accept_traffic_memory_threshold: f64,
     /// Serve HTTPS and `wss://` on the main port; `None` is plain HTTP.
     pub tls: Option<Tls>,
-    /// Apps come from this PostgreSQL table instead of the config.
-    pub postgres: Option<Postgres>,
+    /// Apps come from this SQL table (Soketi's `postgres` or `mysql` app manager)
+    /// instead of the config.
+    pub app_table: Option<AppTable>,
     /// Limits for apps that do not set their own (apps from a database).
     pub app_defaults: Limits,
     /// What strangers may hold of the node: deadlines and connection caps.
     pub guard: Guard,
     /// The debug console on the metrics port.
     pub console: Console,
+    /// What this node runs: sockets and API, webhook queue jobs, or both.
+    pub mode: Mode,
+}
+
+/// Soketi's `SOKETI_MODE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Sockets, the HTTP API and webhook queue jobs.
+    Full,
+    /// Sockets and the HTTP API; queue jobs are left to workers.
+    Server,
+    /// Queue jobs only: the main port answers `/` and `/ready`, nothing else.
+    Worker,
+}
+
+impl Mode {
+    /// Serves WebSockets and the HTTP API.
+    pub fn serves_clients(self) -> bool {
+        self != Mode::Worker
+    }
+
+    /// Takes webhook jobs from a Redis queue.
+    pub fn processes_queue(self) -> bool {
+        self != Mode::Server
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Full => "full",
+            Mode::Server => "server",
+            Mode::Worker => "worker",
+        }
+    }
+}
+
+/// Webhook jobs kept in Redis (`queue_driver = "redis"`): a stream under `prefix`.
+/// Its `Debug` masks the URL's password.
+#[derive(Clone, PartialEq)]
+pub struct RedisQueue {
+    pub redis_url: String,
+    pub prefix: String,
+}
+
+impl std::fmt::Debug for RedisQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisQueue")
+            .field("redis_url", &url_without_password(&self.redis_url))
+            .field("prefix", &self.prefix)
+            .finish()
+    }
 }
 
 /// Bounds on what one client (or all of them) may hold of a node.
@@ -195,6 +296,8 @@ pub struct WebhookSettings {
     /// PEM file of extra CA certificates trusted for `https://` webhooks, on top
     /// of the built-in Mozilla roots.
     pub ca_file: Option<String>,
+    /// `None`: jobs wait in this node's memory (`sync`); else in Redis.
+    pub redis_queue: Option<RedisQueue>,
 }
 
 /// The second listener: health, `/usage` and (when enabled) `/metrics`.
@@ -245,11 +348,14 @@ pub struct Cluster {
 pub struct Config {
     pub server: Server,
     pub apps: Apps,
+    /// Where each setting was written, for errors found when serving starts.
+    pub sources: Sources,
 }
 
 /// Where the apps table is and how often it is read again. Its `Debug` masks the password.
 #[derive(Clone, PartialEq)]
-pub struct Postgres {
+pub struct AppTable {
+    pub driver: Driver,
     pub host: String,
     pub port: u16,
     pub user: String,
@@ -257,6 +363,24 @@ pub struct Postgres {
     pub database: String,
     pub table: String,
     pub refresh: Duration,
+}
+
+/// The database that holds the apps table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    Postgres,
+    /// MySQL or MariaDB.
+    Mysql,
+}
+
+impl Driver {
+    /// The name `app_manager` / `SOKETI_APP_MANAGER_DRIVER` gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Driver::Postgres => "postgres",
+            Driver::Mysql => "mysql",
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,19 +11,21 @@
 //!    [`metrics`] (process-wide counters for Prometheus), [`tap`] (what the debug
 //!    console sees, one atomic load while nobody watches), [`rate`] (per-second
 //!    budgets), [`capacity`] (the descriptor limit and connection caps), [`tls`]
-//!    (rustls certificates and keys), [`webhook`] (queued, batched, signed, retried).
+//!    (rustls certificates and keys), [`webhook`] (queued in memory or in Redis,
+//!    batched, signed, retried).
 //! 2. [`socket`]: one socket's own types: id, shared frames, the outbound queue
 //!    (`Sink`), liveness clocks, its home runtime and a fan-out's grouped wake-ups.
 //! 3. [`channel`]: channel names and kinds, presence members, the local registry
 //!    of which sockets are in which channels.
 //! 4. [`adapter`]: the single delivery path for events, membership and queries
-//!    (in process, or across nodes over Redis).
+//!    (in process, or across nodes over Redis), including subscription counts
+//!    (`adapter::counts`) and watchlists (`adapter::watch`).
 //! 5. [`roster`] (every open socket: the liveness sweep, the drain) and [`node`]
 //!    (the composition root: config, adapter, roster, caps, socket ids).
 //! 6. [`connection`] (one task per WebSocket), [`api`] (the HTTP API handlers),
-//!    [`postgres`] (apps from a PostgreSQL table), [`console`] (the debug console:
-//!    pages, event stream, test publishes, the cluster relay), [`health`] (the
-//!    second listener: health, `/usage`, `/metrics`, and the console's routes).
+//!    [`app_table`] (apps from a PostgreSQL or MySQL table), [`console`] (the debug console:
+//!    pages, event stream, test publishes, the cluster relay), [`health`] (the second
+//!    listener: health, `/usage`, `/metrics`, and the console's routes).
 //! 7. [`server`]: accept loop, HTTP/1.1 with upgrades, routing, request deadlines,
 //!    draining; one single-threaded runtime per core (`server::shards`); where the
 //!    listeners come from (`SO_REUSEPORT` bind or systemd's `LISTEN_FDS`) and how a
@@ -33,6 +35,7 @@
 
 pub mod adapter;
 pub mod api;
+pub mod app_table;
 pub mod auth;
 pub mod capacity;
 pub mod channel;
@@ -42,7 +45,6 @@ pub mod console;
 pub mod health;
 pub mod metrics;
 pub mod node;
-pub mod postgres;
 pub mod protocol;
 pub mod rate;
 pub mod roster;

@@ -3,7 +3,6 @@
 mod cli;
 
 use anyhow::Context;
-use clap::Parser;
 use cli::Cli;
 use herald::config::{self, RawConfig};
 use herald::node::Node;
@@ -13,7 +12,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 /// `herald config check`: never returns.
 fn check(cli: &Cli) -> ! {
     let result = load(cli).and_then(|(config, warnings)| {
-        resolve(&config.server.host, config.server.port)?;
+        listen_addr(&config)?;
         tls(&config)?;
         Ok((config, warnings))
     });
@@ -41,37 +40,8 @@ fn load(cli: &Cli) -> anyhow::Result<(config::Config, Vec<String>)> {
     };
     let env = environment();
     config::env::apply(&mut raw, &|name| env.get(name).cloned())?;
-    if let Some(host) = &cli.host {
-        raw.server.insert("host".into(), host.clone().into());
-    }
-    if let Some(port) = cli.port {
-        raw.server.insert("port".into(), i64::from(port).into());
-    }
-    if let Some(adapter) = &cli.adapter {
-        raw.server.insert("adapter".into(), adapter.clone().into());
-    }
-    if let Some(url) = &cli.redis_url {
-        raw.server.insert("redis_url".into(), url.clone().into());
-    }
-    if let Some(n) = cli.threads {
-        raw.server.insert("threads".into(), (n as i64).into());
-    }
-    if cli.debug {
-        raw.server.insert("debug".into(), true.into());
-    }
-    if cli.console {
-        raw.server.insert("console_enabled".into(), true.into());
-    }
-    let files = [
-        ("tls_cert", &cli.tls_cert),
-        ("tls_key", &cli.tls_key),
-        ("tls_passphrase", &cli.tls_passphrase),
-        ("webhook_ca_file", &cli.webhook_ca_file),
-    ];
-    for (key, value) in files {
-        if let Some(value) = value {
-            raw.server.insert(key.into(), value.clone().into());
-        }
+    for (key, value, source) in cli.settings() {
+        raw.set_server(key, value, source);
     }
     Ok((raw.build()?, warnings))
 }
@@ -143,9 +113,16 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// The main port's address; an error names where the host was set.
+fn listen_addr(config: &config::Config) -> anyhow::Result<SocketAddr> {
+    let origin = config.sources.describe(config::Scope::Server, "host");
+    resolve(&config.server.host, config.server.port).with_context(|| origin)
+}
+
 fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
     (host, port)
-        .to_socket_addrs()?
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve {host}"))?
         .next()
         .with_context(|| format!("cannot resolve {host}"))
 }
@@ -162,7 +139,8 @@ fn start_metrics(node: &std::sync::Arc<Node>, inherited: Option<Listener>) {
     let addr = match resolve(&m.host, m.port) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("herald: {e:#}");
+            let origin = (node.config.sources).describe(config::Scope::Server, "metrics_host");
+            eprintln!("herald: {origin}: {e:#}");
             std::process::exit(2);
         }
     };
@@ -189,7 +167,7 @@ fn main() {
 }
 
 async fn serve() {
-    let cli = Cli::parse();
+    let cli = Cli::read();
     if cli.action() == cli::Action::Check {
         check(&cli);
     }
@@ -200,8 +178,8 @@ async fn serve() {
             std::process::exit(2);
         }
     };
-    if let Some(pg) = node.config.server.postgres.clone() {
-        herald::postgres::keep_fresh(node.clone(), pg);
+    if let Some(table) = node.config.server.app_table.clone() {
+        herald::app_table::keep_fresh(node.clone(), table);
     }
     start_metrics(&node, metrics);
     herald::server::run(listener, acceptor, node, shutdown_signal()).await;
@@ -223,7 +201,7 @@ async fn prepare(cli: &Cli) -> anyhow::Result<Ready> {
     for warning in unsupported_env().into_iter().chain(warnings) {
         tracing::warn!("{warning}");
     }
-    let addr = resolve(&config.server.host, config.server.port)?;
+    let addr = listen_addr(&config)?;
     let acceptor = tls(&config)?;
     let (inherited, inherited_metrics) =
         herald::server::inherited().context("cannot use the sockets passed in LISTEN_FDS")?;
@@ -234,13 +212,14 @@ async fn prepare(cli: &Cli) -> anyhow::Result<Ready> {
             .with_context(|| format!("cannot listen on {addr}"))?,
     };
     let addr = listener.local_addr().unwrap_or(addr);
-    if let Some(pg) = &config.server.postgres {
-        let apps = herald::postgres::load(pg, &config.server.app_defaults).await?;
+    if let Some(table) = &config.server.app_table {
+        let apps = herald::app_table::load(table, &config.server.app_defaults).await?;
         config.apps.replace(apps).context("apps table")?;
     }
     let apps: Vec<String> = config.apps.iter().map(|a| a.id.clone()).collect();
     let scheme = if acceptor.is_some() { "https" } else { "http" };
     tracing::info!(%addr, scheme, ?apps, origin = ?listener.origin, "herald listening");
-    let node = Node::new(config).context("invalid Redis settings")?;
+    let redis = config.sources.describe(config::Scope::Server, "redis_url");
+    let node = Node::new(config).with_context(|| format!("invalid Redis settings ({redis})"))?;
     Ok((listener, acceptor, node, inherited_metrics))
 }

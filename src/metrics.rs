@@ -199,7 +199,7 @@ impl Drop for Connected {
 
 /// Why strangers were turned away, counted instead of logged one by one (a
 /// flood of them must not turn into gigabytes of logs).
-pub const REFUSALS: [&str; 10] = [
+pub const REFUSALS: [&str; 11] = [
     "request_timeout",
     "frame_timeout",
     "node_capacity",
@@ -210,6 +210,7 @@ pub const REFUSALS: [&str; 10] = [
     "origin",
     "app_quota",
     "app_disabled",
+    "watchlist_limit",
 ];
 
 static REFUSED: [AtomicU64; REFUSALS.len()] = [const { AtomicU64::new(0) }; REFUSALS.len()];
@@ -250,6 +251,32 @@ fn refusal_metrics(out: &mut String, prefix: &str, port: u16) {
     }
 }
 
+/// Connections of this process's webhook queue (`queue_driver = "redis"`) that cannot reach Redis now.
+static QUEUE_LINKS_DOWN: AtomicI64 = AtomicI64::new(0);
+/// Webhook jobs this process took over from workers that stopped beating.
+static QUEUE_CLAIMED: AtomicU64 = AtomicU64::new(0);
+
+/// A webhook queue connection lost Redis (`true`) or got it back (`false`).
+pub fn webhook_queue_link(down: bool) {
+    QUEUE_LINKS_DOWN.fetch_add(if down { 1 } else { -1 }, Ordering::Relaxed);
+}
+
+pub fn webhook_jobs_claimed(jobs: usize) {
+    QUEUE_CLAIMED.fetch_add(jobs as u64, Ordering::Relaxed);
+}
+
+fn queue_metrics(out: &mut String, prefix: &str, port: u16) {
+    let down = QUEUE_LINKS_DOWN.load(Ordering::Relaxed);
+    let claimed = QUEUE_CLAIMED.load(Ordering::Relaxed);
+    let _ = writeln!(
+        out,
+        "# HELP {prefix}webhook_queue_links_down Webhook queue connections that cannot reach Redis.\n\
+         # TYPE {prefix}webhook_queue_links_down gauge\n{prefix}webhook_queue_links_down{{port=\"{port}\"}} {down}\n\
+         # HELP {prefix}webhook_jobs_claimed_total Webhook jobs taken over from workers that stopped.\n\
+         # TYPE {prefix}webhook_jobs_claimed_total counter\n{prefix}webhook_jobs_claimed_total{{port=\"{port}\"}} {claimed}"
+    );
+}
+
 type Table = Mutex<BTreeMap<(String, u16), Arc<AppMetrics>>>;
 
 fn table() -> &'static Table {
@@ -285,6 +312,7 @@ pub fn render(prefix: &str, port: u16) -> String {
         }
     }
     refusal_metrics(&mut out, prefix, port);
+    queue_metrics(&mut out, prefix, port);
     process_metrics(&mut out, prefix, port);
     out
 }

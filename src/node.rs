@@ -9,7 +9,7 @@ use crate::channel::Registry;
 use crate::config::Config;
 use crate::roster::Roster;
 use crate::socket::SocketId;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -23,6 +23,8 @@ pub struct Node {
     pub roster: Arc<Roster>,
     /// Open main-port connections against the node's caps.
     pub gate: Arc<Gate>,
+    /// False while a `mode = "worker"` node's webhook queue cannot read from Redis.
+    pub queue_up: Arc<AtomicBool>,
 }
 
 impl Node {
@@ -40,6 +42,7 @@ impl Node {
                 )?)
             }
         };
+        adapter.start_counts();
         let guard = &config.server.guard;
         let gate = Gate::new(
             capacity::descriptors(),
@@ -53,12 +56,14 @@ impl Node {
             prefix,
             next_socket: AtomicU64::new(1),
             roster: Arc::default(),
+            queue_up: Arc::new(AtomicBool::new(true)),
         }))
     }
 
-    /// Ready for traffic: not draining and, when clustered, connected to Redis.
+    /// Ready for traffic: not draining and, when clustered, connected to Redis
+    /// (a worker: its queue too).
     pub fn is_ready(&self) -> bool {
-        !self.is_draining() && self.adapter.healthy()
+        !self.is_draining() && self.adapter.healthy() && self.queue_up.load(Ordering::Acquire)
     }
 
     /// A unique socket key and its `\d+\.\d+` socket id.

@@ -27,6 +27,8 @@ pub mod code {
     pub const PONG_TIMEOUT: u16 = 4201;
     /// Client event rejected.
     pub const CLIENT_EVENT_REJECTED: u16 = 4301;
+    /// A watchlist longer than the limit: only its first ids are used.
+    pub const WATCHLIST_LIMIT: u16 = 4302;
     /// WebSocket policy violation (RFC 6455): a frame not completed in time.
     /// pusher-js reconnects as after any other close below 4000.
     pub const POLICY: u16 = 1008;
@@ -283,6 +285,37 @@ fn push_quoted(out: &mut Vec<u8>, s: &str) {
     serde_json::to_writer(out, s).expect("strings always encode");
 }
 
+/// `pusher_internal:subscription_count`: string data `{"subscription_count":n}`,
+/// which pusher-js re-emits on the channel as `pusher:subscription_count`.
+pub fn subscription_count(channel: &str, count: usize) -> String {
+    let inner = format!("{{\"subscription_count\":{count}}}");
+    format!(
+        "{{\"event\":\"pusher_internal:subscription_count\",\"channel\":{},\"data\":{}}}",
+        quote(channel),
+        quote(&inner)
+    )
+}
+
+/// `pusher_internal:watchlist_events` (no channel; object data): one entry per
+/// `(name, user_ids)`, which pusher-js emits on `user.watchlist` by name.
+pub fn watchlist_events(events: &[(&str, &[String])]) -> String {
+    let entries: Vec<String> = events
+        .iter()
+        .map(|(name, ids)| {
+            let ids: Vec<String> = ids.iter().map(|id| quote(id)).collect();
+            format!(
+                "{{\"name\":{},\"user_ids\":[{}]}}",
+                quote(name),
+                ids.join(",")
+            )
+        })
+        .collect();
+    format!(
+        "{{\"event\":\"pusher_internal:watchlist_events\",\"data\":{{\"events\":[{}]}}}}",
+        entries.join(",")
+    )
+}
+
 pub fn cache_miss(channel: &str) -> String {
     format!(
         "{{\"event\":\"pusher:cache_miss\",\"channel\":{}}}",
@@ -394,6 +427,14 @@ mod tests {
         assert_eq!(
             member_added("presence-a", "\"1\"", Some(r#"{"n":1}"#)),
             r#"{"event":"pusher_internal:member_added","channel":"presence-a","data":"{\"user_id\":\"1\",\"user_info\":{\"n\":1}}"}"#
+        );
+        assert_eq!(
+            subscription_count("my-channel", 2),
+            r#"{"event":"pusher_internal:subscription_count","channel":"my-channel","data":"{\"subscription_count\":2}"}"#
+        );
+        assert_eq!(
+            watchlist_events(&[("online", &["2".into(), "3".into()])]),
+            r#"{"event":"pusher_internal:watchlist_events","data":{"events":[{"name":"online","user_ids":["2","3"]}]}}"#
         );
         let v: serde_json::Value =
             serde_json::from_str(&subscription_error("c", "AuthError", "no", 401)).unwrap();

@@ -23,6 +23,7 @@ use tokio::net::TcpStream;
 
 mod caller;
 mod deadline;
+mod jobs;
 mod listen;
 mod shards;
 mod upgrade;
@@ -61,6 +62,7 @@ pub async fn run(
         per_address = node.config.server.guard.max_connections_per_ip,
         "connection capacity"
     );
+    let worker = jobs::start(&node);
     let mut shards = Shards::start(node.config.server.threads, tls.clone(), node.clone());
     loop {
         tokio::select! {
@@ -83,7 +85,7 @@ pub async fn run(
     for (stream, peer) in queued {
         admit(stream, peer, &mut shards, &tls, &node);
     }
-    drain(&node).await;
+    drain(&node, worker).await;
     drop(shards);
     sweeper.abort();
 }
@@ -109,7 +111,7 @@ fn admit(
     }
 }
 
-async fn drain(node: &Node) {
+async fn drain(node: &Node, worker: Option<jobs::Worker>) {
     let window = node.config.server.reconnect_window;
     tracing::info!(
         connections = node.adapter.total_connections(),
@@ -123,6 +125,7 @@ async fn drain(node: &Node) {
     }
     tracing::info!(remaining = node.adapter.total_connections(), "drained");
     flush_webhooks(node, deadline).await;
+    jobs::stop(worker, deadline).await;
     node.adapter.shutdown().await;
 }
 
@@ -256,8 +259,13 @@ async fn route(
         return Ok(text(StatusCode::NOT_FOUND, "Not found"));
     };
     let path = path.to_string();
+    let clients = node.config.server.mode.serves_clients();
     let response = match (req.method().as_str(), path.as_str()) {
         ("GET", "/") => text(StatusCode::OK, "OK"),
+        // `mode = "worker"`: health only, as Soketi's worker answers.
+        (m, p) if !(clients || m == "GET" && p == "/ready") => {
+            text(StatusCode::NOT_FOUND, "Not found")
+        }
         ("GET", "/ready") | ("GET", "/accept-traffic") if !node.is_ready() => {
             text(StatusCode::SERVICE_UNAVAILABLE, "Draining")
         }

@@ -7,9 +7,12 @@
 //! (cancelled when the channel or member comes back meanwhile), the optional
 //! batching window, and the in-flight deliveries with their retries (see
 //! `deliver`). Every webhook gets only the events its `event_types` and
-//! `filter` accept, signed over the exact bytes sent.
+//! `filter` accept, signed over the exact bytes sent. With `queue_driver =
+//! "redis"` the requests the sender would make become jobs in Redis instead,
+//! delivered by any `full` or `worker` node (see [`queue`]).
 
 mod deliver;
+pub mod queue;
 
 use crate::config::webhooks::Webhook;
 use crate::config::{App, WebhookSettings};
@@ -219,8 +222,14 @@ fn start(
     tap: Arc<Tap>,
 ) -> mpsc::Sender<Command> {
     let (tx, rx) = mpsc::channel(settings.queue);
+    let queue = settings.redis_queue.as_ref().and_then(|q| {
+        queue::producer::producer(q, settings.queue)
+            .inspect_err(|e| tracing::error!(error = %e, "webhooks kept in memory instead"))
+            .ok()
+    });
     let sender = Sender {
         tap,
+        queue,
         metrics: metrics::app(&app.id, port),
         client: deliver::Client::new(&app, &settings),
         app,
@@ -238,6 +247,8 @@ type Delivery = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 struct Sender {
     tap: Arc<Tap>,
+    /// With `queue_driver = "redis"`: requests become jobs there instead of being sent here.
+    queue: Option<Arc<queue::producer::Producer>>,
     app: Arc<App>,
     settings: WebhookSettings,
     client: deliver::Client,
@@ -275,11 +286,15 @@ impl Sender {
         self.drain().await;
     }
 
-    /// The node is going away: send what is left now and let retries run out.
+    /// The node is going away: send (or queue in Redis) what is left now and
+    /// let retries run out.
     async fn drain(&mut self) {
         self.release(Instant::now() + Duration::from_secs(3600));
         self.flush();
         while self.in_flight.next().await.is_some() {}
+        if let Some(queue) = &self.queue {
+            queue.flush().await;
+        }
     }
 
     fn accept(&mut self, s: Stamped) {
@@ -352,6 +367,19 @@ impl Sender {
                 first.time_ms,
                 items.join(",")
             );
+            if let Some(queue) = &self.queue {
+                let job = queue::Job {
+                    app: self.app.id.clone(),
+                    url: hook.url.clone(),
+                    body,
+                    time_ms: first.time_ms,
+                };
+                if !queue.push(job) {
+                    tracing::warn!(app_id = %self.app.id, "webhook queue: Redis unreachable and the local buffer is full; job dropped");
+                    self.metrics.webhook_dropped(1);
+                }
+                continue;
+            }
             let request = deliver::Request::new(hook, &self.app, body);
             let (settings, metrics) = (self.settings.clone(), self.metrics.clone());
             let client = self.client.clone();

@@ -13,6 +13,8 @@
 //! | `P:npres:{node}` | set of `app\nchannel` | presence channels a node has members in |
 //! | `P:occ:{app}:{channel}` | set of nodes | nodes with subscribers, for cluster-wide occupied/vacated |
 //! | `P:cache:{app}:{channel}` | hash frame, data; TTL | cache channels' last event |
+//! | `P:online:{app}` | hash | `u|user` → nodes where the user is signed in, `n|node|user` → 1 (apps with watchlist events; `redis/watch.rs`) |
+//! | `P:nonline:{node}` | set of apps | apps in which a node has signed-in users, for its purge |
 //! | `P:rate:{app}:{events\|reads}:{unix second}` | integer, 2 s TTL | HTTP API rate-limit points spent in that second by the whole cluster (one script per request) |
 //!
 //! # Delivery
@@ -58,10 +60,12 @@
 //!   those that arrive while its join is still running are held until the number is
 //!   known. Each socket hears of each member once: from the list or from `member_added`.
 
+mod counts;
 mod keys;
 mod queries;
 mod scripts;
 mod state;
+mod watch;
 
 use super::{presence_of, AdapterError};
 use crate::channel::registry::{AppState, JoinError, Joined, Left};
@@ -85,6 +89,10 @@ pub enum Bus {
     Terminate,
     /// `member_added` with the join's sequence number.
     Member(u64),
+    /// A node's subscription count of the channel changed (see `redis/counts.rs`).
+    Count,
+    /// A watched user went online (`true`) or offline; the frame is for its watchers.
+    Watch(bool),
 }
 
 impl Bus {
@@ -94,6 +102,9 @@ impl Bus {
             Bus::ToUser => "U".into(),
             Bus::Terminate => "T".into(),
             Bus::Member(seq) => format!("M{seq}").into(),
+            Bus::Count => "C".into(),
+            Bus::Watch(true) => "W1".into(),
+            Bus::Watch(false) => "W0".into(),
         }
     }
 }
@@ -247,6 +258,10 @@ impl Cluster {
             }
             "T" => {
                 app.terminate_user(target);
+            }
+            "C" => self.registry.counter.mark(&app.app().id, target),
+            "W1" | "W0" => {
+                app.tell_watchers(target, kind == "W1", &frame);
             }
             member if member.starts_with('M') => match member[1..].parse() {
                 Ok(seq) => {

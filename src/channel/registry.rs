@@ -15,8 +15,10 @@ use cache::Cached;
 use subscribers::{PresenceSub, Seen, Subscriber, Subscribers, DIRECT_FANOUT_MAX};
 
 mod cache;
+pub mod counter;
 mod subscribers;
 mod users;
+mod watchers;
 use crate::tap::Tap;
 use crate::webhook::Webhooks;
 use std::collections::HashMap;
@@ -84,6 +86,8 @@ pub struct AppState {
     config: arc_swap::ArcSwap<App>,
     state: Mutex<State>,
     cache: Mutex<HashMap<String, Cached>>,
+    /// Watchlists of this node's signed-in sockets.
+    watchers: Mutex<watchers::Watchers>,
     connections: AtomicUsize,
     /// HTTP API budgets: events (points = channels) and channel queries.
     pub backend_events: Budget,
@@ -105,6 +109,7 @@ impl AppState {
             config: arc_swap::ArcSwap::new(app),
             state: Mutex::default(),
             cache: Mutex::default(),
+            watchers: Mutex::default(),
             connections: AtomicUsize::new(0),
             backend_events: Budget::default(),
             read_requests: Budget::default(),
@@ -374,6 +379,8 @@ pub fn presence_data<'a>(members: impl Iterator<Item = &'a Member>) -> String {
 /// All apps' local state, by app id.
 pub struct Registry {
     apps: std::sync::RwLock<HashMap<String, Arc<AppState>>>,
+    /// Channels owing their subscribers a `subscription_count`.
+    pub counter: counter::Counter,
 }
 
 impl Registry {
@@ -383,6 +390,7 @@ impl Registry {
             .collect();
         Registry {
             apps: std::sync::RwLock::new(states),
+            counter: counter::Counter::default(),
         }
     }
 

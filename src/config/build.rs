@@ -4,32 +4,45 @@ use super::raw::{RawConfig, RawServer, LIMIT_KEYS};
 use super::*;
 
 impl RawConfig {
-    /// Validate into the final configuration.
+    /// Validate into the final configuration. A bad value is reported with
+    /// where it was written: the file and key, the variable or the flag.
     pub fn build(mut self) -> Result<Config, ConfigError> {
+        let sources = std::mem::take(&mut self.sources);
+        match self.validate() {
+            Ok(config) => Ok(Config { sources, ..config }),
+            Err(e) => Err(sources.locate(e)),
+        }
+    }
+
+    fn validate(mut self) -> Result<Config, ConfigError> {
         let mut server_table = self.server.clone();
         let limit_table = split_limits(&mut server_table);
-        let s: RawServer = deserialize("[server]", server_table)?;
-        let defaults = merge_limits("[server]", &Limits::default(), limit_table)?;
+        let s: RawServer = deserialize(Scope::Server, server_table, &toml::Table::new())?;
+        let defaults = merge_limits(Scope::Server, &Limits::default(), limit_table)?;
         let mut apps = Vec::new();
-        for raw in self.apps_or_default().drain(..) {
-            apps.push(build_app(raw, &defaults)?);
+        for (i, raw) in self.apps_or_default().drain(..).enumerate() {
+            apps.push(build_app(raw, &defaults).map_err(|e| e.in_app(i))?);
         }
         let server = server(s, defaults)?;
-        let from_db = server.postgres.is_some();
-        // Apps from a database are loaded before serving (see `crate::postgres`).
+        let from_db = server.app_table.is_some();
+        // Apps from a database are loaded before serving (see `crate::app_table`).
         let apps = if from_db {
             Apps::default()
         } else {
             Apps::new(apps)?
         };
-        Ok(Config { server, apps })
+        Ok(Config {
+            server,
+            apps,
+            sources: Sources::default(),
+        })
     }
 }
 
 /// The `[server]` settings, validated.
 fn server(s: RawServer, defaults: Limits) -> Result<Server, ConfigError> {
-    let (webhooks, guard, tls) = (webhook_settings(&s), guard(&s)?, tls(&s)?);
-    let postgres = postgres(&s)?;
+    let (webhooks, guard, tls) = (webhook_settings(&s)?, guard(&s)?, tls(&s)?);
+    let app_table = app_table(&s)?;
     Ok(Server {
         host: s.host,
         port: s.port,
@@ -53,10 +66,11 @@ fn server(s: RawServer, defaults: Limits) -> Result<Server, ConfigError> {
         webhooks,
         guard,
         tls,
-        postgres,
+        app_table,
         accept_traffic_memory_threshold: s.accept_traffic_memory_threshold,
         app_defaults: defaults,
         console: super::console::build(s.console_enabled, &s.console_token, s.console_queue),
+        mode: mode(&s.mode)?,
         metrics: MetricsServer {
             enabled: s.metrics_enabled,
             host: s.metrics_host,
@@ -66,8 +80,8 @@ fn server(s: RawServer, defaults: Limits) -> Result<Server, ConfigError> {
     })
 }
 
-fn webhook_settings(s: &RawServer) -> WebhookSettings {
-    WebhookSettings {
+fn webhook_settings(s: &RawServer) -> Result<WebhookSettings, ConfigError> {
+    Ok(WebhookSettings {
         batching: s
             .webhook_batching
             .then(|| Duration::from_millis(s.webhook_batching_ms.max(1))),
@@ -77,6 +91,34 @@ fn webhook_settings(s: &RawServer) -> WebhookSettings {
         queue: s.webhook_queue.max(1),
         timeout: Duration::from_millis(s.webhook_timeout_ms.max(1)),
         ca_file: non_empty(&s.webhook_ca_file),
+        redis_queue: redis_queue(s)?,
+    })
+}
+
+/// `queue_driver` (`SOKETI_QUEUE_DRIVER`): the Redis queue uses the adapter's
+/// Redis URL and prefix, whichever adapter is chosen.
+fn redis_queue(s: &RawServer) -> Result<Option<RedisQueue>, ConfigError> {
+    match s.queue_driver.as_str() {
+        "sync" | "" => Ok(None),
+        "redis" => Ok(Some(RedisQueue {
+            redis_url: s.redis_url.clone(),
+            prefix: s.redis_prefix.clone(),
+        })),
+        other => Err(ConfigError::Invalid(format!(
+            "queue_driver (SOKETI_QUEUE_DRIVER) must be \"sync\" or \"redis\", not {other:?}"
+        ))),
+    }
+}
+
+/// `mode` (`SOKETI_MODE`).
+fn mode(mode: &str) -> Result<Mode, ConfigError> {
+    match mode {
+        "full" | "" => Ok(Mode::Full),
+        "server" => Ok(Mode::Server),
+        "worker" => Ok(Mode::Worker),
+        other => Err(ConfigError::Invalid(format!(
+            "mode (SOKETI_MODE) must be \"full\", \"server\" or \"worker\", not {other:?}"
+        ))),
     }
 }
 
@@ -88,45 +130,68 @@ fn guard(s: &RawServer) -> Result<Guard, ConfigError> {
         max_connections: positive(s.max_node_connections),
         max_connections_per_ip: positive(s.max_connections_per_ip),
         max_channels_per_connection: positive(s.max_channels_per_connection),
-        trusted_proxies: proxies::TrustedProxies::parse(&s.trusted_proxies)?,
+        trusted_proxies: proxies::TrustedProxies::parse(&s.trusted_proxies)
+            .map_err(|e| ConfigError::server_key("trusted_proxies", e.to_string()))?,
     })
 }
 
-fn postgres(s: &RawServer) -> Result<Option<Postgres>, ConfigError> {
-    match s.app_manager.as_str() {
-        "array" | "" => return Ok(None),
-        "postgres" => {}
-        other => {
-            return Err(ConfigError::Invalid(format!(
-                "app manager {other:?} is not available: use \"postgres\" or list the apps in a config file"
-            )))
-        }
-    }
-    let identifier = |t: &str| {
-        !t.is_empty()
-            && t.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+fn app_table(s: &RawServer) -> Result<Option<AppTable>, ConfigError> {
+    let Some(driver) = driver(&s.app_manager)? else {
+        return Ok(None);
     };
-    if !identifier(&s.postgres_table) {
-        return Err(ConfigError::Invalid(format!(
-            "postgres table {:?} is not a plain table name",
-            s.postgres_table
-        )));
+    let (host, port, user, password, database, table) = match driver {
+        Driver::Postgres => (
+            &s.postgres_host,
+            s.postgres_port,
+            &s.postgres_user,
+            &s.postgres_password,
+            &s.postgres_database,
+            &s.postgres_table,
+        ),
+        Driver::Mysql => (
+            &s.mysql_host,
+            s.mysql_port,
+            &s.mysql_user,
+            &s.mysql_password,
+            &s.mysql_database,
+            &s.mysql_table,
+        ),
+    };
+    let plain = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.';
+    if table.is_empty() || !table.chars().all(plain) {
+        return Err(ConfigError::server_key(
+            &format!("{}_table", driver.name()),
+            format!("table {table:?} is not a plain table name"),
+        ));
     }
     let refresh = if s.app_refresh_secs > 0 {
-        s.app_refresh_secs
+        s.app_refresh_secs as u64
     } else {
         5
     };
-    Ok(Some(Postgres {
-        host: s.postgres_host.clone(),
-        port: s.postgres_port,
-        user: s.postgres_user.clone(),
-        password: s.postgres_password.clone(),
-        database: s.postgres_database.clone(),
-        table: s.postgres_table.clone(),
-        refresh: Duration::from_secs(refresh as u64),
+    Ok(Some(AppTable {
+        driver,
+        host: host.clone(),
+        port,
+        user: user.clone(),
+        password: password.clone(),
+        database: database.clone(),
+        table: table.clone(),
+        refresh: Duration::from_secs(refresh),
     }))
+}
+
+/// `app_manager`: `None` for apps from the config.
+fn driver(app_manager: &str) -> Result<Option<Driver>, ConfigError> {
+    match app_manager {
+        "array" | "" => Ok(None),
+        "postgres" => Ok(Some(Driver::Postgres)),
+        "mysql" => Ok(Some(Driver::Mysql)),
+        other => Err(ConfigError::server_key(
+            "app_manager",
+            format!("app manager {other:?} is not available: use \"postgres\", \"mysql\" or list the apps in a config file"),
+        )),
+    }
 }
 
 /// An app from a row of Soketi's apps table (as a JSON object of its columns).
@@ -136,7 +201,11 @@ pub fn app_from_row(
 ) -> Result<App, String> {
     let mut warnings = Vec::new();
     let table = soketi_json::app_row(row, &mut warnings)?;
-    build_app(table, defaults).map_err(|e| e.to_string())
+    build_app(table, defaults).map_err(|e| match e {
+        ConfigError::Key { key, message, .. } if !key.is_empty() => format!("{key}: {message}"),
+        ConfigError::Key { message, .. } => message,
+        other => other.to_string(),
+    })
 }
 
 fn non_empty(s: &str) -> Option<String> {
@@ -152,12 +221,15 @@ fn tls(s: &RawServer) -> Result<Option<Tls>, ConfigError> {
             key,
             passphrase: non_empty(&s.tls_passphrase),
         })),
-        (None, Some(_)) => Err(ConfigError::TlsHalf {
-            missing: "the certificate (tls_cert, SOKETI_SSL_CERT)",
-        }),
-        (Some(_), None) => Err(ConfigError::TlsHalf {
-            missing: "the key (tls_key, SOKETI_SSL_KEY)",
-        }),
+        // Blamed on the half that was given: that is where the operator looks.
+        (None, Some(_)) => Err(ConfigError::server_key(
+            "tls_key",
+            "TLS needs both a certificate and a key: the certificate (tls_cert, SOKETI_SSL_CERT, --tls-cert) is not set",
+        )),
+        (Some(_), None) => Err(ConfigError::server_key(
+            "tls_cert",
+            "TLS needs both a certificate and a key: the key (tls_key, SOKETI_SSL_KEY, --tls-key) is not set",
+        )),
     }
 }
 
@@ -168,23 +240,50 @@ fn cluster(adapter: &str, url: &str, prefix: &str) -> Result<Option<Cluster>, Co
             redis_url: url.to_string(),
             prefix: prefix.to_string(),
         })),
-        other => Err(ConfigError::File {
-            path: "[server]".into(),
-            message: format!("adapter must be \"local\" or \"redis\", not {other:?}"),
-        }),
+        other => Err(ConfigError::server_key(
+            "adapter",
+            format!("adapter must be \"local\" or \"redis\", not {other:?}"),
+        )),
     }
 }
 
+/// A table into its type. On failure the error names the key at fault: the
+/// first key of `table` that fails on its own on top of `valid` (values known
+/// to pass: the required ones, or defaults).
 fn deserialize<T: serde::de::DeserializeOwned>(
-    what: &str,
+    scope: Scope,
     table: toml::Table,
+    valid: &toml::Table,
 ) -> Result<T, ConfigError> {
+    let whole = match try_into::<T>(table.clone()) {
+        Ok(value) => return Ok(value),
+        Err(e) => e,
+    };
+    let culprit = table.into_iter().find_map(|(key, value)| {
+        let mut one = valid.clone();
+        one.insert(key.clone(), value);
+        try_into::<T>(one).err().map(|message| (key, message))
+    });
+    let (key, message) = culprit.unwrap_or((String::new(), whole));
+    Err(ConfigError::Key {
+        scope,
+        key,
+        message,
+    })
+}
+
+fn try_into<T: serde::de::DeserializeOwned>(table: toml::Table) -> Result<T, String> {
     toml::Value::Table(table)
         .try_into()
-        .map_err(|e: toml::de::Error| ConfigError::File {
-            path: what.into(),
-            message: e.message().to_string(),
-        })
+        .map_err(|e: toml::de::Error| e.message().to_string())
+}
+
+/// Values that pass for an app's required keys, to test its other keys one by one.
+fn app_placeholders() -> toml::Table {
+    ["id", "key", "secret"]
+        .into_iter()
+        .map(|k| (k.to_string(), toml::Value::from("x")))
+        .collect()
 }
 
 fn split_limits(table: &mut toml::Table) -> toml::Table {
@@ -196,16 +295,13 @@ fn split_limits(table: &mut toml::Table) -> toml::Table {
 
 fn build_app(mut table: toml::Table, defaults: &Limits) -> Result<App, ConfigError> {
     let limit_table = split_limits(&mut table);
-    let what = format!(
-        "app {}",
-        table.get("id").map(|v| v.to_string()).unwrap_or_default()
-    );
-    let raw: RawApp = deserialize(&what, table)?;
-    let limits = merge_limits(&what, defaults, limit_table)?;
+    let scope = Scope::App(0);
+    let raw: RawApp = deserialize(scope, table, &app_placeholders())?;
+    let limits = merge_limits(scope, defaults, limit_table)?;
     let webhooks = raw
         .webhooks
         .into_iter()
-        .map(|w| w.build(&raw.id))
+        .map(|w| w.build())
         .collect::<Result<_, _>>()?;
     Ok(App {
         id: raw.id,
@@ -214,6 +310,8 @@ fn build_app(mut table: toml::Table, defaults: &Limits) -> Result<App, ConfigErr
         enabled: raw.enabled,
         enable_client_messages: raw.enable_client_messages,
         enable_user_authentication: raw.enable_user_authentication,
+        enable_subscription_count: raw.enable_subscription_count,
+        enable_watchlist_events: raw.enable_watchlist_events,
         max_connections: usize::try_from(raw.max_connections).ok(),
         limits,
         webhooks,
@@ -222,8 +320,16 @@ fn build_app(mut table: toml::Table, defaults: &Limits) -> Result<App, ConfigErr
 }
 
 /// Overlay limit keys on a base set of limits.
-fn merge_limits(what: &str, base: &Limits, overrides: toml::Table) -> Result<Limits, ConfigError> {
-    let mut table = toml::Table::try_from(base).expect("limits serialize to a table");
-    table.extend(overrides);
-    deserialize(what, table)
+fn merge_limits(
+    scope: Scope,
+    base: &Limits,
+    overrides: toml::Table,
+) -> Result<Limits, ConfigError> {
+    let valid = toml::Table::try_from(base).expect("limits serialize to a table");
+    let mut table = valid.clone();
+    table.extend(overrides.clone());
+    match try_into(table) {
+        Ok(limits) => Ok(limits),
+        Err(_) => deserialize(scope, overrides, &valid),
+    }
 }

@@ -3,11 +3,11 @@
 //! Values are read the way Soketi reads them: JSON first (`"true"`, `"6001"`),
 //! else the raw string; an empty value counts as unset.
 
-use super::{ConfigError, RawConfig};
+use super::{ConfigError, RawConfig, Source};
 
 mod vars;
 
-use vars::{Kind, Target, UNSUPPORTED, VARS};
+use vars::{Kind, Target, ACCEPTED, UNSUPPORTED, VARS};
 
 /// One warning per set `SOKETI_*` variable that herald does not act on, naming
 /// the variable and saying why. `vars` are every (name, value) in the environment.
@@ -30,6 +30,7 @@ pub fn unsupported<'a>(vars: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<St
 
 fn is_read(name: &str) -> bool {
     VARS.iter().any(|(n, ..)| *n == name)
+        || ACCEPTED.contains(&name)
         || name.starts_with("SOKETI_ADAPTER_")
         || name.starts_with("SOKETI_DB_REDIS_")
 }
@@ -51,12 +52,24 @@ pub fn parse_dotenv(text: &str) -> Vec<(String, String)> {
     out
 }
 
+/// Read by [`apply_queue`]: `sqs` is left alone (and warned about, see `vars::UNSUPPORTED`).
+const QUEUE_DRIVER: &str = "SOKETI_QUEUE_DRIVER";
+
+/// `SOKETI_QUEUE_DRIVER=sync|redis`; `sqs` keeps the in-process queue, with a warning.
+fn apply_queue(raw: &mut RawConfig, lookup: &dyn Fn(&str) -> Option<String>) {
+    if let Some(driver) = lookup(QUEUE_DRIVER).filter(|v| v == "sync" || v == "redis") {
+        let source = Source::Env(QUEUE_DRIVER.to_string());
+        raw.set_server("queue_driver", driver.into(), source);
+    }
+}
+
 /// Apply every set `SOKETI_*` variable. `lookup` reads one variable.
 pub fn apply(
     raw: &mut RawConfig,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(), ConfigError> {
-    apply_redis(raw, lookup);
+    apply_redis(raw, lookup, &|name| Source::Env(name.to_string()));
+    apply_queue(raw, lookup);
     for &(name, target, key, kind) in VARS {
         let Some(text) = lookup(name).filter(|v| !v.is_empty()) else {
             continue;
@@ -65,29 +78,38 @@ pub fn apply(
             name: name.into(),
             message: format!("cannot read {text:?} as {}", kind_name(kind)),
         })?;
-        let table = match target {
-            Target::Server => &mut raw.server,
-            Target::DefaultApp => &mut raw.apps_or_default()[0],
-        };
-        table.insert(key.into(), value);
+        let source = Source::Env(name.to_string());
+        match target {
+            Target::Server => raw.set_server(key, value, source),
+            Target::DefaultApp => raw.set_first_app(key, value, source),
+        }
     }
     Ok(())
 }
 
-/// `SOKETI_ADAPTER_DRIVER`, `SOKETI_ADAPTER_REDIS_PREFIX` and `SOKETI_DB_REDIS_*`.
-pub(super) fn apply_redis(raw: &mut RawConfig, lookup: &dyn Fn(&str) -> Option<String>) {
+/// `SOKETI_ADAPTER_DRIVER`, `SOKETI_ADAPTER_REDIS_PREFIX` and `SOKETI_DB_REDIS_*`;
+/// `source` says where a variable's value was written.
+pub(super) fn apply_redis(
+    raw: &mut RawConfig,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    source: &dyn Fn(&str) -> Source,
+) {
     let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
-    if let Some(driver) = get("SOKETI_ADAPTER_DRIVER") {
-        raw.server.insert("adapter".into(), driver.into());
+    for (name, key) in [
+        ("SOKETI_ADAPTER_DRIVER", "adapter"),
+        ("SOKETI_ADAPTER_REDIS_PREFIX", "redis_prefix"),
+    ] {
+        if let Some(value) = get(name) {
+            raw.set_server(key, value.into(), source(name));
+        }
     }
-    if let Some(prefix) = get("SOKETI_ADAPTER_REDIS_PREFIX") {
-        raw.server.insert("redis_prefix".into(), prefix.into());
-    }
-    let parts = ["HOST", "PORT", "DB", "USERNAME", "PASSWORD"]
-        .map(|p| get(&format!("SOKETI_DB_REDIS_{p}")));
-    if parts.iter().all(Option::is_none) {
+    let names =
+        ["HOST", "PORT", "DB", "USERNAME", "PASSWORD"].map(|p| format!("SOKETI_DB_REDIS_{p}"));
+    let parts = names.clone().map(|name| get(&name));
+    let given = names.iter().zip(&parts).filter(|(_, v)| v.is_some());
+    let Some(written) = given.map(|(name, _)| source(name)).reduce(Source::and) else {
         return;
-    }
+    };
     let [host, port, db, user, pass] = parts;
     let auth = match (user, pass) {
         (Some(u), Some(p)) => format!("{u}:{p}@"),
@@ -101,7 +123,7 @@ pub(super) fn apply_redis(raw: &mut RawConfig, lookup: &dyn Fn(&str) -> Option<S
         port.unwrap_or_else(|| "6379".into()),
         db.unwrap_or_else(|| "0".into())
     );
-    raw.server.insert("redis_url".into(), url.into());
+    raw.set_server("redis_url", url.into(), written);
 }
 
 fn kind_name(kind: Kind) -> &'static str {
@@ -202,6 +224,8 @@ mod tests {
             ("SOKETI_DEFAULT_APP_ID", "123"),
             ("SOKETI_DEFAULT_APP_KEY", "key"),
             ("SOKETI_DEFAULT_APP_ENABLE_CLIENT_MESSAGES", "true"),
+            ("SOKETI_DEFAULT_APP_ENABLE_SUBSCRIPTION_COUNT", "true"),
+            ("SOKETI_DEFAULT_APP_ENABLE_WATCHLIST_EVENTS", "1"),
             ("SOKETI_DEFAULT_APP_MAX_CONNS", "5"),
             ("SOKETI_SHUTDOWN_GRACE_PERIOD", "100"),
         ])
@@ -213,6 +237,7 @@ mod tests {
         assert_eq!(app.key, "key");
         assert_eq!(app.secret, "app-secret");
         assert!(app.enable_client_messages);
+        assert!(app.enable_subscription_count && app.enable_watchlist_events);
         assert_eq!(app.max_connections, Some(5));
     }
 
@@ -255,6 +280,41 @@ mod tests {
         assert_eq!(cluster.redis_url, "redis://:pw@redis:6379/2");
         assert_eq!(cluster.prefix, "site-a");
         assert!(build(&[("SOKETI_ADAPTER_DRIVER", "nats")]).is_err());
+    }
+
+    #[test]
+    fn soketi_mysql_variables_build_the_apps_table() {
+        let cfg = build(&[
+            ("SOKETI_APP_MANAGER_DRIVER", "mysql"),
+            ("SOKETI_DB_MYSQL_HOST", "mysql"),
+            ("SOKETI_DB_MYSQL_PORT", "3307"),
+            ("SOKETI_DB_MYSQL_USERNAME", "soketi"),
+            ("SOKETI_DB_MYSQL_PASSWORD", "123"),
+            ("SOKETI_DB_MYSQL_DATABASE", "laravel"),
+            ("SOKETI_APP_MANAGER_MYSQL_TABLE", "soketi_apps"),
+            ("SOKETI_APP_MANAGER_CACHE_TTL", "30"),
+        ])
+        .unwrap();
+        let t = cfg.server.app_table.unwrap();
+        assert_eq!(t.driver, super::super::Driver::Mysql);
+        assert_eq!(
+            (t.host.as_str(), t.port, t.user.as_str()),
+            ("mysql", 3307, "soketi")
+        );
+        // A password of digits stays text (it is never read as JSON).
+        assert_eq!(t.password, "123");
+        assert_eq!(
+            (t.database.as_str(), t.table.as_str()),
+            ("laravel", "soketi_apps")
+        );
+        assert_eq!(t.refresh.as_secs(), 30);
+        assert!(cfg.apps.iter().next().is_none(), "apps come from the table");
+        let err = build(&[
+            ("SOKETI_APP_MANAGER_DRIVER", "mysql"),
+            ("SOKETI_APP_MANAGER_MYSQL_TABLE", "apps; DROP TABLE apps"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("not a plain table name"), "{err}");
     }
 
     #[test]
@@ -320,8 +380,12 @@ mod tests {
             ("SOKETI_RATE_LIMITER_DRIVER", "cluster"),
             ("SOKETI_CACHE_DRIVER", "memory"),
             ("SOKETI_MODE", "worker"),
+            ("SOKETI_APP_MANAGER_DYNAMODB_TABLE", "apps"),
             ("SOKETI_APP_MANAGER_MYSQL_TABLE", "apps"),
+            ("SOKETI_APP_MANAGER_MYSQL_VERSION", "8.0"),
+            ("SOKETI_APP_MANAGER_MYSQL_USE_V2", "true"),
             ("SOKETI_DB_MYSQL_HOST", "db"),
+            ("SOKETI_DB_POOLING_MAX", "7"),
             ("SOKETI_ADAPTER_DRIVER", "redis"),
             ("SOKETI_DB_REDIS_HOST", "redis"),
             ("SOKETI_PORT", "6001"),
@@ -336,9 +400,8 @@ mod tests {
         assert_eq!(
             named,
             [
-                "SOKETI_APP_MANAGER_MYSQL_TABLE",
-                "SOKETI_DB_MYSQL_HOST",
-                "SOKETI_MODE",
+                "SOKETI_APP_MANAGER_DYNAMODB_TABLE",
+                "SOKETI_DB_POOLING_MAX",
                 "SOKETI_PORTT",
                 "SOKETI_QUEUE_DRIVER",
                 "SOKETI_RATE_LIMITER_DRIVER",
@@ -346,6 +409,29 @@ mod tests {
             ]
         );
         assert!(warnings.iter().any(|w| w.contains("SOKETI_SSL_CERT after")));
+    }
+
+    #[test]
+    fn soketi_mode_and_redis_queue_are_read() {
+        use crate::config::Mode;
+        let cfg = build(&[
+            ("SOKETI_MODE", "worker"),
+            ("SOKETI_QUEUE_DRIVER", "redis"),
+            ("SOKETI_DB_REDIS_PORT", "6390"),
+            ("SOKETI_ADAPTER_REDIS_PREFIX", "p"),
+        ])
+        .unwrap();
+        assert_eq!(cfg.server.mode, Mode::Worker);
+        let queue = cfg.server.webhooks.redis_queue.unwrap();
+        assert_eq!(queue.redis_url, "redis://127.0.0.1:6390/0");
+        assert_eq!(queue.prefix, "p");
+        let cfg = build(&[("SOKETI_QUEUE_DRIVER", "sqs")]).unwrap();
+        assert_eq!(cfg.server.webhooks.redis_queue, None);
+        assert_eq!(cfg.server.mode, Mode::Full);
+        let err = build(&[("SOKETI_MODE", "both")]).unwrap_err();
+        assert!(err.to_string().contains("SOKETI_MODE"), "{err}");
+        let quiet = [("SOKETI_QUEUE_DRIVER", "redis"), ("SOKETI_MODE", "server")];
+        assert!(unsupported(quiet.iter().copied()).is_empty());
     }
 
     #[test]

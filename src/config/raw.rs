@@ -2,7 +2,7 @@
 //! TOML file, with environment variables and flags layered on top before
 //! anything is validated ([`RawConfig::build`]).
 
-use super::{webhooks, ConfigError};
+use super::{webhooks, ConfigError, Scope, Source, Sources};
 use serde::Deserialize;
 
 /// The `[server]` table as written in the file (no `Debug`: it holds passwords).
@@ -42,7 +42,7 @@ pub struct RawServer {
     pub tls_cert: String,
     pub tls_key: String,
     pub tls_passphrase: String,
-    /// Where apps come from: `array` (this file) or `postgres`.
+    /// Where apps come from: `array` (this file), `postgres` or `mysql`.
     pub app_manager: String,
     pub postgres_host: String,
     pub postgres_port: u16,
@@ -50,6 +50,12 @@ pub struct RawServer {
     pub postgres_password: String,
     pub postgres_database: String,
     pub postgres_table: String,
+    pub mysql_host: String,
+    pub mysql_port: u16,
+    pub mysql_user: String,
+    pub mysql_password: String,
+    pub mysql_database: String,
+    pub mysql_table: String,
     /// Seconds between two reads of the apps table (0 or less: 5).
     pub app_refresh_secs: i64,
     pub webhook_ca_file: String,
@@ -67,6 +73,10 @@ pub struct RawServer {
     pub console_enabled: bool,
     pub console_token: String,
     pub console_queue: usize,
+    /// `full`, `server` (sockets and API, no queue jobs) or `worker` (queue jobs only).
+    pub mode: String,
+    /// Where webhook jobs wait: `sync` (this node's memory) or `redis`.
+    pub queue_driver: String,
 }
 
 impl Default for RawServer {
@@ -113,6 +123,12 @@ impl Default for RawServer {
             postgres_password: "password".into(),
             postgres_database: "main".into(),
             postgres_table: "apps".into(),
+            mysql_host: "127.0.0.1".into(),
+            mysql_port: 3306,
+            mysql_user: "root".into(),
+            mysql_password: "password".into(),
+            mysql_database: "main".into(),
+            mysql_table: "apps".into(),
             app_refresh_secs: 5,
             http_request_timeout: 15,
             ws_frame_timeout: 15,
@@ -123,6 +139,8 @@ impl Default for RawServer {
             console_enabled: false,
             console_token: String::new(),
             console_queue: super::console::DEFAULT_QUEUE,
+            mode: "full".into(),
+            queue_driver: "sync".into(),
         }
     }
 }
@@ -141,6 +159,10 @@ pub struct RawApp {
     pub enable_client_messages: bool,
     #[serde(default)]
     pub enable_user_authentication: bool,
+    #[serde(default)]
+    pub enable_subscription_count: bool,
+    #[serde(default)]
+    pub enable_watchlist_events: bool,
     #[serde(default = "unlimited")]
     pub max_connections: i64,
     #[serde(default)]
@@ -178,6 +200,8 @@ pub(super) const LIMIT_KEYS: [&str; 11] = [
 pub struct RawConfig {
     pub server: toml::Table,
     pub apps: Vec<toml::Table>,
+    /// Where each key was written, for errors.
+    pub sources: Sources,
 }
 
 impl RawConfig {
@@ -209,7 +233,29 @@ impl RawConfig {
         if let Some(key) = root.keys().next() {
             return Err(file_error(format!("unknown section `{key}`")));
         }
-        Ok(RawConfig { server, apps })
+        let mut sources = Sources::default();
+        sources.record_file(path, Scope::Server, &server);
+        for (i, app) in apps.iter().enumerate() {
+            sources.record_file(path, Scope::App(i), app);
+        }
+        Ok(RawConfig {
+            server,
+            apps,
+            sources,
+        })
+    }
+
+    /// Set one key of `[server]`, noting where it came from.
+    pub fn set_server(&mut self, key: &str, value: toml::Value, source: Source) {
+        self.server.insert(key.to_string(), value);
+        self.sources.record(Scope::Server, key, source);
+    }
+
+    /// Set one key of the first app (the default app when none is listed), as
+    /// `SOKETI_DEFAULT_APP_*` do, noting where it came from.
+    pub fn set_first_app(&mut self, key: &str, value: toml::Value, source: Source) {
+        self.apps_or_default()[0].insert(key.to_string(), value);
+        self.sources.record(Scope::App(0), key, source);
     }
 
     /// The default app, as Soketi ships it.

@@ -3,7 +3,7 @@
 //! `{:?}` in tests then never show them; `herald config check` masks them too.
 
 use super::webhooks::Webhook;
-use super::{App, Cluster, Postgres};
+use super::{App, AppTable, Cluster};
 use std::fmt;
 
 const MASK: &str = "****";
@@ -48,6 +48,8 @@ impl fmt::Debug for App {
                 "enable_user_authentication",
                 &self.enable_user_authentication,
             )
+            .field("enable_subscription_count", &self.enable_subscription_count)
+            .field("enable_watchlist_events", &self.enable_watchlist_events)
             .field("max_connections", &self.max_connections)
             .field("limits", &self.limits)
             .field("webhooks", &self.webhooks)
@@ -65,9 +67,10 @@ impl fmt::Debug for Cluster {
     }
 }
 
-impl fmt::Debug for Postgres {
+impl fmt::Debug for AppTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Postgres")
+        f.debug_struct("AppTable")
+            .field("driver", &self.driver)
             .field("host", &self.host)
             .field("port", &self.port)
             .field("user", &self.user)

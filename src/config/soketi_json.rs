@@ -4,7 +4,7 @@
 //! Keys may be dot paths (`"metrics.enabled": true`) or nested objects; apps come
 //! from `appManager.array.apps` with Soketi's field names and aliases.
 
-use super::{env, ConfigError, RawConfig};
+use super::{env, ConfigError, RawConfig, Scope, Source};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -94,6 +94,7 @@ const SERVER_KEYS: &[(&str, &str, Kind)] = &[
     ("ssl.keyPath", "tls_key", Kind::Plain),
     ("ssl.passphrase", "tls_passphrase", Kind::Plain),
     ("appManager.driver", "app_manager", Kind::Plain),
+    ("mode", "mode", Kind::Plain),
     ("appManager.postgres.table", "postgres_table", Kind::Plain),
     ("appManager.cache.ttl", "app_refresh_secs", Kind::Plain),
     ("database.postgres.host", "postgres_host", Kind::Plain),
@@ -109,6 +110,12 @@ const SERVER_KEYS: &[(&str, &str, Kind)] = &[
         "postgres_database",
         Kind::Plain,
     ),
+    ("appManager.mysql.table", "mysql_table", Kind::Plain),
+    ("database.mysql.host", "mysql_host", Kind::Plain),
+    ("database.mysql.port", "mysql_port", Kind::Plain),
+    ("database.mysql.user", "mysql_user", Kind::Plain),
+    ("database.mysql.password", "mysql_password", Kind::Plain),
+    ("database.mysql.database", "mysql_database", Kind::Plain),
 ];
 
 /// Options read through the `SOKETI_*` Redis logic: (option path, variable).
@@ -126,9 +133,9 @@ const REDIS_KEYS: &[(&str, &str)] = &[
 const NO_OP: &[(&str, &[&str])] = &[
     ("appManager.cache.enabled", &["true", "false"]),
     ("appManager.postgres.version", &[]),
+    ("appManager.mysql.version", &[]),
+    ("appManager.mysql.useMysql2", &[]),
     ("metrics.driver", &["prometheus"]),
-    ("mode", &["full", "server"]),
-    ("queue.driver", &["sync"]),
     ("cache.driver", &["memory"]),
     ("rateLimiter.driver", &["local"]),
 ];
@@ -159,6 +166,24 @@ const APP_KEYS: &[(&str, &[&str], Kind)] = &[
             "enableUserAuthentication",
             "EnableUserAuthentication",
             "enable_user_authentication",
+        ],
+        Kind::Bool,
+    ),
+    (
+        "enable_subscription_count",
+        &[
+            "enableSubscriptionCount",
+            "EnableSubscriptionCount",
+            "enable_subscription_count",
+        ],
+        Kind::Bool,
+    ),
+    (
+        "enable_watchlist_events",
+        &[
+            "enableWatchlistEvents",
+            "EnableWatchlistEvents",
+            "enable_watchlist_events",
         ],
         Kind::Bool,
     ),
@@ -277,9 +302,21 @@ pub fn parse(path: &str, text: &str) -> Result<(RawConfig, Vec<String>), ConfigE
     let mut raw = RawConfig::default();
     let mut warnings = Vec::new();
     if let Some(apps) = options.remove(APPS) {
-        raw.apps = apps_of(apps, &mut warnings).map_err(file_error)?;
+        for (i, (table, names)) in apps_of(apps, &mut warnings)
+            .map_err(file_error)?
+            .into_iter()
+            .enumerate()
+        {
+            let at = |option: String| file_key(path, format!("{APPS}[{i}]{option}"));
+            raw.sources.record(Scope::App(i), "", at(String::new()));
+            for (key, alias) in names {
+                raw.sources
+                    .record(Scope::App(i), key, at(format!(".{alias}")));
+            }
+            raw.apps.push(table);
+        }
     }
-    server_options(&mut raw, &mut options).map_err(file_error)?;
+    server_options(&mut raw, &mut options, path).map_err(file_error)?;
     for (key, value) in options {
         warnings.push(unsupported(&key, &value));
     }
@@ -304,22 +341,50 @@ fn flatten(prefix: &str, object: Map<String, Value>, out: &mut BTreeMap<String, 
     }
 }
 
+fn file_key(path: &str, key: String) -> Source {
+    Source::File {
+        path: path.to_string(),
+        key,
+    }
+}
+
 /// Move every known server option from `options` into `raw.server`.
 fn server_options(
     raw: &mut RawConfig,
     options: &mut BTreeMap<String, Value>,
+    file: &str,
 ) -> Result<(), String> {
     for &(path, key, kind) in SERVER_KEYS {
         if let Some(value) = options.remove(path) {
             let value = convert(value, kind).ok_or_else(|| format!("{path}: unexpected value"))?;
-            raw.server.insert(key.into(), value);
+            raw.set_server(key, value, file_key(file, path.to_string()));
         }
     }
     let redis: BTreeMap<&str, String> = REDIS_KEYS
         .iter()
         .filter_map(|&(path, var)| Some((var, scalar_text(options.remove(path)?)?)))
         .collect();
-    env::apply_redis(raw, &|name| redis.get(name).cloned());
+    let option_of = |var: &str| {
+        let path = REDIS_KEYS
+            .iter()
+            .find(|(_, v)| *v == var)
+            .map_or(var, |(p, _)| p);
+        file_key(file, path.to_string())
+    };
+    env::apply_redis(raw, &|name| redis.get(name).cloned(), &option_of);
+    // `sqs` stays behind and is warned about: webhooks then wait in memory.
+    if let Some(driver) = options
+        .get("queue.driver")
+        .and_then(|v| v.as_str())
+        .filter(|d| ["sync", "redis"].contains(d))
+    {
+        raw.set_server(
+            "queue_driver",
+            driver.into(),
+            file_key(file, "queue.driver".to_string()),
+        );
+        options.remove("queue.driver");
+    }
     for &(path, fine) in NO_OP {
         if options.get(path).is_some_and(|v| {
             fine.is_empty() || fine.contains(&scalar_text(v.clone()).unwrap_or_default().as_str())
@@ -330,7 +395,10 @@ fn server_options(
     Ok(())
 }
 
-fn apps_of(apps: Value, warnings: &mut Vec<String>) -> Result<Vec<toml::Table>, String> {
+/// An app's table and, for each key in it, the option name it was written as.
+type AppOptions = (toml::Table, Vec<(&'static str, String)>);
+
+fn apps_of(apps: Value, warnings: &mut Vec<String>) -> Result<Vec<AppOptions>, String> {
     let Value::Array(items) = apps else {
         return Err(format!("{APPS} must be an array"));
     };
@@ -349,17 +417,19 @@ fn app_of(
     i: usize,
     mut fields: Map<String, Value>,
     warnings: &mut Vec<String>,
-) -> Result<toml::Table, String> {
+) -> Result<AppOptions, String> {
     let mut table = toml::Table::new();
+    let mut names = Vec::new();
     for &(key, aliases, kind) in APP_KEYS {
         let found = aliases
             .iter()
-            .filter_map(|a| fields.remove(*a))
-            .find(is_set);
-        if let Some(value) = found {
+            .filter_map(|a| Some((*a, fields.remove(*a)?)))
+            .find(|(_, v)| is_set(v));
+        if let Some((alias, value)) = found {
             let value = convert(value, kind)
-                .ok_or_else(|| format!("{APPS}[{i}].{key}: unexpected value"))?;
+                .ok_or_else(|| format!("{APPS}[{i}].{alias}: unexpected value"))?;
             table.insert(key.into(), value);
+            names.push((key, alias.to_string()));
         }
     }
     for key in ["id", "key", "secret"] {
@@ -367,17 +437,18 @@ fn app_of(
             table.insert(key.into(), n.to_string().into());
         }
     }
-    if let Some(hooks) = ["webhooks", "Webhooks"]
+    if let Some((alias, hooks)) = ["webhooks", "Webhooks"]
         .iter()
-        .filter_map(|a| fields.remove(*a))
-        .find(is_set)
+        .filter_map(|a| Some((*a, fields.remove(*a)?)))
+        .find(|(_, v)| is_set(v))
     {
         table.insert("webhooks".into(), webhooks(hooks));
+        names.push(("webhooks", alias.to_string()));
     }
     for (key, value) in fields {
         warnings.push(unsupported(&format!("{APPS}[{i}].{key}"), &value));
     }
-    Ok(table)
+    Ok((table, names))
 }
 
 /// One row of Soketi's SQL apps table (its columns as a JSON object), as an `[[apps]]` table.
@@ -385,7 +456,7 @@ pub fn app_row(
     fields: Map<String, Value>,
     warnings: &mut Vec<String>,
 ) -> Result<toml::Table, String> {
-    app_of(0, fields, warnings)
+    app_of(0, fields, warnings).map(|(table, _)| table)
 }
 
 /// Soketi takes an array or a JSON string; anything invalid means no webhooks.
@@ -474,6 +545,7 @@ mod tests {
         let text = r#"{"appManager.array.apps": [
             {"id": 12345, "key": "k1", "secret": "s1", "maxConnections": 5,
              "enableClientMessages": true, "maxPresenceMembersPerChannel": 3,
+             "enableSubscriptionCount": true, "enable_watchlist_events": 1,
              "maxEventPayloadInKb": 20, "maxClientEventsPerSecond": 4,
              "webhooks": [{"url": "http://hooks.test/", "event_types": ["channel_occupied"]}]},
             {"AppId": "2", "AppKey": "k2", "AppSecret": "s2", "MaxConnections": 1,
@@ -483,6 +555,7 @@ mod tests {
         let a = cfg.apps.by_id("12345").unwrap();
         assert_eq!((a.key.as_str(), a.max_connections), ("k1", Some(5)));
         assert!(a.enable_client_messages);
+        assert!(a.enable_subscription_count && a.enable_watchlist_events);
         assert_eq!(a.limits.max_presence_members, 3);
         assert_eq!(a.limits.max_client_events_per_sec, 4);
         assert_eq!(a.webhooks.len(), 1);
@@ -492,6 +565,7 @@ mod tests {
             ("2", false, Some(1))
         );
         assert!(b.webhooks.is_empty());
+        assert!(!b.enable_subscription_count && !b.enable_watchlist_events);
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].contains("apps[1].colour"), "{warnings:?}");
     }
@@ -506,35 +580,53 @@ mod tests {
         assert_eq!(cluster.prefix, "p");
     }
 
+    /// (driver, its extra options, what it is with nothing but the driver)
+    const SQL_MANAGERS: [(&str, &str, (&str, u16, &str)); 2] = [
+        (
+            "postgres",
+            r#""version": "13.3""#,
+            ("127.0.0.1", 5432, "postgres"),
+        ),
+        (
+            "mysql",
+            r#""version": "5.7", "useMysql2": true"#,
+            ("127.0.0.1", 3306, "root"),
+        ),
+    ];
+
     #[test]
-    fn postgres_options_build_the_app_manager_settings() {
-        let text = r#"{"appManager": {"driver": "postgres", "cache": {"enabled": true, "ttl": 60},
-                "postgres": {"table": "soketi_apps", "version": "13.3"}},
-            "database": {"postgres": {"host": "db", "port": 5433, "user": "u",
-                "password": "p", "database": "soketi"}}}"#;
-        let (cfg, warnings) = build(text);
-        assert!(warnings.is_empty(), "{warnings:?}");
-        let pg = cfg.server.postgres.unwrap();
-        assert_eq!(
-            (
-                pg.host.as_str(),
-                pg.port,
-                pg.user.as_str(),
-                pg.password.as_str()
-            ),
-            ("db", 5433, "u", "p")
-        );
-        assert_eq!(
-            (pg.database.as_str(), pg.table.as_str()),
-            ("soketi", "soketi_apps")
-        );
-        assert_eq!(pg.refresh.as_secs(), 60);
+    fn sql_app_manager_options_build_the_apps_table() {
+        for (driver, extra, defaults) in SQL_MANAGERS {
+            let text = format!(
+                r#"{{"appManager": {{"driver": "{driver}", "cache": {{"enabled": true, "ttl": 60}},
+                    "{driver}": {{"table": "soketi_apps", {extra}}}}},
+                "database": {{"{driver}": {{"host": "db", "port": 3307, "user": "u",
+                    "password": "p", "database": "soketi"}}}}}}"#
+            );
+            let (cfg, warnings) = build(&text);
+            assert!(warnings.is_empty(), "{driver}: {warnings:?}");
+            let t = cfg.server.app_table.unwrap();
+            assert_eq!(t.driver.name(), driver);
+            let got = (
+                t.host.as_str(),
+                t.port,
+                t.user.as_str(),
+                t.password.as_str(),
+            );
+            assert_eq!(got, ("db", 3307, "u", "p"), "{driver}");
+            let got = (t.database.as_str(), t.table.as_str(), t.refresh.as_secs());
+            assert_eq!(got, ("soketi", "soketi_apps", 60), "{driver}");
+            let (cfg, _) = build(&format!(r#"{{"appManager.driver": "{driver}"}}"#));
+            let t = cfg.server.app_table.unwrap();
+            assert_eq!((t.host.as_str(), t.port, t.user.as_str()), defaults);
+            assert_eq!((t.database.as_str(), t.table.as_str()), ("main", "apps"));
+        }
     }
 
     #[test]
     fn unknown_options_warn_once_each_and_harmless_ones_do_not() {
         let text = r#"{"ssl": {"certPath": "/c.pem", "keyPath": "/k.pem", "caPath": "/ca.pem"},
-            "appManager.driver": "array", "queue.driver": "redis", "cors": {"origin": ["*"]}}"#;
+            "appManager.driver": "array", "queue.driver": "sqs", "cors": {"origin": ["*"]}}"#;
         let (config, warnings) = build(text);
         assert_eq!(warnings.len(), 3, "{warnings:?}");
         assert!(warnings.iter().any(|w| w.contains("ssl.caPath")));
@@ -542,6 +634,11 @@ mod tests {
         assert_eq!(config.server.tls.unwrap().key, "/k.pem");
         assert!(warnings.iter().any(|w| w.contains("queue.driver")));
         assert!(!warnings.iter().any(|w| w.contains("appManager.driver")));
+        let text = r#"{"mode": "worker", "queue": {"driver": "redis"}}"#;
+        let (config, warnings) = build(text);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(config.server.mode, crate::config::Mode::Worker);
+        assert!(config.server.webhooks.redis_queue.is_some());
     }
 
     #[test]

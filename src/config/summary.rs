@@ -1,6 +1,6 @@
 //! The resolved configuration as text for `herald config check`, secrets masked.
 
-use super::{App, Config, Server};
+use super::{App, AppTable, Config, Server};
 use std::fmt::Write;
 
 /// Every setting the server would run with, one per line; secrets masked.
@@ -72,6 +72,7 @@ fn server(s: &Server) -> String {
         Some(c) => format!("redis {} prefix {:?}", mask_url(&c.redis_url), c.prefix),
     };
     line("adapter", adapter);
+    line("app_manager", app_manager(s.app_table.as_ref()));
     let m = &s.metrics;
     line(
         "metrics",
@@ -106,11 +107,35 @@ fn server(s: &Server) -> String {
         ),
     };
     line("tls", tls);
+    line("mode", s.mode.name().to_string());
+    let queue = match &s.webhooks.redis_queue {
+        None => "sync (this node's memory)".to_string(),
+        Some(q) => format!("redis {} prefix {:?}", mask_url(&q.redis_url), q.prefix),
+    };
+    line("queue_driver", queue);
     line("webhook_batching", format!("{:?}", s.webhooks.batching));
     if let Some(ca) = &s.webhooks.ca_file {
         line("webhook_ca_file", format!("{ca:?}"));
     }
     out
+}
+
+/// `array`, or where the apps table is (password masked) and how often it is read.
+fn app_manager(table: Option<&AppTable>) -> String {
+    let Some(t) = table else {
+        return "array".to_string();
+    };
+    format!(
+        "{} {}:{}@{}:{}/{} table {:?} refresh {:?}",
+        t.driver.name(),
+        t.user,
+        mask(&t.password),
+        t.host,
+        t.port,
+        t.database,
+        t.table,
+        t.refresh
+    )
 }
 
 fn app(a: &App) -> String {
@@ -127,6 +152,14 @@ fn app(a: &App) -> String {
     line(
         "enable_user_authentication",
         a.enable_user_authentication.to_string(),
+    );
+    line(
+        "enable_subscription_count",
+        a.enable_subscription_count.to_string(),
+    );
+    line(
+        "enable_watchlist_events",
+        a.enable_watchlist_events.to_string(),
     );
     let max = a
         .max_connections
@@ -176,5 +209,27 @@ mod tests {
         assert!(text.contains("key = \"app-key\""), "{text}");
         assert!(text.contains("secret = \"app-s****\""), "{text}");
         assert!(!text.contains("app-secret"), "{text}");
+        assert!(text.contains("app_manager = array"), "{text}");
+        assert!(text.contains("mode = full"), "{text}");
+        assert!(text.contains("queue_driver = sync"), "{text}");
+        let raw =
+            "[server]\nmode='worker'\nqueue_driver='redis'\nredis_url='redis://:pw1234@h:1/0'\n";
+        let text = render(&RawConfig::parse_toml("x", raw).unwrap().build().unwrap());
+        assert!(text.contains("mode = worker"), "{text}");
+        assert!(
+            text.contains("queue_driver = redis redis://:pw1****@h:1/0 prefix \"herald\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn render_names_the_apps_table_with_its_password_masked() {
+        let text = "[server]\napp_manager = 'mysql'\nmysql_host = 'db'\nmysql_password = 'hunter22'\nmysql_table = 'soketi_apps'\n";
+        let cfg = RawConfig::parse_toml("x", text).unwrap().build().unwrap();
+        let text = render(&cfg);
+        let want =
+            "app_manager = mysql root:hunt****@db:3306/main table \"soketi_apps\" refresh 5s";
+        assert!(text.contains(want), "{text}");
+        assert!(!text.contains("hunter22"), "{text}");
     }
 }

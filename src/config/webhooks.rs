@@ -65,9 +65,11 @@ pub struct RawWebhook {
 }
 
 impl RawWebhook {
-    pub fn build(self, app: &str) -> Result<Webhook, ConfigError> {
-        let fail = |message: String| ConfigError::File {
-            path: format!("app {app} webhooks"),
+    /// The validated webhook; an error is about the app's `webhooks` key.
+    pub fn build(self) -> Result<Webhook, ConfigError> {
+        let fail = |message: String| ConfigError::Key {
+            scope: super::Scope::App(0),
+            key: "webhooks".into(),
             message,
         };
         let url = match (self.url, self.lambda_function) {
@@ -108,7 +110,7 @@ mod tests {
     use super::*;
 
     fn hook(json: &str) -> Result<Webhook, ConfigError> {
-        serde_json::from_str::<RawWebhook>(json).unwrap().build("a")
+        serde_json::from_str::<RawWebhook>(json).unwrap().build()
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! client-event budget. Handlers are synchronous: they update the registry through
 //! the adapter and return the frames to write back to this socket.
 
-use crate::auth;
 use crate::channel::registry::AppState;
 use crate::channel::{ChannelType, Kind};
 use crate::node::Node;
@@ -12,6 +11,7 @@ use crate::tap::{Event as TapEvent, Refusal, Stage};
 use crate::webhook::Event;
 use std::collections::HashMap;
 
+mod signin;
 mod subscribe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,6 +35,8 @@ pub struct Session {
     /// Channel -> presence user id (for presence channels).
     subscriptions: Subscriptions,
     pub user: Option<String>,
+    /// The signed-in user's watchlist (apps with watchlist events).
+    watching: Vec<String>,
     window_start: Instant,
     window_count: i64,
 }
@@ -47,6 +49,7 @@ impl Session {
             sink,
             subscriptions: Subscriptions::default(),
             user: None,
+            watching: Vec::new(),
             window_start: Instant::now(),
             window_count: 0,
         }
@@ -68,7 +71,7 @@ impl Session {
                 self.unsubscribe(&channel).await;
                 Reply::default()
             }
-            ClientMessage::Signin { auth, user_data } => self.sign_in(&auth, &user_data),
+            ClientMessage::Signin { auth, user_data } => self.sign_in(&auth, &user_data).await,
             ClientMessage::ClientEvent {
                 event,
                 channel,
@@ -142,30 +145,6 @@ impl Session {
         self.app
             .webhooks
             .send(&self.app.app(), &server.webhooks, server.port, event);
-    }
-
-    fn sign_in(&mut self, token: &str, user_data: &str) -> Reply {
-        let app = &self.app.app();
-        let message = auth::user_string(&self.sink.socket_id().to_string(), user_data);
-        if !auth::verify_token(&app.key, &app.secret, token, &message) {
-            self.tap_refused(Stage::Signin, None, None, "Connection not authorized.");
-            return Reply::frame(protocol::error(
-                code::UNAUTHORIZED,
-                "Connection not authorized.",
-                None,
-            ));
-        }
-        let Some(id) = user_id(user_data) else {
-            let msg = "The returned user data must contain the \"id\" field.";
-            self.tap_refused(Stage::Signin, None, None, msg);
-            return Reply::frame(protocol::error(code::UNAUTHORIZED, msg, None));
-        };
-        if let Some(previous) = self.user.replace(id.clone()) {
-            self.app.sign_out(&previous, self.sink.key);
-        }
-        self.app.sign_in(&id, &self.sink);
-        self.sink.live.authorized();
-        Reply::frame(protocol::signin_success(user_data))
     }
 
     fn client_event(&mut self, event: &str, channel: &str, data: Option<&str>) -> Reply {
@@ -270,19 +249,11 @@ impl Session {
                 tokio::task::yield_now().await;
             }
         }
+        self.unwatch();
         if let Some(user) = self.user.take() {
-            self.app.sign_out(&user, self.sink.key);
+            let adapter = &self.node.adapter;
+            adapter.sign_out(&self.app, &user, self.sink.key).await;
         }
-    }
-}
-
-/// The `id` of sign-in `user_data`: a non-empty string (or a number, as a string).
-fn user_id(user_data: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(user_data).ok()?;
-    match v.get("id")? {
-        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        _ => None,
     }
 }
 

@@ -133,14 +133,29 @@ pub async fn post(
     client: &Client,
     watch: &Watch,
 ) -> bool {
-    let started = Instant::now();
+    post_aged(req, settings, client, Duration::ZERO, Some(watch)).await
+}
+
+/// [`post`] for a request made `age` ago (a queued job): retrying stops when it
+/// is `retry_for` old, though it is always tried once. `watch`: the app's console
+/// tap, when the app's state is on this node.
+pub async fn post_aged(
+    req: &Request,
+    settings: &WebhookSettings,
+    client: &Client,
+    age: Duration,
+    watch: Option<&Watch>,
+) -> bool {
+    let started = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
     let mut wait = settings.retry_initial;
     loop {
         let result = match tokio::time::timeout(settings.timeout, post_once(req, client)).await {
             Ok(r) => r,
             Err(_) => Err(SendError::Timeout),
         };
-        watch.attempt(&req.url, &result);
+        if let Some(watch) = watch {
+            watch.attempt(&req.url, &result);
+        }
         match result {
             Ok(_) => return true,
             Err(e @ SendError::Url(_)) => {
@@ -298,6 +313,8 @@ mod tests {
             enabled: true,
             enable_client_messages: false,
             enable_user_authentication: false,
+            enable_subscription_count: false,
+            enable_watchlist_events: false,
             max_connections: None,
             limits: Default::default(),
             webhooks: vec![],

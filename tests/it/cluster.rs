@@ -73,13 +73,13 @@ fn cluster_toml(redis: &Redis, prefix: &str, server: &str, app: &str, port: u16)
     )
 }
 
-async fn node(redis: &Redis, prefix: &str, app: &str) -> Server {
+pub async fn node(redis: &Redis, prefix: &str, app: &str) -> Server {
     let server = Server::from_toml(&cluster_toml(redis, prefix, "", app, 0)).await;
     wait_ready(&server, true).await;
     server
 }
 
-async fn wait_ready(server: &Server, ready: bool) {
+pub async fn wait_ready(server: &Server, ready: bool) {
     for _ in 0..200 {
         if tokio::net::TcpStream::connect(server.addr).await.is_ok() {
             break;

@@ -5,6 +5,11 @@ use std::process::{Command, Output};
 
 /// Run `herald config check ARGS` in a fresh directory holding `file` (name, text).
 fn check(file: (&str, &str), args: &[&str]) -> Output {
+    check_with(file, args, &[])
+}
+
+/// The same with these variables set.
+fn check_with(file: (&str, &str), args: &[&str], vars: &[(&str, &str)]) -> Output {
     let dir = std::env::temp_dir().join(format!(
         "herald-check-{}-{}",
         std::process::id(),
@@ -21,6 +26,7 @@ fn check(file: (&str, &str), args: &[&str]) -> Output {
     }
     let out = cmd
         .env("SOKETI_DEFAULT_APP_SECRET", "env-secret-value")
+        .envs(vars.iter().copied())
         .output()
         .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
@@ -51,6 +57,22 @@ fn valid_toml_prints_resolved_settings_with_masked_secrets() {
 }
 
 #[test]
+fn the_subscription_count_and_watchlist_flags_are_shown_per_app() {
+    let toml = "[[apps]]\nid='a0'\nkey='k0'\nsecret='s'\nenable_watchlist_events = true\n";
+    let out = check(("flags.toml", toml), &["--config", "flags.toml"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains("enable_subscription_count = false"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("enable_watchlist_events = true"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn soketi_json_is_checked_too_and_warns_about_ignored_options() {
     let json = r#"{"port": 6100, "ssl.caPath": "/c.pem",
         "appManager.array.apps": [{"AppId": "j", "AppKey": "jk", "AppSecret": "js-secret"}]}"#;
@@ -74,4 +96,76 @@ fn invalid_config_exits_2_with_one_line_naming_the_problem() {
     let out = check(("bad.json", "{\"port\": "), &["--config", "bad.json"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("config file bad.json"));
+}
+
+/// Arguments, variables, and the source the error must name.
+type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
+#[test]
+fn errors_name_the_variable_the_flag_or_the_file_key_that_holds_the_value() {
+    let bad = "adapter must be \"local\" or \"redis\", not \"memcached\"";
+    let file = ("adapter.toml", "[server]\nadapter = \"memcached\"\n");
+    let env = "environment variable";
+    let cases: [Case; 5] = [
+        (
+            &[],
+            &[("SOKETI_ADAPTER_DRIVER", "memcached")],
+            &format!("{env} SOKETI_ADAPTER_DRIVER"),
+        ),
+        (&["--adapter", "memcached"], &[], "flag --adapter"),
+        (
+            &[],
+            &[("HERALD_ADAPTER", "memcached")],
+            &format!("{env} HERALD_ADAPTER"),
+        ),
+        (
+            &["--config", "adapter.toml"],
+            &[],
+            "config file adapter.toml, [server] adapter",
+        ),
+        (
+            &["--config", "adapter.toml"],
+            &[("SOKETI_ADAPTER_DRIVER", "memcached")],
+            &format!("{env} SOKETI_ADAPTER_DRIVER"),
+        ),
+    ];
+    for (args, vars, origin) in cases {
+        let out = check_with(file, args, vars);
+        assert_eq!(out.status.code(), Some(2), "{args:?} {vars:?}");
+        let want = format!("herald: invalid configuration: {origin}: {bad}\n");
+        assert_eq!(text(&out.stderr), want, "{args:?} {vars:?}");
+    }
+    // A flag over the file's bad value leaves nothing to blame.
+    let out = check(file, &["--config", "adapter.toml", "--adapter", "local"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn the_mysql_app_manager_is_shown_with_its_password_masked() {
+    let vars = [
+        ("SOKETI_APP_MANAGER_DRIVER", "mysql"),
+        ("SOKETI_DB_MYSQL_HOST", "mysql"),
+        ("SOKETI_DB_MYSQL_PASSWORD", "sail-password"),
+        ("SOKETI_DB_MYSQL_DATABASE", "laravel"),
+        ("SOKETI_APP_MANAGER_MYSQL_VERSION", "8.0"),
+    ];
+    let out = check_with(("unused.toml", ""), &[], &vars);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let want = "app_manager = mysql root:sail-p****@mysql:3306/laravel table \"apps\" refresh 5s";
+    assert!(stdout.contains(want), "{stdout}");
+    assert!(!stdout.contains("sail-password"), "{stdout}");
+    assert!(
+        !stderr.contains("SOKETI_APP_MANAGER_MYSQL_VERSION"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_host_that_does_not_resolve_is_named_with_where_it_was_set() {
+    let out = check_with(("host.toml", ""), &[], &[("SOKETI_HOST", "nope.invalid")]);
+    assert_eq!(out.status.code(), Some(2));
+    let want = "herald: invalid configuration: environment variable SOKETI_HOST: cannot resolve nope.invalid: ";
+    let stderr = text(&out.stderr);
+    assert!(stderr.starts_with(want), "{stderr}");
 }

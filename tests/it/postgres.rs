@@ -1,5 +1,6 @@
 //! Apps from a real PostgreSQL server with Soketi's apps table.
 
+use crate::db::{herald_with, is_root, wait_listening};
 use crate::support::*;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -32,15 +33,6 @@ fn as_postgres(bin: &Path, tool: &str) -> Command {
     } else {
         Command::new(bin.join(tool))
     }
-}
-
-/// Whether this process runs as root, read from /proc (no libc call needed).
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .find(|l| l.starts_with("Uid:"))
-            .is_some_and(|l| l.split_whitespace().nth(1) == Some("0"))
-    })
 }
 
 impl Pg {
@@ -128,34 +120,17 @@ const SCHEMA: &str = "CREATE TABLE apps (
     max_presence_members_per_channel smallint, max_presence_member_size_in_kb smallint,
     max_channel_name_length smallint, max_event_channels_at_once smallint,
     max_event_name_length smallint, max_event_payload_in_kb smallint,
-    max_event_batch_size smallint, enable_user_authentication smallint NOT NULL DEFAULT 0)";
+    max_event_batch_size smallint, enable_user_authentication smallint NOT NULL DEFAULT 0,
+    enable_watchlist_events smallint)";
 
 fn herald_on(pg_port: u16, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_herald"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HERALD_LOG", "warn")
-        .env("SOKETI_PORT", port.to_string())
-        .env("SOKETI_METRICS_ENABLED", "false")
-        .env("SOKETI_APP_MANAGER_DRIVER", "postgres")
-        .env("SOKETI_APP_MANAGER_CACHE_TTL", "1")
-        .env("SOKETI_DB_POSTGRES_HOST", "127.0.0.1")
-        .env("SOKETI_DB_POSTGRES_PORT", pg_port.to_string())
-        .env("SOKETI_DB_POSTGRES_DATABASE", "postgres")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-async fn wait_listening(addr: SocketAddr) {
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("herald did not listen on {addr}");
+    let vars = [
+        ("SOKETI_APP_MANAGER_DRIVER", "postgres".to_string()),
+        ("SOKETI_DB_POSTGRES_HOST", "127.0.0.1".to_string()),
+        ("SOKETI_DB_POSTGRES_PORT", pg_port.to_string()),
+        ("SOKETI_DB_POSTGRES_DATABASE", "postgres".to_string()),
+    ];
+    herald_with(port, &vars)
 }
 
 #[tokio::test]
@@ -163,8 +138,8 @@ async fn apps_come_from_soketis_postgres_table_and_follow_its_changes() {
     let pg = Pg::start();
     pg.sql(SCHEMA);
     pg.sql(&format!(
-        "INSERT INTO apps (id, key, secret, enable_client_messages, enabled, webhooks) VALUES
-         ('pg-app', '{KEY}', '{SECRET}', 1, 1, NULL), ('off', 'off-key', 'x', 0, 0, '[]')"
+        "INSERT INTO apps (id, key, secret, enable_client_messages, enabled, webhooks, enable_watchlist_events)
+         VALUES ('pg-app', '{KEY}', '{SECRET}', 1, 1, NULL, 1), ('off', 'off-key', 'x', 0, 0, '[]', NULL)"
     ));
     let port = free_port();
     let mut child = herald_on(pg.port, port);
@@ -185,6 +160,12 @@ async fn apps_come_from_soketis_postgres_table_and_follow_its_changes() {
         200
     );
     assert_eq!(a.next().await["event"], "from-db");
+    // The row's optional watchlist column is on: a watchlist gets its status.
+    a.sign_in(r#"{"id":"1","watchlist":["2"]}"#).await;
+    assert_eq!(
+        a.next().await["data"]["events"],
+        serde_json::json!([{"name":"offline","user_ids":["2"]}])
+    );
     // A disabled row refuses; an unknown key is unknown.
     let mut off = server.raw_client("off-key").await;
     assert_eq!(off.closed().await, Some(4003));

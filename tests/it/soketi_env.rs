@@ -32,7 +32,7 @@ async fn dotenv_and_environment_configure_the_binary_and_unsupported_variables_w
     let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
         .current_dir(&dir)
         .env("SOKETI_DEFAULT_APP_KEY", KEY) // the real environment wins over .env
-        .env("SOKETI_QUEUE_DRIVER", "redis")
+        .env("SOKETI_QUEUE_DRIVER", "sqs")
         .env("HERALD_LOG", "warn")
         .env_remove("HERALD_PORT")
         .env_remove("HERALD_HOST")
@@ -206,4 +206,53 @@ async fn a_laravel_sail_soketi_service_runs_unchanged_but_for_the_image() {
     // Every variable of this service means something to herald: no warnings.
     assert!(!logs.contains("WARN"), "{logs}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A Laravel `.env` written for Soketi's MySQL app manager: herald reads every
+/// variable (no warning) and names the table it will read.
+#[test]
+fn soketi_mysql_variables_from_dotenv_choose_the_apps_table() {
+    let dir = std::env::temp_dir().join(format!("herald-dotenv-mysql-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dotenv =
+        "SOKETI_APP_MANAGER_DRIVER=mysql\nSOKETI_DB_MYSQL_HOST=mysql\nSOKETI_DB_MYSQL_PORT=3307\n\
+                  SOKETI_DB_MYSQL_USERNAME=sail\nSOKETI_DB_MYSQL_PASSWORD=password\n\
+                  SOKETI_DB_MYSQL_DATABASE=laravel\nSOKETI_APP_MANAGER_MYSQL_TABLE=soketi_apps\n\
+                  SOKETI_APP_MANAGER_MYSQL_VERSION=5.7\nSOKETI_APP_MANAGER_MYSQL_USE_V2=true\n\
+                  SOKETI_APP_MANAGER_CACHE_TTL=10\n";
+    std::fs::write(dir.join(".env"), dotenv).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .current_dir(&dir)
+        .env_clear()
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let want =
+        "app_manager = mysql sail:pass****@mysql:3307/laravel table \"soketi_apps\" refresh 10s";
+    assert!(stdout.contains(want), "{stdout}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+}
+
+/// A Redis URL built from `SOKETI_DB_REDIS_*` that does not parse stops the
+/// start with one line naming the variables it was built from.
+#[test]
+fn bad_redis_variables_are_named_when_serving_starts() {
+    let vars = [
+        ("SOKETI_ADAPTER_DRIVER", "redis".to_string()),
+        ("SOKETI_DB_REDIS_PORT", "not-a-port".to_string()),
+    ];
+    let out = crate::db::herald_with(free_port(), &vars)
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let want = "herald: invalid Redis settings (environment variable SOKETI_DB_REDIS_PORT): ";
+    assert!(stderr.starts_with(want), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
 }

@@ -14,22 +14,29 @@ use tokio::sync::mpsc;
 
 /// One request the receiver got.
 #[derive(Debug)]
-struct Hit {
-    path: String,
-    headers: HashMap<String, String>,
-    body: String,
-    json: Value,
+pub struct Hit {
+    pub path: String,
+    pub headers: HashMap<String, String>,
+    pub body: String,
+    pub json: Value,
 }
 
 /// A webhook endpoint that answers 500 to its first `failures` requests, then 200.
-struct Receiver {
+pub struct Receiver {
     addr: SocketAddr,
     hits: mpsc::UnboundedReceiver<Hit>,
 }
 
 impl Receiver {
-    async fn start(failures: usize) -> Receiver {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    pub async fn start(failures: usize) -> Receiver {
+        Receiver::start_on(0, failures).await
+    }
+
+    /// On a given port (0: any free one), e.g. one webhooks were failing to reach.
+    pub async fn start_on(port: u16, failures: usize) -> Receiver {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, hits) = mpsc::unbounded_channel();
         let left = Arc::new(AtomicUsize::new(failures));
@@ -79,18 +86,22 @@ impl Receiver {
         Receiver { addr, hits }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
-    async fn next(&mut self) -> Hit {
-        tokio::time::timeout(Duration::from_secs(3), self.hits.recv())
+    pub async fn next(&mut self) -> Hit {
+        self.next_within(3).await
+    }
+
+    pub async fn next_within(&mut self, secs: u64) -> Hit {
+        tokio::time::timeout(Duration::from_secs(secs), self.hits.recv())
             .await
-            .expect("no webhook within 3 s")
+            .unwrap_or_else(|_| panic!("no webhook within {secs} s"))
             .unwrap()
     }
 
-    async fn silent(&mut self, ms: u64) {
+    pub async fn silent(&mut self, ms: u64) {
         if let Ok(Some(hit)) =
             tokio::time::timeout(Duration::from_millis(ms), self.hits.recv()).await
         {
@@ -100,7 +111,7 @@ impl Receiver {
 }
 
 /// The `events` of a hit, and a check of its signature and headers.
-fn events(hit: &Hit) -> Vec<Value> {
+pub fn events(hit: &Hit) -> Vec<Value> {
     assert_eq!(hit.headers["content-type"], "application/json");
     assert_eq!(hit.headers["x-pusher-key"], KEY);
     assert_eq!(
@@ -113,7 +124,7 @@ fn events(hit: &Hit) -> Vec<Value> {
 
 const FAST: &str = "webhook_vacate_delay_ms = 150\nwebhook_retry_initial_ms = 50";
 
-fn hook(url: &str, types: &str, extra: &str) -> String {
+pub fn hook(url: &str, types: &str, extra: &str) -> String {
     format!("[[apps.webhooks]]\nurl = '{url}'\nevent_types = [{types}]\n{extra}\n")
 }
 

@@ -63,6 +63,16 @@ impl Keys {
     pub fn cache(&self, app: &str, channel: &str) -> String {
         format!("{}:cache:{app}:{channel}", self.prefix)
     }
+
+    /// Who is signed in where, for watchlists (see `watch.rs`).
+    pub fn online(&self, app: &str) -> String {
+        format!("{}:online:{app}", self.prefix)
+    }
+
+    /// Apps in which a node has signed-in users, for watchlists.
+    pub fn nonline_of(&self, node: &str) -> String {
+        format!("{}:nonline:{node}", self.prefix)
+    }
 }
 
 /// A field naming one app's channel: `app\nchannel`.

@@ -125,18 +125,20 @@ async fn flush_counts(cluster: &Cluster, conn: &mut MultiplexedConnection) -> Re
     }
     let key = cluster.keys.subs_of(&cluster.keys.node);
     let mut pipe = ::redis::pipe();
-    for (app, channel) in dirty {
+    for (app, channel) in &dirty {
         let n = cluster
             .registry
-            .app(&app)
-            .and_then(|a| a.counts(&channel))
+            .app(app)
+            .and_then(|a| a.counts(channel))
             .map_or(0, |c| c.subscriptions);
         match n {
-            0 => pipe.hdel(&key, sub_field(&app, &channel)).ignore(),
-            n => pipe.hset(&key, sub_field(&app, &channel), n).ignore(),
+            0 => pipe.hdel(&key, sub_field(app, channel)).ignore(),
+            n => pipe.hset(&key, sub_field(app, channel), n).ignore(),
         };
     }
-    pipe.query_async(conn).await
+    pipe.query_async::<()>(conn).await?;
+    cluster.counts_written(&dirty);
+    Ok(())
 }
 
 /// Announce this node, publish its connection counts, learn the peers, purge dead ones.
@@ -189,6 +191,7 @@ async fn heartbeat(cluster: &Cluster, conn: &mut MultiplexedConnection) -> Redis
         if locked {
             tracing::warn!(dead = %node, "node stopped heartbeating: removing its presence members");
             purge_node(cluster, conn, &node).await?;
+            super::watch::purge_node(cluster, conn, &node).await?;
             forget_node(conn, keys, &node).await?;
             conn.set_ex::<_, _, ()>(keys.purged_mark(&node), 1, 3600)
                 .await?;
@@ -243,6 +246,7 @@ pub async fn forget_node(
         keys.conns_of(node),
         keys.subs_of(node),
         keys.npres_of(node),
+        keys.nonline_of(node),
     ])
     .ignore();
     pipe.query_async(conn).await
@@ -258,7 +262,9 @@ async fn resync(cluster: &Cluster, conn: &mut MultiplexedConnection) -> RedisRes
         .del(cluster.keys.purged_mark(&cluster.keys.node))
         .await?;
     let announce = rejoin_presence(cluster, conn, &mut removed, purged).await?;
-    publish_all(cluster, conn, announce).await
+    publish_all(cluster, conn, announce).await?;
+    let watched = super::watch::resync(cluster, conn, purged).await?;
+    super::watch::publish_resync(cluster, conn, watched).await
 }
 
 /// (app, channel) -> the members this node's purge removed.

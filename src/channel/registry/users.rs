@@ -7,23 +7,27 @@ use crate::socket::{Frame, Sink, SocketId};
 use std::sync::Arc;
 
 impl AppState {
-    /// Record that a socket signed in as `user`.
-    pub fn sign_in(&self, user: &str, sink: &Arc<Sink>) {
-        lock(&self.state)
-            .users
-            .entry(user.to_string())
-            .or_default()
-            .insert(sink.key, sink.clone());
+    /// Record that a socket signed in as `user`; answers whether it is the
+    /// user's first socket on this node.
+    pub fn sign_in(&self, user: &str, sink: &Arc<Sink>) -> bool {
+        let mut state = lock(&self.state);
+        let sockets = state.users.entry(user.to_string()).or_default();
+        sockets.insert(sink.key, sink.clone());
+        sockets.len() == 1
     }
 
-    pub fn sign_out(&self, user: &str, key: u64) {
+    /// Forget a socket's sign-in; answers whether it was the user's last
+    /// socket on this node.
+    pub fn sign_out(&self, user: &str, key: u64) -> bool {
         let mut state = lock(&self.state);
-        if let Some(sockets) = state.users.get_mut(user) {
-            sockets.remove(&key);
-            if sockets.is_empty() {
-                state.users.remove(user);
-            }
+        let Some(sockets) = state.users.get_mut(user) else {
+            return false;
+        };
+        let was_in = sockets.remove(&key).is_some();
+        if sockets.is_empty() {
+            state.users.remove(user);
         }
+        was_in && !state.users.contains_key(user)
     }
 
     /// Queue `frame` for every socket signed in as `user`.

@@ -189,6 +189,18 @@ pub(super) const VARS: &[(&str, Target, &str, Kind)] = &[
         Kind::Bool,
     ),
     (
+        "SOKETI_DEFAULT_APP_ENABLE_SUBSCRIPTION_COUNT",
+        Target::DefaultApp,
+        "enable_subscription_count",
+        Kind::Bool,
+    ),
+    (
+        "SOKETI_DEFAULT_APP_ENABLE_WATCHLIST_EVENTS",
+        Target::DefaultApp,
+        "enable_watchlist_events",
+        Kind::Bool,
+    ),
+    (
         "SOKETI_DEFAULT_APP_MAX_CONNS",
         Target::DefaultApp,
         "max_connections",
@@ -322,6 +334,43 @@ pub(super) const VARS: &[(&str, Target, &str, Kind)] = &[
         "postgres_database",
         Kind::Str,
     ),
+    ("SOKETI_MODE", Target::Server, "mode", Kind::Str),
+    (
+        "SOKETI_APP_MANAGER_MYSQL_TABLE",
+        Target::Server,
+        "mysql_table",
+        Kind::Str,
+    ),
+    (
+        "SOKETI_DB_MYSQL_HOST",
+        Target::Server,
+        "mysql_host",
+        Kind::Str,
+    ),
+    (
+        "SOKETI_DB_MYSQL_PORT",
+        Target::Server,
+        "mysql_port",
+        Kind::Int,
+    ),
+    (
+        "SOKETI_DB_MYSQL_USERNAME",
+        Target::Server,
+        "mysql_user",
+        Kind::Str,
+    ),
+    (
+        "SOKETI_DB_MYSQL_PASSWORD",
+        Target::Server,
+        "mysql_password",
+        Kind::Raw,
+    ),
+    (
+        "SOKETI_DB_MYSQL_DATABASE",
+        Target::Server,
+        "mysql_database",
+        Kind::Str,
+    ),
     (
         "SOKETI_SSL_PASS",
         Target::Server,
@@ -330,20 +379,27 @@ pub(super) const VARS: &[(&str, Target, &str, Kind)] = &[
     ),
 ];
 
+/// Soketi variables herald accepts and needs no value of: the version hints and
+/// the choice of Node driver Soketi hands to Knex.
+pub(super) const ACCEPTED: &[&str] = &[
+    "SOKETI_APP_MANAGER_MYSQL_VERSION",
+    "SOKETI_APP_MANAGER_MYSQL_USE_V2",
+    "SOKETI_APP_MANAGER_POSTGRES_VERSION",
+];
+
 /// Soketi variables for features herald does not have, by prefix, with the
 /// values that need no warning (herald already behaves that way) and why the
 /// others are ignored. `SOKETI_ADAPTER_*` and `SOKETI_DB_REDIS_*` are read by
 /// [`super::apply`] itself.
 pub(super) const UNSUPPORTED: &[(&str, &[&str], &str)] = &[
     ("SOKETI_SSL_CA", &[], "client certificates are not verified; put intermediate certificates in SOKETI_SSL_CERT after the server's"),
-    ("SOKETI_MODE", &["full", "server"], "there is no worker mode: every node serves sockets, the API and its own webhooks"),
-    ("SOKETI_APP_MANAGER_CACHE_ENABLED", &["true", "false", "1", "0"], "apps from Postgres are always kept in memory and read again every SOKETI_APP_MANAGER_CACHE_TTL seconds"),
-    ("SOKETI_APP_MANAGER_", &[], "apps come from the config file, SOKETI_DEFAULT_APP_* or Postgres; no MySQL or DynamoDB app manager"),
-    ("SOKETI_DB_MYSQL_", &[], "there is no MySQL app manager"),
+    ("SOKETI_APP_MANAGER_CACHE_ENABLED", &["true", "false", "1", "0"], "apps from Postgres or MySQL are always kept in memory and read again every SOKETI_APP_MANAGER_CACHE_TTL seconds"),
+    ("SOKETI_APP_MANAGER_", &[], "apps come from the config file, SOKETI_DEFAULT_APP_*, Postgres or MySQL; no DynamoDB app manager"),
+    ("SOKETI_DB_MYSQL_", &[], "not a MySQL setting herald reads"),
     ("SOKETI_DB_POSTGRES_", &[], "not a Postgres setting herald reads"),
-    ("SOKETI_DB_POOLING_", &[], "there is no SQL app manager"),
-    ("SOKETI_QUEUE_DRIVER", &["sync"], "webhooks go through herald's in-process queue with retries; no Redis or SQS queue"),
-    ("SOKETI_QUEUE_", &[], "webhooks go through herald's in-process queue with retries; no Redis or SQS queue"),
+    ("SOKETI_DB_POOLING_", &[], "the apps table is read over one connection every SOKETI_APP_MANAGER_CACHE_TTL seconds; there is no pool to size"),
+    ("SOKETI_QUEUE_DRIVER", &["sync", "redis"], "there is no SQS queue: webhooks wait in this node's memory (use redis for a durable queue)"),
+    ("SOKETI_QUEUE_", &[], "the Redis queue uses SOKETI_DB_REDIS_* and the adapter's prefix; each worker node delivers up to 64 jobs per app at once, retries included"),
     ("SOKETI_CACHE_DRIVER", &["memory"], "cache channels live in memory, or in Redis when SOKETI_ADAPTER_DRIVER=redis"),
     ("SOKETI_CACHE_", &[], "cache channels live in memory, or in Redis when SOKETI_ADAPTER_DRIVER=redis"),
     ("SOKETI_RATE_LIMITER_DRIVER", &["local", "redis"], "HTTP API limits follow the adapter: cluster-wide with Redis, per node otherwise"),

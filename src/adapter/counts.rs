@@ -1,0 +1,154 @@
+//! `pusher_internal:subscription_count` (apps with `enable_subscription_count`):
+//! sent to the subscribers of a non-presence channel when its count, across the
+//! cluster, changes. pusher-js re-emits it on the channel as
+//! `pusher:subscription_count` with `{subscription_count: N}`.
+//!
+//! A subscribe or unsubscribe marks the channel in the registry's
+//! [`Counter`](crate::channel::registry::counter::Counter) (with Redis, so does a
+//! peer's count message, see [`super::redis`]'s `counts.rs`). One task per node
+//! wakes on a mark, waits one [`TICK`] so a burst is coalesced, reads the counts
+//! of the channels whose throttle interval has passed (N × 10 ms after the last
+//! count sent, at most 5 s: see the counter's docs) and sends each changed one to
+//! this node's subscribers. It keeps ticking while marked channels wait, and
+//! sleeps when none do. Each node tells only its own subscribers; the count is the
+//! same on every node once the per-node counts have been flushed. A clustered
+//! node also looks every second whether its live peers changed (a node died or
+//! joined) or it is back from a Redis outage, and then counts every channel again.
+
+use super::Adapter;
+use crate::channel::registry::counter::{counted, ChannelKey};
+use crate::channel::registry::AppState;
+use crate::protocol;
+use crate::socket::Frame;
+use std::time::{Duration, Instant};
+
+/// How long a marked channel waits, at least, so that a burst of joins is one count.
+pub const TICK: Duration = Duration::from_millis(25);
+/// How often a clustered node checks whether its peers changed.
+const PEER_CHECK: Duration = Duration::from_secs(1);
+
+impl Adapter {
+    /// A subscription of `channel` came or went.
+    pub(super) fn count_changed(&self, app: &AppState, channel: &str) {
+        let config = app.app();
+        if config.enable_subscription_count && counted(channel) {
+            self.registry().counter.mark(&config.id, channel);
+        }
+    }
+
+    /// Start the node's count task (needs a tokio runtime).
+    pub fn start_counts(&self) {
+        let adapter = match self {
+            Adapter::Local(r) => Adapter::Local(r.clone()),
+            Adapter::Redis(c) => Adapter::Redis(c.clone()),
+        };
+        tokio::spawn(async move { adapter.run_counts().await });
+    }
+
+    async fn run_counts(&self) {
+        let counter = &self.registry().counter;
+        let clustered = matches!(self, Adapter::Redis(_));
+        let mut view = (self.peers(), self.healthy());
+        loop {
+            tokio::select! {
+                _ = counter.wake.notified() => {}
+                _ = tokio::time::sleep(PEER_CHECK), if clustered => {}
+            }
+            let now = (self.peers(), self.healthy());
+            if now != view {
+                let back = now.1 && !view.1;
+                view = now;
+                self.cluster_changed(back);
+            }
+            loop {
+                tokio::time::sleep(TICK).await;
+                if !self.send_counts().await {
+                    break;
+                }
+            }
+        }
+    }
+
+    fn peers(&self) -> Vec<String> {
+        match self {
+            Adapter::Local(_) => Vec::new(),
+            Adapter::Redis(c) => c.peer_nodes(),
+        }
+    }
+
+    /// A peer came or went, or Redis came back: every count here may be off.
+    /// After an outage the peers are told too (their bus messages were lost).
+    fn cluster_changed(&self, reconnected: bool) {
+        let mut channels = Vec::new();
+        let apps = self.apps().into_iter();
+        for app in apps.filter(|a| a.app().enable_subscription_count) {
+            for (channel, _) in app.channels("") {
+                self.count_changed(&app, &channel);
+                channels.push((app.app().id.clone(), channel));
+            }
+        }
+        if let (Adapter::Redis(c), true) = (self, reconnected) {
+            c.counts_written(&channels);
+        }
+    }
+
+    /// Send the counts that are due; answers whether marked channels still wait.
+    async fn send_counts(&self) -> bool {
+        let counter = &self.registry().counter;
+        let now = Instant::now();
+        let (due, waiting) = counter.due(now);
+        let here: Vec<(ChannelKey, usize)> = due
+            .into_iter()
+            .filter_map(|key| match self.local_count(&key) {
+                0 => {
+                    counter.forget(&key);
+                    None
+                }
+                n => Some((key, n)),
+            })
+            .collect();
+        if here.is_empty() {
+            return waiting;
+        }
+        let keys: Vec<ChannelKey> = here.iter().map(|(k, _)| k.clone()).collect();
+        let remote = match self {
+            Adapter::Local(_) => Ok(vec![0; keys.len()]),
+            Adapter::Redis(c) => c.remote_subscriptions(&keys).await,
+        };
+        let Ok(remote) = remote else {
+            // Retried while the node is connected; after an outage every channel is counted again.
+            let retry = self.healthy();
+            tracing::debug!(
+                channels = keys.len(),
+                retry,
+                "subscription counts not read from Redis"
+            );
+            if retry {
+                keys.iter()
+                    .for_each(|(app, channel)| counter.mark(app, channel));
+            }
+            return waiting || retry;
+        };
+        for ((key, local), elsewhere) in here.into_iter().zip(remote) {
+            let total = local + elsewhere;
+            if counter.changed(&key, total, now) {
+                self.tell_count(&key, total);
+            }
+        }
+        waiting
+    }
+
+    fn local_count(&self, (app, channel): &ChannelKey) -> usize {
+        let app = self.app(app);
+        app.and_then(|a| a.counts(channel))
+            .map_or(0, |c| c.subscriptions)
+    }
+
+    /// `subscription_count` to this node's subscribers of the channel.
+    fn tell_count(&self, (app, channel): &ChannelKey, total: usize) {
+        let Some(state) = self.app(app) else { return };
+        let frame = Frame::from(protocol::subscription_count(channel, total));
+        let told = state.broadcast(channel, &frame, None);
+        tracing::trace!(app, channel, total, told, "subscription_count sent");
+    }
+}

@@ -1,0 +1,66 @@
+//! Sign-in and sign-out through the adapter, for watchlist events (apps with
+//! `enable_watchlist_events`): a user is online while at least one socket
+//! anywhere is signed in as it. The first socket's sign-in and the last one's
+//! leaving are announced as `online` / `offline` to the sockets that watch the
+//! user, on every node (see [`super::redis`]'s `watch.rs` for the cluster).
+
+use super::Adapter;
+use crate::channel::registry::AppState;
+use crate::protocol;
+use crate::socket::{Frame, Sink};
+use std::sync::Arc;
+
+impl Adapter {
+    /// Record that a socket signed in as `user`.
+    pub async fn sign_in(&self, app: &AppState, user: &str, sink: &Arc<Sink>) {
+        let first_here = app.sign_in(user, sink);
+        if !first_here || !app.app().enable_watchlist_events {
+            return;
+        }
+        match self {
+            Adapter::Local(_) => tell_local(app, user, true),
+            Adapter::Redis(c) => match c.user_signed_in(app, user).await {
+                Ok(true) => c.announce_watch(app, user, true),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "online status not recorded"),
+            },
+        }
+    }
+
+    /// Forget a socket's sign-in as `user`.
+    pub async fn sign_out(&self, app: &AppState, user: &str, key: u64) {
+        let last_here = app.sign_out(user, key);
+        if !last_here || !app.app().enable_watchlist_events {
+            return;
+        }
+        match self {
+            Adapter::Local(_) => tell_local(app, user, false),
+            Adapter::Redis(c) => match c.user_signed_out(app, user).await {
+                Ok(true) => c.announce_watch(app, user, false),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "offline status not recorded"),
+            },
+        }
+    }
+
+    /// Which of `ids` are signed in somewhere (on this node only while Redis is away).
+    pub async fn online(&self, app: &AppState, ids: &[String]) -> Vec<bool> {
+        match self {
+            Adapter::Local(_) => app.signed_in_here(ids),
+            Adapter::Redis(c) => match c.online_users(app, ids).await {
+                Ok(online) => online,
+                Err(_) => app.signed_in_here(ids),
+            },
+        }
+    }
+}
+
+fn tell_local(app: &AppState, user: &str, online: bool) {
+    app.tell_watchers(user, online, &status_frame(user, online));
+}
+
+/// `online` or `offline` for one user.
+pub(crate) fn status_frame(user: &str, online: bool) -> Frame {
+    let name = if online { "online" } else { "offline" };
+    Frame::from(protocol::watchlist_events(&[(name, &[user.to_string()])]))
+}

@@ -1,0 +1,282 @@
+//! Where each setting was written: a key of a config file, an environment
+//! variable or a flag. Validation reports a bad value by its key
+//! ([`ConfigError::Key`]); [`Sources::locate`] turns that into an error naming
+//! the place the operator has to change ([`ConfigError::Setting`]).
+
+use super::ConfigError;
+use std::collections::HashMap;
+use std::fmt;
+
+/// Where one setting came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A config file and the key as written there (`[server] port`,
+    /// Soketi's `appManager.driver`).
+    File { path: String, key: String },
+    /// An environment variable (`SOKETI_*`, `HERALD_*`, also from `./.env`).
+    Env(String),
+    /// A command-line flag (`--port`).
+    Flag(String),
+}
+
+impl Source {
+    /// One source for a setting built from two written side by side (the Redis
+    /// URL from `SOKETI_DB_REDIS_HOST` and `_PORT`): both names, or the first
+    /// when they are of different kinds.
+    pub fn and(self, other: Source) -> Source {
+        match (self, other) {
+            (Source::Env(a), Source::Env(b)) => Source::Env(format!("{a}, {b}")),
+            (Source::File { path, key: a }, Source::File { key: b, .. }) => Source::File {
+                path,
+                key: format!("{a}, {b}"),
+            },
+            (first, _) => first,
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::File { path, key } => write!(f, "config file {path}, {key}"),
+            Source::Env(name) => write!(f, "environment variable {name}"),
+            Source::Flag(name) => write!(f, "flag {name}"),
+        }
+    }
+}
+
+/// The table a key belongs to: `[server]` or the n-th app (0-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    Server,
+    App(usize),
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Server => f.write_str("[server]"),
+            Scope::App(i) => write!(f, "[[apps]] #{}", i + 1),
+        }
+    }
+}
+
+/// The source of every key set so far; the last writer of a key wins, as its value does.
+/// The empty key stands for the table itself (an app listed in a file).
+#[derive(Debug, Clone, Default)]
+pub struct Sources(HashMap<(Scope, String), Source>);
+
+impl Sources {
+    pub fn record(&mut self, scope: Scope, key: &str, source: Source) {
+        self.0.insert((scope, key.to_string()), source);
+    }
+
+    pub fn of(&self, scope: Scope, key: &str) -> Option<&Source> {
+        self.0.get(&(scope, key.to_string()))
+    }
+
+    /// Where `key` was written, for a message about its value found later
+    /// (when serving starts); `[server] key` when it is the default.
+    pub fn describe(&self, scope: Scope, key: &str) -> String {
+        self.of(scope, key)
+            .map_or_else(|| format!("{scope} {key}"), Source::to_string)
+    }
+
+    /// Every key of a file's table, recorded as written there (`[server] port`).
+    pub(super) fn record_file(&mut self, path: &str, scope: Scope, table: &toml::Table) {
+        self.record(scope, "", file(path, scope.to_string()));
+        for key in table.keys() {
+            self.record(scope, key, file(path, format!("{scope} {key}")));
+        }
+    }
+
+    /// An error about a key, naming where that key was set; other errors unchanged.
+    pub fn locate(&self, error: ConfigError) -> ConfigError {
+        let ConfigError::Key {
+            scope,
+            key,
+            message,
+        } = error
+        else {
+            return error;
+        };
+        if let Some(origin) = self.of(scope, &key) {
+            let origin = origin.clone();
+            return ConfigError::Setting { origin, message };
+        }
+        // Not set anywhere, or a problem of the table as a whole (a missing `id`):
+        // the table's own source, if it has one (an app listed in a file).
+        match self.of(scope, "") {
+            Some(origin) if key.is_empty() => ConfigError::Setting {
+                origin: origin.clone(),
+                message,
+            },
+            Some(origin) => ConfigError::Setting {
+                origin: origin.clone(),
+                message: format!("{key}: {message}"),
+            },
+            None => ConfigError::Key {
+                scope,
+                key,
+                message,
+            },
+        }
+    }
+}
+
+fn file(path: &str, key: String) -> Source {
+    Source::File {
+        path: path.to_string(),
+        key,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{env, soketi_json, RawConfig};
+
+    /// The error of building `file` (a TOML or, by its name, a JSON text) with `vars` on top.
+    fn error(file: (&str, &str), vars: &[(&str, &str)]) -> String {
+        let mut raw = if file.0.ends_with(".json") {
+            soketi_json::parse(file.0, file.1).unwrap().0
+        } else {
+            RawConfig::parse_toml(file.0, file.1).unwrap()
+        };
+        let lookup = |name: &str| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        };
+        match env::apply(&mut raw, &lookup) {
+            Err(e) => e.to_string(),
+            Ok(()) => raw
+                .build()
+                .expect_err("an invalid configuration")
+                .to_string(),
+        }
+    }
+
+    const NO_FILE: (&str, &str) = ("", "");
+
+    #[test]
+    fn a_bad_variable_is_named_and_no_file_is_blamed() {
+        let adapter = error(NO_FILE, &[("SOKETI_ADAPTER_DRIVER", "memcached")]);
+        assert_eq!(
+            adapter,
+            "environment variable SOKETI_ADAPTER_DRIVER: adapter must be \"local\" or \"redis\", not \"memcached\""
+        );
+        let port = error(NO_FILE, &[("SOKETI_PORT", "99999")]);
+        assert_eq!(
+            port,
+            "environment variable SOKETI_PORT: invalid value: integer `99999`, expected u16"
+        );
+        for (name, value) in [
+            ("SOKETI_PRESENCE_MAX_MEMBERS", "-5"),
+            ("SOKETI_METRICS_SERVER_PORT", "70000"),
+            ("SOKETI_DEFAULT_APP_WEBHOOKS", r#"[{"url": "ftp://hooks"}]"#),
+            ("SOKETI_APP_MANAGER_DRIVER", "dynamodb"),
+            ("HERALD_TRUSTED_PROXIES", "nginx"),
+            ("SOKETI_SSL_KEY", "/k.pem"),
+        ] {
+            let text = error(NO_FILE, &[(name, value)]);
+            let want = format!("environment variable {name}: ");
+            assert!(text.starts_with(&want), "{name}: {text}");
+        }
+    }
+
+    #[test]
+    fn a_bad_file_key_names_the_file_and_the_key() {
+        let toml = (
+            "herald.toml",
+            "[server]\nadapter = \"memcached\"\nport = 7000\n",
+        );
+        let text = error(toml, &[]);
+        assert!(
+            text.starts_with("config file herald.toml, [server] adapter: adapter must be"),
+            "{text}"
+        );
+        let toml = (
+            "h.toml",
+            "[server]\nport = 7000\nmax_presence_members = -1\n",
+        );
+        assert_eq!(
+            error(toml, &[]),
+            "config file h.toml, [server] max_presence_members: invalid value: integer `-1`, expected usize"
+        );
+        let apps = "[[apps]]\nid='a'\nkey='k'\nsecret='s'\n[[apps]]\nid='b'\nkey='k2'\nsecret='s'\nmax_connections='x'\n";
+        let text = error(("a.toml", apps), &[]);
+        assert!(
+            text.starts_with("config file a.toml, [[apps]] #2 max_connections: invalid type"),
+            "{text}"
+        );
+        let missing = error(("m.toml", "[[apps]]\nkey='k'\nsecret='s'\n"), &[]);
+        assert_eq!(
+            missing,
+            "config file m.toml, [[apps]] #1: missing field `id`"
+        );
+    }
+
+    #[test]
+    fn the_last_writer_is_blamed() {
+        let file = ("herald.toml", "[server]\nport = 99999\n");
+        let text = error(file, &[]);
+        assert!(
+            text.starts_with("config file herald.toml, [server] port:"),
+            "{text}"
+        );
+        // The variable replaces the bad value: nothing to blame.
+        let mut raw = RawConfig::parse_toml(file.0, file.1).unwrap();
+        env::apply(&mut raw, &|n| {
+            (n == "SOKETI_PORT").then(|| "6010".to_string())
+        })
+        .unwrap();
+        assert_eq!(raw.build().unwrap().server.port, 6010);
+        // A good file value and a bad variable: the variable.
+        let text = error(
+            ("ok.toml", "[server]\nadapter = \"local\"\n"),
+            &[("SOKETI_ADAPTER_DRIVER", "x")],
+        );
+        assert!(
+            text.starts_with("environment variable SOKETI_ADAPTER_DRIVER:"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn soketi_json_errors_name_the_option_as_written() {
+        let json = r#"{"appManager": {"driver": "dynamodb"}}"#;
+        let text = error(("config.json", json), &[]);
+        assert!(
+            text.starts_with(
+                "config file config.json, appManager.driver: app manager \"dynamodb\""
+            ),
+            "{text}"
+        );
+        let json = r#"{"adapter": {"driver": "memcached"}}"#;
+        let text = error(("config.json", json), &[]);
+        assert!(
+            text.starts_with("config file config.json, adapter.driver: adapter must be"),
+            "{text}"
+        );
+        let json = r#"{"appManager.array.apps": [{"AppId": "a", "AppKey": "k", "AppSecret": "s",
+            "MaxConnections": "many"}]}"#;
+        let text = error(("c.json", json), &[]);
+        assert!(
+            text.starts_with(
+                "config file c.json, appManager.array.apps[0].MaxConnections: invalid type"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_key_with_no_recorded_source_names_its_table() {
+        let mut raw = RawConfig::default();
+        raw.server.insert("adapter".into(), "memcached".into());
+        let text = raw.build().unwrap_err().to_string();
+        assert!(
+            text.starts_with("[server] adapter: adapter must be"),
+            "{text}"
+        );
+    }
+}

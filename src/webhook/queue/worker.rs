@@ -1,0 +1,359 @@
+//! Taking jobs from the stream and delivering them: a reader task
+//! (`XREADGROUP`, on a connection of its own since it blocks) hands jobs to the
+//! worker's loop, which delivers them per app, finishes them (`XACK` + `XDEL`),
+//! keeps its heartbeat and claims the jobs of workers that stopped beating.
+
+use super::reader::{Reader, READ_COUNT};
+use super::{claim, connect, Job, Keys, Link, GROUP};
+use crate::config::{App, RedisQueue, WebhookSettings};
+use crate::metrics;
+use crate::webhook::deliver;
+use ::redis::aio::MultiplexedConnection;
+use ::redis::RedisResult;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+/// Jobs a worker holds at most (in flight or waiting for their app's turn).
+pub const READ_AHEAD: usize = 1024;
+/// Deliveries in flight per app on one worker, as with the in-memory queue.
+const PER_APP: usize = crate::webhook::MAX_IN_FLIGHT;
+const HEARTBEAT: Duration = Duration::from_secs(1);
+const HEARTBEAT_TTL_MS: u64 = 5_000;
+/// A dead worker's job is claimed only if no one touched it for this long, so
+/// two live workers noticing the same death do not both take it.
+pub(super) const CLAIM_IDLE_MS: u64 = 3_000;
+
+/// Finds an app by id at delivery time (apps may change while serving).
+pub type Lookup = Arc<dyn Fn(&str) -> Option<Arc<App>> + Send + Sync>;
+
+/// A job with its place among the jobs the worker holds.
+pub(super) struct Held {
+    pub id: String,
+    pub job: Option<Job>,
+    pub _permit: OwnedSemaphorePermit,
+}
+
+/// A running worker; [`Worker::stop`] ends it.
+pub struct Worker {
+    stop: oneshot::Sender<Instant>,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl Worker {
+    /// Start delivering the queue's jobs; `port` labels the metrics and `up`
+    /// tells whether jobs can be read from Redis.
+    pub fn start(
+        queue: &RedisQueue,
+        settings: WebhookSettings,
+        port: u16,
+        up: Arc<AtomicBool>,
+        apps: Lookup,
+    ) -> Result<Worker, super::QueueError> {
+        let client = ::redis::Client::open(queue.redis_url.as_str())?;
+        let id = worker_id();
+        let keys = Keys::new(queue);
+        let permits = Arc::new(Semaphore::new(READ_AHEAD));
+        let (jobs_tx, jobs_rx) = mpsc::channel(READ_AHEAD);
+        let reader = Reader {
+            client: client.clone(),
+            keys: keys.clone(),
+            id: id.clone(),
+            permits: permits.clone(),
+            tx: jobs_tx,
+            up,
+        };
+        let reader = tokio::spawn(reader.run());
+        let (stop, stopped) = oneshot::channel();
+        let state = Loop {
+            client,
+            keys,
+            id,
+            conn: None,
+            link: Link::new("worker heartbeat"),
+            apps,
+            settings,
+            port,
+            permits,
+            waiting: HashMap::new(),
+            busy: HashMap::new(),
+            in_flight: FuturesUnordered::new(),
+            finished: Vec::new(),
+            clients: HashMap::new(),
+        };
+        let done = tokio::spawn(state.run(jobs_rx, reader, stopped));
+        Ok(Worker { stop, done })
+    }
+
+    /// Stop taking jobs, let deliveries in flight finish until `until`, then
+    /// give up the heartbeat so other workers take what is left at once.
+    pub async fn stop(self, until: Instant) {
+        let _ = self.stop.send(until);
+        let _ = self.done.await;
+    }
+}
+
+fn worker_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    format!("{:x}-{}", h.finish(), std::process::id())
+}
+
+/// The pending jobs of dead workers, as many as there is room for.
+async fn claim_dead(
+    conn: &mut MultiplexedConnection,
+    keys: &Keys,
+    me: &str,
+    permits: &Arc<Semaphore>,
+) -> RedisResult<Vec<Held>> {
+    let mut claimed = Vec::new();
+    for (name, pending) in claim::consumers(conn, keys).await? {
+        if name == me || claim::alive(conn, keys, &name).await? {
+            continue;
+        }
+        if pending == 0 {
+            claim::forget(conn, keys, &name).await?;
+            continue;
+        }
+        let room = permits.available_permits().min(READ_COUNT);
+        let Ok(mut room_permits) = permits.clone().try_acquire_many_owned(room as u32) else {
+            break;
+        };
+        let got = claim::take(conn, keys, &name, me, room).await?;
+        tracing::warn!(dead = %name, jobs = got.len(), "webhook queue: worker stopped beating; delivering its jobs");
+        crate::metrics::webhook_jobs_claimed(got.len());
+        for (id, job) in got {
+            let Some(permit) = room_permits.split(1) else {
+                break;
+            };
+            claimed.push(Held {
+                id,
+                job,
+                _permit: permit,
+            });
+        }
+    }
+    Ok(claimed)
+}
+
+type Delivery = Pin<Box<dyn Future<Output = (String, String)> + Send>>;
+
+/// The worker's own loop: deliveries, heartbeat, finishing and claiming jobs.
+struct Loop {
+    client: ::redis::Client,
+    keys: Keys,
+    id: String,
+    conn: Option<MultiplexedConnection>,
+    /// Heartbeat, acknowledgements and claims.
+    link: Link,
+    apps: Lookup,
+    settings: WebhookSettings,
+    port: u16,
+    permits: Arc<Semaphore>,
+    /// Jobs per app waiting for one of its delivery slots.
+    waiting: HashMap<String, VecDeque<Held>>,
+    /// Deliveries in flight per app.
+    busy: HashMap<String, usize>,
+    /// Each resolves to (app, job id).
+    in_flight: FuturesUnordered<Delivery>,
+    /// Ids of finished jobs not yet acknowledged in Redis.
+    finished: Vec<String>,
+    clients: HashMap<String, (Arc<App>, deliver::Client)>,
+}
+
+impl Loop {
+    async fn run(
+        mut self,
+        mut jobs: mpsc::Receiver<Held>,
+        reader: tokio::task::JoinHandle<()>,
+        mut stopped: oneshot::Receiver<Instant>,
+    ) {
+        let mut beat = tokio::time::interval(HEARTBEAT);
+        let mut ticks = 0u64;
+        let until = loop {
+            tokio::select! {
+                Some(held) = jobs.recv() => self.take(held),
+                Some((app, id)) = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                    self.finish(&app, id);
+                }
+                _ = beat.tick() => {
+                    ticks += 1;
+                    self.tick(ticks.is_multiple_of(2)).await;
+                }
+                until = &mut stopped => break until.unwrap_or_else(|_| Instant::now()),
+            }
+        };
+        reader.abort();
+        self.stop(until).await;
+    }
+
+    /// Every second: heartbeat and acknowledgements; every other: claims.
+    async fn tick(&mut self, claim: bool) {
+        if self.conn.is_none() {
+            match connect(&self.client, Duration::from_secs(2)).await {
+                Ok(conn) => self.conn = Some(conn),
+                Err(e) => return self.link.down(&e),
+            }
+        }
+        let result = match self.beat_and_ack().await {
+            Ok(()) if claim => self.claim().await,
+            other => other,
+        };
+        match result {
+            Ok(()) => self.link.up(),
+            Err(e) => {
+                self.link.down(&e);
+                self.conn = None;
+            }
+        }
+    }
+
+    async fn beat_and_ack(&mut self) -> RedisResult<()> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(());
+        };
+        let mut pipe = ::redis::pipe();
+        pipe.cmd("SET")
+            .arg(self.keys.heartbeat_of(&self.id))
+            .arg(1)
+            .arg("PX")
+            .arg(HEARTBEAT_TTL_MS)
+            .ignore();
+        if !self.finished.is_empty() {
+            pipe.cmd("XACK")
+                .arg(&self.keys.stream)
+                .arg(GROUP)
+                .arg(&self.finished)
+                .ignore();
+            pipe.cmd("XDEL")
+                .arg(&self.keys.stream)
+                .arg(&self.finished)
+                .ignore();
+        }
+        pipe.query_async::<()>(conn).await?;
+        self.finished.clear();
+        Ok(())
+    }
+
+    /// Take over the pending jobs of workers whose heartbeat is gone.
+    async fn claim(&mut self) -> RedisResult<()> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(());
+        };
+        let claimed = claim_dead(conn, &self.keys, &self.id, &self.permits).await?;
+        for held in claimed {
+            self.take(held);
+        }
+        Ok(())
+    }
+
+    /// A job arrived: deliver it now if its app has a free slot, else queue it.
+    fn take(&mut self, held: Held) {
+        let Some(job) = &held.job else {
+            tracing::warn!(id = %held.id, "webhook queue: unreadable job dropped");
+            self.finished.push(held.id);
+            return;
+        };
+        let app = job.app.clone();
+        if self.busy.get(&app).copied().unwrap_or(0) < PER_APP {
+            self.start(held);
+        } else {
+            self.waiting.entry(app).or_default().push_back(held);
+        }
+    }
+
+    /// A delivery ended: the job is done, and the app's next one may start.
+    fn finish(&mut self, app: &str, id: String) {
+        self.finished.push(id);
+        if let Some(n) = self.busy.get_mut(app) {
+            *n = n.saturating_sub(1);
+        }
+        let next = self.waiting.get_mut(app).and_then(VecDeque::pop_front);
+        if let Some(held) = next {
+            self.start(held);
+        }
+        if self.waiting.get(app).is_some_and(VecDeque::is_empty) {
+            self.waiting.remove(app);
+        }
+    }
+
+    fn start(&mut self, held: Held) {
+        let Some(job) = held.job.clone() else { return };
+        *self.busy.entry(job.app.clone()).or_default() += 1;
+        let prepared = self.prepare(&job);
+        let (settings, port) = (self.settings.clone(), self.port);
+        self.in_flight.push(Box::pin(async move {
+            let _permit = held._permit;
+            if let Some((request, client, app)) = prepared {
+                let age =
+                    Duration::from_millis(crate::webhook::now_ms().saturating_sub(job.time_ms));
+                let m = metrics::app(&app.id, port);
+                if deliver::post_aged(&request, &settings, &client, age, None).await {
+                    m.webhook_sent();
+                } else {
+                    m.webhook_failed();
+                }
+            }
+            (job.app, held.id)
+        }));
+    }
+
+    /// The signed request for a job, or `None` (logged) if its app or webhook is gone.
+    fn prepare(&mut self, job: &Job) -> Option<(deliver::Request, deliver::Client, Arc<App>)> {
+        let Some(app) = (self.apps)(&job.app) else {
+            tracing::info!(app_id = %job.app, "webhook job dropped: the app no longer exists");
+            return None;
+        };
+        let Some(hook) = app.webhooks.iter().find(|h| h.url == job.url) else {
+            tracing::info!(app_id = %job.app, url = %crate::config::url_without_password(&job.url), "webhook job dropped: the app no longer has this webhook");
+            return None;
+        };
+        let request = deliver::Request::new(hook, &app, job.body.clone());
+        let client = match self.clients.get(&app.id) {
+            Some((known, client)) if Arc::ptr_eq(known, &app) => client.clone(),
+            _ => {
+                let client = deliver::Client::new(&app, &self.settings);
+                self.clients
+                    .insert(app.id.clone(), (app.clone(), client.clone()));
+                client
+            }
+        };
+        Some((request, client, app))
+    }
+
+    /// Let deliveries in flight end until `until`, acknowledge them and drop
+    /// the heartbeat; jobs still pending are claimed by other workers.
+    async fn stop(mut self, until: Instant) {
+        let waited = tokio::time::timeout_at(until, async {
+            while let Some((app, id)) = self.in_flight.next().await {
+                self.finished.push(id);
+                let _ = app;
+            }
+        })
+        .await;
+        if waited.is_err() {
+            tracing::info!(
+                "webhook queue: deliveries still retrying at shutdown are left to other workers"
+            );
+        }
+        self.in_flight = FuturesUnordered::new();
+        if self.conn.is_none() {
+            self.conn = connect(&self.client, Duration::from_secs(2)).await.ok();
+        }
+        let _ = self.beat_and_ack().await;
+        if let Some(conn) = self.conn.as_mut() {
+            let _: RedisResult<()> = ::redis::cmd("DEL")
+                .arg(self.keys.heartbeat_of(&self.id))
+                .query_async(conn)
+                .await;
+        }
+        tracing::info!(worker = %self.id, "webhook queue: worker stopped");
+    }
+}
