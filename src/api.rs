@@ -10,6 +10,7 @@ use crate::channel::registry::AppState;
 use crate::channel::{ChannelType, Kind};
 use crate::node::Node;
 use crate::rate::{Api, Usage};
+use crate::tap::{self, Event as TapEvent};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
@@ -80,7 +81,47 @@ pub async fn handle(node: &Node, req: &Request<'_>) -> Result<Answer, ApiError> 
             format!("The app {app_id} could not be found."),
         ));
     };
-    let app = &app;
+    let answer = answer(node, &app, req, rest).await;
+    if let Err(e) = &answer {
+        app.tap.emit(|| refusal(req, e));
+    }
+    answer
+}
+
+/// The console's record of a refused API request; a bad signature shows the
+/// string the server signed and the signature that came.
+fn refusal(req: &Request<'_>, e: &ApiError) -> TapEvent {
+    let query = parse_query(req.query);
+    let signed = SignedRequest {
+        method: req.method,
+        path: req.path,
+        query: &query,
+        body: req.body,
+    };
+    let received = query.iter().find(|(k, _)| k == "auth_signature");
+    TapEvent::Refusal(tap::Refusal {
+        stage: tap::Stage::Api,
+        socket: None,
+        channel: None,
+        event: Some(format!("{} {}", req.method, req.path)),
+        reason: e.message.clone(),
+        code: Some(e.status),
+        signed: (e.status == 401).then(|| tap::Signed {
+            expected: signed.string_to_sign(),
+            received: received.map(|(_, v)| v.clone()).unwrap_or_default(),
+        }),
+    })
+}
+
+/// Answer a request for a known app.
+async fn answer(
+    node: &Node,
+    app: &Arc<AppState>,
+    req: &Request<'_>,
+    rest: &[&str],
+) -> Result<Answer, ApiError> {
+    let app_id = app.app().id.clone();
+    let app_id = app_id.as_str();
     let query = parse_query(req.query);
     let signed = SignedRequest {
         method: req.method,

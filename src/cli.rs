@@ -63,6 +63,9 @@ pub struct Cli {
     /// PEM file of extra CA certificates trusted for https:// webhooks.
     #[arg(long, global = true, env = "HERALD_WEBHOOK_CA_FILE")]
     pub webhook_ca_file: Option<String>,
+    /// Serve the debug console on the metrics port, `/console` (HERALD_CONSOLE; token: HERALD_CONSOLE_TOKEN).
+    #[arg(long, global = true)]
+    pub console: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
     /// The flags given by their `HERALD_*` variable rather than on the command line.
@@ -71,7 +74,7 @@ pub struct Cli {
 }
 
 /// The flags that set a `[server]` key: (argument id, flag, variable, key).
-const SERVER_FLAGS: [(&str, &str, &str, &str); 10] = [
+const SERVER_FLAGS: [(&str, &str, &str, &str); 11] = [
     ("host", "--host", "HERALD_HOST", "host"),
     ("port", "--port", "HERALD_PORT", "port"),
     ("adapter", "--adapter", "HERALD_ADAPTER", "adapter"),
@@ -92,6 +95,7 @@ const SERVER_FLAGS: [(&str, &str, &str, &str); 10] = [
         "HERALD_WEBHOOK_CA_FILE",
         "webhook_ca_file",
     ),
+    ("console", "--console", "HERALD_CONSOLE", "console_enabled"),
 ];
 
 #[derive(clap::Subcommand, Debug)]
@@ -159,6 +163,7 @@ impl Cli {
             text(&self.tls_key),
             text(&self.tls_passphrase),
             text(&self.webhook_ca_file),
+            self.console.then_some(true.into()),
         ];
         SERVER_FLAGS
             .iter()

@@ -13,6 +13,8 @@ pub mod summary;
 pub mod webhooks;
 
 mod apps;
+pub mod console;
+pub use console::Console;
 mod build;
 mod raw;
 
@@ -184,6 +186,8 @@ pub struct Server {
     pub app_defaults: Limits,
     /// What strangers may hold of the node: deadlines and connection caps.
     pub guard: Guard,
+    /// The debug console on the metrics port.
+    pub console: Console,
     /// What this node runs: sockets and API, webhook queue jobs, or both.
     pub mode: Mode,
 }

@@ -9,6 +9,7 @@
 
 mod ended;
 mod session;
+mod tapped;
 mod transport;
 mod write;
 
@@ -68,6 +69,14 @@ where
         decoder: Decoder::new(hard_cap(node.config.server.max_message_bytes)),
     };
     let admitted = admit(&node, &upgrade);
+    match &admitted {
+        Ok(app) => app
+            .tap
+            .emit(|| tapped::connected(id, upgrade.origin.clone())),
+        Err((Some(app), refusal)) => app.tap.emit(|| tapped::refused(id, refusal)),
+        Err((None, _)) => {}
+    }
+    let admitted = admitted.map_err(|(_, refusal)| refusal);
     serve(conn, node, admitted, id, upgrade.pass).instrument(span)
 }
 
@@ -134,30 +143,35 @@ async fn serve<S>(
         Ended::Protocol(e) => tracing::debug!(reason = %ended, error = %e, "disconnected"),
         _ => tracing::debug!(reason = %ended, "disconnected"),
     }
+    app.tap.emit(|| tapped::disconnected(id, &ended));
     Box::pin(session.close()).await;
     app.disconnect();
 }
 
-/// Find the app, check the origin and take a connection slot, or say why not.
-fn admit(node: &Node, upgrade: &Upgrade) -> Result<Arc<AppState>, Refusal> {
+/// Find the app, check the origin and take a connection slot, or say why not
+/// (with the app, when there is one, for its console).
+fn admit(
+    node: &Node,
+    upgrade: &Upgrade,
+) -> Result<Arc<AppState>, (Option<Arc<AppState>>, Refusal)> {
     let over = upgrade.pass.as_ref().map(|p| p.admission);
     if over.is_some_and(|a| a != Admission::Admitted) {
-        return Err(Refusal::OverCapacity);
+        return Err((None, Refusal::OverCapacity));
     }
     let key = upgrade.key.as_str();
     let Some(app) = node.app_by_key(key) else {
-        return Err(Refusal::UnknownApp(key.to_string()));
+        return Err((None, Refusal::UnknownApp(key.to_string())));
     };
-    if !app.app().enabled {
-        return Err(Refusal::Disabled);
-    }
-    if !origins::allowed(&app.app().allowed_origins, upgrade.origin.as_deref()) {
-        return Err(Refusal::Origin);
-    }
-    if !node.adapter.try_connect(&app) {
-        return Err(Refusal::OverQuota);
-    }
-    Ok(app)
+    let refusal = if !app.app().enabled {
+        Refusal::Disabled
+    } else if !origins::allowed(&app.app().allowed_origins, upgrade.origin.as_deref()) {
+        Refusal::Origin
+    } else if !node.adapter.try_connect(&app) {
+        Refusal::OverQuota
+    } else {
+        return Ok(app);
+    };
+    Err((Some(app), refusal))
 }
 
 impl<S: Transport> Conn<S> {

@@ -1,13 +1,12 @@
 //! The second listener (Soketi's port 9601): `GET /`, `/ready` and `/usage`
-//! always, `/metrics` (Prometheus text) when metrics are enabled. Plain HTTP,
-//! every route under the configured path prefix.
+//! always, `/metrics` (Prometheus text) when metrics are enabled, the debug
+//! console (`/console`, see [`console`](crate::console)) when it is enabled.
+//! Plain HTTP, every route under the configured path prefix.
 
+use crate::console::{self, Body, Console};
 use crate::metrics;
 use crate::node::Node;
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::sync::Arc;
@@ -16,15 +15,18 @@ use tokio::net::TcpListener;
 
 /// Serve health, usage and metrics until the task is dropped.
 pub async fn run(listener: TcpListener, node: Arc<Node>) {
+    let console = Console::start(&node);
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                let node = node.clone();
+                let (node, console) = (node.clone(), console.clone());
                 let idle = node.config.server.http_idle_timeout;
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
-                        let response = route(&req, &node);
-                        async move { Ok::<_, std::convert::Infallible>(response) }
+                        let (node, console) = (node.clone(), console.clone());
+                        async move {
+                            Ok::<_, std::convert::Infallible>(respond(req, &node, console).await)
+                        }
                     });
                     let conn = hyper::server::conn::http1::Builder::new()
                         .timer(hyper_util::rt::TokioTimer::new())
@@ -43,7 +45,24 @@ pub async fn run(listener: TcpListener, node: Arc<Node>) {
     }
 }
 
-fn route(req: &Request<Incoming>, node: &Node) -> Response<Full<Bytes>> {
+/// The console's routes when it is on, the health routes otherwise.
+async fn respond(
+    req: Request<Incoming>,
+    node: &Node,
+    console: Option<Arc<Console>>,
+) -> Response<Body> {
+    let path = node
+        .config
+        .server
+        .local_path(req.uri().path())
+        .map(str::to_string);
+    match (console, path) {
+        (Some(c), Some(path)) if Console::owns(&path) => c.serve(req, &path).await,
+        _ => route(&req, node),
+    }
+}
+
+fn route(req: &Request<Incoming>, node: &Node) -> Response<Body> {
     let server = &node.config.server;
     let path = server.local_path(req.uri().path());
     if req.method() != hyper::Method::GET {
@@ -67,10 +86,6 @@ fn route(req: &Request<Incoming>, node: &Node) -> Response<Full<Bytes>> {
     }
 }
 
-fn reply(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    r
+fn reply(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
+    console::whole(status, content_type, body)
 }

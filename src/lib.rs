@@ -8,7 +8,8 @@
 //! 1. Leaves, pure or self-contained: [`ws`] (the WebSocket wire format),
 //!    [`protocol`] (Pusher frames, close codes), [`auth`] (HMAC signatures),
 //!    [`config`] (CLI/env/file input into one validated [`config::Config`]),
-//!    [`metrics`] (process-wide counters for Prometheus), [`rate`] (per-second
+//!    [`metrics`] (process-wide counters for Prometheus), [`tap`] (what the debug
+//!    console sees, one atomic load while nobody watches), [`rate`] (per-second
 //!    budgets), [`capacity`] (the descriptor limit and connection caps), [`tls`]
 //!    (rustls certificates and keys), [`webhook`] (queued in memory or in Redis,
 //!    batched, signed, retried).
@@ -22,8 +23,9 @@
 //! 5. [`roster`] (every open socket: the liveness sweep, the drain) and [`node`]
 //!    (the composition root: config, adapter, roster, caps, socket ids).
 //! 6. [`connection`] (one task per WebSocket), [`api`] (the HTTP API handlers),
-//!    [`app_table`] (apps from a PostgreSQL or MySQL table), [`health`] (the second listener:
-//!    health, `/usage`, `/metrics`).
+//!    [`app_table`] (apps from a PostgreSQL or MySQL table), [`console`] (the debug console:
+//!    pages, event stream, test publishes, the cluster relay), [`health`] (the second
+//!    listener: health, `/usage`, `/metrics`, and the console's routes).
 //! 7. [`server`]: accept loop, HTTP/1.1 with upgrades, routing, request deadlines,
 //!    draining; one single-threaded runtime per core (`server::shards`); where the
 //!    listeners come from (`SO_REUSEPORT` bind or systemd's `LISTEN_FDS`) and how a
@@ -39,6 +41,7 @@ pub mod capacity;
 pub mod channel;
 pub mod config;
 pub mod connection;
+pub mod console;
 pub mod health;
 pub mod metrics;
 pub mod node;
@@ -47,6 +50,7 @@ pub mod rate;
 pub mod roster;
 pub mod server;
 pub mod socket;
+pub mod tap;
 pub mod tls;
 pub mod webhook;
 pub mod ws;

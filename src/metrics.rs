@@ -29,6 +29,7 @@ pub struct AppMetrics {
     webhooks_sent: AtomicU64,
     webhooks_failed: AtomicU64,
     webhooks_dropped: AtomicU64,
+    console_dropped: AtomicU64,
 }
 
 /// (name without prefix, type, help, reader)
@@ -118,6 +119,12 @@ const APP_METRICS: &[(&str, &str, &str, Reader)] = &[
         "Webhook events dropped because the webhook queue was full.",
         |m| load(&m.webhooks_dropped),
     ),
+    (
+        "console_dropped_total",
+        "counter",
+        "Debug console records dropped because a watcher's queue was full.",
+        |m| load(&m.console_dropped),
+    ),
 ];
 
 fn load(c: &AtomicU64) -> i64 {
@@ -172,6 +179,10 @@ impl AppMetrics {
 
     pub fn webhook_dropped(&self, events: usize) {
         add(&self.webhooks_dropped, events);
+    }
+
+    pub fn console_dropped(&self, records: u64) {
+        self.console_dropped.fetch_add(records, Ordering::Relaxed);
     }
 }
 

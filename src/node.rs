@@ -90,6 +90,11 @@ impl Node {
         Some(self.adapter.app_for(&app))
     }
 
+    /// This node's name in the debug console: the first part of its socket ids.
+    pub fn label(&self) -> String {
+        self.prefix.to_string()
+    }
+
     pub fn is_draining(&self) -> bool {
         self.roster.is_draining()
     }

@@ -18,6 +18,7 @@ use crate::config::webhooks::Webhook;
 use crate::config::{App, WebhookSettings};
 use crate::metrics::{self, AppMetrics};
 use crate::protocol::quote;
+use crate::tap::Tap;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::future::Future;
 use std::pin::Pin;
@@ -146,9 +147,18 @@ impl Event {
 #[derive(Debug, Default)]
 pub struct Webhooks {
     tx: OnceLock<mpsc::Sender<Command>>,
+    /// The app's console tap: each attempt and its HTTP status.
+    tap: Arc<Tap>,
 }
 
 impl Webhooks {
+    pub fn new(tap: Arc<Tap>) -> Webhooks {
+        Webhooks {
+            tx: OnceLock::new(),
+            tap,
+        }
+    }
+
     /// Queue `event` for the app's webhooks. Never waits: a full queue drops the
     /// event and counts it. Must be called inside a tokio runtime.
     pub fn send(&self, app: &Arc<App>, settings: &WebhookSettings, port: u16, event: Event) {
@@ -157,7 +167,7 @@ impl Webhooks {
         }
         let tx = self
             .tx
-            .get_or_init(|| start(app.clone(), settings.clone(), port));
+            .get_or_init(|| start(app.clone(), settings.clone(), port, self.tap.clone()));
         let stamped = Stamped {
             event,
             time_ms: now_ms(),
@@ -205,7 +215,12 @@ struct Stamped {
     time_ms: u64,
 }
 
-fn start(app: Arc<App>, settings: WebhookSettings, port: u16) -> mpsc::Sender<Command> {
+fn start(
+    app: Arc<App>,
+    settings: WebhookSettings,
+    port: u16,
+    tap: Arc<Tap>,
+) -> mpsc::Sender<Command> {
     let (tx, rx) = mpsc::channel(settings.queue);
     let queue = settings.redis_queue.as_ref().and_then(|q| {
         queue::producer::producer(q, settings.queue)
@@ -213,6 +228,7 @@ fn start(app: Arc<App>, settings: WebhookSettings, port: u16) -> mpsc::Sender<Co
             .ok()
     });
     let sender = Sender {
+        tap,
         queue,
         metrics: metrics::app(&app.id, port),
         client: deliver::Client::new(&app, &settings),
@@ -230,6 +246,7 @@ fn start(app: Arc<App>, settings: WebhookSettings, port: u16) -> mpsc::Sender<Co
 type Delivery = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 struct Sender {
+    tap: Arc<Tap>,
     /// With `queue_driver = "redis"`: requests become jobs there instead of being sent here.
     queue: Option<Arc<queue::producer::Producer>>,
     app: Arc<App>,
@@ -344,6 +361,7 @@ impl Sender {
                 continue;
             };
             let items: Vec<String> = wanted.iter().map(|s| s.event.to_json()).collect();
+            let names: Vec<&str> = wanted.iter().map(|s| s.event.kind()).collect();
             let body = format!(
                 "{{\"time_ms\":{},\"events\":[{}]}}",
                 first.time_ms,
@@ -365,8 +383,12 @@ impl Sender {
             let request = deliver::Request::new(hook, &self.app, body);
             let (settings, metrics) = (self.settings.clone(), self.metrics.clone());
             let client = self.client.clone();
+            let watch = deliver::Watch {
+                tap: self.tap.clone(),
+                events: names.join(","),
+            };
             self.in_flight.push(Box::pin(async move {
-                if deliver::post(&request, &settings, &client).await {
+                if deliver::post(&request, &settings, &client, &watch).await {
                     metrics.webhook_sent();
                 } else {
                     metrics.webhook_failed();

@@ -234,6 +234,12 @@ async fn send(
             Some(user) => node.adapter.send_to_user(app, user, &frame, except),
             None => node.adapter.broadcast(app, channel, &frame, except),
         };
+        app.tap.emit(|| crate::tap::Event::Publish {
+            channel: channel.clone(),
+            event: event.name.clone(),
+            size: data_len(&event.data),
+            except: event.socket_id.clone(),
+        });
     }
     let Some(info) = event.info.as_deref() else {
         return Ok(None);

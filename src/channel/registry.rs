@@ -19,6 +19,7 @@ pub mod counter;
 mod subscribers;
 mod users;
 mod watchers;
+use crate::tap::Tap;
 use crate::webhook::Webhooks;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -93,6 +94,8 @@ pub struct AppState {
     pub read_requests: Budget,
     /// This app's webhook sender on this node.
     pub webhooks: Webhooks,
+    /// What the debug console sees of this app on this node.
+    pub tap: Arc<Tap>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -101,6 +104,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl AppState {
     pub fn new(app: Arc<App>) -> AppState {
+        let tap = Arc::new(Tap::default());
         AppState {
             config: arc_swap::ArcSwap::new(app),
             state: Mutex::default(),
@@ -109,7 +113,8 @@ impl AppState {
             connections: AtomicUsize::new(0),
             backend_events: Budget::default(),
             read_requests: Budget::default(),
-            webhooks: Webhooks::default(),
+            webhooks: Webhooks::new(tap.clone()),
+            tap,
         }
     }
 

@@ -73,6 +73,7 @@ fn server(s: RawServer, defaults: Limits) -> Result<Server, ConfigError> {
         app_table,
         accept_traffic_memory_threshold: s.accept_traffic_memory_threshold,
         app_defaults: defaults,
+        console: super::console::build(s.console_enabled, &s.console_token, s.console_queue),
         mode: mode(&s.mode)?,
         metrics: MetricsServer {
             enabled: s.metrics_enabled,

@@ -71,6 +71,10 @@ pub struct RawServer {
     pub max_channels_per_connection: usize,
     /// Addresses or CIDR blocks whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<String>,
+    /// The debug console (`[console]` in a file; see `config::console`).
+    pub console_enabled: bool,
+    pub console_token: String,
+    pub console_queue: usize,
     /// `full`, `server` (sockets and API, no queue jobs) or `worker` (queue jobs only).
     pub mode: String,
     /// Where webhook jobs wait: `sync` (this node's memory) or `redis`.
@@ -144,6 +148,9 @@ impl Default for RawServer {
             max_connections_per_ip: 0,
             max_channels_per_connection: 0,
             trusted_proxies: Vec::new(),
+            console_enabled: false,
+            console_token: String::new(),
+            console_queue: super::console::DEFAULT_QUEUE,
             mode: "full".into(),
             queue_driver: "sync".into(),
             nats_servers: vec!["127.0.0.1:4222".into()],
@@ -224,11 +231,12 @@ impl RawConfig {
         let mut root: toml::Table = text
             .parse()
             .map_err(|e: toml::de::Error| file_error(e.message().to_string()))?;
-        let server = match root.remove("server") {
+        let mut server = match root.remove("server") {
             None => toml::Table::new(),
             Some(toml::Value::Table(t)) => t,
             Some(_) => return Err(file_error("`server` must be a table".into())),
         };
+        super::console::fold(&mut root, &mut server).map_err(file_error)?;
         let apps = match root.remove("apps") {
             None => Vec::new(),
             Some(toml::Value::Array(items)) => items

@@ -95,6 +95,18 @@ fn server(s: &Server) -> String {
             m.host, m.port, m.enabled, m.prefix
         ),
     );
+    let c = &s.console;
+    line(
+        "console",
+        format!(
+            "enabled {} token {} queue {}",
+            c.enabled,
+            c.token
+                .as_deref()
+                .map_or("(made up at start, logged)".to_string(), mask),
+            c.queue
+        ),
+    );
     let tls = match &s.tls {
         None => "off".to_string(),
         Some(t) => format!(

@@ -7,6 +7,7 @@ use crate::channel::{ChannelType, Kind};
 use crate::node::Node;
 use crate::protocol::{self, code, ClientMessage};
 use crate::socket::Sink;
+use crate::tap::{Event as TapEvent, Refusal, Stage};
 use crate::webhook::Event;
 use std::collections::HashMap;
 
@@ -89,6 +90,7 @@ impl Session {
             .unsubscribe(&self.app, channel, self.sink.key)
             .await;
         let Some(left) = left else { return };
+        self.tap_left(channel, left.member_removed.as_ref().map(|m| m.id.as_str()));
         if left.vacated {
             self.webhook(Event::ChannelVacated {
                 channel: channel.to_string(),
@@ -101,6 +103,40 @@ impl Session {
                 user_json: m.id_json,
             });
         }
+    }
+
+    /// The console's records of a leave: the unsubscription and a gone member.
+    fn tap_left(&self, channel: &str, user: Option<&str>) {
+        let socket = || self.sink.socket_id().to_string();
+        self.app.tap.emit(|| TapEvent::Unsubscribe {
+            socket: socket(),
+            channel: channel.to_string(),
+        });
+        if let Some(user) = user {
+            self.app.tap.emit(|| TapEvent::MemberRemoved {
+                socket: socket(),
+                channel: channel.to_string(),
+                user: user.to_string(),
+            });
+        }
+    }
+
+    /// A refusal the console shows; the socket stays open.
+    fn tap_refused(&self, stage: Stage, channel: Option<&str>, event: Option<&str>, reason: &str) {
+        self.app.tap.emit(|| {
+            TapEvent::Refusal(Refusal {
+                stage,
+                socket: Some(self.sink.socket_id().to_string()),
+                channel: channel.map(str::to_string),
+                event: event.map(str::to_string),
+                reason: reason.to_string(),
+                code: Some(match stage {
+                    Stage::ClientEvent => code::CLIENT_EVENT_REJECTED,
+                    _ => code::UNAUTHORIZED,
+                }),
+                signed: None,
+            })
+        });
     }
 
     /// Hand an event to the app's webhooks (no-op when none wants it).
@@ -121,6 +157,12 @@ impl Session {
                 self.node
                     .adapter
                     .broadcast(&self.app, channel, &frame, Some(&socket_id));
+                self.app.tap.emit(|| TapEvent::ClientEvent {
+                    socket: socket_id.clone(),
+                    channel: channel.to_string(),
+                    event: event.to_string(),
+                    size: data.map_or(0, str::len),
+                });
                 self.webhook(Event::ClientEvent {
                     channel: channel.to_string(),
                     event: event.to_string(),
@@ -130,11 +172,14 @@ impl Session {
                 });
                 Reply::default()
             }
-            Err(reason) => Reply::frame(protocol::error(
-                code::CLIENT_EVENT_REJECTED,
-                &reason,
-                Some(channel),
-            )),
+            Err(reason) => {
+                self.tap_refused(Stage::ClientEvent, Some(channel), Some(event), &reason);
+                Reply::frame(protocol::error(
+                    code::CLIENT_EVENT_REJECTED,
+                    &reason,
+                    Some(channel),
+                ))
+            }
         }
     }
 

@@ -6,11 +6,13 @@
 use crate::auth;
 use crate::config::webhooks::Webhook;
 use crate::config::{App, WebhookSettings};
+use crate::tap::{Event as TapEvent, Tap};
 use crate::tls::TlsConnector;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, HOST, USER_AGENT};
 use rustls_pki_types::ServerName;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -101,18 +103,48 @@ impl Client {
     }
 }
 
+/// Who hears of each attempt: the app's console tap, and the events sent.
+pub struct Watch {
+    pub tap: Arc<Tap>,
+    pub events: String,
+}
+
+impl Watch {
+    fn attempt(&self, url: &str, result: &Result<u16, SendError>) {
+        self.tap.emit(|| {
+            let (status, error) = match result {
+                Ok(status) | Err(SendError::Status(status)) => (Some(*status), None),
+                Err(e) => (None, Some(e.to_string())),
+            };
+            TapEvent::Webhook {
+                url: crate::config::url_without_password(url),
+                events: self.events.clone(),
+                status,
+                error,
+            }
+        });
+    }
+}
+
 /// Send until a 2xx answer or until retrying is over; true when delivered.
-pub async fn post(req: &Request, settings: &WebhookSettings, client: &Client) -> bool {
-    post_aged(req, settings, client, Duration::ZERO).await
+pub async fn post(
+    req: &Request,
+    settings: &WebhookSettings,
+    client: &Client,
+    watch: &Watch,
+) -> bool {
+    post_aged(req, settings, client, Duration::ZERO, Some(watch)).await
 }
 
 /// [`post`] for a request made `age` ago (a queued job): retrying stops when it
-/// is `retry_for` old, though it is always tried once.
+/// is `retry_for` old, though it is always tried once. `watch`: the app's console
+/// tap, when the app's state is on this node.
 pub async fn post_aged(
     req: &Request,
     settings: &WebhookSettings,
     client: &Client,
     age: Duration,
+    watch: Option<&Watch>,
 ) -> bool {
     let started = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
     let mut wait = settings.retry_initial;
@@ -121,8 +153,11 @@ pub async fn post_aged(
             Ok(r) => r,
             Err(_) => Err(SendError::Timeout),
         };
+        if let Some(watch) = watch {
+            watch.attempt(&req.url, &result);
+        }
         match result {
-            Ok(()) => return true,
+            Ok(_) => return true,
             Err(e @ SendError::Url(_)) => {
                 tracing::warn!(url = %crate::config::url_without_password(&req.url), error = %e, "webhook not sent");
                 return false;
@@ -140,7 +175,8 @@ pub async fn post_aged(
     }
 }
 
-async fn post_once(req: &Request, client: &Client) -> Result<(), SendError> {
+/// One attempt; the 2xx status on success.
+async fn post_once(req: &Request, client: &Client) -> Result<u16, SendError> {
     let bad_url = || SendError::Url(req.url.clone());
     let target = Target::parse(&req.url).ok_or_else(bad_url)?;
     let stream = TcpStream::connect((target.host, target.port)).await?;
@@ -157,7 +193,7 @@ async fn post_once(req: &Request, client: &Client) -> Result<(), SendError> {
 }
 
 /// The request and its answer over an open connection.
-async fn exchange<S>(stream: S, req: &Request, target: &Target<'_>) -> Result<(), SendError>
+async fn exchange<S>(stream: S, req: &Request, target: &Target<'_>) -> Result<u16, SendError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -176,7 +212,7 @@ where
     // Read the answer so the connection closes cleanly; its content does not matter.
     let _ = response.into_body().collect().await;
     if status.is_success() {
-        Ok(())
+        Ok(status.as_u16())
     } else {
         Err(SendError::Status(status.as_u16()))
     }

@@ -9,6 +9,7 @@ mod cluster;
 mod cluster_delivery;
 mod cluster_nats;
 mod config_check;
+mod console;
 mod counts;
 mod db;
 mod deploy;

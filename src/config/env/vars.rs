@@ -26,6 +26,25 @@ pub(super) enum Target {
 
 /// (variable, where it goes, key, kind)
 pub(super) const VARS: &[(&str, Target, &str, Kind)] = &[
+    // herald's debug console.
+    (
+        "HERALD_CONSOLE",
+        Target::Server,
+        "console_enabled",
+        Kind::Bool,
+    ),
+    (
+        "HERALD_CONSOLE_TOKEN",
+        Target::Server,
+        "console_token",
+        Kind::Raw,
+    ),
+    (
+        "HERALD_CONSOLE_QUEUE",
+        Target::Server,
+        "console_queue",
+        Kind::Int,
+    ),
     // herald's own guards (Soketi has no equivalent).
     (
         "HERALD_HTTP_REQUEST_TIMEOUT",

@@ -5,6 +5,7 @@
 use super::{Reply, Session};
 use crate::auth;
 use crate::protocol::{self, code};
+use crate::tap::Stage;
 
 /// Ids a watchlist may hold (Pusher's limit); the rest are ignored, with an error.
 pub const WATCHLIST_MAX: usize = 100;
@@ -59,6 +60,7 @@ impl Session {
         let app = &self.app.app();
         let message = auth::user_string(&self.sink.socket_id().to_string(), user_data);
         if !auth::verify_token(&app.key, &app.secret, token, &message) {
+            self.tap_refused(Stage::Signin, None, None, "Connection not authorized.");
             return Reply::frame(protocol::error(
                 code::UNAUTHORIZED,
                 "Connection not authorized.",
@@ -67,6 +69,7 @@ impl Session {
         }
         let Some(data) = UserData::parse(user_data) else {
             let msg = "The returned user data must contain the \"id\" field.";
+            self.tap_refused(Stage::Signin, None, None, msg);
             return Reply::frame(protocol::error(code::UNAUTHORIZED, msg, None));
         };
         self.become_user(&data.id).await;

@@ -9,6 +9,7 @@ use crate::channel::{
     validate_name, ChannelType, Kind, Member, MemberError, NameError, SERVER_TO_USER_PREFIX,
 };
 use crate::protocol;
+use crate::tap::{self, Event as TapEvent, Signed};
 use crate::webhook::Event;
 
 /// A subscription refused: `pusher:subscription_error` `{type, error, status}`
@@ -19,6 +20,8 @@ pub struct Refused {
     pub kind: &'static str,
     pub message: String,
     pub status: u16,
+    /// A bad signature, while the console watches: what had to be signed.
+    pub signed: Option<Box<Signed>>,
 }
 
 fn refused(kind: &'static str, message: impl ToString, status: u16) -> Refused {
@@ -26,6 +29,7 @@ fn refused(kind: &'static str, message: impl ToString, status: u16) -> Refused {
         kind,
         message: message.to_string(),
         status,
+        signed: None,
     }
 }
 
@@ -38,10 +42,25 @@ impl Session {
     ) -> Reply {
         match self.try_subscribe(channel, auth, channel_data).await {
             Ok(reply) => reply,
-            Err(e) => Reply::frame(protocol::subscription_error(
-                channel, e.kind, &e.message, e.status,
-            )),
+            Err(e) => {
+                let frame = protocol::subscription_error(channel, e.kind, &e.message, e.status);
+                self.app.tap.emit(|| self.refusal(channel, e));
+                Reply::frame(frame)
+            }
         }
+    }
+
+    /// The console's record of a refused subscription.
+    fn refusal(&self, channel: &str, e: Refused) -> TapEvent {
+        TapEvent::Refusal(tap::Refusal {
+            stage: tap::Stage::Subscription,
+            socket: Some(self.sink.socket_id().to_string()),
+            channel: Some(channel.to_string()),
+            event: None,
+            reason: format!("{}: {}", e.kind, e.message),
+            code: Some(e.status),
+            signed: e.signed.map(|s| *s),
+        })
     }
 
     async fn try_subscribe(
@@ -64,6 +83,7 @@ impl Session {
         let user = member.as_ref().map(|m| (m.id.clone(), m.id_json.clone()));
         let joined = self.join(channel, member).await?;
         self.announce(channel, &joined, user.clone());
+        self.tap_joined(channel, &joined, user.as_ref().map(|(id, _)| id.as_str()));
         self.subscriptions
             .insert(channel.to_string(), user.map(|(id, _)| id));
         if ctype.needs_auth() {
@@ -121,7 +141,30 @@ impl Session {
         }
         crate::metrics::refused("subscription_unauthorized");
         tracing::debug!(channel, "subscription refused: bad signature");
-        Err(refused("AuthError", "The connection is unauthorized.", 401))
+        let mut e = refused("AuthError", "The connection is unauthorized.", 401);
+        e.signed = self.app.tap.watched().then(|| {
+            Box::new(Signed {
+                expected: message,
+                received: auth.unwrap_or("").to_string(),
+            })
+        });
+        Err(e)
+    }
+
+    /// The console's records of a join: the subscription and a new member.
+    fn tap_joined(&self, channel: &str, joined: &Joined, user: Option<&str>) {
+        let socket = || self.sink.socket_id().to_string();
+        self.app.tap.emit(|| TapEvent::Subscribe {
+            socket: socket(),
+            channel: channel.to_string(),
+        });
+        if let (true, Some(user)) = (joined.member_added, user) {
+            self.app.tap.emit(|| TapEvent::MemberAdded {
+                socket: socket(),
+                channel: channel.to_string(),
+                user: user.to_string(),
+            });
+        }
     }
 
     fn member(&self, channel_data: Option<&str>) -> Result<Member, Refused> {

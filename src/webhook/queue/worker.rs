@@ -295,7 +295,7 @@ impl Loop {
                 let age =
                     Duration::from_millis(crate::webhook::now_ms().saturating_sub(job.time_ms));
                 let m = metrics::app(&app.id, port);
-                if deliver::post_aged(&request, &settings, &client, age).await {
+                if deliver::post_aged(&request, &settings, &client, age, None).await {
                     m.webhook_sent();
                 } else {
                     m.webhook_failed();

@@ -1,0 +1,87 @@
+//! The debug console's settings: `[console]` in TOML (`enabled`, `token`,
+//! `queue`), kept as `console_*` keys of `[server]` so that environment
+//! variables (`HERALD_CONSOLE`, `HERALD_CONSOLE_TOKEN`, `HERALD_CONSOLE_QUEUE`)
+//! and `--console` layer on top like every other setting.
+
+use std::fmt;
+
+/// Records a console stream may have waiting before new ones are dropped.
+pub const DEFAULT_QUEUE: usize = 1024;
+
+/// The console on the metrics port (`/console`), off by default.
+#[derive(Clone, PartialEq)]
+pub struct Console {
+    pub enabled: bool,
+    /// Required of every console request; `None`: the node makes one up at
+    /// start and logs it.
+    pub token: Option<String>,
+    /// Per-watcher queue of records (at least 1).
+    pub queue: usize,
+}
+
+impl Default for Console {
+    fn default() -> Self {
+        Console {
+            enabled: false,
+            token: None,
+            queue: DEFAULT_QUEUE,
+        }
+    }
+}
+
+impl fmt::Debug for Console {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Console")
+            .field("enabled", &self.enabled)
+            .field("token", &self.token.as_ref().map(|_| "****"))
+            .field("queue", &self.queue)
+            .finish()
+    }
+}
+
+/// Move a file's `[console]` table into `[server]` as `console_*` keys.
+pub(super) fn fold(root: &mut toml::Table, server: &mut toml::Table) -> Result<(), String> {
+    let Some(value) = root.remove("console") else {
+        return Ok(());
+    };
+    let toml::Value::Table(table) = value else {
+        return Err("`console` must be a table".into());
+    };
+    for (key, value) in table {
+        match key.as_str() {
+            "enabled" | "token" | "queue" => {
+                server.insert(format!("console_{key}"), value);
+            }
+            other => return Err(format!("unknown key `{other}` in [console]")),
+        }
+    }
+    Ok(())
+}
+
+/// The settings from the `[server]` keys.
+pub(super) fn build(enabled: bool, token: &str, queue: usize) -> Console {
+    Console {
+        enabled,
+        token: (!token.is_empty()).then(|| token.to_string()),
+        queue: queue.max(1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::RawConfig;
+
+    #[test]
+    fn the_console_table_and_server_keys_give_the_same_settings() {
+        let text = "[console]\nenabled = true\ntoken = 's3cret'\nqueue = 8\n";
+        let c = RawConfig::parse_toml("t", text).unwrap().build().unwrap();
+        let console = &c.server.console;
+        assert!(console.enabled);
+        assert_eq!(console.token.as_deref(), Some("s3cret"));
+        assert_eq!(console.queue, 8);
+        assert!(!format!("{console:?}").contains("s3cret"));
+        let off = RawConfig::parse_toml("t", "").unwrap().build().unwrap();
+        assert!(!off.server.console.enabled);
+        assert!(RawConfig::parse_toml("t", "[console]\ncolour = 1\n").is_err());
+    }
+}
