@@ -189,6 +189,7 @@ impl Console {
         let elsewhere = match &self.node.adapter {
             Adapter::Local(_) => 0,
             Adapter::Redis(c) => c.remote_connections(&id),
+            Adapter::Nats(c) => c.remote_connections(&id),
         };
         let channels = match self.node.adapter.channels(app, "").await {
             Ok(list) => list,

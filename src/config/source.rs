@@ -163,7 +163,7 @@ mod tests {
         let adapter = error(NO_FILE, &[("SOKETI_ADAPTER_DRIVER", "memcached")]);
         assert_eq!(
             adapter,
-            "environment variable SOKETI_ADAPTER_DRIVER: adapter must be \"local\" or \"redis\", not \"memcached\""
+            "environment variable SOKETI_ADAPTER_DRIVER: adapter must be \"local\", \"redis\" or \"nats\", not \"memcached\""
         );
         let port = error(NO_FILE, &[("SOKETI_PORT", "99999")]);
         assert_eq!(

@@ -103,7 +103,7 @@ type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
 
 #[test]
 fn errors_name_the_variable_the_flag_or_the_file_key_that_holds_the_value() {
-    let bad = "adapter must be \"local\" or \"redis\", not \"memcached\"";
+    let bad = "adapter must be \"local\", \"redis\" or \"nats\", not \"memcached\"";
     let file = ("adapter.toml", "[server]\nadapter = \"memcached\"\n");
     let env = "environment variable";
     let cases: [Case; 5] = [
