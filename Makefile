@@ -71,12 +71,13 @@ examples-test: release browser-deps
 # Benchmark (issue 6): starts target/release/herald on a free port with a temporary config and runs
 # every herald-bench scenario against it, then the cluster scenario (two nodes and a redis-server,
 # scripts/bench-cluster.sh), then what nodes pay for others' channels (1, 2, 4 nodes on one Redis
-# and on a Redis Cluster, scripts/bench-shard.sh); several minutes on 2 cores. Results: stdout,
+# and on a Redis Cluster, scripts/bench-shard.sh; on NATS, scripts/bench-nats.sh); several minutes on 2 cores. Results: stdout,
 # target/bench.jsonl, target/bench-cluster.jsonl and target/bench-shard.jsonl.
-bench: release redis-server
+bench: release redis-server nats-server
 	target/release/herald-bench --spawn target/release/herald --scenario all --json target/bench.jsonl
 	scripts/bench-cluster.sh
 	scripts/bench-shard.sh
+	scripts/bench-nats.sh
 
 # The same at tiny sizes (CI smoke test): fails only on a crash or zero deliveries, never on timings.
 # The second run spreads its subscribers over two generator processes.
