@@ -131,11 +131,19 @@ async fn slow_consumers_closed_with_4100_are_counted() {
         server_with_app("m-slow", "metrics_enabled = true\nsocket_queue = 1", "").await;
     let mut c = server.client().await;
     c.subscribe("firehose").await;
-    // 20 MB while the client reads nothing: the kernel's buffers fill up, then
-    // the one-frame outbox, then the server gives up on the socket.
+    // While the client reads nothing, the kernel's buffers fill up (the send
+    // buffer to its maximum; the receive buffer does not grow without reads),
+    // then the one-frame outbox, then the server gives up on the socket. The
+    // client must start reading within the 2 s close grace after that, so send
+    // only 2 MB more than the send buffer holds (not a fixed 20 MB, whose tail
+    // took longer than the grace on a loaded box).
     let data = "x".repeat(90 * 1024);
     let body = json!({"name":"e","data":data,"channel":"firehose"}).to_string();
-    for _ in 0..220 {
+    let send_buffer = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+        .ok()
+        .and_then(|t| t.split_whitespace().nth(2)?.parse::<usize>().ok())
+        .unwrap_or(4 << 20);
+    for _ in 0..(send_buffer + (2 << 20)) / body.len() + 1 {
         server.api("POST", "/apps/m-slow/events", &[], &body).await;
     }
     assert_eq!(c.closed().await, Some(4100));
