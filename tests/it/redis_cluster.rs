@@ -274,6 +274,8 @@ mod on_cluster {
         occupancy_transitions_are_cluster_wide,
         api_rate_limits_are_shared_by_the_cluster,
     );
+    on_cluster!(counts: the_count_is_the_clusters);
+    on_cluster!(watchlist: online_and_offline_are_the_clusters);
     on_cluster!(cluster_delivery:
         deliveries_reach_only_nodes_with_subscribers,
         churn_never_loses_or_repeats_an_acknowledged_event,
