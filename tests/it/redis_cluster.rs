@@ -283,6 +283,14 @@ mod on_cluster {
     );
 }
 
+/// The webhook queue on the cluster the adapter uses: a job taken by a node
+/// killed while the receiver is down is delivered by another node.
+#[tokio::test]
+async fn a_queued_webhook_job_of_a_killed_node_is_delivered_by_another() {
+    let rc = three_masters().await;
+    crate::queue::killed_node_job_is_delivered_by_another(&rc.server_toml(), rc.ports[0]).await;
+}
+
 /// The master serving a channel's delivery subject is killed; its replica takes
 /// over, and the nodes reconnect, subscribe again and deliver as before.
 #[tokio::test]
