@@ -223,11 +223,13 @@ impl Mode {
     }
 }
 
-/// Webhook jobs kept in Redis (`queue_driver = "redis"`): a stream under `prefix`.
-/// Its `Debug` masks the URL's password.
+/// Webhook jobs kept in Redis (`queue_driver = "redis"`): a stream under `prefix`,
+/// on the server at `redis_url`, or on the Redis Cluster seeded by `cluster_nodes`
+/// when there are any (the adapter's seeds). Its `Debug` masks the URLs' passwords.
 #[derive(Clone, PartialEq)]
 pub struct RedisQueue {
     pub redis_url: String,
+    pub cluster_nodes: Vec<String>,
     pub prefix: String,
 }
 
@@ -235,6 +237,14 @@ impl std::fmt::Debug for RedisQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisQueue")
             .field("redis_url", &url_without_password(&self.redis_url))
+            .field(
+                "cluster_nodes",
+                &self
+                    .cluster_nodes
+                    .iter()
+                    .map(|n| url_without_password(n))
+                    .collect::<Vec<_>>(),
+            )
             .field("prefix", &self.prefix)
             .finish()
     }

@@ -100,12 +100,13 @@ fn webhook_settings(s: &RawServer) -> Result<WebhookSettings, ConfigError> {
 }
 
 /// `queue_driver` (`SOKETI_QUEUE_DRIVER`): the Redis queue uses the adapter's
-/// Redis URL and prefix, whichever adapter is chosen.
+/// Redis URL (or Redis Cluster seeds) and prefix, whichever adapter is chosen.
 fn redis_queue(s: &RawServer) -> Result<Option<RedisQueue>, ConfigError> {
     match s.queue_driver.as_str() {
         "sync" | "" => Ok(None),
         "redis" => Ok(Some(RedisQueue {
             redis_url: s.redis_url.clone(),
+            cluster_nodes: s.redis_cluster_nodes.iter().map(|n| node_url(n)).collect(),
             prefix: s.redis_prefix.clone(),
         })),
         other => Err(ConfigError::Invalid(format!(

@@ -410,6 +410,19 @@ mod tests {
         .unwrap();
         let cluster = cfg.server.cluster.unwrap();
         assert_eq!(cluster.cluster_nodes, ["redis://seed:6379"]);
+        let cfg = build(&[
+            ("SOKETI_ADAPTER_DRIVER", "redis"),
+            ("SOKETI_ADAPTER_REDIS_CLUSTER_MODE", "true"),
+            ("SOKETI_DB_REDIS_CLUSTER_NODES", r#"["r1:7000"]"#),
+            ("SOKETI_QUEUE_DRIVER", "redis"),
+        ])
+        .unwrap();
+        let queue = cfg.server.webhooks.redis_queue.unwrap();
+        assert_eq!(
+            queue.cluster_nodes,
+            ["redis://r1:7000"],
+            "the adapter's seeds"
+        );
         let bad = build(&[
             ("SOKETI_ADAPTER_DRIVER", "redis"),
             ("SOKETI_ADAPTER_REDIS_CLUSTER_MODE", "true"),

@@ -124,7 +124,13 @@ fn server(s: &Server) -> String {
     line("mode", s.mode.name().to_string());
     let queue = match &s.webhooks.redis_queue {
         None => "sync (this node's memory)".to_string(),
-        Some(q) => format!("redis {} prefix {:?}", mask_url(&q.redis_url), q.prefix),
+        Some(q) if q.cluster_nodes.is_empty() => {
+            format!("redis {} prefix {:?}", mask_url(&q.redis_url), q.prefix)
+        }
+        Some(q) => {
+            let nodes: Vec<String> = q.cluster_nodes.iter().map(|n| mask_url(n)).collect();
+            format!("redis cluster {} prefix {:?}", nodes.join(","), q.prefix)
+        }
     };
     line("queue_driver", queue);
     line("webhook_batching", format!("{:?}", s.webhooks.batching));

@@ -13,6 +13,15 @@
 //! sends it with the usual retries (see `deliver`): the 5-minute limit counts
 //! from the job's creation, on whichever node retries it.
 //!
+//! # Where (the adapter's Redis: `redis_url`, or the Redis Cluster of `redis_cluster_nodes`)
+//! On a Redis Cluster the queue connects to the same seeds as the adapter
+//! (`conn`). Every command names at most one key (`XADD`, `XREADGROUP`,
+//! `XINFO CONSUMERS`, `XPENDING`, `XCLAIM`, `XACK`, `XDEL` on the stream; `SET`,
+//! `EXISTS`, `DEL` on one heartbeat) and no pipeline mixes the stream with a
+//! heartbeat, so no key needs a hash tag and the names are the same as on one
+//! Redis. Dead workers are found from the group's consumer list, never by scanning
+//! keys. The stream lives in one slot: its master carries the whole queue.
+//!
 //! # Keys (under the adapter's prefix `P`, `redis_prefix`)
 //!
 //! | name | type | holds |
@@ -53,13 +62,13 @@
 //!   the cap the oldest jobs are dropped by Redis.
 
 mod claim;
+mod conn;
 pub mod producer;
 mod reader;
 pub mod worker;
 
 use crate::config::RedisQueue;
-use ::redis::aio::MultiplexedConnection;
-use ::redis::{AsyncConnectionConfig, RedisResult, Value};
+use ::redis::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -131,19 +140,6 @@ impl Keys {
 pub enum QueueError {
     #[error("invalid Redis URL for the webhook queue: {0}")]
     Url(#[from] ::redis::RedisError),
-}
-
-/// A connection of the queue's own (never the adapter's), with deadlines.
-async fn connect(
-    client: &::redis::Client,
-    response: Duration,
-) -> RedisResult<MultiplexedConnection> {
-    let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(Duration::from_secs(2))
-        .set_response_timeout(response);
-    client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
 }
 
 /// Entries of an `XREADGROUP` / `XCLAIM` answer: `(id, job)`; `None` for an

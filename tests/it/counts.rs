@@ -1,6 +1,6 @@
 //! `pusher_internal:subscription_count` for apps with `enable_subscription_count`.
 
-use crate::cluster::{node, wait_ready, Redis};
+use crate::cluster::{node, wait_ready, Bus, Redis};
 use crate::support::*;
 use serde_json::{json, Value};
 
@@ -117,11 +117,10 @@ async fn a_join_storm_is_coalesced_and_ends_on_the_true_count() {
     );
 }
 
-#[tokio::test]
-async fn the_count_is_the_clusters() {
-    let redis = Redis::start().await;
-    let a = node(&redis, "sc1", ON).await;
-    let b = node(&redis, "sc1", ON).await;
+/// Two nodes on `bus` (one Redis here, a Redis Cluster in `redis_cluster`).
+pub async fn the_count_is_the_clusters(bus: &mut impl Bus) {
+    let a = node(&*bus, "sc1", ON).await;
+    let b = node(&*bus, "sc1", ON).await;
     let mut on_a = a.client().await;
     on_a.subscribe("room").await;
     assert_eq!(next_count(&mut on_a).await, 1);
@@ -164,4 +163,13 @@ async fn counts_converge_after_a_redis_outage() {
     wait_ready(&b, true).await;
     count_until(&mut on_a, 3).await;
     count_until(&mut late, 3).await;
+}
+
+mod on_redis {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_count_is_the_clusters() {
+        super::the_count_is_the_clusters(&mut Redis::start().await).await;
+    }
 }

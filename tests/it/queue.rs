@@ -11,8 +11,14 @@ use std::time::Duration;
 
 /// A node's TOML: the default app with one webhook for `channel_occupied`.
 fn node_toml(redis_port: u16, prefix: &str, port: u16, server: &str, hook_url: &str) -> String {
+    let redis = format!("redis_url='redis://127.0.0.1:{redis_port}/0'\n");
+    toml_on(&redis, prefix, port, server, hook_url)
+}
+
+/// [`node_toml`] on the Redis that the `[server]` lines `redis` name.
+pub fn toml_on(redis: &str, prefix: &str, port: u16, server: &str, hook_url: &str) -> String {
     format!(
-        "[server]\nhost='127.0.0.1'\nport={port}\nredis_url='redis://127.0.0.1:{redis_port}/0'\n\
+        "[server]\nhost='127.0.0.1'\nport={port}\n{redis}\
          redis_prefix='{prefix}'\nqueue_driver='redis'\nwebhook_retry_initial_ms=200\n{server}\n\
          [[apps]]\nid='{APP_ID}'\nkey='{KEY}'\nsecret='{SECRET}'\n{}",
         hook(hook_url, "'channel_occupied'", "")
@@ -21,17 +27,31 @@ fn node_toml(redis_port: u16, prefix: &str, port: u16, server: &str, hook_url: &
 
 /// `XPENDING`'s summary count for the queue of `prefix`.
 async fn pending(redis: &Redis, prefix: &str) -> i64 {
-    let client = redis::Client::open(redis.url()).unwrap();
-    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
-        return 0;
-    };
-    let summary: redis::RedisResult<(i64, redis::Value, redis::Value, redis::Value)> =
-        redis::cmd("XPENDING")
-            .arg(format!("{prefix}:webhooks"))
-            .arg("herald")
-            .query_async(&mut conn)
-            .await;
-    summary.map_or(0, |s| s.0)
+    pending_on(redis.port, prefix)
+}
+
+/// The same, asked of the Redis (or any node of the Redis Cluster) on `port`.
+fn pending_on(port: u16, prefix: &str) -> i64 {
+    let out = Command::new("redis-cli")
+        .args(["-c", "-p", &port.to_string(), "XPENDING"])
+        .args([&format!("{prefix}:webhooks"), "herald"])
+        .output()
+        .expect("redis-cli must be installed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .next()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A node process, SIGKILLed when dropped (also when an assertion fails first).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// A process-wide figure from the node's `/metrics`.
@@ -57,40 +77,48 @@ fn occupied(hit: &crate::webhooks::Hit) -> Vec<String> {
 #[tokio::test]
 async fn a_job_taken_by_a_killed_node_is_delivered_by_another() {
     let redis = Redis::start().await;
+    let lines = format!("redis_url='{}'\n", redis.url());
+    killed_node_job_is_delivered_by_another(&lines, redis.port).await;
+}
+
+/// A node on the Redis (or Redis Cluster) of `redis` takes a job while the receiver
+/// is down and is killed; a new node delivers it once the receiver is back. `cli`:
+/// a port of that Redis to ask about the queue.
+pub async fn killed_node_job_is_delivered_by_another(redis: &str, cli: u16) {
     let receiver_port = free_port();
     let url = format!("http://127.0.0.1:{receiver_port}/hook");
     let port = free_port();
     let dir = std::env::temp_dir().join(format!("herald-queue-kill-{port}"));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = dir.join("node.toml");
-    std::fs::write(&cfg, node_toml(redis.port, "q1", port, "", &url)).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
+    std::fs::write(&cfg, toml_on(redis, "q1", port, "", &url)).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_herald"))
         .args(["--config", cfg.to_str().unwrap()])
         .env("HERALD_LOG", "error")
         .spawn()
         .unwrap();
+    let child = Killed(child);
     let doomed = Server::external(format!("127.0.0.1:{port}").parse().unwrap());
     wait_ready(&doomed, true).await;
     let mut c = doomed.client().await;
     c.subscribe("orphan").await;
     // The only worker took the job and keeps retrying: the receiver is down.
     for _ in 0..200 {
-        if pending(&redis, "q1").await == 1 {
+        if pending_on(cli, "q1") == 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    assert_eq!(pending(&redis, "q1").await, 1, "the job was never taken");
-    child.kill().unwrap(); // SIGKILL: its retries die with it
-    child.wait().unwrap();
+    assert_eq!(pending_on(cli, "q1"), 1, "the job was never taken");
+    drop(child); // SIGKILL: its retries die with it
     let mut receiver = Receiver::start_on(receiver_port, 0).await;
-    let toml = node_toml(redis.port, "q1", 0, "metrics_enabled = true", &url);
+    let toml = toml_on(redis, "q1", 0, "metrics_enabled = true", &url);
     let (_heir, metrics) = Server::with_metrics(&toml).await;
     let hit = receiver.next_within(15).await;
     assert_eq!(hit.path, "/hook");
     assert_eq!(occupied(&hit), ["orphan"]);
     receiver.silent(1500).await;
-    assert_eq!(pending(&redis, "q1").await, 0);
+    assert_eq!(pending_on(cli, "q1"), 0);
     assert!(metric(metrics, "webhook_jobs_claimed_total").await >= 1.0);
 }
 

@@ -274,11 +274,21 @@ mod on_cluster {
         occupancy_transitions_are_cluster_wide,
         api_rate_limits_are_shared_by_the_cluster,
     );
+    on_cluster!(counts: the_count_is_the_clusters);
+    on_cluster!(watchlist: online_and_offline_are_the_clusters);
     on_cluster!(cluster_delivery:
         deliveries_reach_only_nodes_with_subscribers,
         churn_never_loses_or_repeats_an_acknowledged_event,
         first_subscriber_hears_events_published_right_after_its_ack,
     );
+}
+
+/// The webhook queue on the cluster the adapter uses: a job taken by a node
+/// killed while the receiver is down is delivered by another node.
+#[tokio::test]
+async fn a_queued_webhook_job_of_a_killed_node_is_delivered_by_another() {
+    let rc = three_masters().await;
+    crate::queue::killed_node_job_is_delivered_by_another(&rc.server_toml(), rc.ports[0]).await;
 }
 
 /// The master serving a channel's delivery subject is killed; its replica takes

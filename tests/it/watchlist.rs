@@ -1,6 +1,6 @@
 //! Watchlist events for apps with `enable_watchlist_events`.
 
-use crate::cluster::{node, wait_ready, Redis};
+use crate::cluster::{node, wait_ready, Bus, Redis};
 use crate::support::*;
 use serde_json::{json, Value};
 
@@ -88,11 +88,10 @@ async fn no_watchlist_events_without_the_flag() {
     watcher.silent(300).await;
 }
 
-#[tokio::test]
-async fn online_and_offline_are_the_clusters() {
-    let redis = Redis::start().await;
-    let a = node(&redis, "wl1", ON).await;
-    let b = node(&redis, "wl1", ON).await;
+/// Two nodes on `bus` (one Redis here, a Redis Cluster in `redis_cluster`).
+pub async fn online_and_offline_are_the_clusters(bus: &mut impl Bus) {
+    let a = node(&*bus, "wl1", ON).await;
+    let b = node(&*bus, "wl1", ON).await;
     let mut early = b.client().await;
     early.sign_in(r#"{"id":"e"}"#).await;
     let mut watcher = a.client().await;
@@ -138,4 +137,13 @@ async fn the_online_state_survives_a_redis_restart() {
     assert_eq!(watch_events(&mut watcher).await, online(&["x"]));
     drop(y);
     assert_eq!(watch_events(&mut watcher).await, offline(&["y"]));
+}
+
+mod on_redis {
+    use super::*;
+
+    #[tokio::test]
+    async fn online_and_offline_are_the_clusters() {
+        super::online_and_offline_are_the_clusters(&mut Redis::start().await).await;
+    }
 }

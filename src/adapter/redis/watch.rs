@@ -223,7 +223,10 @@ pub(super) async fn publish_resync(
     for (app, user, online) in announce.into_iter().filter(|(_, u, _)| !u.contains('\n')) {
         let frame = status_frame(&user, online);
         let msg = cluster.bus_message(Bus::Watch(online), &app, &user, None, &frame);
-        pipe.publish(cluster.keys.bus(), msg).ignore();
+        pipe.cmd(conn.publish_cmd())
+            .arg(cluster.keys.bus())
+            .arg(msg)
+            .ignore();
     }
     pipe.query_async(conn).await
 }

@@ -1,14 +1,11 @@
 //! Finding workers that stopped beating and taking over their pending jobs.
 
+use super::conn::Conn;
 use super::{entries, Job, Keys, GROUP};
-use ::redis::aio::MultiplexedConnection;
 use ::redis::{RedisResult, Value};
 
 /// The group's consumers with their pending job counts.
-pub(super) async fn consumers(
-    conn: &mut MultiplexedConnection,
-    keys: &Keys,
-) -> RedisResult<Vec<(String, u64)>> {
+pub(super) async fn consumers(conn: &mut Conn, keys: &Keys) -> RedisResult<Vec<(String, u64)>> {
     let answer: RedisResult<Value> = ::redis::cmd("XINFO")
         .arg("CONSUMERS")
         .arg(&keys.stream)
@@ -58,11 +55,7 @@ fn pairs(value: Value) -> Option<Vec<(String, Value)>> {
     }
 }
 
-pub(super) async fn alive(
-    conn: &mut MultiplexedConnection,
-    keys: &Keys,
-    worker: &str,
-) -> RedisResult<bool> {
+pub(super) async fn alive(conn: &mut Conn, keys: &Keys, worker: &str) -> RedisResult<bool> {
     ::redis::cmd("EXISTS")
         .arg(keys.heartbeat_of(worker))
         .query_async(conn)
@@ -70,11 +63,7 @@ pub(super) async fn alive(
 }
 
 /// Remove a dead worker that holds no jobs from the group.
-pub(super) async fn forget(
-    conn: &mut MultiplexedConnection,
-    keys: &Keys,
-    worker: &str,
-) -> RedisResult<()> {
+pub(super) async fn forget(conn: &mut Conn, keys: &Keys, worker: &str) -> RedisResult<()> {
     ::redis::cmd("XGROUP")
         .arg("DELCONSUMER")
         .arg(&keys.stream)
@@ -88,7 +77,7 @@ pub(super) async fn forget(
 /// Move up to `count` of `dead`'s pending jobs to `me` (`XCLAIM` with a minimum
 /// idle time, so a job another live worker just claimed stays with it).
 pub(super) async fn take(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     keys: &Keys,
     dead: &str,
     me: &str,

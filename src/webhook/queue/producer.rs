@@ -1,9 +1,9 @@
 //! Putting jobs in the stream: one task per Redis URL and prefix in the process,
 //! fed by a bounded buffer, `XADD`s pipelined, reconnecting with back-off.
 
-use super::{connect, next_backoff, Job, Keys, Link, MAX_JOBS};
+use super::conn::{Conn, Target};
+use super::{next_backoff, Job, Keys, Link, MAX_JOBS};
 use crate::config::RedisQueue;
-use ::redis::aio::MultiplexedConnection;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
@@ -23,24 +23,28 @@ pub struct Producer {
     tx: mpsc::Sender<Push>,
 }
 
-/// Every running producer, by (Redis URL, prefix): nodes of one process that
-/// share a queue share its producer.
+/// Every running producer, by (Redis URL or cluster seeds, prefix): nodes of
+/// one process that share a queue share its producer.
 static PRODUCERS: LazyLock<Mutex<Running>> = LazyLock::new(Mutex::default);
 
-/// Producers by (Redis URL, prefix).
-type Running = HashMap<(String, String), Arc<Producer>>;
+/// Producers by (Redis URL, cluster seeds, prefix).
+type Running = HashMap<(String, Vec<String>, String), Arc<Producer>>;
 
 /// The producer for `queue`, started on first use (inside a tokio runtime);
 /// `buffer` jobs wait locally at most while Redis is away.
 pub fn producer(queue: &RedisQueue, buffer: usize) -> Result<Arc<Producer>, super::QueueError> {
-    let key = (queue.redis_url.clone(), queue.prefix.clone());
+    let key = (
+        queue.redis_url.clone(),
+        queue.cluster_nodes.clone(),
+        queue.prefix.clone(),
+    );
     let mut all = PRODUCERS.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(p) = all.get(&key).filter(|p| !p.tx.is_closed()) {
         return Ok(p.clone());
     }
-    let client = ::redis::Client::open(queue.redis_url.as_str())?;
+    let target = Target::new(queue)?;
     let (tx, rx) = mpsc::channel(buffer.max(1));
-    tokio::spawn(run(client, Keys::new(queue), rx));
+    tokio::spawn(run(target, Keys::new(queue), rx));
     let producer = Arc::new(Producer { tx });
     all.insert(key, producer.clone());
     Ok(producer)
@@ -77,12 +81,12 @@ impl Batch {
     }
 }
 
-async fn run(client: ::redis::Client, keys: Keys, mut rx: mpsc::Receiver<Push>) {
+async fn run(target: Target, keys: Keys, mut rx: mpsc::Receiver<Push>) {
     let mut backoff = Duration::from_millis(100);
     let mut batch = Batch::default();
     let mut link = Link::new("producer");
     loop {
-        let error = match connect(&client, Duration::from_secs(5)).await {
+        let error = match target.connect(Duration::from_secs(5)).await {
             Ok(mut conn) => {
                 link.up();
                 backoff = Duration::from_millis(100);
@@ -106,7 +110,7 @@ async fn run(client: ::redis::Client, keys: Keys, mut rx: mpsc::Receiver<Push>) 
 
 /// Push jobs until Redis fails (`Err`, the unsent batch kept) or every handle is gone (`Ok`).
 async fn serve(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     keys: &Keys,
     rx: &mut mpsc::Receiver<Push>,
     batch: &mut Batch,
@@ -135,11 +139,7 @@ async fn serve(
     }
 }
 
-async fn xadd(
-    conn: &mut MultiplexedConnection,
-    keys: &Keys,
-    jobs: &[Job],
-) -> ::redis::RedisResult<()> {
+async fn xadd(conn: &mut Conn, keys: &Keys, jobs: &[Job]) -> ::redis::RedisResult<()> {
     let mut pipe = ::redis::pipe();
     for job in jobs {
         let cmd = pipe

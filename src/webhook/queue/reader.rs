@@ -1,9 +1,9 @@
 //! The worker's reader: asks for jobs (`XREADGROUP ... BLOCK`, on a connection
 //! of its own since it blocks) while the worker has room, and hands them over.
 
+use super::conn::{Conn, Target};
 use super::worker::Held;
-use super::{connect, entries, next_backoff, Job, Keys, Link, GROUP};
-use ::redis::aio::MultiplexedConnection;
+use super::{entries, next_backoff, Job, Keys, Link, GROUP};
 use ::redis::{RedisResult, Value};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 pub(super) const READ_COUNT: usize = 128;
 
 pub(super) struct Reader {
-    pub client: ::redis::Client,
+    pub target: Target,
     pub keys: Keys,
     pub id: String,
     pub permits: Arc<Semaphore>,
@@ -30,7 +30,7 @@ impl Reader {
         let mut link = Link::new("worker reader");
         link.flag = Some(self.up.clone());
         loop {
-            let reason = match connect(&self.client, Duration::from_secs(5)).await {
+            let reason = match self.target.connect(Duration::from_secs(5)).await {
                 Ok(mut conn) => {
                     backoff = Duration::from_millis(100);
                     self.read(&mut conn, &mut link).await
@@ -47,7 +47,7 @@ impl Reader {
     }
 
     /// Until Redis fails: create the group if needed, then read.
-    async fn read(&self, conn: &mut MultiplexedConnection, link: &mut Link) -> ::redis::RedisError {
+    async fn read(&self, conn: &mut Conn, link: &mut Link) -> ::redis::RedisError {
         loop {
             if let Err(e) = create_group(conn, &self.keys).await {
                 return e;
@@ -73,7 +73,7 @@ impl Reader {
 
     async fn read_some(
         &self,
-        conn: &mut MultiplexedConnection,
+        conn: &mut Conn,
         count: usize,
     ) -> RedisResult<Vec<(String, Option<Job>)>> {
         let answer: Value = ::redis::cmd("XREADGROUP")
@@ -120,7 +120,7 @@ impl Reader {
 }
 
 /// `XGROUP CREATE ... 0 MKSTREAM`: jobs queued before any worker ran are read too.
-async fn create_group(conn: &mut MultiplexedConnection, keys: &Keys) -> RedisResult<()> {
+async fn create_group(conn: &mut Conn, keys: &Keys) -> RedisResult<()> {
     let created: RedisResult<()> = ::redis::cmd("XGROUP")
         .arg("CREATE")
         .arg(&keys.stream)

@@ -3,12 +3,12 @@
 //! worker's loop, which delivers them per app, finishes them (`XACK` + `XDEL`),
 //! keeps its heartbeat and claims the jobs of workers that stopped beating.
 
+use super::conn::{Conn, Target};
 use super::reader::{Reader, READ_COUNT};
-use super::{claim, connect, Job, Keys, Link, GROUP};
+use super::{claim, Job, Keys, Link, GROUP};
 use crate::config::{App, RedisQueue, WebhookSettings};
 use crate::metrics;
 use crate::webhook::deliver;
-use ::redis::aio::MultiplexedConnection;
 use ::redis::RedisResult;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::collections::{HashMap, VecDeque};
@@ -56,13 +56,13 @@ impl Worker {
         up: Arc<AtomicBool>,
         apps: Lookup,
     ) -> Result<Worker, super::QueueError> {
-        let client = ::redis::Client::open(queue.redis_url.as_str())?;
+        let target = Target::new(queue)?;
         let id = worker_id();
         let keys = Keys::new(queue);
         let permits = Arc::new(Semaphore::new(READ_AHEAD));
         let (jobs_tx, jobs_rx) = mpsc::channel(READ_AHEAD);
         let reader = Reader {
-            client: client.clone(),
+            target: target.clone(),
             keys: keys.clone(),
             id: id.clone(),
             permits: permits.clone(),
@@ -72,7 +72,7 @@ impl Worker {
         let reader = tokio::spawn(reader.run());
         let (stop, stopped) = oneshot::channel();
         let state = Loop {
-            client,
+            target,
             keys,
             id,
             conn: None,
@@ -108,7 +108,7 @@ fn worker_id() -> String {
 
 /// The pending jobs of dead workers, as many as there is room for.
 async fn claim_dead(
-    conn: &mut MultiplexedConnection,
+    conn: &mut Conn,
     keys: &Keys,
     me: &str,
     permits: &Arc<Semaphore>,
@@ -147,10 +147,10 @@ type Delivery = Pin<Box<dyn Future<Output = (String, String)> + Send>>;
 
 /// The worker's own loop: deliveries, heartbeat, finishing and claiming jobs.
 struct Loop {
-    client: ::redis::Client,
+    target: Target,
     keys: Keys,
     id: String,
-    conn: Option<MultiplexedConnection>,
+    conn: Option<Conn>,
     /// Heartbeat, acknowledgements and claims.
     link: Link,
     apps: Lookup,
@@ -197,7 +197,7 @@ impl Loop {
     /// Every second: heartbeat and acknowledgements; every other: claims.
     async fn tick(&mut self, claim: bool) {
         if self.conn.is_none() {
-            match connect(&self.client, Duration::from_secs(2)).await {
+            match self.target.connect(Duration::from_secs(2)).await {
                 Ok(conn) => self.conn = Some(conn),
                 Err(e) => return self.link.down(&e),
             }
@@ -215,28 +215,32 @@ impl Loop {
         }
     }
 
+    /// The heartbeat, then the acknowledgements: two round trips, as the
+    /// heartbeat key and the stream may be on different masters of a cluster.
     async fn beat_and_ack(&mut self) -> RedisResult<()> {
         let Some(conn) = self.conn.as_mut() else {
             return Ok(());
         };
-        let mut pipe = ::redis::pipe();
-        pipe.cmd("SET")
+        ::redis::cmd("SET")
             .arg(self.keys.heartbeat_of(&self.id))
             .arg(1)
             .arg("PX")
             .arg(HEARTBEAT_TTL_MS)
-            .ignore();
-        if !self.finished.is_empty() {
-            pipe.cmd("XACK")
-                .arg(&self.keys.stream)
-                .arg(GROUP)
-                .arg(&self.finished)
-                .ignore();
-            pipe.cmd("XDEL")
-                .arg(&self.keys.stream)
-                .arg(&self.finished)
-                .ignore();
+            .query_async::<()>(conn)
+            .await?;
+        if self.finished.is_empty() {
+            return Ok(());
         }
+        let mut pipe = ::redis::pipe();
+        pipe.cmd("XACK")
+            .arg(&self.keys.stream)
+            .arg(GROUP)
+            .arg(&self.finished)
+            .ignore();
+        pipe.cmd("XDEL")
+            .arg(&self.keys.stream)
+            .arg(&self.finished)
+            .ignore();
         pipe.query_async::<()>(conn).await?;
         self.finished.clear();
         Ok(())
@@ -345,7 +349,7 @@ impl Loop {
         }
         self.in_flight = FuturesUnordered::new();
         if self.conn.is_none() {
-            self.conn = connect(&self.client, Duration::from_secs(2)).await.ok();
+            self.conn = self.target.connect(Duration::from_secs(2)).await.ok();
         }
         let _ = self.beat_and_ack().await;
         if let Some(conn) = self.conn.as_mut() {
