@@ -89,12 +89,14 @@
 
 mod bus;
 mod chan;
+mod counts;
 mod interest;
 mod names;
 mod queries;
 mod scan;
 mod state;
 mod sync;
+mod watch;
 
 use super::{presence_of, AdapterError};
 use crate::channel::registry::{AppState, JoinError, Joined, Left};
@@ -128,6 +130,7 @@ pub struct Buckets {
     pub rate: Store,
     pub locks: Store,
     pub marks: Store,
+    pub online: Store,
 }
 
 /// Another node, from its heartbeats.
@@ -225,8 +228,8 @@ impl Cluster {
             return;
         }
         let subject = match kind {
-            Bus::Broadcast | Bus::Member(_) => self.names.channel(app, target),
-            Bus::ToUser | Bus::Terminate => self.names.app(app),
+            Bus::Broadcast | Bus::Member(_) | Bus::Count => self.names.channel(app, target),
+            Bus::ToUser | Bus::Terminate | Bus::Watch(_) => self.names.app(app),
         };
         let msg = self.bus_message(kind, app, target, except, frame);
         if self.bus_tx.try_send((subject, msg)).is_err() {
