@@ -557,6 +557,16 @@ async fn nats_watchlist_online_and_offline_are_the_clusters() {
     assert_eq!(watch_events(&mut watcher).await, offline(&["e"]));
 }
 
+/// A child process killed on drop (also when an assertion fails first).
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A node killed without goodbye: its signed-in user goes offline for the
 /// watchers elsewhere once the node is purged.
 #[tokio::test]
@@ -565,10 +575,8 @@ async fn nats_a_killed_nodes_users_go_offline() {
     let a = node(&nats, "n12", crate::watchlist::ON).await;
     let port = free_port();
     let mut command = soketi_command(&nats, "n12", port);
-    let mut child = command
-        .env("SOKETI_DEFAULT_APP_ENABLE_WATCHLIST_EVENTS", "true")
-        .spawn()
-        .unwrap();
+    command.env("SOKETI_DEFAULT_APP_ENABLE_WATCHLIST_EVENTS", "true");
+    let mut child = Killed(command.spawn().unwrap());
     let b = Server::external(format!("127.0.0.1:{port}").parse().unwrap());
     wait_ready(&b, true).await;
     let mut doomed = b.client().await;
@@ -577,8 +585,8 @@ async fn nats_a_killed_nodes_users_go_offline() {
     watcher.sign_in(r#"{"id":"w","watchlist":["d"]}"#).await;
     assert_eq!(watch_events(&mut watcher).await, online(&["d"]));
     let t = Instant::now();
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
     let events = loop {
         match watcher.next_within(12_000).await {
             Seen::Frame(f) if f["event"] == "pusher_internal:watchlist_events" => {

@@ -176,7 +176,7 @@ async fn rewrite(
         };
         let key = Names::chan_key(&app, &user);
         let me = node == cluster.names.node;
-        let here = || me && state.signed_in_here(&[user.clone()]) == [true];
+        let here = || me && state.signed_in_here(std::slice::from_ref(&user)) == [true];
         match set_node(&kv.online, &key, node, here).await? {
             Some(false) => cluster.announce_watch(&state, &user, false),
             Some(true) if announce_online => cluster.announce_watch(&state, &user, true),
