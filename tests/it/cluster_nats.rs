@@ -599,3 +599,48 @@ async fn nats_a_killed_nodes_users_go_offline() {
     assert_eq!(events, offline(&["d"]));
     assert!(t.elapsed() < Duration::from_secs(10));
 }
+
+/// A join on B while NATS is down reaches A's count once NATS is back.
+#[tokio::test]
+async fn nats_counts_converge_after_an_outage() {
+    let mut nats = Nats::start().await;
+    let (a, b) = pair(&nats, "n13", crate::counts::ON).await;
+    let mut on_a = a.client().await;
+    on_a.subscribe("room").await;
+    let mut on_b = b.client().await;
+    on_b.subscribe("room").await;
+    count_until(&mut on_a, 2).await;
+    nats.stop();
+    wait_ready(&b, false).await;
+    let mut late = b.client().await;
+    late.subscribe("room").await;
+    nats.restart(false).await;
+    wait_ready(&a, true).await;
+    wait_ready(&b, true).await;
+    count_until(&mut on_a, 3).await;
+    count_until(&mut late, 3).await;
+}
+
+/// NATS restarts with an empty store: each node registers its signed-in users
+/// again, so a user online through the outage still goes offline when it leaves.
+#[tokio::test]
+async fn nats_the_online_state_survives_a_restart() {
+    let mut nats = Nats::start().await;
+    let (a, b) = pair(&nats, "n14", crate::watchlist::ON).await;
+    let mut y = b.client().await;
+    y.sign_in(r#"{"id":"y"}"#).await;
+    let mut watcher = a.client().await;
+    watcher.sign_in(r#"{"id":"w","watchlist":["x","y"]}"#).await;
+    assert_eq!(watch_events(&mut watcher).await[0], online(&["y"])[0]);
+    nats.stop();
+    wait_ready(&a, false).await;
+    nats.restart(false).await;
+    wait_ready(&a, true).await;
+    wait_ready(&b, true).await;
+    watcher.silent(300).await;
+    let mut x = b.client().await;
+    x.sign_in(r#"{"id":"x"}"#).await;
+    assert_eq!(watch_events(&mut watcher).await, online(&["x"]));
+    drop(y);
+    assert_eq!(watch_events(&mut watcher).await, offline(&["y"]));
+}
