@@ -4,8 +4,8 @@
 //! `pusher:subscription_count` with `{subscription_count: N}`.
 //!
 //! A subscribe or unsubscribe marks the channel in the registry's
-//! [`Counter`](crate::channel::registry::counter::Counter) (with Redis, so does a
-//! peer's count message, see [`super::redis`]'s `counts.rs`). One task per node
+//! [`Counter`](crate::channel::registry::counter::Counter) (in a cluster, so does a
+//! peer's count message, see [`super::redis`]'s and [`super::nats`]'s `counts.rs`). One task per node
 //! wakes on a mark, waits one [`TICK`] so a burst is coalesced, reads the counts
 //! of the channels whose throttle interval has passed (N × 10 ms after the last
 //! count sent, at most 5 s: see the counter's docs) and sends each changed one to
@@ -13,7 +13,8 @@
 //! sleeps when none do. Each node tells only its own subscribers; the count is the
 //! same on every node once the per-node counts have been flushed. A clustered
 //! node also looks every second whether its live peers changed (a node died or
-//! joined) or it is back from a Redis outage, and then counts every channel again.
+//! joined) or it is back from a Redis or NATS outage, and then counts every
+//! channel again.
 
 use super::Adapter;
 use crate::channel::registry::counter::{counted, ChannelKey};
@@ -48,7 +49,7 @@ impl Adapter {
 
     async fn run_counts(&self) {
         let counter = &self.registry().counter;
-        let clustered = matches!(self, Adapter::Redis(_));
+        let clustered = !matches!(self, Adapter::Local(_));
         let mut view = (self.peers(), self.healthy());
         loop {
             tokio::select! {
@@ -72,13 +73,15 @@ impl Adapter {
 
     fn peers(&self) -> Vec<String> {
         match self {
-            Adapter::Local(_) | Adapter::Nats(_) => Vec::new(),
+            Adapter::Local(_) => Vec::new(),
             Adapter::Redis(c) => c.peer_nodes(),
+            Adapter::Nats(c) => c.peer_nodes(),
         }
     }
 
-    /// A peer came or went, or Redis came back: every count here may be off.
-    /// After an outage the peers are told too (their bus messages were lost).
+    /// A peer came or went, or Redis or NATS came back: every count here may be
+    /// off. After an outage the peers are told too (their bus messages were
+    /// lost): with NATS by the resync, which writes every count again.
     fn cluster_changed(&self, reconnected: bool) {
         let mut channels = Vec::new();
         let apps = self.apps().into_iter();
@@ -113,9 +116,9 @@ impl Adapter {
         }
         let keys: Vec<ChannelKey> = here.iter().map(|(k, _)| k.clone()).collect();
         let remote = match self {
-            // With NATS the count is this node's (a known gap, see README).
-            Adapter::Local(_) | Adapter::Nats(_) => Ok(vec![0; keys.len()]),
+            Adapter::Local(_) => Ok(vec![0; keys.len()]),
             Adapter::Redis(c) => c.remote_subscriptions(&keys).await,
+            Adapter::Nats(c) => c.remote_subscriptions(&keys).await,
         };
         let Ok(remote) = remote else {
             // Retried while the node is connected; after an outage every channel is counted again.
@@ -123,7 +126,7 @@ impl Adapter {
             tracing::debug!(
                 channels = keys.len(),
                 retry,
-                "subscription counts not read from Redis"
+                "subscription counts not read from the cluster"
             );
             if retry {
                 keys.iter()

@@ -9,7 +9,8 @@
 //! | `P.a.{app}` | subject | server-to-user events and `terminate_connections` (every node listens) |
 //! | `P_nodes` | KV `{node}` | heartbeat every second: the node's connections per app |
 //! | `P_chan` | KV `{app}.{channel}` | nodes with subscribers, presence members with sockets per node, last join's number ([`chan`]) |
-//! | `P_subs` | KV `{node}.{app}.{channel}` | a node's subscription count, for channel queries (written every 20 ms when changed) |
+//! | `P_subs` | KV `{node}.{app}.{channel}` | a node's subscription count, for channel queries and `subscription_count` (written every 20 ms when changed, then a `C` message on the channel's subject: [`counts`]) |
+//! | `P_online` | KV `{app}.{user}` | nodes where the user is signed in, for watchlist events ([`watch`]) |
 //! | `P_cache` | KV `{app}.{channel}` | cache channels' last event with its expiry |
 //! | `P_rate` | KV `{app}.{api}.{second}` | HTTP API rate-limit points the cluster spent in that second (5 s max age) |
 //! | `P_locks` | KV `purge.{node}` | who removes a dead node (30 s max age) |
@@ -52,8 +53,10 @@
 //! the channel's last (the joining node's clock in µs, at least last + 1), which
 //! its announcement carries; a socket's join answers the number its member list
 //! is complete up to, and announcements at or below it are not sent to it.
-//! Connection quotas read the other nodes' heartbeats; channel queries sum the
-//! live nodes' `P_subs` entries.
+//! Connection quotas read the other nodes' heartbeats; channel queries and
+//! `pusher_internal:subscription_count` sum the live nodes' `P_subs` entries
+//! ([`counts`]). Watchlist status is one `P_online` entry per user, changed by
+//! compare-and-set like the channel entries ([`watch`]).
 //!
 //! # Failures, and why the member list stays right
 //! - A node dies (SIGKILL): every node watches `P_nodes`; a node whose heartbeat
@@ -89,12 +92,14 @@
 
 mod bus;
 mod chan;
+mod counts;
 mod interest;
 mod names;
 mod queries;
 mod scan;
 mod state;
 mod sync;
+mod watch;
 
 use super::{presence_of, AdapterError};
 use crate::channel::registry::{AppState, JoinError, Joined, Left};
@@ -128,6 +133,7 @@ pub struct Buckets {
     pub rate: Store,
     pub locks: Store,
     pub marks: Store,
+    pub online: Store,
 }
 
 /// Another node, from its heartbeats.
@@ -225,8 +231,8 @@ impl Cluster {
             return;
         }
         let subject = match kind {
-            Bus::Broadcast | Bus::Member(_) => self.names.channel(app, target),
-            Bus::ToUser | Bus::Terminate => self.names.app(app),
+            Bus::Broadcast | Bus::Member(_) | Bus::Count => self.names.channel(app, target),
+            Bus::ToUser | Bus::Terminate | Bus::Watch(_) => self.names.app(app),
         };
         let msg = self.bus_message(kind, app, target, except, frame);
         if self.bus_tx.try_send((subject, msg)).is_err() {

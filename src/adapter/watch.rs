@@ -2,7 +2,8 @@
 //! `enable_watchlist_events`): a user is online while at least one socket
 //! anywhere is signed in as it. The first socket's sign-in and the last one's
 //! leaving are announced as `online` / `offline` to the sockets that watch the
-//! user, on every node (see [`super::redis`]'s `watch.rs` for the cluster).
+//! user, on every node (see [`super::redis`]'s and [`super::nats`]'s `watch.rs`
+//! for the cluster).
 
 use super::Adapter;
 use crate::channel::registry::AppState;
@@ -18,12 +19,13 @@ impl Adapter {
             return;
         }
         match self {
-            Adapter::Local(_) | Adapter::Nats(_) => tell_local(app, user, true),
+            Adapter::Local(_) => tell_local(app, user, true),
             Adapter::Redis(c) => match c.user_signed_in(app, user).await {
                 Ok(true) => c.announce_watch(app, user, true),
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "online status not recorded"),
             },
+            Adapter::Nats(c) => nats_changed(c, app, user).await,
         }
     }
 
@@ -34,24 +36,34 @@ impl Adapter {
             return;
         }
         match self {
-            Adapter::Local(_) | Adapter::Nats(_) => tell_local(app, user, false),
+            Adapter::Local(_) => tell_local(app, user, false),
             Adapter::Redis(c) => match c.user_signed_out(app, user).await {
                 Ok(true) => c.announce_watch(app, user, false),
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "offline status not recorded"),
             },
+            Adapter::Nats(c) => nats_changed(c, app, user).await,
         }
     }
 
-    /// Which of `ids` are signed in somewhere (on this node only while Redis is away).
+    /// Which of `ids` are signed in somewhere (on this node only while the cluster store is away).
     pub async fn online(&self, app: &AppState, ids: &[String]) -> Vec<bool> {
-        match self {
-            Adapter::Local(_) | Adapter::Nats(_) => app.signed_in_here(ids),
-            Adapter::Redis(c) => match c.online_users(app, ids).await {
-                Ok(online) => online,
-                Err(_) => app.signed_in_here(ids),
-            },
-        }
+        let online = match self {
+            Adapter::Local(_) => return app.signed_in_here(ids),
+            Adapter::Redis(c) => c.online_users(app, ids).await,
+            Adapter::Nats(c) => c.online_users(app, ids).await,
+        };
+        online.unwrap_or_else(|_| app.signed_in_here(ids))
+    }
+}
+
+/// The user's first socket here signed in, or its last one left: write it
+/// and announce the cluster-wide transition, if it was one.
+async fn nats_changed(c: &super::nats::Cluster, app: &AppState, user: &str) {
+    match c.user_changed(app, user).await {
+        Ok(Some(online)) => c.announce_watch(app, user, online),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "watchlist status not recorded"),
     }
 }
 

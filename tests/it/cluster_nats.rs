@@ -2,7 +2,9 @@
 //! with its own JetStream store directory.
 
 use crate::cluster::{eventually, start_of_a_second, wait_ready};
+use crate::counts::{count_until, next_count};
 use crate::support::*;
+use crate::watchlist::{offline, online, watch_events};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -94,7 +96,12 @@ async fn pair(nats: &Nats, prefix: &str, app: &str) -> (Server, Server) {
 
 /// A herald process configured only through Soketi's variables, as a Soketi user would.
 fn soketi_process(nats: &Nats, prefix: &str, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_herald"))
+    soketi_command(nats, prefix, port).spawn().unwrap()
+}
+
+fn soketi_command(nats: &Nats, prefix: &str, port: u16) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
+    command
         .env("SOKETI_PORT", port.to_string())
         .env("SOKETI_HOST", "127.0.0.1")
         .env("SOKETI_ADAPTER_DRIVER", "nats")
@@ -107,9 +114,8 @@ fn soketi_process(nats: &Nats, prefix: &str, port: u16) -> Child {
         .env("SOKETI_DEFAULT_APP_KEY", KEY)
         .env("SOKETI_DEFAULT_APP_SECRET", SECRET)
         .env("HERALD_LOG", "error")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap()
+        .stdout(Stdio::null());
+    command
 }
 
 #[tokio::test]
@@ -497,4 +503,144 @@ async fn nats_api_rate_limits_are_shared_by_the_cluster() {
     assert_eq!(a.api("GET", &channels, &[], "").await.0, 429);
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(a.publish("one", "e", "{}").await.0, 200, "a new second");
+}
+
+#[tokio::test]
+async fn nats_the_subscription_count_is_the_clusters() {
+    let nats = Nats::start().await;
+    let (a, b) = pair(&nats, "n10", crate::counts::ON).await;
+    let mut on_a = a.client().await;
+    on_a.subscribe("room").await;
+    assert_eq!(next_count(&mut on_a).await, 1);
+    let mut on_b = b.client().await;
+    on_b.subscribe("room").await;
+    assert_eq!(count_until(&mut on_b, 2).await, 1, "b's first count is 2");
+    assert_eq!(next_count(&mut on_a).await, 2);
+    let mut on_b2 = b.client().await;
+    on_b2.subscribe("room").await;
+    assert_eq!(next_count(&mut on_a).await, 3);
+    assert_eq!(next_count(&mut on_b).await, 3);
+    on_b2
+        .send(json!({"event":"pusher:unsubscribe","data":{"channel":"room"}}))
+        .await;
+    assert_eq!(next_count(&mut on_a).await, 2);
+    assert_eq!(next_count(&mut on_b).await, 2);
+    drop(on_b);
+    let frames = count_until(&mut on_a, 1).await;
+    assert!(frames <= 2, "{frames} frames from 3 to 1");
+    on_a.silent(500).await;
+}
+
+#[tokio::test]
+async fn nats_watchlist_online_and_offline_are_the_clusters() {
+    let nats = Nats::start().await;
+    let (a, b) = pair(&nats, "n11", crate::watchlist::ON).await;
+    let mut early = b.client().await;
+    early.sign_in(r#"{"id":"e"}"#).await;
+    let mut watcher = a.client().await;
+    watcher.sign_in(r#"{"id":"w","watchlist":["e","x"]}"#).await;
+    assert_eq!(
+        watch_events(&mut watcher).await,
+        json!([{"name":"online","user_ids":["e"]},{"name":"offline","user_ids":["x"]}])
+    );
+    let mut x_on_b = b.client().await;
+    x_on_b.sign_in(r#"{"id":"x"}"#).await;
+    assert_eq!(watch_events(&mut watcher).await, online(&["x"]));
+    let mut x_on_a = a.client().await;
+    x_on_a.sign_in(r#"{"id":"x"}"#).await;
+    watcher.silent(300).await;
+    drop(x_on_b);
+    watcher.silent(300).await;
+    drop(x_on_a);
+    assert_eq!(watch_events(&mut watcher).await, offline(&["x"]));
+    drop(early);
+    assert_eq!(watch_events(&mut watcher).await, offline(&["e"]));
+}
+
+/// A child process killed on drop (also when an assertion fails first).
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A node killed without goodbye: its signed-in user goes offline for the
+/// watchers elsewhere once the node is purged.
+#[tokio::test]
+async fn nats_a_killed_nodes_users_go_offline() {
+    let nats = Nats::start().await;
+    let a = node(&nats, "n12", crate::watchlist::ON).await;
+    let port = free_port();
+    let mut command = soketi_command(&nats, "n12", port);
+    command.env("SOKETI_DEFAULT_APP_ENABLE_WATCHLIST_EVENTS", "true");
+    let mut child = Killed(command.spawn().unwrap());
+    let b = Server::external(format!("127.0.0.1:{port}").parse().unwrap());
+    wait_ready(&b, true).await;
+    let mut doomed = b.client().await;
+    doomed.sign_in(r#"{"id":"d"}"#).await;
+    let mut watcher = a.client().await;
+    watcher.sign_in(r#"{"id":"w","watchlist":["d"]}"#).await;
+    assert_eq!(watch_events(&mut watcher).await, online(&["d"]));
+    let t = Instant::now();
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let events = loop {
+        match watcher.next_within(12_000).await {
+            Seen::Frame(f) if f["event"] == "pusher_internal:watchlist_events" => {
+                break f["data"]["events"].clone()
+            }
+            Seen::Frame(_) => continue,
+            other => panic!("no offline after kill: {other:?}"),
+        }
+    };
+    assert_eq!(events, offline(&["d"]));
+    assert!(t.elapsed() < Duration::from_secs(10));
+}
+
+/// A join on B while NATS is down reaches A's count once NATS is back.
+#[tokio::test]
+async fn nats_counts_converge_after_an_outage() {
+    let mut nats = Nats::start().await;
+    let (a, b) = pair(&nats, "n13", crate::counts::ON).await;
+    let mut on_a = a.client().await;
+    on_a.subscribe("room").await;
+    let mut on_b = b.client().await;
+    on_b.subscribe("room").await;
+    count_until(&mut on_a, 2).await;
+    nats.stop();
+    wait_ready(&b, false).await;
+    let mut late = b.client().await;
+    late.subscribe("room").await;
+    nats.restart(false).await;
+    wait_ready(&a, true).await;
+    wait_ready(&b, true).await;
+    count_until(&mut on_a, 3).await;
+    count_until(&mut late, 3).await;
+}
+
+/// NATS restarts with an empty store: each node registers its signed-in users
+/// again, so a user online through the outage still goes offline when it leaves.
+#[tokio::test]
+async fn nats_the_online_state_survives_a_restart() {
+    let mut nats = Nats::start().await;
+    let (a, b) = pair(&nats, "n14", crate::watchlist::ON).await;
+    let mut y = b.client().await;
+    y.sign_in(r#"{"id":"y"}"#).await;
+    let mut watcher = a.client().await;
+    watcher.sign_in(r#"{"id":"w","watchlist":["x","y"]}"#).await;
+    assert_eq!(watch_events(&mut watcher).await[0], online(&["y"])[0]);
+    nats.stop();
+    wait_ready(&a, false).await;
+    nats.restart(false).await;
+    wait_ready(&a, true).await;
+    wait_ready(&b, true).await;
+    watcher.silent(300).await;
+    let mut x = b.client().await;
+    x.sign_in(r#"{"id":"x"}"#).await;
+    assert_eq!(watch_events(&mut watcher).await, online(&["x"]));
+    drop(y);
+    assert_eq!(watch_events(&mut watcher).await, offline(&["y"]));
 }

@@ -4,10 +4,10 @@ use crate::cluster::{node, wait_ready, Bus, Redis};
 use crate::support::*;
 use serde_json::{json, Value};
 
-const ON: &str = "enable_subscription_count = true";
+pub const ON: &str = "enable_subscription_count = true";
 
 /// The next `subscription_count` frame's count (other frames are skipped).
-async fn next_count(c: &mut Client) -> u64 {
+pub async fn next_count(c: &mut Client) -> u64 {
     let frame = c.expect("pusher_internal:subscription_count").await;
     data(&frame)["subscription_count"].as_u64().unwrap()
 }
@@ -23,7 +23,7 @@ async fn count_of(c: &mut Client, channel: &str) -> u64 {
 }
 
 /// Read counts until one says `want`; answers how many frames that took.
-async fn count_until(c: &mut Client, want: u64) -> usize {
+pub async fn count_until(c: &mut Client, want: u64) -> usize {
     let mut frames = 0;
     loop {
         frames += 1;

@@ -4,18 +4,18 @@ use crate::cluster::{node, wait_ready, Bus, Redis};
 use crate::support::*;
 use serde_json::{json, Value};
 
-const ON: &str = "enable_watchlist_events = true";
+pub const ON: &str = "enable_watchlist_events = true";
 
 /// The `data.events` of the next watchlist frame (other frames are skipped).
-async fn watch_events(c: &mut Client) -> Value {
+pub async fn watch_events(c: &mut Client) -> Value {
     c.expect("pusher_internal:watchlist_events").await["data"]["events"].clone()
 }
 
-fn online(ids: &[&str]) -> Value {
+pub fn online(ids: &[&str]) -> Value {
     json!([{"name":"online","user_ids":ids}])
 }
 
-fn offline(ids: &[&str]) -> Value {
+pub fn offline(ids: &[&str]) -> Value {
     json!([{"name":"offline","user_ids":ids}])
 }
 

@@ -13,6 +13,10 @@ pub enum Bus {
     Terminate,
     /// `member_added` with the join's sequence number.
     Member(u64),
+    /// The sender's subscription count of the channel changed (written to `P_subs`).
+    Count,
+    /// A user came online (`true`) or went offline anywhere: the frame for watchers.
+    Watch(bool),
 }
 
 impl Cluster {
@@ -30,6 +34,8 @@ impl Cluster {
             Bus::ToUser => "U".to_string(),
             Bus::Terminate => "T".to_string(),
             Bus::Member(seq) => format!("M{seq}"),
+            Bus::Count => "C".to_string(),
+            Bus::Watch(online) => format!("W{}", u8::from(online)),
         };
         let except = except.unwrap_or("");
         let node = &self.names.node;
@@ -63,6 +69,8 @@ impl Cluster {
             "B" => drop(app.broadcast(target, &frame, except)),
             "U" => drop(app.send_to_user(target, &frame, except)),
             "T" => drop(app.terminate_user(target)),
+            "C" => self.peer_count_changed(&app, target),
+            "W1" | "W0" => drop(app.tell_watchers(target, kind == "W1", &frame)),
             member if member.starts_with('M') => match member[1..].parse() {
                 Ok(seq) => drop(app.announce_member(target, &frame, seq, except)),
                 Err(_) => tracing::warn!(kind, "malformed cluster bus member message"),

@@ -207,6 +207,7 @@ async fn open(cluster: &Cluster, client: &Client) -> Result<Buckets, KvError> {
         )
         .await?,
         marks: bucket(&js, names, "marks", hour, StorageType::File).await?,
+        online: bucket(&js, names, "online", Duration::ZERO, StorageType::File).await?,
         js,
     })
 }
@@ -336,6 +337,7 @@ async fn flush_counts(cluster: &Cluster, kv: &Buckets) -> Result<(), KvError> {
                     .map_err(kv_err)?,
             ),
         }
+        cluster.count_written(&app, &channel);
     }
     Ok(())
 }

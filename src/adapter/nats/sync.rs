@@ -32,7 +32,7 @@ pub type Gone = HashMap<(String, String, String), Member>;
 const REPEAT_AFTER: Duration = Duration::from_secs(3);
 
 /// After (re)connecting: make every channel entry hold this node's local truth,
-/// re-register its counts, and tell everyone what changed meanwhile.
+/// re-register its counts and signed-in users, and tell everyone what changed meanwhile.
 pub async fn resync(cluster: &Cluster, client: &Client, kv: &Buckets) -> Result<(), KvError> {
     let me = cluster.names.node.clone();
     let mark = format!("purged.{}", names::token(&me));
@@ -51,6 +51,7 @@ pub async fn resync(cluster: &Cluster, client: &Client, kv: &Buckets) -> Result<
     let again = Instant::now() + REPEAT_AFTER;
     *lock(&cluster.repeat_gone) = Some((again, gone));
     register_counts(cluster, kv).await?;
+    super::watch::resync(cluster, kv, purged).await?;
     listen_to_local_channels(cluster, client).await;
     Ok(())
 }
@@ -201,9 +202,11 @@ async fn listen_to_local_channels(cluster: &Cluster, client: &Client) {
     }
 }
 
-/// Remove a dead node: its part of every channel entry, its counts, its heartbeat.
+/// Remove a dead node: its part of every channel entry, its signed-in users,
+/// its counts, its heartbeat.
 pub async fn purge(cluster: &Cluster, kv: &Buckets, node: &str) -> Result<(), KvError> {
     rewrite(cluster, kv, node, Parts::new(), false).await?;
+    super::watch::purge(cluster, kv, node).await?;
     forget(kv, node).await?;
     let mark = format!("purged.{}", names::token(node));
     kv.marks.put(mark, "1".into()).await.map_err(kv_err)?;
@@ -227,6 +230,9 @@ pub async fn forget_own(cluster: &Cluster, kv: &Buckets) {
     let me = cluster.names.node.clone();
     if let Err(e) = rewrite(cluster, kv, &me, Parts::new(), false).await {
         tracing::warn!(error = %e, "could not remove this node's part of the channels");
+    }
+    if let Err(e) = super::watch::purge(cluster, kv, &me).await {
+        tracing::warn!(error = %e, "could not remove this node's signed-in users");
     }
     if let Err(e) = forget(kv, &me).await {
         tracing::warn!(error = %e, "could not remove this node's keys");

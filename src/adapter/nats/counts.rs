@@ -1,0 +1,96 @@
+//! Cluster-wide subscription counts for `pusher_internal:subscription_count`.
+//!
+//! A channel's count is this node's subscribers plus each live peer's entry
+//! `{peer}.{app}.{channel}` in `P_subs` (the same entries channel queries sum,
+//! flushed every 20 ms when changed). After a node has written a changed count
+//! of a channel whose app wants counts, it puts a `C` message on the channel's
+//! subject (after JetStream acknowledged the write, so a node that reads the
+//! entries on hearing it sees the new value). Only nodes with subscribers of
+//! the channel listen to that subject, and only they send counts: each marks
+//! the channel, and [`crate::adapter::counts`] reads the total (one direct get
+//! per peer and channel due, 32 in flight) and tells its own subscribers. A
+//! node whose first subscriber joins reads the entries after its subscription
+//! reached the server, so it either sees a peer's write or hears its `C`. A
+//! peer that dies, leaves or joins changes the list of live peers, and a node
+//! back from an outage rewrites (and so announces) all its counts: every
+//! counted channel is marked then.
+
+use super::names::Names;
+use super::{lock, unavailable, Bus, Cluster};
+use crate::adapter::AdapterError;
+use crate::channel::registry::counter::{counted, ChannelKey};
+use crate::channel::registry::AppState;
+use crate::socket::Frame;
+use async_nats::jetstream::kv::{EntryError, Operation, Store};
+use futures_util::{StreamExt, TryStreamExt};
+
+/// Direct gets in flight at once.
+const IN_FLIGHT: usize = 32;
+
+impl Cluster {
+    /// The other live nodes, from their heartbeats (sorted).
+    pub fn peer_nodes(&self) -> Vec<String> {
+        let mut peers: Vec<String> = lock(&self.peers).keys().cloned().collect();
+        peers.sort();
+        peers
+    }
+
+    /// Subscriptions to each channel on the other live nodes.
+    pub async fn remote_subscriptions(
+        &self,
+        channels: &[ChannelKey],
+    ) -> Result<Vec<usize>, AdapterError> {
+        let peers = self.peer_nodes();
+        let mut totals = vec![0; channels.len()];
+        if peers.is_empty() {
+            return Ok(totals);
+        }
+        let kv = self.buckets()?;
+        let mut keys = Vec::with_capacity(channels.len() * peers.len());
+        for (i, (app, channel)) in channels.iter().enumerate() {
+            keys.extend(peers.iter().map(|p| (i, Names::subs_key(p, app, channel))));
+        }
+        let counts: Vec<(usize, usize)> = futures_util::stream::iter(keys)
+            .map(|(i, key)| {
+                let subs = kv.subs.clone();
+                async move { subs_of(&subs, key).await.map(|n| (i, n)) }
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .try_collect()
+            .await
+            .map_err(|e| unavailable("subscription counts", e))?;
+        for (i, n) in counts {
+            totals[i] += n;
+        }
+        Ok(totals)
+    }
+
+    /// This node's count of the channel was written: tell the nodes that
+    /// serve it, if its app sends counts.
+    pub(super) fn count_written(&self, app: &str, channel: &str) {
+        let wants = self
+            .registry
+            .app(app)
+            .is_some_and(|a| a.app().enable_subscription_count);
+        if wants && counted(channel) {
+            self.publish(Bus::Count, app, channel, None, &Frame::from_static(""));
+        }
+    }
+
+    /// A peer's count of the channel changed: count it again if it has subscribers here.
+    pub(super) fn peer_count_changed(&self, app: &AppState, channel: &str) {
+        let config = app.app();
+        let here = app.counts(channel).is_some();
+        if config.enable_subscription_count && counted(channel) && here {
+            self.registry.counter.mark(&config.id, channel);
+        }
+    }
+}
+
+/// One node's count of one channel (0 when it has no entry).
+async fn subs_of(subs: &Store, key: String) -> Result<usize, EntryError> {
+    let entry = subs.entry(key).await?;
+    let live = entry.filter(|e| e.operation == Operation::Put);
+    let n = live.and_then(|e| std::str::from_utf8(&e.value).ok()?.parse().ok());
+    Ok(n.unwrap_or(0))
+}
