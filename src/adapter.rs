@@ -16,6 +16,7 @@
 //! itself for [`Adapter::Local`], one Redis script per join/leave for
 //! [`Adapter::Redis`] (see [`redis`]). Member events are broadcast from here.
 
+pub mod bus;
 pub mod counts;
 pub mod nats;
 pub mod redis;

@@ -118,7 +118,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-pub use bus::Bus;
+pub use super::bus::Bus;
 
 /// Messages waiting for the bus before they are dropped.
 const BUS_QUEUE: usize = 65_536;

@@ -104,43 +104,18 @@ use crate::protocol;
 use crate::socket::{Frame, Sink};
 use conn::{Conn, Target};
 use keys::Keys;
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
-/// Kinds of bus messages.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Bus {
-    Broadcast,
-    ToUser,
-    Terminate,
-    /// `member_added` with the join's sequence number.
-    Member(u64),
-    /// A node's subscription count of the channel changed (see `redis/counts.rs`).
-    Count,
-    /// A watched user went online (`true`) or offline; the frame is for its watchers.
-    Watch(bool),
-}
+pub use super::bus::Bus;
 
 impl Bus {
     /// Kinds about one channel go to that channel's subject, heard only by nodes
     /// with subscribers to it; the others to the node-wide subject every node hears.
     fn per_channel(self) -> bool {
         matches!(self, Bus::Broadcast | Bus::Member(_))
-    }
-
-    fn tag(self) -> Cow<'static, str> {
-        match self {
-            Bus::Broadcast => "B".into(),
-            Bus::ToUser => "U".into(),
-            Bus::Terminate => "T".into(),
-            Bus::Member(seq) => format!("M{seq}").into(),
-            Bus::Count => "C".into(),
-            Bus::Watch(true) => "W1".into(),
-            Bus::Watch(false) => "W0".into(),
-        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::conn::Conn;
 use super::{Bus, Cluster, Outgoing};
+use crate::adapter::bus;
 use crate::socket::Frame;
 use ::redis::RedisResult;
 use tokio::sync::mpsc;
@@ -92,7 +93,7 @@ impl Cluster {
         subject == self.keys.bus() || self.subjects.is_live(subject)
     }
 
-    /// `origin\nkind\napp\ntarget\nexcept\nframe`
+    /// This node's message of `kind`, for [`bus::deliver`] on the other nodes.
     pub(super) fn bus_message(
         &self,
         kind: Bus,
@@ -101,58 +102,13 @@ impl Cluster {
         except: Option<&str>,
         frame: &Frame,
     ) -> String {
-        let except = except.unwrap_or("");
-        format!(
-            "{}\n{}\n{app}\n{target}\n{except}\n{}",
-            self.keys.node,
-            kind.tag(),
-            frame.as_str()
-        )
+        bus::encode(&self.keys.node, kind, app, target, except, frame)
     }
 
     /// Handle a bus message from another node.
     pub(super) fn deliver(&self, payload: &str) {
-        let mut parts = payload.splitn(6, '\n');
-        let (Some(origin), Some(kind), Some(app), Some(target), Some(except), Some(frame)) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
-            tracing::warn!("malformed cluster bus message ignored");
-            return;
-        };
-        if origin == self.keys.node {
-            return;
-        }
-        let Some(app) = self.registry.app(app) else {
-            return;
-        };
-        let except = (!except.is_empty()).then_some(except);
-        let frame = Frame::from(frame);
-        match kind {
-            "B" => {
-                app.broadcast(target, &frame, except);
-            }
-            "U" => {
-                app.send_to_user(target, &frame, except);
-            }
-            "T" => {
-                app.terminate_user(target);
-            }
-            "C" => self.registry.counter.mark(&app.app().id, target),
-            "W1" | "W0" => {
-                app.tell_watchers(target, kind == "W1", &frame);
-            }
-            member if member.starts_with('M') => match member[1..].parse() {
-                Ok(seq) => {
-                    app.announce_member(target, &frame, seq, except);
-                }
-                Err(_) => tracing::warn!(kind, "malformed cluster bus member message"),
-            },
-            _ => tracing::warn!(kind, "unknown cluster bus message kind"),
-        }
+        bus::deliver(&self.registry, &self.keys.node, payload, |app, channel| {
+            self.registry.counter.mark(&app.app().id, channel)
+        });
     }
 }
