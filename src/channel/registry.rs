@@ -15,7 +15,9 @@ use cache::Cached;
 use subscribers::{PresenceSub, Seen, Subscriber, Subscribers, DIRECT_FANOUT_MAX};
 
 mod cache;
+pub use queries::presence_data;
 pub mod counter;
+mod queries;
 mod subscribers;
 mod users;
 mod watchers;
@@ -326,54 +328,6 @@ impl AppState {
         };
         direct.iter().filter(|s| s.send(frame)).count()
     }
-
-    /// Subscription and user counts of one channel, if occupied.
-    pub fn counts(&self, name: &str) -> Option<Counts> {
-        let state = lock(&self.state);
-        state.channels.get(name).map(channel_counts)
-    }
-
-    /// Occupied channels whose names start with `prefix`.
-    pub fn channels(&self, prefix: &str) -> Vec<(String, Counts)> {
-        let state = lock(&self.state);
-        let matching = state.channels.iter().filter(|(n, _)| n.starts_with(prefix));
-        matching
-            .map(|(n, c)| (n.clone(), channel_counts(c)))
-            .collect()
-    }
-
-    /// The raw JSON ids of a presence channel's members.
-    pub fn members(&self, name: &str) -> Vec<Member> {
-        let state = lock(&self.state);
-        let Some(channel) = state.channels.get(name) else {
-            return Vec::new();
-        };
-        channel.members.values().map(|p| p.member.clone()).collect()
-    }
-}
-
-fn channel_counts(c: &Channel) -> Counts {
-    Counts {
-        subscriptions: c.subscribers.len(),
-        users: c.members.len(),
-    }
-}
-
-/// `{"presence":{"ids":[...],"hash":{...},"count":n}}`
-pub fn presence_data<'a>(members: impl Iterator<Item = &'a Member>) -> String {
-    let mut ids = Vec::new();
-    let mut hash = Vec::new();
-    for m in members {
-        ids.push(m.id_json.clone());
-        let info = m.info_json.as_deref().unwrap_or("null");
-        hash.push(format!("{}:{info}", protocol::quote(&m.id)));
-    }
-    format!(
-        "{{\"presence\":{{\"ids\":[{}],\"hash\":{{{}}},\"count\":{}}}}}",
-        ids.join(","),
-        hash.join(","),
-        ids.len()
-    )
 }
 
 /// All apps' local state, by app id.
