@@ -8,13 +8,13 @@ use crate::publisher::{self, PubCfg, PubResult};
 use crate::subs::{self, Ctx, Kind};
 use crate::{resolve, Opts};
 use serde_json::{json, Value};
-use std::io::Write;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod load;
+mod report;
 mod stress;
 
 pub struct Bench {
@@ -158,120 +158,6 @@ impl Bench {
         step
     }
 
-    fn write_json(&mut self, mut v: Value) {
-        if let (Some(l), Value::Object(m)) = (&self.o.label, &mut v) {
-            m.insert("label".into(), json!(l));
-        }
-        if let Some(f) = self.json.as_mut() {
-            let _ = writeln!(f, "{v}");
-        }
-    }
-
-    fn header(&mut self) {
-        if !self.header_done {
-            self.header_done = true;
-            println!(
-                "{:<9} {:<22} {:>6} {:>8} {:>8} {:>9} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>5} {:>5} {:>5} {:>7} {:>6} {:>6}",
-                "scenario", "step", "subs", "pub/s", "pub ok/s", "deliv/s", "deliv%", "p50us", "p90us", "p99us",
-                "p999us", "max us", "lag99", "srv%", "gen%", "oth%", "srv MiB", "us/dlv", "us/pub"
-            );
-        }
-    }
-
-    /// Print and record a publish step.
-    pub fn emit(&mut self, scenario: &str, label: &str, s: &Step, extra: Value) {
-        self.header();
-        let srv_cpu = s.d.srv_cpu_us;
-        let per_dlv = srv_cpu
-            .filter(|_| s.delivered > 0)
-            .map(|c| c / s.delivered as f64);
-        let per_pub = srv_cpu
-            .filter(|_| s.publishes.ok > 0)
-            .map(|c| c / s.publishes.ok as f64);
-        let lag99 = s.publishes.lag.summary().p99;
-        let opt = |v: Option<f64>, p: usize| v.map(|v| format!("{v:.p$}")).unwrap_or("-".into());
-        println!(
-            "{:<9} {:<22} {:>6} {:>8.0} {:>8.0} {:>9.0} {:>7.2} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>5} {:>5.0} {:>5.0} {:>7} {:>6} {:>6}",
-            scenario,
-            label,
-            s.subs,
-            s.rate,
-            s.pub_rate(),
-            s.deliv_rate(),
-            s.pct(),
-            fmt_us(s.lat.p50),
-            fmt_us(s.lat.p90),
-            fmt_us(s.lat.p99),
-            fmt_us(s.lat.p999),
-            fmt_us(s.lat.max),
-            fmt_us(lag99),
-            opt(s.d.srv_pct(), 0),
-            s.d.gen_pct(),
-            s.d.other_pct(),
-            opt(s.d.srv_rss_kib.map(|k| k as f64 / 1024.0), 1),
-            opt(per_dlv, 2),
-            opt(per_pub, 1),
-        );
-        if let Some(e) = &s.publishes.first_error {
-            println!(
-                "          ! {} publish errors, first: {e}",
-                s.publishes.errors
-            );
-        }
-        let mut v = json!({
-            "scenario": scenario,
-            "step": label,
-            "unix_time": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
-            "subscribers": s.subs,
-            "payload_bytes": s.payload,
-            "rate_target": s.rate,
-            "publishes_scheduled": s.publishes.scheduled,
-            "publishes_ok": s.publishes.ok,
-            "publish_errors": s.publishes.errors,
-            "publishes_per_s": r1(s.pub_rate()),
-            "expected": s.expected,
-            "delivered": s.delivered,
-            "delivery_pct": r3(s.pct()),
-            "deliveries_per_s": r1(s.deliv_rate()),
-            "latency": s.lat.json(),
-            "latency_from_actual_send": s.lat_actual.json(),
-            "http_response": s.publishes.http.summary().json(),
-            "publisher_lag": s.publishes.lag.summary().json(),
-            "secs": r3(s.d.secs),
-            "server_cpu_pct": s.d.srv_pct().map(r1),
-            "generator_cpu_pct": r1(s.d.gen_pct()),
-            "other_cpu_pct": r1(s.d.other_pct()),
-            "server_rss_kib": s.d.srv_rss_kib,
-            "server_cpu_us_per_delivery": per_dlv.map(r3),
-            "server_cpu_us_per_publish": per_pub.map(r3),
-            "healthy": s.healthy(),
-            "events_per_request": self.batch,
-        });
-        if let (Value::Object(m), Value::Object(x)) = (&mut v, extra) {
-            m.extend(x);
-        }
-        self.write_json(v);
-    }
-
-    /// Print and record a step that is not a publish step.
-    pub fn emit_other(&mut self, scenario: &str, label: &str, text: String, v: Value) {
-        self.header();
-        println!("{scenario:<9} {label:<22} {text}");
-        let mut base = json!({
-            "scenario": scenario,
-            "step": label,
-            "unix_time": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
-        });
-        if let (Value::Object(m), Value::Object(x)) = (&mut base, v) {
-            m.extend(x);
-        }
-        self.write_json(base);
-    }
-
-    fn note(&self, s: String) {
-        println!("          > {s}");
-    }
-
     async fn open_subs(
         &mut self,
         scenario: &str,
@@ -306,17 +192,31 @@ impl Bench {
         }
     }
 
-    // ---------------------------------------------------------------- idle
+    /// The rates to step through: `--rate`, else `smoke` under `--smoke`, else `full()`.
+    fn levels(&self, smoke: Vec<f64>, full: impl FnOnce() -> Vec<f64>) -> Vec<f64> {
+        if let Some(r) = self.o.rate {
+            vec![r]
+        } else if self.o.smoke {
+            smoke
+        } else {
+            full()
+        }
+    }
 }
 
-pub async fn run_all(o: Opts) -> anyhow::Result<u64> {
-    let ctx = Rc::new(Ctx::new(&o)?);
-    let fleet = Fleet::start(&o, ctx)?;
-    let pub_addr = resolve(
-        o.pub_host.as_deref().unwrap_or(&o.host),
-        o.pub_port.unwrap_or(o.port),
-    )?;
-    let json = match &o.json {
+/// `n` subscribers that read, subscriber `i` on channel `channel(i)`.
+fn readers(n: usize, channel: impl Fn(usize) -> String) -> Vec<Kind> {
+    (0..n)
+        .map(|i| Kind::Sub {
+            channel: channel(i),
+            stall: false,
+        })
+        .collect()
+}
+
+/// `--json FILE`, opened for appending.
+fn open_json(o: &Opts) -> anyhow::Result<Option<std::fs::File>> {
+    Ok(match &o.json {
         Some(p) => Some(
             std::fs::OpenOptions::new()
                 .create(true)
@@ -324,8 +224,12 @@ pub async fn run_all(o: Opts) -> anyhow::Result<u64> {
                 .open(p)?,
         ),
         None => None,
-    };
-    let list: Vec<String> = if o.scenario == "all" {
+    })
+}
+
+/// The scenarios to run, in order: `--scenario all` or a comma-separated list.
+fn scenario_list(o: &Opts) -> Vec<String> {
+    if o.scenario == "all" {
         [
             "idle", "fanout", "channels", "publish", "churn", "slow", "latency",
         ]
@@ -337,45 +241,71 @@ pub async fn run_all(o: Opts) -> anyhow::Result<u64> {
             .split(',')
             .map(|s| s.trim().to_string())
             .collect()
-    };
-    let pid = o.server_pid.clone();
-    let batch = o.batch.unwrap_or(1).max(1);
-    if pid.is_none() {
-        eprintln!("herald-bench: no --server-pid: server CPU and RSS are not reported");
     }
-    let mut b = Bench {
-        o,
-        fleet,
-        pub_addr,
-        pid,
-        json,
-        total_delivered: 0,
-        header_done: false,
-        batch,
-    };
-    println!(
-        "herald-bench: subscribers -> {:?} from {} process(es), publishes -> {}, server pid {}, {} s per step; latency in us from the intended send time",
-        b.fleet.local.sub_addrs,
-        b.fleet.procs(),
-        b.pub_addr,
-        b.pid.as_deref().unwrap_or("-"),
-        b.o.duration
-    );
-    for s in list {
-        let r = match s.as_str() {
-            "idle" => b.idle().await,
-            "fanout" => b.fanout().await,
-            "channels" => b.channels().await,
-            "publish" => b.publish().await,
-            "churn" => b.churn().await,
-            "slow" => b.slow().await,
-            "latency" => b.latency().await,
+}
+
+impl Bench {
+    fn new(o: Opts) -> anyhow::Result<Bench> {
+        let ctx = Rc::new(Ctx::new(&o)?);
+        let fleet = Fleet::start(&o, ctx)?;
+        let pub_addr = resolve(
+            o.pub_host.as_deref().unwrap_or(&o.host),
+            o.pub_port.unwrap_or(o.port),
+        )?;
+        let json = open_json(&o)?;
+        let pid = o.server_pid.clone();
+        let batch = o.batch.unwrap_or(1).max(1);
+        if pid.is_none() {
+            eprintln!("herald-bench: no --server-pid: server CPU and RSS are not reported");
+        }
+        Ok(Bench {
+            o,
+            fleet,
+            pub_addr,
+            pid,
+            json,
+            total_delivered: 0,
+            header_done: false,
+            batch,
+        })
+    }
+
+    fn banner(&self) {
+        println!(
+            "herald-bench: subscribers -> {:?} from {} process(es), publishes -> {}, server pid {}, {} s per step; latency in us from the intended send time",
+            self.fleet.local.sub_addrs,
+            self.fleet.procs(),
+            self.pub_addr,
+            self.pid.as_deref().unwrap_or("-"),
+            self.o.duration
+        );
+    }
+
+    /// Run one scenario by name; on error, print it and close every connection.
+    async fn run_one(&mut self, s: &str) {
+        let r = match s {
+            "idle" => self.idle().await,
+            "fanout" => self.fanout().await,
+            "channels" => self.channels().await,
+            "publish" => self.publish().await,
+            "churn" => self.churn().await,
+            "slow" => self.slow().await,
+            "latency" => self.latency().await,
             other => Err(anyhow::anyhow!("unknown scenario {other:?}")),
         };
         if let Err(e) = r {
             println!("{s:<9} ERROR: {e:#}");
-            b.fleet.close_all().await;
+            self.fleet.close_all().await;
         }
+    }
+}
+
+pub async fn run_all(o: Opts) -> anyhow::Result<u64> {
+    let list = scenario_list(&o);
+    let mut b = Bench::new(o)?;
+    b.banner();
+    for s in list {
+        b.run_one(&s).await;
     }
     Ok(b.total_delivered)
 }
