@@ -20,7 +20,7 @@ mod ws;
 
 use clap::Parser;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -180,6 +180,46 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
+/// Write the server's temporary config; with `extra`, also a loopback metrics
+/// listener on a free port and no node connection cap.
+fn write_config(opts: &Opts, port: u16, extra: bool) -> anyhow::Result<PathBuf> {
+    let cfg = std::env::temp_dir().join(format!("herald-bench-{}.toml", std::process::id()));
+    let extra_lines = if extra {
+        format!(
+            "metrics_host = \"127.0.0.1\"\nmetrics_port = {}\nmax_node_connections = 1000000\n",
+            free_port()?
+        )
+    } else {
+        String::new()
+    };
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nhost = \"127.0.0.1\"\nport = {port}\n{extra_lines}\n[[apps]]\nid = \"{}\"\nkey = \"{}\"\nsecret = \"{}\"\nmax_client_events_per_sec = -1\n",
+            opts.app_id, opts.key, opts.secret
+        ),
+    )?;
+    Ok(cfg)
+}
+
+/// Wait until the spawned server listens on `port` (it must not exit; 15 s at most).
+fn wait_listening(guard: &mut Spawned, bin: &Path, addr: SocketAddr) -> anyhow::Result<()> {
+    let port = addr.port();
+    let t0 = std::time::Instant::now();
+    loop {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = guard.0.try_wait() {
+            anyhow::bail!("{} exited: {status}", bin.display());
+        }
+        if t0.elapsed().as_secs() > 15 {
+            anyhow::bail!("{} did not listen on {port}", bin.display());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// Start the server with a temporary config. A first attempt also moves
 /// herald's second (health/metrics) listener to a free loopback port and lifts
 /// its node connection cap to the descriptor limit (the capacity scenario holds
@@ -189,22 +229,7 @@ fn spawn_server(opts: &mut Opts, bin: &PathBuf) -> anyhow::Result<Spawned> {
     let mut last_err = None;
     for extra in [true, false] {
         let port = free_port()?;
-        let cfg = std::env::temp_dir().join(format!("herald-bench-{}.toml", std::process::id()));
-        let extra_lines = if extra {
-            format!(
-                "metrics_host = \"127.0.0.1\"\nmetrics_port = {}\nmax_node_connections = 1000000\n",
-                free_port()?
-            )
-        } else {
-            String::new()
-        };
-        std::fs::write(
-            &cfg,
-            format!(
-                "[server]\nhost = \"127.0.0.1\"\nport = {port}\n{extra_lines}\n[[apps]]\nid = \"{}\"\nkey = \"{}\"\nsecret = \"{}\"\nmax_client_events_per_sec = -1\n",
-                opts.app_id, opts.key, opts.secret
-            ),
-        )?;
+        let cfg = write_config(opts, port, extra)?;
         let child = std::process::Command::new(bin)
             .arg("--config")
             .arg(&cfg)
@@ -215,25 +240,8 @@ fn spawn_server(opts: &mut Opts, bin: &PathBuf) -> anyhow::Result<Spawned> {
             .spawn()?;
         let mut guard = Spawned(child, cfg);
         let addr = resolve("127.0.0.1", port)?;
-        let t0 = std::time::Instant::now();
-        let up = loop {
-            if std::net::TcpStream::connect(addr).is_ok() {
-                break true;
-            }
-            if let Ok(Some(status)) = guard.0.try_wait() {
-                last_err = Some(anyhow::anyhow!("{} exited: {status}", bin.display()));
-                break false;
-            }
-            if t0.elapsed().as_secs() > 15 {
-                last_err = Some(anyhow::anyhow!(
-                    "{} did not listen on {port}",
-                    bin.display()
-                ));
-                break false;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        };
-        if !up {
+        if let Err(e) = wait_listening(&mut guard, bin, addr) {
+            last_err = Some(e);
             continue;
         }
         opts.host = "127.0.0.1".into();

@@ -204,6 +204,92 @@ fn body(cfg: &PubCfg, i: u64, intended: u64, actual: u64) -> (String, Vec<usize>
     }
 }
 
+/// The shared schedule: request `i` is due at `t0 + i * interval_ns`.
+struct Schedule {
+    next: AtomicU64,
+    total: u64,
+    batch: u64,
+    t0: Instant,
+    t0_ns: u64,
+    interval_ns: f64,
+    host: String,
+}
+
+impl PubResult {
+    fn new(channels: usize) -> PubResult {
+        PubResult {
+            ok_per_channel: vec![0; channels],
+            ..Default::default()
+        }
+    }
+
+    /// Count the answer to one request carrying `batch` events on `chans`.
+    fn record(&mut self, res: std::io::Result<u16>, batch: u64, chans: Vec<usize>, intended: u64) {
+        match res {
+            Ok(200) => {
+                self.ok += batch;
+                for ch in chans {
+                    self.ok_per_channel[ch] += 1;
+                }
+                self.http.record(now_ns().saturating_sub(intended));
+            }
+            Ok(code) => {
+                self.errors += batch;
+                if self.first_error.is_none() {
+                    self.first_error = Some(format!("HTTP {code}"));
+                }
+            }
+            Err(e) => {
+                self.errors += batch;
+                if self.first_error.is_none() {
+                    self.first_error = Some(e.to_string());
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+
+    fn merge(&mut self, mut local: PubResult) {
+        self.scheduled += local.scheduled;
+        self.ok += local.ok;
+        self.errors += local.errors;
+        if self.first_error.is_none() {
+            self.first_error = local.first_error.take();
+        }
+        for (a, b) in self.ok_per_channel.iter_mut().zip(&local.ok_per_channel) {
+            *a += b;
+        }
+        self.http.merge(&local.http);
+        self.lag.merge(&local.lag);
+    }
+}
+
+/// One client thread: take the next due request until the schedule is done.
+fn client(cfg: &PubCfg, sched: &Schedule) -> PubResult {
+    let mut conn = Conn::new(cfg.addr);
+    let mut local = PubResult::new(cfg.channels.len());
+    loop {
+        let i = sched.next.fetch_add(1, Ordering::Relaxed);
+        if i >= sched.total {
+            break;
+        }
+        let off = (i as f64 * sched.interval_ns) as u64;
+        let due = sched.t0 + Duration::from_nanos(off);
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        let intended = sched.t0_ns + off;
+        let actual = now_ns();
+        let (body, chans) = body(cfg, i, intended, actual);
+        let req = signed_request(cfg, &sched.host, &body);
+        local.scheduled += sched.batch;
+        local.lag.record(actual.saturating_sub(intended));
+        local.record(conn.roundtrip(&req), sched.batch, chans, intended);
+    }
+    local
+}
+
 /// Run the schedule to completion (blocking). `rate` counts events; with
 /// `batch` > 1 each request carries that many, so requests are due at
 /// `rate / batch` per second and all events of one carry its intended time.
@@ -211,83 +297,22 @@ pub fn run(cfg: PubCfg) -> PubResult {
     let batch = cfg.batch.max(1) as u64;
     let events = (cfg.rate * cfg.duration.as_secs_f64()).round().max(1.0) as u64;
     let total = events.div_ceil(batch);
-    let next = Arc::new(AtomicU64::new(0));
-    let result = Arc::new(Mutex::new(PubResult {
-        ok_per_channel: vec![0; cfg.channels.len()],
-        ..Default::default()
-    }));
-    let t0 = Instant::now() + Duration::from_millis(5);
-    let t0_ns = now_ns() + 5_000_000;
-    let interval_ns = 1e9 * batch as f64 / cfg.rate;
-    let host = cfg.addr.to_string();
+    let result = Arc::new(Mutex::new(PubResult::new(cfg.channels.len())));
+    let sched = Arc::new(Schedule {
+        next: AtomicU64::new(0),
+        total,
+        batch,
+        t0: Instant::now() + Duration::from_millis(5),
+        t0_ns: now_ns() + 5_000_000,
+        interval_ns: 1e9 * batch as f64 / cfg.rate,
+        host: cfg.addr.to_string(),
+    });
     let mut threads = Vec::new();
     for _ in 0..cfg.clients.max(1) {
-        let cfg = cfg.clone();
-        let next = next.clone();
-        let result = result.clone();
-        let host = host.clone();
+        let (cfg, sched, result) = (cfg.clone(), sched.clone(), result.clone());
         threads.push(std::thread::spawn(move || {
-            let mut conn = Conn {
-                addr: cfg.addr,
-                s: None,
-                rbuf: Vec::with_capacity(1024),
-            };
-            let mut local = PubResult {
-                ok_per_channel: vec![0; cfg.channels.len()],
-                ..Default::default()
-            };
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= total {
-                    break;
-                }
-                let off = (i as f64 * interval_ns) as u64;
-                let due = t0 + Duration::from_nanos(off);
-                let now = Instant::now();
-                if due > now {
-                    std::thread::sleep(due - now);
-                }
-                let intended = t0_ns + off;
-                let actual = now_ns();
-                let (body, chans) = body(&cfg, i, intended, actual);
-                let req = signed_request(&cfg, &host, &body);
-                local.scheduled += batch;
-                local.lag.record(actual.saturating_sub(intended));
-                match conn.roundtrip(&req) {
-                    Ok(200) => {
-                        local.ok += batch;
-                        for ch in chans {
-                            local.ok_per_channel[ch] += 1;
-                        }
-                        local.http.record(now_ns().saturating_sub(intended));
-                    }
-                    Ok(code) => {
-                        local.errors += batch;
-                        if local.first_error.is_none() {
-                            local.first_error = Some(format!("HTTP {code}"));
-                        }
-                    }
-                    Err(e) => {
-                        local.errors += batch;
-                        if local.first_error.is_none() {
-                            local.first_error = Some(e.to_string());
-                        }
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
-                }
-            }
-            let mut r = result.lock().unwrap();
-            r.scheduled += local.scheduled;
-            r.ok += local.ok;
-            r.errors += local.errors;
-            if r.first_error.is_none() {
-                r.first_error = local.first_error.take();
-            }
-            for (a, b) in r.ok_per_channel.iter_mut().zip(&local.ok_per_channel) {
-                *a += b;
-            }
-            r.http.merge(&local.http);
-            r.lag.merge(&local.lag);
+            let local = client(&cfg, &sched);
+            result.lock().unwrap().merge(local);
         }));
     }
     for t in threads {
@@ -295,6 +320,6 @@ pub fn run(cfg: PubCfg) -> PubResult {
     }
     let mut r = std::mem::take(&mut *result.lock().unwrap());
     // nominal schedule length (the last request is due at (total-1)*batch/rate)
-    r.secs = (t0.elapsed().as_secs_f64()).max((total * batch) as f64 / cfg.rate);
+    r.secs = (sched.t0.elapsed().as_secs_f64()).max((total * batch) as f64 / cfg.rate);
     r
 }

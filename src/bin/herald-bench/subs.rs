@@ -190,6 +190,17 @@ pub async fn open(ctx: &Rc<Ctx>, kinds: Vec<(u64, Kind)>) -> OpenReport {
     rep
 }
 
+/// Connect, and subscribe unless `kind` is a presence member (which waits for `go`).
+async fn connect(opts: &ConnOpts, i: u64, kind: &Kind) -> std::io::Result<Ws> {
+    let mut ws = Ws::connect(opts, (i as u32).wrapping_mul(2654435761)).await?;
+    ws.established().await?;
+    if let Kind::Sub { channel, .. } | Kind::Churn { a: channel, .. } = kind {
+        ws.send_text(&subscribe_msg(channel)).await?;
+        ws.wait_subscribed().await?;
+    }
+    Ok(ws)
+}
+
 async fn conn_task(
     ctx: Rc<Ctx>,
     i: u64,
@@ -200,17 +211,7 @@ async fn conn_task(
     let t0 = Instant::now();
     let stall = matches!(kind, Kind::Sub { stall: true, .. });
     let opts = ctx.conn_opts(i, if stall { Some(4096) } else { None });
-    let mut ws = match async {
-        let mut ws = Ws::connect(&opts, (i as u32).wrapping_mul(2654435761)).await?;
-        ws.established().await?;
-        if let Kind::Sub { channel, .. } | Kind::Churn { a: channel, .. } = &kind {
-            ws.send_text(&subscribe_msg(channel)).await?;
-            ws.wait_subscribed().await?;
-        }
-        std::io::Result::Ok(ws)
-    }
-    .await
-    {
+    let mut ws = match connect(&opts, i, &kind).await {
         Ok(ws) => ws,
         Err(e) => {
             let _ = ready.send(Err(e.to_string()));
@@ -226,50 +227,57 @@ async fn conn_task(
             drain(&ctx, &mut ws).await;
         }
         Kind::Sub { .. } => receive(&ctx, &mut ws).await,
-        Kind::Churn { a, b } => {
-            ctx.go.notified().await;
-            let (mut cur, mut next) = (a, b);
-            while !ctx.stop.get() {
-                let t = Instant::now();
-                let u = unsubscribe_msg(&cur);
-                let s = subscribe_msg(&next);
-                if ws.send_texts(&[&u, &s]).await.is_err() || ws.wait_subscribed().await.is_err() {
-                    ctx.stats.borrow_mut().resets += 1;
-                    return;
-                }
-                let mut st = ctx.stats.borrow_mut();
-                st.cycles += 1;
-                st.cycle_lat.record(t.elapsed().as_nanos() as u64);
-                drop(st);
-                std::mem::swap(&mut cur, &mut next);
-            }
-            receive(&ctx, &mut ws).await;
-        }
-        Kind::Presence { channel, user } => {
-            ctx.go.notified().await;
-            let t = now_ns();
-            let channel_data = format!(r#"{{"user_id":"{user}","user_info":{{"t":"@T{t}@"}}}}"#);
-            let sig = herald::auth::sign(
-                &ctx.secret,
-                &herald::auth::channel_string(&ws.socket_id, &channel, Some(&channel_data)),
-            );
-            let msg = serde_json::json!({
-                "event": "pusher:subscribe",
-                "data": {"auth": format!("{}:{}", ctx.key, sig), "channel_data": channel_data, "channel": channel}
-            })
-            .to_string();
-            if ws.send_text(&msg).await.is_err() || ws.wait_subscribed().await.is_err() {
-                ctx.stats.borrow_mut().resets += 1;
-                return;
-            }
-            {
-                let mut st = ctx.stats.borrow_mut();
-                st.acks += 1;
-                st.cycle_lat.record(now_ns().saturating_sub(t));
-            }
-            receive(&ctx, &mut ws).await;
-        }
+        Kind::Churn { a, b } => churn(&ctx, &mut ws, a, b).await,
+        Kind::Presence { channel, user } => presence(&ctx, &mut ws, &channel, &user).await,
     }
+}
+
+/// After `go`: unsubscribe from one channel and subscribe to the other, waiting
+/// for each acknowledgement, until `stop`; then read.
+async fn churn(ctx: &Rc<Ctx>, ws: &mut Ws, a: String, b: String) {
+    ctx.go.notified().await;
+    let (mut cur, mut next) = (a, b);
+    while !ctx.stop.get() {
+        let t = Instant::now();
+        let u = unsubscribe_msg(&cur);
+        let s = subscribe_msg(&next);
+        if ws.send_texts(&[&u, &s]).await.is_err() || ws.wait_subscribed().await.is_err() {
+            ctx.stats.borrow_mut().resets += 1;
+            return;
+        }
+        let mut st = ctx.stats.borrow_mut();
+        st.cycles += 1;
+        st.cycle_lat.record(t.elapsed().as_nanos() as u64);
+        drop(st);
+        std::mem::swap(&mut cur, &mut next);
+    }
+    receive(ctx, ws).await;
+}
+
+/// After `go`: join `channel` as `user` (the join time in `user_info`), then read.
+async fn presence(ctx: &Rc<Ctx>, ws: &mut Ws, channel: &str, user: &str) {
+    ctx.go.notified().await;
+    let t = now_ns();
+    let channel_data = format!(r#"{{"user_id":"{user}","user_info":{{"t":"@T{t}@"}}}}"#);
+    let sig = herald::auth::sign(
+        &ctx.secret,
+        &herald::auth::channel_string(&ws.socket_id, channel, Some(&channel_data)),
+    );
+    let msg = serde_json::json!({
+        "event": "pusher:subscribe",
+        "data": {"auth": format!("{}:{}", ctx.key, sig), "channel_data": channel_data, "channel": channel}
+    })
+    .to_string();
+    if ws.send_text(&msg).await.is_err() || ws.wait_subscribed().await.is_err() {
+        ctx.stats.borrow_mut().resets += 1;
+        return;
+    }
+    {
+        let mut st = ctx.stats.borrow_mut();
+        st.acks += 1;
+        st.cycle_lat.record(now_ns().saturating_sub(t));
+    }
+    receive(ctx, ws).await;
 }
 
 /// Read frames forever: record deliveries, presence events, answer pings.
