@@ -15,6 +15,7 @@ mod ledger;
 mod load;
 mod report;
 mod state;
+mod verdict;
 
 use crate::publisher::PubCfg;
 use crate::{resolve, Opts};
@@ -122,7 +123,7 @@ async fn run(o: Opts) -> anyhow::Result<bool> {
         faults.kill = Some(k);
     }
     faults.redis = outage(&soak, &log);
-    Ok(report::finish(
+    Ok(verdict::finish(
         &o, &soak, &table, &faults, &log, &baseline, &end,
     ))
 }
@@ -208,13 +209,48 @@ async fn phase(
     n: usize,
     fault_hook: Option<&str>,
 ) -> anyhow::Result<FaultLog> {
-    let r = &RATES;
     table.new_phase();
     let (quiet_tx, quiet_rx) = watch::channel(false);
     let (stop_tx, stop_rx) = watch::channel(false);
     *soak.quiet.borrow_mut() = quiet_rx;
     *soak.stop.borrow_mut() = stop_rx;
-    let nodes = soak.nodes.len();
+    let tasks = spawn_sockets(soak);
+    let pubs = Arc::new(Pubs::default());
+    let threads = start_publishers(o, soak, n, &pubs);
+    let fault_thread = fault_hook.map(|h| faults(h.to_string(), secs, soak.nodes.len()));
+    // sample while the load runs
+    let t_end = Instant::now() + Duration::from_secs_f64(secs);
+    while Instant::now() < t_end {
+        let left = t_end.saturating_duration_since(Instant::now());
+        tokio::time::sleep(left.min(Duration::from_secs_f64(o.interval))).await;
+        table.row(o, soak, &pubs);
+    }
+    // publishers stop; deliveries drain; churn leaves; presence settles; then everyone leaves
+    pubs.stop.store(true, Ordering::Relaxed);
+    while threads.iter().any(|t| !t.is_finished()) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let _ = quiet_tx.send(true);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let log = join_faults(fault_thread).await;
+    let recs = std::mem::take(&mut *pubs.recs.lock().unwrap());
+    for (id, recs) in recs {
+        soak.ledger.borrow_mut().put_publishes(id, recs);
+    }
+    report::presence_check(soak, n, outage(soak, &log));
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+    }
+    table.row(o, soak, &pubs);
+    Ok(log)
+}
+
+/// The sockets of the load: steady subscribers on every channel, hoppers, and
+/// spawners of passers-by, presence members and stalled readers.
+fn spawn_sockets(soak: &Rc<Soak>) -> Vec<tokio::task::JoinHandle<()>> {
+    let r = &RATES;
     let mut tasks = Vec::new();
     let mut idx = 0;
     for ch in 0..soak.channels.len() as u16 {
@@ -243,9 +279,12 @@ async fn phase(
         every(1.0 / r.stall_every),
         move |s, i| load::stalled(s, i, stall),
     ));
-    // publishers: one per node, plus the busy channel's on the first node
-    let pubs = Arc::new(Pubs::default());
-    let cfg = |addr, rate, payload| PubCfg {
+    tasks
+}
+
+/// A soak publisher's HTTP settings.
+fn pub_cfg(o: &Opts, addr: std::net::SocketAddr, rate: f64, payload: usize) -> PubCfg {
+    PubCfg {
         addr,
         app_id: o.app_id.clone(),
         key: o.key.clone(),
@@ -258,7 +297,19 @@ async fn phase(
         clients: 1,
         event: "soak".into(),
         batch: 1,
-    };
+    }
+}
+
+/// Publishers: one per node over every channel but the busy one, plus the busy
+/// channel's on the first node. Phase `n`'s publishers are numbered from `n * (nodes + 1)`.
+fn start_publishers(
+    o: &Opts,
+    soak: &Soak,
+    n: usize,
+    pubs: &Arc<Pubs>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    let r = &RATES;
+    let nodes = soak.nodes.len();
     let normal: Vec<(u16, String)> = (soak.channels.iter().enumerate())
         .filter(|(_, c)| c.1 != Kind::Busy)
         .map(|(i, c)| (i as u16, c.0.clone()))
@@ -270,31 +321,19 @@ async fn phase(
     for (k, addr) in soak.nodes.iter().enumerate() {
         let (id, ch) = (first + k, normal.clone());
         soak.ledger.borrow_mut().set_node(id, k as u8);
-        let cfg = cfg(*addr, r.publish, 64);
+        let cfg = pub_cfg(o, *addr, r.publish, 64);
         threads.push(load::publisher(id, cfg, ch, pubs.clone()));
     }
     let id = first + nodes;
     soak.ledger.borrow_mut().set_node(id, 0);
-    let a = soak.nodes[0];
-    let cfg = cfg(a, r.busy, r.busy_payload);
+    let cfg = pub_cfg(o, soak.nodes[0], r.busy, r.busy_payload);
     threads.push(load::publisher(id, cfg, busy, pubs.clone()));
-    let fault_thread = fault_hook.map(|h| faults(h.to_string(), secs, nodes));
-    // sample while the load runs
-    let t_end = Instant::now() + Duration::from_secs_f64(secs);
-    while Instant::now() < t_end {
-        let left = t_end.saturating_duration_since(Instant::now());
-        tokio::time::sleep(left.min(Duration::from_secs_f64(o.interval))).await;
-        table.row(o, soak, &pubs);
-    }
-    // publishers stop; deliveries drain; churn leaves; presence settles; then everyone leaves
-    pubs.stop.store(true, Ordering::Relaxed);
-    while threads.iter().any(|t| !t.is_finished()) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let _ = quiet_tx.send(true);
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let log = match fault_thread {
+    threads
+}
+
+/// The fault thread's log, once it has finished (waited for without blocking the runtime).
+async fn join_faults(fault_thread: Option<std::thread::JoinHandle<FaultLog>>) -> FaultLog {
+    match fault_thread {
         Some(t) => {
             while !t.is_finished() {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -302,16 +341,5 @@ async fn phase(
             t.join().unwrap_or_default()
         }
         None => FaultLog::default(),
-    };
-    let recs = std::mem::take(&mut *pubs.recs.lock().unwrap());
-    for (id, recs) in recs {
-        soak.ledger.borrow_mut().put_publishes(id, recs);
     }
-    report::presence_check(soak, n, outage(soak, &log));
-    let _ = stop_tx.send(true);
-    for t in tasks {
-        let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
-    }
-    table.row(o, soak, &pubs);
-    Ok(log)
 }

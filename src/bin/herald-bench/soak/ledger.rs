@@ -233,7 +233,7 @@ impl Ledger {
 
     /// Count, over every session, what was promised, delivered, lost (classified), duplicated.
     pub fn check(&self, f: &Faults) -> (Tally, Tally) {
-        let mut by_ch: HashMap<u16, Vec<(u8, &PubRec)>> = HashMap::new();
+        let mut by_ch: PubsByCh = HashMap::new();
         for (p, recs) in self.pubs.iter().enumerate() {
             for r in recs.iter().filter(|r| r.status == 200) {
                 by_ch.entry(r.ch).or_default().push((p as u8, r));
@@ -241,151 +241,123 @@ impl Ledger {
         }
         let mut cli_by_ch: HashMap<u16, Vec<&CliRec>> = HashMap::new();
         for c in &self.clients {
-            cli_by_ch
-                .entry(self.sessions[c.session as usize].ch)
-                .or_default()
-                .push(c);
+            let ch = self.sessions[c.session as usize].ch;
+            cli_by_ch.entry(ch).or_default().push(c);
         }
         let (mut pubs, mut clis) = (Tally::default(), Tally::default());
         for (id, s) in self.sessions.iter().enumerate() {
-            let end = if s.end == End::Open {
-                u64::MAX
-            } else {
-                s.end_ns
-            };
-            let mut seen: HashMap<(u8, u32), u32> = HashMap::new();
-            for k in &s.got_pub {
-                *seen.entry(*k).or_default() += 1;
-            }
-            for (p, r) in by_ch.get(&s.ch).into_iter().flatten() {
-                let got = seen.get(&(*p, r.seq)).copied().unwrap_or(0);
-                if got > 1 {
-                    pubs.duplicated += (got - 1) as u64;
-                    pubs.dup_at.push(r.send_ns);
-                }
-                let node = self.pub_node[*p as usize];
-                let grace = if node == s.node {
-                    0
-                } else {
-                    CROSS_NODE_GRACE_NS
-                };
-                if r.send_ns > s.ack_ns && r.done_ns.saturating_add(grace) < end {
-                    pubs.promised += 1;
-                    match got {
-                        0 => {
-                            pubs.lose(classify(f, s, node, r.send_ns), r.send_ns, || {
-                                format!(
-                                    "publisher {p} (node {node}) seq {} sent {} answered {} ms later; {}",
-                                    r.seq,
-                                    r.send_ns,
-                                    (r.done_ns - r.send_ns) / 1_000_000,
-                                    s.describe(id)
-                                )
-                            })
-                        }
-                        _ => pubs.delivered += 1,
-                    }
-                }
-            }
-            pubs.reordered += s.reordered;
-            let mut seen: HashMap<(u32, u32), u32> = HashMap::new();
-            for k in &s.got_cli {
-                *seen.entry(*k).or_default() += 1;
-            }
-            for c in cli_by_ch.get(&s.ch).into_iter().flatten() {
-                let sender = &self.sessions[c.session as usize];
-                let got = seen.get(&(c.session, c.seq)).copied().unwrap_or(0);
-                if got > 1 {
-                    clis.duplicated += (got - 1) as u64;
-                    clis.dup_at.push(c.send_ns);
-                }
-                let sender_end = match sender.end {
-                    End::Open => u64::MAX,
-                    _ => sender.end_ns,
-                };
-                let promised = c.session as usize != id
-                    && c.send_ns > s.ack_ns
-                    && c.send_ns.saturating_add(CLIENT_GRACE_NS) < end.min(sender_end);
-                if promised {
-                    clis.promised += 1;
-                    match got {
-                        0 => clis.lose(classify(f, s, sender.node, c.send_ns), c.send_ns, || {
-                            format!(
-                                "client event from session {} (node {}) seq {} sent {}; {}",
-                                c.session,
-                                sender.node,
-                                c.seq,
-                                c.send_ns,
-                                s.describe(id)
-                            )
-                        }),
-                        _ => clis.delivered += 1,
-                    }
-                }
-            }
+            let pubs_here = by_ch.get(&s.ch).into_iter().flatten();
+            self.check_pubs(f, id, s, pubs_here, &mut pubs);
+            let clis_here = cli_by_ch.get(&s.ch).into_iter().flatten().copied();
+            self.check_clients(f, id, s, clis_here, &mut clis);
         }
         (pubs, clis)
     }
+
+    /// The successful HTTP publishes on session `id`'s channel, against what it received.
+    fn check_pubs<'a>(
+        &self,
+        f: &Faults,
+        id: usize,
+        s: &Session,
+        recs: impl Iterator<Item = &'a (u8, &'a PubRec)>,
+        t: &mut Tally,
+    ) {
+        let end = end_ns(s);
+        let seen = count(&s.got_pub);
+        for (p, r) in recs {
+            let got = seen.get(&(*p, r.seq)).copied().unwrap_or(0);
+            if got > 1 {
+                t.duplicated += (got - 1) as u64;
+                t.dup_at.push(r.send_ns);
+            }
+            let node = self.pub_node[*p as usize];
+            let grace = if node == s.node {
+                0
+            } else {
+                CROSS_NODE_GRACE_NS
+            };
+            if r.send_ns <= s.ack_ns || r.done_ns.saturating_add(grace) >= end {
+                continue;
+            }
+            t.promised += 1;
+            match got {
+                0 => t.lose(classify(f, s, node, r.send_ns), r.send_ns, || {
+                    format!(
+                        "publisher {p} (node {node}) seq {} sent {} answered {} ms later; {}",
+                        r.seq,
+                        r.send_ns,
+                        (r.done_ns - r.send_ns) / 1_000_000,
+                        s.describe(id)
+                    )
+                }),
+                _ => t.delivered += 1,
+            }
+        }
+        t.reordered += s.reordered;
+    }
+
+    /// The client events sent on session `id`'s channel, against what it received.
+    fn check_clients<'a>(
+        &self,
+        f: &Faults,
+        id: usize,
+        s: &Session,
+        recs: impl Iterator<Item = &'a CliRec>,
+        t: &mut Tally,
+    ) {
+        let end = end_ns(s);
+        let seen = count(&s.got_cli);
+        for c in recs {
+            let sender = &self.sessions[c.session as usize];
+            let got = seen.get(&(c.session, c.seq)).copied().unwrap_or(0);
+            if got > 1 {
+                t.duplicated += (got - 1) as u64;
+                t.dup_at.push(c.send_ns);
+            }
+            let promised = c.session as usize != id
+                && c.send_ns > s.ack_ns
+                && c.send_ns.saturating_add(CLIENT_GRACE_NS) < end.min(end_ns(sender));
+            if !promised {
+                continue;
+            }
+            t.promised += 1;
+            match got {
+                0 => t.lose(classify(f, s, sender.node, c.send_ns), c.send_ns, || {
+                    format!(
+                        "client event from session {} (node {}) seq {} sent {}; {}",
+                        c.session,
+                        sender.node,
+                        c.seq,
+                        c.send_ns,
+                        s.describe(id)
+                    )
+                }),
+                _ => t.delivered += 1,
+            }
+        }
+    }
+}
+
+/// Successful publishes by channel: (publisher, record).
+type PubsByCh<'a> = HashMap<u16, Vec<(u8, &'a PubRec)>>;
+
+/// When a session ended, `u64::MAX` while open.
+fn end_ns(s: &Session) -> u64 {
+    match s.end {
+        End::Open => u64::MAX,
+        _ => s.end_ns,
+    }
+}
+
+/// How many times each key was received.
+fn count<K: std::hash::Hash + Eq + Copy>(got: &[K]) -> HashMap<K, u32> {
+    let mut seen = HashMap::new();
+    for k in got {
+        *seen.entry(*k).or_default() += 1;
+    }
+    seen
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rec(seq: u32, send_ns: u64, status: u16) -> PubRec {
-        PubRec {
-            ch: 0,
-            seq,
-            send_ns,
-            done_ns: send_ns + 1,
-            status,
-        }
-    }
-
-    /// One publisher on node 0, one session on node `node` subscribed from 10 to 100.
-    fn ledger(node: u8, got: &[u32]) -> Ledger {
-        let mut l = Ledger::default();
-        l.set_node(0, 0);
-        l.put_publishes(
-            0,
-            vec![
-                rec(0, 5, 200),
-                rec(1, 20, 200),
-                rec(2, 30, 503),
-                rec(3, 40, 200),
-            ],
-        );
-        let mut s = Session::new(0, node, 10);
-        for seq in got {
-            s.got_publish(0, *seq);
-        }
-        s.finish(End::Left, 100);
-        l.sessions.push(s);
-        l
-    }
-
-    #[test]
-    fn counts_what_was_promised_lost_duplicated_and_reordered() {
-        let (t, _) = ledger(0, &[1, 3]).check(&Faults::default());
-        assert_eq!((t.promised, t.delivered, t.lost_total()), (2, 2, 0));
-        let (t, _) = ledger(0, &[3, 1, 1]).check(&Faults::default());
-        assert_eq!((t.duplicated, t.reordered), (1, 2));
-        let (t, _) = ledger(0, &[1]).check(&Faults::default());
-        assert_eq!((t.unexplained(), t.examples.len()), (1, 1));
-        // seq 0 was sent before the subscription, seq 2 was refused: neither promised
-        let (t, _) = ledger(0, &[0, 2, 1, 3]).check(&Faults::default());
-        assert_eq!((t.promised, t.lost_total()), (2, 0));
-    }
-
-    #[test]
-    fn classifies_losses_by_fault() {
-        let redis = Faults {
-            redis: Some((35, 45)),
-            ..Default::default()
-        };
-        // on another node the 200 must come a second before the end: nothing promised here
-        assert_eq!(ledger(1, &[]).check(&redis).0.promised, 0);
-        let (t, _) = ledger(0, &[1]).check(&redis);
-        assert_eq!(t.lost.get(&Class::RedisSameNode), Some(&1));
-    }
-}
+mod tests;

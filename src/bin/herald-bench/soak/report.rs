@@ -1,9 +1,8 @@
 //! The soak's table over time, its resource samples and its verdict.
 
-use super::ledger::{Class, Faults, Tally};
+use super::ledger::Tally;
 use super::load::Pubs;
 use super::state::Soak;
-use super::FaultLog;
 use crate::procstat::{fds, rss_kib};
 use crate::publisher::now_ns;
 use crate::Opts;
@@ -107,7 +106,7 @@ impl Table {
     }
 
     /// The table with losses and duplicates put in the row of their send time.
-    fn render(&self, pubs: &Tally, clis: &Tally) -> String {
+    pub fn render(&self, pubs: &Tally, clis: &Tally) -> String {
         let mut out = Self::header(self.nodes) + "\n";
         let mut start = self.t0;
         for r in &self.rows {
@@ -213,156 +212,4 @@ pub fn presence_check(soak: &Soak, phase: usize, outage: Option<(u64, u64)>) {
         *c.entry("presence: listed after leaving during the Redis outage".into())
             .or_default() += gap;
     }
-}
-
-fn tally(what: &str, t: &Tally) {
-    for e in &t.examples {
-        println!("  unexplained loss: {e}");
-    }
-    let mut classes: Vec<_> = t.lost.iter().collect();
-    classes.sort();
-    let lost: Vec<String> = classes
-        .iter()
-        .map(|(c, n)| format!("{n} {}", c.name()))
-        .collect();
-    println!(
-        "{what}: promised {}, delivered {}, lost {} [{}], duplicated {}, out of order {}",
-        t.promised,
-        t.delivered,
-        t.lost_total(),
-        lost.join(", "),
-        t.duplicated,
-        t.reordered
-    );
-}
-
-fn ms(ns: u64) -> f64 {
-    ns as f64 / 1e6
-}
-
-/// Print everything; answer whether every stated guarantee held.
-pub fn finish(
-    o: &Opts,
-    soak: &Soak,
-    table: &Table,
-    faults: &Faults,
-    log: &FaultLog,
-    base: &Quiet,
-    end: &Quiet,
-) -> bool {
-    let (pubs, clis) = soak.ledger.borrow().check(faults);
-    let tsv = table.render(&pubs, &clis);
-    if let Some(path) = &o.report {
-        if let Err(e) = std::fs::write(path, &tsv) {
-            eprintln!("soak: cannot write {}: {e}", path.display());
-        }
-    }
-    println!("== soak table (TSV; losses and duplicates in the row of their send time)\n{tsv}");
-    let mut ok = true;
-    let mut fail = |why: String| {
-        println!("FAIL: {why}");
-        ok = false;
-    };
-    println!(
-        "== deliveries ({} sessions)",
-        soak.ledger.borrow().sessions.len()
-    );
-    tally("HTTP publishes", &pubs);
-    tally("client events", &clis);
-    let lat = soak.lat.borrow();
-    println!(
-        "latency (publish sent -> delivered): n {}, p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.1} ms",
-        lat.n,
-        ms(lat.quantile(0.5)),
-        ms(lat.quantile(0.99)),
-        ms(lat.quantile(0.999)),
-        ms(lat.max)
-    );
-    for (what, t) in [("HTTP publishes", &pubs), ("client events", &clis)] {
-        if t.unexplained() > 0 {
-            fail(format!(
-                "{what}: {} promised events lost unexplained",
-                t.unexplained()
-            ));
-        }
-        if let Some(n) = t.lost.get(&Class::RedisSameNode) {
-            fail(format!(
-                "{what}: {n} lost on the publishing node during the Redis outage"
-            ));
-        }
-        if t.duplicated > 0 || t.reordered > 0 {
-            fail(format!(
-                "{what}: {} duplicated, {} out of order",
-                t.duplicated, t.reordered
-            ));
-        }
-    }
-    if pubs.delivered == 0 {
-        fail("nothing was delivered".into());
-    }
-    let p = soak.presence.borrow();
-    println!(
-        "presence: member_removed after a leave: n {}, p50 {:.0} ms, max {:.0} ms; after a socket drop \
-         (node killed): n {}, p50 {:.0} ms, max {:.0} ms",
-        p.leave_lat.n,
-        ms(p.leave_lat.quantile(0.5)),
-        ms(p.leave_lat.max),
-        p.drop_lat.n,
-        ms(p.drop_lat.quantile(0.5)),
-        ms(p.drop_lat.max)
-    );
-    if p.drop_lat.max > 10_000_000_000 {
-        fail(format!(
-            "presence healed only after {:.1} s (> 10 s)",
-            ms(p.drop_lat.max) / 1e3
-        ));
-    }
-    if log.kill.is_some() && p.drop_lat.n == 0 {
-        fail("no watcher saw the killed node's members leave".into());
-    }
-    drop(p);
-    println!("== counters");
-    for (k, v) in soak.counters.borrow().iter() {
-        println!("{k}: {v}");
-        let gap = k.starts_with("presence: listed after") && !o.allow_presence_gap;
-        if gap || k.starts_with("presence: wrong") || k.contains("full stall): still open") {
-            fail(format!("{k}: {v}"));
-        }
-    }
-    if log.kill.is_some() || log.redis_down.is_some() {
-        println!("faults: {log:?}; outage window used: {:?}", faults.redis);
-    }
-    println!("== resources at rest (baseline after warm-up -> end)");
-    let margin = |base_kib: u64| (o.rss_margin_mib * 1024).max(base_kib * o.rss_margin_pct / 100);
-    for (i, (pid, rss, fd)) in base.nodes.iter().enumerate() {
-        let Some((pid2, rss2, fd2)) = end.nodes.get(i) else {
-            continue;
-        };
-        let line = format!(
-            "node {i}: RSS {:.1} -> {:.1} MiB ({:+.1}), fds {fd} -> {fd2} ({:+})",
-            *rss as f64 / 1024.0,
-            *rss2 as f64 / 1024.0,
-            (*rss2 as f64 - *rss as f64) / 1024.0,
-            *fd2 as i64 - *fd as i64
-        );
-        if pid != pid2 {
-            println!("{line} (restarted during the soak: not compared)");
-            continue;
-        }
-        println!("{line}");
-        if *rss2 > rss + margin(*rss) {
-            fail(format!(
-                "node {i}: RSS {:.1} MiB above the baseline (margin {:.1} MiB)",
-                (*rss2 as f64 - *rss as f64) / 1024.0,
-                margin(*rss) as f64 / 1024.0
-            ));
-        }
-        if *fd2 > fd + o.fd_margin {
-            fail(format!(
-                "node {i}: {} descriptors above the baseline",
-                fd2 - fd
-            ));
-        }
-    }
-    ok
 }
