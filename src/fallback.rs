@@ -34,6 +34,7 @@ use hyper::{Request, Response, StatusCode};
 use receive::Receiver;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A fallback request's path, parsed.
 #[derive(Debug, PartialEq)]
@@ -216,18 +217,36 @@ fn start(
         pass: Some(pass),
         client: caller.client,
     };
-    let sessions = node.fallback.clone();
-    let (key, session) = (route.key.clone(), route.session.clone());
-    let forget = Box::new(move || sessions.remove(&key, &session));
+    let idle = node.config.server.http_fallback_idle_timeout;
+    let forget = forget(node.fallback.clone(), route, idle);
     let name = if polling {
         "xhr_polling"
     } else {
         "xhr_streaming"
     };
-    let idle = node.config.server.http_fallback_idle_timeout;
     let io = io::Io::new(shared, idle, name, forget);
     tokio::spawn(connection::run(io, Vec::new(), node.clone(), upgrade));
     true
+}
+
+/// What to do when a session's task ends: forget the session at once, or,
+/// when it closed with a code, after `idle`: until then every request for it
+/// is answered with that `c[code,reason]` (a polling page is often between
+/// two requests when its session closes).
+fn forget(sessions: Arc<Sessions>, route: &Route, idle: Duration) -> Box<dyn FnOnce(bool) + Send> {
+    let (key, session) = (route.key.clone(), route.session.clone());
+    Box::new(move |linger| {
+        let later = tokio::runtime::Handle::try_current()
+            .ok()
+            .filter(|_| linger);
+        match later {
+            Some(rt) => drop(rt.spawn(async move {
+                tokio::time::sleep(idle).await;
+                sessions.remove(&key, &session);
+            })),
+            None => sessions.remove(&key, &session),
+        }
+    })
 }
 
 #[cfg(test)]

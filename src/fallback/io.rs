@@ -151,16 +151,18 @@ pub struct Io {
     idle: Duration,
     reap: Pin<Box<Sleep>>,
     name: &'static str,
-    on_drop: Option<Box<dyn FnOnce() + Send>>,
+    on_drop: Option<Box<dyn FnOnce(bool) + Send>>,
 }
 
 impl Io {
-    /// The task's side of `shared`, reaped after `idle` without a receiving request.
+    /// The task's side of `shared`, reaped after `idle` without a receiving
+    /// request. `on_drop` is told whether the session closed with a code that
+    /// its client may still have to hear.
     pub fn new(
         shared: Arc<Shared>,
         idle: Duration,
         name: &'static str,
-        on_drop: Box<dyn FnOnce() + Send>,
+        on_drop: Box<dyn FnOnce(bool) + Send>,
     ) -> Io {
         Io {
             shared,
@@ -308,9 +310,10 @@ impl Drop for Io {
         let mut s = self.shared.lock();
         s.gone = true;
         wake(&mut s.receiver);
+        let linger = s.close.is_some();
         drop(s);
         if let Some(f) = self.on_drop.take() {
-            f();
+            f(linger);
         }
     }
 }

@@ -40,6 +40,12 @@ impl<'a> Polling<'a> {
         text
     }
 
+    /// A poll whatever its status (a full node answers some with 503).
+    async fn poll_any(&self) -> String {
+        let uri = format!("{}/xhr?t=1&n=2", self.base);
+        self.server.http_text("POST", &uri, "").await.1
+    }
+
     async fn send(&self, message: Value) -> u16 {
         let body = json!([message.to_string()]).to_string();
         let uri = format!("{}/xhr_send?t=1&n=3", self.base);
@@ -179,4 +185,26 @@ async fn the_fallback_can_be_turned_off() {
     let server = Server::start("http_fallback = false", "").await;
     let uri = format!("/pusher/app/{KEY}/1/abcdefgh/xhr");
     assert_eq!(server.http_text("POST", &uri, "").await.0, 404);
+}
+
+#[tokio::test]
+async fn sessions_count_under_the_node_cap_like_sockets() {
+    let server = Server::start("max_node_connections = 3", "").await;
+    let _ws = server.client().await;
+    let _held = Polling::open(&server, "1/first000").await;
+    // A socket, a session and the request asking: a new session is refused as an upgrade would be.
+    let full = Polling {
+        server: &server,
+        base: format!("/pusher/app/{KEY}/2/second00"),
+        socket_id: String::new(),
+        seen: Vec::new(),
+    };
+    let mut said = String::new();
+    for _ in 0..3 {
+        said.push_str(&full.poll_any().await);
+        if said.contains("\nc[") || said.starts_with("c[") {
+            break;
+        }
+    }
+    assert!(said.contains("4100") && said.contains("c[4100,"), "{said}");
 }
