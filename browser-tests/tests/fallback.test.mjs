@@ -24,7 +24,11 @@ after(async () => {
 /** herald on `port` (and its metrics port), started fresh with `env`. */
 async function startHerald(name, port, env = {}) {
   const metrics = await h.freePort();
-  const child = h.herald(name, port, metrics, { HERALD_SHUTDOWN_RECONNECT_WINDOW: '0', ...env });
+  const child = h.herald(name, port, metrics, {
+    HERALD_SHUTDOWN_RECONNECT_WINDOW: '0',
+    SOKETI_DEFAULT_APP_ENABLE_CLIENT_MESSAGES: 'true',
+    ...env,
+  });
   await h.ready(metrics);
   return child;
 }
@@ -70,10 +74,14 @@ async function everything(transportName, query) {
     const bea = await s.open(`user=Bea&${query}`);
     await connected(bea);
     assert.equal(await text(bea, 'transport'), transportName);
-    await ada.waitForFunction(() => document.querySelector('#members').textContent === 'AdaBea', null, { timeout: 5000 });
+    await ada
+      .waitForFunction(() => document.querySelector('#members').textContent === 'AdaBea', null, { timeout: 5000 })
+      .catch(async (e) => {
+        throw new Error(`members seen: ${await text(ada, 'members')} / ${await text(bea, 'members')}: ${e}`);
+      });
 
     assert.equal(await f.toast(s.port, 'Saved!'), 200);
-    await ada.waitForFunction(() => document.querySelector('#toasts').textContent.includes('Saved!'), null, { timeout: 5000 });
+    await ada.waitForFunction(() => document.querySelector('#toasts').textContent.includes('Saved!'), null, { timeout: 5000 }).catch(async (e) => { throw new Error(JSON.stringify(await ada.evaluate(() => window.all))); });
     await bea.waitForFunction(() => document.querySelector('#toasts').textContent.includes('Saved!'), null, { timeout: 5000 });
 
     await bea.evaluate(() => window.whisper('Bea'));
