@@ -208,3 +208,33 @@ async fn sessions_count_under_the_node_cap_like_sockets() {
     }
     assert!(said.contains("4100") && said.contains("c[4100,"), "{said}");
 }
+
+#[tokio::test]
+async fn a_session_on_one_node_gets_events_and_members_from_another() {
+    let redis = crate::cluster::Redis::start().await;
+    let cluster = format!(
+        "adapter='redis'\nredis_url='{}'\nredis_prefix='fallback-it'",
+        redis.url()
+    );
+    let a = Server::start(&cluster, "").await;
+    let b = Server::start(&cluster, "").await;
+    for node in [&a, &b] {
+        while node.http_text("GET", "/ready", "").await.0 != 200 {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+    let mut page = Polling::open(&a, "5/clusters").await;
+    let data = r#"{"user_id":"2"}"#;
+    let auth = channel_auth(&page.socket_id, "presence-room", Some(data));
+    let sub = json!({"event":"pusher:subscribe","data":{"channel":"presence-room","auth":auth,"channel_data":data}});
+    page.send(sub).await;
+    page.expect("pusher_internal:subscription_succeeded").await;
+    let mut ws = b.client().await;
+    let ok = ws
+        .subscribe_presence("presence-room", r#"{"user_id":"1"}"#)
+        .await;
+    assert_eq!(self::data(&ok)["presence"]["count"], 2, "{ok}");
+    page.expect("pusher_internal:member_added").await;
+    assert_eq!(b.publish("presence-room", "toast", "from b").await.0, 200);
+    assert_eq!(page.expect("toast").await["data"], "from b");
+}
