@@ -238,3 +238,44 @@ async fn a_session_on_one_node_gets_events_and_members_from_another() {
     assert_eq!(b.publish("presence-room", "toast", "from b").await.0, 200);
     assert_eq!(page.expect("toast").await["data"], "from b");
 }
+
+#[tokio::test]
+async fn a_silent_session_is_pinged_then_closed_with_4201() {
+    let server = Server::start("activity_timeout = 1\npong_timeout = 1", "").await;
+    let mut page = Polling::open(&server, "3/silent00").await;
+    page.expect("pusher:ping").await;
+    let mut said = String::new();
+    for _ in 0..10 {
+        said = page.poll().await;
+        if said.starts_with('c') {
+            break;
+        }
+    }
+    assert!(said.starts_with("c[4201,"), "{said}");
+}
+
+#[tokio::test]
+async fn client_events_from_a_session_are_rate_limited() {
+    let server = Server::start(
+        "max_client_events_per_sec = 2",
+        "enable_client_messages = true",
+    )
+    .await;
+    let mut page = Polling::open(&server, "4/limited0").await;
+    let auth = channel_auth(&page.socket_id, "private-rate", None);
+    let sub = json!({"event":"pusher:subscribe","data":{"channel":"private-rate","auth":auth}});
+    page.send(sub).await;
+    page.expect("pusher_internal:subscription_succeeded").await;
+    for _ in 0..3 {
+        let whisper = json!({"event":"client-x","channel":"private-rate","data":{}});
+        assert_eq!(page.send(whisper).await, 204);
+    }
+    let err = page.expect("pusher:error").await;
+    assert!(
+        err["data"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("rate limit"),
+        "{err}"
+    );
+}
