@@ -163,6 +163,10 @@ pub struct Server {
     pub shutdown_grace_period: Duration,
     /// At shutdown, once the listener is closed, the 4200s are spread over this.
     pub reconnect_window: Duration,
+    /// Serve pusher-js's `xhr_streaming` / `xhr_polling` fallback transports.
+    pub http_fallback: bool,
+    /// A fallback session without a receiving request this long is closed.
+    pub http_fallback_idle_timeout: Duration,
     pub cache_ttl: Duration,
     pub timestamp_window: Duration,
     pub max_request_bytes: usize,

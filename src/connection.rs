@@ -72,7 +72,7 @@ where
     match &admitted {
         Ok(app) => app
             .tap
-            .emit(|| tapped::connected(id, upgrade.origin.clone())),
+            .emit(|| tapped::connected(id, upgrade.origin.clone(), conn.io.name())),
         Err((Some(app), refusal)) => app.tap.emit(|| tapped::refused(id, refusal)),
         Err((None, _)) => {}
     }

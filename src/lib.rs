@@ -22,7 +22,9 @@
 //!    (`adapter::counts`) and watchlists (`adapter::watch`).
 //! 5. [`roster`] (every open socket: the liveness sweep, the drain) and [`node`]
 //!    (the composition root: config, adapter, roster, caps, socket ids).
-//! 6. [`connection`] (one task per WebSocket), [`api`] (the HTTP API handlers),
+//! 6. [`connection`] (one task per WebSocket), [`fallback`] (pusher-js's
+//!    `xhr_streaming`/`xhr_polling` sessions, each a connection task over an
+//!    in-memory transport; [`node`] holds only their table), [`api`] (the HTTP API handlers),
 //!    [`app_table`] (apps from a PostgreSQL or MySQL table), [`console`] (the debug console:
 //!    pages, event stream, test publishes, the cluster relay), [`health`] (the second
 //!    listener: health, `/usage`, `/metrics`, and the console's routes).
@@ -42,6 +44,7 @@ pub mod channel;
 pub mod config;
 pub mod connection;
 pub mod console;
+pub mod fallback;
 pub mod health;
 pub mod metrics;
 pub mod node;

@@ -3,11 +3,12 @@
 
 use crate::api;
 use crate::capacity::{Admission, Pass};
+use crate::fallback;
 use crate::metrics;
 use crate::node::Node;
 use crate::tls::TlsAcceptor;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::{Body as _, Incoming};
 use hyper::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
@@ -171,6 +172,15 @@ where
         async move {
             clock.head_read();
             let caller = Caller::new(&node, peer, &req, first, admission);
+            if let Some(route) = fallback_route(&node, &req) {
+                let caller = fallback::Caller {
+                    client: caller.client,
+                    admission: caller.admission,
+                };
+                let response = fallback::handle(req, node.clone(), route, caller).await;
+                clock.answered();
+                return Ok(response.map(Either::Right));
+            }
             let mut response = match caller.admission {
                 Admission::Admitted => route(req, node.clone(), &clock, &pass, caller).await,
                 _ => turn_away(req, node.clone(), &clock, &pass, caller).await,
@@ -184,7 +194,7 @@ where
                 }
             }
             clock.answered();
-            response
+            response.map(|r| r.map(Either::Left))
         }
     });
     // The header timer also closes idle keep-alive connections and clients that
@@ -196,6 +206,15 @@ where
     if let Err(e) = conn.with_upgrades().await {
         tracing::debug!(error = %e, "http connection ended with an error");
     }
+}
+
+/// A request for pusher-js's HTTP fallback transports, when they are served.
+fn fallback_route(node: &Node, req: &Request<Incoming>) -> Option<fallback::Route> {
+    let server = &node.config.server;
+    if !(server.http_fallback && server.mode.serves_clients()) {
+        return None;
+    }
+    fallback::Route::parse(server.local_path(req.uri().path())?)
 }
 
 /// The connection's place in the node's caps, until an upgrade takes it along.

@@ -23,6 +23,9 @@ pub enum Event {
     Connect {
         socket: String,
         origin: Option<String>,
+        /// `ws`, `xhr_streaming` or `xhr_polling` (absent from older nodes).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        transport: Option<String>,
     },
     Disconnect {
         socket: String,

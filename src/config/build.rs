@@ -56,6 +56,10 @@ fn server(s: RawServer, defaults: Limits) -> Result<Server, ConfigError> {
         },
         shutdown_grace_period: Duration::from_millis(s.shutdown_grace_period_ms),
         reconnect_window: Duration::from_millis(s.shutdown_reconnect_window_ms),
+        http_fallback: s.http_fallback,
+        http_fallback_idle_timeout: Duration::from_millis(
+            s.http_fallback_idle_timeout_ms.max(1000),
+        ),
         cache_ttl: Duration::from_secs(s.cache_ttl),
         timestamp_window: Duration::from_secs(s.timestamp_window),
         max_request_bytes: s.max_request_size_kb.max(1).saturating_mul(1024),

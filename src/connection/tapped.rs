@@ -4,10 +4,11 @@ use super::{Ended, Refusal};
 use crate::socket::SocketId;
 use crate::tap::{self, Event, Stage};
 
-pub(super) fn connected(id: SocketId, origin: Option<String>) -> Event {
+pub(super) fn connected(id: SocketId, origin: Option<String>, transport: &str) -> Event {
     Event::Connect {
         socket: id.to_string(),
         origin,
+        transport: Some(transport.to_string()),
     }
 }
 

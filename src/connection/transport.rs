@@ -18,6 +18,11 @@ pub trait Transport: AsyncRead + AsyncWrite + Unpin {
     fn direct(&self) -> Option<Arc<TcpStream>> {
         None
     }
+
+    /// The transport's name as pusher-js calls it, for the console.
+    fn name(&self) -> &'static str {
+        "ws"
+    }
 }
 
 impl Transport for TokioIo<Upgraded> {}

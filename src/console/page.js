@@ -56,7 +56,7 @@
         add('ch', r.channel); add('ev', 'user ' + r.user); add('so', 'socket ' + r.socket);
         break;
       case 'connect':
-        add('so', 'socket ' + r.socket); if (r.origin) add('', 'origin ' + r.origin);
+        add('so', 'socket ' + r.socket); if (r.origin) add('', 'origin ' + r.origin); if (r.transport) add('', 'via ' + r.transport);
         break;
       case 'disconnect':
         add('so', 'socket ' + r.socket);

@@ -300,3 +300,17 @@ async fn any_nodes_console_shows_the_whole_clusters_traffic() {
     assert_eq!(r["socket"], c.socket_id.as_str());
     assert_ne!(r["node"], stream.node.as_str());
 }
+
+#[tokio::test]
+async fn each_connection_shows_its_transport() {
+    let (server, metrics) = Server::with_metrics(&toml("c-via", "", "")).await;
+    let mut stream = Stream::open(metrics, "c-via", "").await;
+    let _ws = server.client().await;
+    assert_eq!(stream.next("connect").await["transport"], "ws");
+    let poll = format!("/pusher/app/{KEY}/1/consoled/xhr");
+    assert_eq!(
+        server.http_text("POST", &poll, "").await,
+        (200, "o\n".to_string())
+    );
+    assert_eq!(stream.next("connect").await["transport"], "xhr_polling");
+}

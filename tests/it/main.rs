@@ -13,6 +13,7 @@ mod console;
 mod counts;
 mod db;
 mod deploy;
+mod fallback;
 mod metrics;
 mod mysql;
 mod origins;

@@ -94,6 +94,18 @@ pub(super) const VARS: &[(&str, Target, &str, Kind)] = &[
         "shutdown_reconnect_window_ms",
         Kind::Int,
     ),
+    (
+        "HERALD_HTTP_FALLBACK",
+        Target::Server,
+        "http_fallback",
+        Kind::Bool,
+    ),
+    (
+        "HERALD_HTTP_FALLBACK_IDLE_TIMEOUT",
+        Target::Server,
+        "http_fallback_idle_timeout_ms",
+        Kind::Int,
+    ),
     ("SOKETI_HOST", Target::Server, "host", Kind::Str),
     ("SOKETI_PORT", Target::Server, "port", Kind::Int),
     ("SOKETI_DEBUG", Target::Server, "debug", Kind::Bool),
