@@ -47,6 +47,7 @@ pub mod metrics;
 pub mod node;
 pub mod protocol;
 pub mod rate;
+pub(crate) mod redis_link;
 pub mod roster;
 pub mod server;
 pub mod socket;

@@ -87,7 +87,6 @@
 //!   known. Each socket hears of each member once: from the list or from `member_added`.
 
 mod bus;
-mod conn;
 mod counts;
 mod keys;
 mod queries;
@@ -102,8 +101,8 @@ use crate::channel::registry::JoinError;
 use crate::channel::{Member, Registry};
 use crate::config;
 use crate::protocol;
+use crate::redis_link::{Conn, Target};
 use crate::socket::Frame;
-use conn::{Conn, Target};
 use keys::Keys;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -14,11 +14,11 @@
 //! members (its users that were nowhere else go offline); after a Redis outage a
 //! node registers its users again and announces what changed meanwhile.
 
-use super::conn::Conn;
 use super::{unavailable, Bus, Cluster};
 use crate::adapter::cluster::{status_frame, Cluster as _};
 use crate::adapter::AdapterError;
 use crate::channel::registry::AppState;
+use crate::redis_link::Conn;
 use ::redis::{AsyncCommands, RedisResult, Script};
 use std::collections::HashSet;
 use std::sync::LazyLock;

@@ -1,7 +1,7 @@
 //! Finding workers that stopped beating and taking over their pending jobs.
 
-use super::conn::Conn;
 use super::{entries, Job, Keys, GROUP};
+use crate::redis_link::Conn;
 use ::redis::{RedisResult, Value};
 
 /// The group's consumers with their pending job counts.

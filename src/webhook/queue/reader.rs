@@ -1,9 +1,9 @@
 //! The worker's reader: asks for jobs (`XREADGROUP ... BLOCK`, on a connection
 //! of its own since it blocks) while the worker has room, and hands them over.
 
-use super::conn::{Conn, Target};
 use super::worker::Held;
 use super::{entries, next_backoff, Job, Keys, Link, GROUP};
+use crate::redis_link::{Conn, Target};
 use ::redis::{RedisResult, Value};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -30,7 +30,7 @@ impl Reader {
         let mut link = Link::new("worker reader");
         link.flag = Some(self.up.clone());
         loop {
-            let reason = match self.target.connect(Duration::from_secs(5)).await {
+            let reason = match Conn::plain(&self.target, Duration::from_secs(5)).await {
                 Ok(mut conn) => {
                     backoff = Duration::from_millis(100);
                     self.read(&mut conn, &mut link).await

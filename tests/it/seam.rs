@@ -1,0 +1,48 @@
+//! Flows written once over the cluster seam behave the same on every bus.
+
+use crate::cluster::{cluster_toml, eventually, Bus, Redis};
+use crate::support::*;
+use herald::channel::Member;
+use herald::socket::{Liveness, Sink, SocketId};
+
+fn member(id: &str) -> Option<Member> {
+    Some(Member {
+        id: id.to_string(),
+        id_json: format!("\"{id}\""),
+        info_json: None,
+    })
+}
+
+/// A presence join refused by the member limit leaves nothing behind in the
+/// cluster: when the last real subscriber leaves, the channel is vacated
+/// (so `channel_vacated` is sent). On main, the Redis path kept the refused
+/// node in the channel's occupancy, and the channel was never vacated.
+async fn a_refused_presence_join_leaves_no_occupancy(bus: &impl Bus) {
+    let mk = || {
+        let text = cluster_toml(bus, "seam1", "", "max_presence_members = 1", 0);
+        let config = herald::config::RawConfig::parse_toml("t", &text);
+        herald::node::Node::new(config.unwrap().build().unwrap()).unwrap()
+    };
+    let (a, b) = (mk(), mk());
+    for n in [&a, &b] {
+        eventually(|| async { n.is_ready() }).await;
+    }
+    let (app_a, app_b) = (
+        a.adapter.app(APP_ID).unwrap().clone(),
+        b.adapter.app(APP_ID).unwrap().clone(),
+    );
+    let s1 = Sink::new(SocketId::new(1, 1), 8, Liveness::new(None));
+    let s2 = Sink::new(SocketId::new(2, 2), 8, Liveness::new(None));
+    let room = "presence-room";
+    let first = a.adapter.subscribe(&app_a, room, &s1, member("u1")).await;
+    assert!(first.unwrap().occupied, "first subscriber in the cluster");
+    let refused = b.adapter.subscribe(&app_b, room, &s2, member("u2")).await;
+    assert!(refused.is_err(), "the member limit refuses a second user");
+    let left = a.adapter.unsubscribe(&app_a, room, 1).await.unwrap();
+    assert!(left.vacated, "the refused node holds no occupancy");
+}
+
+#[tokio::test]
+async fn a_refused_presence_join_leaves_no_occupancy_on_redis() {
+    a_refused_presence_join_leaves_no_occupancy(&Redis::start().await).await;
+}
