@@ -37,7 +37,11 @@ async fn a_refused_presence_join_leaves_no_occupancy(bus: &impl Bus) {
     let first = a.adapter.subscribe(&app_a, room, &s1, member("u1")).await;
     assert!(first.unwrap().occupied, "first subscriber in the cluster");
     let refused = b.adapter.subscribe(&app_b, room, &s2, member("u2")).await;
-    assert!(refused.is_err(), "the member limit refuses a second user");
+    assert!(
+        matches!(refused, Err(herald::adapter::AdapterError::Join(_))),
+        "the member limit refuses a second user: {:?}",
+        refused.map(|j| j.occupied)
+    );
     let left = a.adapter.unsubscribe(&app_a, room, 1).await.unwrap();
     assert!(left.vacated, "the refused node holds no occupancy");
 }
