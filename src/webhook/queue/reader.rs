@@ -1,7 +1,6 @@
 //! The worker's reader: asks for jobs (`XREADGROUP ... BLOCK`, on a connection
 //! of its own since it blocks) while the worker has room, and hands them over.
 
-use super::worker::Held;
 use super::{entries, next_backoff, Job, Keys, Link, GROUP};
 use crate::redis_link::{Conn, Target};
 use ::redis::{RedisResult, Value};
@@ -12,6 +11,13 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 /// Jobs asked for in one read at most.
 pub(super) const READ_COUNT: usize = 128;
+
+/// A job with its place among the jobs the worker holds.
+pub(super) struct Held {
+    pub id: String,
+    pub job: Option<Job>,
+    pub _permit: OwnedSemaphorePermit,
+}
 
 pub(super) struct Reader {
     pub target: Target,

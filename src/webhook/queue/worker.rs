@@ -3,7 +3,7 @@
 //! worker's loop, which delivers them per app, finishes them (`XACK` + `XDEL`),
 //! keeps its heartbeat and claims the jobs of workers that stopped beating.
 
-use super::reader::{Reader, READ_COUNT};
+use super::reader::{Held, Reader, READ_COUNT};
 use super::{claim, Job, Keys, Link, GROUP};
 use crate::config::{App, RedisQueue, WebhookSettings};
 use crate::metrics;
@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 
 /// Jobs a worker holds at most (in flight or waiting for their app's turn).
@@ -26,19 +26,9 @@ pub const READ_AHEAD: usize = 1024;
 const PER_APP: usize = crate::webhook::MAX_IN_FLIGHT;
 const HEARTBEAT: Duration = Duration::from_secs(1);
 const HEARTBEAT_TTL_MS: u64 = 5_000;
-/// A dead worker's job is claimed only if no one touched it for this long, so
-/// two live workers noticing the same death do not both take it.
-pub(super) const CLAIM_IDLE_MS: u64 = 3_000;
 
 /// Finds an app by id at delivery time (apps may change while serving).
 pub type Lookup = Arc<dyn Fn(&str) -> Option<Arc<App>> + Send + Sync>;
-
-/// A job with its place among the jobs the worker holds.
-pub(super) struct Held {
-    pub id: String,
-    pub job: Option<Job>,
-    pub _permit: OwnedSemaphorePermit,
-}
 
 /// A running worker; [`Worker::stop`] ends it.
 pub struct Worker {
