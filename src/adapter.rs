@@ -20,12 +20,12 @@
 //! over an optional [`Cluster`] (the seam, [`cluster`]): no cluster is one node.
 //! Which backend sits below is decided once, where the node builds its adapter.
 
-pub mod bus;
+pub(crate) mod bus;
 pub(crate) mod cluster;
-pub mod counts;
-pub mod nats;
+pub(crate) mod counts;
+pub(crate) mod nats;
 mod queries;
-pub mod redis;
+pub(crate) mod redis;
 mod watch;
 
 pub use cluster::AdapterError;

@@ -126,7 +126,6 @@ const BUS_QUEUE: usize = 65_536;
 
 /// The buckets of one connection session.
 pub struct Buckets {
-    pub js: async_nats::jetstream::Context,
     pub nodes: Store,
     pub chan: Store,
     pub subs: Store,

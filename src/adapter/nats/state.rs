@@ -208,7 +208,6 @@ async fn open(cluster: &Cluster, client: &Client) -> Result<Buckets, KvError> {
         .await?,
         marks: bucket(&js, names, "marks", hour, StorageType::File).await?,
         online: bucket(&js, names, "online", Duration::ZERO, StorageType::File).await?,
-        js,
     })
 }
 
