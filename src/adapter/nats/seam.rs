@@ -126,10 +126,9 @@ impl cluster::Cluster for Cluster {
         &'a self,
         app: &'a AppState,
         user: &'a str,
-        online: bool,
+        _online: bool,
     ) -> Answer<'a, Option<bool>> {
         // The entry follows this node's registry, whichever way it changed since.
-        let _ = online;
         Box::pin(self.user_changed(app, user))
     }
 
