@@ -10,7 +10,7 @@
 //! dependency-injection example gives for `Arc<dyn Repo>`).
 
 use super::bus::Bus;
-use crate::channel::registry::counter::ChannelKey;
+use crate::channel::registry::counter::{counted, ChannelKey};
 use crate::channel::registry::{AppState, Counts, JoinError};
 use crate::channel::Member;
 use crate::protocol;
@@ -143,6 +143,18 @@ pub(crate) trait Cluster: Send + Sync {
         let frame = Frame::from(protocol::member_added(channel, &m.id_json, info));
         app.announce_member(channel, &frame, seq, Some(sid));
         self.publish(Bus::Member(seq), &app.app().id, channel, Some(sid), &frame);
+    }
+
+    /// This node's count of the channel was written: a count message to the
+    /// nodes that serve it, if `app` (this node's state of it, if any) sends counts.
+    fn count_written(&self, app: Option<&AppState>, channel: &str) {
+        let Some(app) = app.filter(|a| a.app().enable_subscription_count) else {
+            return;
+        };
+        if counted(channel) {
+            let id = &app.app().id;
+            self.publish(Bus::Count, id, channel, None, &Frame::from_static(""));
+        }
     }
 
     /// `online`/`offline` for `user` to the watchers here and on the other nodes.
