@@ -1,6 +1,8 @@
 //! Flows written once over the cluster seam behave the same on every bus.
 
-use crate::cluster::{cluster_toml, eventually, Bus, Redis};
+use crate::cluster::{eventually, Bus, Redis};
+use crate::cluster_nats::Nats;
+use crate::redis_cluster::RedisCluster;
 use crate::support::*;
 use herald::channel::Member;
 use herald::socket::{Liveness, Sink, SocketId};
@@ -17,9 +19,12 @@ fn member(id: &str) -> Option<Member> {
 /// cluster: when the last real subscriber leaves, the channel is vacated
 /// (so `channel_vacated` is sent). On main, the Redis path kept the refused
 /// node in the channel's occupancy, and the channel was never vacated.
-async fn a_refused_presence_join_leaves_no_occupancy(bus: &impl Bus) {
+async fn a_refused_presence_join_leaves_no_occupancy(server: &str) {
     let mk = || {
-        let text = cluster_toml(bus, "seam1", "", "max_presence_members = 1", 0);
+        let text = format!(
+            "[server]\nhost='127.0.0.1'\nport=0\n{server}\n[[apps]]\nid='{APP_ID}'\n\
+             key='{KEY}'\nsecret='{SECRET}'\nmax_presence_members = 1\n"
+        );
         let config = herald::config::RawConfig::parse_toml("t", &text);
         herald::node::Node::new(config.unwrap().build().unwrap()).unwrap()
     };
@@ -48,5 +53,19 @@ async fn a_refused_presence_join_leaves_no_occupancy(bus: &impl Bus) {
 
 #[tokio::test]
 async fn a_refused_presence_join_leaves_no_occupancy_on_redis() {
-    a_refused_presence_join_leaves_no_occupancy(&Redis::start().await).await;
+    let redis = Redis::start().await;
+    a_refused_presence_join_leaves_no_occupancy(&redis.server_toml()).await;
+}
+
+#[tokio::test]
+async fn a_refused_presence_join_leaves_no_occupancy_on_a_redis_cluster() {
+    let cluster = RedisCluster::start(3, 0).await;
+    a_refused_presence_join_leaves_no_occupancy(&cluster.server_toml()).await;
+}
+
+#[tokio::test]
+async fn a_refused_presence_join_leaves_no_occupancy_on_nats() {
+    let nats = Nats::start().await;
+    let server = format!("adapter='nats'\nnats_servers=['{}']\n", nats.server());
+    a_refused_presence_join_leaves_no_occupancy(&server).await;
 }
