@@ -102,8 +102,9 @@ mod state;
 mod sync;
 mod watch;
 
+use super::cluster::Cluster as _;
 use super::AdapterError;
-use crate::channel::registry::{AppState, JoinError};
+use crate::channel::registry::JoinError;
 use crate::channel::{Member, Registry};
 use crate::config;
 use crate::protocol;
@@ -203,16 +204,6 @@ impl Cluster {
         cluster
     }
 
-    fn healthy(&self) -> bool {
-        self.healthy.load(Ordering::Acquire)
-    }
-
-    /// Connections per app on the other live nodes, from their last heartbeats.
-    fn remote_connections(&self, app: &str) -> usize {
-        let peers = lock(&self.peers);
-        peers.values().filter_map(|p| p.conns.get(app)).sum()
-    }
-
     fn buckets(&self) -> Result<Arc<Buckets>, AdapterError> {
         match (self.healthy(), lock(&self.kv).clone()) {
             (true, Some(kv)) => Ok(kv),
@@ -224,23 +215,6 @@ impl Cluster {
         lock(&self.client).clone()
     }
 
-    /// Put a frame on the bus for the other nodes. Dropped (and counted) when NATS is down.
-    fn publish(&self, kind: Bus, app: &str, target: &str, except: Option<&str>, frame: &Frame) {
-        if !self.healthy() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        let subject = match kind {
-            Bus::Broadcast | Bus::Member(_) | Bus::Count => self.names.channel(app, target),
-            Bus::ToUser | Bus::Terminate | Bus::Watch(_) => self.names.app(app),
-        };
-        let msg = self.bus_message(kind, app, target, except, frame);
-        if self.bus_tx.try_send((subject, msg)).is_err() {
-            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            tracing::warn!(dropped = n, "cluster bus queue full: message dropped");
-        }
-    }
-
     /// `member_removed` here and on the other nodes.
     fn announce_gone(&self, app: &str, channel: &str, m: &Member) {
         let frame = Frame::from(protocol::member_removed(channel, &m.id_json));
@@ -248,26 +222,6 @@ impl Cluster {
             state.broadcast(channel, &frame, None);
         }
         self.publish(Bus::Broadcast, app, channel, None, &frame);
-    }
-
-    fn mark_dirty(&self, app: &str, channel: &str) {
-        lock(&self.dirty).insert((app.to_string(), channel.to_string()));
-    }
-
-    /// Listen to the channel's subject (if not yet) and wait until the server has it.
-    async fn listen(&self, app: &str, channel: &str) {
-        let Some(client) = self.client() else { return };
-        let subject = self.names.channel(app, channel);
-        self.interest
-            .listen(&client, &subject, &self.names.ping())
-            .await;
-    }
-
-    /// Stop listening to the channel's subject if it has no local subscriber.
-    fn unlisten(&self, app: &AppState, channel: &str) {
-        let subject = self.names.channel(&app.app().id, channel);
-        self.interest
-            .release(&subject, || app.counts(channel).is_none());
     }
 
     async fn join(

@@ -96,13 +96,13 @@ mod state;
 mod subjects;
 mod watch;
 
+use super::cluster::Cluster as _;
 use super::AdapterError;
 use crate::channel::registry::JoinError;
 use crate::channel::{Member, Registry};
 use crate::config;
 use crate::protocol;
 use crate::redis_link::{Conn, Target};
-use crate::socket::Frame;
 use keys::Keys;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -184,40 +184,11 @@ impl Cluster {
         Ok(cluster)
     }
 
-    fn healthy(&self) -> bool {
-        self.healthy.load(Ordering::Acquire)
-    }
-
-    fn remote_connections(&self, app: &str) -> usize {
-        lock(&self.remote_conns).get(app).copied().unwrap_or(0)
-    }
-
     fn conn(&self) -> Result<Conn, AdapterError> {
         match (self.healthy(), lock(&self.conn).clone()) {
             (true, Some(c)) => Ok(c),
             _ => Err(AdapterError::Unavailable),
         }
-    }
-
-    /// Put a frame on the bus for the other nodes. Dropped (and counted) when Redis is down.
-    fn publish(&self, kind: Bus, app: &str, target: &str, except: Option<&str>, frame: &Frame) {
-        if !self.healthy() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        let subject = match kind.per_channel() {
-            true => self.keys.subject(app, target),
-            false => self.keys.bus(),
-        };
-        let payload = self.bus_message(kind, app, target, except, frame);
-        if self.bus_tx.try_send(Outgoing { subject, payload }).is_err() {
-            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            tracing::warn!(dropped = n, "cluster bus queue full: message dropped");
-        }
-    }
-
-    fn mark_dirty(&self, app: &str, channel: &str) {
-        lock(&self.dirty).insert((app.to_string(), channel.to_string()));
     }
 
     async fn join(

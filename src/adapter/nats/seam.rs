@@ -1,7 +1,7 @@
 //! The NATS backend under the adapter's seam: each primitive is one of the
 //! methods beside it (one publish, or a JetStream read or compare-and-set).
 
-use super::Cluster;
+use super::{lock, Cluster};
 use crate::adapter::bus::Bus;
 use crate::adapter::cluster::{self, Answer, Budget, Presence};
 use crate::channel::registry::counter::ChannelKey;
@@ -10,35 +10,59 @@ use crate::channel::Member;
 use crate::rate;
 use crate::socket::Frame;
 use futures_util::future::BoxFuture;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 impl cluster::Cluster for Cluster {
     fn healthy(&self) -> bool {
-        Cluster::healthy(self)
+        self.healthy.load(Ordering::Acquire)
     }
 
     fn remote_connections(&self, app: &str) -> usize {
-        Cluster::remote_connections(self, app)
+        let peers = lock(&self.peers);
+        peers.values().filter_map(|p| p.conns.get(app)).sum()
     }
 
     fn peer_nodes(&self) -> Vec<String> {
         Cluster::peer_nodes(self)
     }
 
+    /// Dropped (and counted) when NATS is down or the queue is full.
     fn publish(&self, kind: Bus, app: &str, target: &str, except: Option<&str>, frame: &Frame) {
-        Cluster::publish(self, kind, app, target, except, frame)
+        if !self.healthy() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let subject = match kind {
+            Bus::Broadcast | Bus::Member(_) | Bus::Count => self.names.channel(app, target),
+            Bus::ToUser | Bus::Terminate | Bus::Watch(_) => self.names.app(app),
+        };
+        let msg = self.bus_message(kind, app, target, except, frame);
+        if self.bus_tx.try_send((subject, msg)).is_err() {
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::warn!(dropped = n, "cluster bus queue full: message dropped");
+        }
     }
 
+    /// Hear the channel's subject (if not yet) and wait until the server has it.
     fn listen<'a>(&'a self, app: &'a str, channel: &'a str) -> BoxFuture<'a, ()> {
-        Box::pin(Cluster::listen(self, app, channel))
+        Box::pin(async move {
+            let Some(client) = self.client() else { return };
+            let subject = self.names.channel(app, channel);
+            let ping = self.names.ping();
+            self.interest.listen(&client, &subject, &ping).await;
+        })
     }
 
+    /// Stop hearing the channel's subject if it has no local subscriber.
     fn unlisten(&self, app: &AppState, channel: &str) {
-        Cluster::unlisten(self, app, channel)
+        let subject = self.names.channel(&app.app().id, channel);
+        self.interest
+            .release(&subject, || app.counts(channel).is_none());
     }
 
     fn mark_dirty(&self, app: &str, channel: &str) {
-        Cluster::mark_dirty(self, app, channel)
+        lock(&self.dirty).insert((app.to_string(), channel.to_string()));
     }
 
     fn occupy<'a>(

@@ -1,7 +1,7 @@
 //! The Redis backend under the adapter's seam: each primitive is one of the
 //! methods beside it (one script or pipeline per round trip).
 
-use super::Cluster;
+use super::{lock, Cluster, Outgoing};
 use crate::adapter::bus::Bus;
 use crate::adapter::cluster::{self, Answer, Budget, Presence};
 use crate::channel::registry::counter::ChannelKey;
@@ -10,23 +10,37 @@ use crate::channel::Member;
 use crate::rate;
 use crate::socket::Frame;
 use futures_util::future::BoxFuture;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 impl cluster::Cluster for Cluster {
     fn healthy(&self) -> bool {
-        Cluster::healthy(self)
+        self.healthy.load(Ordering::Acquire)
     }
 
     fn remote_connections(&self, app: &str) -> usize {
-        Cluster::remote_connections(self, app)
+        lock(&self.remote_conns).get(app).copied().unwrap_or(0)
     }
 
     fn peer_nodes(&self) -> Vec<String> {
         Cluster::peer_nodes(self)
     }
 
+    /// Dropped (and counted) when Redis is down or the queue is full.
     fn publish(&self, kind: Bus, app: &str, target: &str, except: Option<&str>, frame: &Frame) {
-        Cluster::publish(self, kind, app, target, except, frame)
+        if !self.healthy() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let subject = match kind.per_channel() {
+            true => self.keys.subject(app, target),
+            false => self.keys.bus(),
+        };
+        let payload = self.bus_message(kind, app, target, except, frame);
+        if self.bus_tx.try_send(Outgoing { subject, payload }).is_err() {
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::warn!(dropped = n, "cluster bus queue full: message dropped");
+        }
     }
 
     fn listen<'a>(&'a self, app: &'a str, channel: &'a str) -> BoxFuture<'a, ()> {
@@ -39,7 +53,7 @@ impl cluster::Cluster for Cluster {
     }
 
     fn mark_dirty(&self, app: &str, channel: &str) {
-        Cluster::mark_dirty(self, app, channel)
+        lock(&self.dirty).insert((app.to_string(), channel.to_string()));
     }
 
     /// The peers lost this node's count messages during the outage.

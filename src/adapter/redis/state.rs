@@ -255,7 +255,8 @@ async fn purge_node(cluster: &Cluster, conn: &mut Conn, node: &str) -> RedisResu
         for m in removed {
             let frame = Frame::from(protocol::member_removed(channel, &m.id_json));
             state.broadcast(channel, &frame, None);
-            cluster.publish(super::Bus::Broadcast, app, channel, None, &frame);
+            let bus: &dyn crate::adapter::cluster::Cluster = cluster;
+            bus.publish(super::Bus::Broadcast, app, channel, None, &frame);
         }
     }
     Ok(())
