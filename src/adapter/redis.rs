@@ -21,7 +21,7 @@
 //! # Delivery
 //! A publish is delivered to local subscribers at once and put on a bounded queue;
 //! one task sends the queue in order over the node's one link (pipelined;
-//! [`conn`]), each message to its subject. A node listens to a channel's subject
+//! [`crate::redis_link`]), each message to its subject. A node listens to a channel's subject
 //! only while it has local subscribers to it ([`subjects`]: subscribed on the first,
 //! unsubscribed 2 s after the last left), so bus messages per event = nodes that hold
 //! the channel, and a node pays nothing for channels it does not serve. Per channel,
@@ -44,7 +44,7 @@
 //! pub/sub (`SSUBSCRIBE`/`SPUBLISH`, each subject served by its slot's master, so
 //! delivery work spreads over the shards). Every script reads and writes one key, so
 //! it is atomic in its slot; a pipeline whose keys span slots is sent command by
-//! command ([`conn`]); bus publishes are grouped per subject, keeping a channel's order.
+//! command ([`crate::redis_link`]); bus publishes are grouped per subject, keeping a channel's order.
 //! A lost master (failover to its replica) drops one of the link's connections, and
 //! a moved slot makes Redis unsubscribe the slot's listeners (a `sunsubscribe` this
 //! node did not ask for): either way the node starts a new link, subscribes again
