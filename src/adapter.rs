@@ -13,49 +13,57 @@
 //!
 //! Membership. The registry knows this node's sockets. Presence membership and the
 //! "first socket of this user anywhere" answer come from the adapter: the registry
-//! itself for [`Adapter::Local`], one Redis script per join/leave for
-//! [`Adapter::Redis`] (see [`redis`]). Member events are broadcast from here.
+//! itself on a single node, the cluster store otherwise (one Redis script or one
+//! JetStream compare-and-set per join/leave). Member events are broadcast from here.
+//!
+//! Every flow is written once, here and in [`counts`], [`queries`] and [`watch`],
+//! over an optional [`Cluster`] (the seam, [`cluster`]): no cluster is one node.
+//! Which backend sits below is decided once, where the node builds its adapter.
 
-pub mod bus;
-pub mod counts;
-pub mod nats;
-pub mod redis;
+pub(crate) mod bus;
+pub(crate) mod cluster;
+pub(crate) mod counts;
+pub(crate) mod nats;
+mod queries;
+pub(crate) mod redis;
 mod watch;
 
-use crate::channel::registry::{presence_data, AppState, Counts, JoinError, Joined, Left};
+pub use cluster::AdapterError;
+use cluster::Cluster;
+
+use crate::channel::registry::{presence_data, AppState, Joined, Left};
 use crate::channel::{Member, Registry};
 use crate::protocol;
-use crate::rate;
 use crate::socket::{Frame, Sink};
+use bus::Bus;
 use std::sync::Arc;
-use std::time::Duration;
 
-/// Where events and membership go.
-pub enum Adapter {
-    /// One process: the registry is the whole truth.
-    Local(Arc<Registry>),
-    /// Many nodes joined through Redis.
-    Redis(Arc<redis::Cluster>),
-    /// Many nodes joined through NATS (JetStream for the shared state).
-    Nats(Arc<nats::Cluster>),
-}
-
-/// A cluster operation that could not be completed.
-#[derive(Debug, thiserror::Error)]
-pub enum AdapterError {
-    #[error("the cluster bus (Redis or NATS) is unavailable")]
-    Unavailable,
-    #[error(transparent)]
-    Join(#[from] JoinError),
+/// Where events and membership go: this node's registry and, when clustered, the bus.
+#[derive(Clone)]
+pub struct Adapter {
+    registry: Arc<Registry>,
+    cluster: Option<Arc<dyn Cluster>>,
 }
 
 impl Adapter {
-    fn registry(&self) -> &Registry {
-        match self {
-            Adapter::Local(r) => r,
-            Adapter::Redis(c) => &c.registry,
-            Adapter::Nats(c) => &c.registry,
+    /// One process: the registry is the whole truth.
+    pub fn local(registry: Arc<Registry>) -> Adapter {
+        Adapter {
+            registry,
+            cluster: None,
         }
+    }
+
+    /// Many nodes joined through a cluster bus (Redis, Redis Cluster, NATS).
+    pub(crate) fn clustered(registry: Arc<Registry>, cluster: Arc<dyn Cluster>) -> Adapter {
+        Adapter {
+            registry,
+            cluster: Some(cluster),
+        }
+    }
+
+    fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// The state of an app this node has seen.
@@ -73,60 +81,50 @@ impl Adapter {
         self.registry().app_for(app)
     }
 
-    /// False while a clustered node cannot reach Redis.
+    /// False while a clustered node cannot reach its bus.
     pub fn healthy(&self) -> bool {
-        match self {
-            Adapter::Local(_) => true,
-            Adapter::Redis(c) => c.healthy(),
-            Adapter::Nats(c) => c.healthy(),
-        }
+        self.cluster.as_ref().is_none_or(|c| c.healthy())
+    }
+
+    /// Sockets of `app` on the other live nodes.
+    pub fn remote_connections(&self, app: &str) -> usize {
+        self.cluster
+            .as_ref()
+            .map_or(0, |c| c.remote_connections(app))
     }
 
     /// Take a connection slot, counting the app's sockets on every node.
     pub fn try_connect(&self, app: &AppState) -> bool {
-        let elsewhere = match self {
-            Adapter::Local(_) => 0,
-            Adapter::Redis(c) => c.remote_connections(&app.app().id),
-            Adapter::Nats(c) => c.remote_connections(&app.app().id),
-        };
-        app.try_connect(elsewhere)
+        app.try_connect(self.remote_connections(&app.app().id))
+    }
+
+    /// Sockets connected to this node.
+    pub fn total_connections(&self) -> usize {
+        self.registry().total_connections()
+    }
+
+    fn publish(&self, kind: Bus, app: &AppState, target: &str, except: Option<&str>, f: &Frame) {
+        if let Some(c) = &self.cluster {
+            c.publish(kind, &app.app().id, target, except, f);
+        }
     }
 
     /// Deliver a frame to a channel's subscribers, except the socket `except`.
     pub fn broadcast(&self, app: &AppState, channel: &str, frame: &Frame, except: Option<&str>) {
         app.broadcast(channel, frame, except);
-        match self {
-            Adapter::Local(_) => {}
-            Adapter::Redis(c) => {
-                c.publish(redis::Bus::Broadcast, &app.app().id, channel, except, frame)
-            }
-            Adapter::Nats(c) => {
-                c.publish(nats::Bus::Broadcast, &app.app().id, channel, except, frame)
-            }
-        }
+        self.publish(Bus::Broadcast, app, channel, except, frame);
     }
 
     /// Deliver a frame to every socket signed in as `user`.
     pub fn send_to_user(&self, app: &AppState, user: &str, frame: &Frame, except: Option<&str>) {
         app.send_to_user(user, frame, except);
-        match self {
-            Adapter::Local(_) => {}
-            Adapter::Redis(c) => c.publish(redis::Bus::ToUser, &app.app().id, user, except, frame),
-            Adapter::Nats(c) => c.publish(nats::Bus::ToUser, &app.app().id, user, except, frame),
-        }
+        self.publish(Bus::ToUser, app, user, except, frame);
     }
 
     /// Close every socket signed in as `user`, on every node.
     pub fn terminate_user(&self, app: &AppState, user: &str) {
         app.terminate_user(user);
-        let empty = Frame::from_static("");
-        match self {
-            Adapter::Local(_) => {}
-            Adapter::Redis(c) => {
-                c.publish(redis::Bus::Terminate, &app.app().id, user, None, &empty)
-            }
-            Adapter::Nats(c) => c.publish(nats::Bus::Terminate, &app.app().id, user, None, &empty),
-        }
+        self.publish(Bus::Terminate, app, user, None, &Frame::from_static(""));
     }
 
     /// Join a channel. `occupied` and `member_added` in the answer are cluster-wide.
@@ -137,13 +135,12 @@ impl Adapter {
         sink: &Arc<Sink>,
         member: Option<Member>,
     ) -> Result<Joined, AdapterError> {
-        let joined = match self {
-            Adapter::Local(_) => {
+        let joined = match &self.cluster {
+            None => {
                 let max = Some(app.app().limits.max_presence_members);
                 app.subscribe(channel, sink, member, max, true)?
             }
-            Adapter::Redis(c) => c.subscribe(app, channel, sink, member).await?,
-            Adapter::Nats(c) => c.subscribe(app, channel, sink, member).await?,
+            Some(c) => join_cluster(c.as_ref(), app, channel, sink, member).await?,
         };
         if !joined.already {
             self.count_changed(app, channel);
@@ -154,11 +151,10 @@ impl Adapter {
     /// Leave a channel; `vacated` and `member_removed` are cluster-wide. The
     /// removed member (if any) is announced to the channel here.
     pub async fn unsubscribe(&self, app: &AppState, channel: &str, key: u64) -> Option<Left> {
-        let left = match self {
-            Adapter::Local(_) => app.unsubscribe(channel, key)?,
-            Adapter::Redis(c) => c.unsubscribe(app, channel, key).await?,
-            Adapter::Nats(c) => c.unsubscribe(app, channel, key).await?,
-        };
+        let mut left = app.unsubscribe(channel, key)?;
+        if let Some(c) = &self.cluster {
+            leave_cluster(c.as_ref(), app, channel, &mut left).await;
+        }
         self.count_changed(app, channel);
         if let Some(m) = &left.member_removed {
             let frame = Frame::from(protocol::member_removed(channel, &m.id_json));
@@ -167,114 +163,87 @@ impl Adapter {
         Some(left)
     }
 
-    /// Subscription and user counts across the cluster, if the channel is occupied.
-    pub async fn counts(
-        &self,
-        app: &AppState,
-        channel: &str,
-    ) -> Result<Option<Counts>, AdapterError> {
-        match self {
-            Adapter::Local(_) => Ok(app.counts(channel)),
-            Adapter::Redis(c) => c.counts(app, channel).await,
-            Adapter::Nats(c) => c.counts(app, channel).await,
-        }
-    }
-
-    /// Occupied channels starting with `prefix`, across the cluster.
-    pub async fn channels(
-        &self,
-        app: &AppState,
-        prefix: &str,
-    ) -> Result<Vec<(String, Counts)>, AdapterError> {
-        match self {
-            Adapter::Local(_) => Ok(app.channels(prefix)),
-            Adapter::Redis(c) => c.channels(app, prefix).await,
-            Adapter::Nats(c) => c.channels(app, prefix).await,
-        }
-    }
-
-    /// A presence channel's members, across the cluster.
-    pub async fn members(
-        &self,
-        app: &AppState,
-        channel: &str,
-    ) -> Result<Vec<Member>, AdapterError> {
-        match self {
-            Adapter::Local(_) => Ok(app.members(channel)),
-            Adapter::Redis(c) => c.members(app, channel).await,
-            Adapter::Nats(c) => c.members(app, channel).await,
-        }
-    }
-
-    /// Keep the last API event of a cache channel (in Redis when clustered).
-    pub async fn cache_put(
-        &self,
-        app: &AppState,
-        channel: &str,
-        frame: &Frame,
-        data: &str,
-        ttl: Duration,
-    ) {
-        app.cache_put(channel, frame, data, ttl);
-        match self {
-            Adapter::Local(_) => {}
-            Adapter::Redis(c) => c.cache_put(app, channel, frame, data, ttl).await,
-            Adapter::Nats(c) => c.cache_put(app, channel, frame, data, ttl).await,
-        }
-    }
-
-    /// Take `points` of one of the app's per-second API budgets: on this node, or
-    /// for the whole cluster with Redis. `None`: the limit is off (negative).
-    pub async fn take_budget(
-        &self,
-        app: &AppState,
-        api: rate::Api,
-        limit: i64,
-        points: i64,
-    ) -> Result<Option<Result<rate::Usage, rate::Usage>>, AdapterError> {
-        if limit < 0 {
-            return Ok(None);
-        }
-        match self {
-            Adapter::Local(_) => Ok(match api {
-                rate::Api::Events => app.backend_events.take(limit, points),
-                rate::Api::Reads => app.read_requests.take(limit, points),
-            }),
-            Adapter::Redis(c) => c.take_budget(app, api, limit, points).await.map(Some),
-            Adapter::Nats(c) => c.take_budget(app, api, limit, points).await.map(Some),
-        }
-    }
-
-    /// The cached frame, its raw data and the time it has left.
-    pub async fn cache_get(
-        &self,
-        app: &AppState,
-        channel: &str,
-    ) -> Option<(Frame, String, Duration)> {
-        match self {
-            Adapter::Local(_) => app.cache_get(channel),
-            Adapter::Redis(c) => c
-                .cache_get(app, channel)
-                .await
-                .or_else(|| app.cache_get(channel)),
-            Adapter::Nats(c) => c
-                .cache_get(app, channel)
-                .await
-                .or_else(|| app.cache_get(channel)),
-        }
-    }
-
-    /// Sockets connected to this node.
-    pub fn total_connections(&self) -> usize {
-        self.registry().total_connections()
-    }
-
     /// Leave the cluster: remove this node's members and keys at once.
     pub async fn shutdown(&self) {
-        match self {
-            Adapter::Local(_) => {}
-            Adapter::Redis(c) => c.shutdown().await,
-            Adapter::Nats(c) => c.shutdown().await,
+        if let Some(c) = &self.cluster {
+            c.shutdown().await;
+        }
+    }
+}
+
+/// Join a channel here and in the cluster: occupancy, the bus subscription and,
+/// for presence, the member. A refused join leaves no trace: the socket leaves
+/// the registry, and the subject and occupancy are released if it was the last.
+async fn join_cluster(
+    c: &dyn Cluster,
+    app: &AppState,
+    channel: &str,
+    sink: &Arc<Sink>,
+    member: Option<Member>,
+) -> Result<Joined, AdapterError> {
+    let mut joined = app.subscribe(channel, sink, member.clone(), None, false)?;
+    let id = &app.app().id;
+    c.mark_dirty(id, channel);
+    // Both are one round trip for a node's first subscriber: wait for them together.
+    let occupancy = async {
+        match joined.occupied {
+            true => c.occupy(id, channel, true).await == Some(true),
+            false => false,
+        }
+    };
+    let ((), occupied) = tokio::join!(c.listen(id, channel), occupancy);
+    joined.occupied = occupied;
+    let Some(m) = member else { return Ok(joined) };
+    if joined.already {
+        joined.presence = Some(presence_of(&c.members(id, channel).await?));
+        return Ok(joined);
+    }
+    let max = app.app().limits.max_presence_members;
+    match c.join(id, channel, &m, max).await {
+        Ok((added, members, seq)) => {
+            app.presence_joined(channel, sink.key, seq);
+            if added {
+                c.announce_member(app, channel, &m, seq, &sink.socket_id().to_string());
+            }
+            joined.member_added = added;
+            joined.presence = Some(presence_of(&members));
+            Ok(joined)
+        }
+        Err(e) => {
+            if app
+                .unsubscribe(channel, sink.key)
+                .is_some_and(|l| l.vacated)
+            {
+                c.unlisten(app, channel);
+                c.occupy(id, channel, false).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Leave a channel in the cluster after the registry: occupancy, the bus
+/// subscription and, for presence, the member. `member_removed` is set when
+/// the user's last socket in the whole cluster left.
+async fn leave_cluster(c: &dyn Cluster, app: &AppState, channel: &str, left: &mut Left) {
+    let id = &app.app().id;
+    c.mark_dirty(id, channel);
+    if left.vacated {
+        c.unlisten(app, channel);
+        left.vacated = c.occupy(id, channel, false).await == Some(true);
+    }
+    let Some(user) = left.user.clone() else {
+        return;
+    };
+    let local = left.member_removed.take();
+    match c.leave(id, channel, &user).await {
+        // Gone from the cluster, even if this node had other sockets of the user.
+        Ok(gone) => left.member_removed = gone.map(|g| local.unwrap_or(g)),
+        Err(e) => {
+            tracing::warn!(error = %e, channel, "presence leave failed; repaired after reconnecting");
+            if let Some(m) = local {
+                c.leave_failed(id, channel, m);
+            }
         }
     }
 }

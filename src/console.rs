@@ -34,7 +34,6 @@ mod page;
 mod relay;
 mod stream;
 
-use crate::adapter::Adapter;
 use crate::api;
 use crate::auth;
 use crate::channel::registry::AppState;
@@ -186,11 +185,7 @@ impl Console {
     /// Connections and occupied channels, cluster-wide where the adapter knows.
     async fn state(&self, app: &AppState) -> Response<Body> {
         let id = app.app().id.clone();
-        let elsewhere = match &self.node.adapter {
-            Adapter::Local(_) => 0,
-            Adapter::Redis(c) => c.remote_connections(&id),
-            Adapter::Nats(c) => c.remote_connections(&id),
-        };
+        let elsewhere = self.node.adapter.remote_connections(&id);
         let channels = match self.node.adapter.channels(app, "").await {
             Ok(list) => list,
             Err(e) => {

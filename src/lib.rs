@@ -11,15 +11,19 @@
 //!    [`metrics`] (process-wide counters for Prometheus), [`tap`] (what the debug
 //!    console sees, one atomic load while nobody watches), [`rate`] (per-second
 //!    budgets), [`capacity`] (the descriptor limit and connection caps), [`tls`]
-//!    (rustls certificates and keys), [`webhook`] (queued in memory or in Redis,
-//!    batched, signed, retried).
+//!    (rustls certificates and keys), `redis_link` (one link to a Redis server or
+//!    Cluster, shared by the adapter and the webhook queue), [`webhook`] (queued
+//!    in memory or in Redis, batched, signed, retried).
 //! 2. [`socket`]: one socket's own types: id, shared frames, the outbound queue
 //!    (`Sink`), liveness clocks, its home runtime and a fan-out's grouped wake-ups.
 //! 3. [`channel`]: channel names and kinds, presence members, the local registry
 //!    of which sockets are in which channels.
 //! 4. [`adapter`]: the single delivery path for events, membership and queries
-//!    (in process, or across nodes over Redis or NATS), including subscription counts
-//!    (`adapter::counts`) and watchlists (`adapter::watch`).
+//!    (in process, or across nodes), every flow written once, including
+//!    subscription counts (`adapter::counts`) and watchlists (`adapter::watch`),
+//!    over an optional cluster: `adapter::cluster` is the seam, a trait of storage
+//!    and transport primitives that `adapter::redis` (one server or a Redis
+//!    Cluster) and `adapter::nats` implement. Only [`node`] names a backend.
 //! 5. [`roster`] (every open socket: the liveness sweep, the drain) and [`node`]
 //!    (the composition root: config, adapter, roster, caps, socket ids).
 //! 6. [`connection`] (one task per WebSocket), [`fallback`] (pusher-js's
@@ -50,6 +54,7 @@ pub mod metrics;
 pub mod node;
 pub mod protocol;
 pub mod rate;
+pub(crate) mod redis_link;
 pub mod roster;
 pub mod server;
 pub mod socket;

@@ -36,17 +36,19 @@ impl Node {
         let registry = Arc::new(Registry::new(config.apps.iter()));
         let prefix = random_prefix();
         let id = format!("{prefix}-{}", std::process::id());
+        // The one place that names a backend.
         let adapter = match (&config.server.cluster, &config.server.nats) {
-            (None, Some(nats)) => Adapter::Nats(crate::adapter::nats::Cluster::start(
-                nats,
-                config.server.cache_ttl,
-                registry,
-                &id,
-            )),
-            (None, None) => Adapter::Local(registry),
-            (Some(cluster), _) => Adapter::Redis(crate::adapter::redis::Cluster::start(
-                cluster, registry, &id,
-            )?),
+            (None, Some(nats)) => {
+                let cache_ttl = config.server.cache_ttl;
+                let bus =
+                    crate::adapter::nats::Cluster::start(nats, cache_ttl, registry.clone(), &id);
+                Adapter::clustered(registry, bus)
+            }
+            (None, None) => Adapter::local(registry),
+            (Some(cluster), _) => {
+                let bus = crate::adapter::redis::Cluster::start(cluster, registry.clone(), &id)?;
+                Adapter::clustered(registry, bus)
+            }
         };
         adapter.start_counts();
         let guard = &config.server.guard;

@@ -44,17 +44,13 @@ impl Adapter {
             tracing::debug!("no runtime: subscription counts are not sent");
             return;
         };
-        let adapter = match self {
-            Adapter::Local(r) => Adapter::Local(r.clone()),
-            Adapter::Redis(c) => Adapter::Redis(c.clone()),
-            Adapter::Nats(c) => Adapter::Nats(c.clone()),
-        };
+        let adapter = self.clone();
         runtime.spawn(async move { adapter.run_counts().await });
     }
 
     async fn run_counts(&self) {
         let counter = &self.registry().counter;
-        let clustered = !matches!(self, Adapter::Local(_));
+        let clustered = self.cluster.is_some();
         let mut view = (self.peers(), self.healthy());
         loop {
             tokio::select! {
@@ -77,11 +73,9 @@ impl Adapter {
     }
 
     fn peers(&self) -> Vec<String> {
-        match self {
-            Adapter::Local(_) => Vec::new(),
-            Adapter::Redis(c) => c.peer_nodes(),
-            Adapter::Nats(c) => c.peer_nodes(),
-        }
+        self.cluster
+            .as_ref()
+            .map_or_else(Vec::new, |c| c.peer_nodes())
     }
 
     /// A peer came or went, or Redis or NATS came back: every count here may be
@@ -96,8 +90,8 @@ impl Adapter {
                 channels.push((app.app().id.clone(), channel));
             }
         }
-        if let (Adapter::Redis(c), true) = (self, reconnected) {
-            c.counts_written(&channels);
+        if let (Some(c), true) = (&self.cluster, reconnected) {
+            c.recounted(&channels);
         }
     }
 
@@ -120,10 +114,9 @@ impl Adapter {
             return waiting;
         }
         let keys: Vec<ChannelKey> = here.iter().map(|(k, _)| k.clone()).collect();
-        let remote = match self {
-            Adapter::Local(_) => Ok(vec![0; keys.len()]),
-            Adapter::Redis(c) => c.remote_subscriptions(&keys).await,
-            Adapter::Nats(c) => c.remote_subscriptions(&keys).await,
+        let remote = match &self.cluster {
+            None => Ok(vec![0; keys.len()]),
+            Some(c) => c.remote_subscriptions(&keys).await,
         };
         let Ok(remote) = remote else {
             // Retried while the node is connected; after an outage every channel is counted again.

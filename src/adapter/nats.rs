@@ -97,16 +97,18 @@ mod interest;
 mod names;
 mod queries;
 mod scan;
+mod seam;
 mod state;
 mod sync;
 mod watch;
 
-use super::{presence_of, AdapterError};
-use crate::channel::registry::{AppState, JoinError, Joined, Left};
+use super::cluster::Cluster as _;
+use super::AdapterError;
+use crate::channel::registry::JoinError;
 use crate::channel::{Member, Registry};
 use crate::config;
 use crate::protocol;
-use crate::socket::{Frame, Sink};
+use crate::socket::Frame;
 use async_nats::jetstream::kv::Store;
 use async_nats::Client;
 use bytes::Bytes;
@@ -125,7 +127,6 @@ const BUS_QUEUE: usize = 65_536;
 
 /// The buckets of one connection session.
 pub struct Buckets {
-    pub js: async_nats::jetstream::Context,
     pub nodes: Store,
     pub chan: Store,
     pub subs: Store,
@@ -203,16 +204,6 @@ impl Cluster {
         cluster
     }
 
-    pub fn healthy(&self) -> bool {
-        self.healthy.load(Ordering::Acquire)
-    }
-
-    /// Connections per app on the other live nodes, from their last heartbeats.
-    pub fn remote_connections(&self, app: &str) -> usize {
-        let peers = lock(&self.peers);
-        peers.values().filter_map(|p| p.conns.get(app)).sum()
-    }
-
     fn buckets(&self) -> Result<Arc<Buckets>, AdapterError> {
         match (self.healthy(), lock(&self.kv).clone()) {
             (true, Some(kv)) => Ok(kv),
@@ -224,32 +215,6 @@ impl Cluster {
         lock(&self.client).clone()
     }
 
-    /// Put a frame on the bus for the other nodes. Dropped (and counted) when NATS is down.
-    pub fn publish(&self, kind: Bus, app: &str, target: &str, except: Option<&str>, frame: &Frame) {
-        if !self.healthy() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        let subject = match kind {
-            Bus::Broadcast | Bus::Member(_) | Bus::Count => self.names.channel(app, target),
-            Bus::ToUser | Bus::Terminate | Bus::Watch(_) => self.names.app(app),
-        };
-        let msg = self.bus_message(kind, app, target, except, frame);
-        if self.bus_tx.try_send((subject, msg)).is_err() {
-            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            tracing::warn!(dropped = n, "cluster bus queue full: message dropped");
-        }
-    }
-
-    /// A new member numbered `seq`, to the subscribers here and on every node
-    /// whose member list did not have it (never to the joining socket).
-    fn announce_member(&self, app: &AppState, channel: &str, m: &Member, seq: u64, sid: &str) {
-        let info = m.info_json.as_deref();
-        let frame = Frame::from(protocol::member_added(channel, &m.id_json, info));
-        app.announce_member(channel, &frame, seq, Some(sid));
-        self.publish(Bus::Member(seq), &app.app().id, channel, Some(sid), &frame);
-    }
-
     /// `member_removed` here and on the other nodes.
     fn announce_gone(&self, app: &str, channel: &str, m: &Member) {
         let frame = Frame::from(protocol::member_removed(channel, &m.id_json));
@@ -259,77 +224,15 @@ impl Cluster {
         self.publish(Bus::Broadcast, app, channel, None, &frame);
     }
 
-    fn mark_dirty(&self, app: &AppState, channel: &str) {
-        lock(&self.dirty).insert((app.app().id.clone(), channel.to_string()));
-    }
-
-    /// Listen to the channel's subject (if not yet) and wait until the server has it.
-    async fn listen(&self, app: &str, channel: &str) {
-        let Some(client) = self.client() else { return };
-        let subject = self.names.channel(app, channel);
-        self.interest
-            .listen(&client, &subject, &self.names.ping())
-            .await;
-    }
-
-    /// Stop listening to the channel's subject if it has no local subscriber.
-    fn unlisten(&self, app: &AppState, channel: &str) {
-        let subject = self.names.channel(&app.app().id, channel);
-        self.interest
-            .release(&subject, || app.counts(channel).is_none());
-    }
-
-    pub async fn subscribe(
-        &self,
-        app: &AppState,
-        channel: &str,
-        sink: &Arc<Sink>,
-        member: Option<Member>,
-    ) -> Result<Joined, AdapterError> {
-        let mut joined = app.subscribe(channel, sink, member.clone(), None, false)?;
-        self.mark_dirty(app, channel);
-        self.listen(&app.app().id, channel).await;
-        if joined.occupied {
-            joined.occupied = self.occupy(app, channel, true).await == Some(true);
-        }
-        let Some(m) = member else { return Ok(joined) };
-        if joined.already {
-            joined.presence = Some(presence_of(&self.members(app, channel).await?));
-            return Ok(joined);
-        }
-        match self.join(app, channel, &m).await {
-            Ok((added, members, seq)) => {
-                app.presence_joined(channel, sink.key, seq);
-                if added {
-                    let sid = sink.socket_id().to_string();
-                    self.announce_member(app, channel, &m, seq, &sid);
-                }
-                joined.member_added = added;
-                joined.presence = Some(presence_of(&members));
-                Ok(joined)
-            }
-            Err(e) => {
-                if app
-                    .unsubscribe(channel, sink.key)
-                    .is_some_and(|l| l.vacated)
-                {
-                    self.unlisten(app, channel);
-                    self.occupy(app, channel, false).await;
-                }
-                Err(e)
-            }
-        }
-    }
-
     async fn join(
         &self,
-        app: &AppState,
+        app: &str,
         channel: &str,
         m: &Member,
+        max: usize,
     ) -> Result<(bool, Vec<Member>, u64), AdapterError> {
         let kv = self.buckets()?;
-        let max = app.app().limits.max_presence_members;
-        let key = Names::chan_key(&app.app().id, channel);
+        let key = Names::chan_key(app, channel);
         let node = &self.names.node;
         let (added, chan) = chan::change(&kv.chan, &key, |c| c.join(node, m, 1, max))
             .await
@@ -340,50 +243,34 @@ impl Cluster {
         }
     }
 
-    /// Leave a channel here and, for presence, in JetStream. `member_removed` is
-    /// set when the user's last socket in the whole cluster left (the caller announces it).
-    pub async fn unsubscribe(&self, app: &AppState, channel: &str, key: u64) -> Option<Left> {
-        let mut left = app.unsubscribe(channel, key)?;
-        self.mark_dirty(app, channel);
-        if left.vacated {
-            self.unlisten(app, channel);
-            left.vacated = self.occupy(app, channel, false).await == Some(true);
-        }
-        let Some(user) = left.user.clone() else {
-            return Some(left);
-        };
-        let local = left.member_removed.take();
-        let chan_key = Names::chan_key(&app.app().id, channel);
+    /// One socket of `user` leaves the channel's presence entry: the member when
+    /// the user's last socket in the cluster left.
+    async fn leave(
+        &self,
+        app: &str,
+        channel: &str,
+        user: &str,
+    ) -> Result<Option<Member>, AdapterError> {
+        let kv = self.buckets()?;
+        let key = Names::chan_key(app, channel);
         let node = &self.names.node;
-        let removed = match self.buckets() {
-            Ok(kv) => chan::change(&kv.chan, &chan_key, |c| c.leave(node, &user))
-                .await
-                .map(|(m, _)| m)
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        match removed {
-            Ok(gone) => left.member_removed = gone,
-            Err(error) => {
-                tracing::warn!(
-                    error,
-                    channel,
-                    "presence leave failed; announced after reconnecting"
-                );
-                if let Some(m) = local {
-                    let entry = (app.app().id.clone(), channel.to_string(), m);
-                    lock(&self.failed_leaves).push(entry);
-                }
-            }
-        }
-        Some(left)
+        chan::change(&kv.chan, &key, |c| c.leave(node, user))
+            .await
+            .map(|(m, _)| m)
+            .map_err(|e| unavailable("presence leave", e))
+    }
+
+    /// A leave JetStream did not take: announced after reconnecting.
+    fn leave_failed(&self, app: &str, channel: &str, member: Member) {
+        let entry = (app.to_string(), channel.to_string(), member);
+        lock(&self.failed_leaves).push(entry);
     }
 
     /// Add this node to (remove it from) the channel's occupancy: `Some(true)`
     /// when that was the cluster-wide transition, `None` when JetStream cannot say.
-    async fn occupy(&self, app: &AppState, channel: &str, present: bool) -> Option<bool> {
+    async fn occupy(&self, app: &str, channel: &str, present: bool) -> Option<bool> {
         let kv = self.buckets().ok()?;
-        let key = Names::chan_key(&app.app().id, channel);
+        let key = Names::chan_key(app, channel);
         let node = &self.names.node;
         let change = chan::change(&kv.chan, &key, |c| match present {
             true => c.nodes.insert(node.clone()) && c.nodes.len() == 1,
@@ -399,7 +286,7 @@ impl Cluster {
     }
 
     /// Leave the cluster at once (after the sockets have gone).
-    pub async fn shutdown(&self) {
+    async fn shutdown(&self) {
         if let Ok(kv) = self.buckets() {
             sync::forget_own(self, &kv).await;
         }

@@ -21,7 +21,7 @@
 //! # Delivery
 //! A publish is delivered to local subscribers at once and put on a bounded queue;
 //! one task sends the queue in order over the node's one link (pipelined;
-//! [`conn`]), each message to its subject. A node listens to a channel's subject
+//! [`crate::redis_link`]), each message to its subject. A node listens to a channel's subject
 //! only while it has local subscribers to it ([`subjects`]: subscribed on the first,
 //! unsubscribed 2 s after the last left), so bus messages per event = nodes that hold
 //! the channel, and a node pays nothing for channels it does not serve. Per channel,
@@ -44,7 +44,7 @@
 //! pub/sub (`SSUBSCRIBE`/`SPUBLISH`, each subject served by its slot's master, so
 //! delivery work spreads over the shards). Every script reads and writes one key, so
 //! it is atomic in its slot; a pipeline whose keys span slots is sent command by
-//! command ([`conn`]); bus publishes are grouped per subject, keeping a channel's order.
+//! command ([`crate::redis_link`]); bus publishes are grouped per subject, keeping a channel's order.
 //! A lost master (failover to its replica) drops one of the link's connections, and
 //! a moved slot makes Redis unsubscribe the slot's listeners (a `sunsubscribe` this
 //! node did not ask for): either way the node starts a new link, subscribes again
@@ -87,22 +87,22 @@
 //!   known. Each socket hears of each member once: from the list or from `member_added`.
 
 mod bus;
-mod conn;
 mod counts;
 mod keys;
 mod queries;
 mod scripts;
+mod seam;
 mod state;
 mod subjects;
 mod watch;
 
-use super::{presence_of, AdapterError};
-use crate::channel::registry::{AppState, JoinError, Joined, Left};
+use super::cluster::Cluster as _;
+use super::AdapterError;
+use crate::channel::registry::JoinError;
 use crate::channel::{Member, Registry};
 use crate::config;
 use crate::protocol;
-use crate::socket::{Frame, Sink};
-use conn::{Conn, Target};
+use crate::redis_link::{Conn, Target};
 use keys::Keys;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -184,14 +184,6 @@ impl Cluster {
         Ok(cluster)
     }
 
-    pub fn healthy(&self) -> bool {
-        self.healthy.load(Ordering::Acquire)
-    }
-
-    pub fn remote_connections(&self, app: &str) -> usize {
-        lock(&self.remote_conns).get(app).copied().unwrap_or(0)
-    }
-
     fn conn(&self) -> Result<Conn, AdapterError> {
         match (self.healthy(), lock(&self.conn).clone()) {
             (true, Some(c)) => Ok(c),
@@ -199,153 +191,52 @@ impl Cluster {
         }
     }
 
-    /// Put a frame on the bus for the other nodes. Dropped (and counted) when Redis is down.
-    pub fn publish(&self, kind: Bus, app: &str, target: &str, except: Option<&str>, frame: &Frame) {
-        if !self.healthy() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        let subject = match kind.per_channel() {
-            true => self.keys.subject(app, target),
-            false => self.keys.bus(),
-        };
-        let payload = self.bus_message(kind, app, target, except, frame);
-        if self.bus_tx.try_send(Outgoing { subject, payload }).is_err() {
-            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            tracing::warn!(dropped = n, "cluster bus queue full: message dropped");
-        }
-    }
-
-    /// A new member numbered `seq`, to the subscribers here and on every node
-    /// whose member list did not have it (never to the joining socket).
-    fn announce_member(
-        &self,
-        app: &AppState,
-        channel: &str,
-        m: &Member,
-        seq: u64,
-        socket_id: &str,
-    ) {
-        let info = m.info_json.as_deref();
-        let frame = Frame::from(protocol::member_added(channel, &m.id_json, info));
-        app.announce_member(channel, &frame, seq, Some(socket_id));
-        self.publish(
-            Bus::Member(seq),
-            &app.app().id,
-            channel,
-            Some(socket_id),
-            &frame,
-        );
-    }
-
-    fn mark_dirty(&self, app: &AppState, channel: &str) {
-        lock(&self.dirty).insert((app.app().id.clone(), channel.to_string()));
-    }
-
-    pub async fn subscribe(
-        &self,
-        app: &AppState,
-        channel: &str,
-        sink: &Arc<Sink>,
-        member: Option<Member>,
-    ) -> Result<Joined, AdapterError> {
-        let mut joined = app.subscribe(channel, sink, member.clone(), None, false)?;
-        self.mark_dirty(app, channel);
-        // Both are one round trip for a node's first subscriber: wait for them together.
-        let occupancy = async {
-            match joined.occupied {
-                true => self.occupancy(app, channel, true).await == Some(1),
-                false => false,
-            }
-        };
-        let ((), occupied) = tokio::join!(self.listen(app, channel), occupancy);
-        joined.occupied = occupied;
-        let Some(m) = member else { return Ok(joined) };
-        if joined.already {
-            joined.presence = Some(presence_of(&self.members(app, channel).await?));
-            return Ok(joined);
-        }
-        match self.join(app, channel, &m).await {
-            Ok((added, members, seq)) => {
-                app.presence_joined(channel, sink.key, seq);
-                if added {
-                    let socket_id = sink.socket_id().to_string();
-                    self.announce_member(app, channel, &m, seq, &socket_id);
-                }
-                joined.member_added = added;
-                joined.presence = Some(presence_of(&members));
-                Ok(joined)
-            }
-            Err(e) => {
-                app.unsubscribe(channel, sink.key);
-                Err(e)
-            }
-        }
-    }
-
     async fn join(
         &self,
-        app: &AppState,
+        app: &str,
         channel: &str,
         m: &Member,
+        max: usize,
     ) -> Result<(bool, Vec<Member>, u64), AdapterError> {
         let mut conn = self.conn()?;
-        let max = app.app().limits.max_presence_members;
-        let (added, members, seq) =
-            scripts::join(&mut conn, &self.keys, &app.app().id, channel, m, 1, max)
-                .await
-                .map_err(|e| unavailable("presence join", e))?;
+        let (added, members, seq) = scripts::join(&mut conn, &self.keys, app, channel, m, 1, max)
+            .await
+            .map_err(|e| unavailable("presence join", e))?;
         match added {
             -1 => Err(JoinError::PresenceFull.into()),
             n => Ok((n == 1, members, seq)),
         }
     }
 
-    /// Leave a channel here and, for presence, in Redis. `member_removed` is set
-    /// when the user's last socket in the whole cluster left (the caller announces it).
-    pub async fn unsubscribe(&self, app: &AppState, channel: &str, key: u64) -> Option<Left> {
-        let mut left = app.unsubscribe(channel, key)?;
-        self.mark_dirty(app, channel);
-        if left.vacated {
-            self.subjects
-                .idle(&self.keys.subject(&app.app().id, channel));
-            left.vacated = self.occupancy(app, channel, false).await == Some(0);
-        }
-        let Some(user) = left.user.clone() else {
-            return Some(left);
+    /// One socket of `user` leaves the channel's presence: the member when the
+    /// user's last socket in the cluster left. Without Redis nothing is written
+    /// (this node's members are purged and announced on reconnect).
+    async fn leave(
+        &self,
+        app: &str,
+        channel: &str,
+        user: &str,
+    ) -> Result<Option<Member>, AdapterError> {
+        let Ok(mut conn) = self.conn() else {
+            return Ok(None);
         };
-        let removed = match self.conn() {
-            Ok(mut conn) => {
-                scripts::leave(&mut conn, &self.keys, &app.app().id, channel, &user).await
-            }
-            Err(_) => Ok(false),
-        };
-        match removed {
-            Ok(true) => {
-                // Gone from the cluster, even if this node had other sockets of the user.
-                let member = left.member_removed.take().unwrap_or_else(|| Member {
-                    id_json: protocol::quote(&user),
-                    id: user,
-                    info_json: None,
-                });
-                left.member_removed = Some(member);
-            }
-            Ok(false) => left.member_removed = None,
-            Err(e) => {
-                tracing::warn!(error = %e, channel, "presence leave failed; the member is purged on reconnect");
-                left.member_removed = None;
-            }
-        }
-        Some(left)
+        let removed = scripts::leave(&mut conn, &self.keys, app, channel, user)
+            .await
+            .map_err(|e| unavailable("presence leave", e))?;
+        Ok(removed.then(|| Member {
+            id_json: protocol::quote(user),
+            id: user.to_string(),
+            info_json: None,
+        }))
     }
 
     /// Make sure this node hears the channel's subject before a socket is told it
     /// joined: at once when the subject is live, else after Redis acknowledged the
     /// `SUBSCRIBE` (one round trip, paid by a node's first subscribers to a channel).
     /// Without Redis there is nothing to wait for: the bus is down for every channel.
-    async fn listen(&self, app: &AppState, channel: &str) {
-        let subject = self.keys.subject(&app.app().id, channel);
-        if self.subjects.want(&subject, &app.app().id, channel) || !self.healthy() {
+    async fn listen(&self, app: &str, channel: &str) {
+        let subject = self.keys.subject(app, channel);
+        if self.subjects.want(&subject, app, channel) || !self.healthy() {
             return;
         }
         if !self.subjects.until_live(&subject, SUBSCRIBE_WAIT).await {
@@ -358,9 +249,9 @@ impl Cluster {
 
     /// Record this node's first subscriber (or last leaving); answers how many
     /// nodes now have subscribers, or `None` when Redis cannot say.
-    async fn occupancy(&self, app: &AppState, channel: &str, present: bool) -> Option<usize> {
+    async fn occupancy(&self, app: &str, channel: &str, present: bool) -> Option<usize> {
         let mut conn = self.conn().ok()?;
-        let key = self.keys.occupancy(&app.app().id, channel);
+        let key = self.keys.occupancy(app, channel);
         let mut pipe = ::redis::pipe();
         match present {
             true => pipe.sadd(&key, &self.keys.node).ignore(),
@@ -372,7 +263,7 @@ impl Cluster {
     }
 
     /// Leave the cluster at once (after the sockets have gone).
-    pub async fn shutdown(&self) {
+    async fn shutdown(&self) {
         if let Ok(mut conn) = self.conn() {
             if let Err(e) = state::forget_node(&mut conn, &self.keys, &self.keys.node).await {
                 tracing::warn!(error = %e, "could not remove this node's keys");

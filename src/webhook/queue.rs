@@ -14,12 +14,13 @@
 //! from the job's creation, on whichever node retries it.
 //!
 //! # Where (the adapter's Redis: `redis_url`, or the Redis Cluster of `redis_cluster_nodes`)
-//! On a Redis Cluster the queue connects to the same seeds as the adapter
-//! (`conn`). Every command names at most one key (`XADD`, `XREADGROUP`,
-//! `XINFO CONSUMERS`, `XPENDING`, `XCLAIM`, `XACK`, `XDEL` on the stream; `SET`,
-//! `EXISTS`, `DEL` on one heartbeat) and no pipeline mixes the stream with a
-//! heartbeat, so no key needs a hash tag and the names are the same as on one
-//! Redis. Dead workers are found from the group's consumer list, never by scanning
+//! On a Redis Cluster the queue connects to the same seeds as the adapter, over
+//! the same kind of link (`crate::redis_link`, connections of its own). Every
+//! command names at most one key (`XADD`, `XREADGROUP`, `XINFO CONSUMERS`,
+//! `XPENDING`, `XCLAIM`, `XACK`, `XDEL` on the stream; `SET`, `EXISTS`, `DEL` on
+//! one heartbeat); the one pipeline that mixes a heartbeat with the stream is sent
+//! command by command by the link on a cluster, so no key needs a hash tag and the
+//! names are the same as on one Redis. Dead workers are found from the group's consumer list, never by scanning
 //! keys. The stream lives in one slot: its master carries the whole queue.
 //!
 //! # Keys (under the adapter's prefix `P`, `redis_prefix`)
@@ -62,7 +63,6 @@
 //!   the cap the oldest jobs are dropped by Redis.
 
 mod claim;
-mod conn;
 pub mod producer;
 mod reader;
 pub mod worker;

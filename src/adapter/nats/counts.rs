@@ -16,11 +16,10 @@
 //! counted channel is marked then.
 
 use super::names::Names;
-use super::{lock, unavailable, Bus, Cluster};
+use super::{lock, unavailable, Cluster};
 use crate::adapter::AdapterError;
 use crate::channel::registry::counter::{counted, ChannelKey};
 use crate::channel::registry::AppState;
-use crate::socket::Frame;
 use async_nats::jetstream::kv::{EntryError, Operation, Store};
 use futures_util::{StreamExt, TryStreamExt};
 
@@ -63,18 +62,6 @@ impl Cluster {
             totals[i] += n;
         }
         Ok(totals)
-    }
-
-    /// This node's count of the channel was written: tell the nodes that
-    /// serve it, if its app sends counts.
-    pub(super) fn count_written(&self, app: &str, channel: &str) {
-        let wants = self
-            .registry
-            .app(app)
-            .is_some_and(|a| a.app().enable_subscription_count);
-        if wants && counted(channel) {
-            self.publish(Bus::Count, app, channel, None, &Frame::from_static(""));
-        }
     }
 
     /// A peer's count of the channel changed: count it again if it has subscribers here.

@@ -61,7 +61,7 @@ impl Cluster {
         Ok(entry.members.len())
     }
 
-    pub async fn counts(
+    pub(super) async fn counts(
         &self,
         app: &AppState,
         channel: &str,
@@ -84,7 +84,7 @@ impl Cluster {
         }))
     }
 
-    pub async fn channels(
+    pub(super) async fn channels(
         &self,
         app: &AppState,
         prefix: &str,
@@ -116,22 +116,22 @@ impl Cluster {
         Ok(out)
     }
 
-    pub async fn members(
+    pub(super) async fn members(
         &self,
-        app: &AppState,
+        app: &str,
         channel: &str,
     ) -> Result<Vec<Member>, AdapterError> {
         let kv = self.buckets()?;
-        let key = Names::chan_key(&app.app().id, channel);
+        let key = Names::chan_key(app, channel);
         let (entry, _, _) = chan::read(&kv.chan, &key)
             .await
             .map_err(|e| unavailable("members", e))?;
         Ok(entry.member_list())
     }
 
-    pub async fn cache_put(
+    pub(super) async fn cache_put(
         &self,
-        app: &AppState,
+        app: &str,
         channel: &str,
         frame: &Frame,
         data: &str,
@@ -146,19 +146,19 @@ impl Cluster {
         let Ok(value) = serde_json::to_vec(&cached) else {
             return;
         };
-        let key = Names::chan_key(&app.app().id, channel);
+        let key = Names::chan_key(app, channel);
         if let Err(e) = kv.cache.put(key, value.into()).await {
             tracing::warn!(error = %e, channel, "cache write to JetStream failed");
         }
     }
 
-    pub async fn cache_get(
+    pub(super) async fn cache_get(
         &self,
-        app: &AppState,
+        app: &str,
         channel: &str,
     ) -> Option<(Frame, String, Duration)> {
         let kv = self.buckets().ok()?;
-        let key = Names::chan_key(&app.app().id, channel);
+        let key = Names::chan_key(app, channel);
         let value = kv.cache.get(key).await.ok()??;
         let cached: Cached = serde_json::from_slice(&value).ok()?;
         let left = Duration::from_millis(cached.until).checked_sub(since_epoch())?;
@@ -167,21 +167,16 @@ impl Cluster {
 
     /// Take points from one of the app's per-second API budgets, shared by every
     /// node: a compare-and-set on the second's counter.
-    pub async fn take_budget(
+    pub(super) async fn take_budget(
         &self,
-        app: &AppState,
+        app: &str,
         api: rate::Api,
         limit: i64,
         points: i64,
     ) -> Result<Result<rate::Usage, rate::Usage>, AdapterError> {
         let kv = self.buckets()?;
         let now = since_epoch();
-        let key = format!(
-            "{}.{}.{}",
-            names::token(&app.app().id),
-            api.name(),
-            now.as_secs()
-        );
+        let key = format!("{}.{}.{}", names::token(app), api.name(), now.as_secs());
         for _ in 0..64 {
             let entry = kv
                 .rate

@@ -5,6 +5,7 @@
 use super::chan::{kv_err, KvError};
 use super::names::{self, Names};
 use super::{interest, lock, Buckets, Cluster, Peer};
+use crate::adapter::cluster::Cluster as _;
 use async_nats::jetstream::kv::{Operation, Store};
 use async_nats::jetstream::stream::{Config as StreamConfig, DiscardPolicy, StorageType};
 use async_nats::{Client, ConnectOptions, Event, ServerAddr};
@@ -208,7 +209,6 @@ async fn open(cluster: &Cluster, client: &Client) -> Result<Buckets, KvError> {
         .await?,
         marks: bucket(&js, names, "marks", hour, StorageType::File).await?,
         online: bucket(&js, names, "online", Duration::ZERO, StorageType::File).await?,
-        js,
     })
 }
 
@@ -337,7 +337,8 @@ async fn flush_counts(cluster: &Cluster, kv: &Buckets) -> Result<(), KvError> {
                     .map_err(kv_err)?,
             ),
         }
-        cluster.count_written(&app, &channel);
+        let state = cluster.registry.app(&app);
+        cluster.count_written(state.as_deref(), &channel);
     }
     Ok(())
 }

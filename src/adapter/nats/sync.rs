@@ -5,6 +5,7 @@ use super::chan::{self, kv_err, Chan, KvError};
 use super::names::{self, Names};
 use super::scan::scan;
 use super::{lock, Buckets, Bus, Cluster};
+use crate::adapter::cluster::Cluster as _;
 use crate::channel::Member;
 use crate::protocol;
 use crate::socket::Frame;

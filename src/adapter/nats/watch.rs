@@ -18,8 +18,8 @@
 use super::chan::{kv_err, KvError};
 use super::names::{self, Names};
 use super::scan::scan;
-use super::{unavailable, Buckets, Bus, Cluster};
-use crate::adapter::watch::status_frame;
+use super::{unavailable, Buckets, Cluster};
+use crate::adapter::cluster::Cluster as _;
 use crate::adapter::AdapterError;
 use crate::channel::registry::AppState;
 use async_nats::jetstream::kv::{Operation, Store, UpdateErrorKind};
@@ -37,7 +37,7 @@ const IN_FLIGHT: usize = 32;
 impl Cluster {
     /// Write whether `user` is signed in here now; `Some(online)` when that
     /// made the user online (offline) anywhere.
-    pub async fn user_changed(
+    pub(super) async fn user_changed(
         &self,
         app: &AppState,
         user: &str,
@@ -52,14 +52,13 @@ impl Cluster {
     }
 
     /// Whether each of `ids` is signed in on some node.
-    pub async fn online_users(
+    pub(super) async fn online_users(
         &self,
-        app: &AppState,
+        app: &str,
         ids: &[String],
     ) -> Result<Vec<bool>, AdapterError> {
         let kv = self.buckets()?;
-        let id = &app.app().id;
-        let keys: Vec<String> = ids.iter().map(|u| Names::chan_key(id, u)).collect();
+        let keys: Vec<String> = ids.iter().map(|u| Names::chan_key(app, u)).collect();
         futures_util::stream::iter(keys)
             .map(|key| {
                 let online = kv.online.clone();
@@ -69,18 +68,6 @@ impl Cluster {
             .try_collect()
             .await
             .map_err(|e| unavailable("watchlist status", e))
-    }
-
-    /// `online`/`offline` for `user` to the watchers here and on the other nodes.
-    pub fn announce_watch(&self, app: &AppState, user: &str, online: bool) {
-        let frame = status_frame(user, online);
-        app.tell_watchers(user, online, &frame);
-        // The bus is line-based: an id with a newline would be read as another one.
-        if user.contains('\n') {
-            tracing::debug!("watchlist change of a user id with a newline kept on this node");
-            return;
-        }
-        self.publish(Bus::Watch(online), &app.app().id, user, None, &frame);
     }
 }
 

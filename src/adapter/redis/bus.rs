@@ -1,9 +1,9 @@
 //! The bus over the node's one link: subscribing and unsubscribing delivery
 //! subjects, and publishing the queued messages in order.
 
-use super::conn::Conn;
 use super::{Bus, Cluster, Outgoing};
 use crate::adapter::bus;
+use crate::redis_link::Conn;
 use crate::socket::Frame;
 use ::redis::RedisResult;
 use tokio::sync::mpsc;

@@ -11,10 +11,10 @@
 //! here is marked then.
 
 use super::keys::sub_field;
-use super::{lock, unavailable, Bus, Cluster};
+use super::{lock, unavailable, Cluster};
+use crate::adapter::cluster::Cluster as _;
 use crate::adapter::AdapterError;
-use crate::channel::registry::counter::{counted, ChannelKey};
-use crate::socket::Frame;
+use crate::channel::registry::counter::ChannelKey;
 
 impl Cluster {
     /// The other live nodes, from the last heartbeat.
@@ -49,15 +49,9 @@ impl Cluster {
 
     /// This node's counts of `channels` were written: tell the other nodes of
     /// those whose app sends counts.
-    pub(crate) fn counts_written(&self, channels: &[ChannelKey]) {
+    pub(super) fn counts_written(&self, channels: &[ChannelKey]) {
         for (app, channel) in channels {
-            let wants = self
-                .registry
-                .app(app)
-                .is_some_and(|a| a.app().enable_subscription_count);
-            if wants && counted(channel) {
-                self.publish(Bus::Count, app, channel, None, &Frame::from_static(""));
-            }
+            self.count_written(self.registry.app(app).as_deref(), channel);
         }
     }
 }

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 impl Cluster {
-    pub async fn counts(
+    pub(super) async fn counts(
         &self,
         app: &AppState,
         channel: &str,
@@ -38,7 +38,7 @@ impl Cluster {
         }))
     }
 
-    pub async fn channels(
+    pub(super) async fn channels(
         &self,
         app: &AppState,
         prefix: &str,
@@ -85,27 +85,27 @@ impl Cluster {
         Ok(counts.filter(|(_, c)| c.subscriptions > 0).collect())
     }
 
-    pub async fn members(
+    pub(super) async fn members(
         &self,
-        app: &AppState,
+        app: &str,
         channel: &str,
     ) -> Result<Vec<Member>, AdapterError> {
         let mut conn = self.conn()?;
-        scripts::members(&mut conn, &self.keys, &app.app().id, channel)
+        scripts::members(&mut conn, &self.keys, app, channel)
             .await
             .map_err(|e| unavailable("members", e))
     }
 
-    pub async fn cache_put(
+    pub(super) async fn cache_put(
         &self,
-        app: &AppState,
+        app: &str,
         channel: &str,
         frame: &Frame,
         data: &str,
         ttl: Duration,
     ) {
         let Ok(mut conn) = self.conn() else { return };
-        let key = self.keys.cache(&app.app().id, channel);
+        let key = self.keys.cache(app, channel);
         let mut pipe = ::redis::pipe();
         pipe.hset_multiple(&key, &[("frame", frame.as_str()), ("data", data)])
             .pexpire(&key, ttl.as_millis() as i64);
@@ -116,9 +116,9 @@ impl Cluster {
 
     /// Take points from one of the app's per-second API budgets, shared by every
     /// node: one script per request, windows aligned on seconds of Unix time.
-    pub async fn take_budget(
+    pub(super) async fn take_budget(
         &self,
-        app: &AppState,
+        app: &str,
         api: rate::Api,
         limit: i64,
         points: i64,
@@ -127,20 +127,20 @@ impl Cluster {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
-        let key = self.keys.rate(&app.app().id, api.name(), now.as_secs());
+        let key = self.keys.rate(app, api.name(), now.as_secs());
         let (taken, used) = scripts::take(&mut conn, key, points, limit)
             .await
             .map_err(|e| unavailable("rate limit", e))?;
         Ok(rate::Usage::in_second(limit, used, taken, now))
     }
 
-    pub async fn cache_get(
+    pub(super) async fn cache_get(
         &self,
-        app: &AppState,
+        app: &str,
         channel: &str,
     ) -> Option<(Frame, String, Duration)> {
         let mut conn = self.conn().ok()?;
-        let key = self.keys.cache(&app.app().id, channel);
+        let key = self.keys.cache(app, channel);
         let mut pipe = ::redis::pipe();
         pipe.hget(&key, "frame").hget(&key, "data").pttl(&key);
         let (frame, data, ttl): (Option<String>, Option<String>, i64) =

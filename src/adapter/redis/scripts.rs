@@ -5,9 +5,9 @@
 //! master. The node's list of presence channels (`npres`) is written beside the
 //! join, not inside it, because it lives in another slot.
 
-use super::conn::Conn;
 use super::keys::{sub_field, Keys};
 use crate::channel::Member;
+use crate::redis_link::Conn;
 use ::redis::{AsyncCommands, RedisResult, Script};
 use std::sync::LazyLock;
 

@@ -2,10 +2,10 @@
 //! heartbeat, purge dead nodes, and start over when Redis goes away.
 
 use super::bus::{send_bus, subscribe, unsubscribe_idle};
-use super::conn::Conn;
 use super::keys::{sub_field, Keys};
 use super::{lock, scripts, Cluster, Outgoing};
 use crate::protocol;
+use crate::redis_link::Conn;
 use crate::socket::Frame;
 use ::redis::{AsyncCommands, PushInfo, PushKind, RedisResult, Value};
 use std::collections::{HashMap, HashSet};
@@ -93,7 +93,7 @@ fn pushes(cluster: &Arc<Cluster>, lost: &Arc<Notify>) -> impl Fn(PushInfo) -> Re
 }
 
 async fn connect(cluster: &Arc<Cluster>, lost: &Arc<Notify>) -> RedisResult<Conn> {
-    let mut conn = Conn::open(&cluster.target, pushes(cluster, lost)).await?;
+    let mut conn = Conn::with_pushes(&cluster.target, pushes(cluster, lost)).await?;
     let mut subjects = cluster.subjects.reset();
     subjects.push(cluster.keys.bus());
     subscribe(&mut conn, &subjects).await?;
@@ -255,7 +255,8 @@ async fn purge_node(cluster: &Cluster, conn: &mut Conn, node: &str) -> RedisResu
         for m in removed {
             let frame = Frame::from(protocol::member_removed(channel, &m.id_json));
             state.broadcast(channel, &frame, None);
-            cluster.publish(super::Bus::Broadcast, app, channel, None, &frame);
+            let bus: &dyn crate::adapter::cluster::Cluster = cluster;
+            bus.publish(super::Bus::Broadcast, app, channel, None, &frame);
         }
     }
     Ok(())

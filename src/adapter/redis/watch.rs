@@ -14,11 +14,11 @@
 //! members (its users that were nowhere else go offline); after a Redis outage a
 //! node registers its users again and announces what changed meanwhile.
 
-use super::conn::Conn;
 use super::{unavailable, Bus, Cluster};
-use crate::adapter::watch::status_frame;
+use crate::adapter::cluster::{status_frame, Cluster as _};
 use crate::adapter::AdapterError;
 use crate::channel::registry::AppState;
+use crate::redis_link::Conn;
 use ::redis::{AsyncCommands, RedisResult, Script};
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -71,7 +71,11 @@ return gone
 
 impl Cluster {
     /// The user's first socket here signed in: is it online anywhere for the first time?
-    pub async fn user_signed_in(&self, app: &AppState, user: &str) -> Result<bool, AdapterError> {
+    pub(super) async fn user_signed_in(
+        &self,
+        app: &AppState,
+        user: &str,
+    ) -> Result<bool, AdapterError> {
         let mut conn = self.conn()?;
         sign_in(self, &mut conn, &app.app().id, user)
             .await
@@ -79,7 +83,11 @@ impl Cluster {
     }
 
     /// The user's last socket here left: is it offline everywhere now?
-    pub async fn user_signed_out(&self, app: &AppState, user: &str) -> Result<bool, AdapterError> {
+    pub(super) async fn user_signed_out(
+        &self,
+        app: &AppState,
+        user: &str,
+    ) -> Result<bool, AdapterError> {
         let mut conn = self.conn()?;
         let gone: i64 = SIGN_OUT
             .key(self.keys.online(&app.app().id))
@@ -92,9 +100,9 @@ impl Cluster {
     }
 
     /// Whether each of `ids` is signed in on some node.
-    pub async fn online_users(
+    pub(super) async fn online_users(
         &self,
-        app: &AppState,
+        app: &str,
         ids: &[String],
     ) -> Result<Vec<bool>, AdapterError> {
         if ids.is_empty() {
@@ -103,24 +111,12 @@ impl Cluster {
         let mut conn = self.conn()?;
         let fields: Vec<String> = ids.iter().map(|id| format!("u|{id}")).collect();
         let counts: Vec<Option<i64>> = ::redis::cmd("HMGET")
-            .arg(self.keys.online(&app.app().id))
+            .arg(self.keys.online(app))
             .arg(&fields)
             .query_async(&mut conn)
             .await
             .map_err(|e| unavailable("watchlist status", e))?;
         Ok(counts.into_iter().map(|c| c.unwrap_or(0) > 0).collect())
-    }
-
-    /// `online`/`offline` for `user` to the watchers here and on the other nodes.
-    pub fn announce_watch(&self, app: &AppState, user: &str, online: bool) {
-        let frame = status_frame(user, online);
-        app.tell_watchers(user, online, &frame);
-        // The bus is line-based: an id with a newline would be read as another one.
-        if user.contains('\n') {
-            tracing::debug!("watchlist change of a user id with a newline kept on this node");
-            return;
-        }
-        self.publish(Bus::Watch(online), &app.app().id, user, None, &frame);
     }
 }
 

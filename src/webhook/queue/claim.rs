@@ -1,8 +1,12 @@
 //! Finding workers that stopped beating and taking over their pending jobs.
 
-use super::conn::Conn;
 use super::{entries, Job, Keys, GROUP};
+use crate::redis_link::Conn;
 use ::redis::{RedisResult, Value};
+
+/// A dead worker's job is claimed only if no one touched it for this long, so
+/// two live workers noticing the same death do not both take it.
+const CLAIM_IDLE_MS: u64 = 3_000;
 
 /// The group's consumers with their pending job counts.
 pub(super) async fn consumers(conn: &mut Conn, keys: &Keys) -> RedisResult<Vec<(String, u64)>> {
@@ -103,7 +107,7 @@ pub(super) async fn take(
         .arg(&keys.stream)
         .arg(GROUP)
         .arg(me)
-        .arg(super::worker::CLAIM_IDLE_MS)
+        .arg(CLAIM_IDLE_MS)
         .arg(&ids)
         .query_async(conn)
         .await?;

@@ -1,9 +1,9 @@
 //! Putting jobs in the stream: one task per Redis URL and prefix in the process,
 //! fed by a bounded buffer, `XADD`s pipelined, reconnecting with back-off.
 
-use super::conn::{Conn, Target};
 use super::{next_backoff, Job, Keys, Link, MAX_JOBS};
 use crate::config::RedisQueue;
+use crate::redis_link::{Conn, Target};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
@@ -42,7 +42,7 @@ pub fn producer(queue: &RedisQueue, buffer: usize) -> Result<Arc<Producer>, supe
     if let Some(p) = all.get(&key).filter(|p| !p.tx.is_closed()) {
         return Ok(p.clone());
     }
-    let target = Target::new(queue)?;
+    let target = Target::parse(&queue.redis_url, &queue.cluster_nodes)?;
     let (tx, rx) = mpsc::channel(buffer.max(1));
     tokio::spawn(run(target, Keys::new(queue), rx));
     let producer = Arc::new(Producer { tx });
@@ -86,7 +86,7 @@ async fn run(target: Target, keys: Keys, mut rx: mpsc::Receiver<Push>) {
     let mut batch = Batch::default();
     let mut link = Link::new("producer");
     loop {
-        let error = match target.connect(Duration::from_secs(5)).await {
+        let error = match Conn::plain(&target, Duration::from_secs(5)).await {
             Ok(mut conn) => {
                 link.up();
                 backoff = Duration::from_millis(100);

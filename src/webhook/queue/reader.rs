@@ -1,9 +1,8 @@
 //! The worker's reader: asks for jobs (`XREADGROUP ... BLOCK`, on a connection
 //! of its own since it blocks) while the worker has room, and hands them over.
 
-use super::conn::{Conn, Target};
-use super::worker::Held;
 use super::{entries, next_backoff, Job, Keys, Link, GROUP};
+use crate::redis_link::{Conn, Target};
 use ::redis::{RedisResult, Value};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -12,6 +11,13 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 /// Jobs asked for in one read at most.
 pub(super) const READ_COUNT: usize = 128;
+
+/// A job with its place among the jobs the worker holds.
+pub(super) struct Held {
+    pub id: String,
+    pub job: Option<Job>,
+    pub _permit: OwnedSemaphorePermit,
+}
 
 pub(super) struct Reader {
     pub target: Target,
@@ -30,7 +36,7 @@ impl Reader {
         let mut link = Link::new("worker reader");
         link.flag = Some(self.up.clone());
         loop {
-            let reason = match self.target.connect(Duration::from_secs(5)).await {
+            let reason = match Conn::plain(&self.target, Duration::from_secs(5)).await {
                 Ok(mut conn) => {
                     backoff = Duration::from_millis(100);
                     self.read(&mut conn, &mut link).await

@@ -3,11 +3,11 @@
 //! worker's loop, which delivers them per app, finishes them (`XACK` + `XDEL`),
 //! keeps its heartbeat and claims the jobs of workers that stopped beating.
 
-use super::conn::{Conn, Target};
-use super::reader::{Reader, READ_COUNT};
+use super::reader::{Held, Reader, READ_COUNT};
 use super::{claim, Job, Keys, Link, GROUP};
 use crate::config::{App, RedisQueue, WebhookSettings};
 use crate::metrics;
+use crate::redis_link::{Conn, Target};
 use crate::webhook::deliver;
 use ::redis::RedisResult;
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 
 /// Jobs a worker holds at most (in flight or waiting for their app's turn).
@@ -26,19 +26,9 @@ pub const READ_AHEAD: usize = 1024;
 const PER_APP: usize = crate::webhook::MAX_IN_FLIGHT;
 const HEARTBEAT: Duration = Duration::from_secs(1);
 const HEARTBEAT_TTL_MS: u64 = 5_000;
-/// A dead worker's job is claimed only if no one touched it for this long, so
-/// two live workers noticing the same death do not both take it.
-pub(super) const CLAIM_IDLE_MS: u64 = 3_000;
 
 /// Finds an app by id at delivery time (apps may change while serving).
 pub type Lookup = Arc<dyn Fn(&str) -> Option<Arc<App>> + Send + Sync>;
-
-/// A job with its place among the jobs the worker holds.
-pub(super) struct Held {
-    pub id: String,
-    pub job: Option<Job>,
-    pub _permit: OwnedSemaphorePermit,
-}
 
 /// A running worker; [`Worker::stop`] ends it.
 pub struct Worker {
@@ -56,7 +46,7 @@ impl Worker {
         up: Arc<AtomicBool>,
         apps: Lookup,
     ) -> Result<Worker, super::QueueError> {
-        let target = Target::new(queue)?;
+        let target = Target::parse(&queue.redis_url, &queue.cluster_nodes)?;
         let id = worker_id();
         let keys = Keys::new(queue);
         let permits = Arc::new(Semaphore::new(READ_AHEAD));
@@ -197,7 +187,7 @@ impl Loop {
     /// Every second: heartbeat and acknowledgements; every other: claims.
     async fn tick(&mut self, claim: bool) {
         if self.conn.is_none() {
-            match self.target.connect(Duration::from_secs(2)).await {
+            match Conn::plain(&self.target, Duration::from_secs(2)).await {
                 Ok(conn) => self.conn = Some(conn),
                 Err(e) => return self.link.down(&e),
             }
@@ -215,32 +205,31 @@ impl Loop {
         }
     }
 
-    /// The heartbeat, then the acknowledgements: two round trips, as the
-    /// heartbeat key and the stream may be on different masters of a cluster.
+    /// The heartbeat and the acknowledgements in one pipeline: one round trip on
+    /// a single server; on a cluster, where the heartbeat key and the stream may
+    /// be on different masters, the link sends them one by one.
     async fn beat_and_ack(&mut self) -> RedisResult<()> {
         let Some(conn) = self.conn.as_mut() else {
             return Ok(());
         };
-        ::redis::cmd("SET")
+        let mut pipe = ::redis::pipe();
+        pipe.cmd("SET")
             .arg(self.keys.heartbeat_of(&self.id))
             .arg(1)
             .arg("PX")
             .arg(HEARTBEAT_TTL_MS)
-            .query_async::<()>(conn)
-            .await?;
-        if self.finished.is_empty() {
-            return Ok(());
+            .ignore();
+        if !self.finished.is_empty() {
+            pipe.cmd("XACK")
+                .arg(&self.keys.stream)
+                .arg(GROUP)
+                .arg(&self.finished)
+                .ignore();
+            pipe.cmd("XDEL")
+                .arg(&self.keys.stream)
+                .arg(&self.finished)
+                .ignore();
         }
-        let mut pipe = ::redis::pipe();
-        pipe.cmd("XACK")
-            .arg(&self.keys.stream)
-            .arg(GROUP)
-            .arg(&self.finished)
-            .ignore();
-        pipe.cmd("XDEL")
-            .arg(&self.keys.stream)
-            .arg(&self.finished)
-            .ignore();
         pipe.query_async::<()>(conn).await?;
         self.finished.clear();
         Ok(())
@@ -349,7 +338,7 @@ impl Loop {
         }
         self.in_flight = FuturesUnordered::new();
         if self.conn.is_none() {
-            self.conn = self.target.connect(Duration::from_secs(2)).await.ok();
+            self.conn = Conn::plain(&self.target, Duration::from_secs(2)).await.ok();
         }
         let _ = self.beat_and_ack().await;
         if let Some(conn) = self.conn.as_mut() {

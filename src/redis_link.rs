@@ -1,8 +1,14 @@
-//! The node's one link to the bus: a single Redis (one multiplexed RESP3
-//! connection) or a Redis Cluster (one RESP3 connection per master, commands routed
-//! by slot). Either way the same link carries the commands and the pushed
-//! deliveries of the subjects this node subscribed, so a subscription is live for
-//! everything Redis sends after its acknowledgement on that link.
+//! The link to Redis that the cluster adapter and the webhook queue share: a
+//! single server (one multiplexed connection) or a Redis Cluster (one connection
+//! per master, commands routed by slot). A pipeline whose keys span slots is sent
+//! command by command in order on a cluster (which refuses it as one pipeline),
+//! so callers write one pipeline per round trip and a single server pays one.
+//!
+//! The adapter's link is RESP3 and carries the pushed deliveries of the subjects
+//! the node subscribed on the same connection as its commands, so a subscription
+//! is live for everything Redis sends after its acknowledgement on that link. The
+//! queue's links speak what the URL says, get no pushes and wait longer for
+//! answers (a blocking `XREADGROUP`).
 
 use ::redis::aio::{ConnectionLike, MultiplexedConnection};
 use ::redis::cluster::ClusterClientBuilder;
@@ -14,11 +20,12 @@ use ::redis::{
 use futures_util::FutureExt;
 use std::time::Duration;
 
+/// How long opening a connection may take, and the adapter's answers.
 const TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Where the bus is: one server, or the seed nodes of a Redis Cluster.
+/// Where Redis is: one server, or the seed nodes of a Redis Cluster.
 #[derive(Clone, Debug)]
-pub enum Target {
+pub(crate) enum Target {
     Single(ConnectionInfo),
     Cluster(Vec<ConnectionInfo>),
 }
@@ -27,51 +34,83 @@ impl Target {
     /// `nodes` empty: the single server at `url`; else the cluster seeded by `nodes`.
     pub fn parse(url: &str, nodes: &[String]) -> RedisResult<Target> {
         if nodes.is_empty() {
-            return Ok(Target::Single(resp3(url.into_connection_info()?)));
+            return Ok(Target::Single(url.into_connection_info()?));
         }
         let seeds = nodes.iter().map(|n| n.as_str().into_connection_info());
         Ok(Target::Cluster(seeds.collect::<RedisResult<_>>()?))
     }
 }
 
-fn resp3(mut info: ConnectionInfo) -> ConnectionInfo {
-    info.redis.protocol = ProtocolVersion::RESP3;
-    info
+/// What a link is opened with: pushes go to `push` (RESP3), answers wait `response`.
+struct Options<F> {
+    response: Duration,
+    push: Option<F>,
 }
 
 /// A connection of either kind; cheap to clone (clones share the link).
 #[derive(Clone)]
-pub enum Conn {
+pub(crate) enum Conn {
     Single(MultiplexedConnection),
     Cluster(ClusterConnection),
 }
 
+/// A push handler for links that take none.
+type NoPush = fn(PushInfo) -> Result<(), ()>;
+
 impl Conn {
-    /// Open the link; `push` sees every message Redis pushes to it, in order.
-    pub async fn open<F>(target: &Target, push: F) -> RedisResult<Conn>
+    /// The adapter's link (RESP3): `push` sees every message Redis pushes to it, in order.
+    pub async fn with_pushes<F>(target: &Target, push: F) -> RedisResult<Conn>
+    where
+        F: Fn(PushInfo) -> Result<(), ()> + Send + Sync + 'static,
+    {
+        let options = Options {
+            response: TIMEOUT,
+            push: Some(push),
+        };
+        Conn::open(target, options).await
+    }
+
+    /// A link of its own without pushes, whose answers may take `response`.
+    pub async fn plain(target: &Target, response: Duration) -> RedisResult<Conn> {
+        let options = Options::<NoPush> {
+            response,
+            push: None,
+        };
+        Conn::open(target, options).await
+    }
+
+    async fn open<F>(target: &Target, options: Options<F>) -> RedisResult<Conn>
     where
         F: Fn(PushInfo) -> Result<(), ()> + Send + Sync + 'static,
     {
         match target {
             Target::Single(info) => {
-                let client = ::redis::Client::open(info.clone())?;
-                let config = AsyncConnectionConfig::new()
+                let mut info = info.clone();
+                let mut config = AsyncConnectionConfig::new()
                     .set_connection_timeout(TIMEOUT)
-                    .set_response_timeout(TIMEOUT)
-                    .set_push_sender(push);
+                    .set_response_timeout(options.response);
+                if let Some(push) = options.push {
+                    info.redis.protocol = ProtocolVersion::RESP3;
+                    config = config.set_push_sender(push);
+                }
+                let client = ::redis::Client::open(info)?;
                 let conn = client
                     .get_multiplexed_async_connection_with_config(&config)
                     .await?;
                 Ok(Conn::Single(conn))
             }
             Target::Cluster(seeds) => {
-                let client = ClusterClientBuilder::new(seeds.clone())
-                    .use_protocol(ProtocolVersion::RESP3)
+                let mut builder = ClusterClientBuilder::new(seeds.clone())
                     .connection_timeout(TIMEOUT)
-                    .response_timeout(TIMEOUT)
-                    .push_sender(push)
-                    .build()?;
-                Ok(Conn::Cluster(client.get_async_connection().await?))
+                    .response_timeout(options.response);
+                if let Some(push) = options.push {
+                    builder = builder
+                        .use_protocol(ProtocolVersion::RESP3)
+                        .push_sender(push);
+                }
+                Ok(Conn::Cluster(
+                    builder.build()?.get_async_connection().await?,
+                ))
             }
         }
     }
