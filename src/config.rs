@@ -1,29 +1,30 @@
-//! Configuration: raw input (TOML file, `SOKETI_*` environment, flags) turned into
-//! one validated [`Config`] with apps indexed by id and by key. Pure: no I/O here
+//! Configuration: raw input (TOML file, Soketi JSON, `SOKETI_*` / `HERALD_*`
+//! environment, flags) turned into one validated [`Config`] with apps indexed by
+//! id and by key. Every setting is one row of [`settings`]. Pure: no I/O here
 //! except what the caller passes in.
 
+mod apps;
+mod build;
+pub mod console;
 pub mod env;
 pub mod origins;
 pub mod proxies;
+mod raw;
 mod redact;
+pub mod settings;
 pub mod soketi_json;
 pub mod source;
-pub use redact::url_without_password;
 pub mod summary;
 pub mod webhooks;
 
-mod apps;
-pub mod console;
-pub use console::Console;
-mod build;
-mod raw;
-
 pub use apps::Apps;
 pub use build::app_from_row;
-pub use raw::{RawApp, RawConfig, RawServer};
+pub use console::Console;
+pub use raw::RawConfig;
+pub use redact::{mask, url_without_password, MASK};
+pub use settings::{Limits, RawApp, RawServer};
 pub use source::{Scope, Source, Sources};
 
-use serde::Deserialize;
 use std::time::Duration;
 
 /// Problems that stop the server from starting, each naming what is wrong.
@@ -85,44 +86,6 @@ impl ConfigError {
                 message,
             },
             other => other,
-        }
-    }
-}
-
-/// Limits that apply per app; the server section gives their defaults.
-#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct Limits {
-    pub max_channel_name_length: usize,
-    pub max_presence_members: usize,
-    pub max_presence_member_size_kb: f64,
-    pub max_event_payload_kb: f64,
-    pub max_event_name_length: usize,
-    pub max_event_channels_at_once: usize,
-    pub max_event_batch_size: usize,
-    /// Client events per second per socket; negative means unlimited.
-    pub max_client_events_per_sec: i64,
-    pub user_authentication_timeout_ms: u64,
-    /// HTTP API events per second per app, one point per channel; negative means unlimited.
-    pub max_backend_events_per_sec: i64,
-    /// HTTP API channel queries (GET) per second per app; negative means unlimited.
-    pub max_read_req_per_sec: i64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_channel_name_length: 200,
-            max_presence_members: 100,
-            max_presence_member_size_kb: 2.0,
-            max_event_payload_kb: 100.0,
-            max_event_name_length: 200,
-            max_event_channels_at_once: 100,
-            max_event_batch_size: 10,
-            max_client_events_per_sec: 10,
-            user_authentication_timeout_ms: 30_000,
-            max_backend_events_per_sec: -1,
-            max_read_req_per_sec: -1,
         }
     }
 }
@@ -223,33 +186,6 @@ impl Mode {
     }
 }
 
-/// Webhook jobs kept in Redis (`queue_driver = "redis"`): a stream under `prefix`,
-/// on the server at `redis_url`, or on the Redis Cluster seeded by `cluster_nodes`
-/// when there are any (the adapter's seeds). Its `Debug` masks the URLs' passwords.
-#[derive(Clone, PartialEq)]
-pub struct RedisQueue {
-    pub redis_url: String,
-    pub cluster_nodes: Vec<String>,
-    pub prefix: String,
-}
-
-impl std::fmt::Debug for RedisQueue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisQueue")
-            .field("redis_url", &url_without_password(&self.redis_url))
-            .field(
-                "cluster_nodes",
-                &self
-                    .cluster_nodes
-                    .iter()
-                    .map(|n| url_without_password(n))
-                    .collect::<Vec<_>>(),
-            )
-            .field("prefix", &self.prefix)
-            .finish()
-    }
-}
-
 /// Bounds on what one client (or all of them) may hold of a node.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Guard {
@@ -277,16 +213,6 @@ pub struct Tls {
     pub key: String,
     /// Decrypts an `ENCRYPTED PRIVATE KEY`.
     pub passphrase: Option<String>,
-}
-
-impl std::fmt::Debug for Tls {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tls")
-            .field("cert", &self.cert)
-            .field("key", &self.key)
-            .field("passphrase", &self.passphrase.as_ref().map(|_| "****"))
-            .finish()
-    }
 }
 
 /// How webhooks are queued, batched and retried (the targets are per app).
@@ -347,15 +273,22 @@ fn normalize_prefix(prefix: &str) -> String {
     }
 }
 
-/// Redis adapter settings (`adapter = "redis"`). Its `Debug` masks the URL's password.
+/// A Redis link: the adapter's (`adapter = "redis"`) and the webhook queue's
+/// (`queue_driver = "redis"`: the adapter's URL or seeds and prefix, whichever
+/// adapter is chosen). Its `Debug` masks the URLs' passwords.
 #[derive(Clone, PartialEq)]
-pub struct Cluster {
+pub struct Redis {
     pub redis_url: String,
     /// Seed nodes (`redis://host:port`) of a Redis Cluster; empty: the one server at `redis_url`.
     pub cluster_nodes: Vec<String>,
-    /// Every Redis key and pub/sub channel starts with this.
+    /// Every Redis key, stream and pub/sub channel starts with this.
     pub prefix: String,
 }
+
+/// The adapter's Redis link (the name the adapter reads).
+pub type Cluster = Redis;
+/// The webhook queue's Redis link (the name the queue reads).
+pub type RedisQueue = Redis;
 
 /// NATS adapter settings (`adapter = "nats"`). Its `Debug` masks the password and token.
 #[derive(Clone, PartialEq)]
@@ -370,20 +303,6 @@ pub struct Nats {
     pub prefix: String,
 }
 
-impl std::fmt::Debug for Nats {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mask = |v: &Option<String>| v.as_ref().map(|_| "****");
-        f.debug_struct("Nats")
-            .field("servers", &self.servers)
-            .field("user", &self.user)
-            .field("password", &mask(&self.password))
-            .field("token", &mask(&self.token))
-            .field("connect_timeout", &self.connect_timeout)
-            .field("prefix", &self.prefix)
-            .finish()
-    }
-}
-
 /// The validated configuration the server runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -391,6 +310,9 @@ pub struct Config {
     pub apps: Apps,
     /// Where each setting was written, for errors found when serving starts.
     pub sources: Sources,
+    /// The `[server]` values as resolved (defaults included) and as `config check`
+    /// shows them: secrets masked.
+    pub settings: toml::Table,
 }
 
 /// Where the apps table is and how often it is read again. Its `Debug` masks the password.

@@ -33,7 +33,7 @@ impl fmt::Debug for Console {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Console")
             .field("enabled", &self.enabled)
-            .field("token", &self.token.as_ref().map(|_| "****"))
+            .field("token", &self.token.as_ref().map(|_| super::MASK))
             .field("queue", &self.queue)
             .finish()
     }

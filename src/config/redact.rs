@@ -1,20 +1,43 @@
-//! `Debug` for the settings that hold secrets: app secrets, passwords in a
-//! Redis URL or for PostgreSQL, webhook header values. Logs, panics and
-//! `{:?}` in tests then never show them; `herald config check` masks them too.
+//! The one way secrets are shown: app secrets, passwords (in URLs too), tokens,
+//! passphrases and webhook header values are `****`, entirely, in `Debug` (logs,
+//! panics, `{:?}` in tests) and in `herald config check` alike.
 
+use super::settings::{Kind, SERVER};
 use super::webhooks::Webhook;
-use super::{App, AppTable, Cluster};
+use super::{App, AppTable, Nats, Redis, Tls};
 use std::fmt;
 
-const MASK: &str = "****";
+/// What a secret is shown as.
+pub const MASK: &str = "****";
 
-/// `****` for a set secret, `""` for an empty one (so a missing secret shows).
-fn mask(secret: &str) -> &'static str {
-    if secret.is_empty() {
-        ""
-    } else {
-        MASK
+/// A secret as shown: `****`, whatever it is (its length and even whether it is
+/// empty stay hidden).
+pub fn mask(_secret: &str) -> &'static str {
+    MASK
+}
+
+/// An optional secret as shown: `****` when set.
+fn mask_set(secret: &Option<String>) -> Option<&'static str> {
+    secret.as_ref().map(|_| MASK)
+}
+
+/// The `[server]` values with every secret masked, as `config check` shows them
+/// (a set secret is `****`, a URL loses its password).
+pub(super) fn masked_settings(mut table: toml::Table) -> toml::Table {
+    use toml::Value as T;
+    let url = |v: &T| T::from(url_without_password(v.as_str().unwrap_or_default()));
+    for row in SERVER {
+        let Some(value) = table.get_mut(row.key) else {
+            continue;
+        };
+        *value = match (row.kind, &*value) {
+            (Kind::Secret, T::String(v)) if !v.is_empty() => T::from(MASK),
+            (Kind::Url, v) => url(v),
+            (Kind::Urls, T::Array(items)) => T::Array(items.iter().map(url).collect()),
+            _ => continue,
+        };
     }
+    table
 }
 
 /// A URL with the password of its `user:password@` part masked.
@@ -58,18 +81,16 @@ impl fmt::Debug for App {
     }
 }
 
-impl fmt::Debug for Cluster {
+impl fmt::Debug for Redis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Cluster")
+        let nodes: Vec<String> = self
+            .cluster_nodes
+            .iter()
+            .map(|n| url_without_password(n))
+            .collect();
+        f.debug_struct("Redis")
             .field("redis_url", &url_without_password(&self.redis_url))
-            .field(
-                "cluster_nodes",
-                &self
-                    .cluster_nodes
-                    .iter()
-                    .map(|n| url_without_password(n))
-                    .collect::<Vec<_>>(),
-            )
+            .field("cluster_nodes", &nodes)
             .field("prefix", &self.prefix)
             .finish()
     }
@@ -86,6 +107,29 @@ impl fmt::Debug for AppTable {
             .field("database", &self.database)
             .field("table", &self.table)
             .field("refresh", &self.refresh)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Tls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tls")
+            .field("cert", &self.cert)
+            .field("key", &self.key)
+            .field("passphrase", &mask_set(&self.passphrase))
+            .finish()
+    }
+}
+
+impl fmt::Debug for Nats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Nats")
+            .field("servers", &self.servers)
+            .field("user", &self.user)
+            .field("password", &mask_set(&self.password))
+            .field("token", &mask_set(&self.token))
+            .field("connect_timeout", &self.connect_timeout)
+            .field("prefix", &self.prefix)
             .finish()
     }
 }
