@@ -36,8 +36,6 @@ pub enum ConfigError {
     Duplicate { field: &'static str, value: String },
     #[error("app {id:?}: {field} must not be empty")]
     Empty { id: String, field: &'static str },
-    #[error("environment variable {name}: {message}")]
-    Env { name: String, message: String },
     #[error("no apps configured")]
     NoApps,
     /// A bad value, by the key that holds it (before [`Sources::locate`] names its source).
@@ -56,11 +54,7 @@ pub enum ConfigError {
 
 /// `" key"`, or nothing for the table itself.
 fn spaced(key: &str) -> String {
-    if key.is_empty() {
-        String::new()
-    } else {
-        format!(" {key}")
-    }
+    format!("{}{key}", if key.is_empty() { "" } else { " " })
 }
 
 impl ConfigError {
@@ -74,19 +68,15 @@ impl ConfigError {
     }
 
     /// The same error, about the `index`-th app.
-    fn in_app(self, index: usize) -> ConfigError {
-        match self {
-            ConfigError::Key {
-                scope: Scope::App(_),
-                key,
-                message,
-            } => ConfigError::Key {
-                scope: Scope::App(index),
-                key,
-                message,
-            },
-            other => other,
+    fn in_app(mut self, index: usize) -> ConfigError {
+        if let ConfigError::Key {
+            scope: scope @ Scope::App(_),
+            ..
+        } = &mut self
+        {
+            *scope = Scope::App(index);
         }
+        self
     }
 }
 

@@ -59,93 +59,38 @@ pub fn url_without_password(url: &str) -> String {
     format!("{scheme}://{masked}{}", &rest[at..])
 }
 
-impl fmt::Debug for App {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("App")
-            .field("id", &self.id)
-            .field("key", &self.key)
-            .field("secret", &mask(&self.secret))
-            .field("enabled", &self.enabled)
-            .field("enable_client_messages", &self.enable_client_messages)
-            .field(
-                "enable_user_authentication",
-                &self.enable_user_authentication,
-            )
-            .field("enable_subscription_count", &self.enable_subscription_count)
-            .field("enable_watchlist_events", &self.enable_watchlist_events)
-            .field("max_connections", &self.max_connections)
-            .field("limits", &self.limits)
-            .field("webhooks", &self.webhooks)
-            .field("allowed_origins", &self.allowed_origins)
-            .finish()
-    }
+/// `Debug` showing `$field`s as they are and `$secret`s through `$how`.
+macro_rules! debug_masked {
+    ($ty:ident { $($field:ident),* } $($secret:ident: $how:expr),*) => {
+        impl fmt::Debug for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    $(.field(stringify!($field), &self.$field))*
+                    $(.field(stringify!($secret), &$how(&self.$secret)))*
+                    .finish()
+            }
+        }
+    };
 }
 
-impl fmt::Debug for Redis {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let nodes: Vec<String> = self
-            .cluster_nodes
-            .iter()
-            .map(|n| url_without_password(n))
-            .collect();
-        f.debug_struct("Redis")
-            .field("redis_url", &url_without_password(&self.redis_url))
-            .field("cluster_nodes", &nodes)
-            .field("prefix", &self.prefix)
-            .finish()
-    }
+debug_masked!(App { id, key, enabled, enable_client_messages, enable_user_authentication,
+    enable_subscription_count, enable_watchlist_events, max_connections, limits, webhooks,
+    allowed_origins } secret: mask);
+debug_masked!(Redis { prefix } redis_url: url_without_password, cluster_nodes: urls);
+debug_masked!(AppTable { driver, host, port, user, database, table, refresh } password: mask);
+debug_masked!(Tls { cert, key } passphrase: mask_set);
+debug_masked!(Nats { servers, user, connect_timeout, prefix } password: mask_set, token: mask_set);
+debug_masked!(Webhook { event_types, filter } url: url_without_password, headers: headers);
+
+fn urls(urls: &[String]) -> Vec<String> {
+    urls.iter().map(|u| url_without_password(u)).collect()
 }
 
-impl fmt::Debug for AppTable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AppTable")
-            .field("driver", &self.driver)
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("user", &self.user)
-            .field("password", &mask(&self.password))
-            .field("database", &self.database)
-            .field("table", &self.table)
-            .field("refresh", &self.refresh)
-            .finish()
-    }
-}
-
-impl fmt::Debug for Tls {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Tls")
-            .field("cert", &self.cert)
-            .field("key", &self.key)
-            .field("passphrase", &mask_set(&self.passphrase))
-            .finish()
-    }
-}
-
-impl fmt::Debug for Nats {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Nats")
-            .field("servers", &self.servers)
-            .field("user", &self.user)
-            .field("password", &mask_set(&self.password))
-            .field("token", &mask_set(&self.token))
-            .field("connect_timeout", &self.connect_timeout)
-            .field("prefix", &self.prefix)
-            .finish()
-    }
-}
-
-impl fmt::Debug for Webhook {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let headers: Vec<(&str, &str)> = (self.headers.iter())
-            .map(|(name, value)| (name.as_str(), mask(value)))
-            .collect();
-        f.debug_struct("Webhook")
-            .field("url", &url_without_password(&self.url))
-            .field("event_types", &self.event_types)
-            .field("filter", &self.filter)
-            .field("headers", &headers)
-            .finish()
-    }
+fn headers(headers: &[(String, String)]) -> Vec<(&str, &str)> {
+    headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), mask(value)))
+        .collect()
 }
 
 #[cfg(test)]
