@@ -17,7 +17,7 @@ impl RawConfig {
     fn validate(mut self) -> Result<Config, ConfigError> {
         let mut server_table = self.server.clone();
         let limit_table = split_limits(&mut server_table);
-        let s: RawServer = deserialize(Scope::Server, server_table)?;
+        let s: RawServer = on_top(Scope::Server, server_table, &toml::Table::new())?;
         let defaults = merge_limits(Scope::Server, &Limits::default(), limit_table)?;
         let mut apps = Vec::new();
         for (i, raw) in self.apps_or_default().drain(..).enumerate() {
@@ -185,12 +185,11 @@ fn app_table(s: &RawServer) -> Result<Option<AppTable>, ConfigError> {
         password: password.clone(),
         database: database.clone(),
         table: table.clone(),
-        refresh: Duration::from_secs(
-            u64::try_from(s.app_refresh_secs)
-                .ok()
-                .filter(|n| *n > 0)
-                .unwrap_or(5),
-        ),
+        refresh: Duration::from_secs(if s.app_refresh_secs > 0 {
+            s.app_refresh_secs as u64
+        } else {
+            5
+        }),
     }))
 }
 
@@ -238,11 +237,7 @@ fn nats(s: &RawServer) -> Result<Option<Nats>, ConfigError> {
     if s.adapter != "nats" {
         return Ok(None);
     }
-    let servers: Vec<String> = s
-        .nats_servers
-        .iter()
-        .map(|v| v.trim().to_string())
-        .collect();
+    let servers: Vec<String> = s.nats_servers.iter().map(|v| v.trim().into()).collect();
     if servers.is_empty() || servers.iter().any(String::is_empty) {
         let message = "nats_servers must list at least one host:port";
         return Err(ConfigError::server_key("nats_servers", message));
@@ -262,16 +257,8 @@ fn nats(s: &RawServer) -> Result<Option<Nats>, ConfigError> {
     }))
 }
 
-/// A table into its type. On failure the error names the key at fault: the
-/// first key of `table` that fails on its own (every field has a default).
-fn deserialize<T: serde::de::DeserializeOwned>(
-    scope: Scope,
-    table: toml::Table,
-) -> Result<T, ConfigError> {
-    on_top(scope, table, &toml::Table::new())
-}
-
-/// The same, each key tried on top of `valid` (values known to pass).
+/// `table` on top of `valid` (values known to pass) into its type. On failure
+/// the error names the key at fault: the first key of `table` that fails on its own.
 fn on_top<T: serde::de::DeserializeOwned>(
     scope: Scope,
     table: toml::Table,
@@ -323,7 +310,7 @@ fn build_app(mut table: toml::Table, defaults: &Limits) -> Result<App, ConfigErr
         });
     }
     let limit_table = split_limits(&mut table);
-    let raw: RawApp = deserialize(scope, table)?;
+    let raw: RawApp = on_top(scope, table, &toml::Table::new())?;
     let limits = merge_limits(scope, defaults, limit_table)?;
     let webhooks = raw
         .webhooks

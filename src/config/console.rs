@@ -19,23 +19,14 @@ pub struct Console {
     pub queue: usize,
 }
 
-impl Default for Console {
-    fn default() -> Self {
-        Console {
-            enabled: false,
-            token: None,
-            queue: DEFAULT_QUEUE,
-        }
-    }
-}
-
 impl fmt::Debug for Console {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Console")
-            .field("enabled", &self.enabled)
-            .field("token", &self.token.as_ref().map(|_| super::MASK))
-            .field("queue", &self.queue)
-            .finish()
+        let token = self.token.as_ref().map(|_| super::MASK);
+        let (enabled, queue) = (self.enabled, self.queue);
+        write!(
+            f,
+            "Console {{ enabled: {enabled}, token: {token:?}, queue: {queue} }}"
+        )
     }
 }
 

@@ -8,6 +8,12 @@
 //! (Soketi's default app); any other sets `[server]`. When a row lists several
 //! variables, a later one wins (`HERALD_*` over `SOKETI_*`).
 //!
+//! To add a setting: one row in the struct it belongs to (`RawServer`, `Limits`
+//! or `RawApp`), e.g. `health_timeout_ms: u64 = 2000, Int, env "HERALD_HEALTH_TIMEOUT",
+//! flag "health-timeout" "Seconds ...";`, then read the field where the raw server
+//! is validated (`build.rs`) into the typed `Server` the code uses. TOML, the
+//! variables, Soketi JSON, the flag, `--help`, `config check` and error naming follow.
+//!
 //! Why not figment: its metadata names a provider, not the variable, option path
 //! or flag an operator wrote, and its environment reading is not Soketi's (JSON
 //! first, empty means unset, default-app variables); the rows below are the data
@@ -66,23 +72,6 @@ pub struct Setting {
     pub flag: Option<Flag>,
 }
 
-/// A default as its field's type: itself, or text for a `String`.
-trait Init<T> {
-    fn init(self) -> T;
-}
-
-impl<T> Init<T> for T {
-    fn init(self) -> T {
-        self
-    }
-}
-
-impl Init<String> for &str {
-    fn init(self) -> String {
-        self.to_string()
-    }
-}
-
 macro_rules! opt {
     () => { None };
     ($($t:tt)+) => { Some($($t)+) };
@@ -100,7 +89,7 @@ macro_rules! settings {
 
         impl Default for $name {
             fn default() -> Self {
-                $name { $($key: Init::init($default),)* }
+                $name { $($key: $default,)* }
             }
         }
 
@@ -122,7 +111,7 @@ settings! {
     #[derive(Clone, Deserialize, Serialize)]
     #[serde(default, deny_unknown_fields)]
     pub struct RawServer / SERVER {
-        host: String = "0.0.0.0", Str, env "SOKETI_HOST" "HERALD_HOST", json "host", flag "host" "Address to bind";
+        host: String = "0.0.0.0".into(), Str, env "SOKETI_HOST" "HERALD_HOST", json "host", flag "host" "Address to bind";
         port: u16 = 6001, Int, env "SOKETI_PORT" "HERALD_PORT", json "port", flag "port" "Port to bind";
         debug: bool = false, Bool, env "SOKETI_DEBUG" "HERALD_DEBUG", json "debug", flag "debug" "Per-frame debug logs";
         activity_timeout: u64 = 30, Int;
@@ -136,15 +125,15 @@ settings! {
         max_request_size_kb: usize = 1024, Megabytes, env "SOKETI_HTTP_MAX_REQUEST_SIZE", json "httpApi.requestLimitInMb";
         max_message_size_kb: usize = 100, Int;
         socket_queue: usize = 1024, Int;
-        adapter: String = "local", Str, env "SOKETI_ADAPTER_DRIVER" "HERALD_ADAPTER", json "adapter.driver", flag "adapter" "`local` (one process), `redis` or `nats` (a cluster)";
-        redis_url: String = "redis://127.0.0.1:6379/0", Url, env "HERALD_REDIS_URL", flag "redis-url" "Redis URL for the cluster adapter";
-        redis_prefix: String = "herald", Str, env "SOKETI_ADAPTER_REDIS_PREFIX", json "adapter.redis.prefix";
+        adapter: String = "local".into(), Str, env "SOKETI_ADAPTER_DRIVER" "HERALD_ADAPTER", json "adapter.driver", flag "adapter" "`local` (one process), `redis` or `nats` (a cluster)";
+        redis_url: String = "redis://127.0.0.1:6379/0".into(), Url, env "HERALD_REDIS_URL", flag "redis-url" "Redis URL for the cluster adapter";
+        redis_prefix: String = "herald".into(), Str, env "SOKETI_ADAPTER_REDIS_PREFIX", json "adapter.redis.prefix";
         redis_cluster_nodes: Vec<String> = Vec::new(), Urls, env "HERALD_REDIS_CLUSTER_NODES";
-        path_prefix: String = "", Str, env "SOKETI_PATH_PREFIX", json "pathPrefix";
+        path_prefix: String = "".into(), Str, env "SOKETI_PATH_PREFIX", json "pathPrefix";
         metrics_enabled: bool = false, Bool, env "SOKETI_METRICS_ENABLED", json "metrics.enabled";
-        metrics_host: String = "0.0.0.0", Str, env "SOKETI_METRICS_HOST", json "metrics.host";
+        metrics_host: String = "0.0.0.0".into(), Str, env "SOKETI_METRICS_HOST", json "metrics.host";
         metrics_port: u16 = 9601, Int, env "SOKETI_METRICS_SERVER_PORT", json "metrics.port";
-        metrics_prefix: String = "soketi_", Str, env "SOKETI_METRICS_PROMETHEUS_PREFIX", json "metrics.prometheus.prefix";
+        metrics_prefix: String = "soketi_".into(), Str, env "SOKETI_METRICS_PROMETHEUS_PREFIX", json "metrics.prometheus.prefix";
         webhook_batching: bool = false, Bool, env "SOKETI_WEBHOOKS_BATCHING", json "webhooks.batching.enabled";
         webhook_batching_ms: u64 = 50, Int, env "SOKETI_WEBHOOKS_BATCHING_DURATION", json "webhooks.batching.duration";
         webhook_vacate_delay_ms: u64 = 3000, Int;
@@ -152,24 +141,24 @@ settings! {
         webhook_retry_for_secs: u64 = 300, Int;
         webhook_queue: usize = 10_000, Int;
         webhook_timeout_ms: u64 = 10_000, Int;
-        webhook_ca_file: String = "", Raw, env "HERALD_WEBHOOK_CA_FILE", flag "webhook-ca-file" "PEM file of extra CA certificates trusted for https:// webhooks";
+        webhook_ca_file: String = "".into(), Raw, env "HERALD_WEBHOOK_CA_FILE", flag "webhook-ca-file" "PEM file of extra CA certificates trusted for https:// webhooks";
         accept_traffic_memory_threshold: f64 = 85.0, Float, env "SOKETI_HTTP_ACCEPT_TRAFFIC_MEMORY_THRESHOLD", json "httpApi.acceptTraffic.memoryThreshold";
-        tls_cert: String = "", Raw, env "SOKETI_SSL_CERT" "HERALD_TLS_CERT", json "ssl.certPath", flag "tls-cert" "PEM certificate chain: serve HTTPS and wss:// on the main port";
-        tls_key: String = "", Raw, env "SOKETI_SSL_KEY" "HERALD_TLS_KEY", json "ssl.keyPath", flag "tls-key" "PEM private key for --tls-cert";
-        tls_passphrase: String = "", Secret, env "SOKETI_SSL_PASS" "HERALD_TLS_PASSPHRASE", json "ssl.passphrase", flag "tls-passphrase" "Passphrase of an encrypted PKCS#8 key";
-        app_manager: String = "array", Str, env "SOKETI_APP_MANAGER_DRIVER", json "appManager.driver";
-        postgres_host: String = "127.0.0.1", Str, env "SOKETI_DB_POSTGRES_HOST", json "database.postgres.host";
+        tls_cert: String = "".into(), Raw, env "SOKETI_SSL_CERT" "HERALD_TLS_CERT", json "ssl.certPath", flag "tls-cert" "PEM certificate chain: serve HTTPS and wss:// on the main port";
+        tls_key: String = "".into(), Raw, env "SOKETI_SSL_KEY" "HERALD_TLS_KEY", json "ssl.keyPath", flag "tls-key" "PEM private key for --tls-cert";
+        tls_passphrase: String = "".into(), Secret, env "SOKETI_SSL_PASS" "HERALD_TLS_PASSPHRASE", json "ssl.passphrase", flag "tls-passphrase" "Passphrase of an encrypted PKCS#8 key";
+        app_manager: String = "array".into(), Str, env "SOKETI_APP_MANAGER_DRIVER", json "appManager.driver";
+        postgres_host: String = "127.0.0.1".into(), Str, env "SOKETI_DB_POSTGRES_HOST", json "database.postgres.host";
         postgres_port: u16 = 5432, Int, env "SOKETI_DB_POSTGRES_PORT", json "database.postgres.port";
-        postgres_user: String = "postgres", Raw, env "SOKETI_DB_POSTGRES_USERNAME", json "database.postgres.user";
-        postgres_password: String = "password", Secret, env "SOKETI_DB_POSTGRES_PASSWORD", json "database.postgres.password";
-        postgres_database: String = "main", Str, env "SOKETI_DB_POSTGRES_DATABASE", json "database.postgres.database";
-        postgres_table: String = "apps", Str, env "SOKETI_APP_MANAGER_POSTGRES_TABLE", json "appManager.postgres.table";
-        mysql_host: String = "127.0.0.1", Str, env "SOKETI_DB_MYSQL_HOST", json "database.mysql.host";
+        postgres_user: String = "postgres".into(), Raw, env "SOKETI_DB_POSTGRES_USERNAME", json "database.postgres.user";
+        postgres_password: String = "password".into(), Secret, env "SOKETI_DB_POSTGRES_PASSWORD", json "database.postgres.password";
+        postgres_database: String = "main".into(), Str, env "SOKETI_DB_POSTGRES_DATABASE", json "database.postgres.database";
+        postgres_table: String = "apps".into(), Str, env "SOKETI_APP_MANAGER_POSTGRES_TABLE", json "appManager.postgres.table";
+        mysql_host: String = "127.0.0.1".into(), Str, env "SOKETI_DB_MYSQL_HOST", json "database.mysql.host";
         mysql_port: u16 = 3306, Int, env "SOKETI_DB_MYSQL_PORT", json "database.mysql.port";
-        mysql_user: String = "root", Raw, env "SOKETI_DB_MYSQL_USERNAME", json "database.mysql.user";
-        mysql_password: String = "password", Secret, env "SOKETI_DB_MYSQL_PASSWORD", json "database.mysql.password";
-        mysql_database: String = "main", Str, env "SOKETI_DB_MYSQL_DATABASE", json "database.mysql.database";
-        mysql_table: String = "apps", Str, env "SOKETI_APP_MANAGER_MYSQL_TABLE", json "appManager.mysql.table";
+        mysql_user: String = "root".into(), Raw, env "SOKETI_DB_MYSQL_USERNAME", json "database.mysql.user";
+        mysql_password: String = "password".into(), Secret, env "SOKETI_DB_MYSQL_PASSWORD", json "database.mysql.password";
+        mysql_database: String = "main".into(), Str, env "SOKETI_DB_MYSQL_DATABASE", json "database.mysql.database";
+        mysql_table: String = "apps".into(), Str, env "SOKETI_APP_MANAGER_MYSQL_TABLE", json "appManager.mysql.table";
         app_refresh_secs: i64 = 5, Int, env "SOKETI_APP_MANAGER_CACHE_TTL", json "appManager.cache.ttl";
         http_request_timeout: u64 = 15, Int, env "HERALD_HTTP_REQUEST_TIMEOUT";
         ws_frame_timeout: u64 = 15, Int, env "HERALD_WS_FRAME_TIMEOUT";
@@ -178,16 +167,16 @@ settings! {
         max_channels_per_connection: usize = 0, Int, env "HERALD_MAX_CHANNELS_PER_CONNECTION";
         trusted_proxies: Vec<String> = Vec::new(), List, env "HERALD_TRUSTED_PROXIES";
         console_enabled: bool = false, Bool, env "HERALD_CONSOLE", flag "console" "Serve the debug console on the metrics port, /console";
-        console_token: String = "", Secret, env "HERALD_CONSOLE_TOKEN";
+        console_token: String = "".into(), Secret, env "HERALD_CONSOLE_TOKEN";
         console_queue: usize = super::console::DEFAULT_QUEUE, Int, env "HERALD_CONSOLE_QUEUE";
-        mode: String = "full", Str, env "SOKETI_MODE", json "mode";
-        queue_driver: String = "sync", OneOf(&["sync", "redis"]), env "SOKETI_QUEUE_DRIVER", json "queue.driver";
+        mode: String = "full".into(), Str, env "SOKETI_MODE", json "mode";
+        queue_driver: String = "sync".into(), OneOf(&["sync", "redis"]), env "SOKETI_QUEUE_DRIVER", json "queue.driver";
         nats_servers: Vec<String> = vec!["127.0.0.1:4222".to_string()], List, env "SOKETI_ADAPTER_NATS_SERVERS", json "adapter.nats.servers";
-        nats_user: String = "", Raw, env "SOKETI_ADAPTER_NATS_USER", json "adapter.nats.user";
-        nats_password: String = "", Secret, env "SOKETI_ADAPTER_NATS_PASSWORD", json "adapter.nats.pass";
-        nats_token: String = "", Secret, env "SOKETI_ADAPTER_NATS_TOKEN", json "adapter.nats.token";
+        nats_user: String = "".into(), Raw, env "SOKETI_ADAPTER_NATS_USER", json "adapter.nats.user";
+        nats_password: String = "".into(), Secret, env "SOKETI_ADAPTER_NATS_PASSWORD", json "adapter.nats.pass";
+        nats_token: String = "".into(), Secret, env "SOKETI_ADAPTER_NATS_TOKEN", json "adapter.nats.token";
         nats_timeout_ms: u64 = 10_000, Int, env "SOKETI_ADAPTER_NATS_TIMEOUT", json "adapter.nats.timeout";
-        nats_prefix: String = "herald", Str, env "SOKETI_ADAPTER_NATS_PREFIX", json "adapter.nats.prefix";
+        nats_prefix: String = "herald".into(), Str, env "SOKETI_ADAPTER_NATS_PREFIX", json "adapter.nats.prefix";
     }
 }
 
@@ -220,9 +209,9 @@ settings! {
     #[derive(Clone, Deserialize)]
     #[serde(default, deny_unknown_fields)]
     pub struct RawApp / APP {
-        id: String = "", Str, env "SOKETI_DEFAULT_APP_ID", alias "id" "AppId";
-        key: String = "", Str, env "SOKETI_DEFAULT_APP_KEY", alias "key" "AppKey";
-        secret: String = "", Secret, env "SOKETI_DEFAULT_APP_SECRET", alias "secret" "AppSecret";
+        id: String = "".into(), Str, env "SOKETI_DEFAULT_APP_ID", alias "id" "AppId";
+        key: String = "".into(), Str, env "SOKETI_DEFAULT_APP_KEY", alias "key" "AppKey";
+        secret: String = "".into(), Secret, env "SOKETI_DEFAULT_APP_SECRET", alias "secret" "AppSecret";
         enabled: bool = true, Bool, env "SOKETI_DEFAULT_APP_ENABLED", alias "enabled" "Enabled";
         enable_client_messages: bool = false, Bool, env "SOKETI_DEFAULT_APP_ENABLE_CLIENT_MESSAGES", alias "enableClientMessages" "EnableClientMessages" "enable_client_messages";
         enable_user_authentication: bool = false, Bool, env "SOKETI_DEFAULT_APP_USER_AUTHENTICATION", alias "enableUserAuthentication" "EnableUserAuthentication" "enable_user_authentication";

@@ -45,7 +45,7 @@ pub fn parse(path: &str, text: &str) -> Result<(RawConfig, Vec<String>), ConfigE
     if let Some(apps) = options.remove(APPS) {
         let apps = apps_of(apps, &mut warnings).map_err(file_error)?;
         for (i, (table, names)) in apps.into_iter().enumerate() {
-            let at = |option: String| file_key(path, &format!("{APPS}[{i}]{option}"));
+            let at = |option: String| Source::file(path, format!("{APPS}[{i}]{option}"));
             raw.sources.record(Scope::App(i), "", at(String::new()));
             for (key, alias) in names {
                 raw.sources
@@ -79,13 +79,6 @@ fn flatten(prefix: &str, object: Map<String, Value>, out: &mut BTreeMap<String, 
     }
 }
 
-fn file_key(path: &str, key: &str) -> Source {
-    Source::File {
-        path: path.to_string(),
-        key: key.to_string(),
-    }
-}
-
 /// Move every option a row reads from `options` into `raw.server`.
 fn server_options(raw: &mut RawConfig, options: &mut BTreeMap<String, Value>, file: &str) {
     let parts = REDIS_PARTS.map(|(_, path)| {
@@ -94,7 +87,7 @@ fn server_options(raw: &mut RawConfig, options: &mut BTreeMap<String, Value>, fi
             Value::Array(_) => value.to_string(),
             other => text(&other)?,
         };
-        Some((text, file_key(file, path)))
+        Some((text, Source::file(file, path)))
     });
     apply_redis(raw, parts);
     for row in SERVER.iter().chain(LIMITS) {
@@ -103,7 +96,7 @@ fn server_options(raw: &mut RawConfig, options: &mut BTreeMap<String, Value>, fi
                 continue; // absent, or a value left for the warning (`queue.driver: sqs`)
             };
             options.remove(path);
-            raw.set_server(row.key, value, file_key(file, path));
+            raw.set_server(row.key, value, Source::file(file, path));
         }
     }
     for &(path, fine) in NO_OP {

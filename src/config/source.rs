@@ -20,6 +20,12 @@ pub enum Source {
 }
 
 impl Source {
+    /// A key of the config file at `path`.
+    pub fn file(path: &str, key: impl Into<String>) -> Source {
+        let (path, key) = (path.to_string(), key.into());
+        Source::File { path, key }
+    }
+
     /// One source for a setting built from two written side by side (the Redis
     /// URL from `SOKETI_DB_REDIS_HOST` and `_PORT`): both names, or the first
     /// when they are of different kinds.
@@ -84,13 +90,15 @@ impl Sources {
 
     /// Every key of a file's table, recorded as written there (`[server] port`).
     pub(super) fn record_file(&mut self, path: &str, scope: Scope, table: &toml::Table) {
-        self.record(scope, "", file(path, scope.to_string()));
+        self.record(scope, "", Source::file(path, scope.to_string()));
         for key in table.keys() {
-            self.record(scope, key, file(path, format!("{scope} {key}")));
+            self.record(scope, key, Source::file(path, format!("{scope} {key}")));
         }
     }
 
     /// An error about a key, naming where that key was set; other errors unchanged.
+    /// A key set nowhere, or a problem of the table as a whole (a missing `id`), is
+    /// blamed on the table's own source if it has one (an app listed in a file).
     pub fn locate(&self, error: ConfigError) -> ConfigError {
         let ConfigError::Key {
             scope,
@@ -100,34 +108,20 @@ impl Sources {
         else {
             return error;
         };
-        if let Some(origin) = self.of(scope, &key) {
-            let origin = origin.clone();
-            return ConfigError::Setting { origin, message };
-        }
-        // Not set anywhere, or a problem of the table as a whole (a missing `id`):
-        // the table's own source, if it has one (an app listed in a file).
-        match self.of(scope, "") {
-            Some(origin) if key.is_empty() => ConfigError::Setting {
-                origin: origin.clone(),
-                message,
-            },
-            Some(origin) => ConfigError::Setting {
-                origin: origin.clone(),
-                message: format!("{key}: {message}"),
-            },
-            None => ConfigError::Key {
-                scope,
-                key,
-                message,
-            },
-        }
-    }
-}
-
-fn file(path: &str, key: String) -> Source {
-    Source::File {
-        path: path.to_string(),
-        key,
+        let (origin, message) = match (self.of(scope, &key), self.of(scope, "")) {
+            (Some(origin), _) => (origin, message),
+            (None, Some(origin)) if key.is_empty() => (origin, message),
+            (None, Some(origin)) => (origin, format!("{key}: {message}")),
+            (None, None) => {
+                return ConfigError::Key {
+                    scope,
+                    key,
+                    message,
+                }
+            }
+        };
+        let origin = origin.clone();
+        ConfigError::Setting { origin, message }
     }
 }
 
