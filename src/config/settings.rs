@@ -328,3 +328,35 @@ pub fn json_to_toml(j: J) -> Option<toml::Value> {
         ),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A name read by two rows would set two keys from one value: each variable,
+    /// Soketi option and flag belongs to one row, and a flag has a `HERALD_*` variable.
+    #[test]
+    fn every_name_belongs_to_one_row() {
+        let mut seen = std::collections::HashSet::new();
+        for row in rows() {
+            let flag = row.flag.map(|f| format!("--{}", f.long));
+            let json = row.json.iter().map(|p| format!("json {p}"));
+            for name in row
+                .env
+                .iter()
+                .map(|v| v.to_string())
+                .chain(json)
+                .chain(flag.clone())
+            {
+                assert!(seen.insert(name.clone()), "{name} is read by two rows");
+            }
+            if flag.is_some() {
+                assert!(
+                    row.env.iter().any(|v| v.starts_with("HERALD_")),
+                    "{}",
+                    row.key
+                );
+            }
+        }
+    }
+}

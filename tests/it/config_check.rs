@@ -169,3 +169,33 @@ fn a_host_that_does_not_resolve_is_named_with_where_it_was_set() {
     let stderr = text(&out.stderr);
     assert!(stderr.starts_with(want), "{stderr}");
 }
+
+/// Each `[server]` setting is printed with where its value was written: the
+/// file's key, the variable (`HERALD_*` over `SOKETI_*`) or the flag; secrets
+/// masked entirely whatever wrote them.
+#[test]
+fn each_setting_is_shown_with_where_it_was_written() {
+    let toml = "[server]\nport = 7001\nmetrics_port = 9700\n";
+    let vars = [
+        ("SOKETI_PORT", "7002"),
+        ("HERALD_PORT", "7003"),
+        ("HERALD_CONSOLE_TOKEN", "tok-secret-5"),
+    ];
+    let out = check_with(
+        ("src.toml", toml),
+        &["--config", "src.toml", "--debug"],
+        &vars,
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for line in [
+        "port = 7003  # environment variable HERALD_PORT",
+        "metrics_port = 9700  # config file src.toml, [server] metrics_port",
+        "debug = true  # flag --debug",
+        "console_token = \"****\"  # environment variable HERALD_CONSOLE_TOKEN",
+        "activity_timeout = 30\n",
+    ] {
+        assert!(stdout.contains(line), "{line:?} in {stdout}");
+    }
+    assert!(!stdout.contains("tok-secret-5"), "{stdout}");
+}
