@@ -29,7 +29,8 @@ pub enum Kind {
     Str,
     Int,
     Float,
-    /// `true`/`false`, a number (0 is off) or `yes`/`on`/`no`/`off`.
+    /// `true`/`false` or a number (0 is off); in a variable also `yes`/`on`/`no`/`off`,
+    /// in Soketi JSON any text but `""`, `"false"` and `"0"` is on.
     Bool,
     /// Megabytes, stored as kilobytes.
     Megabytes,
@@ -245,11 +246,23 @@ impl Kind {
     /// A value written as text (a variable, a flag): JSON first, else the text,
     /// except for kinds that are text as written.
     pub fn read_text(self, text: &str) -> Option<toml::Value> {
-        let json = match self {
-            Raw | Secret | List | Urls => J::String(text.to_string()),
-            _ => serde_json::from_str(text).unwrap_or_else(|_| J::String(text.to_string())),
+        let json = match (self, serde_json::from_str(text)) {
+            (Raw | Secret | List | Urls, _) => J::String(text.to_string()),
+            (_, Ok(J::Null)) => J::String(text.to_string()),
+            (_, Ok(json)) => json,
+            // Unreadable webhooks JSON in a variable is an error, not "no webhooks".
+            (Webhooks, Err(_)) => return Some(text.into()),
+            (_, Err(_)) => J::String(text.to_string()),
         };
-        self.read(json)
+        match (self, json) {
+            // A word, as Soketi's variables allow; any other text is refused.
+            (Bool, J::String(s)) => Some(match s.to_ascii_lowercase().as_str() {
+                "yes" | "on" => true.into(),
+                "no" | "off" => false.into(),
+                _ => s.into(),
+            }),
+            (kind, json) => kind.read(json),
+        }
     }
 
     /// A JSON value as this kind; `None` when it is to be left alone (`null`, a
@@ -270,11 +283,9 @@ impl Kind {
             (Float, J::Number(n)) => T::Float(n.as_f64()?),
             (Megabytes, J::Number(n)) => T::Integer((n.as_f64()? * 1024.0) as i64),
             (Bool, J::Number(n)) => T::Boolean(n.as_f64()? != 0.0),
-            (Bool, J::String(s)) => match s.to_ascii_lowercase().as_str() {
-                "true" | "yes" | "on" | "1" => T::Boolean(true),
-                "false" | "no" | "off" | "0" | "" => T::Boolean(false),
-                _ => T::String(s),
-            },
+            // Soketi's JSON truthiness: `"false"`, `"0"` and `""` are off.
+            (Bool, J::String(s)) => T::Boolean(!matches!(s.as_str(), "" | "false" | "0")),
+            (Bool, J::Array(_) | J::Object(_)) => T::Boolean(true),
             (List | Urls, J::String(s)) => list(&s),
             (List | Urls, J::Array(items)) => {
                 T::Array(items.iter().filter_map(text).map(T::String).collect())
