@@ -47,7 +47,9 @@ fn command() -> clap::Command {
             return cmd;
         };
         let default = match defaults.get(row.key) {
-            Some(v) if v.as_str() != Some("") => format!(" [default: {v}]"),
+            Some(v) if v.as_str() != Some("") && row.kind != Kind::Bool => {
+                format!(" [default: {v}]")
+            }
             _ => String::new(),
         };
         let help = format!("{} [env: {}]{default}", flag.help, row.env.join(", "));
