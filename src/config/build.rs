@@ -42,7 +42,15 @@ impl RawConfig {
 /// The `[server]` settings, validated.
 fn server(s: RawServer, defaults: Limits) -> Result<Server, ConfigError> {
     let (webhooks, guard, tls) = (webhook_settings(&s)?, guard(&s)?, tls(&s)?);
-    let (app_table, nats, mode) = (app_table(&s)?, nats(&s)?, mode(&s.mode)?);
+    let (app_table, nats) = (app_table(&s)?, nats(&s)?);
+    let modes = [
+        ("full", Mode::Full),
+        ("server", Mode::Server),
+        ("worker", Mode::Worker),
+    ];
+    let mode = pick("mode", &s.mode, &modes)?;
+    let adapters = [("local", false), ("redis", true), ("nats", false)];
+    let cluster = pick("adapter", &s.adapter, &adapters)?.then(|| redis(&s));
     let secs = |n: u64| Duration::from_secs(n.max(1));
     let kb = |n: usize| n.max(1).saturating_mul(1024);
     Ok(Server {
@@ -60,11 +68,15 @@ fn server(s: RawServer, defaults: Limits) -> Result<Server, ConfigError> {
         max_request_bytes: kb(s.max_request_size_kb),
         max_message_bytes: kb(s.max_message_size_kb),
         socket_queue: s.socket_queue.max(1),
-        cluster: adapter(&s)?,
+        cluster,
         path_prefix: normalize_prefix(&s.path_prefix),
         accept_traffic_memory_threshold: s.accept_traffic_memory_threshold,
         app_defaults: defaults,
-        console: super::console::build(s.console_enabled, &s.console_token, s.console_queue),
+        console: Console {
+            enabled: s.console_enabled,
+            token: non_empty(&s.console_token),
+            queue: s.console_queue.max(1),
+        },
         metrics: MetricsServer {
             enabled: s.metrics_enabled,
             host: s.metrics_host,
@@ -85,6 +97,7 @@ fn server(s: RawServer, defaults: Limits) -> Result<Server, ConfigError> {
 
 fn webhook_settings(s: &RawServer) -> Result<WebhookSettings, ConfigError> {
     let ms = |n: u64| Duration::from_millis(n.max(1));
+    let queues = [("sync", false), ("redis", true)];
     Ok(WebhookSettings {
         batching: s.webhook_batching.then(|| ms(s.webhook_batching_ms)),
         vacate_delay: Duration::from_millis(s.webhook_vacate_delay_ms),
@@ -93,21 +106,8 @@ fn webhook_settings(s: &RawServer) -> Result<WebhookSettings, ConfigError> {
         queue: s.webhook_queue.max(1),
         timeout: ms(s.webhook_timeout_ms),
         ca_file: non_empty(&s.webhook_ca_file),
-        redis_queue: match s.queue_driver.as_str() {
-            "sync" | "" => None,
-            "redis" => Some(redis(s)),
-            other => return Err(one_of("queue_driver", &["sync", "redis"], other)),
-        },
+        redis_queue: pick("queue_driver", &s.queue_driver, &queues)?.then(|| redis(s)),
     })
-}
-
-/// `adapter`: the Redis link for `redis`, nothing for `local` and `nats`.
-fn adapter(s: &RawServer) -> Result<Option<Redis>, ConfigError> {
-    match s.adapter.as_str() {
-        "local" | "nats" => Ok(None),
-        "redis" => Ok(Some(redis(s))),
-        other => Err(one_of("adapter", &["local", "redis", "nats"], other)),
-    }
 }
 
 /// The Redis link of the adapter and of the queue: `redis_url`, or the Redis
@@ -124,25 +124,22 @@ fn redis(s: &RawServer) -> Redis {
     }
 }
 
-/// `key must be "a", "b" or "c", not "value"`, about `key`.
-fn one_of(key: &str, choices: &[&str], value: &str) -> ConfigError {
-    let quoted: Vec<String> = choices.iter().map(|c| format!("{c:?}")).collect();
+/// The value of the choice `value` names (`""`: the first), else `key must be
+/// "a", "b" or "c", not "value"`.
+fn pick<T: Copy>(key: &str, value: &str, choices: &[(&str, T)]) -> Result<T, ConfigError> {
+    let name =
+        |(i, (name, _)): &(usize, &(&str, T))| *name == value || (value.is_empty() && *i == 0);
+    if let Some((_, (_, chosen))) = choices.iter().enumerate().find(name) {
+        return Ok(*chosen);
+    }
+    let quoted: Vec<String> = choices.iter().map(|(c, _)| format!("{c:?}")).collect();
     let (last, rest) = quoted.split_last().expect("choices");
     let list = match rest {
         [] => last.clone(),
         _ => format!("{} or {last}", rest.join(", ")),
     };
-    ConfigError::server_key(key, format!("{key} must be {list}, not {value:?}"))
-}
-
-/// `mode` (`SOKETI_MODE`).
-fn mode(mode: &str) -> Result<Mode, ConfigError> {
-    match mode {
-        "full" | "" => Ok(Mode::Full),
-        "server" => Ok(Mode::Server),
-        "worker" => Ok(Mode::Worker),
-        other => Err(one_of("mode", &["full", "server", "worker"], other)),
-    }
+    let message = format!("{key} must be {list}, not {value:?}");
+    Err(ConfigError::server_key(key, message))
 }
 
 fn guard(s: &RawServer) -> Result<Guard, ConfigError> {

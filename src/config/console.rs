@@ -3,8 +3,6 @@
 //! variables (`HERALD_CONSOLE`, `HERALD_CONSOLE_TOKEN`, `HERALD_CONSOLE_QUEUE`)
 //! and `--console` layer on top like every other setting.
 
-use std::fmt;
-
 /// Records a console stream may have waiting before new ones are dropped.
 pub const DEFAULT_QUEUE: usize = 1024;
 
@@ -17,17 +15,6 @@ pub struct Console {
     pub token: Option<String>,
     /// Per-watcher queue of records (at least 1).
     pub queue: usize,
-}
-
-impl fmt::Debug for Console {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let token = self.token.as_ref().map(|_| super::MASK);
-        let (enabled, queue) = (self.enabled, self.queue);
-        write!(
-            f,
-            "Console {{ enabled: {enabled}, token: {token:?}, queue: {queue} }}"
-        )
-    }
 }
 
 /// Move a file's `[console]` table into `[server]` as `console_*` keys.
@@ -47,15 +34,6 @@ pub(super) fn fold(root: &mut toml::Table, server: &mut toml::Table) -> Result<(
         }
     }
     Ok(())
-}
-
-/// The settings from the `[server]` keys.
-pub(super) fn build(enabled: bool, token: &str, queue: usize) -> Console {
-    Console {
-        enabled,
-        token: (!token.is_empty()).then(|| token.to_string()),
-        queue: queue.max(1),
-    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use super::settings::{Kind, SERVER};
 use super::webhooks::Webhook;
-use super::{App, AppTable, Nats, Redis, Tls};
+use super::{App, AppTable, Console, Nats, Redis, Tls};
 use std::fmt;
 
 /// What a secret is shown as.
@@ -79,6 +79,7 @@ debug_masked!(App { id, key, enabled, enable_client_messages, enable_user_authen
 debug_masked!(Redis { prefix } redis_url: url_without_password, cluster_nodes: urls);
 debug_masked!(AppTable { driver, host, port, user, database, table, refresh } password: mask);
 debug_masked!(Tls { cert, key } passphrase: mask_set);
+debug_masked!(Console { enabled, queue } token: mask_set);
 debug_masked!(Nats { servers, user, connect_timeout, prefix } password: mask_set, token: mask_set);
 debug_masked!(Webhook { event_types, filter } url: url_without_password, headers: headers);
 
