@@ -193,6 +193,15 @@ mod tests {
         raw.build()
     }
 
+    /// The error of building `vars`, which must fail, and that it names `want`.
+    fn error_names(vars: &[(&str, &str)], want: &str) {
+        let err = build(vars).unwrap_err();
+        assert!(err.to_string().contains(want), "{err}");
+    }
+
+    const REDIS: (&str, &str) = ("SOKETI_ADAPTER_DRIVER", "redis");
+    const CLUSTER_MODE: (&str, &str) = ("SOKETI_ADAPTER_REDIS_CLUSTER_MODE", "true");
+
     #[test]
     fn soketi_variables_set_server_and_default_app() {
         let cfg = build(&[
@@ -231,13 +240,9 @@ mod tests {
         assert!(!proxies.trusts("192.0.2.1".parse().unwrap()));
         assert_eq!(cfg.server.reconnect_window.as_millis(), 250);
         let cfg = build(&[("HERALD_TRUSTED_PROXIES", r#"["::1"]"#)]).unwrap();
-        assert!(cfg
-            .server
-            .guard
-            .trusted_proxies
-            .trusts("::1".parse().unwrap()));
-        let err = build(&[("HERALD_TRUSTED_PROXIES", "nginx")]).unwrap_err();
-        assert!(err.to_string().contains("trusted_proxies"), "{err}");
+        let proxies = &cfg.server.guard.trusted_proxies;
+        assert!(proxies.trusts("::1".parse().unwrap()));
+        error_names(&[("HERALD_TRUSTED_PROXIES", "nginx")], "trusted_proxies");
         let cfg = build(&[]).unwrap();
         assert!(cfg.server.guard.trusted_proxies.is_empty());
         assert_eq!(cfg.server.reconnect_window.as_millis(), 1000);
@@ -246,7 +251,7 @@ mod tests {
     #[test]
     fn soketi_redis_variables_build_the_url() {
         let cfg = build(&[
-            ("SOKETI_ADAPTER_DRIVER", "redis"),
+            REDIS,
             ("SOKETI_DB_REDIS_HOST", "redis"),
             ("SOKETI_DB_REDIS_PASSWORD", "pw"),
             ("SOKETI_DB_REDIS_DB", "2"),
@@ -291,52 +296,38 @@ mod tests {
 
     #[test]
     fn soketi_redis_cluster_variables_give_the_seed_nodes() {
-        let cfg = build(&[
-            ("SOKETI_ADAPTER_DRIVER", "redis"),
-            ("SOKETI_ADAPTER_REDIS_CLUSTER_MODE", "true"),
-            ("SOKETI_DB_REDIS_PASSWORD", "pw"),
-            (
-                "SOKETI_DB_REDIS_CLUSTER_NODES",
-                r#"[{"host":"r1","port":7000},{"host":"r2","port":"7001"},"r3:7002"]"#,
-            ),
-        ])
-        .unwrap();
-        let cluster = cfg.server.cluster.unwrap();
-        assert_eq!(
-            cluster.cluster_nodes,
-            [
-                "redis://:pw@r1:7000",
-                "redis://:pw@r2:7001",
-                "redis://:pw@r3:7002"
-            ]
-        );
-        let cfg = build(&[
-            ("SOKETI_ADAPTER_DRIVER", "redis"),
-            ("SOKETI_ADAPTER_REDIS_CLUSTER_MODE", "true"),
-            ("SOKETI_DB_REDIS_HOST", "seed"),
-        ])
-        .unwrap();
-        let cluster = cfg.server.cluster.unwrap();
+        let nodes = r#"[{"host":"r1","port":7000},{"host":"r2","port":"7001"},"r3:7002"]"#;
+        let password = ("SOKETI_DB_REDIS_PASSWORD", "pw");
+        let nodes = [
+            REDIS,
+            CLUSTER_MODE,
+            password,
+            ("SOKETI_DB_REDIS_CLUSTER_NODES", nodes),
+        ];
+        let cluster = build(&nodes).unwrap().server.cluster.unwrap();
+        let want = [
+            "redis://:pw@r1:7000",
+            "redis://:pw@r2:7001",
+            "redis://:pw@r3:7002",
+        ];
+        assert_eq!(cluster.cluster_nodes, want);
+        let seed = [REDIS, CLUSTER_MODE, ("SOKETI_DB_REDIS_HOST", "seed")];
+        let cluster = build(&seed).unwrap().server.cluster.unwrap();
         assert_eq!(cluster.cluster_nodes, ["redis://seed:6379"]);
-        let cfg = build(&[
-            ("SOKETI_ADAPTER_DRIVER", "redis"),
-            ("SOKETI_ADAPTER_REDIS_CLUSTER_MODE", "true"),
-            ("SOKETI_DB_REDIS_CLUSTER_NODES", r#"["r1:7000"]"#),
-            ("SOKETI_QUEUE_DRIVER", "redis"),
-        ])
-        .unwrap();
-        let queue = cfg.server.webhooks.redis_queue.unwrap();
+        let nodes = ("SOKETI_DB_REDIS_CLUSTER_NODES", r#"["r1:7000"]"#);
+        let queue = [REDIS, CLUSTER_MODE, nodes, ("SOKETI_QUEUE_DRIVER", "redis")];
+        let queue = build(&queue).unwrap().server.webhooks.redis_queue.unwrap();
         assert_eq!(
             queue.cluster_nodes,
             ["redis://r1:7000"],
             "the adapter's seeds"
         );
-        let bad = build(&[
-            ("SOKETI_ADAPTER_DRIVER", "redis"),
-            ("SOKETI_ADAPTER_REDIS_CLUSTER_MODE", "true"),
+        let bad = [
+            REDIS,
+            CLUSTER_MODE,
             ("SOKETI_DB_REDIS_CLUSTER_NODES", "not json"),
-        ]);
-        assert!(bad.is_err(), "unreadable nodes are refused");
+        ];
+        assert!(build(&bad).is_err(), "unreadable nodes are refused");
     }
 
     #[test]
@@ -354,32 +345,24 @@ mod tests {
         .unwrap();
         let t = cfg.server.app_table.unwrap();
         assert_eq!(t.driver, super::super::Driver::Mysql);
-        assert_eq!(
-            (t.host.as_str(), t.port, t.user.as_str()),
-            ("mysql", 3307, "soketi")
-        );
+        let got = (t.host.as_str(), t.port, t.user.as_str());
+        assert_eq!(got, ("mysql", 3307, "soketi"));
         // A password of digits stays text (it is never read as JSON).
         assert_eq!(t.password, "123");
-        assert_eq!(
-            (t.database.as_str(), t.table.as_str()),
-            ("laravel", "soketi_apps")
-        );
+        let got = (t.database.as_str(), t.table.as_str());
+        assert_eq!(got, ("laravel", "soketi_apps"));
         assert_eq!(t.refresh.as_secs(), 30);
         assert!(cfg.apps.iter().next().is_none(), "apps come from the table");
-        let err = build(&[
-            ("SOKETI_APP_MANAGER_DRIVER", "mysql"),
-            ("SOKETI_APP_MANAGER_MYSQL_TABLE", "apps; DROP TABLE apps"),
-        ])
-        .unwrap_err();
-        assert!(err.to_string().contains("not a plain table name"), "{err}");
+        let table = ("SOKETI_APP_MANAGER_MYSQL_TABLE", "apps; DROP TABLE apps");
+        let vars = [("SOKETI_APP_MANAGER_DRIVER", "mysql"), table];
+        error_names(&vars, "not a plain table name");
     }
 
     #[test]
     fn empty_is_unset_and_bad_values_name_the_variable() {
         let cfg = build(&[("SOKETI_PORT", "")]).unwrap();
         assert_eq!(cfg.server.port, 6001);
-        let err = build(&[("SOKETI_PORT", "abc")]).unwrap_err();
-        assert!(err.to_string().contains("SOKETI_PORT"), "{err}");
+        error_names(&[("SOKETI_PORT", "abc")], "SOKETI_PORT");
         let cfg = build(&[("SOKETI_DEFAULT_APP_MAX_CONNS", "-1")]).unwrap();
         assert_eq!(cfg.apps.by_id("app-id").unwrap().max_connections, None);
     }
@@ -408,10 +391,8 @@ mod tests {
         );
         assert_eq!(s.path_prefix, "/ws");
         assert_eq!(s.max_request_bytes, 2 * 1024 * 1024);
-        assert_eq!(
-            s.webhooks.batching,
-            Some(std::time::Duration::from_millis(200))
-        );
+        let batching = Some(std::time::Duration::from_millis(200));
+        assert_eq!(s.webhooks.batching, batching);
         let app = cfg.apps.by_id("app-id").unwrap();
         assert_eq!(app.limits.max_backend_events_per_sec, 50);
         assert_eq!(app.limits.max_read_req_per_sec, 7);
@@ -420,11 +401,8 @@ mod tests {
         assert_eq!(hook.headers, vec![("X-Token".to_string(), "t".to_string())]);
         assert!(hook.wants("channel_occupied", "private-a"));
         assert!(!hook.wants("channel_occupied", "public"));
-        let err = build(&[("SOKETI_DEFAULT_APP_WEBHOOKS", "{}")]).unwrap_err();
-        assert!(
-            err.to_string().contains("SOKETI_DEFAULT_APP_WEBHOOKS"),
-            "{err}"
-        );
+        let name = "SOKETI_DEFAULT_APP_WEBHOOKS";
+        error_names(&[(name, "{}")], name);
     }
 
     #[test]
@@ -485,8 +463,7 @@ mod tests {
         let cfg = build(&[("SOKETI_QUEUE_DRIVER", "sqs")]).unwrap();
         assert_eq!(cfg.server.webhooks.redis_queue, None);
         assert_eq!(cfg.server.mode, Mode::Full);
-        let err = build(&[("SOKETI_MODE", "both")]).unwrap_err();
-        assert!(err.to_string().contains("SOKETI_MODE"), "{err}");
+        error_names(&[("SOKETI_MODE", "both")], "SOKETI_MODE");
         let quiet = [("SOKETI_QUEUE_DRIVER", "redis"), ("SOKETI_MODE", "server")];
         assert!(unsupported(quiet.iter().copied()).is_empty());
     }
@@ -503,8 +480,7 @@ mod tests {
         assert_eq!(tls.cert, "/etc/ssl/c.pem");
         assert_eq!(tls.key, "/etc/ssl/k.pem");
         assert_eq!(tls.passphrase.as_deref(), Some("true"));
-        let err = build(&[("SOKETI_SSL_KEY", "/k.pem")]).unwrap_err();
-        assert!(err.to_string().contains("SOKETI_SSL_CERT"), "{err}");
+        error_names(&[("SOKETI_SSL_KEY", "/k.pem")], "SOKETI_SSL_CERT");
     }
 
     #[test]
