@@ -340,9 +340,13 @@ impl Driver {
 mod tests {
     use super::*;
 
+    fn build(text: &str) -> Result<Config, ConfigError> {
+        RawConfig::parse_toml("x", text).unwrap().build()
+    }
+
     #[test]
     fn empty_file_gives_default_app() {
-        let cfg = RawConfig::parse_toml("x", "").unwrap().build().unwrap();
+        let cfg = build("").unwrap();
         let app = cfg.apps.by_key("app-key").unwrap();
         assert_eq!(app.id, "app-id");
         assert_eq!(app.secret, "app-secret");
@@ -355,7 +359,7 @@ mod tests {
     #[test]
     fn huge_size_limits_saturate() {
         let text = "[server]\nmax_request_size_kb = 9223372036854775807\nmax_message_size_kb = 18014398509481985\n";
-        let cfg = RawConfig::parse_toml("x", text).unwrap().build().unwrap();
+        let cfg = build(text).unwrap();
         assert_eq!(cfg.server.max_request_bytes, usize::MAX);
         assert_eq!(cfg.server.max_message_bytes, usize::MAX);
     }
@@ -371,7 +375,7 @@ mod tests {
             secret = "s"
             max_client_events_per_sec = 3
         "#;
-        let cfg = RawConfig::parse_toml("x", text).unwrap().build().unwrap();
+        let cfg = build(text).unwrap();
         let app = cfg.apps.by_id("1").unwrap();
         assert_eq!(app.limits.max_presence_members, 5);
         assert_eq!(app.limits.max_client_events_per_sec, 3);
@@ -381,28 +385,20 @@ mod tests {
     #[test]
     fn duplicate_key_and_empty_secret_are_errors() {
         let dup = "[[apps]]\nid='1'\nkey='k'\nsecret='s'\n[[apps]]\nid='2'\nkey='k'\nsecret='s'\n";
-        let err = RawConfig::parse_toml("x", dup)
-            .unwrap()
-            .build()
-            .unwrap_err();
-        assert_eq!(err.to_string(), "duplicate app key \"k\"");
+        assert_eq!(
+            build(dup).unwrap_err().to_string(),
+            "duplicate app key \"k\""
+        );
         let empty = "[[apps]]\nid='1'\nkey='k'\nsecret=''\n";
-        let err = RawConfig::parse_toml("x", empty)
-            .unwrap()
-            .build()
-            .unwrap_err();
-        assert!(err.to_string().contains("secret must not be empty"));
+        let err = build(empty).unwrap_err().to_string();
+        assert!(err.contains("secret must not be empty"));
     }
 
     #[test]
     fn tls_needs_cert_and_key() {
-        let build = |lines: &str| RawConfig::parse_toml("x", lines).unwrap().build();
         assert_eq!(build("").unwrap().server.tls, None);
-        let tls = build("[server]\ntls_cert='c.pem'\ntls_key='k.pem'\ntls_passphrase='pw'\n")
-            .unwrap()
-            .server
-            .tls
-            .unwrap();
+        let text = "[server]\ntls_cert='c.pem'\ntls_key='k.pem'\ntls_passphrase='pw'\n";
+        let tls = build(text).unwrap().server.tls.unwrap();
         assert_eq!((tls.cert.as_str(), tls.key.as_str()), ("c.pem", "k.pem"));
         assert_eq!(tls.passphrase.as_deref(), Some("pw"));
         assert!(!format!("{tls:?}").contains("pw"));
@@ -412,12 +408,9 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_rejected() {
-        assert!(RawConfig::parse_toml("x", "[server]\nprot = 1\n")
-            .unwrap()
-            .build()
-            .is_err());
+        assert!(build("[server]\nprot = 1\n").is_err());
         assert!(RawConfig::parse_toml("x", "[sever]\n").is_err());
         let bad = "[[apps]]\nid='1'\nkey='k'\nsecret='s'\nmax_foo=1\n";
-        assert!(RawConfig::parse_toml("x", bad).unwrap().build().is_err());
+        assert!(build(bad).is_err());
     }
 }

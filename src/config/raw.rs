@@ -70,11 +70,15 @@ impl RawConfig {
 
     /// The default app, as Soketi ships it.
     pub fn default_app() -> toml::Table {
-        let mut t = toml::Table::new();
-        t.insert("id".into(), "app-id".into());
-        t.insert("key".into(), "app-key".into());
-        t.insert("secret".into(), "app-secret".into());
-        t
+        let fields = [
+            ("id", "app-id"),
+            ("key", "app-key"),
+            ("secret", "app-secret"),
+        ];
+        fields
+            .map(|(k, v)| (k.to_string(), v.into()))
+            .into_iter()
+            .collect()
     }
 
     /// The apps, or the default app when none are listed.

@@ -214,10 +214,8 @@ mod tests {
         assert_eq!(a.limits.max_client_events_per_sec, 4);
         assert_eq!(a.webhooks.len(), 1);
         let b = cfg.apps.by_key("k2").unwrap();
-        assert_eq!(
-            (b.id.as_str(), b.enabled, b.max_connections),
-            ("2", false, Some(1))
-        );
+        let got = (b.id.as_str(), b.enabled, b.max_connections);
+        assert_eq!(got, ("2", false, Some(1)));
         assert!(b.webhooks.is_empty());
         assert!(!b.enable_subscription_count && !b.enable_watchlist_events);
         assert_eq!(warnings.len(), 1, "{warnings:?}");
@@ -249,24 +247,15 @@ mod tests {
             "database": {"redis": {"clusterNodes": [{"host": "r1", "port": 7000}, "r2:7001"]}}}"#;
         let (cfg, _) = build(text);
         let cluster = cfg.server.cluster.unwrap();
-        assert_eq!(
-            cluster.cluster_nodes,
-            ["redis://r1:7000", "redis://r2:7001"]
-        );
+        let want = ["redis://r1:7000", "redis://r2:7001"];
+        assert_eq!(cluster.cluster_nodes, want);
     }
 
     /// (driver, its extra options, what it is with nothing but the driver)
+    #[rustfmt::skip]
     const SQL_MANAGERS: [(&str, &str, (&str, u16, &str)); 2] = [
-        (
-            "postgres",
-            r#""version": "13.3""#,
-            ("127.0.0.1", 5432, "postgres"),
-        ),
-        (
-            "mysql",
-            r#""version": "5.7", "useMysql2": true"#,
-            ("127.0.0.1", 3306, "root"),
-        ),
+        ("postgres", r#""version": "13.3""#, ("127.0.0.1", 5432, "postgres")),
+        ("mysql", r#""version": "5.7", "useMysql2": true"#, ("127.0.0.1", 3306, "root")),
     ];
 
     #[test]
@@ -282,13 +271,12 @@ mod tests {
             assert!(warnings.is_empty(), "{driver}: {warnings:?}");
             let t = cfg.server.app_table.unwrap();
             assert_eq!(t.driver.name(), driver);
-            let got = (
-                t.host.as_str(),
-                t.port,
-                t.user.as_str(),
-                t.password.as_str(),
+            let (host, user, password) = (t.host.as_str(), t.user.as_str(), t.password.as_str());
+            assert_eq!(
+                (host, t.port, user, password),
+                ("db", 3307, "u", "p"),
+                "{driver}"
             );
-            assert_eq!(got, ("db", 3307, "u", "p"), "{driver}");
             let got = (t.database.as_str(), t.table.as_str(), t.refresh.as_secs());
             assert_eq!(got, ("soketi", "soketi_apps", 60), "{driver}");
             let (cfg, _) = build(&format!(r#"{{"appManager.driver": "{driver}"}}"#));

@@ -145,10 +145,8 @@ mod tests {
         assert_eq!(mask("app-secret"), "****");
         assert_eq!(mask("ab"), "****");
         assert_eq!(mask(""), "****");
-        assert_eq!(
-            url_without_password("redis://u:hunter22@h:6379/0"),
-            "redis://u:****@h:6379/0"
-        );
+        let url = url_without_password("redis://u:hunter22@h:6379/0");
+        assert_eq!(url, "redis://u:****@h:6379/0");
         assert_eq!(url_without_password("redis://h:6379/0"), "redis://h:6379/0");
     }
 
@@ -156,21 +154,25 @@ mod tests {
     fn render_lists_server_and_apps_without_secrets() {
         let cfg = RawConfig::default().build().unwrap();
         let text = render(&cfg);
-        assert!(text.contains("listen = 0.0.0.0:6001"), "{text}");
-        assert!(text.contains("key = \"app-key\""), "{text}");
-        assert!(text.contains("secret = \"****\""), "{text}");
+        let shown = [
+            "listen = 0.0.0.0:6001",
+            "key = \"app-key\"",
+            "secret = \"****\"",
+        ];
+        for want in shown
+            .into_iter()
+            .chain(["app_manager = array", "mode = full"])
+        {
+            assert!(text.contains(want), "{text}");
+        }
         assert!(!text.contains("app-secret"), "{text}");
-        assert!(text.contains("app_manager = array"), "{text}");
-        assert!(text.contains("mode = full"), "{text}");
         assert!(text.contains("queue_driver = sync"), "{text}");
         let raw =
             "[server]\nmode='worker'\nqueue_driver='redis'\nredis_url='redis://:pw1234@h:1/0'\n";
         let text = render(&RawConfig::parse_toml("x", raw).unwrap().build().unwrap());
         assert!(text.contains("mode = worker"), "{text}");
-        assert!(
-            text.contains("queue_driver = redis redis://:****@h:1/0 prefix \"herald\""),
-            "{text}"
-        );
+        let queue = "queue_driver = redis redis://:****@h:1/0 prefix \"herald\"";
+        assert!(text.contains(queue), "{text}");
     }
 
     #[test]
@@ -189,13 +191,9 @@ mod tests {
                     nats_user='u'\nnats_password='pw-secret'\nnats_token='tok-secret'\n";
         let cfg = RawConfig::parse_toml("t", text).unwrap().build().unwrap();
         let text = render(&cfg);
-        assert!(
-            text.contains("adapter = nats n1:4222,n2:4222 prefix \"herald\" user u token ****"),
-            "{text}"
-        );
-        assert!(
-            !text.contains("pw-secret") && !text.contains("tok-secret"),
-            "{text}"
-        );
+        let adapter = "adapter = nats n1:4222,n2:4222 prefix \"herald\" user u token ****";
+        assert!(text.contains(adapter), "{text}");
+        let secret = text.contains("pw-secret") || text.contains("tok-secret");
+        assert!(!secret, "{text}");
     }
 }
