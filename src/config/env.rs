@@ -8,20 +8,15 @@ use super::settings::{rows, DEFAULT_APP};
 use super::{ConfigError, RawConfig, Source};
 
 /// Soketi's Redis connection, written in parts: (variable, Soketi JSON path).
+#[rustfmt::skip]
 pub(super) const REDIS_PARTS: [(&str, &str); 7] = [
     ("SOKETI_DB_REDIS_HOST", "database.redis.host"),
     ("SOKETI_DB_REDIS_PORT", "database.redis.port"),
     ("SOKETI_DB_REDIS_DB", "database.redis.db"),
     ("SOKETI_DB_REDIS_USERNAME", "database.redis.username"),
     ("SOKETI_DB_REDIS_PASSWORD", "database.redis.password"),
-    (
-        "SOKETI_ADAPTER_REDIS_CLUSTER_MODE",
-        "adapter.redis.clusterMode",
-    ),
-    (
-        "SOKETI_DB_REDIS_CLUSTER_NODES",
-        "database.redis.clusterNodes",
-    ),
+    ("SOKETI_ADAPTER_REDIS_CLUSTER_MODE", "adapter.redis.clusterMode"),
+    ("SOKETI_DB_REDIS_CLUSTER_NODES", "database.redis.clusterNodes"),
 ];
 
 /// Soketi variables herald accepts and needs no value of: the version hints and
@@ -181,15 +176,15 @@ fn cluster_nodes(text: &str) -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn build(vars: &[(&str, &str)]) -> Result<super::super::Config, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let lookup = |k: &str| {
+            vars.iter()
+                .rfind(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        };
         let mut raw = RawConfig::default();
-        apply(&mut raw, &|k| map.get(k).cloned())?;
+        apply(&mut raw, &lookup)?;
         raw.build()
     }
 

@@ -70,15 +70,7 @@ impl RawConfig {
 
     /// The default app, as Soketi ships it.
     pub fn default_app() -> toml::Table {
-        let fields = [
-            ("id", "app-id"),
-            ("key", "app-key"),
-            ("secret", "app-secret"),
-        ];
-        fields
-            .map(|(k, v)| (k.to_string(), v.into()))
-            .into_iter()
-            .collect()
+        toml::toml! { id = "app-id" key = "app-key" secret = "app-secret" }
     }
 
     /// The apps, or the default app when none are listed.
