@@ -14,10 +14,14 @@
 //!
 //! `herald config check [FLAGS]` validates without serving.
 
-use clap::parser::ValueSource;
-use clap::{CommandFactory, FromArgMatches, Parser};
+use clap::{Arg, ArgAction, CommandFactory, FromArgMatches, Parser};
+use herald::config::settings::{rows, Kind, RawServer};
 use herald::config::Source;
+use std::ffi::OsString;
 
+/// The command line. Beside `--config`, each flag is a setting's row in
+/// `herald::config::settings` (added by [`command`]), so its name, help,
+/// variables and how its value is read are written once, there.
 #[derive(Parser, Debug)]
 #[command(
     name = "herald",
@@ -28,75 +32,34 @@ pub struct Cli {
     /// TOML file with [server] settings and [[apps]], or Soketi's JSON config (`*.json`).
     #[arg(long, global = true, env = "HERALD_CONFIG")]
     pub config: Option<String>,
-    /// Address to bind (default 0.0.0.0; Soketi: SOKETI_HOST).
-    #[arg(long, global = true, env = "HERALD_HOST")]
-    pub host: Option<String>,
-    /// Port to bind (default 6001; Soketi: SOKETI_PORT).
-    #[arg(long, global = true, env = "HERALD_PORT")]
-    pub port: Option<u16>,
-    /// `local` (one process) or `redis` (a cluster; Soketi: SOKETI_ADAPTER_DRIVER).
-    #[arg(long, global = true, env = "HERALD_ADAPTER")]
-    pub adapter: Option<String>,
-    /// Redis URL for the cluster adapter (Soketi: SOKETI_DB_REDIS_*).
-    #[arg(long, global = true, env = "HERALD_REDIS_URL")]
-    pub redis_url: Option<String>,
-    /// Threads serving connections, one runtime each (default: one per core).
-    #[arg(long, global = true, env = "HERALD_THREADS")]
-    pub threads: Option<usize>,
-    /// Per-frame debug logs (Soketi: SOKETI_DEBUG).
-    #[arg(long, global = true, env = "HERALD_DEBUG")]
-    pub debug: bool,
-    /// PEM certificate chain: serve HTTPS and wss:// on the main port (Soketi: SOKETI_SSL_CERT).
-    #[arg(long, global = true, env = "HERALD_TLS_CERT")]
-    pub tls_cert: Option<String>,
-    /// PEM private key for --tls-cert (Soketi: SOKETI_SSL_KEY).
-    #[arg(long, global = true, env = "HERALD_TLS_KEY")]
-    pub tls_key: Option<String>,
-    /// Passphrase of an encrypted PKCS#8 key (Soketi: SOKETI_SSL_PASS).
-    #[arg(
-        long,
-        global = true,
-        env = "HERALD_TLS_PASSPHRASE",
-        hide_env_values = true
-    )]
-    pub tls_passphrase: Option<String>,
-    /// PEM file of extra CA certificates trusted for https:// webhooks.
-    #[arg(long, global = true, env = "HERALD_WEBHOOK_CA_FILE")]
-    pub webhook_ca_file: Option<String>,
-    /// Serve the debug console on the metrics port, `/console` (HERALD_CONSOLE; token: HERALD_CONSOLE_TOKEN).
-    #[arg(long, global = true)]
-    pub console: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// The flags given by their `HERALD_*` variable rather than on the command line.
+    /// What the setting flags set in `[server]`: (key, value, the flag).
     #[arg(skip)]
-    pub from_env: Vec<&'static str>,
+    pub flags: Vec<(&'static str, toml::Value, Source)>,
 }
 
-/// The flags that set a `[server]` key: (argument id, flag, variable, key).
-const SERVER_FLAGS: [(&str, &str, &str, &str); 11] = [
-    ("host", "--host", "HERALD_HOST", "host"),
-    ("port", "--port", "HERALD_PORT", "port"),
-    ("adapter", "--adapter", "HERALD_ADAPTER", "adapter"),
-    ("redis_url", "--redis-url", "HERALD_REDIS_URL", "redis_url"),
-    ("threads", "--threads", "HERALD_THREADS", "threads"),
-    ("debug", "--debug", "HERALD_DEBUG", "debug"),
-    ("tls_cert", "--tls-cert", "HERALD_TLS_CERT", "tls_cert"),
-    ("tls_key", "--tls-key", "HERALD_TLS_KEY", "tls_key"),
-    (
-        "tls_passphrase",
-        "--tls-passphrase",
-        "HERALD_TLS_PASSPHRASE",
-        "tls_passphrase",
-    ),
-    (
-        "webhook_ca_file",
-        "--webhook-ca-file",
-        "HERALD_WEBHOOK_CA_FILE",
-        "webhook_ca_file",
-    ),
-    ("console", "--console", "HERALD_CONSOLE", "console_enabled"),
-];
+/// The derived command with a global flag for every setting row that has one.
+fn command() -> clap::Command {
+    let defaults = toml::Table::try_from(RawServer::default()).unwrap_or_default();
+    rows().fold(Cli::command(), |cmd, row| {
+        let Some(flag) = row.flag else {
+            return cmd;
+        };
+        let default = match defaults.get(row.key) {
+            Some(v) if v.as_str() != Some("") && row.kind != Kind::Bool => {
+                format!(" [default: {v}]")
+            }
+            _ => String::new(),
+        };
+        let help = format!("{} [env: {}]{default}", flag.help, row.env.join(", "));
+        let arg = Arg::new(row.key).long(flag.long).global(true).help(help);
+        cmd.arg(match row.kind {
+            Kind::Bool => arg.action(ArgAction::SetTrue),
+            _ => arg,
+        })
+    })
+}
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
@@ -136,47 +99,44 @@ pub enum Action {
 }
 
 impl Cli {
-    /// Parse the process's arguments (exits with clap's message when they are wrong),
-    /// noting which flags came from their `HERALD_*` variable.
+    /// Parse the process's arguments (exits with clap's message when they are wrong).
     pub fn read() -> Cli {
-        let matches = Cli::command().get_matches();
-        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-        cli.from_env = SERVER_FLAGS
-            .iter()
-            .filter(|(id, ..)| matches.value_source(id) == Some(ValueSource::EnvVariable))
-            .map(|(id, ..)| *id)
-            .collect();
-        cli
+        Cli::try_read_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
     }
 
-    /// What the flags set in `[server]`: (key, value, the flag or its variable).
-    pub fn settings(&self) -> Vec<(&'static str, toml::Value, Source)> {
-        let text = |v: &Option<String>| v.clone().map(toml::Value::from);
-        let values = [
-            text(&self.host),
-            self.port.map(|p| i64::from(p).into()),
-            text(&self.adapter),
-            text(&self.redis_url),
-            self.threads.map(|n| (n as i64).into()),
-            self.debug.then_some(true.into()),
-            text(&self.tls_cert),
-            text(&self.tls_key),
-            text(&self.tls_passphrase),
-            text(&self.webhook_ca_file),
-            self.console.then_some(true.into()),
-        ];
-        SERVER_FLAGS
-            .iter()
-            .zip(values)
-            .filter_map(|(&(id, flag, var, key), value)| {
-                let source = if self.from_env.contains(&id) {
-                    Source::Env(var.to_string())
-                } else {
-                    Source::Flag(flag.to_string())
+    /// Parse `args` (the program name first), reading each setting flag as its row says.
+    pub fn try_read_from<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let matches = command().try_get_matches_from(args)?;
+        let mut cli = Cli::from_arg_matches(&matches)?;
+        cli.flags = (rows())
+            .filter_map(|row| {
+                let long = row.flag?.long;
+                let value = match row.kind {
+                    Kind::Bool => matches.get_flag(row.key).then_some(true.into())?,
+                    kind => kind.read_text(matches.get_one::<String>(row.key)?)?,
                 };
-                Some((key, value?, source))
+                Some((row.key, value, Source::Flag(format!("--{long}"))))
             })
-            .collect()
+            .collect();
+        Ok(cli)
+    }
+
+    /// What the flags set in `[server]`: (key, value, the flag).
+    pub fn settings(&self) -> Vec<(&'static str, toml::Value, Source)> {
+        self.flags.clone()
+    }
+
+    /// The value a flag gave its setting.
+    #[cfg(test)]
+    fn flag(&self, key: &str) -> Option<&toml::Value> {
+        self.flags
+            .iter()
+            .find(|(k, ..)| *k == key)
+            .map(|(_, v, _)| v)
     }
 
     pub fn action(&self) -> Action {
@@ -194,7 +154,7 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
-        Cli::try_parse_from(args)
+        Cli::try_read_from(args)
     }
 
     fn serves_with_config(args: &[&str], config: &str) {
@@ -226,9 +186,9 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(cli.action(), Action::Serve);
-        assert_eq!(cli.port, Some(7001));
-        assert_eq!(cli.host.as_deref(), Some("::1"));
-        assert!(cli.debug);
+        assert_eq!(cli.flag("port"), Some(&7001.into()));
+        assert_eq!(cli.flag("host"), Some(&"::1".into()));
+        assert_eq!(cli.flag("debug"), Some(&true.into()));
         for args in [&["herald"][..], &["herald", "start"], &["soketi", "start"]] {
             assert_eq!(parse(args).unwrap().action(), Action::Serve, "{args:?}");
         }

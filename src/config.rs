@@ -1,29 +1,30 @@
-//! Configuration: raw input (TOML file, `SOKETI_*` environment, flags) turned into
-//! one validated [`Config`] with apps indexed by id and by key. Pure: no I/O here
+//! Configuration: raw input (TOML file, Soketi JSON, `SOKETI_*` / `HERALD_*`
+//! environment, flags) turned into one validated [`Config`] with apps indexed by
+//! id and by key. Every setting is one row of [`settings`]. Pure: no I/O here
 //! except what the caller passes in.
 
+mod apps;
+mod build;
+pub mod console;
 pub mod env;
 pub mod origins;
 pub mod proxies;
+mod raw;
 mod redact;
+pub mod settings;
 pub mod soketi_json;
 pub mod source;
-pub use redact::url_without_password;
 pub mod summary;
 pub mod webhooks;
 
-mod apps;
-pub mod console;
-pub use console::Console;
-mod build;
-mod raw;
-
 pub use apps::Apps;
 pub use build::app_from_row;
-pub use raw::{RawApp, RawConfig, RawServer};
+pub use console::Console;
+pub use raw::RawConfig;
+pub use redact::{mask, url_without_password, MASK};
+pub use settings::{Limits, RawApp, RawServer};
 pub use source::{Scope, Source, Sources};
 
-use serde::Deserialize;
 use std::time::Duration;
 
 /// Problems that stop the server from starting, each naming what is wrong.
@@ -35,8 +36,6 @@ pub enum ConfigError {
     Duplicate { field: &'static str, value: String },
     #[error("app {id:?}: {field} must not be empty")]
     Empty { id: String, field: &'static str },
-    #[error("environment variable {name}: {message}")]
-    Env { name: String, message: String },
     #[error("no apps configured")]
     NoApps,
     /// A bad value, by the key that holds it (before [`Sources::locate`] names its source).
@@ -55,11 +54,7 @@ pub enum ConfigError {
 
 /// `" key"`, or nothing for the table itself.
 fn spaced(key: &str) -> String {
-    if key.is_empty() {
-        String::new()
-    } else {
-        format!(" {key}")
-    }
+    format!("{}{key}", if key.is_empty() { "" } else { " " })
 }
 
 impl ConfigError {
@@ -73,57 +68,15 @@ impl ConfigError {
     }
 
     /// The same error, about the `index`-th app.
-    fn in_app(self, index: usize) -> ConfigError {
-        match self {
-            ConfigError::Key {
-                scope: Scope::App(_),
-                key,
-                message,
-            } => ConfigError::Key {
-                scope: Scope::App(index),
-                key,
-                message,
-            },
-            other => other,
+    fn in_app(mut self, index: usize) -> ConfigError {
+        if let ConfigError::Key {
+            scope: scope @ Scope::App(_),
+            ..
+        } = &mut self
+        {
+            *scope = Scope::App(index);
         }
-    }
-}
-
-/// Limits that apply per app; the server section gives their defaults.
-#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct Limits {
-    pub max_channel_name_length: usize,
-    pub max_presence_members: usize,
-    pub max_presence_member_size_kb: f64,
-    pub max_event_payload_kb: f64,
-    pub max_event_name_length: usize,
-    pub max_event_channels_at_once: usize,
-    pub max_event_batch_size: usize,
-    /// Client events per second per socket; negative means unlimited.
-    pub max_client_events_per_sec: i64,
-    pub user_authentication_timeout_ms: u64,
-    /// HTTP API events per second per app, one point per channel; negative means unlimited.
-    pub max_backend_events_per_sec: i64,
-    /// HTTP API channel queries (GET) per second per app; negative means unlimited.
-    pub max_read_req_per_sec: i64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_channel_name_length: 200,
-            max_presence_members: 100,
-            max_presence_member_size_kb: 2.0,
-            max_event_payload_kb: 100.0,
-            max_event_name_length: 200,
-            max_event_channels_at_once: 100,
-            max_event_batch_size: 10,
-            max_client_events_per_sec: 10,
-            user_authentication_timeout_ms: 30_000,
-            max_backend_events_per_sec: -1,
-            max_read_req_per_sec: -1,
-        }
+        self
     }
 }
 
@@ -227,33 +180,6 @@ impl Mode {
     }
 }
 
-/// Webhook jobs kept in Redis (`queue_driver = "redis"`): a stream under `prefix`,
-/// on the server at `redis_url`, or on the Redis Cluster seeded by `cluster_nodes`
-/// when there are any (the adapter's seeds). Its `Debug` masks the URLs' passwords.
-#[derive(Clone, PartialEq)]
-pub struct RedisQueue {
-    pub redis_url: String,
-    pub cluster_nodes: Vec<String>,
-    pub prefix: String,
-}
-
-impl std::fmt::Debug for RedisQueue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisQueue")
-            .field("redis_url", &url_without_password(&self.redis_url))
-            .field(
-                "cluster_nodes",
-                &self
-                    .cluster_nodes
-                    .iter()
-                    .map(|n| url_without_password(n))
-                    .collect::<Vec<_>>(),
-            )
-            .field("prefix", &self.prefix)
-            .finish()
-    }
-}
-
 /// Bounds on what one client (or all of them) may hold of a node.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Guard {
@@ -281,16 +207,6 @@ pub struct Tls {
     pub key: String,
     /// Decrypts an `ENCRYPTED PRIVATE KEY`.
     pub passphrase: Option<String>,
-}
-
-impl std::fmt::Debug for Tls {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tls")
-            .field("cert", &self.cert)
-            .field("key", &self.key)
-            .field("passphrase", &self.passphrase.as_ref().map(|_| "****"))
-            .finish()
-    }
 }
 
 /// How webhooks are queued, batched and retried (the targets are per app).
@@ -351,15 +267,22 @@ fn normalize_prefix(prefix: &str) -> String {
     }
 }
 
-/// Redis adapter settings (`adapter = "redis"`). Its `Debug` masks the URL's password.
+/// A Redis link: the adapter's (`adapter = "redis"`) and the webhook queue's
+/// (`queue_driver = "redis"`: the adapter's URL or seeds and prefix, whichever
+/// adapter is chosen). Its `Debug` masks the URLs' passwords.
 #[derive(Clone, PartialEq)]
-pub struct Cluster {
+pub struct Redis {
     pub redis_url: String,
     /// Seed nodes (`redis://host:port`) of a Redis Cluster; empty: the one server at `redis_url`.
     pub cluster_nodes: Vec<String>,
-    /// Every Redis key and pub/sub channel starts with this.
+    /// Every Redis key, stream and pub/sub channel starts with this.
     pub prefix: String,
 }
+
+/// The adapter's Redis link (the name the adapter reads).
+pub type Cluster = Redis;
+/// The webhook queue's Redis link (the name the queue reads).
+pub type RedisQueue = Redis;
 
 /// NATS adapter settings (`adapter = "nats"`). Its `Debug` masks the password and token.
 #[derive(Clone, PartialEq)]
@@ -374,20 +297,6 @@ pub struct Nats {
     pub prefix: String,
 }
 
-impl std::fmt::Debug for Nats {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mask = |v: &Option<String>| v.as_ref().map(|_| "****");
-        f.debug_struct("Nats")
-            .field("servers", &self.servers)
-            .field("user", &self.user)
-            .field("password", &mask(&self.password))
-            .field("token", &mask(&self.token))
-            .field("connect_timeout", &self.connect_timeout)
-            .field("prefix", &self.prefix)
-            .finish()
-    }
-}
-
 /// The validated configuration the server runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -395,6 +304,9 @@ pub struct Config {
     pub apps: Apps,
     /// Where each setting was written, for errors found when serving starts.
     pub sources: Sources,
+    /// The `[server]` values as resolved (defaults included) and as `config check`
+    /// shows them: secrets masked.
+    pub settings: toml::Table,
 }
 
 /// Where the apps table is and how often it is read again. Its `Debug` masks the password.
@@ -432,9 +344,13 @@ impl Driver {
 mod tests {
     use super::*;
 
+    fn build(text: &str) -> Result<Config, ConfigError> {
+        RawConfig::parse_toml("x", text).unwrap().build()
+    }
+
     #[test]
     fn empty_file_gives_default_app() {
-        let cfg = RawConfig::parse_toml("x", "").unwrap().build().unwrap();
+        let cfg = build("").unwrap();
         let app = cfg.apps.by_key("app-key").unwrap();
         assert_eq!(app.id, "app-id");
         assert_eq!(app.secret, "app-secret");
@@ -447,7 +363,7 @@ mod tests {
     #[test]
     fn huge_size_limits_saturate() {
         let text = "[server]\nmax_request_size_kb = 9223372036854775807\nmax_message_size_kb = 18014398509481985\n";
-        let cfg = RawConfig::parse_toml("x", text).unwrap().build().unwrap();
+        let cfg = build(text).unwrap();
         assert_eq!(cfg.server.max_request_bytes, usize::MAX);
         assert_eq!(cfg.server.max_message_bytes, usize::MAX);
     }
@@ -463,7 +379,7 @@ mod tests {
             secret = "s"
             max_client_events_per_sec = 3
         "#;
-        let cfg = RawConfig::parse_toml("x", text).unwrap().build().unwrap();
+        let cfg = build(text).unwrap();
         let app = cfg.apps.by_id("1").unwrap();
         assert_eq!(app.limits.max_presence_members, 5);
         assert_eq!(app.limits.max_client_events_per_sec, 3);
@@ -473,28 +389,20 @@ mod tests {
     #[test]
     fn duplicate_key_and_empty_secret_are_errors() {
         let dup = "[[apps]]\nid='1'\nkey='k'\nsecret='s'\n[[apps]]\nid='2'\nkey='k'\nsecret='s'\n";
-        let err = RawConfig::parse_toml("x", dup)
-            .unwrap()
-            .build()
-            .unwrap_err();
-        assert_eq!(err.to_string(), "duplicate app key \"k\"");
+        assert_eq!(
+            build(dup).unwrap_err().to_string(),
+            "duplicate app key \"k\""
+        );
         let empty = "[[apps]]\nid='1'\nkey='k'\nsecret=''\n";
-        let err = RawConfig::parse_toml("x", empty)
-            .unwrap()
-            .build()
-            .unwrap_err();
-        assert!(err.to_string().contains("secret must not be empty"));
+        let err = build(empty).unwrap_err().to_string();
+        assert!(err.contains("secret must not be empty"));
     }
 
     #[test]
     fn tls_needs_cert_and_key() {
-        let build = |lines: &str| RawConfig::parse_toml("x", lines).unwrap().build();
         assert_eq!(build("").unwrap().server.tls, None);
-        let tls = build("[server]\ntls_cert='c.pem'\ntls_key='k.pem'\ntls_passphrase='pw'\n")
-            .unwrap()
-            .server
-            .tls
-            .unwrap();
+        let text = "[server]\ntls_cert='c.pem'\ntls_key='k.pem'\ntls_passphrase='pw'\n";
+        let tls = build(text).unwrap().server.tls.unwrap();
         assert_eq!((tls.cert.as_str(), tls.key.as_str()), ("c.pem", "k.pem"));
         assert_eq!(tls.passphrase.as_deref(), Some("pw"));
         assert!(!format!("{tls:?}").contains("pw"));
@@ -504,12 +412,9 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_rejected() {
-        assert!(RawConfig::parse_toml("x", "[server]\nprot = 1\n")
-            .unwrap()
-            .build()
-            .is_err());
+        assert!(build("[server]\nprot = 1\n").is_err());
         assert!(RawConfig::parse_toml("x", "[sever]\n").is_err());
         let bad = "[[apps]]\nid='1'\nkey='k'\nsecret='s'\nmax_foo=1\n";
-        assert!(RawConfig::parse_toml("x", bad).unwrap().build().is_err());
+        assert!(build(bad).is_err());
     }
 }

@@ -89,17 +89,12 @@ impl AppIndex {
                 }
             }
             let app = Arc::new(app);
-            if out.by_id.insert(app.id.clone(), app.clone()).is_some() {
-                return Err(ConfigError::Duplicate {
-                    field: "id",
-                    value: app.id.clone(),
-                });
-            }
-            if out.by_key.insert(app.key.clone(), app.clone()).is_some() {
-                return Err(ConfigError::Duplicate {
-                    field: "key",
-                    value: app.key.clone(),
-                });
+            let (id, key) = (app.id.clone(), app.key.clone());
+            for (field, index, value) in [("id", &mut out.by_id, id), ("key", &mut out.by_key, key)]
+            {
+                if index.insert(value.clone(), app.clone()).is_some() {
+                    return Err(ConfigError::Duplicate { field, value });
+                }
             }
         }
         Ok(out)

@@ -1,6 +1,6 @@
 //! Validation: the raw tables turned into one [`Config`].
 
-use super::raw::{RawConfig, RawServer, LIMIT_KEYS};
+use super::settings::{RawServer, LIMITS};
 use super::*;
 
 impl RawConfig {
@@ -17,24 +17,24 @@ impl RawConfig {
     fn validate(mut self) -> Result<Config, ConfigError> {
         let mut server_table = self.server.clone();
         let limit_table = split_limits(&mut server_table);
-        let s: RawServer = deserialize(Scope::Server, server_table, &toml::Table::new())?;
+        let s: RawServer = on_top(Scope::Server, server_table, &toml::Table::new())?;
         let defaults = merge_limits(Scope::Server, &Limits::default(), limit_table)?;
         let mut apps = Vec::new();
         for (i, raw) in self.apps_or_default().drain(..).enumerate() {
             apps.push(build_app(raw, &defaults).map_err(|e| e.in_app(i))?);
         }
+        let settings = redact::masked_settings(toml::Table::try_from(&s).unwrap_or_default());
         let server = server(s, defaults)?;
-        let from_db = server.app_table.is_some();
         // Apps from a database are loaded before serving (see `crate::app_table`).
-        let apps = if from_db {
-            Apps::default()
-        } else {
-            Apps::new(apps)?
+        let apps = match server.app_table {
+            Some(_) => Apps::default(),
+            None => Apps::new(apps)?,
         };
         Ok(Config {
             server,
             apps,
             sources: Sources::default(),
+            settings,
         })
     }
 }
@@ -43,13 +43,20 @@ impl RawConfig {
 fn server(s: RawServer, defaults: Limits) -> Result<Server, ConfigError> {
     let (webhooks, guard, tls) = (webhook_settings(&s)?, guard(&s)?, tls(&s)?);
     let (app_table, nats) = (app_table(&s)?, nats(&s)?);
+    let modes = [
+        ("full", Mode::Full),
+        ("server", Mode::Server),
+        ("worker", Mode::Worker),
+    ];
+    let mode = pick("mode", &s.mode, &modes)?;
+    let adapters = [("local", false), ("redis", true), ("nats", false)];
+    let cluster = pick("adapter", &s.adapter, &adapters)?.then(|| redis(&s));
+    let secs = |n: u64| Duration::from_secs(n.max(1));
+    let kb = |n: usize| n.max(1).saturating_mul(1024);
     Ok(Server {
-        host: s.host,
-        port: s.port,
-        debug: s.debug,
-        activity_timeout: Duration::from_secs(s.activity_timeout.max(1)),
-        pong_timeout: Duration::from_secs(s.pong_timeout.max(1)),
-        http_idle_timeout: Duration::from_secs(s.http_idle_timeout.max(1)),
+        activity_timeout: secs(s.activity_timeout),
+        pong_timeout: secs(s.pong_timeout),
+        http_idle_timeout: secs(s.http_idle_timeout),
         threads: match s.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -62,73 +69,81 @@ fn server(s: RawServer, defaults: Limits) -> Result<Server, ConfigError> {
         ),
         cache_ttl: Duration::from_secs(s.cache_ttl),
         timestamp_window: Duration::from_secs(s.timestamp_window),
-        max_request_bytes: s.max_request_size_kb.max(1).saturating_mul(1024),
-        max_message_bytes: s.max_message_size_kb.max(1).saturating_mul(1024),
+        max_request_bytes: kb(s.max_request_size_kb),
+        max_message_bytes: kb(s.max_message_size_kb),
         socket_queue: s.socket_queue.max(1),
-        cluster: cluster(&s.adapter, &s.redis_url, &s.redis_prefix)?.map(|c| Cluster {
-            cluster_nodes: s.redis_cluster_nodes.iter().map(|n| node_url(n)).collect(),
-            ..c
-        }),
-        nats,
+        cluster,
         path_prefix: normalize_prefix(&s.path_prefix),
-        webhooks,
-        guard,
-        tls,
-        app_table,
         accept_traffic_memory_threshold: s.accept_traffic_memory_threshold,
         app_defaults: defaults,
-        console: super::console::build(s.console_enabled, &s.console_token, s.console_queue),
-        mode: mode(&s.mode)?,
+        console: Console {
+            enabled: s.console_enabled,
+            token: non_empty(&s.console_token),
+            queue: s.console_queue.max(1),
+        },
         metrics: MetricsServer {
             enabled: s.metrics_enabled,
             host: s.metrics_host,
             port: s.metrics_port,
             prefix: s.metrics_prefix,
         },
+        host: s.host,
+        port: s.port,
+        debug: s.debug,
+        nats,
+        webhooks,
+        guard,
+        tls,
+        app_table,
+        mode,
     })
 }
 
 fn webhook_settings(s: &RawServer) -> Result<WebhookSettings, ConfigError> {
+    let ms = |n: u64| Duration::from_millis(n.max(1));
+    let queues = [("sync", false), ("redis", true)];
     Ok(WebhookSettings {
-        batching: s
-            .webhook_batching
-            .then(|| Duration::from_millis(s.webhook_batching_ms.max(1))),
+        batching: s.webhook_batching.then(|| ms(s.webhook_batching_ms)),
         vacate_delay: Duration::from_millis(s.webhook_vacate_delay_ms),
-        retry_initial: Duration::from_millis(s.webhook_retry_initial_ms.max(1)),
+        retry_initial: ms(s.webhook_retry_initial_ms),
         retry_for: Duration::from_secs(s.webhook_retry_for_secs),
         queue: s.webhook_queue.max(1),
-        timeout: Duration::from_millis(s.webhook_timeout_ms.max(1)),
+        timeout: ms(s.webhook_timeout_ms),
         ca_file: non_empty(&s.webhook_ca_file),
-        redis_queue: redis_queue(s)?,
+        redis_queue: pick("queue_driver", &s.queue_driver, &queues)?.then(|| redis(s)),
     })
 }
 
-/// `queue_driver` (`SOKETI_QUEUE_DRIVER`): the Redis queue uses the adapter's
-/// Redis URL (or Redis Cluster seeds) and prefix, whichever adapter is chosen.
-fn redis_queue(s: &RawServer) -> Result<Option<RedisQueue>, ConfigError> {
-    match s.queue_driver.as_str() {
-        "sync" | "" => Ok(None),
-        "redis" => Ok(Some(RedisQueue {
-            redis_url: s.redis_url.clone(),
-            cluster_nodes: s.redis_cluster_nodes.iter().map(|n| node_url(n)).collect(),
-            prefix: s.redis_prefix.clone(),
-        })),
-        other => Err(ConfigError::Invalid(format!(
-            "queue_driver (SOKETI_QUEUE_DRIVER) must be \"sync\" or \"redis\", not {other:?}"
-        ))),
+/// The Redis link of the adapter and of the queue: `redis_url`, or the Redis
+/// Cluster seeded by `redis_cluster_nodes` (`host:port` becomes `redis://host:port`).
+fn redis(s: &RawServer) -> Redis {
+    let url = |n: &String| match n.contains("://") {
+        true => n.clone(),
+        false => format!("redis://{n}"),
+    };
+    Redis {
+        redis_url: s.redis_url.clone(),
+        cluster_nodes: s.redis_cluster_nodes.iter().map(url).collect(),
+        prefix: s.redis_prefix.clone(),
     }
 }
 
-/// `mode` (`SOKETI_MODE`).
-fn mode(mode: &str) -> Result<Mode, ConfigError> {
-    match mode {
-        "full" | "" => Ok(Mode::Full),
-        "server" => Ok(Mode::Server),
-        "worker" => Ok(Mode::Worker),
-        other => Err(ConfigError::Invalid(format!(
-            "mode (SOKETI_MODE) must be \"full\", \"server\" or \"worker\", not {other:?}"
-        ))),
+/// The value of the choice `value` names (`""`: the first), else `key must be
+/// "a", "b" or "c", not "value"`.
+fn pick<T: Copy>(key: &str, value: &str, choices: &[(&str, T)]) -> Result<T, ConfigError> {
+    let name =
+        |(i, (name, _)): &(usize, &(&str, T))| *name == value || (value.is_empty() && *i == 0);
+    if let Some((_, (_, chosen))) = choices.iter().enumerate().find(name) {
+        return Ok(*chosen);
     }
+    let quoted: Vec<String> = choices.iter().map(|(c, _)| format!("{c:?}")).collect();
+    let (last, rest) = quoted.split_last().expect("choices");
+    let list = match rest {
+        [] => last.clone(),
+        _ => format!("{} or {last}", rest.join(", ")),
+    };
+    let message = format!("{key} must be {list}, not {value:?}");
+    Err(ConfigError::server_key(key, message))
 }
 
 fn guard(s: &RawServer) -> Result<Guard, ConfigError> {
@@ -145,26 +160,16 @@ fn guard(s: &RawServer) -> Result<Guard, ConfigError> {
 }
 
 fn app_table(s: &RawServer) -> Result<Option<AppTable>, ConfigError> {
-    let Some(driver) = driver(&s.app_manager)? else {
-        return Ok(None);
-    };
-    let (host, port, user, password, database, table) = match driver {
-        Driver::Postgres => (
-            &s.postgres_host,
-            s.postgres_port,
-            &s.postgres_user,
-            &s.postgres_password,
-            &s.postgres_database,
-            &s.postgres_table,
-        ),
-        Driver::Mysql => (
-            &s.mysql_host,
-            s.mysql_port,
-            &s.mysql_user,
-            &s.mysql_password,
-            &s.mysql_database,
-            &s.mysql_table,
-        ),
+    let (driver, host, port, user, password, database, table) = match s.app_manager.as_str() {
+        "array" | "" => return Ok(None),
+        "postgres" => (Driver::Postgres, &s.postgres_host, s.postgres_port, &s.postgres_user,
+            &s.postgres_password, &s.postgres_database, &s.postgres_table),
+        "mysql" => (Driver::Mysql, &s.mysql_host, s.mysql_port, &s.mysql_user,
+            &s.mysql_password, &s.mysql_database, &s.mysql_table),
+        other => return Err(ConfigError::server_key(
+            "app_manager",
+            format!("app manager {other:?} is not available: use \"postgres\", \"mysql\" or list the apps in a config file"),
+        )),
     };
     let plain = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.';
     if table.is_empty() || !table.chars().all(plain) {
@@ -173,11 +178,6 @@ fn app_table(s: &RawServer) -> Result<Option<AppTable>, ConfigError> {
             format!("table {table:?} is not a plain table name"),
         ));
     }
-    let refresh = if s.app_refresh_secs > 0 {
-        s.app_refresh_secs as u64
-    } else {
-        5
-    };
     Ok(Some(AppTable {
         driver,
         host: host.clone(),
@@ -186,21 +186,12 @@ fn app_table(s: &RawServer) -> Result<Option<AppTable>, ConfigError> {
         password: password.clone(),
         database: database.clone(),
         table: table.clone(),
-        refresh: Duration::from_secs(refresh),
+        refresh: Duration::from_secs(if s.app_refresh_secs > 0 {
+            s.app_refresh_secs as u64
+        } else {
+            5
+        }),
     }))
-}
-
-/// `app_manager`: `None` for apps from the config.
-fn driver(app_manager: &str) -> Result<Option<Driver>, ConfigError> {
-    match app_manager {
-        "array" | "" => Ok(None),
-        "postgres" => Ok(Some(Driver::Postgres)),
-        "mysql" => Ok(Some(Driver::Mysql)),
-        other => Err(ConfigError::server_key(
-            "app_manager",
-            format!("app manager {other:?} is not available: use \"postgres\", \"mysql\" or list the apps in a config file"),
-        )),
-    }
 }
 
 /// An app from a row of Soketi's apps table (as a JSON object of its columns).
@@ -221,8 +212,15 @@ fn non_empty(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_string())
 }
 
-/// Like Soketi, a certificate or a key turns TLS on; it then needs both.
+/// Like Soketi, a certificate or a key turns TLS on; it then needs both. The
+/// error is about the half that was given: that is where the operator looks.
 fn tls(s: &RawServer) -> Result<Option<Tls>, ConfigError> {
+    let missing = |given: &str, what: &str, key: &str| {
+        let names = settings::names(key);
+        let message =
+            format!("TLS needs both a certificate and a key: the {what} ({names}) is not set");
+        Err(ConfigError::server_key(given, message))
+    };
     match (non_empty(&s.tls_cert), non_empty(&s.tls_key)) {
         (None, None) => Ok(None),
         (Some(cert), Some(key)) => Ok(Some(Tls {
@@ -230,87 +228,46 @@ fn tls(s: &RawServer) -> Result<Option<Tls>, ConfigError> {
             key,
             passphrase: non_empty(&s.tls_passphrase),
         })),
-        // Blamed on the half that was given: that is where the operator looks.
-        (None, Some(_)) => Err(ConfigError::server_key(
-            "tls_key",
-            "TLS needs both a certificate and a key: the certificate (tls_cert, SOKETI_SSL_CERT, --tls-cert) is not set",
-        )),
-        (Some(_), None) => Err(ConfigError::server_key(
-            "tls_cert",
-            "TLS needs both a certificate and a key: the key (tls_key, SOKETI_SSL_KEY, --tls-key) is not set",
-        )),
+        (None, Some(_)) => missing("tls_key", "certificate", "tls_cert"),
+        (Some(_), None) => missing("tls_cert", "key", "tls_key"),
     }
 }
 
-/// A cluster seed as a URL: `host:port` becomes `redis://host:port`.
-fn node_url(node: &str) -> String {
-    match node.contains("://") {
-        true => node.to_string(),
-        false => format!("redis://{node}"),
-    }
-}
-
-fn cluster(adapter: &str, url: &str, prefix: &str) -> Result<Option<Cluster>, ConfigError> {
-    match adapter {
-        "local" | "nats" => Ok(None),
-        "redis" => Ok(Some(Cluster {
-            redis_url: url.to_string(),
-            cluster_nodes: Vec::new(),
-            prefix: prefix.to_string(),
-        })),
-        other => Err(ConfigError::server_key(
-            "adapter",
-            format!("adapter must be \"local\", \"redis\" or \"nats\", not {other:?}"),
-        )),
-    }
-}
 /// The NATS settings when `adapter = "nats"`.
 fn nats(s: &RawServer) -> Result<Option<Nats>, ConfigError> {
     if s.adapter != "nats" {
         return Ok(None);
     }
-    let servers: Vec<String> = s
-        .nats_servers
-        .iter()
-        .map(|v| v.trim().to_string())
-        .collect();
+    let servers: Vec<String> = s.nats_servers.iter().map(|v| v.trim().into()).collect();
     if servers.is_empty() || servers.iter().any(String::is_empty) {
-        return Err(ConfigError::server_key(
-            "nats_servers",
-            "nats_servers must list at least one host:port".to_string(),
-        ));
+        let message = "nats_servers must list at least one host:port";
+        return Err(ConfigError::server_key("nats_servers", message));
     }
-    if s.nats_prefix
-        .contains(|c: char| c.is_whitespace() || "*>".contains(c))
-    {
-        return Err(ConfigError::server_key(
-            "nats_prefix",
-            format!(
-                "nats_prefix {:?} may not hold spaces, * or >",
-                s.nats_prefix
-            ),
-        ));
+    let prefix = &s.nats_prefix;
+    if prefix.contains(|c: char| c.is_whitespace() || "*>".contains(c)) {
+        let message = format!("nats_prefix {prefix:?} may not hold spaces, * or >");
+        return Err(ConfigError::server_key("nats_prefix", message));
     }
-    let set = |v: &str| (!v.is_empty()).then(|| v.to_string());
     Ok(Some(Nats {
         servers,
-        user: set(&s.nats_user),
-        password: set(&s.nats_password),
-        token: set(&s.nats_token),
+        user: non_empty(&s.nats_user),
+        password: non_empty(&s.nats_password),
+        token: non_empty(&s.nats_token),
         connect_timeout: Duration::from_millis(s.nats_timeout_ms.max(1)),
-        prefix: s.nats_prefix.clone(),
+        prefix: prefix.clone(),
     }))
 }
 
-/// A table into its type. On failure the error names the key at fault: the
-/// first key of `table` that fails on its own on top of `valid` (values known
-/// to pass: the required ones, or defaults).
-fn deserialize<T: serde::de::DeserializeOwned>(
+/// `table` on top of `valid` (values known to pass) into its type. On failure
+/// the error names the key at fault: the first key of `table` that fails on its own.
+fn on_top<T: serde::de::DeserializeOwned>(
     scope: Scope,
     table: toml::Table,
     valid: &toml::Table,
 ) -> Result<T, ConfigError> {
-    let whole = match try_into::<T>(table.clone()) {
+    let mut whole = valid.clone();
+    whole.extend(table.clone());
+    let error = match try_into::<T>(whole) {
         Ok(value) => return Ok(value),
         Err(e) => e,
     };
@@ -319,7 +276,7 @@ fn deserialize<T: serde::de::DeserializeOwned>(
         one.insert(key.clone(), value);
         try_into::<T>(one).err().map(|message| (key, message))
     });
-    let (key, message) = culprit.unwrap_or((String::new(), whole));
+    let (key, message) = culprit.unwrap_or((String::new(), error));
     Err(ConfigError::Key {
         scope,
         key,
@@ -333,25 +290,28 @@ fn try_into<T: serde::de::DeserializeOwned>(table: toml::Table) -> Result<T, Str
         .map_err(|e: toml::de::Error| e.message().to_string())
 }
 
-/// Values that pass for an app's required keys, to test its other keys one by one.
-fn app_placeholders() -> toml::Table {
-    ["id", "key", "secret"]
-        .into_iter()
-        .map(|k| (k.to_string(), toml::Value::from("x")))
-        .collect()
-}
-
+/// The limit keys of a table, moved out of it.
 fn split_limits(table: &mut toml::Table) -> toml::Table {
-    LIMIT_KEYS
-        .iter()
-        .filter_map(|k| table.remove(*k).map(|v| (k.to_string(), v)))
+    (LIMITS.iter())
+        .filter_map(|row| Some((row.key.to_string(), table.remove(row.key)?)))
         .collect()
 }
 
 fn build_app(mut table: toml::Table, defaults: &Limits) -> Result<App, ConfigError> {
-    let limit_table = split_limits(&mut table);
     let scope = Scope::App(0);
-    let raw: RawApp = deserialize(scope, table, &app_placeholders())?;
+    if let Some(key) = ["id", "key", "secret"]
+        .into_iter()
+        .find(|k| !table.contains_key(*k))
+    {
+        let message = format!("missing field `{key}`");
+        return Err(ConfigError::Key {
+            scope,
+            key: String::new(),
+            message,
+        });
+    }
+    let limit_table = split_limits(&mut table);
+    let raw: RawApp = on_top(scope, table, &toml::Table::new())?;
     let limits = merge_limits(scope, defaults, limit_table)?;
     let webhooks = raw
         .webhooks
@@ -381,10 +341,5 @@ fn merge_limits(
     overrides: toml::Table,
 ) -> Result<Limits, ConfigError> {
     let valid = toml::Table::try_from(base).expect("limits serialize to a table");
-    let mut table = valid.clone();
-    table.extend(overrides.clone());
-    match try_into(table) {
-        Ok(limits) => Ok(limits),
-        Err(_) => deserialize(scope, overrides, &valid),
-    }
+    on_top(scope, overrides, &valid)
 }

@@ -3,8 +3,6 @@
 //! variables (`HERALD_CONSOLE`, `HERALD_CONSOLE_TOKEN`, `HERALD_CONSOLE_QUEUE`)
 //! and `--console` layer on top like every other setting.
 
-use std::fmt;
-
 /// Records a console stream may have waiting before new ones are dropped.
 pub const DEFAULT_QUEUE: usize = 1024;
 
@@ -17,26 +15,6 @@ pub struct Console {
     pub token: Option<String>,
     /// Per-watcher queue of records (at least 1).
     pub queue: usize,
-}
-
-impl Default for Console {
-    fn default() -> Self {
-        Console {
-            enabled: false,
-            token: None,
-            queue: DEFAULT_QUEUE,
-        }
-    }
-}
-
-impl fmt::Debug for Console {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Console")
-            .field("enabled", &self.enabled)
-            .field("token", &self.token.as_ref().map(|_| "****"))
-            .field("queue", &self.queue)
-            .finish()
-    }
 }
 
 /// Move a file's `[console]` table into `[server]` as `console_*` keys.
@@ -56,15 +34,6 @@ pub(super) fn fold(root: &mut toml::Table, server: &mut toml::Table) -> Result<(
         }
     }
     Ok(())
-}
-
-/// The settings from the `[server]` keys.
-pub(super) fn build(enabled: bool, token: &str, queue: usize) -> Console {
-    Console {
-        enabled,
-        token: (!token.is_empty()).then(|| token.to_string()),
-        queue: queue.max(1),
-    }
 }
 
 #[cfg(test)]

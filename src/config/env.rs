@@ -1,20 +1,59 @@
-//! `SOKETI_*` environment variables layered onto the raw configuration.
+//! `SOKETI_*` and `HERALD_*` environment variables layered onto the raw
+//! configuration, as the rows of [`super::settings`] name them.
 //!
 //! Values are read the way Soketi reads them: JSON first (`"true"`, `"6001"`),
 //! else the raw string; an empty value counts as unset.
 
+use super::settings::{rows, DEFAULT_APP};
 use super::{ConfigError, RawConfig, Source};
 
-mod vars;
+/// Soketi's Redis connection, written in parts: (variable, Soketi JSON path).
+#[rustfmt::skip]
+pub(super) const REDIS_PARTS: [(&str, &str); 7] = [
+    ("SOKETI_DB_REDIS_HOST", "database.redis.host"),
+    ("SOKETI_DB_REDIS_PORT", "database.redis.port"),
+    ("SOKETI_DB_REDIS_DB", "database.redis.db"),
+    ("SOKETI_DB_REDIS_USERNAME", "database.redis.username"),
+    ("SOKETI_DB_REDIS_PASSWORD", "database.redis.password"),
+    ("SOKETI_ADAPTER_REDIS_CLUSTER_MODE", "adapter.redis.clusterMode"),
+    ("SOKETI_DB_REDIS_CLUSTER_NODES", "database.redis.clusterNodes"),
+];
 
-use vars::{Kind, Target, ACCEPTED, UNSUPPORTED, VARS};
+/// Soketi variables herald accepts and needs no value of: the version hints and
+/// the choice of Node driver Soketi hands to Knex.
+const ACCEPTED: &[&str] = &[
+    "SOKETI_APP_MANAGER_MYSQL_VERSION",
+    "SOKETI_APP_MANAGER_MYSQL_USE_V2",
+    "SOKETI_APP_MANAGER_POSTGRES_VERSION",
+];
+
+/// Soketi variables for features herald does not have, by prefix, with the
+/// values that need no warning (herald already behaves that way) and why the
+/// others are ignored.
+#[rustfmt::skip]
+const UNSUPPORTED: &[(&str, &[&str], &str)] = &[
+    ("SOKETI_SSL_CA", &[], "client certificates are not verified; put intermediate certificates in SOKETI_SSL_CERT after the server's"),
+    ("SOKETI_APP_MANAGER_CACHE_ENABLED", &["true", "false", "1", "0"], "apps from Postgres or MySQL are always kept in memory and read again every SOKETI_APP_MANAGER_CACHE_TTL seconds"),
+    ("SOKETI_APP_MANAGER_", &[], "apps come from the config file, SOKETI_DEFAULT_APP_*, Postgres or MySQL; no DynamoDB app manager"),
+    ("SOKETI_DB_MYSQL_", &[], "not a MySQL setting herald reads"),
+    ("SOKETI_DB_POSTGRES_", &[], "not a Postgres setting herald reads"),
+    ("SOKETI_DB_POOLING_", &[], "the apps table is read over one connection every SOKETI_APP_MANAGER_CACHE_TTL seconds; there is no pool to size"),
+    ("SOKETI_QUEUE_DRIVER", &["sync", "redis"], "there is no SQS queue: webhooks wait in this node's memory (use redis for a durable queue)"),
+    ("SOKETI_QUEUE_", &[], "the Redis queue uses SOKETI_DB_REDIS_* and the adapter's prefix; each worker node delivers up to 64 jobs per app at once, retries included"),
+    ("SOKETI_CACHE_DRIVER", &["memory"], "cache channels live in memory, or in Redis or NATS JetStream with SOKETI_ADAPTER_DRIVER=redis or nats"),
+    ("SOKETI_CACHE_", &[], "cache channels live in memory, or in Redis or NATS JetStream with SOKETI_ADAPTER_DRIVER=redis or nats"),
+    ("SOKETI_RATE_LIMITER_DRIVER", &["local", "redis"], "HTTP API limits follow the adapter: cluster-wide with Redis or NATS, per node otherwise"),
+    ("SOKETI_RATE_LIMITER_", &[], "HTTP API limits follow the adapter: cluster-wide with Redis or NATS, per node otherwise"),
+    ("SOKETI_CLUSTER_", &[], "there is no UDP cluster discovery; use SOKETI_ADAPTER_DRIVER=redis or nats"),
+    ("SOKETI_METRICS_DRIVER", &["prometheus"], "only Prometheus metrics exist"),
+];
 
 /// One warning per set `SOKETI_*` variable that herald does not act on, naming
 /// the variable and saying why. `vars` are every (name, value) in the environment.
 pub fn unsupported<'a>(vars: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<String> {
     let mut out = Vec::new();
     for (name, value) in vars {
-        if !name.starts_with("SOKETI_") || value.is_empty() || is_read(name) {
+        if !name.starts_with("SOKETI_") || value.is_empty() || is_read(name, value) {
             continue;
         }
         let why = match UNSUPPORTED.iter().find(|(p, _, _)| name.starts_with(p)) {
@@ -28,11 +67,12 @@ pub fn unsupported<'a>(vars: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<St
     out
 }
 
-fn is_read(name: &str) -> bool {
-    VARS.iter().any(|(n, ..)| *n == name)
+/// Whether a row reads this variable with this value, or it is accepted as it is.
+fn is_read(name: &str, value: &str) -> bool {
+    rows().any(|row| row.env.contains(&name) && row.kind.read_text(value).is_some())
         || ACCEPTED.contains(&name)
+        || REDIS_PARTS.iter().any(|(var, _)| *var == name)
         || name.starts_with("SOKETI_ADAPTER_")
-        || name.starts_with("SOKETI_DB_REDIS_")
 }
 
 /// The variables of a `.env` file (`dotenvy`: comments, `export`, quotes,
@@ -52,128 +92,70 @@ pub fn parse_dotenv(text: &str) -> Vec<(String, String)> {
     out
 }
 
-/// Read by [`apply_queue`]: `sqs` is left alone (and warned about, see `vars::UNSUPPORTED`).
-const QUEUE_DRIVER: &str = "SOKETI_QUEUE_DRIVER";
-
-/// `SOKETI_QUEUE_DRIVER=sync|redis`; `sqs` keeps the in-process queue, with a warning.
-fn apply_queue(raw: &mut RawConfig, lookup: &dyn Fn(&str) -> Option<String>) {
-    if let Some(driver) = lookup(QUEUE_DRIVER).filter(|v| v == "sync" || v == "redis") {
-        let source = Source::Env(QUEUE_DRIVER.to_string());
-        raw.set_server("queue_driver", driver.into(), source);
-    }
-}
-
-/// Apply every set `SOKETI_*` variable. `lookup` reads one variable.
+/// Apply every set variable a row names. `lookup` reads one variable. A value
+/// of the wrong type is reported when the configuration is built, by its variable.
 pub fn apply(
     raw: &mut RawConfig,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(), ConfigError> {
-    apply_redis(raw, lookup, &|name| Source::Env(name.to_string()));
-    apply_queue(raw, lookup);
-    for &(name, target, key, kind) in VARS {
-        let Some(text) = lookup(name).filter(|v| !v.is_empty()) else {
-            continue;
-        };
-        let value = coerce(&text, kind).ok_or_else(|| ConfigError::Env {
-            name: name.into(),
-            message: format!("cannot read {text:?} as {}", kind_name(kind)),
-        })?;
-        let source = Source::Env(name.to_string());
-        match target {
-            Target::Server => raw.set_server(key, value, source),
-            Target::DefaultApp => raw.set_first_app(key, value, source),
+    let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
+    let parts = REDIS_PARTS.map(|(name, _)| get(name).map(|v| (v, Source::Env(name.into()))));
+    apply_redis(raw, parts);
+    for row in rows() {
+        for &name in row.env {
+            let Some(value) = get(name).and_then(|text| row.kind.read_text(&text)) else {
+                continue;
+            };
+            let source = Source::Env(name.to_string());
+            if name.starts_with(DEFAULT_APP) {
+                raw.set_first_app(row.key, value, source);
+            } else {
+                raw.set_server(row.key, value, source);
+            }
         }
     }
     Ok(())
 }
 
-/// `SOKETI_ADAPTER_DRIVER`, `SOKETI_ADAPTER_REDIS_PREFIX` and `SOKETI_DB_REDIS_*`;
-/// `source` says where a variable's value was written.
-pub(super) fn apply_redis(
-    raw: &mut RawConfig,
-    lookup: &dyn Fn(&str) -> Option<String>,
-    source: &dyn Fn(&str) -> Source,
-) {
-    let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
-    for (name, key) in [
-        ("SOKETI_ADAPTER_DRIVER", "adapter"),
-        ("SOKETI_ADAPTER_REDIS_PREFIX", "redis_prefix"),
-    ] {
-        if let Some(value) = get(name) {
-            raw.set_server(key, value.into(), source(name));
-        }
-    }
-    apply_redis_cluster(raw, &get, source);
-    let names =
-        ["HOST", "PORT", "DB", "USERNAME", "PASSWORD"].map(|p| format!("SOKETI_DB_REDIS_{p}"));
-    let parts = names.clone().map(|name| get(&name));
-    let given = names.iter().zip(&parts).filter(|(_, v)| v.is_some());
-    let Some(written) = given.map(|(name, _)| source(name)).reduce(Source::and) else {
-        return;
-    };
-    let [host, port, db, _, _] = parts;
-    let auth = redis_auth(&get);
-    let host = host.unwrap_or_else(|| "127.0.0.1".into());
-    let url = format!(
-        "redis://{auth}{host}:{}/{}",
-        port.unwrap_or_else(|| "6379".into()),
-        db.unwrap_or_else(|| "0".into())
-    );
-    raw.set_server("redis_url", url.into(), written);
-}
+/// A written part of the Redis connection: its text and where it was written.
+pub(super) type Part = Option<(String, Source)>;
 
-/// The `user:password@` part of a Redis URL from `SOKETI_DB_REDIS_{USERNAME,PASSWORD}`.
-fn redis_auth(get: &dyn Fn(&str) -> Option<String>) -> String {
-    match (
-        get("SOKETI_DB_REDIS_USERNAME"),
-        get("SOKETI_DB_REDIS_PASSWORD"),
-    ) {
-        (Some(u), Some(p)) => format!("{u}:{p}@"),
-        (None, Some(p)) => format!(":{p}@"),
-        (Some(u), None) => format!("{u}@"),
+/// `redis_url` from Soketi's host, port, db, username and password, and
+/// `redis_cluster_nodes` when cluster mode is on (the parts of [`REDIS_PARTS`]).
+pub(super) fn apply_redis(raw: &mut RawConfig, parts: [Part; 7]) {
+    let text = |i: usize, or: &str| parts[i].as_ref().map_or(or.to_string(), |(t, _)| t.clone());
+    let auth = match (&parts[3], &parts[4]) {
+        (Some((u, _)), Some((p, _))) => format!("{u}:{p}@"),
+        (None, Some((p, _))) => format!(":{p}@"),
+        (Some((u, _)), None) => format!("{u}@"),
         (None, None) => String::new(),
-    }
-}
-
-/// `SOKETI_ADAPTER_REDIS_CLUSTER_MODE=true` with `SOKETI_DB_REDIS_CLUSTER_NODES`, as
-/// Soketi reads them: a JSON array of `{"host":..,"port":..}` (or `"host:port"`
-/// strings); without it the one seed is `SOKETI_DB_REDIS_HOST`/`_PORT`. The nodes
-/// share the Redis username and password. Unreadable JSON is kept as a string, which
-/// the config check then refuses (`redis_cluster_nodes` must be a list).
-fn apply_redis_cluster(
-    raw: &mut RawConfig,
-    get: &dyn Fn(&str) -> Option<String>,
-    source: &dyn Fn(&str) -> Source,
-) {
-    let on = get("SOKETI_ADAPTER_REDIS_CLUSTER_MODE");
-    if !on.is_some_and(|v| matches!(v.as_str(), "true" | "1")) {
-        return;
-    }
-    let auth = redis_auth(get);
-    let seed = || {
-        let host = get("SOKETI_DB_REDIS_HOST").unwrap_or_else(|| "127.0.0.1".into());
-        let port = get("SOKETI_DB_REDIS_PORT").unwrap_or_else(|| "6379".into());
-        format!("[\"{host}:{port}\"]")
     };
-    let text = get("SOKETI_DB_REDIS_CLUSTER_NODES").unwrap_or_else(seed);
-    let value = match cluster_nodes(&text) {
-        Some(nodes) => {
-            let urls = nodes.iter().map(|n| format!("redis://{auth}{n}").into());
-            toml::Value::Array(urls.collect())
+    let (host, port, db) = (text(0, "127.0.0.1"), text(1, "6379"), text(2, "0"));
+    let written = |range: std::ops::Range<usize>| {
+        let sources = parts[range].iter().flatten().map(|(_, s)| s.clone());
+        sources.reduce(Source::and)
+    };
+    if matches!(text(5, "").as_str(), "true" | "1") {
+        let nodes = text(6, &format!("[\"{host}:{port}\"]"));
+        let value = match cluster_nodes(&nodes) {
+            Some(list) => {
+                let urls = list.iter().map(|n| format!("redis://{auth}{n}").into());
+                toml::Value::Array(urls.collect())
+            }
+            None => toml::Value::from(nodes),
+        };
+        if let Some(from) = written(5..7) {
+            raw.set_server("redis_cluster_nodes", value, from);
         }
-        None => text.into(),
-    };
-    let from = [
-        "SOKETI_ADAPTER_REDIS_CLUSTER_MODE",
-        "SOKETI_DB_REDIS_CLUSTER_NODES",
-    ];
-    let written = from.map(source).into_iter().reduce(Source::and);
-    if let Some(written) = written {
-        raw.set_server("redis_cluster_nodes", value, written);
+    }
+    if let Some(from) = written(0..5) {
+        let url = format!("redis://{auth}{host}:{port}/{db}");
+        raw.set_server("redis_url", url.into(), from);
     }
 }
 
-/// `host:port` of each node in Soketi's `clusterNodes` JSON.
+/// `host:port` of each node in Soketi's `clusterNodes` JSON: `{"host":..,"port":..}`
+/// objects or `"host:port"` strings.
 fn cluster_nodes(text: &str) -> Option<Vec<String>> {
     let list: Vec<serde_json::Value> = serde_json::from_str(text).ok()?;
     let node = |v: &serde_json::Value| match v {
@@ -183,107 +165,37 @@ fn cluster_nodes(text: &str) -> Option<Vec<String>> {
                 .get("host")
                 .and_then(|h| h.as_str())
                 .unwrap_or("127.0.0.1");
-            let port = match o.get("port") {
-                Some(serde_json::Value::Number(n)) => n.to_string(),
-                Some(serde_json::Value::String(s)) => s.clone(),
-                _ => "6379".into(),
-            };
-            Some(format!("{host}:{port}"))
+            let port = o.get("port").and_then(super::settings::text);
+            Some(format!("{host}:{}", port.as_deref().unwrap_or("6379")))
         }
         _ => None,
     };
     list.iter().map(node).collect()
 }
 
-fn kind_name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Str => "a string",
-        Kind::Int => "an integer",
-        Kind::Float => "a number",
-        Kind::Bool => "a boolean",
-        Kind::Megabytes => "a number of megabytes",
-        Kind::JsonArray => "a JSON array",
-        Kind::Raw => "text",
-        Kind::List => "addresses separated by commas",
-    }
-}
-
-/// JSON first, else the raw string; then into the field's kind.
-fn coerce(text: &str, kind: Kind) -> Option<toml::Value> {
-    if let Kind::Raw = kind {
-        return Some(toml::Value::String(text.to_string()));
-    }
-    if let Kind::List = kind {
-        return list(text);
-    }
-    let json = serde_json::from_str::<serde_json::Value>(text)
-        .unwrap_or_else(|_| serde_json::Value::String(text.to_string()));
-    use serde_json::Value as J;
-    Some(match (kind, json) {
-        (Kind::Str, J::String(s)) => toml::Value::String(s),
-        (Kind::Str, J::Number(n)) => toml::Value::String(n.to_string()),
-        (Kind::Int, J::Number(n)) => {
-            toml::Value::Integer(n.as_i64().or_else(|| n.as_f64().map(|f| f as i64))?)
-        }
-        (Kind::Float, J::Number(n)) => toml::Value::Float(n.as_f64()?),
-        (Kind::Megabytes, J::Number(n)) => toml::Value::Integer((n.as_f64()? * 1024.0) as i64),
-        (Kind::JsonArray, j @ J::Array(_)) => json_to_toml(j)?,
-        (Kind::Bool, J::Bool(b)) => toml::Value::Boolean(b),
-        (Kind::Bool, J::Number(n)) => toml::Value::Boolean(n.as_f64()? != 0.0),
-        (Kind::Bool, J::String(s)) => toml::Value::Boolean(match s.to_ascii_lowercase().as_str() {
-            "yes" | "on" => true,
-            "no" | "off" => false,
-            _ => return None,
-        }),
-        _ => return None,
-    })
-}
-
-/// `["a","b"]` or `a, b` as a TOML array of strings.
-fn list(text: &str) -> Option<toml::Value> {
-    let items: Vec<String> = match serde_json::from_str::<Vec<String>>(text) {
-        Ok(items) => items,
-        Err(_) if text.trim_start().starts_with('[') => return None,
-        Err(_) => text.split(',').map(|s| s.trim().to_string()).collect(),
-    };
-    let items = items.into_iter().filter(|s| !s.is_empty());
-    Some(toml::Value::Array(items.map(toml::Value::String).collect()))
-}
-
-/// JSON into TOML; `null` (which TOML lacks) drops the key.
-pub(super) fn json_to_toml(j: serde_json::Value) -> Option<toml::Value> {
-    use serde_json::Value as J;
-    Some(match j {
-        J::Null => return None,
-        J::Bool(b) => toml::Value::Boolean(b),
-        J::Number(n) => match n.as_i64() {
-            Some(i) => toml::Value::Integer(i),
-            None => toml::Value::Float(n.as_f64()?),
-        },
-        J::String(s) => toml::Value::String(s),
-        J::Array(a) => toml::Value::Array(a.into_iter().filter_map(json_to_toml).collect()),
-        J::Object(o) => toml::Value::Table(
-            o.into_iter()
-                .filter_map(|(k, v)| Some((k, json_to_toml(v)?)))
-                .collect(),
-        ),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn build(vars: &[(&str, &str)]) -> Result<super::super::Config, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let lookup = |k: &str| {
+            vars.iter()
+                .rfind(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        };
         let mut raw = RawConfig::default();
-        apply(&mut raw, &|k| map.get(k).cloned())?;
+        apply(&mut raw, &lookup)?;
         raw.build()
     }
+
+    /// The error of building `vars`, which must fail, and that it names `want`.
+    fn error_names(vars: &[(&str, &str)], want: &str) {
+        let err = build(vars).unwrap_err();
+        assert!(err.to_string().contains(want), "{err}");
+    }
+
+    const REDIS: (&str, &str) = ("SOKETI_ADAPTER_DRIVER", "redis");
+    const CLUSTER_MODE: (&str, &str) = ("SOKETI_ADAPTER_REDIS_CLUSTER_MODE", "true");
 
     #[test]
     fn soketi_variables_set_server_and_default_app() {
@@ -323,13 +235,9 @@ mod tests {
         assert!(!proxies.trusts("192.0.2.1".parse().unwrap()));
         assert_eq!(cfg.server.reconnect_window.as_millis(), 250);
         let cfg = build(&[("HERALD_TRUSTED_PROXIES", r#"["::1"]"#)]).unwrap();
-        assert!(cfg
-            .server
-            .guard
-            .trusted_proxies
-            .trusts("::1".parse().unwrap()));
-        let err = build(&[("HERALD_TRUSTED_PROXIES", "nginx")]).unwrap_err();
-        assert!(err.to_string().contains("trusted_proxies"), "{err}");
+        let proxies = &cfg.server.guard.trusted_proxies;
+        assert!(proxies.trusts("::1".parse().unwrap()));
+        error_names(&[("HERALD_TRUSTED_PROXIES", "nginx")], "trusted_proxies");
         let cfg = build(&[]).unwrap();
         assert!(cfg.server.guard.trusted_proxies.is_empty());
         assert_eq!(cfg.server.reconnect_window.as_millis(), 1000);
@@ -338,7 +246,7 @@ mod tests {
     #[test]
     fn soketi_redis_variables_build_the_url() {
         let cfg = build(&[
-            ("SOKETI_ADAPTER_DRIVER", "redis"),
+            REDIS,
             ("SOKETI_DB_REDIS_HOST", "redis"),
             ("SOKETI_DB_REDIS_PASSWORD", "pw"),
             ("SOKETI_DB_REDIS_DB", "2"),
@@ -383,52 +291,38 @@ mod tests {
 
     #[test]
     fn soketi_redis_cluster_variables_give_the_seed_nodes() {
-        let cfg = build(&[
-            ("SOKETI_ADAPTER_DRIVER", "redis"),
-            ("SOKETI_ADAPTER_REDIS_CLUSTER_MODE", "true"),
-            ("SOKETI_DB_REDIS_PASSWORD", "pw"),
-            (
-                "SOKETI_DB_REDIS_CLUSTER_NODES",
-                r#"[{"host":"r1","port":7000},{"host":"r2","port":"7001"},"r3:7002"]"#,
-            ),
-        ])
-        .unwrap();
-        let cluster = cfg.server.cluster.unwrap();
-        assert_eq!(
-            cluster.cluster_nodes,
-            [
-                "redis://:pw@r1:7000",
-                "redis://:pw@r2:7001",
-                "redis://:pw@r3:7002"
-            ]
-        );
-        let cfg = build(&[
-            ("SOKETI_ADAPTER_DRIVER", "redis"),
-            ("SOKETI_ADAPTER_REDIS_CLUSTER_MODE", "true"),
-            ("SOKETI_DB_REDIS_HOST", "seed"),
-        ])
-        .unwrap();
-        let cluster = cfg.server.cluster.unwrap();
+        let nodes = r#"[{"host":"r1","port":7000},{"host":"r2","port":"7001"},"r3:7002"]"#;
+        let password = ("SOKETI_DB_REDIS_PASSWORD", "pw");
+        let nodes = [
+            REDIS,
+            CLUSTER_MODE,
+            password,
+            ("SOKETI_DB_REDIS_CLUSTER_NODES", nodes),
+        ];
+        let cluster = build(&nodes).unwrap().server.cluster.unwrap();
+        let want = [
+            "redis://:pw@r1:7000",
+            "redis://:pw@r2:7001",
+            "redis://:pw@r3:7002",
+        ];
+        assert_eq!(cluster.cluster_nodes, want);
+        let seed = [REDIS, CLUSTER_MODE, ("SOKETI_DB_REDIS_HOST", "seed")];
+        let cluster = build(&seed).unwrap().server.cluster.unwrap();
         assert_eq!(cluster.cluster_nodes, ["redis://seed:6379"]);
-        let cfg = build(&[
-            ("SOKETI_ADAPTER_DRIVER", "redis"),
-            ("SOKETI_ADAPTER_REDIS_CLUSTER_MODE", "true"),
-            ("SOKETI_DB_REDIS_CLUSTER_NODES", r#"["r1:7000"]"#),
-            ("SOKETI_QUEUE_DRIVER", "redis"),
-        ])
-        .unwrap();
-        let queue = cfg.server.webhooks.redis_queue.unwrap();
+        let nodes = ("SOKETI_DB_REDIS_CLUSTER_NODES", r#"["r1:7000"]"#);
+        let queue = [REDIS, CLUSTER_MODE, nodes, ("SOKETI_QUEUE_DRIVER", "redis")];
+        let queue = build(&queue).unwrap().server.webhooks.redis_queue.unwrap();
         assert_eq!(
             queue.cluster_nodes,
             ["redis://r1:7000"],
             "the adapter's seeds"
         );
-        let bad = build(&[
-            ("SOKETI_ADAPTER_DRIVER", "redis"),
-            ("SOKETI_ADAPTER_REDIS_CLUSTER_MODE", "true"),
+        let bad = [
+            REDIS,
+            CLUSTER_MODE,
             ("SOKETI_DB_REDIS_CLUSTER_NODES", "not json"),
-        ]);
-        assert!(bad.is_err(), "unreadable nodes are refused");
+        ];
+        assert!(build(&bad).is_err(), "unreadable nodes are refused");
     }
 
     #[test]
@@ -446,32 +340,24 @@ mod tests {
         .unwrap();
         let t = cfg.server.app_table.unwrap();
         assert_eq!(t.driver, super::super::Driver::Mysql);
-        assert_eq!(
-            (t.host.as_str(), t.port, t.user.as_str()),
-            ("mysql", 3307, "soketi")
-        );
+        let got = (t.host.as_str(), t.port, t.user.as_str());
+        assert_eq!(got, ("mysql", 3307, "soketi"));
         // A password of digits stays text (it is never read as JSON).
         assert_eq!(t.password, "123");
-        assert_eq!(
-            (t.database.as_str(), t.table.as_str()),
-            ("laravel", "soketi_apps")
-        );
+        let got = (t.database.as_str(), t.table.as_str());
+        assert_eq!(got, ("laravel", "soketi_apps"));
         assert_eq!(t.refresh.as_secs(), 30);
         assert!(cfg.apps.iter().next().is_none(), "apps come from the table");
-        let err = build(&[
-            ("SOKETI_APP_MANAGER_DRIVER", "mysql"),
-            ("SOKETI_APP_MANAGER_MYSQL_TABLE", "apps; DROP TABLE apps"),
-        ])
-        .unwrap_err();
-        assert!(err.to_string().contains("not a plain table name"), "{err}");
+        let table = ("SOKETI_APP_MANAGER_MYSQL_TABLE", "apps; DROP TABLE apps");
+        let vars = [("SOKETI_APP_MANAGER_DRIVER", "mysql"), table];
+        error_names(&vars, "not a plain table name");
     }
 
     #[test]
     fn empty_is_unset_and_bad_values_name_the_variable() {
         let cfg = build(&[("SOKETI_PORT", "")]).unwrap();
         assert_eq!(cfg.server.port, 6001);
-        let err = build(&[("SOKETI_PORT", "abc")]).unwrap_err();
-        assert!(err.to_string().contains("SOKETI_PORT"), "{err}");
+        error_names(&[("SOKETI_PORT", "abc")], "SOKETI_PORT");
         let cfg = build(&[("SOKETI_DEFAULT_APP_MAX_CONNS", "-1")]).unwrap();
         assert_eq!(cfg.apps.by_id("app-id").unwrap().max_connections, None);
     }
@@ -500,10 +386,8 @@ mod tests {
         );
         assert_eq!(s.path_prefix, "/ws");
         assert_eq!(s.max_request_bytes, 2 * 1024 * 1024);
-        assert_eq!(
-            s.webhooks.batching,
-            Some(std::time::Duration::from_millis(200))
-        );
+        let batching = Some(std::time::Duration::from_millis(200));
+        assert_eq!(s.webhooks.batching, batching);
         let app = cfg.apps.by_id("app-id").unwrap();
         assert_eq!(app.limits.max_backend_events_per_sec, 50);
         assert_eq!(app.limits.max_read_req_per_sec, 7);
@@ -512,11 +396,8 @@ mod tests {
         assert_eq!(hook.headers, vec![("X-Token".to_string(), "t".to_string())]);
         assert!(hook.wants("channel_occupied", "private-a"));
         assert!(!hook.wants("channel_occupied", "public"));
-        let err = build(&[("SOKETI_DEFAULT_APP_WEBHOOKS", "{}")]).unwrap_err();
-        assert!(
-            err.to_string().contains("SOKETI_DEFAULT_APP_WEBHOOKS"),
-            "{err}"
-        );
+        let name = "SOKETI_DEFAULT_APP_WEBHOOKS";
+        error_names(&[(name, "{}")], name);
     }
 
     #[test]
@@ -577,8 +458,7 @@ mod tests {
         let cfg = build(&[("SOKETI_QUEUE_DRIVER", "sqs")]).unwrap();
         assert_eq!(cfg.server.webhooks.redis_queue, None);
         assert_eq!(cfg.server.mode, Mode::Full);
-        let err = build(&[("SOKETI_MODE", "both")]).unwrap_err();
-        assert!(err.to_string().contains("SOKETI_MODE"), "{err}");
+        error_names(&[("SOKETI_MODE", "both")], "SOKETI_MODE");
         let quiet = [("SOKETI_QUEUE_DRIVER", "redis"), ("SOKETI_MODE", "server")];
         assert!(unsupported(quiet.iter().copied()).is_empty());
     }
@@ -595,8 +475,7 @@ mod tests {
         assert_eq!(tls.cert, "/etc/ssl/c.pem");
         assert_eq!(tls.key, "/etc/ssl/k.pem");
         assert_eq!(tls.passphrase.as_deref(), Some("true"));
-        let err = build(&[("SOKETI_SSL_KEY", "/k.pem")]).unwrap_err();
-        assert!(err.to_string().contains("SOKETI_SSL_CERT"), "{err}");
+        error_names(&[("SOKETI_SSL_KEY", "/k.pem")], "SOKETI_SSL_CERT");
     }
 
     #[test]

@@ -1,20 +1,43 @@
-//! `Debug` for the settings that hold secrets: app secrets, passwords in a
-//! Redis URL or for PostgreSQL, webhook header values. Logs, panics and
-//! `{:?}` in tests then never show them; `herald config check` masks them too.
+//! The one way secrets are shown: app secrets, passwords (in URLs too), tokens,
+//! passphrases and webhook header values are `****`, entirely, in `Debug` (logs,
+//! panics, `{:?}` in tests) and in `herald config check` alike.
 
+use super::settings::{Kind, SERVER};
 use super::webhooks::Webhook;
-use super::{App, AppTable, Cluster};
+use super::{App, AppTable, Console, Nats, Redis, Tls};
 use std::fmt;
 
-const MASK: &str = "****";
+/// What a secret is shown as.
+pub const MASK: &str = "****";
 
-/// `****` for a set secret, `""` for an empty one (so a missing secret shows).
-fn mask(secret: &str) -> &'static str {
-    if secret.is_empty() {
-        ""
-    } else {
-        MASK
+/// A secret as shown: `****`, whatever it is (its length and even whether it is
+/// empty stay hidden).
+pub fn mask(_secret: &str) -> &'static str {
+    MASK
+}
+
+/// An optional secret as shown: `****` when set.
+fn mask_set(secret: &Option<String>) -> Option<&'static str> {
+    secret.as_ref().map(|_| MASK)
+}
+
+/// The `[server]` values with every secret masked, as `config check` shows them
+/// (a set secret is `****`, a URL loses its password).
+pub(super) fn masked_settings(mut table: toml::Table) -> toml::Table {
+    use toml::Value as T;
+    let url = |v: &T| T::from(url_without_password(v.as_str().unwrap_or_default()));
+    for row in SERVER {
+        let Some(value) = table.get_mut(row.key) else {
+            continue;
+        };
+        *value = match (row.kind, &*value) {
+            (Kind::Secret, T::String(v)) if !v.is_empty() => T::from(MASK),
+            (Kind::Url, v) => url(v),
+            (Kind::Urls, T::Array(items)) => T::Array(items.iter().map(url).collect()),
+            _ => continue,
+        };
     }
+    table
 }
 
 /// A URL with the password of its `user:password@` part masked.
@@ -36,72 +59,39 @@ pub fn url_without_password(url: &str) -> String {
     format!("{scheme}://{masked}{}", &rest[at..])
 }
 
-impl fmt::Debug for App {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("App")
-            .field("id", &self.id)
-            .field("key", &self.key)
-            .field("secret", &mask(&self.secret))
-            .field("enabled", &self.enabled)
-            .field("enable_client_messages", &self.enable_client_messages)
-            .field(
-                "enable_user_authentication",
-                &self.enable_user_authentication,
-            )
-            .field("enable_subscription_count", &self.enable_subscription_count)
-            .field("enable_watchlist_events", &self.enable_watchlist_events)
-            .field("max_connections", &self.max_connections)
-            .field("limits", &self.limits)
-            .field("webhooks", &self.webhooks)
-            .field("allowed_origins", &self.allowed_origins)
-            .finish()
-    }
+/// `Debug` showing `$field`s as they are and `$secret`s through `$how`.
+macro_rules! debug_masked {
+    ($ty:ident { $($field:ident),* } $($secret:ident: $how:expr),*) => {
+        impl fmt::Debug for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    $(.field(stringify!($field), &self.$field))*
+                    $(.field(stringify!($secret), &$how(&self.$secret)))*
+                    .finish()
+            }
+        }
+    };
 }
 
-impl fmt::Debug for Cluster {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Cluster")
-            .field("redis_url", &url_without_password(&self.redis_url))
-            .field(
-                "cluster_nodes",
-                &self
-                    .cluster_nodes
-                    .iter()
-                    .map(|n| url_without_password(n))
-                    .collect::<Vec<_>>(),
-            )
-            .field("prefix", &self.prefix)
-            .finish()
-    }
+debug_masked!(App { id, key, enabled, enable_client_messages, enable_user_authentication,
+    enable_subscription_count, enable_watchlist_events, max_connections, limits, webhooks,
+    allowed_origins } secret: mask);
+debug_masked!(Redis { prefix } redis_url: url_without_password, cluster_nodes: urls);
+debug_masked!(AppTable { driver, host, port, user, database, table, refresh } password: mask);
+debug_masked!(Tls { cert, key } passphrase: mask_set);
+debug_masked!(Console { enabled, queue } token: mask_set);
+debug_masked!(Nats { servers, user, connect_timeout, prefix } password: mask_set, token: mask_set);
+debug_masked!(Webhook { event_types, filter } url: url_without_password, headers: headers);
+
+fn urls(urls: &[String]) -> Vec<String> {
+    urls.iter().map(|u| url_without_password(u)).collect()
 }
 
-impl fmt::Debug for AppTable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AppTable")
-            .field("driver", &self.driver)
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("user", &self.user)
-            .field("password", &mask(&self.password))
-            .field("database", &self.database)
-            .field("table", &self.table)
-            .field("refresh", &self.refresh)
-            .finish()
-    }
-}
-
-impl fmt::Debug for Webhook {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let headers: Vec<(&str, &str)> = (self.headers.iter())
-            .map(|(name, value)| (name.as_str(), mask(value)))
-            .collect();
-        f.debug_struct("Webhook")
-            .field("url", &url_without_password(&self.url))
-            .field("event_types", &self.event_types)
-            .field("filter", &self.filter)
-            .field("headers", &headers)
-            .finish()
-    }
+fn headers(headers: &[(String, String)]) -> Vec<(&str, &str)> {
+    headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), mask(value)))
+        .collect()
 }
 
 #[cfg(test)]

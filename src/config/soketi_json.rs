@@ -2,146 +2,14 @@
 //! into the same raw tables as the TOML file, so everything downstream is shared.
 //!
 //! Keys may be dot paths (`"metrics.enabled": true`) or nested objects; apps come
-//! from `appManager.array.apps` with Soketi's field names and aliases.
+//! from `appManager.array.apps` with Soketi's field names and aliases. Both are
+//! read as the rows of [`super::settings`] name them.
 
-use super::{env, ConfigError, RawConfig, Scope, Source};
+use super::env::{apply_redis, REDIS_PARTS};
+use super::settings::{rows, text, LIMITS, SERVER};
+use super::{ConfigError, RawConfig, Scope, Source};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-
-#[derive(Clone, Copy)]
-enum Kind {
-    /// Taken as it is (string, number, array).
-    Plain,
-    /// Soketi's truthiness: `1` and `"true"` count too.
-    Bool,
-    /// Megabytes, stored as kilobytes.
-    Megabytes,
-}
-
-/// (Soketi option path, `[server]` key, kind)
-const SERVER_KEYS: &[(&str, &str, Kind)] = &[
-    ("host", "host", Kind::Plain),
-    ("port", "port", Kind::Plain),
-    ("debug", "debug", Kind::Bool),
-    (
-        "shutdownGracePeriod",
-        "shutdown_grace_period_ms",
-        Kind::Plain,
-    ),
-    (
-        "userAuthenticationTimeout",
-        "user_authentication_timeout_ms",
-        Kind::Plain,
-    ),
-    ("pathPrefix", "path_prefix", Kind::Plain),
-    ("metrics.enabled", "metrics_enabled", Kind::Bool),
-    ("metrics.host", "metrics_host", Kind::Plain),
-    ("metrics.port", "metrics_port", Kind::Plain),
-    ("metrics.prometheus.prefix", "metrics_prefix", Kind::Plain),
-    (
-        "presence.maxMembersPerChannel",
-        "max_presence_members",
-        Kind::Plain,
-    ),
-    (
-        "presence.maxMemberSizeInKb",
-        "max_presence_member_size_kb",
-        Kind::Plain,
-    ),
-    (
-        "eventLimits.maxBatchSize",
-        "max_event_batch_size",
-        Kind::Plain,
-    ),
-    (
-        "eventLimits.maxChannelsAtOnce",
-        "max_event_channels_at_once",
-        Kind::Plain,
-    ),
-    (
-        "eventLimits.maxNameLength",
-        "max_event_name_length",
-        Kind::Plain,
-    ),
-    (
-        "eventLimits.maxPayloadInKb",
-        "max_event_payload_kb",
-        Kind::Plain,
-    ),
-    (
-        "channelLimits.maxNameLength",
-        "max_channel_name_length",
-        Kind::Plain,
-    ),
-    ("channelLimits.cacheTtl", "cache_ttl", Kind::Plain),
-    (
-        "httpApi.requestLimitInMb",
-        "max_request_size_kb",
-        Kind::Megabytes,
-    ),
-    (
-        "httpApi.acceptTraffic.memoryThreshold",
-        "accept_traffic_memory_threshold",
-        Kind::Plain,
-    ),
-    ("webhooks.batching.enabled", "webhook_batching", Kind::Bool),
-    (
-        "webhooks.batching.duration",
-        "webhook_batching_ms",
-        Kind::Plain,
-    ),
-    ("ssl.certPath", "tls_cert", Kind::Plain),
-    ("ssl.keyPath", "tls_key", Kind::Plain),
-    ("ssl.passphrase", "tls_passphrase", Kind::Plain),
-    ("appManager.driver", "app_manager", Kind::Plain),
-    ("mode", "mode", Kind::Plain),
-    ("adapter.nats.servers", "nats_servers", Kind::Plain),
-    ("adapter.nats.user", "nats_user", Kind::Plain),
-    ("adapter.nats.pass", "nats_password", Kind::Plain),
-    ("adapter.nats.token", "nats_token", Kind::Plain),
-    ("adapter.nats.timeout", "nats_timeout_ms", Kind::Plain),
-    ("adapter.nats.prefix", "nats_prefix", Kind::Plain),
-    ("appManager.postgres.table", "postgres_table", Kind::Plain),
-    ("appManager.cache.ttl", "app_refresh_secs", Kind::Plain),
-    ("database.postgres.host", "postgres_host", Kind::Plain),
-    ("database.postgres.port", "postgres_port", Kind::Plain),
-    ("database.postgres.user", "postgres_user", Kind::Plain),
-    (
-        "database.postgres.password",
-        "postgres_password",
-        Kind::Plain,
-    ),
-    (
-        "database.postgres.database",
-        "postgres_database",
-        Kind::Plain,
-    ),
-    ("appManager.mysql.table", "mysql_table", Kind::Plain),
-    ("database.mysql.host", "mysql_host", Kind::Plain),
-    ("database.mysql.port", "mysql_port", Kind::Plain),
-    ("database.mysql.user", "mysql_user", Kind::Plain),
-    ("database.mysql.password", "mysql_password", Kind::Plain),
-    ("database.mysql.database", "mysql_database", Kind::Plain),
-];
-
-/// Options read through the `SOKETI_*` Redis logic: (option path, variable).
-const REDIS_KEYS: &[(&str, &str)] = &[
-    ("adapter.driver", "SOKETI_ADAPTER_DRIVER"),
-    ("adapter.redis.prefix", "SOKETI_ADAPTER_REDIS_PREFIX"),
-    ("database.redis.host", "SOKETI_DB_REDIS_HOST"),
-    ("database.redis.port", "SOKETI_DB_REDIS_PORT"),
-    ("database.redis.db", "SOKETI_DB_REDIS_DB"),
-    ("database.redis.username", "SOKETI_DB_REDIS_USERNAME"),
-    ("database.redis.password", "SOKETI_DB_REDIS_PASSWORD"),
-    (
-        "adapter.redis.clusterMode",
-        "SOKETI_ADAPTER_REDIS_CLUSTER_MODE",
-    ),
-    (
-        "database.redis.clusterNodes",
-        "SOKETI_DB_REDIS_CLUSTER_NODES",
-    ),
-];
 
 /// Options whose value herald already has, so they need no warning.
 const NO_OP: &[(&str, &[&str])] = &[
@@ -155,150 +23,6 @@ const NO_OP: &[(&str, &[&str])] = &[
     // herald asks JetStream, not the other nodes: no request timeout or node count.
     ("adapter.nats.requestsTimeout", &[]),
     ("adapter.nats.nodesNumber", &[]),
-];
-
-/// (`[[apps]]` key, Soketi's names for it, kind)
-const APP_KEYS: &[(&str, &[&str], Kind)] = &[
-    ("id", &["id", "AppId"], Kind::Plain),
-    ("key", &["key", "AppKey"], Kind::Plain),
-    ("secret", &["secret", "AppSecret"], Kind::Plain),
-    (
-        "max_connections",
-        &["maxConnections", "MaxConnections", "max_connections"],
-        Kind::Plain,
-    ),
-    (
-        "enable_client_messages",
-        &[
-            "enableClientMessages",
-            "EnableClientMessages",
-            "enable_client_messages",
-        ],
-        Kind::Bool,
-    ),
-    ("enabled", &["enabled", "Enabled"], Kind::Bool),
-    (
-        "enable_user_authentication",
-        &[
-            "enableUserAuthentication",
-            "EnableUserAuthentication",
-            "enable_user_authentication",
-        ],
-        Kind::Bool,
-    ),
-    (
-        "enable_subscription_count",
-        &[
-            "enableSubscriptionCount",
-            "EnableSubscriptionCount",
-            "enable_subscription_count",
-        ],
-        Kind::Bool,
-    ),
-    (
-        "enable_watchlist_events",
-        &[
-            "enableWatchlistEvents",
-            "EnableWatchlistEvents",
-            "enable_watchlist_events",
-        ],
-        Kind::Bool,
-    ),
-    (
-        "max_backend_events_per_sec",
-        &[
-            "maxBackendEventsPerSecond",
-            "MaxBackendEventsPerSecond",
-            "max_backend_events_per_sec",
-        ],
-        Kind::Plain,
-    ),
-    (
-        "max_client_events_per_sec",
-        &[
-            "maxClientEventsPerSecond",
-            "MaxClientEventsPerSecond",
-            "max_client_events_per_sec",
-        ],
-        Kind::Plain,
-    ),
-    (
-        "max_read_req_per_sec",
-        &[
-            "maxReadRequestsPerSecond",
-            "MaxReadRequestsPerSecond",
-            "max_read_req_per_sec",
-        ],
-        Kind::Plain,
-    ),
-    (
-        "max_presence_members",
-        &[
-            "maxPresenceMembersPerChannel",
-            "MaxPresenceMembersPerChannel",
-            "max_presence_members_per_channel",
-        ],
-        Kind::Plain,
-    ),
-    (
-        "max_presence_member_size_kb",
-        &[
-            "maxPresenceMemberSizeInKb",
-            "MaxPresenceMemberSizeInKb",
-            "max_presence_member_size_in_kb",
-        ],
-        Kind::Plain,
-    ),
-    (
-        "max_channel_name_length",
-        &[
-            "maxChannelNameLength",
-            "MaxChannelNameLength",
-            "max_channel_name_length",
-        ],
-        Kind::Plain,
-    ),
-    (
-        "max_event_channels_at_once",
-        &[
-            "maxEventChannelsAtOnce",
-            "MaxEventChannelsAtOnce",
-            "max_event_channels_at_once",
-        ],
-        Kind::Plain,
-    ),
-    (
-        "max_event_name_length",
-        &[
-            "maxEventNameLength",
-            "MaxEventNameLength",
-            "max_event_name_length",
-        ],
-        Kind::Plain,
-    ),
-    (
-        "max_event_payload_kb",
-        &[
-            "maxEventPayloadInKb",
-            "MaxEventPayloadInKb",
-            "max_event_payload_in_kb",
-        ],
-        Kind::Plain,
-    ),
-    (
-        "max_event_batch_size",
-        &[
-            "maxEventBatchSize",
-            "MaxEventBatchSize",
-            "max_event_batch_size",
-        ],
-        Kind::Plain,
-    ),
-    (
-        "allowed_origins",
-        &["allowedOrigins", "allowed_origins"],
-        Kind::Plain,
-    ),
 ];
 
 /// Where the apps list lives.
@@ -319,12 +43,9 @@ pub fn parse(path: &str, text: &str) -> Result<(RawConfig, Vec<String>), ConfigE
     let mut raw = RawConfig::default();
     let mut warnings = Vec::new();
     if let Some(apps) = options.remove(APPS) {
-        for (i, (table, names)) in apps_of(apps, &mut warnings)
-            .map_err(file_error)?
-            .into_iter()
-            .enumerate()
-        {
-            let at = |option: String| file_key(path, format!("{APPS}[{i}]{option}"));
+        let apps = apps_of(apps, &mut warnings).map_err(file_error)?;
+        for (i, (table, names)) in apps.into_iter().enumerate() {
+            let at = |option: String| Source::file(path, format!("{APPS}[{i}]{option}"));
             raw.sources.record(Scope::App(i), "", at(String::new()));
             for (key, alias) in names {
                 raw.sources
@@ -333,7 +54,7 @@ pub fn parse(path: &str, text: &str) -> Result<(RawConfig, Vec<String>), ConfigE
             raw.apps.push(table);
         }
     }
-    server_options(&mut raw, &mut options, path).map_err(file_error)?;
+    server_options(&mut raw, &mut options, path);
     for (key, value) in options {
         warnings.push(unsupported(&key, &value));
     }
@@ -358,58 +79,33 @@ fn flatten(prefix: &str, object: Map<String, Value>, out: &mut BTreeMap<String, 
     }
 }
 
-fn file_key(path: &str, key: String) -> Source {
-    Source::File {
-        path: path.to_string(),
-        key,
-    }
-}
-
-/// Move every known server option from `options` into `raw.server`.
-fn server_options(
-    raw: &mut RawConfig,
-    options: &mut BTreeMap<String, Value>,
-    file: &str,
-) -> Result<(), String> {
-    for &(path, key, kind) in SERVER_KEYS {
-        if let Some(value) = options.remove(path) {
-            let value = convert(value, kind).ok_or_else(|| format!("{path}: unexpected value"))?;
-            raw.set_server(key, value, file_key(file, path.to_string()));
+/// Move every option a row reads from `options` into `raw.server`.
+fn server_options(raw: &mut RawConfig, options: &mut BTreeMap<String, Value>, file: &str) {
+    let parts = REDIS_PARTS.map(|(_, path)| {
+        let value = options.remove(path)?;
+        let text = match value {
+            Value::Array(_) => value.to_string(),
+            other => text(&other)?,
+        };
+        Some((text, Source::file(file, path)))
+    });
+    apply_redis(raw, parts);
+    for row in SERVER.iter().chain(LIMITS) {
+        for &path in row.json {
+            let Some(value) = options.get(path).and_then(|v| row.kind.read(v.clone())) else {
+                continue; // absent, or a value left for the warning (`queue.driver: sqs`)
+            };
+            options.remove(path);
+            raw.set_server(row.key, value, Source::file(file, path));
         }
     }
-    let redis: BTreeMap<&str, String> = REDIS_KEYS
-        .iter()
-        .filter_map(|&(path, var)| Some((var, option_text(options.remove(path)?)?)))
-        .collect();
-    let option_of = |var: &str| {
-        let path = REDIS_KEYS
-            .iter()
-            .find(|(_, v)| *v == var)
-            .map_or(var, |(p, _)| p);
-        file_key(file, path.to_string())
-    };
-    env::apply_redis(raw, &|name| redis.get(name).cloned(), &option_of);
-    // `sqs` stays behind and is warned about: webhooks then wait in memory.
-    if let Some(driver) = options
-        .get("queue.driver")
-        .and_then(|v| v.as_str())
-        .filter(|d| ["sync", "redis"].contains(d))
-    {
-        raw.set_server(
-            "queue_driver",
-            driver.into(),
-            file_key(file, "queue.driver".to_string()),
-        );
-        options.remove("queue.driver");
-    }
     for &(path, fine) in NO_OP {
-        if options.get(path).is_some_and(|v| {
-            fine.is_empty() || fine.contains(&scalar_text(v.clone()).unwrap_or_default().as_str())
-        }) {
+        let harmless =
+            |v: &Value| fine.is_empty() || fine.contains(&text(v).unwrap_or_default().as_str());
+        if options.get(path).is_some_and(harmless) {
             options.remove(path);
         }
     }
-    Ok(())
 }
 
 /// An app's table and, for each key in it, the option name it was written as.
@@ -423,49 +119,29 @@ fn apps_of(apps: Value, warnings: &mut Vec<String>) -> Result<Vec<AppOptions>, S
         .into_iter()
         .enumerate()
         .map(|(i, item)| match item {
-            Value::Object(fields) => app_of(i, fields, warnings),
+            Value::Object(fields) => Ok(app_of(i, fields, warnings)),
             _ => Err(format!("{APPS}[{i}] must be an object")),
         })
         .collect()
 }
 
-/// One app: the first non-empty alias of each field; unknown fields warn.
-fn app_of(
-    i: usize,
-    mut fields: Map<String, Value>,
-    warnings: &mut Vec<String>,
-) -> Result<AppOptions, String> {
+/// One app: the first set alias of each field; unknown fields warn.
+fn app_of(i: usize, mut fields: Map<String, Value>, warnings: &mut Vec<String>) -> AppOptions {
     let mut table = toml::Table::new();
     let mut names = Vec::new();
-    for &(key, aliases, kind) in APP_KEYS {
-        let found = aliases
-            .iter()
+    for row in rows() {
+        let found = (row.alias.iter())
             .filter_map(|a| Some((*a, fields.remove(*a)?)))
             .find(|(_, v)| is_set(v));
-        if let Some((alias, value)) = found {
-            let value = convert(value, kind)
-                .ok_or_else(|| format!("{APPS}[{i}].{alias}: unexpected value"))?;
-            table.insert(key.into(), value);
-            names.push((key, alias.to_string()));
+        if let Some((value, alias)) = found.and_then(|(a, v)| Some((row.kind.read(v)?, a))) {
+            table.insert(row.key.into(), value);
+            names.push((row.key, alias.to_string()));
         }
-    }
-    for key in ["id", "key", "secret"] {
-        if let Some(toml::Value::Integer(n)) = table.get(key) {
-            table.insert(key.into(), n.to_string().into());
-        }
-    }
-    if let Some((alias, hooks)) = ["webhooks", "Webhooks"]
-        .iter()
-        .filter_map(|a| Some((*a, fields.remove(*a)?)))
-        .find(|(_, v)| is_set(v))
-    {
-        table.insert("webhooks".into(), webhooks(hooks));
-        names.push(("webhooks", alias.to_string()));
     }
     for (key, value) in fields {
         warnings.push(unsupported(&format!("{APPS}[{i}].{key}"), &value));
     }
-    Ok((table, names))
+    (table, names)
 }
 
 /// One row of Soketi's SQL apps table (its columns as a JSON object), as an `[[apps]]` table.
@@ -473,59 +149,12 @@ pub fn app_row(
     fields: Map<String, Value>,
     warnings: &mut Vec<String>,
 ) -> Result<toml::Table, String> {
-    app_of(0, fields, warnings).map(|(table, _)| table)
-}
-
-/// Soketi takes an array or a JSON string; anything invalid means no webhooks.
-fn webhooks(value: Value) -> toml::Value {
-    let value = match value {
-        Value::String(s) => serde_json::from_str(&s).unwrap_or(Value::Null),
-        other => other,
-    };
-    match value {
-        Value::Array(_) => env::json_to_toml(value).unwrap_or(toml::Value::Array(vec![])),
-        _ => toml::Value::Array(vec![]),
-    }
+    Ok(app_of(0, fields, warnings).0)
 }
 
 /// Empty strings and `null` count as unset, as in Soketi.
 fn is_set(value: &Value) -> bool {
     !matches!(value, Value::Null) && value.as_str() != Some("")
-}
-
-fn convert(value: Value, kind: Kind) -> Option<toml::Value> {
-    match kind {
-        Kind::Plain => env::json_to_toml(value),
-        Kind::Bool => Some(toml::Value::Boolean(truthy(&value))),
-        Kind::Megabytes => Some(toml::Value::Integer((value.as_f64()? * 1024.0) as i64)),
-    }
-}
-
-fn truthy(value: &Value) -> bool {
-    match value {
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty() && s != "false" && s != "0",
-        Value::Null => false,
-        _ => true,
-    }
-}
-
-/// A scalar as text, or a list as its JSON (`database.redis.clusterNodes`).
-fn option_text(value: Value) -> Option<String> {
-    match value {
-        Value::Array(_) => Some(value.to_string()),
-        other => scalar_text(other),
-    }
-}
-
-fn scalar_text(value: Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
 }
 
 fn unsupported(key: &str, value: &Value) -> String {
@@ -585,10 +214,8 @@ mod tests {
         assert_eq!(a.limits.max_client_events_per_sec, 4);
         assert_eq!(a.webhooks.len(), 1);
         let b = cfg.apps.by_key("k2").unwrap();
-        assert_eq!(
-            (b.id.as_str(), b.enabled, b.max_connections),
-            ("2", false, Some(1))
-        );
+        let got = (b.id.as_str(), b.enabled, b.max_connections);
+        assert_eq!(got, ("2", false, Some(1)));
         assert!(b.webhooks.is_empty());
         assert!(!b.enable_subscription_count && !b.enable_watchlist_events);
         assert_eq!(warnings.len(), 1, "{warnings:?}");
@@ -620,24 +247,15 @@ mod tests {
             "database": {"redis": {"clusterNodes": [{"host": "r1", "port": 7000}, "r2:7001"]}}}"#;
         let (cfg, _) = build(text);
         let cluster = cfg.server.cluster.unwrap();
-        assert_eq!(
-            cluster.cluster_nodes,
-            ["redis://r1:7000", "redis://r2:7001"]
-        );
+        let want = ["redis://r1:7000", "redis://r2:7001"];
+        assert_eq!(cluster.cluster_nodes, want);
     }
 
     /// (driver, its extra options, what it is with nothing but the driver)
+    #[rustfmt::skip]
     const SQL_MANAGERS: [(&str, &str, (&str, u16, &str)); 2] = [
-        (
-            "postgres",
-            r#""version": "13.3""#,
-            ("127.0.0.1", 5432, "postgres"),
-        ),
-        (
-            "mysql",
-            r#""version": "5.7", "useMysql2": true"#,
-            ("127.0.0.1", 3306, "root"),
-        ),
+        ("postgres", r#""version": "13.3""#, ("127.0.0.1", 5432, "postgres")),
+        ("mysql", r#""version": "5.7", "useMysql2": true"#, ("127.0.0.1", 3306, "root")),
     ];
 
     #[test]
@@ -653,13 +271,12 @@ mod tests {
             assert!(warnings.is_empty(), "{driver}: {warnings:?}");
             let t = cfg.server.app_table.unwrap();
             assert_eq!(t.driver.name(), driver);
-            let got = (
-                t.host.as_str(),
-                t.port,
-                t.user.as_str(),
-                t.password.as_str(),
+            let (host, user, password) = (t.host.as_str(), t.user.as_str(), t.password.as_str());
+            assert_eq!(
+                (host, t.port, user, password),
+                ("db", 3307, "u", "p"),
+                "{driver}"
             );
-            assert_eq!(got, ("db", 3307, "u", "p"), "{driver}");
             let got = (t.database.as_str(), t.table.as_str(), t.refresh.as_secs());
             assert_eq!(got, ("soketi", "soketi_apps", 60), "{driver}");
             let (cfg, _) = build(&format!(r#"{{"appManager.driver": "{driver}"}}"#));

@@ -20,6 +20,12 @@ pub enum Source {
 }
 
 impl Source {
+    /// A key of the config file at `path`.
+    pub fn file(path: &str, key: impl Into<String>) -> Source {
+        let (path, key) = (path.to_string(), key.into());
+        Source::File { path, key }
+    }
+
     /// One source for a setting built from two written side by side (the Redis
     /// URL from `SOKETI_DB_REDIS_HOST` and `_PORT`): both names, or the first
     /// when they are of different kinds.
@@ -84,13 +90,15 @@ impl Sources {
 
     /// Every key of a file's table, recorded as written there (`[server] port`).
     pub(super) fn record_file(&mut self, path: &str, scope: Scope, table: &toml::Table) {
-        self.record(scope, "", file(path, scope.to_string()));
+        self.record(scope, "", Source::file(path, scope.to_string()));
         for key in table.keys() {
-            self.record(scope, key, file(path, format!("{scope} {key}")));
+            self.record(scope, key, Source::file(path, format!("{scope} {key}")));
         }
     }
 
     /// An error about a key, naming where that key was set; other errors unchanged.
+    /// A key set nowhere, or a problem of the table as a whole (a missing `id`), is
+    /// blamed on the table's own source if it has one (an app listed in a file).
     pub fn locate(&self, error: ConfigError) -> ConfigError {
         let ConfigError::Key {
             scope,
@@ -100,34 +108,20 @@ impl Sources {
         else {
             return error;
         };
-        if let Some(origin) = self.of(scope, &key) {
-            let origin = origin.clone();
-            return ConfigError::Setting { origin, message };
-        }
-        // Not set anywhere, or a problem of the table as a whole (a missing `id`):
-        // the table's own source, if it has one (an app listed in a file).
-        match self.of(scope, "") {
-            Some(origin) if key.is_empty() => ConfigError::Setting {
-                origin: origin.clone(),
-                message,
-            },
-            Some(origin) => ConfigError::Setting {
-                origin: origin.clone(),
-                message: format!("{key}: {message}"),
-            },
-            None => ConfigError::Key {
-                scope,
-                key,
-                message,
-            },
-        }
-    }
-}
-
-fn file(path: &str, key: String) -> Source {
-    Source::File {
-        path: path.to_string(),
-        key,
+        let (origin, message) = match (self.of(scope, &key), self.of(scope, "")) {
+            (Some(origin), _) => (origin, message),
+            (None, Some(origin)) if key.is_empty() => (origin, message),
+            (None, Some(origin)) => (origin, format!("{key}: {message}")),
+            (None, None) => {
+                return ConfigError::Key {
+                    scope,
+                    key,
+                    message,
+                }
+            }
+        };
+        let origin = origin.clone();
+        ConfigError::Setting { origin, message }
     }
 }
 
@@ -142,11 +136,8 @@ mod tests {
         } else {
             RawConfig::parse_toml(file.0, file.1).unwrap()
         };
-        let lookup = |name: &str| {
-            vars.iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| v.to_string())
-        };
+        let found = |name: &str| vars.iter().find(|(n, _)| *n == name);
+        let lookup = |name: &str| found(name).map(|(_, v)| v.to_string());
         match env::apply(&mut raw, &lookup) {
             Err(e) => e.to_string(),
             Ok(()) => raw
@@ -158,18 +149,26 @@ mod tests {
 
     const NO_FILE: (&str, &str) = ("", "");
 
+    /// A file, variables on top, and the start of the error; `$` at its end: the whole error.
+    type Case<'a> = ((&'a str, &'a str), &'a [(&'a str, &'a str)], &'a str);
+
+    fn check(cases: &[Case]) {
+        for (file, vars, want) in cases {
+            let text = error(*file, vars);
+            match want.strip_suffix('$') {
+                Some(whole) => assert_eq!(text, whole),
+                None => assert!(text.starts_with(want), "{text}"),
+            }
+        }
+    }
+
     #[test]
+    #[rustfmt::skip]
     fn a_bad_variable_is_named_and_no_file_is_blamed() {
-        let adapter = error(NO_FILE, &[("SOKETI_ADAPTER_DRIVER", "memcached")]);
-        assert_eq!(
-            adapter,
-            "environment variable SOKETI_ADAPTER_DRIVER: adapter must be \"local\", \"redis\" or \"nats\", not \"memcached\""
-        );
-        let port = error(NO_FILE, &[("SOKETI_PORT", "99999")]);
-        assert_eq!(
-            port,
-            "environment variable SOKETI_PORT: invalid value: integer `99999`, expected u16"
-        );
+        check(&[
+            (NO_FILE, &[("SOKETI_ADAPTER_DRIVER", "memcached")], "environment variable SOKETI_ADAPTER_DRIVER: adapter must be \"local\", \"redis\" or \"nats\", not \"memcached\"$"),
+            (NO_FILE, &[("SOKETI_PORT", "99999")], "environment variable SOKETI_PORT: invalid value: integer `99999`, expected u16$"),
+        ]);
         for (name, value) in [
             ("SOKETI_PRESENCE_MAX_MEMBERS", "-5"),
             ("SOKETI_METRICS_SERVER_PORT", "70000"),
@@ -185,88 +184,42 @@ mod tests {
     }
 
     #[test]
+    #[rustfmt::skip]
     fn a_bad_file_key_names_the_file_and_the_key() {
-        let toml = (
-            "herald.toml",
-            "[server]\nadapter = \"memcached\"\nport = 7000\n",
-        );
-        let text = error(toml, &[]);
-        assert!(
-            text.starts_with("config file herald.toml, [server] adapter: adapter must be"),
-            "{text}"
-        );
-        let toml = (
-            "h.toml",
-            "[server]\nport = 7000\nmax_presence_members = -1\n",
-        );
-        assert_eq!(
-            error(toml, &[]),
-            "config file h.toml, [server] max_presence_members: invalid value: integer `-1`, expected usize"
-        );
         let apps = "[[apps]]\nid='a'\nkey='k'\nsecret='s'\n[[apps]]\nid='b'\nkey='k2'\nsecret='s'\nmax_connections='x'\n";
-        let text = error(("a.toml", apps), &[]);
-        assert!(
-            text.starts_with("config file a.toml, [[apps]] #2 max_connections: invalid type"),
-            "{text}"
-        );
-        let missing = error(("m.toml", "[[apps]]\nkey='k'\nsecret='s'\n"), &[]);
-        assert_eq!(
-            missing,
-            "config file m.toml, [[apps]] #1: missing field `id`"
-        );
+        check(&[
+            (("herald.toml", "[server]\nadapter = \"memcached\"\nport = 7000\n"), &[], "config file herald.toml, [server] adapter: adapter must be"),
+            (("h.toml", "[server]\nport = 7000\nmax_presence_members = -1\n"), &[], "config file h.toml, [server] max_presence_members: invalid value: integer `-1`, expected usize$"),
+            (("a.toml", apps), &[], "config file a.toml, [[apps]] #2 max_connections: invalid type"),
+            (("m.toml", "[[apps]]\nkey='k'\nsecret='s'\n"), &[], "config file m.toml, [[apps]] #1: missing field `id`$"),
+        ]);
     }
 
     #[test]
     fn the_last_writer_is_blamed() {
         let file = ("herald.toml", "[server]\nport = 99999\n");
-        let text = error(file, &[]);
-        assert!(
-            text.starts_with("config file herald.toml, [server] port:"),
-            "{text}"
-        );
+        check(&[(file, &[], "config file herald.toml, [server] port:")]);
         // The variable replaces the bad value: nothing to blame.
         let mut raw = RawConfig::parse_toml(file.0, file.1).unwrap();
-        env::apply(&mut raw, &|n| {
-            (n == "SOKETI_PORT").then(|| "6010".to_string())
-        })
-        .unwrap();
+        let port = |n: &str| (n == "SOKETI_PORT").then(|| "6010".to_string());
+        env::apply(&mut raw, &port).unwrap();
         assert_eq!(raw.build().unwrap().server.port, 6010);
         // A good file value and a bad variable: the variable.
-        let text = error(
-            ("ok.toml", "[server]\nadapter = \"local\"\n"),
-            &[("SOKETI_ADAPTER_DRIVER", "x")],
-        );
-        assert!(
-            text.starts_with("environment variable SOKETI_ADAPTER_DRIVER:"),
-            "{text}"
-        );
+        let ok = ("ok.toml", "[server]\nadapter = \"local\"\n");
+        let var: &[_] = &[("SOKETI_ADAPTER_DRIVER", "x")];
+        check(&[(ok, var, "environment variable SOKETI_ADAPTER_DRIVER:")]);
     }
 
     #[test]
+    #[rustfmt::skip]
     fn soketi_json_errors_name_the_option_as_written() {
-        let json = r#"{"appManager": {"driver": "dynamodb"}}"#;
-        let text = error(("config.json", json), &[]);
-        assert!(
-            text.starts_with(
-                "config file config.json, appManager.driver: app manager \"dynamodb\""
-            ),
-            "{text}"
-        );
-        let json = r#"{"adapter": {"driver": "memcached"}}"#;
-        let text = error(("config.json", json), &[]);
-        assert!(
-            text.starts_with("config file config.json, adapter.driver: adapter must be"),
-            "{text}"
-        );
-        let json = r#"{"appManager.array.apps": [{"AppId": "a", "AppKey": "k", "AppSecret": "s",
+        let app = r#"{"appManager.array.apps": [{"AppId": "a", "AppKey": "k", "AppSecret": "s",
             "MaxConnections": "many"}]}"#;
-        let text = error(("c.json", json), &[]);
-        assert!(
-            text.starts_with(
-                "config file c.json, appManager.array.apps[0].MaxConnections: invalid type"
-            ),
-            "{text}"
-        );
+        check(&[
+            (("config.json", r#"{"appManager": {"driver": "dynamodb"}}"#), &[], "config file config.json, appManager.driver: app manager \"dynamodb\""),
+            (("config.json", r#"{"adapter": {"driver": "memcached"}}"#), &[], "config file config.json, adapter.driver: adapter must be"),
+            (("c.json", app), &[], "config file c.json, appManager.array.apps[0].MaxConnections: invalid type"),
+        ]);
     }
 
     #[test]

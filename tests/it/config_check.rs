@@ -49,10 +49,10 @@ fn valid_toml_prints_resolved_settings_with_masked_secrets() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(stdout.contains("listen = 0.0.0.0:7002"), "{stdout}"); // the flag wins
     assert!(stdout.contains("key = \"k1\""), "{stdout}");
-    assert!(stdout.contains("secret = \"topsec****\""), "{stdout}");
+    // Both apps' secrets, masked entirely.
+    assert_eq!(stdout.matches("secret = \"****\"").count(), 2, "{stdout}");
     assert!(!stdout.contains("topsecret123"), "{stdout}");
     // SOKETI_DEFAULT_APP_* apply to the first app, as when serving.
-    assert!(stdout.contains("secret = \"env-secr****\""), "{stdout}");
     assert!(!stdout.contains("env-secret-value"), "{stdout}");
 }
 
@@ -152,7 +152,7 @@ fn the_mysql_app_manager_is_shown_with_its_password_masked() {
     let out = check_with(("unused.toml", ""), &[], &vars);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let want = "app_manager = mysql root:sail-p****@mysql:3306/laravel table \"apps\" refresh 5s";
+    let want = "app_manager = mysql root:****@mysql:3306/laravel table \"apps\" refresh 5s";
     assert!(stdout.contains(want), "{stdout}");
     assert!(!stdout.contains("sail-password"), "{stdout}");
     assert!(
@@ -168,4 +168,34 @@ fn a_host_that_does_not_resolve_is_named_with_where_it_was_set() {
     let want = "herald: invalid configuration: environment variable SOKETI_HOST: cannot resolve nope.invalid: ";
     let stderr = text(&out.stderr);
     assert!(stderr.starts_with(want), "{stderr}");
+}
+
+/// Each `[server]` setting is printed with where its value was written: the
+/// file's key, the variable (`HERALD_*` over `SOKETI_*`) or the flag; secrets
+/// masked entirely whatever wrote them.
+#[test]
+fn each_setting_is_shown_with_where_it_was_written() {
+    let toml = "[server]\nport = 7001\nmetrics_port = 9700\n";
+    let vars = [
+        ("SOKETI_PORT", "7002"),
+        ("HERALD_PORT", "7003"),
+        ("HERALD_CONSOLE_TOKEN", "tok-secret-5"),
+    ];
+    let out = check_with(
+        ("src.toml", toml),
+        &["--config", "src.toml", "--debug"],
+        &vars,
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for line in [
+        "port = 7003  # environment variable HERALD_PORT",
+        "metrics_port = 9700  # config file src.toml, [server] metrics_port",
+        "debug = true  # flag --debug",
+        "console_token = \"****\"  # environment variable HERALD_CONSOLE_TOKEN",
+        "activity_timeout = 30\n",
+    ] {
+        assert!(stdout.contains(line), "{line:?} in {stdout}");
+    }
+    assert!(!stdout.contains("tok-secret-5"), "{stdout}");
 }

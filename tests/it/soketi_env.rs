@@ -233,8 +233,7 @@ fn soketi_mysql_variables_from_dotenv_choose_the_apps_table() {
         String::from_utf8_lossy(&out.stderr),
     );
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let want =
-        "app_manager = mysql sail:pass****@mysql:3307/laravel table \"soketi_apps\" refresh 10s";
+    let want = "app_manager = mysql sail:****@mysql:3307/laravel table \"soketi_apps\" refresh 10s";
     assert!(stdout.contains(want), "{stdout}");
     assert!(!stderr.contains("warning"), "{stderr}");
 }
