@@ -47,7 +47,7 @@ pub struct Adapter {
 
 impl Adapter {
     /// One process: the registry is the whole truth.
-    pub fn local(registry: Arc<Registry>) -> Adapter {
+    pub(crate) fn local(registry: Arc<Registry>) -> Adapter {
         Adapter {
             registry,
             cluster: None,
@@ -72,34 +72,34 @@ impl Adapter {
     }
 
     /// A snapshot of every app's state on this node.
-    pub fn apps(&self) -> Vec<Arc<AppState>> {
+    pub(crate) fn apps(&self) -> Vec<Arc<AppState>> {
         self.registry().apps()
     }
 
     /// The state of `app`, created on first use.
-    pub fn app_for(&self, app: &Arc<crate::config::App>) -> Arc<AppState> {
+    pub(crate) fn app_for(&self, app: &Arc<crate::config::App>) -> Arc<AppState> {
         self.registry().app_for(app)
     }
 
     /// False while a clustered node cannot reach its bus.
-    pub fn healthy(&self) -> bool {
+    pub(crate) fn healthy(&self) -> bool {
         self.cluster.as_ref().is_none_or(|c| c.healthy())
     }
 
     /// Sockets of `app` on the other live nodes.
-    pub fn remote_connections(&self, app: &str) -> usize {
+    pub(crate) fn remote_connections(&self, app: &str) -> usize {
         self.cluster
             .as_ref()
             .map_or(0, |c| c.remote_connections(app))
     }
 
     /// Take a connection slot, counting the app's sockets on every node.
-    pub fn try_connect(&self, app: &AppState) -> bool {
+    pub(crate) fn try_connect(&self, app: &AppState) -> bool {
         app.try_connect(self.remote_connections(&app.app().id))
     }
 
     /// Sockets connected to this node.
-    pub fn total_connections(&self) -> usize {
+    pub(crate) fn total_connections(&self) -> usize {
         self.registry().total_connections()
     }
 
@@ -116,13 +116,19 @@ impl Adapter {
     }
 
     /// Deliver a frame to every socket signed in as `user`.
-    pub fn send_to_user(&self, app: &AppState, user: &str, frame: &Frame, except: Option<&str>) {
+    pub(crate) fn send_to_user(
+        &self,
+        app: &AppState,
+        user: &str,
+        frame: &Frame,
+        except: Option<&str>,
+    ) {
         app.send_to_user(user, frame, except);
         self.publish(Bus::ToUser, app, user, except, frame);
     }
 
     /// Close every socket signed in as `user`, on every node.
-    pub fn terminate_user(&self, app: &AppState, user: &str) {
+    pub(crate) fn terminate_user(&self, app: &AppState, user: &str) {
         app.terminate_user(user);
         self.publish(Bus::Terminate, app, user, None, &Frame::from_static(""));
     }
@@ -164,7 +170,7 @@ impl Adapter {
     }
 
     /// Leave the cluster: remove this node's members and keys at once.
-    pub async fn shutdown(&self) {
+    pub(crate) async fn shutdown(&self) {
         if let Some(c) = &self.cluster {
             c.shutdown().await;
         }

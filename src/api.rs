@@ -27,7 +27,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: u16, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(status: u16, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             message: message.into(),
@@ -35,7 +35,7 @@ impl ApiError {
         }
     }
 
-    pub fn body(&self) -> String {
+    pub(crate) fn body(&self) -> String {
         json!({ "error": self.message, "code": self.status }).to_string()
     }
 }

@@ -40,7 +40,7 @@ pub struct LoadError {
 
 /// Why the table could not be read.
 #[derive(Debug, thiserror::Error)]
-pub enum DbError {
+pub(crate) enum DbError {
     #[error(transparent)]
     Postgres(#[from] tokio_postgres::Error),
     #[error(transparent)]

@@ -22,7 +22,7 @@ pub fn md5_hex(body: &[u8]) -> String {
 }
 
 /// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     hex::encode(bytes)
 }
 
@@ -35,7 +35,7 @@ fn lowercase(k: &str) -> Cow<'_, str> {
 }
 
 /// Equality that takes the same time wherever the first difference is (`subtle`).
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     subtle::ConstantTimeEq::ct_eq(a, b).into()
 }
 

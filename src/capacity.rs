@@ -21,10 +21,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Descriptors never given to main-port connections.
-pub const KEPT: usize = 32;
+pub(crate) const KEPT: usize = 32;
 
 /// The process's descriptor limit, after raising the soft limit to the hard one (once).
-pub fn descriptors() -> usize {
+pub(crate) fn descriptors() -> usize {
     static LIMIT: OnceLock<usize> = OnceLock::new();
     *LIMIT.get_or_init(|| {
         let raised = rlimit::increase_nofile_limit(u64::MAX);
@@ -41,7 +41,7 @@ pub fn descriptors() -> usize {
 
 /// Whether a connection is within the caps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admission {
+pub(crate) enum Admission {
     Admitted,
     /// The node holds `max_node_connections` already.
     OverNode,
@@ -61,7 +61,7 @@ pub struct Gate {
 
 impl Gate {
     /// A gate for `limit` descriptors; `max` and `per_ip` as configured.
-    pub fn new(limit: usize, max: Option<usize>, per_ip: Option<usize>) -> Arc<Gate> {
+    pub(crate) fn new(limit: usize, max: Option<usize>, per_ip: Option<usize>) -> Arc<Gate> {
         let hard = limit.saturating_sub(KEPT).max(1);
         let reserve = (limit / 16).clamp(64, 2048);
         let max = max.unwrap_or(limit.saturating_sub(reserve)).clamp(1, hard);
@@ -75,19 +75,14 @@ impl Gate {
     }
 
     /// Connections admitted before the node counts as full.
-    pub fn max(&self) -> usize {
+    pub(crate) fn max(&self) -> usize {
         self.max
-    }
-
-    /// Open main-port connections (admitted or being turned away).
-    pub fn open(&self) -> usize {
-        self.open.load(Ordering::Relaxed)
     }
 
     /// Count a connection from `ip`: a pass to hold while it is open, or `None`
     /// when even the reserve is gone (close it at once). A connection from a
     /// trusted proxy passes `None`: its requests are counted by [`Gate::share`].
-    pub fn enter(self: &Arc<Self>, ip: Option<IpAddr>) -> Option<Pass> {
+    pub(crate) fn enter(self: &Arc<Self>, ip: Option<IpAddr>) -> Option<Pass> {
         let open = self.open.fetch_add(1, Ordering::Relaxed);
         if open >= self.hard {
             self.open.fetch_sub(1, Ordering::Relaxed);
@@ -112,7 +107,7 @@ impl Gate {
 
     /// Count one more connection (or proxied request) from `ip` when addresses
     /// are capped: its share, and whether `ip` was at its cap already.
-    pub fn share(self: &Arc<Self>, ip: IpAddr) -> Option<(Share, bool)> {
+    pub(crate) fn share(self: &Arc<Self>, ip: IpAddr) -> Option<(Share, bool)> {
         let cap = self.per_ip?;
         let mut by_ip = self.by_ip.lock().unwrap_or_else(|p| p.into_inner());
         let n = by_ip.entry(ip).or_default();
@@ -138,7 +133,7 @@ impl Gate {
 
 /// One address's place under `max_connections_per_ip`, given back when dropped.
 #[derive(Debug)]
-pub struct Share {
+pub(crate) struct Share {
     gate: Arc<Gate>,
     ip: IpAddr,
 }
@@ -151,7 +146,7 @@ impl Drop for Share {
 
 /// One open connection's place in the [`Gate`], given back when dropped.
 #[derive(Debug)]
-pub struct Pass {
+pub(crate) struct Pass {
     gate: Arc<Gate>,
     share: Option<Share>,
     pub admission: Admission,
@@ -159,7 +154,7 @@ pub struct Pass {
 
 impl Pass {
     /// Hold `share` (a proxied client's) for as long as this pass.
-    pub fn keep(&mut self, share: Option<Share>) {
+    pub(crate) fn keep(&mut self, share: Option<Share>) {
         if share.is_some() {
             self.share = share;
         }
@@ -190,7 +185,7 @@ mod tests {
         assert!(over.iter().all(|p| p.admission == Admission::OverNode));
         assert!(gate.enter(Some(ip)).is_none(), "only KEPT descriptors left");
         drop((a, over));
-        assert_eq!(gate.open(), 1);
+        assert_eq!(gate.open.load(Ordering::Relaxed), 1);
         assert_eq!(gate.enter(Some(ip)).unwrap().admission, Admission::Admitted);
     }
 
@@ -229,7 +224,7 @@ mod tests {
         assert!(gate.share(client).unwrap().1, "the client is at its cap");
         assert!(!gate.share(other).unwrap().1);
         drop(held);
-        assert_eq!(gate.open(), 0);
+        assert_eq!(gate.open.load(Ordering::Relaxed), 0);
         assert!(!gate.share(client).unwrap().1, "given back with the pass");
         assert!(Gate::new(100, None, None).share(client).is_none());
     }

@@ -36,7 +36,7 @@ const PREFIXES: [(&str, Kind, bool); 8] = [
     ("cache-", Kind::Public, true),
 ];
 
-pub const SERVER_TO_USER_PREFIX: &str = "#server-to-user-";
+pub(crate) const SERVER_TO_USER_PREFIX: &str = "#server-to-user-";
 
 impl ChannelType {
     pub fn of(name: &str) -> ChannelType {

@@ -22,7 +22,7 @@ use crate::protocol::{self, code, ClientMessage};
 use crate::socket::outbox::Batch;
 use crate::socket::{Liveness, Sink, SocketId};
 use crate::ws::{self, Decoder, Inbound};
-pub use ended::{Close, Ended, Refusal, WriteError};
+pub use ended::{Close, Ended, Refusal};
 use session::{Reply, Session};
 use std::cell::RefCell;
 use std::future::{poll_fn, Future};
@@ -44,7 +44,7 @@ thread_local! {
 
 /// Who is connecting: the app key from the path and the browser's `Origin`, if
 /// any, and its place in the node's connection caps (held while it is open).
-pub struct Upgrade {
+pub(crate) struct Upgrade {
     pub key: String,
     pub origin: Option<String>,
     pub pass: Option<Pass>,
@@ -57,7 +57,12 @@ pub struct Upgrade {
 ///
 /// A plain function returning the task's future: every `async fn` layer would
 /// keep its own copy of the arguments for the connection's whole life.
-pub fn run<S>(io: S, early: Vec<u8>, node: Arc<Node>, upgrade: Upgrade) -> impl Future<Output = ()>
+pub(crate) fn run<S>(
+    io: S,
+    early: Vec<u8>,
+    node: Arc<Node>,
+    upgrade: Upgrade,
+) -> impl Future<Output = ()>
 where
     S: Transport,
 {

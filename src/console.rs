@@ -51,13 +51,13 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 /// A response body of the metrics port: whole, or a stream.
-pub type Body = BoxBody<Bytes, Infallible>;
+pub(crate) type Body = BoxBody<Bytes, Infallible>;
 
 /// The largest test-event form accepted.
 const MAX_FORM_BYTES: usize = 256 * 1024;
 
 /// The console of one node.
-pub struct Console {
+pub(crate) struct Console {
     node: Arc<Node>,
     token: String,
     label: String,
@@ -66,7 +66,7 @@ pub struct Console {
 impl Console {
     /// The console if the config enables it; starts the cluster relay when
     /// the node is part of a Redis cluster. Must run inside a tokio runtime.
-    pub fn start(node: &Arc<Node>) -> Option<Arc<Console>> {
+    pub(crate) fn start(node: &Arc<Node>) -> Option<Arc<Console>> {
         let settings = &node.config.server.console;
         if !settings.enabled {
             return None;
@@ -90,12 +90,12 @@ impl Console {
     }
 
     /// Whether a path (without the prefix) is the console's.
-    pub fn owns(path: &str) -> bool {
+    pub(crate) fn owns(path: &str) -> bool {
         path == "/console" || path.starts_with("/console/")
     }
 
     /// Answer a console request; `path` is without the configured prefix.
-    pub async fn serve(&self, req: Request<Incoming>, path: &str) -> Response<Body> {
+    pub(crate) async fn serve(&self, req: Request<Incoming>, path: &str) -> Response<Body> {
         if !self.authorized(&req) {
             tracing::debug!(path, "console request without a valid token");
             return text(
@@ -329,7 +329,7 @@ fn unknown_app(id: &str) -> Response<Body> {
 }
 
 /// A whole body for the metrics port.
-pub fn whole(
+pub(crate) fn whole(
     status: StatusCode,
     content_type: &'static str,
     body: impl Into<Bytes>,

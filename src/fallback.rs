@@ -38,7 +38,7 @@ use std::time::Duration;
 
 /// A fallback request's path, parsed.
 #[derive(Debug, PartialEq)]
-pub struct Route {
+pub(crate) struct Route {
     key: String,
     /// `{server}/{session}`, as pusher-js names it.
     session: String,
@@ -54,7 +54,7 @@ enum Kind {
 
 impl Route {
     /// `{any prefix}/app/{key}/{server}/{session}/{xhr_streaming|xhr|xhr_send}`.
-    pub fn parse(path: &str) -> Option<Route> {
+    pub(crate) fn parse(path: &str) -> Option<Route> {
         let mut parts = path.rsplit('/');
         let kind = match parts.next()? {
             "xhr_streaming" => Kind::Streaming,
@@ -78,13 +78,13 @@ impl Route {
 }
 
 /// Who asks, as the router knows them.
-pub struct Caller {
+pub(crate) struct Caller {
     pub client: Option<IpAddr>,
     pub admission: Admission,
 }
 
 /// Answer one fallback request.
-pub async fn handle(
+pub(crate) async fn handle(
     req: Request<Incoming>,
     node: Arc<Node>,
     route: Route,
@@ -161,7 +161,7 @@ async fn send(req: Request<Incoming>, node: &Node, route: &Route) -> Response<An
 }
 
 /// The largest `xhr_send` body: a few messages of the largest size, escaped.
-pub fn batch_cap(max_message_bytes: usize) -> usize {
+pub(crate) fn batch_cap(max_message_bytes: usize) -> usize {
     max_message_bytes
         .saturating_mul(4)
         .clamp(64 * 1024, 1 << 20)

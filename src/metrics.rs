@@ -18,7 +18,7 @@ pub use process::{memory_percent, resident_bytes, total_memory_bytes, usage_json
 
 /// One app's counters on one main port.
 #[derive(Debug, Default)]
-pub struct AppMetrics {
+pub(crate) struct AppMetrics {
     connected: AtomicI64,
     new_connections: AtomicU64,
     new_disconnections: AtomicU64,
@@ -142,57 +142,57 @@ fn add(c: &AtomicU64, n: usize) {
 impl AppMetrics {
     /// A socket was admitted; the gauge goes down again when the guard drops,
     /// so it only ever counts admitted sockets and never goes negative.
-    pub fn connection(self: &Arc<Self>) -> Connected {
+    pub(crate) fn connection(self: &Arc<Self>) -> Connected {
         self.connected.fetch_add(1, Ordering::Relaxed);
         add(&self.new_connections, 1);
         Connected(self.clone())
     }
 
-    pub fn ws_received(&self, bytes: usize) {
+    pub(crate) fn ws_received(&self, bytes: usize) {
         add(&self.ws_messages_received, 1);
         add(&self.socket_received_bytes, bytes);
     }
 
-    pub fn ws_sent(&self, bytes: usize) {
+    pub(crate) fn ws_sent(&self, bytes: usize) {
         self.ws_sent_many(1, bytes);
     }
 
     /// Count `messages` frames carrying `bytes` of payload, written in one go.
-    pub fn ws_sent_many(&self, messages: usize, bytes: usize) {
+    pub(crate) fn ws_sent_many(&self, messages: usize, bytes: usize) {
         add(&self.ws_messages_sent, messages);
         add(&self.socket_transmitted_bytes, bytes);
     }
 
-    pub fn http_call(&self, received: usize, transmitted: usize) {
+    pub(crate) fn http_call(&self, received: usize, transmitted: usize) {
         add(&self.http_calls, 1);
         add(&self.http_received_bytes, received);
         add(&self.http_transmitted_bytes, transmitted);
     }
 
-    pub fn queue_full(&self) {
+    pub(crate) fn queue_full(&self) {
         add(&self.queue_full_closes, 1);
     }
 
-    pub fn webhook_sent(&self) {
+    pub(crate) fn webhook_sent(&self) {
         add(&self.webhooks_sent, 1);
     }
 
-    pub fn webhook_failed(&self) {
+    pub(crate) fn webhook_failed(&self) {
         add(&self.webhooks_failed, 1);
     }
 
-    pub fn webhook_dropped(&self, events: usize) {
+    pub(crate) fn webhook_dropped(&self, events: usize) {
         add(&self.webhooks_dropped, events);
     }
 
-    pub fn console_dropped(&self, records: u64) {
+    pub(crate) fn console_dropped(&self, records: u64) {
         self.console_dropped.fetch_add(records, Ordering::Relaxed);
     }
 }
 
 /// Holds one unit of the `connected` gauge while a socket is open.
 #[derive(Debug)]
-pub struct Connected(Arc<AppMetrics>);
+pub(crate) struct Connected(Arc<AppMetrics>);
 
 impl Drop for Connected {
     fn drop(&mut self) {
@@ -203,7 +203,7 @@ impl Drop for Connected {
 
 /// Why strangers were turned away, counted instead of logged one by one (a
 /// flood of them must not turn into gigabytes of logs).
-pub const REFUSALS: [&str; 11] = [
+pub(crate) const REFUSALS: [&str; 11] = [
     "request_timeout",
     "frame_timeout",
     "node_capacity",
@@ -224,7 +224,7 @@ static LOGGED: [AtomicU64; REFUSALS.len()] = [const { AtomicU64::new(u64::MAX) }
 /// Count one refusal; `reason` is one of [`REFUSALS`] (others are ignored).
 /// Says whether to log it: the first of its reason in each second is worth a
 /// line, the rest are only counted.
-pub fn refused(reason: &str) -> bool {
+pub(crate) fn refused(reason: &str) -> bool {
     static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
     let Some(at) = REFUSALS.iter().position(|r| *r == reason) else {
         return true;
@@ -241,7 +241,7 @@ pub fn refused(reason: &str) -> bool {
 static BUS_RECEIVED: AtomicU64 = AtomicU64::new(0);
 
 /// One message arrived from the cluster bus (any subject, this node's own included).
-pub fn bus_received() {
+pub(crate) fn bus_received() {
     BUS_RECEIVED.fetch_add(1, Ordering::Relaxed);
 }
 
@@ -268,11 +268,11 @@ static QUEUE_LINKS_DOWN: AtomicI64 = AtomicI64::new(0);
 static QUEUE_CLAIMED: AtomicU64 = AtomicU64::new(0);
 
 /// A webhook queue connection lost Redis (`true`) or got it back (`false`).
-pub fn webhook_queue_link(down: bool) {
+pub(crate) fn webhook_queue_link(down: bool) {
     QUEUE_LINKS_DOWN.fetch_add(if down { 1 } else { -1 }, Ordering::Relaxed);
 }
 
-pub fn webhook_jobs_claimed(jobs: usize) {
+pub(crate) fn webhook_jobs_claimed(jobs: usize) {
     QUEUE_CLAIMED.fetch_add(jobs as u64, Ordering::Relaxed);
 }
 
@@ -296,13 +296,13 @@ fn table() -> &'static Table {
 }
 
 /// The counters of `app_id` on the main port `port`.
-pub fn app(app_id: &str, port: u16) -> Arc<AppMetrics> {
+pub(crate) fn app(app_id: &str, port: u16) -> Arc<AppMetrics> {
     let mut t = table().lock().unwrap_or_else(|e| e.into_inner());
     t.entry((app_id.to_string(), port)).or_default().clone()
 }
 
 /// The Prometheus text exposition of every app's counters and the process figures.
-pub fn render(prefix: &str, port: u16) -> String {
+pub(crate) fn render(prefix: &str, port: u16) -> String {
     let apps: Vec<((String, u16), Arc<AppMetrics>)> = {
         let t = table().lock().unwrap_or_else(|e| e.into_inner());
         t.iter().map(|(k, v)| (k.clone(), v.clone())).collect()

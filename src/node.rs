@@ -76,7 +76,7 @@ impl Node {
     }
 
     /// A unique socket key and its `\d+\.\d+` socket id.
-    pub fn next_socket_id(&self) -> SocketId {
+    pub(crate) fn next_socket_id(&self) -> SocketId {
         SocketId::new(
             self.prefix,
             self.next_socket.fetch_add(1, Ordering::Relaxed),
@@ -90,23 +90,18 @@ impl Node {
     }
 
     /// The state of the app with this key, if the app exists.
-    pub fn app_by_key(&self, key: &str) -> Option<Arc<AppState>> {
+    pub(crate) fn app_by_key(&self, key: &str) -> Option<Arc<AppState>> {
         let app = self.config.apps.by_key(key)?;
         Some(self.adapter.app_for(&app))
     }
 
     /// This node's name in the debug console: the first part of its socket ids.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         self.prefix.to_string()
     }
 
-    pub fn is_draining(&self) -> bool {
+    pub(crate) fn is_draining(&self) -> bool {
         self.roster.is_draining()
-    }
-
-    /// Start draining: new upgrades get 503 and every socket is told to reconnect.
-    pub fn drain(&self) {
-        self.roster.drain();
     }
 
     /// Seconds since the Unix epoch.

@@ -10,28 +10,28 @@ use serde_json::value::RawValue;
 use std::borrow::Cow;
 
 /// Close codes and `pusher:error` codes, with the reconnect behaviour pusher-js gives them.
-pub mod code {
+pub(crate) mod code {
     /// Application does not exist (client stops reconnecting).
-    pub const APP_NOT_FOUND: u16 = 4001;
+    pub(crate) const APP_NOT_FOUND: u16 = 4001;
     /// Application disabled.
-    pub const APP_DISABLED: u16 = 4003;
+    pub(crate) const APP_DISABLED: u16 = 4003;
     /// Application over its connection quota.
-    pub const OVER_QUOTA: u16 = 4004;
+    pub(crate) const OVER_QUOTA: u16 = 4004;
     /// Origin or connection not authorized.
-    pub const UNAUTHORIZED: u16 = 4009;
+    pub(crate) const UNAUTHORIZED: u16 = 4009;
     /// Over capacity: the client backs off and reconnects.
-    pub const OVER_CAPACITY: u16 = 4100;
+    pub(crate) const OVER_CAPACITY: u16 = 4100;
     /// Generic "reconnect now" (shutdown, invalid frames).
-    pub const RECONNECT: u16 = 4200;
+    pub(crate) const RECONNECT: u16 = 4200;
     /// Pong reply not received in time.
-    pub const PONG_TIMEOUT: u16 = 4201;
+    pub(crate) const PONG_TIMEOUT: u16 = 4201;
     /// Client event rejected.
-    pub const CLIENT_EVENT_REJECTED: u16 = 4301;
+    pub(crate) const CLIENT_EVENT_REJECTED: u16 = 4301;
     /// A watchlist longer than the limit: only its first ids are used.
-    pub const WATCHLIST_LIMIT: u16 = 4302;
+    pub(crate) const WATCHLIST_LIMIT: u16 = 4302;
     /// WebSocket policy violation (RFC 6455): a frame not completed in time.
     /// pusher-js reconnects as after any other close below 4000.
-    pub const POLICY: u16 = 1008;
+    pub(crate) const POLICY: u16 = 1008;
 }
 
 /// A frame from a client, parsed at the edge.
@@ -181,12 +181,12 @@ fn string_or_raw(raw: &RawValue) -> String {
 }
 
 /// JSON-encode a string (quotes included).
-pub fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     serde_json::to_string(s).expect("strings always encode")
 }
 
 /// `{"event":"pusher:connection_established","data":"{\"socket_id\":...}"}`
-pub fn connection_established(socket_id: &str, activity_timeout: u64) -> String {
+pub(crate) fn connection_established(socket_id: &str, activity_timeout: u64) -> String {
     let inner = format!(
         "{{\"socket_id\":{},\"activity_timeout\":{activity_timeout}}}",
         quote(socket_id)
@@ -208,11 +208,11 @@ pub fn error(code: u16, message: &str, channel: Option<&str>) -> String {
     )
 }
 
-pub fn ping() -> &'static str {
+pub(crate) fn ping() -> &'static str {
     "{\"event\":\"pusher:ping\",\"data\":{}}"
 }
 
-pub fn pong() -> &'static str {
+pub(crate) fn pong() -> &'static str {
     "{\"event\":\"pusher:pong\",\"data\":{}}"
 }
 
@@ -287,7 +287,7 @@ fn push_quoted(out: &mut Vec<u8>, s: &str) {
 
 /// `pusher_internal:subscription_count`: string data `{"subscription_count":n}`,
 /// which pusher-js re-emits on the channel as `pusher:subscription_count`.
-pub fn subscription_count(channel: &str, count: usize) -> String {
+pub(crate) fn subscription_count(channel: &str, count: usize) -> String {
     let inner = format!("{{\"subscription_count\":{count}}}");
     format!(
         "{{\"event\":\"pusher_internal:subscription_count\",\"channel\":{},\"data\":{}}}",
@@ -298,7 +298,7 @@ pub fn subscription_count(channel: &str, count: usize) -> String {
 
 /// `pusher_internal:watchlist_events` (no channel; object data): one entry per
 /// `(name, user_ids)`, which pusher-js emits on `user.watchlist` by name.
-pub fn watchlist_events(events: &[(&str, &[String])]) -> String {
+pub(crate) fn watchlist_events(events: &[(&str, &[String])]) -> String {
     let entries: Vec<String> = events
         .iter()
         .map(|(name, ids)| {
@@ -316,7 +316,7 @@ pub fn watchlist_events(events: &[(&str, &[String])]) -> String {
     )
 }
 
-pub fn cache_miss(channel: &str) -> String {
+pub(crate) fn cache_miss(channel: &str) -> String {
     format!(
         "{{\"event\":\"pusher:cache_miss\",\"channel\":{}}}",
         quote(channel)

@@ -16,7 +16,7 @@ pub struct Budget {
 
 /// The state of a budget after a request, for the `X-RateLimit-*` headers.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Usage {
+pub(crate) struct Usage {
     pub limit: i64,
     pub remaining: i64,
     /// Until the window resets.
@@ -25,7 +25,7 @@ pub struct Usage {
 
 /// Which of an app's HTTP API budgets a request draws from.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Api {
+pub(crate) enum Api {
     /// `max_backend_events_per_sec`: one point per channel of each event.
     Events,
     /// `max_read_req_per_sec`: one point per channel query.
@@ -33,7 +33,7 @@ pub enum Api {
 }
 
 impl Api {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Api::Events => "events",
             Api::Reads => "reads",
@@ -44,7 +44,12 @@ impl Api {
 impl Usage {
     /// The answer of a budget counted per second of Unix time (`now` since the
     /// epoch), of which `used` points are spent; `taken`: this request's were.
-    pub fn in_second(limit: i64, used: i64, taken: bool, now: Duration) -> Result<Usage, Usage> {
+    pub(crate) fn in_second(
+        limit: i64,
+        used: i64,
+        taken: bool,
+        now: Duration,
+    ) -> Result<Usage, Usage> {
         let into = Duration::from_nanos(u64::from(now.subsec_nanos()));
         let usage = Usage {
             limit,
@@ -59,7 +64,7 @@ impl Usage {
     }
 
     /// `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `Retry-After` (seconds, like Soketi).
-    pub fn headers(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn headers(&self) -> Vec<(&'static str, String)> {
         vec![
             ("X-RateLimit-Limit", self.limit.to_string()),
             ("X-RateLimit-Remaining", self.remaining.to_string()),
@@ -71,7 +76,7 @@ impl Usage {
 impl Budget {
     /// Take `points` out of `limit` per second. `None`: unlimited (negative limit).
     /// `Err`: over the limit; nothing was taken.
-    pub fn take(&self, limit: i64, points: i64) -> Option<Result<Usage, Usage>> {
+    pub(crate) fn take(&self, limit: i64, points: i64) -> Option<Result<Usage, Usage>> {
         self.take_at(limit, points, Instant::now())
     }
 

@@ -32,7 +32,7 @@ pub(crate) enum Target {
 
 impl Target {
     /// `nodes` empty: the single server at `url`; else the cluster seeded by `nodes`.
-    pub fn parse(url: &str, nodes: &[String]) -> RedisResult<Target> {
+    pub(crate) fn parse(url: &str, nodes: &[String]) -> RedisResult<Target> {
         if nodes.is_empty() {
             return Ok(Target::Single(url.into_connection_info()?));
         }
@@ -59,7 +59,7 @@ type NoPush = fn(PushInfo) -> Result<(), ()>;
 
 impl Conn {
     /// The adapter's link (RESP3): `push` sees every message Redis pushes to it, in order.
-    pub async fn with_pushes<F>(target: &Target, push: F) -> RedisResult<Conn>
+    pub(crate) async fn with_pushes<F>(target: &Target, push: F) -> RedisResult<Conn>
     where
         F: Fn(PushInfo) -> Result<(), ()> + Send + Sync + 'static,
     {
@@ -71,7 +71,7 @@ impl Conn {
     }
 
     /// A link of its own without pushes, whose answers may take `response`.
-    pub async fn plain(target: &Target, response: Duration) -> RedisResult<Conn> {
+    pub(crate) async fn plain(target: &Target, response: Duration) -> RedisResult<Conn> {
         let options = Options::<NoPush> {
             response,
             push: None,
@@ -116,11 +116,11 @@ impl Conn {
     }
 
     /// Redis Cluster: deliveries use sharded pub/sub (`SSUBSCRIBE`/`SPUBLISH`).
-    pub fn sharded(&self) -> bool {
+    pub(crate) fn sharded(&self) -> bool {
         matches!(self, Conn::Cluster(_))
     }
 
-    pub fn subscribe_cmd(&self) -> &'static str {
+    pub(crate) fn subscribe_cmd(&self) -> &'static str {
         if self.sharded() {
             "SSUBSCRIBE"
         } else {
@@ -128,7 +128,7 @@ impl Conn {
         }
     }
 
-    pub fn unsubscribe_cmd(&self) -> &'static str {
+    pub(crate) fn unsubscribe_cmd(&self) -> &'static str {
         if self.sharded() {
             "SUNSUBSCRIBE"
         } else {
@@ -136,7 +136,7 @@ impl Conn {
         }
     }
 
-    pub fn publish_cmd(&self) -> &'static str {
+    pub(crate) fn publish_cmd(&self) -> &'static str {
         if self.sharded() {
             "SPUBLISH"
         } else {

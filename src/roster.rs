@@ -39,7 +39,7 @@ struct Slots {
 }
 
 /// A socket's place in the roster, given back when dropped.
-pub struct Seat {
+pub(crate) struct Seat {
     roster: Arc<Roster>,
     slot: u32,
 }
@@ -58,7 +58,7 @@ impl Roster {
     }
 
     /// Seat `sink`; a roster that is already draining closes it at once.
-    pub fn seat(self: &Arc<Self>, sink: &Arc<Sink>) -> Seat {
+    pub(crate) fn seat(self: &Arc<Self>, sink: &Arc<Sink>) -> Seat {
         let (slot, draining) = {
             let mut slots = self.lock();
             let slot = match slots.free.pop() {
@@ -83,7 +83,7 @@ impl Roster {
     }
 
     /// Call `f` on every seated socket, a chunk at a time, outside the lock.
-    pub fn each(&self, mut f: impl FnMut(&Arc<Sink>)) {
+    pub(crate) fn each(&self, mut f: impl FnMut(&Arc<Sink>)) {
         let mut at = 0;
         let mut batch = Vec::with_capacity(CHUNK);
         loop {
@@ -101,7 +101,8 @@ impl Roster {
     }
 
     /// Tell every seated socket, and every one seated from now on, to reconnect (4200).
-    pub fn drain(&self) {
+    #[cfg(test)]
+    pub(crate) fn drain(&self) {
         {
             let _slots = self.lock();
             self.draining.store(true, Ordering::SeqCst);
@@ -113,7 +114,7 @@ impl Roster {
     /// every client in the same millisecond: a share of the sockets every
     /// [`DRAIN_TICK`], as many at a time as it takes to be done by the window's
     /// end (a few sockets all go in the first tick).
-    pub async fn drain_over(&self, window: Duration) {
+    pub(crate) async fn drain_over(&self, window: Duration) {
         {
             let _slots = self.lock();
             self.draining.store(true, Ordering::SeqCst);
@@ -131,7 +132,7 @@ impl Roster {
         }
     }
 
-    pub fn is_draining(&self) -> bool {
+    pub(crate) fn is_draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)
     }
 }
@@ -139,7 +140,7 @@ impl Roster {
 /// Run the liveness sweep over `roster` until it (or the configuration
 /// `timing` reads from) is dropped. `timing` gives each round's timeouts and
 /// the pause before the next ([`timing`]).
-pub async fn sweep(roster: Weak<Roster>, timing: impl Fn() -> Option<(Timeouts, Duration)>) {
+pub(crate) async fn sweep(roster: Weak<Roster>, timing: impl Fn() -> Option<(Timeouts, Duration)>) {
     let ping = Frame::from(protocol::ping().to_string());
     loop {
         let Some(roster) = roster.upgrade() else {
@@ -169,7 +170,7 @@ pub async fn sweep(roster: Weak<Roster>, timing: impl Fn() -> Option<(Timeouts, 
 }
 
 /// The node's timeouts and the sweep period they call for.
-pub fn timing(config: &Config) -> (Timeouts, Duration) {
+pub(crate) fn timing(config: &Config) -> (Timeouts, Duration) {
     let server = &config.server;
     let timeouts = Timeouts {
         activity: server.activity_timeout,

@@ -6,12 +6,12 @@
 //! Imports inside run one way: `wake` -> `outbox` -> `frame`, `liveness`,
 //! `id`, `home`.
 
-pub mod frame;
-pub mod home;
-pub mod id;
-pub mod liveness;
-pub mod outbox;
-pub mod wake;
+pub(crate) mod frame;
+pub(crate) mod home;
+pub(crate) mod id;
+pub(crate) mod liveness;
+pub(crate) mod outbox;
+pub(crate) mod wake;
 
 pub use frame::Frame;
 pub use id::SocketId;

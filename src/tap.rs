@@ -19,7 +19,9 @@ use tokio::sync::mpsc;
 /// its `kind` (`"publish"`, `"refusal"`, ...) next to its fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Event {
+// `ClientEvent` is the wire name (`client_event`, `client-event`), hence the suffix.
+#[allow(clippy::enum_variant_names)]
+pub(crate) enum Event {
     Connect {
         socket: String,
         origin: Option<String>,
@@ -92,7 +94,7 @@ pub struct Refusal {
 /// The string a signature had to cover (`socket_id:channel[:channel_data]`) and
 /// the `auth` the client sent. Never the secret, never the expected HMAC.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Signed {
+pub(crate) struct Signed {
     pub expected: String,
     pub received: String,
 }
@@ -100,7 +102,7 @@ pub struct Signed {
 /// Where the refusal happened.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Stage {
+pub(crate) enum Stage {
     Connection,
     Subscription,
     ClientEvent,
@@ -112,7 +114,7 @@ pub enum Stage {
 
 /// An event with when it happened and (for another node's) where.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Record {
+pub(crate) struct Record {
     pub time_ms: u64,
     /// The node that saw it; `None` for this node's own events.
     pub node: Option<String>,
@@ -121,7 +123,7 @@ pub struct Record {
 }
 
 impl Record {
-    pub fn now(event: Event) -> Record {
+    pub(crate) fn now(event: Event) -> Record {
         Record {
             time_ms: now_ms(),
             node: None,
@@ -130,7 +132,7 @@ impl Record {
     }
 
     /// The channel, event name and socket it concerns, for filters.
-    pub fn fields(&self) -> (Option<&str>, Option<&str>, Option<&str>) {
+    pub(crate) fn fields(&self) -> (Option<&str>, Option<&str>, Option<&str>) {
         match &self.event {
             Event::Connect { socket, .. } | Event::Disconnect { socket, .. } => {
                 (None, None, Some(socket))
@@ -161,7 +163,7 @@ impl Record {
 }
 
 /// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -170,14 +172,14 @@ pub fn now_ms() -> u64 {
 /// Which records a watcher wants: each set field must match exactly
 /// (channel and socket) or be contained (event name).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Filter {
+pub(crate) struct Filter {
     pub channel: Option<String>,
     pub event: Option<String>,
     pub socket: Option<String>,
 }
 
 impl Filter {
-    pub fn accepts(&self, record: &Record) -> bool {
+    pub(crate) fn accepts(&self, record: &Record) -> bool {
         let (channel, event, socket) = record.fields();
         let exact = |want: &Option<String>, got: Option<&str>| {
             want.as_deref().is_none_or(|w| got == Some(w))
@@ -191,7 +193,7 @@ impl Filter {
 }
 
 /// One watcher's end of the tap.
-pub struct Watch {
+pub(crate) struct Watch {
     pub rx: mpsc::Receiver<Arc<Record>>,
     /// Records dropped because this watcher's queue was full.
     pub dropped: Arc<AtomicU64>,
@@ -223,7 +225,7 @@ struct Watchers {
 /// Where this node's records go when another node watches the app: the cluster
 /// relay's queue, with the app's id.
 #[derive(Clone)]
-pub struct Outlet {
+pub(crate) struct Outlet {
     pub app: Arc<str>,
     pub tx: mpsc::Sender<(Arc<str>, Arc<Record>)>,
 }
@@ -250,13 +252,13 @@ impl std::fmt::Debug for Tap {
 impl Tap {
     /// True while a console (here or, through the relay, on another node) watches.
     #[inline]
-    pub fn watched(&self) -> bool {
+    pub(crate) fn watched(&self) -> bool {
         self.interest.load(Ordering::Relaxed) != 0
     }
 
     /// Offer an event to the watchers; `make` runs only if someone watches.
     #[inline]
-    pub fn emit(&self, make: impl FnOnce() -> Event) {
+    pub(crate) fn emit(&self, make: impl FnOnce() -> Event) {
         if self.watched() {
             self.offer(Arc::new(Record::now(make())));
         }
@@ -265,7 +267,7 @@ impl Tap {
     /// Hand a record to every local watcher whose filter accepts it, and to the
     /// relay when this node's own record is watched elsewhere. Never waits.
     #[cold]
-    pub fn offer(&self, record: Arc<Record>) {
+    pub(crate) fn offer(&self, record: Arc<Record>) {
         let w = self.lock();
         for watcher in w.local.iter().filter(|w| w.filter.accepts(&record)) {
             if watcher.tx.try_send(record.clone()).is_err() {
@@ -279,7 +281,7 @@ impl Tap {
     }
 
     /// Start watching with a queue of `queue` records.
-    pub fn watch(self: &Arc<Self>, filter: Filter, queue: usize) -> Watch {
+    pub(crate) fn watch(self: &Arc<Self>, filter: Filter, queue: usize) -> Watch {
         let (tx, rx) = mpsc::channel(queue.max(1));
         let dropped = Arc::new(AtomicU64::new(0));
         let mut w = self.lock();
@@ -310,7 +312,7 @@ impl Tap {
     }
 
     /// Records dropped so far for the local watchers open now.
-    pub fn dropped(&self) -> u64 {
+    pub(crate) fn dropped(&self) -> u64 {
         let w = self.lock();
         w.local
             .iter()
@@ -319,12 +321,12 @@ impl Tap {
     }
 
     /// Local watchers right now.
-    pub fn local_watchers(&self) -> usize {
+    pub(crate) fn local_watchers(&self) -> usize {
         self.lock().local.len()
     }
 
     /// Attach (`Some`) or detach (`None`) the cluster relay.
-    pub fn set_relay(&self, relay: Option<Outlet>) {
+    pub(crate) fn set_relay(&self, relay: Option<Outlet>) {
         let mut w = self.lock();
         match (w.relay.is_some(), relay.is_some()) {
             (false, true) => self.interest.fetch_add(1, Ordering::Relaxed),
@@ -332,11 +334,6 @@ impl Tap {
             _ => 0,
         };
         w.relay = relay;
-    }
-
-    /// Records the relay had no room for.
-    pub fn relay_dropped(&self) -> u64 {
-        self.relay_dropped.load(Ordering::Relaxed)
     }
 
     fn lock(&self) -> MutexGuard<'_, Watchers> {

@@ -12,7 +12,7 @@
 //! delivered by any `full` or `worker` node (see [`queue`]).
 
 mod deliver;
-pub mod queue;
+pub(crate) mod queue;
 
 use crate::config::webhooks::Webhook;
 use crate::config::{App, WebhookSettings};
@@ -33,7 +33,9 @@ const MAX_IN_FLIGHT: usize = 64;
 /// Something a webhook may be told about. User ids are kept as the JSON the
 /// client sent (`"7"` or `7`) next to their string form used for matching.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Event {
+// `ClientEvent` is the wire name (`client_event`, `client-event`), hence the suffix.
+#[allow(clippy::enum_variant_names)]
+pub(crate) enum Event {
     ChannelOccupied {
         channel: String,
     },
@@ -65,7 +67,7 @@ pub enum Event {
 }
 
 impl Event {
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Event::ChannelOccupied { .. } => "channel_occupied",
             Event::ChannelVacated { .. } => "channel_vacated",
@@ -76,7 +78,7 @@ impl Event {
         }
     }
 
-    pub fn channel(&self) -> &str {
+    pub(crate) fn channel(&self) -> &str {
         match self {
             Event::ChannelOccupied { channel }
             | Event::ChannelVacated { channel }
@@ -152,7 +154,7 @@ pub struct Webhooks {
 }
 
 impl Webhooks {
-    pub fn new(tap: Arc<Tap>) -> Webhooks {
+    pub(crate) fn new(tap: Arc<Tap>) -> Webhooks {
         Webhooks {
             tx: OnceLock::new(),
             tap,
@@ -161,7 +163,7 @@ impl Webhooks {
 
     /// Queue `event` for the app's webhooks. Never waits: a full queue drops the
     /// event and counts it. Must be called inside a tokio runtime.
-    pub fn send(&self, app: &Arc<App>, settings: &WebhookSettings, port: u16, event: Event) {
+    pub(crate) fn send(&self, app: &Arc<App>, settings: &WebhookSettings, port: u16, event: Event) {
         if !relevant(&app.webhooks, &event) {
             return;
         }
@@ -180,7 +182,7 @@ impl Webhooks {
 
     /// On shutdown: send delayed and batched events now and wait for the
     /// deliveries in flight (the caller bounds the wait).
-    pub async fn flush(&self) {
+    pub(crate) async fn flush(&self) {
         let Some(tx) = self.tx.get() else { return };
         let (done, wait) = oneshot::channel();
         if tx.send(Command::Flush(done)).await.is_ok() {

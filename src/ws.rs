@@ -12,20 +12,20 @@
 
 use tungstenite::protocol::frame::FrameHeader;
 
-pub const OP_CONTINUATION: u8 = 0x0;
-pub const OP_TEXT: u8 = 0x1;
-pub const OP_BINARY: u8 = 0x2;
-pub const OP_CLOSE: u8 = 0x8;
-pub const OP_PING: u8 = 0x9;
-pub const OP_PONG: u8 = 0xA;
+pub(crate) const OP_CONTINUATION: u8 = 0x0;
+pub(crate) const OP_TEXT: u8 = 0x1;
+pub(crate) const OP_BINARY: u8 = 0x2;
+pub(crate) const OP_CLOSE: u8 = 0x8;
+pub(crate) const OP_PING: u8 = 0x9;
+pub(crate) const OP_PONG: u8 = 0xA;
 
 /// `Sec-WebSocket-Accept` for a client's `Sec-WebSocket-Key` (tungstenite's derivation).
-pub fn accept_key(key: &[u8]) -> String {
+pub(crate) fn accept_key(key: &[u8]) -> String {
     tungstenite::handshake::derive_accept_key(key)
 }
 
 /// A final, unmasked frame header for a payload of `len` bytes: the bytes and how many are used.
-pub fn header_bytes(opcode: u8, len: usize) -> ([u8; 10], usize) {
+pub(crate) fn header_bytes(opcode: u8, len: usize) -> ([u8; 10], usize) {
     let mut h = [0u8; 10];
     h[0] = 0x80 | opcode;
     if len < 126 {
@@ -43,19 +43,19 @@ pub fn header_bytes(opcode: u8, len: usize) -> ([u8; 10], usize) {
 }
 
 /// Append a final, unmasked frame header for a payload of `len` bytes.
-pub fn header(opcode: u8, len: usize, out: &mut Vec<u8>) {
+pub(crate) fn header(opcode: u8, len: usize, out: &mut Vec<u8>) {
     let (h, n) = header_bytes(opcode, len);
     out.extend_from_slice(&h[..n]);
 }
 
 /// Append a whole text frame.
-pub fn text(payload: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn text(payload: &[u8], out: &mut Vec<u8>) {
     header(OP_TEXT, payload.len(), out);
     out.extend_from_slice(payload);
 }
 
 /// Bytes a text frame of `len` payload bytes takes on the wire.
-pub fn framed_len(len: usize) -> usize {
+pub(crate) fn framed_len(len: usize) -> usize {
     len + match len {
         0..126 => 2,
         126..65536 => 4,
@@ -64,7 +64,7 @@ pub fn framed_len(len: usize) -> usize {
 }
 
 /// Append a close frame; the reason is cut to fit a control frame.
-pub fn close(code: u16, reason: &str, out: &mut Vec<u8>) {
+pub(crate) fn close(code: u16, reason: &str, out: &mut Vec<u8>) {
     let mut end = reason.len().min(123);
     while !reason.is_char_boundary(end) {
         end -= 1;
@@ -96,7 +96,7 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
-    pub fn close_code(&self) -> u16 {
+    pub(crate) fn close_code(&self) -> u16 {
         match self {
             DecodeError::Protocol(_) => 1002,
             DecodeError::TooBig => 1009,
@@ -131,7 +131,7 @@ impl Decoder {
     }
 
     /// A fragmented message has started and not ended.
-    pub fn in_message(&self) -> bool {
+    pub(crate) fn in_message(&self) -> bool {
         self.fragment_opcode.is_some()
     }
 

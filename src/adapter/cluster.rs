@@ -29,7 +29,7 @@ pub enum AdapterError {
 }
 
 /// The answer of one round trip to the cluster store.
-pub(crate) type Answer<'a, T> = BoxFuture<'a, Result<T, AdapterError>>;
+pub type Answer<'a, T> = BoxFuture<'a, Result<T, AdapterError>>;
 
 /// A presence join written in the cluster: whether the user is new to the
 /// channel anywhere, the member list and the sequence number it is complete up to.

@@ -24,7 +24,7 @@ use crate::socket::Frame;
 use std::time::{Duration, Instant};
 
 /// How long a marked channel waits, at least, so that a burst of joins is one count.
-pub const TICK: Duration = Duration::from_millis(25);
+pub(crate) const TICK: Duration = Duration::from_millis(25);
 /// How often a clustered node checks whether its peers changed.
 const PEER_CHECK: Duration = Duration::from_secs(1);
 
@@ -39,7 +39,7 @@ impl Adapter {
 
     /// Start the node's count task; without a tokio runtime (a node built
     /// for a fuzz target, say) there is none, and no counts are sent.
-    pub fn start_counts(&self) {
+    pub(crate) fn start_counts(&self) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             tracing::debug!("no runtime: subscription counts are not sent");
             return;

@@ -126,7 +126,7 @@ pub use super::bus::Bus;
 const BUS_QUEUE: usize = 65_536;
 
 /// The buckets of one connection session.
-pub struct Buckets {
+pub(crate) struct Buckets {
     pub nodes: Store,
     pub chan: Store,
     pub subs: Store,
@@ -145,7 +145,7 @@ struct Peer {
     conns: HashMap<String, usize>,
 }
 
-pub struct Cluster {
+pub(crate) struct Cluster {
     pub registry: Arc<Registry>,
     names: Names,
     cfg: config::Nats,
@@ -174,7 +174,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Cluster {
     /// Set up the adapter and start its background task (needs a tokio runtime).
-    pub fn start(
+    pub(crate) fn start(
         cfg: &config::Nats,
         cache_ttl: Duration,
         registry: Arc<Registry>,

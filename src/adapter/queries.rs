@@ -11,7 +11,7 @@ use std::time::Duration;
 
 impl Adapter {
     /// Subscription and user counts across the cluster, if the channel is occupied.
-    pub async fn counts(
+    pub(crate) async fn counts(
         &self,
         app: &AppState,
         channel: &str,
@@ -23,7 +23,7 @@ impl Adapter {
     }
 
     /// Occupied channels starting with `prefix`, across the cluster.
-    pub async fn channels(
+    pub(crate) async fn channels(
         &self,
         app: &AppState,
         prefix: &str,
@@ -35,7 +35,7 @@ impl Adapter {
     }
 
     /// A presence channel's members, across the cluster.
-    pub async fn members(
+    pub(crate) async fn members(
         &self,
         app: &AppState,
         channel: &str,
@@ -47,7 +47,7 @@ impl Adapter {
     }
 
     /// Keep the last API event of a cache channel (in the cluster store when clustered).
-    pub async fn cache_put(
+    pub(crate) async fn cache_put(
         &self,
         app: &AppState,
         channel: &str,
@@ -62,7 +62,7 @@ impl Adapter {
     }
 
     /// The cached frame, its raw data and the time it has left.
-    pub async fn cache_get(
+    pub(crate) async fn cache_get(
         &self,
         app: &AppState,
         channel: &str,
@@ -78,7 +78,7 @@ impl Adapter {
 
     /// Take `points` of one of the app's per-second API budgets: on this node, or
     /// for the whole cluster. `None`: the limit is off (negative).
-    pub async fn take_budget(
+    pub(crate) async fn take_budget(
         &self,
         app: &AppState,
         api: rate::Api,

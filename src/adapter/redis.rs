@@ -131,7 +131,7 @@ pub(crate) struct Outgoing {
     payload: String,
 }
 
-pub struct Cluster {
+pub(crate) struct Cluster {
     pub registry: Arc<Registry>,
     keys: Keys,
     target: Target,
@@ -158,7 +158,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Cluster {
     /// Set up the adapter and start its background task (needs a tokio runtime).
-    pub fn start(
+    pub(crate) fn start(
         cfg: &config::Cluster,
         registry: Arc<Registry>,
         node: &str,

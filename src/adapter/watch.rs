@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 impl Adapter {
     /// Record that a socket signed in as `user`.
-    pub async fn sign_in(&self, app: &AppState, user: &str, sink: &Arc<Sink>) {
+    pub(crate) async fn sign_in(&self, app: &AppState, user: &str, sink: &Arc<Sink>) {
         let first_here = app.sign_in(user, sink);
         if first_here && app.app().enable_watchlist_events {
             self.online_changed(app, user, true).await;
@@ -21,7 +21,7 @@ impl Adapter {
     }
 
     /// Forget a socket's sign-in as `user`.
-    pub async fn sign_out(&self, app: &AppState, user: &str, key: u64) {
+    pub(crate) async fn sign_out(&self, app: &AppState, user: &str, key: u64) {
         let last_here = app.sign_out(user, key);
         if last_here && app.app().enable_watchlist_events {
             self.online_changed(app, user, false).await;
@@ -29,7 +29,7 @@ impl Adapter {
     }
 
     /// Which of `ids` are signed in somewhere (on this node only while the cluster store is away).
-    pub async fn online(&self, app: &AppState, ids: &[String]) -> Vec<bool> {
+    pub(crate) async fn online(&self, app: &AppState, ids: &[String]) -> Vec<bool> {
         let Some(c) = &self.cluster else {
             return app.signed_in_here(ids);
         };

@@ -45,7 +45,7 @@ fn bad_json(e: serde_json::Error) -> ApiError {
 
 /// Rate-limit points of a publish: its channels (at least 1), summed over a batch.
 /// Counted before validation, like Soketi; unreadable bodies cost 1.
-pub fn points(body: &[u8], batch: bool) -> i64 {
+pub(crate) fn points(body: &[u8], batch: bool) -> i64 {
     #[derive(Deserialize)]
     struct Channels {
         channels: Option<Vec<serde::de::IgnoredAny>>,
@@ -63,7 +63,7 @@ pub fn points(body: &[u8], batch: bool) -> i64 {
     }
 }
 
-pub async fn publish(node: &Node, app: &AppState, body: &[u8]) -> Result<Value, ApiError> {
+pub(crate) async fn publish(node: &Node, app: &AppState, body: &[u8]) -> Result<Value, ApiError> {
     let raw: RawEvent = serde_json::from_slice(body).map_err(bad_json)?;
     let event = validate(raw, &app.app().limits)?;
     ensure_deliverable(node)?;
@@ -73,7 +73,11 @@ pub async fn publish(node: &Node, app: &AppState, body: &[u8]) -> Result<Value, 
         .unwrap_or_else(|| json!({})))
 }
 
-pub async fn publish_batch(node: &Node, app: &AppState, body: &[u8]) -> Result<Value, ApiError> {
+pub(crate) async fn publish_batch(
+    node: &Node,
+    app: &AppState,
+    body: &[u8],
+) -> Result<Value, ApiError> {
     let raw: RawBatch = serde_json::from_slice(body).map_err(bad_json)?;
     let max = app.app().limits.max_event_batch_size;
     if raw.batch.len() > max {

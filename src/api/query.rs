@@ -9,7 +9,7 @@ pub fn parse_query(query: &str) -> Vec<(String, String)> {
 
 /// Percent-decode a path segment (`+` stays a plus); invalid escapes are kept
 /// as written, invalid UTF-8 becomes U+FFFD.
-pub fn decode(s: &str) -> String {
+pub(crate) fn decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s)
         .decode_utf8_lossy()
         .into_owned()

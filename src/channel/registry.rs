@@ -16,7 +16,7 @@ use subscribers::{PresenceSub, Seen, Subscriber, Subscribers, DIRECT_FANOUT_MAX}
 
 mod cache;
 pub use queries::presence_data;
-pub mod counter;
+pub(crate) mod counter;
 mod queries;
 mod subscribers;
 mod users;
@@ -76,7 +76,7 @@ struct State {
 
 /// Counts for one channel.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Counts {
+pub(crate) struct Counts {
     pub subscriptions: usize,
     pub users: usize,
 }
@@ -105,7 +105,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl AppState {
-    pub fn new(app: Arc<App>) -> AppState {
+    pub(crate) fn new(app: Arc<App>) -> AppState {
         let tap = Arc::new(Tap::default());
         AppState {
             config: arc_swap::ArcSwap::new(app),
@@ -126,13 +126,13 @@ impl AppState {
     }
 
     /// Take new settings for the app (same id).
-    pub fn set_app(&self, app: Arc<App>) {
+    pub(crate) fn set_app(&self, app: Arc<App>) {
         self.config.store(app);
     }
 
     /// Count a new connection unless the app's quota (counting `elsewhere`
     /// connections on other nodes) is reached.
-    pub fn try_connect(&self, elsewhere: usize) -> bool {
+    pub(crate) fn try_connect(&self, elsewhere: usize) -> bool {
         let max = self.app().max_connections.unwrap_or(usize::MAX);
         self.connections
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
@@ -142,7 +142,7 @@ impl AppState {
     }
 
     /// Every local presence channel with its members and their local socket counts.
-    pub fn local_presence(&self) -> Vec<(String, Vec<(Member, usize)>)> {
+    pub(crate) fn local_presence(&self) -> Vec<(String, Vec<(Member, usize)>)> {
         let state = lock(&self.state);
         let presence = state.channels.iter().filter(|(_, c)| !c.members.is_empty());
         presence
@@ -157,13 +157,13 @@ impl AppState {
             .collect()
     }
 
-    pub fn disconnect(&self) {
+    pub(crate) fn disconnect(&self) {
         let _ = self
             .connections
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
     }
 
-    pub fn connection_count(&self) -> usize {
+    pub(crate) fn connection_count(&self) -> usize {
         self.connections.load(Ordering::Acquire)
     }
 
@@ -171,7 +171,7 @@ impl AppState {
     /// local member limit, and with `announce` a new member's `member_added` goes
     /// to the others under the same lock, so that nobody who joins meanwhile hears
     /// of a member twice (cluster-wide announcements are the adapter's business).
-    pub fn subscribe(
+    pub(crate) fn subscribe(
         &self,
         name: &str,
         sink: &Arc<Sink>,
@@ -233,7 +233,7 @@ impl AppState {
     }
 
     /// Remove a socket from a channel; `None` if it was not subscribed.
-    pub fn unsubscribe(&self, name: &str, key: u64) -> Option<Left> {
+    pub(crate) fn unsubscribe(&self, name: &str, key: u64) -> Option<Left> {
         let mut state = lock(&self.state);
         let channel = state.channels.get_mut(name)?;
         let sub = channel.subscribers.remove(key)?;
@@ -259,7 +259,7 @@ impl AppState {
 
     /// With the Redis adapter: the socket's presence join ran as number `seq`;
     /// send what was held for it that its member list did not cover.
-    pub fn presence_joined(&self, name: &str, key: u64, seq: u64) {
+    pub(crate) fn presence_joined(&self, name: &str, key: u64, seq: u64) {
         let mut state = lock(&self.state);
         let Some(channel) = state.channels.get_mut(name) else {
             return;
@@ -281,7 +281,7 @@ impl AppState {
 
     /// With the Redis adapter: a `member_added` numbered `seq`, for the
     /// subscribers whose member list did not have it. Returns how many got it.
-    pub fn announce_member(
+    pub(crate) fn announce_member(
         &self,
         name: &str,
         frame: &Frame,
@@ -312,7 +312,7 @@ impl AppState {
     ///
     /// Small fan-outs are written after the lock is released, so publishes to
     /// different channels of one app write in parallel on every worker.
-    pub fn broadcast(&self, name: &str, frame: &Frame, except: Option<&str>) -> usize {
+    pub(crate) fn broadcast(&self, name: &str, frame: &Frame, except: Option<&str>) -> usize {
         let except = except.and_then(SocketId::parse);
         let skip = |s: &Subscriber| except.is_some_and(|e| s.sink.socket_id() == e);
         let direct: Vec<Arc<Sink>> = {
@@ -338,7 +338,7 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(apps: impl Iterator<Item = Arc<App>>) -> Registry {
+    pub(crate) fn new(apps: impl Iterator<Item = Arc<App>>) -> Registry {
         let states = apps
             .map(|a| (a.id.clone(), Arc::new(AppState::new(a))))
             .collect();
@@ -349,13 +349,13 @@ impl Registry {
     }
 
     /// The state of an app this node has seen.
-    pub fn app(&self, id: &str) -> Option<Arc<AppState>> {
+    pub(crate) fn app(&self, id: &str) -> Option<Arc<AppState>> {
         let apps = self.apps.read().unwrap_or_else(|p| p.into_inner());
         apps.get(id).cloned()
     }
 
     /// The state of `app`, created on first use; takes its settings if they changed.
-    pub fn app_for(&self, app: &Arc<App>) -> Arc<AppState> {
+    pub(crate) fn app_for(&self, app: &Arc<App>) -> Arc<AppState> {
         if let Some(state) = self.app(&app.id) {
             if !Arc::ptr_eq(&state.app(), app) {
                 state.set_app(app.clone());
@@ -370,12 +370,12 @@ impl Registry {
     }
 
     /// A snapshot of every app's state.
-    pub fn apps(&self) -> Vec<Arc<AppState>> {
+    pub(crate) fn apps(&self) -> Vec<Arc<AppState>> {
         let apps = self.apps.read().unwrap_or_else(|p| p.into_inner());
         apps.values().cloned().collect()
     }
 
-    pub fn total_connections(&self) -> usize {
+    pub(crate) fn total_connections(&self) -> usize {
         self.apps().iter().map(|a| a.connection_count()).sum()
     }
 }

@@ -23,7 +23,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// The Pusher close code; pusher-js decides from it whether to retry.
-    pub fn code(&self) -> u16 {
+    pub(crate) fn code(&self) -> u16 {
         match self {
             Refusal::UnknownApp(_) => code::APP_NOT_FOUND,
             Refusal::Disabled => code::APP_DISABLED,
@@ -34,7 +34,7 @@ impl Refusal {
     }
 
     /// Its `refusals_total` reason; `None` when the server already counted it.
-    pub fn metric(&self) -> Option<&'static str> {
+    pub(crate) fn metric(&self) -> Option<&'static str> {
         match self {
             Refusal::UnknownApp(_) => Some("unknown_app"),
             Refusal::Disabled => Some("app_disabled"),

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 /// The frames to write back to the socket after a frame was handled.
 #[derive(Debug, Default)]
-pub struct Reply {
+pub(crate) struct Reply {
     pub frames: Vec<String>,
 }
 
@@ -28,7 +28,7 @@ impl Reply {
     }
 }
 
-pub struct Session {
+pub(crate) struct Session {
     pub node: Arc<Node>,
     pub app: Arc<AppState>,
     pub sink: Arc<Sink>,
@@ -42,7 +42,7 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(node: Arc<Node>, app: Arc<AppState>, sink: Arc<Sink>) -> Session {
+    pub(crate) fn new(node: Arc<Node>, app: Arc<AppState>, sink: Arc<Sink>) -> Session {
         Session {
             node,
             app,
@@ -55,7 +55,7 @@ impl Session {
         }
     }
 
-    pub async fn handle(&mut self, msg: ClientMessage) -> Reply {
+    pub(crate) async fn handle(&mut self, msg: ClientMessage) -> Reply {
         match msg {
             ClientMessage::Ping => Reply::frame(protocol::pong().into()),
             ClientMessage::Pong | ClientMessage::Ignored(_) => Reply::default(),
@@ -80,7 +80,7 @@ impl Session {
         }
     }
 
-    pub async fn unsubscribe(&mut self, channel: &str) {
+    pub(crate) async fn unsubscribe(&mut self, channel: &str) {
         if self.subscriptions.remove(channel).is_none() {
             return;
         }
@@ -240,7 +240,7 @@ impl Session {
     }
 
     /// Leave every channel and forget the signed-in user.
-    pub async fn close(&mut self) {
+    pub(crate) async fn close(&mut self) {
         let channels = self.subscriptions.channels();
         for (i, c) in channels.iter().enumerate() {
             self.unsubscribe(c).await;

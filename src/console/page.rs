@@ -7,7 +7,7 @@ const CSS: &str = include_str!("page.css");
 const JS: &str = include_str!("page.js");
 
 /// The page of one app.
-pub fn app(base: &str, app_id: &str, node: &str) -> String {
+pub(crate) fn app(base: &str, app_id: &str, node: &str) -> String {
     APP_HTML
         .replace("{{CSS}}", CSS)
         .replace("{{JS}}", JS)
@@ -17,7 +17,7 @@ pub fn app(base: &str, app_id: &str, node: &str) -> String {
 }
 
 /// The list of apps, each linking to its page.
-pub fn index(base: &str, app_ids: &[String]) -> String {
+pub(crate) fn index(base: &str, app_ids: &[String]) -> String {
     let items: String = app_ids
         .iter()
         .map(|id| {

@@ -42,7 +42,7 @@ struct Relay {
 }
 
 /// Run forever: connect, relay until Redis fails, back off, again.
-pub async fn run(node: Arc<Node>, cluster: Cluster, label: String) {
+pub(crate) async fn run(node: Arc<Node>, cluster: Cluster, label: String) {
     let (tx, mut rx) = mpsc::channel(QUEUE);
     let mut relay = Relay {
         node,

@@ -29,7 +29,7 @@ struct Streamer {
 }
 
 /// The stream's body; dropping it (the watcher left) ends the watch.
-pub fn body(watch: Watch, label: String, metrics: Arc<AppMetrics>) -> Body {
+pub(crate) fn body(watch: Watch, label: String, metrics: Arc<AppMetrics>) -> Body {
     let streamer = Streamer {
         watch,
         label,

@@ -18,13 +18,13 @@ use tokio::time::{Instant, Sleep};
 /// Bytes of messages a session holds for its next receiving request. Past it
 /// the task's writes wait, its outbox fills, and a session nobody reads is
 /// closed with 4100 like a stalled socket.
-pub const QUEUE_BYTES: usize = 256 * 1024;
+pub(crate) const QUEUE_BYTES: usize = 256 * 1024;
 /// Bytes of posted messages a session holds before its task has read them.
-pub const INBOUND_BYTES: usize = 1 << 20;
+pub(crate) const INBOUND_BYTES: usize = 1 << 20;
 
 /// The half of a session both sides hold: the HTTP requests and the task.
 #[derive(Debug)]
-pub struct Shared {
+pub(crate) struct Shared {
     state: Mutex<State>,
 }
 
@@ -51,7 +51,7 @@ pub(super) struct State {
 
 /// Why posted messages were not taken.
 #[derive(Debug, thiserror::Error)]
-pub enum SendError {
+pub(crate) enum SendError {
     #[error("session closed")]
     Gone,
     #[error("session is not reading its messages")]
@@ -59,7 +59,7 @@ pub enum SendError {
 }
 
 impl Shared {
-    pub fn new() -> Arc<Shared> {
+    pub(crate) fn new() -> Arc<Shared> {
         Arc::new(Shared {
             state: Mutex::new(State {
                 inbound: Vec::new(),
@@ -82,7 +82,7 @@ impl Shared {
     }
 
     /// Hand posted messages to the task (an empty batch is a heartbeat).
-    pub fn post(&self, messages: &[String]) -> Result<(), SendError> {
+    pub(crate) fn post(&self, messages: &[String]) -> Result<(), SendError> {
         let mut s = self.lock();
         if s.gone || s.close.is_some() {
             return Err(SendError::Gone);
@@ -144,7 +144,7 @@ fn client_frame(payload: &[u8], out: &mut Vec<u8>) {
 }
 
 /// The task's side of a session.
-pub struct Io {
+pub(crate) struct Io {
     shared: Arc<Shared>,
     /// What the task wrote of a frame not yet complete.
     partial: Vec<u8>,
@@ -158,7 +158,7 @@ impl Io {
     /// The task's side of `shared`, reaped after `idle` without a receiving
     /// request. `on_drop` is told whether the session closed with a code that
     /// its client may still have to hear.
-    pub fn new(
+    pub(crate) fn new(
         shared: Arc<Shared>,
         idle: Duration,
         name: &'static str,

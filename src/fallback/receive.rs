@@ -18,7 +18,7 @@ use tokio::time::Sleep;
 
 /// Quiet time before a heartbeat line: below the 60 s read timeout of common
 /// proxies (nginx, ELB), SockJS's 25 s.
-pub const HEARTBEAT: Duration = Duration::from_secs(25);
+pub(crate) const HEARTBEAT: Duration = Duration::from_secs(25);
 
 /// A fallback answer: a fixed body, or a session's receiving request.
 pub enum Answer {
@@ -27,13 +27,13 @@ pub enum Answer {
 }
 
 impl Answer {
-    pub fn fixed(body: &'static str) -> Answer {
+    pub(crate) fn fixed(body: &'static str) -> Answer {
         Answer::Fixed(Some(Bytes::from_static(body.as_bytes())))
     }
 }
 
 /// A receiving request attached to a session.
-pub struct Receiver {
+pub(crate) struct Receiver {
     shared: Arc<Shared>,
     id: u64,
     /// Send `o` first (the request that opened the session).
@@ -46,7 +46,7 @@ pub struct Receiver {
 
 impl Receiver {
     /// Attach a receiving request to `shared`, detaching the one before.
-    pub fn attach(shared: Arc<Shared>, open: bool, polling: bool) -> Receiver {
+    pub(crate) fn attach(shared: Arc<Shared>, open: bool, polling: bool) -> Receiver {
         let id = shared.attach();
         Receiver {
             shared,

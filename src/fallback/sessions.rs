@@ -15,16 +15,6 @@ impl Sessions {
         self.open.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Open sessions.
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// Whether none is open.
-    pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
-    }
-
     pub(super) fn get(&self, key: &str, session: &str) -> Option<Arc<Shared>> {
         let k = (key.to_string(), session.to_string());
         self.lock().get(&k).cloned()

@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 /// Who sent one request.
-pub struct Caller {
+pub(crate) struct Caller {
     /// The client's address: the TCP peer, or behind a trusted proxy the
     /// client `X-Forwarded-For` names.
     pub client: Option<IpAddr>,
@@ -24,7 +24,7 @@ pub struct Caller {
 }
 
 impl Caller {
-    pub fn new(
+    pub(crate) fn new(
         node: &Arc<Node>,
         peer: Option<IpAddr>,
         req: &Request<Incoming>,

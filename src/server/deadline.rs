@@ -34,13 +34,13 @@ enum Phase {
 
 /// Where the connection's current request stands, shared by the stream and the router.
 #[derive(Debug)]
-pub struct Clock {
+pub(crate) struct Clock {
     limit: Duration,
     phase: Mutex<Phase>,
 }
 
 impl Clock {
-    pub fn new(limit: Duration) -> Arc<Clock> {
+    pub(crate) fn new(limit: Duration) -> Arc<Clock> {
         Arc::new(Clock {
             limit,
             phase: Mutex::new(Phase::Idle),
@@ -66,7 +66,7 @@ impl Clock {
     }
 
     /// The head is complete (the router has the request); the body keeps its deadline.
-    pub fn head_read(&self) {
+    pub(crate) fn head_read(&self) {
         let mut phase = self.phase();
         let due = match *phase {
             Phase::Head(due) => due,
@@ -76,7 +76,7 @@ impl Clock {
     }
 
     /// By when the current request must have been read entirely.
-    pub fn deadline(&self) -> Instant {
+    pub(crate) fn deadline(&self) -> Instant {
         match *self.phase() {
             Phase::Head(due) | Phase::Body(due) => due,
             Phase::Idle | Phase::Off => Instant::now() + self.limit,
@@ -84,7 +84,7 @@ impl Clock {
     }
 
     /// The request was answered: the next one starts its own clock.
-    pub fn answered(&self) {
+    pub(crate) fn answered(&self) {
         let mut phase = self.phase();
         if *phase != Phase::Off {
             *phase = Phase::Idle;
@@ -92,19 +92,19 @@ impl Clock {
     }
 
     /// The connection is a WebSocket now.
-    pub fn off(&self) {
+    pub(crate) fn off(&self) {
         *self.phase() = Phase::Off;
     }
 
     /// How long a request may take, head and body.
-    pub fn limit(&self) -> Duration {
+    pub(crate) fn limit(&self) -> Duration {
         self.limit
     }
 }
 
 /// A stream that fails a request head not complete by its deadline (after a
 /// best-effort 408).
-pub struct Deadline<S> {
+pub(crate) struct Deadline<S> {
     inner: S,
     clock: Arc<Clock>,
     /// Armed while a head is arriving; boxed, and only created when needed.
@@ -112,7 +112,7 @@ pub struct Deadline<S> {
 }
 
 impl<S> Deadline<S> {
-    pub fn new(inner: S, clock: Arc<Clock>) -> Deadline<S> {
+    pub(crate) fn new(inner: S, clock: Arc<Clock>) -> Deadline<S> {
         Deadline {
             inner,
             clock,
@@ -120,7 +120,7 @@ impl<S> Deadline<S> {
         }
     }
 
-    pub fn into_inner(self) -> S {
+    pub(crate) fn into_inner(self) -> S {
         self.inner
     }
 

@@ -82,7 +82,7 @@ pub fn inherited() -> std::io::Result<(Option<Listener>, Option<Listener>)> {
 /// Stop listening. A bound socket first hands over the connections the kernel
 /// already queued on it (they would be reset), an inherited one leaves them
 /// queued for the next process.
-pub fn close(listener: Listener) -> Vec<(TcpStream, SocketAddr)> {
+pub(crate) fn close(listener: Listener) -> Vec<(TcpStream, SocketAddr)> {
     let mut queued = Vec::new();
     if listener.origin == Origin::Inherited {
         return queued;

@@ -20,7 +20,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 /// The shard threads beyond the calling runtime, and whose turn is next.
-pub struct Shards {
+pub(crate) struct Shards {
     others: Vec<mpsc::UnboundedSender<(std::net::TcpStream, Pass)>>,
     next: usize,
 }
@@ -28,7 +28,7 @@ pub struct Shards {
 impl Shards {
     /// Start `threads - 1` shard threads (none for 0 or 1). They end, dropping
     /// whatever they still serve, once `Shards` is dropped.
-    pub fn start(threads: usize, tls: Option<TlsAcceptor>, node: Arc<Node>) -> Shards {
+    pub(crate) fn start(threads: usize, tls: Option<TlsAcceptor>, node: Arc<Node>) -> Shards {
         let mut others = Vec::new();
         for k in 1..threads {
             let (tx, rx) = mpsc::unbounded_channel();
@@ -45,13 +45,13 @@ impl Shards {
     }
 
     /// Threads serving connections, the caller's included.
-    pub fn threads(&self) -> usize {
+    pub(crate) fn threads(&self) -> usize {
         self.others.len() + 1
     }
 
     /// Hand the connection to the next shard, or give it back when it is the
     /// caller's turn (or its shard is gone).
-    pub fn hand_off(&mut self, stream: TcpStream, pass: Pass) -> Option<(TcpStream, Pass)> {
+    pub(crate) fn hand_off(&mut self, stream: TcpStream, pass: Pass) -> Option<(TcpStream, Pass)> {
         self.next = (self.next + 1) % self.threads();
         let Some(shard) = self.next.checked_sub(1).map(|i| &self.others[i]) else {
             return Some((stream, pass));

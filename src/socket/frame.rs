@@ -9,20 +9,16 @@ use std::sync::Arc;
 pub struct Frame(Arc<str>);
 
 impl Frame {
-    pub fn from_static(s: &'static str) -> Frame {
+    pub(crate) fn from_static(s: &'static str) -> Frame {
         Frame(Arc::from(s))
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 }
 

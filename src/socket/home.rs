@@ -17,7 +17,7 @@ thread_local! {
 /// Register the calling thread's runtime as a home (anew on every call: a
 /// thread may run several runtimes one after the other, as in tests). Call it on
 /// the thread that runs a current-thread runtime serving sockets.
-pub fn register_current() {
+pub(crate) fn register_current() {
     let Ok(handle) = Handle::try_current() else {
         return;
     };
@@ -27,12 +27,12 @@ pub fn register_current() {
 }
 
 /// The calling thread's home, if it registered one.
-pub fn current() -> Option<u32> {
+pub(crate) fn current() -> Option<u32> {
     HOME.get()
 }
 
 /// The runtime registered as `home`, if any.
-pub fn handle(home: u32) -> Option<Handle> {
+pub(crate) fn handle(home: u32) -> Option<Handle> {
     let homes = HOMES.lock().unwrap_or_else(|p| p.into_inner());
     homes.get(home as usize).cloned()
 }

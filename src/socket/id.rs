@@ -16,7 +16,7 @@ impl SocketId {
     }
 
     /// The id written as `text`, if it is one (`prefix.key`, both decimal).
-    pub fn parse(text: &str) -> Option<SocketId> {
+    pub(crate) fn parse(text: &str) -> Option<SocketId> {
         let (prefix, key) = text.split_once('.')?;
         let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
         if !digits(prefix) || !digits(key) {

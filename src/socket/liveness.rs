@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Milliseconds since the process's first reading (never 0, which means "none").
-pub fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     let epoch = *EPOCH.get_or_init(Instant::now);
     epoch.elapsed().as_millis() as u64 + 1
@@ -31,7 +31,7 @@ pub struct Liveness {
 
 /// What a sweep decides for one socket.
 #[derive(Debug, PartialEq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Wait,
     Ping,
     Close(u16, &'static str),
@@ -39,7 +39,7 @@ pub enum Verdict {
 
 /// The node-wide timeouts a verdict depends on.
 #[derive(Clone, Copy, Debug)]
-pub struct Timeouts {
+pub(crate) struct Timeouts {
     pub activity: Duration,
     pub pong: Duration,
     /// A started frame must be complete within this.
@@ -60,7 +60,7 @@ impl Liveness {
 
     /// After reading: whether an inbound frame or message is `incomplete`, and
     /// whether one was `completed` meanwhile (the unfinished one then started now).
-    pub fn reading(&self, incomplete: bool, completed: bool) {
+    pub(crate) fn reading(&self, incomplete: bool, completed: bool) {
         let since = self.partial_since.load(Relaxed);
         match (incomplete, completed) {
             (false, _) if since != 0 => self.partial_since.store(0, Relaxed),
@@ -72,17 +72,17 @@ impl Liveness {
     }
 
     /// Any inbound frame counts as activity.
-    pub fn activity(&self) {
+    pub(crate) fn activity(&self) {
         self.last_activity.store(now_ms(), Relaxed);
     }
 
     /// Signed in or authorized for a private channel: the sign-in clock stops.
-    pub fn authorized(&self) {
+    pub(crate) fn authorized(&self) {
         self.signin_deadline.store(0, Relaxed);
     }
 
     /// Decide at `now`. Only the sweeper calls this (it alone moves `pinged_at`).
-    pub fn check(&self, now: u64, t: Timeouts) -> Verdict {
+    pub(crate) fn check(&self, now: u64, t: Timeouts) -> Verdict {
         let deadline = self.signin_deadline.load(Relaxed);
         if deadline != 0 && now >= deadline {
             return Verdict::Close(

@@ -52,7 +52,7 @@ enum Put {
 
 /// What became of a frame [`Sink::queue`]d.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Queued {
+pub(crate) enum Queued {
     Yes,
     /// Queued, and the socket's task must be woken to write it.
     Wake,
@@ -77,12 +77,12 @@ const FRAMES_PER_WRITE: usize = 64;
 
 impl Batch {
     /// Whether anything is left to write from `at`.
-    pub fn remaining(&self, at: Cursor) -> bool {
+    pub(crate) fn remaining(&self, at: Cursor) -> bool {
         at.frame < self.frames.len()
     }
 
     /// Write what fits of the batch from `at` with one vectored write; moves `at`.
-    pub fn poll_write<W: tokio::io::AsyncWrite + Unpin>(
+    pub(crate) fn poll_write<W: tokio::io::AsyncWrite + Unpin>(
         &self,
         io: &mut W,
         cx: &mut std::task::Context<'_>,
@@ -112,14 +112,14 @@ impl Batch {
 
 /// How far a writer got in a [`Batch`]: a frame and bytes of its encoding.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Cursor {
+pub(crate) struct Cursor {
     pub frame: usize,
     pub offset: usize,
 }
 
 impl Cursor {
     /// The start of a batch whose first `skip` bytes are already written.
-    pub fn start(batch: &Batch) -> Cursor {
+    pub(crate) fn start(batch: &Batch) -> Cursor {
         Cursor {
             frame: 0,
             offset: batch.skip,
@@ -171,7 +171,7 @@ impl Sink {
     }
 
     /// A sink whose publishers may write to `tcp` themselves, counting in `metrics`.
-    pub fn direct(
+    pub(crate) fn direct(
         id: SocketId,
         capacity: usize,
         live: Liveness,
@@ -199,7 +199,7 @@ impl Sink {
         }
     }
 
-    pub fn socket_id(&self) -> SocketId {
+    pub(crate) fn socket_id(&self) -> SocketId {
         SocketId::new(self.prefix, self.key)
     }
 
@@ -209,7 +209,7 @@ impl Sink {
 
     /// Deliver a frame: write it now if the socket is free, else queue it. A
     /// full queue closes the socket with 4100 rather than wait.
-    pub fn send(&self, frame: &Frame) -> bool {
+    pub(crate) fn send(&self, frame: &Frame) -> bool {
         match self.put(frame, true) {
             Put::Wake => self.wake(),
             Put::Written | Put::Queued => {}
@@ -222,7 +222,7 @@ impl Sink {
     /// large fan-outs, where the tasks spread the syscalls over every thread and
     /// batch whatever piles up while they catch up. Says whether it was queued
     /// and whether the task must be woken for it ([`super::Wakes`] groups those).
-    pub fn queue(&self, frame: &Frame) -> Queued {
+    pub(crate) fn queue(&self, frame: &Frame) -> Queued {
         match self.put(frame, false) {
             Put::Wake => Queued::Wake,
             Put::Written | Put::Queued => Queued::Yes,
@@ -231,12 +231,12 @@ impl Sink {
     }
 
     /// The runtime the socket's task lives on, if known.
-    pub fn home(&self) -> Option<u32> {
+    pub(crate) fn home(&self) -> Option<u32> {
         self.home
     }
 
     /// Wake the socket's task to write what is queued.
-    pub fn wake(&self) {
+    pub(crate) fn wake(&self) {
         self.wake.notify_one();
     }
 
@@ -293,7 +293,7 @@ impl Sink {
     }
 
     /// Ask the connection task to send `pusher:error` and close with `code`. First request wins.
-    pub fn close(&self, code: u16, message: &str) {
+    pub(crate) fn close(&self, code: u16, message: &str) {
         let mut out = self.lock();
         if out.close.is_none() {
             out.close = Some(Box::new((code, message.to_string())));
@@ -303,17 +303,17 @@ impl Sink {
     }
 
     /// A close was asked for (a full queue, the sweeper, the drain).
-    pub fn closing(&self) -> bool {
+    pub(crate) fn closing(&self) -> bool {
         self.close_code().is_some()
     }
 
     /// The code a close was asked for with, if one was.
-    pub fn close_code(&self) -> Option<u16> {
+    pub(crate) fn close_code(&self) -> Option<u16> {
         self.lock().close.as_ref().map(|c| c.0)
     }
 
     /// Resolves when frames were queued or a close was requested since the last [`Sink::take`].
-    pub async fn ready(&self) {
+    pub(crate) async fn ready(&self) {
         self.wake.notified().await
     }
 
@@ -331,7 +331,7 @@ impl Sink {
 
     /// The task is done writing: hand back the pen, or take what was queued
     /// meanwhile (keeping the pen) if there is any.
-    pub fn release(&self) -> Option<Batch> {
+    pub(crate) fn release(&self) -> Option<Batch> {
         let mut out = self.lock();
         if out.frames.is_empty() && out.close.is_none() {
             out.busy = false;

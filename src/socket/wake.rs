@@ -48,7 +48,7 @@ pub struct Wakes {
 impl Wakes {
     /// Queue `frame` for `sink` (see [`Sink::queue`]), its wake-up collected
     /// here; says whether it was queued.
-    pub fn queue(&mut self, sink: &Arc<Sink>, frame: &Frame) -> bool {
+    pub(crate) fn queue(&mut self, sink: &Arc<Sink>, frame: &Frame) -> bool {
         match sink.queue(frame) {
             Queued::Yes => true,
             Queued::Wake => {
@@ -59,7 +59,7 @@ impl Wakes {
         }
     }
 
-    pub fn wake(&mut self, sink: &Arc<Sink>) {
+    pub(crate) fn wake(&mut self, sink: &Arc<Sink>) {
         let Some(home) = sink.home() else {
             return sink.wake();
         };

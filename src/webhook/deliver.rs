@@ -23,7 +23,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// A signed request ready to be sent (and re-sent).
 #[derive(Debug)]
-pub struct Request {
+pub(crate) struct Request {
     url: String,
     headers: Vec<(HeaderName, HeaderValue)>,
     body: Bytes,
@@ -32,7 +32,7 @@ pub struct Request {
 impl Request {
     /// Custom headers first; `Content-Type` and the `X-Pusher-*` headers replace
     /// any custom header of the same name.
-    pub fn new(hook: &Webhook, app: &App, body: String) -> Request {
+    pub(crate) fn new(hook: &Webhook, app: &App, body: String) -> Request {
         let mut headers: Vec<(HeaderName, HeaderValue)> = hook
             .headers
             .iter()
@@ -82,7 +82,7 @@ enum SendError {
 
 /// Opens the connections: plain TCP, with TLS for `https://` URLs.
 #[derive(Clone)]
-pub struct Client {
+pub(crate) struct Client {
     /// Built only when one of the app's webhooks is `https://`.
     tls: Option<TlsConnector>,
 }
@@ -90,7 +90,7 @@ pub struct Client {
 impl Client {
     /// Trusts the built-in roots plus `settings.ca_file`. That file was checked
     /// at start; should it be unreadable now, the built-in roots are used alone.
-    pub fn new(app: &App, settings: &WebhookSettings) -> Client {
+    pub(crate) fn new(app: &App, settings: &WebhookSettings) -> Client {
         if !app.webhooks.iter().any(|h| h.url.starts_with("https://")) {
             return Client { tls: None };
         }
@@ -104,7 +104,7 @@ impl Client {
 }
 
 /// Who hears of each attempt: the app's console tap, and the events sent.
-pub struct Watch {
+pub(crate) struct Watch {
     pub tap: Arc<Tap>,
     pub events: String,
 }
@@ -127,7 +127,7 @@ impl Watch {
 }
 
 /// Send until a 2xx answer or until retrying is over; true when delivered.
-pub async fn post(
+pub(crate) async fn post(
     req: &Request,
     settings: &WebhookSettings,
     client: &Client,
@@ -139,7 +139,7 @@ pub async fn post(
 /// [`post`] for a request made `age` ago (a queued job): retrying stops when it
 /// is `retry_for` old, though it is always tried once. `watch`: the app's console
 /// tap, when the app's state is on this node.
-pub async fn post_aged(
+pub(crate) async fn post_aged(
     req: &Request,
     settings: &WebhookSettings,
     client: &Client,

@@ -63,9 +63,9 @@
 //!   the cap the oldest jobs are dropped by Redis.
 
 mod claim;
-pub mod producer;
+pub(crate) mod producer;
 mod reader;
-pub mod worker;
+pub(crate) mod worker;
 
 use crate::config::RedisQueue;
 use ::redis::Value;
@@ -74,14 +74,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Jobs the stream holds at most (`XADD ... MAXLEN ~`).
-pub const MAX_JOBS: usize = 1_000_000;
+pub(crate) const MAX_JOBS: usize = 1_000_000;
 
 /// The consumer group every worker of a cluster reads in.
 const GROUP: &str = "herald";
 
 /// One webhook request to make: `body` POSTed to `url`, signed with the app's secret.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Job {
+pub(crate) struct Job {
     pub app: String,
     pub url: String,
     pub body: String,
@@ -137,7 +137,7 @@ impl Keys {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum QueueError {
+pub(crate) enum QueueError {
     #[error("invalid Redis URL for the webhook queue: {0}")]
     Url(#[from] ::redis::RedisError),
 }

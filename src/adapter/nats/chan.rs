@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Default, Serialize, Deserialize)]
-pub struct Chan {
+pub(crate) struct Chan {
     /// Nodes with at least one subscriber.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub nodes: BTreeSet<String>,
@@ -31,7 +31,7 @@ pub struct Chan {
 }
 
 #[derive(Clone, Serialize, Deserialize)]
-pub struct Present {
+pub(crate) struct Present {
     /// The user id as it was sent (JSON).
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -41,14 +41,14 @@ pub struct Present {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum KvError {
+pub(crate) enum KvError {
     #[error("JetStream: {0}")]
     JetStream(String),
     #[error("the entry changed {TRIES} times under us")]
     Contended,
 }
 
-pub fn kv_err(e: impl std::fmt::Display) -> KvError {
+pub(crate) fn kv_err(e: impl std::fmt::Display) -> KvError {
     KvError::JetStream(e.to_string())
 }
 
@@ -57,7 +57,7 @@ const TRIES: usize = 64;
 
 /// Apply `f` to the entry `key` atomically; answer what `f` answered and the
 /// entry as written.
-pub async fn change<T>(
+pub(crate) async fn change<T>(
     kv: &Store,
     key: &str,
     mut f: impl FnMut(&mut Chan) -> T,
@@ -73,7 +73,7 @@ pub async fn change<T>(
 }
 
 /// The entry, its revision (0: never written) and whether it holds a value.
-pub async fn read(kv: &Store, key: &str) -> Result<(Chan, u64, bool), KvError> {
+pub(crate) async fn read(kv: &Store, key: &str) -> Result<(Chan, u64, bool), KvError> {
     Ok(match kv.entry(key).await.map_err(kv_err)? {
         Some(e) if e.operation == Operation::Put => (decode(&e.value), e.revision, true),
         Some(e) => (Chan::default(), e.revision, false),
@@ -81,7 +81,7 @@ pub async fn read(kv: &Store, key: &str) -> Result<(Chan, u64, bool), KvError> {
     })
 }
 
-pub fn decode(value: &[u8]) -> Chan {
+pub(crate) fn decode(value: &[u8]) -> Chan {
     serde_json::from_slice(value).unwrap_or_else(|e| {
         tracing::warn!(error = %e, "unreadable channel entry in JetStream treated as empty");
         Chan::default()
@@ -119,17 +119,23 @@ fn now_us() -> u64 {
 }
 
 impl Chan {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.nodes.is_empty() && self.members.is_empty()
     }
 
-    pub fn member_list(&self) -> Vec<Member> {
+    pub(crate) fn member_list(&self) -> Vec<Member> {
         self.members.iter().map(|(id, p)| p.member(id)).collect()
     }
 
     /// Count `sockets` more sockets of `m` on `node`: `Some(true)` if the user is
     /// new to the channel, `None` if the channel is full.
-    pub fn join(&mut self, node: &str, m: &Member, sockets: usize, max: usize) -> Option<bool> {
+    pub(crate) fn join(
+        &mut self,
+        node: &str,
+        m: &Member,
+        sockets: usize,
+        max: usize,
+    ) -> Option<bool> {
         let added = !self.members.contains_key(&m.id);
         if added {
             if self.members.len() >= max {
@@ -150,7 +156,7 @@ impl Chan {
     }
 
     /// One socket of `user` on `node` left: the member if that was its last anywhere.
-    pub fn leave(&mut self, node: &str, user: &str) -> Option<Member> {
+    pub(crate) fn leave(&mut self, node: &str, user: &str) -> Option<Member> {
         let p = self.members.get_mut(user)?;
         let n = p.n.get_mut(node)?;
         *n = n.saturating_sub(1);
@@ -166,7 +172,7 @@ impl Chan {
     /// Make `node`'s part of the entry what it has now: `occupied` or not, and
     /// these members with these socket counts. Answers the members that became
     /// new to the channel and those that left it for good.
-    pub fn set_node(
+    pub(crate) fn set_node(
         &mut self,
         node: &str,
         occupied: bool,
@@ -201,7 +207,7 @@ impl Chan {
     }
 
     /// Whether `node` has any part in the entry.
-    pub fn mentions(&self, node: &str) -> bool {
+    pub(crate) fn mentions(&self, node: &str) -> bool {
         self.nodes.contains(node) || self.members.values().any(|p| p.n.contains_key(node))
     }
 }

@@ -28,14 +28,14 @@ const IN_FLIGHT: usize = 32;
 
 impl Cluster {
     /// The other live nodes, from their heartbeats (sorted).
-    pub fn peer_nodes(&self) -> Vec<String> {
+    pub(crate) fn peer_nodes(&self) -> Vec<String> {
         let mut peers: Vec<String> = lock(&self.peers).keys().cloned().collect();
         peers.sort();
         peers
     }
 
     /// Subscriptions to each channel on the other live nodes.
-    pub async fn remote_subscriptions(
+    pub(crate) async fn remote_subscriptions(
         &self,
         channels: &[ChannelKey],
     ) -> Result<Vec<usize>, AdapterError> {

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, watch};
 /// How long a subscribe waits for the server's answer before going ahead.
 const CONFIRM: Duration = Duration::from_secs(2);
 
-pub type Feed = Abortable<Subscriber>;
+pub(crate) type Feed = Abortable<Subscriber>;
 
 struct Slot {
     generation: u64,
@@ -27,7 +27,7 @@ struct Slot {
     ready: watch::Sender<bool>,
 }
 
-pub struct Interest {
+pub(crate) struct Interest {
     slots: Mutex<HashMap<String, Slot>>,
     generation: AtomicU64,
     feeds: mpsc::UnboundedSender<Feed>,
@@ -39,7 +39,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Interest {
     /// The table and the receiving end for [`run`].
-    pub fn new() -> (Interest, mpsc::UnboundedReceiver<Feed>) {
+    pub(crate) fn new() -> (Interest, mpsc::UnboundedReceiver<Feed>) {
         let (feeds, rx) = mpsc::unbounded_channel();
         let interest = Interest {
             slots: Mutex::default(),
@@ -49,14 +49,14 @@ impl Interest {
         (interest, rx)
     }
 
-    pub fn is_listening(&self, subject: &str) -> bool {
+    pub(crate) fn is_listening(&self, subject: &str) -> bool {
         lock(&self.slots).contains_key(subject)
     }
 
     /// Subscribe to `subject` unless already subscribed; return once the server
     /// has the subscription (or [`CONFIRM`] passed: the server is slow or gone,
     /// and the client subscribes again when it reconnects).
-    pub async fn listen(&self, client: &Client, subject: &str, ping: &str) {
+    pub(crate) async fn listen(&self, client: &Client, subject: &str, ping: &str) {
         let generation = match self.claim(subject) {
             Ok(generation) => generation,
             Err(ready) => return wait(ready).await,
@@ -105,7 +105,7 @@ impl Interest {
 
     /// Unsubscribe from `subject` if `still_unused` holds, checked under the
     /// table's lock so that a concurrent [`Interest::listen`] is never undone.
-    pub fn release(&self, subject: &str, still_unused: impl FnOnce() -> bool) {
+    pub(crate) fn release(&self, subject: &str, still_unused: impl FnOnce() -> bool) {
         let mut slots = lock(&self.slots);
         if !slots.contains_key(subject) || !still_unused() {
             return;
@@ -141,7 +141,7 @@ async fn confirm(client: &Client, ping: &str) {
 }
 
 /// Read every subscription; hand each message to `deliver`, in each subject's order.
-pub async fn run(mut feeds: mpsc::UnboundedReceiver<Feed>, deliver: impl Fn(&[u8])) {
+pub(crate) async fn run(mut feeds: mpsc::UnboundedReceiver<Feed>, deliver: impl Fn(&[u8])) {
     let mut all: SelectAll<Feed> = SelectAll::new();
     loop {
         tokio::select! {

@@ -4,7 +4,7 @@
 //! in a channel name never splits or breaks a subject or key.
 
 /// The names one node uses.
-pub struct Names {
+pub(crate) struct Names {
     pub node: String,
     /// First subject token(s).
     subject: String,
@@ -13,7 +13,7 @@ pub struct Names {
 }
 
 /// One subject token (or key token) for any text.
-pub fn token(text: &str) -> String {
+pub(crate) fn token(text: &str) -> String {
     if text.is_empty() {
         return "=".into();
     }
@@ -28,7 +28,7 @@ pub fn token(text: &str) -> String {
 }
 
 /// The text a [`token`] was made from.
-pub fn untoken(token: &str) -> Option<String> {
+pub(crate) fn untoken(token: &str) -> Option<String> {
     if token == "=" {
         return Some(String::new());
     }
@@ -49,7 +49,7 @@ pub fn untoken(token: &str) -> Option<String> {
 
 impl Names {
     /// `prefix` as configured (empty: `herald`).
-    pub fn new(prefix: &str, node: &str) -> Names {
+    pub(crate) fn new(prefix: &str, node: &str) -> Names {
         let prefix = if prefix.is_empty() { "herald" } else { prefix };
         let bucket = prefix
             .chars()
@@ -66,52 +66,52 @@ impl Names {
     }
 
     /// Deliveries of one channel.
-    pub fn channel(&self, app: &str, channel: &str) -> String {
+    pub(crate) fn channel(&self, app: &str, channel: &str) -> String {
         format!("{}.c.{}.{}", self.subject, token(app), token(channel))
     }
 
     /// The rare kinds (server-to-user, terminate) of one app.
-    pub fn app(&self, app: &str) -> String {
+    pub(crate) fn app(&self, app: &str) -> String {
         format!("{}.a.{}", self.subject, token(app))
     }
 
     /// Every app's rare kinds.
-    pub fn apps(&self) -> String {
+    pub(crate) fn apps(&self) -> String {
         format!("{}.a.>", self.subject)
     }
 
     /// A subject nobody answers: a request to it is a round trip to the server.
-    pub fn ping(&self) -> String {
+    pub(crate) fn ping(&self) -> String {
         format!("{}.ping.{}", self.subject, token(&self.node))
     }
 
-    pub fn bucket(&self, what: &str) -> String {
+    pub(crate) fn bucket(&self, what: &str) -> String {
         format!("{}_{what}", self.bucket)
     }
 
     /// A channel's entry in the channels bucket: `app.channel`.
-    pub fn chan_key(app: &str, channel: &str) -> String {
+    pub(crate) fn chan_key(app: &str, channel: &str) -> String {
         format!("{}.{}", token(app), token(channel))
     }
 
     /// A node's subscription count of a channel: `node.app.channel`.
-    pub fn subs_key(node: &str, app: &str, channel: &str) -> String {
+    pub(crate) fn subs_key(node: &str, app: &str, channel: &str) -> String {
         format!("{}.{}.{}", token(node), token(app), token(channel))
     }
 
-    pub fn node_key(node: &str) -> String {
+    pub(crate) fn node_key(node: &str) -> String {
         token(node)
     }
 }
 
 /// `(app, channel)` of a channels-bucket key.
-pub fn parse_chan_key(key: &str) -> Option<(String, String)> {
+pub(crate) fn parse_chan_key(key: &str) -> Option<(String, String)> {
     let (app, channel) = key.split_once('.')?;
     Some((untoken(app)?, untoken(channel)?))
 }
 
 /// `(node, app, channel)` of a subs-bucket key.
-pub fn parse_subs_key(key: &str) -> Option<(String, String, String)> {
+pub(crate) fn parse_subs_key(key: &str) -> Option<(String, String, String)> {
     let mut parts = key.splitn(3, '.');
     let (node, app, channel) = (parts.next()?, parts.next()?, parts.next()?);
     Some((untoken(node)?, untoken(app)?, untoken(channel)?))

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 
 /// A live key and its value.
-pub struct Item {
+pub(crate) struct Item {
     pub key: String,
     pub value: Bytes,
 }
@@ -19,7 +19,7 @@ pub struct Item {
 const IN_FLIGHT: usize = 32;
 
 /// The live entries whose keys match `pattern` (NATS wildcards `*`, `>`).
-pub async fn scan(kv: &Store, pattern: &str) -> Result<Vec<Item>, KvError> {
+pub(crate) async fn scan(kv: &Store, pattern: &str) -> Result<Vec<Item>, KvError> {
     let filter = format!("{}{pattern}", kv.prefix);
     let subjects = kv.stream.info_with_subjects(filter).await.map_err(kv_err)?;
     let keys: Vec<String> = subjects

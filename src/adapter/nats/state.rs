@@ -23,7 +23,7 @@ const FLUSH: Duration = Duration::from_millis(20);
 
 /// Run forever: connect (the client reconnects by itself), then serve one
 /// session per connection until it drops.
-pub async fn run(cluster: Arc<Cluster>) {
+pub(crate) async fn run(cluster: Arc<Cluster>) {
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let client = match connect(&cluster, events_tx).await {
         Ok(client) => client,

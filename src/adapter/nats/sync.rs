@@ -25,7 +25,7 @@ struct Part {
 type Parts = HashMap<String, (String, String, Part)>;
 
 /// (app, channel, user) announced as gone, with the member.
-pub type Gone = HashMap<(String, String, String), Member>;
+pub(crate) type Gone = HashMap<(String, String, String), Member>;
 
 /// Removals found by a resync are announced again after this long, for nodes
 /// whose own reconnect came later (the bus does not keep messages). Clients
@@ -34,7 +34,11 @@ const REPEAT_AFTER: Duration = Duration::from_secs(3);
 
 /// After (re)connecting: make every channel entry hold this node's local truth,
 /// re-register its counts and signed-in users, and tell everyone what changed meanwhile.
-pub async fn resync(cluster: &Cluster, client: &Client, kv: &Buckets) -> Result<(), KvError> {
+pub(crate) async fn resync(
+    cluster: &Cluster,
+    client: &Client,
+    kv: &Buckets,
+) -> Result<(), KvError> {
     let me = cluster.names.node.clone();
     let mark = format!("purged.{}", names::token(&me));
     let purged = matches!(
@@ -144,7 +148,7 @@ async fn announce_failed_leaves(
 }
 
 /// The second announcement of a resync's removals, for users still gone.
-pub async fn repeat_gone(cluster: &Cluster, kv: &Buckets) -> Result<(), KvError> {
+pub(crate) async fn repeat_gone(cluster: &Cluster, kv: &Buckets) -> Result<(), KvError> {
     let due = {
         let mut repeat = lock(&cluster.repeat_gone);
         match repeat.take() {
@@ -205,7 +209,7 @@ async fn listen_to_local_channels(cluster: &Cluster, client: &Client) {
 
 /// Remove a dead node: its part of every channel entry, its signed-in users,
 /// its counts, its heartbeat.
-pub async fn purge(cluster: &Cluster, kv: &Buckets, node: &str) -> Result<(), KvError> {
+pub(crate) async fn purge(cluster: &Cluster, kv: &Buckets, node: &str) -> Result<(), KvError> {
     rewrite(cluster, kv, node, Parts::new(), false).await?;
     super::watch::purge(cluster, kv, node).await?;
     forget(kv, node).await?;
@@ -227,7 +231,7 @@ async fn forget(kv: &Buckets, node: &str) -> Result<(), KvError> {
 }
 
 /// Leave the cluster at once (after the sockets have gone).
-pub async fn forget_own(cluster: &Cluster, kv: &Buckets) {
+pub(crate) async fn forget_own(cluster: &Cluster, kv: &Buckets) {
     let me = cluster.names.node.clone();
     if let Err(e) = rewrite(cluster, kv, &me, Parts::new(), false).await {
         tracing::warn!(error = %e, "could not remove this node's part of the channels");

@@ -175,7 +175,7 @@ async fn rewrite(
 
 /// After (re)connecting: write this node's users from its local truth; `purged`:
 /// a peer removed this node meanwhile (and announced its users offline).
-pub async fn resync(cluster: &Cluster, kv: &Buckets, purged: bool) -> Result<(), KvError> {
+pub(crate) async fn resync(cluster: &Cluster, kv: &Buckets, purged: bool) -> Result<(), KvError> {
     let mut local = HashSet::new();
     let apps = cluster.registry.apps();
     for state in apps.iter().filter(|a| a.app().enable_watchlist_events) {
@@ -193,6 +193,6 @@ pub async fn resync(cluster: &Cluster, kv: &Buckets, purged: bool) -> Result<(),
 
 /// Remove a node (dead, or this one leaving) from every entry: users signed in
 /// nowhere else go offline.
-pub async fn purge(cluster: &Cluster, kv: &Buckets, node: &str) -> Result<(), KvError> {
+pub(crate) async fn purge(cluster: &Cluster, kv: &Buckets, node: &str) -> Result<(), KvError> {
     rewrite(cluster, kv, node, HashSet::new(), false).await
 }

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 const MAX_PIPELINE: usize = 512;
 
 /// Subscribe the link to `subjects`, one command each (each is acknowledged on its own).
-pub async fn subscribe(conn: &mut Conn, subjects: &[String]) -> RedisResult<()> {
+pub(crate) async fn subscribe(conn: &mut Conn, subjects: &[String]) -> RedisResult<()> {
     let mut pipe = ::redis::pipe();
     for s in subjects {
         pipe.cmd(conn.subscribe_cmd()).arg(s).ignore();
@@ -21,7 +21,7 @@ pub async fn subscribe(conn: &mut Conn, subjects: &[String]) -> RedisResult<()> 
 }
 
 /// Unsubscribe the subjects whose last local subscriber left more than `LINGER` ago.
-pub async fn unsubscribe_idle(cluster: &Cluster, conn: &mut Conn) -> RedisResult<()> {
+pub(crate) async fn unsubscribe_idle(cluster: &Cluster, conn: &mut Conn) -> RedisResult<()> {
     let empty = |app: &str, channel: &str| {
         cluster
             .registry
@@ -43,7 +43,7 @@ pub async fn unsubscribe_idle(cluster: &Cluster, conn: &mut Conn) -> RedisResult
 
 /// Publish the queued messages in order, pipelined. On a Redis Cluster one
 /// pipeline per subject (its slot), sent together: a subject's order is kept.
-pub async fn send_bus(
+pub(crate) async fn send_bus(
     conn: &mut Conn,
     first: Outgoing,
     rx: &mut mpsc::Receiver<Outgoing>,

@@ -18,12 +18,12 @@ use crate::channel::registry::counter::ChannelKey;
 
 impl Cluster {
     /// The other live nodes, from the last heartbeat.
-    pub fn peer_nodes(&self) -> Vec<String> {
+    pub(crate) fn peer_nodes(&self) -> Vec<String> {
         lock(&self.peers).clone()
     }
 
     /// Subscriptions to each channel on the other live nodes.
-    pub async fn remote_subscriptions(
+    pub(crate) async fn remote_subscriptions(
         &self,
         channels: &[ChannelKey],
     ) -> Result<Vec<usize>, AdapterError> {

@@ -104,7 +104,7 @@ fn decode_all(list: Vec<String>) -> Vec<Member> {
     list.iter().filter_map(|s| decode(s)).collect()
 }
 
-pub async fn join(
+pub(crate) async fn join(
     conn: &mut Conn,
     keys: &Keys,
     app: &str,
@@ -128,7 +128,7 @@ pub async fn join(
     Ok((flag, decode_all(members), seq))
 }
 
-pub async fn leave(
+pub(crate) async fn leave(
     conn: &mut Conn,
     keys: &Keys,
     app: &str,
@@ -144,7 +144,7 @@ pub async fn leave(
     Ok(removed == 1)
 }
 
-pub async fn purge(
+pub(crate) async fn purge(
     conn: &mut Conn,
     keys: &Keys,
     node: &str,
@@ -159,7 +159,7 @@ pub async fn purge(
     Ok(decode_all(removed))
 }
 
-pub async fn members(
+pub(crate) async fn members(
     conn: &mut Conn,
     keys: &Keys,
     app: &str,
@@ -188,7 +188,7 @@ return {1, used}
     )
 });
 
-pub async fn take(
+pub(crate) async fn take(
     conn: &mut Conn,
     key: String,
     points: i64,

@@ -19,7 +19,7 @@ const HEARTBEAT_TTL_MS: u64 = 5_000;
 const FLUSH: Duration = Duration::from_millis(20);
 
 /// Run forever: (re)connect with back-off, then serve until the connection fails.
-pub async fn run(cluster: Arc<Cluster>) {
+pub(crate) async fn run(cluster: Arc<Cluster>) {
     let Some(mut rx) = lock(&cluster.bus_rx).take() else {
         return;
     };
@@ -263,7 +263,7 @@ async fn purge_node(cluster: &Cluster, conn: &mut Conn, node: &str) -> RedisResu
 }
 
 /// Delete every key a node owns.
-pub async fn forget_node(conn: &mut Conn, keys: &Keys, node: &str) -> RedisResult<()> {
+pub(crate) async fn forget_node(conn: &mut Conn, keys: &Keys, node: &str) -> RedisResult<()> {
     let mut pipe = ::redis::pipe();
     pipe.srem(keys.nodes(), node).ignore();
     for key in [

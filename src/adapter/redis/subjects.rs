@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
 
 /// How long a subject stays subscribed after its last local subscriber left.
-pub const LINGER: Duration = Duration::from_secs(2);
+pub(crate) const LINGER: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum State {
@@ -45,7 +45,7 @@ struct Table {
     idle: VecDeque<(Instant, String)>,
 }
 
-pub struct Subjects {
+pub(crate) struct Subjects {
     table: Mutex<Table>,
     /// Bumped whenever subjects become live.
     live: watch::Sender<u64>,
@@ -69,7 +69,7 @@ impl Subjects {
     }
 
     /// Ask for `subject` (of `app`'s `channel`); true if it is live already.
-    pub fn want(&self, subject: &str, app: &str, channel: &str) -> bool {
+    pub(crate) fn want(&self, subject: &str, app: &str, channel: &str) -> bool {
         let mut t = self.lock();
         let state = t.entries.get_mut(subject).map(|e| &mut e.state);
         match state {
@@ -91,7 +91,7 @@ impl Subjects {
         false
     }
 
-    pub fn is_live(&self, subject: &str) -> bool {
+    pub(crate) fn is_live(&self, subject: &str) -> bool {
         let t = self.lock();
         t.entries
             .get(subject)
@@ -99,7 +99,7 @@ impl Subjects {
     }
 
     /// Wait until `subject` is live; false if that took longer than `limit`.
-    pub async fn until_live(&self, subject: &str, limit: Duration) -> bool {
+    pub(crate) async fn until_live(&self, subject: &str, limit: Duration) -> bool {
         let mut rx = self.live.subscribe();
         let wait = async {
             while !self.is_live(subject) {
@@ -113,19 +113,19 @@ impl Subjects {
     }
 
     /// The last local subscriber of `subject` left: check it again after [`LINGER`].
-    pub fn idle(&self, subject: &str) {
+    pub(crate) fn idle(&self, subject: &str) {
         let mut t = self.lock();
         t.idle.push_back((Instant::now(), subject.to_string()));
     }
 
     /// Subjects waiting for their `SUBSCRIBE`.
-    pub fn take_pending(&self) -> Vec<String> {
+    pub(crate) fn take_pending(&self) -> Vec<String> {
         std::mem::take(&mut self.lock().pending)
     }
 
     /// Redis acknowledged these `SUBSCRIBE`s. Each is checked again after
     /// [`LINGER`], in case its subscribers left while it was being subscribed.
-    pub fn mark_live(&self, subjects: &[String]) {
+    pub(crate) fn mark_live(&self, subjects: &[String]) {
         let mut t = self.lock();
         let now = Instant::now();
         for s in subjects {
@@ -140,7 +140,7 @@ impl Subjects {
 
     /// Idle subjects past [`LINGER`] that still have no local subscriber (as
     /// `empty(app, channel)` tells), now `Leaving`: the caller unsubscribes them.
-    pub fn take_idle(&self, empty: impl Fn(&str, &str) -> bool) -> Vec<String> {
+    pub(crate) fn take_idle(&self, empty: impl Fn(&str, &str) -> bool) -> Vec<String> {
         let mut t = self.lock();
         let mut leaving = Vec::new();
         while let Some((since, _)) = t.idle.front() {
@@ -162,7 +162,7 @@ impl Subjects {
 
     /// Redis acknowledged these `UNSUBSCRIBE`s: forget them, or subscribe again
     /// those a socket asked for meanwhile.
-    pub fn mark_left(&self, subjects: &[String]) {
+    pub(crate) fn mark_left(&self, subjects: &[String]) {
         let mut t = self.lock();
         for s in subjects {
             match t.entries.get(s).map(|e| e.state) {
@@ -187,7 +187,7 @@ impl Subjects {
 
     /// A new link has no subscriptions: every known subject is to be subscribed
     /// again (those nobody needs are dropped after [`LINGER`]).
-    pub fn reset(&self) -> Vec<String> {
+    pub(crate) fn reset(&self) -> Vec<String> {
         let mut t = self.lock();
         t.pending.clear();
         for e in t.entries.values_mut() {

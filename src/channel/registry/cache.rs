@@ -12,7 +12,7 @@ pub(super) struct Cached {
 
 impl AppState {
     /// Keep the last API event of a cache channel.
-    pub fn cache_put(&self, name: &str, frame: &Frame, data: &str, ttl: Duration) {
+    pub(crate) fn cache_put(&self, name: &str, frame: &Frame, data: &str, ttl: Duration) {
         let mut cache = lock(&self.cache);
         let now = Instant::now();
         cache.retain(|_, c| c.expires > now);
@@ -25,7 +25,7 @@ impl AppState {
     }
 
     /// The cached frame, its raw `data` and the time it has left.
-    pub fn cache_get(&self, name: &str) -> Option<(Frame, String, Duration)> {
+    pub(crate) fn cache_get(&self, name: &str) -> Option<(Frame, String, Duration)> {
         let cache = lock(&self.cache);
         let c = cache.get(name)?;
         let left = c.expires.checked_duration_since(Instant::now())?;

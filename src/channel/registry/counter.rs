@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 /// Per subscriber of the count last sent.
 const PER_SUBSCRIBER: Duration = Duration::from_millis(10);
 /// The longest a changed count waits.
-pub const MAX_INTERVAL: Duration = Duration::from_secs(5);
+pub(crate) const MAX_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The least time between two counts sent to a channel of `n` subscribers.
-pub fn interval(n: usize) -> Duration {
+pub(crate) fn interval(n: usize) -> Duration {
     PER_SUBSCRIBER
         .saturating_mul(u32::try_from(n).unwrap_or(u32::MAX))
         .min(MAX_INTERVAL)
@@ -31,7 +31,7 @@ pub fn interval(n: usize) -> Duration {
 
 /// Channels that get counts: every kind but presence (whose members are the
 /// count) and a user's own `#server-to-user-` channel.
-pub fn counted(channel: &str) -> bool {
+pub(crate) fn counted(channel: &str) -> bool {
     !matches!(
         ChannelType::of(channel).kind,
         Kind::Presence | Kind::ServerToUser
@@ -39,7 +39,7 @@ pub fn counted(channel: &str) -> bool {
 }
 
 /// (app id, channel)
-pub type ChannelKey = (String, String);
+pub(crate) type ChannelKey = (String, String);
 
 struct Sent {
     count: usize,
@@ -57,7 +57,7 @@ pub struct Counter {
 
 impl Counter {
     /// The count of `channel` may have changed.
-    pub fn mark(&self, app: &str, channel: &str) {
+    pub(crate) fn mark(&self, app: &str, channel: &str) {
         let fresh = lock(&self.dirty).insert((app.to_string(), channel.to_string()));
         if fresh {
             self.wake.notify_one();
@@ -66,7 +66,7 @@ impl Counter {
 
     /// Take the dirty channels whose interval has passed; the others stay.
     /// Also answers whether some stay (then the caller comes back later).
-    pub fn due(&self, now: Instant) -> (Vec<ChannelKey>, bool) {
+    pub(crate) fn due(&self, now: Instant) -> (Vec<ChannelKey>, bool) {
         let sent = lock(&self.sent);
         let mut dirty = lock(&self.dirty);
         let ready = |k: &ChannelKey| {
@@ -82,7 +82,7 @@ impl Counter {
 
     /// Whether `count` differs from what the channel was last told; if so it is
     /// recorded as sent at `now`.
-    pub fn changed(&self, key: &ChannelKey, count: usize, now: Instant) -> bool {
+    pub(crate) fn changed(&self, key: &ChannelKey, count: usize, now: Instant) -> bool {
         let mut sent = lock(&self.sent);
         match sent.get(key) {
             Some(s) if s.count == count => false,
@@ -94,7 +94,7 @@ impl Counter {
     }
 
     /// The channel has no subscribers here any more: forget it.
-    pub fn forget(&self, key: &ChannelKey) {
+    pub(crate) fn forget(&self, key: &ChannelKey) {
         lock(&self.sent).remove(key);
     }
 }

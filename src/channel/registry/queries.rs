@@ -7,13 +7,13 @@ use crate::protocol;
 
 impl AppState {
     /// Subscription and user counts of one channel, if occupied.
-    pub fn counts(&self, name: &str) -> Option<Counts> {
+    pub(crate) fn counts(&self, name: &str) -> Option<Counts> {
         let state = lock(&self.state);
         state.channels.get(name).map(channel_counts)
     }
 
     /// Occupied channels whose names start with `prefix`.
-    pub fn channels(&self, prefix: &str) -> Vec<(String, Counts)> {
+    pub(crate) fn channels(&self, prefix: &str) -> Vec<(String, Counts)> {
         let state = lock(&self.state);
         let matching = state.channels.iter().filter(|(n, _)| n.starts_with(prefix));
         matching
@@ -22,7 +22,7 @@ impl AppState {
     }
 
     /// The raw JSON ids of a presence channel's members.
-    pub fn members(&self, name: &str) -> Vec<Member> {
+    pub(crate) fn members(&self, name: &str) -> Vec<Member> {
         let state = lock(&self.state);
         let Some(channel) = state.channels.get(name) else {
             return Vec::new();

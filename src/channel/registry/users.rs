@@ -9,7 +9,7 @@ use std::sync::Arc;
 impl AppState {
     /// Record that a socket signed in as `user`; answers whether it is the
     /// user's first socket on this node.
-    pub fn sign_in(&self, user: &str, sink: &Arc<Sink>) -> bool {
+    pub(crate) fn sign_in(&self, user: &str, sink: &Arc<Sink>) -> bool {
         let mut state = lock(&self.state);
         let sockets = state.users.entry(user.to_string()).or_default();
         sockets.insert(sink.key, sink.clone());
@@ -18,7 +18,7 @@ impl AppState {
 
     /// Forget a socket's sign-in; answers whether it was the user's last
     /// socket on this node.
-    pub fn sign_out(&self, user: &str, key: u64) -> bool {
+    pub(crate) fn sign_out(&self, user: &str, key: u64) -> bool {
         let mut state = lock(&self.state);
         let Some(sockets) = state.users.get_mut(user) else {
             return false;
@@ -31,7 +31,7 @@ impl AppState {
     }
 
     /// Queue `frame` for every socket signed in as `user`.
-    pub fn send_to_user(&self, user: &str, frame: &Frame, except: Option<&str>) -> usize {
+    pub(crate) fn send_to_user(&self, user: &str, frame: &Frame, except: Option<&str>) -> usize {
         let except = except.and_then(SocketId::parse);
         let targets: Vec<Arc<Sink>> = {
             let state = lock(&self.state);
@@ -47,7 +47,7 @@ impl AppState {
     }
 
     /// Close every socket signed in as `user` with 4009.
-    pub fn terminate_user(&self, user: &str) -> usize {
+    pub(crate) fn terminate_user(&self, user: &str) -> usize {
         let state = lock(&self.state);
         let Some(sockets) = state.users.get(user) else {
             return 0;

@@ -22,7 +22,7 @@ pub(super) type Watchers = HashMap<String, HashMap<u64, Watcher>>;
 
 impl AppState {
     /// `sink` watches every id of `ids` (their status not told yet).
-    pub fn watch(&self, sink: &Arc<Sink>, ids: &[String]) {
+    pub(crate) fn watch(&self, sink: &Arc<Sink>, ids: &[String]) {
         let mut watchers = lock(&self.watchers);
         for id in ids {
             let sockets = watchers.entry(id.clone()).or_default();
@@ -36,7 +36,7 @@ impl AppState {
 
     /// The socket `key` was told `online[i]` for `ids[i]`, unless a change
     /// reached it meanwhile (that one is queued behind, so it stands).
-    pub fn watched_status(&self, key: u64, ids: &[String], online: &[bool]) {
+    pub(crate) fn watched_status(&self, key: u64, ids: &[String], online: &[bool]) {
         let mut watchers = lock(&self.watchers);
         for (id, &now) in ids.iter().zip(online) {
             let watcher = watchers.get_mut(id).and_then(|s| s.get_mut(&key));
@@ -47,7 +47,7 @@ impl AppState {
     }
 
     /// The socket `key` stops watching `ids`.
-    pub fn unwatch(&self, key: u64, ids: &[String]) {
+    pub(crate) fn unwatch(&self, key: u64, ids: &[String]) {
         let mut watchers = lock(&self.watchers);
         for id in ids {
             if let Some(sockets) = watchers.get_mut(id) {
@@ -61,7 +61,7 @@ impl AppState {
 
     /// `user` went online (or offline): queue `frame` for every socket here
     /// watching it that was not told so already; answers how many took it.
-    pub fn tell_watchers(&self, user: &str, online: bool, frame: &Frame) -> usize {
+    pub(crate) fn tell_watchers(&self, user: &str, online: bool, frame: &Frame) -> usize {
         let targets: Vec<Arc<Sink>> = {
             let mut watchers = lock(&self.watchers);
             let Some(sockets) = watchers.get_mut(user) else {
@@ -79,13 +79,13 @@ impl AppState {
     }
 
     /// Whether each of `ids` is signed in on this node.
-    pub fn signed_in_here(&self, ids: &[String]) -> Vec<bool> {
+    pub(crate) fn signed_in_here(&self, ids: &[String]) -> Vec<bool> {
         let state = lock(&self.state);
         ids.iter().map(|id| state.users.contains_key(id)).collect()
     }
 
     /// Users signed in on this node (to register again after a Redis outage).
-    pub fn signed_in_users(&self) -> Vec<String> {
+    pub(crate) fn signed_in_users(&self) -> Vec<String> {
         lock(&self.state).users.keys().cloned().collect()
     }
 }

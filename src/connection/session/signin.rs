@@ -8,7 +8,7 @@ use crate::protocol::{self, code};
 use crate::tap::Stage;
 
 /// Ids a watchlist may hold (Pusher's limit); the rest are ignored, with an error.
-pub const WATCHLIST_MAX: usize = 100;
+pub(crate) const WATCHLIST_MAX: usize = 100;
 
 /// What a sign-in's `user_data` says.
 #[derive(Debug, PartialEq)]

@@ -16,7 +16,7 @@ use crate::webhook::Event;
 /// on that channel; the socket stays open.
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("{kind} ({status}): {message}")]
-pub struct Refused {
+pub(crate) struct Refused {
     pub kind: &'static str,
     pub message: String,
     pub status: u16,

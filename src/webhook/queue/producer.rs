@@ -19,7 +19,7 @@ enum Push {
 }
 
 /// The handle senders push jobs through.
-pub struct Producer {
+pub(crate) struct Producer {
     tx: mpsc::Sender<Push>,
 }
 
@@ -32,7 +32,10 @@ type Running = HashMap<(String, Vec<String>, String), Arc<Producer>>;
 
 /// The producer for `queue`, started on first use (inside a tokio runtime);
 /// `buffer` jobs wait locally at most while Redis is away.
-pub fn producer(queue: &RedisQueue, buffer: usize) -> Result<Arc<Producer>, super::QueueError> {
+pub(crate) fn producer(
+    queue: &RedisQueue,
+    buffer: usize,
+) -> Result<Arc<Producer>, super::QueueError> {
     let key = (
         queue.redis_url.clone(),
         queue.cluster_nodes.clone(),
@@ -52,12 +55,12 @@ pub fn producer(queue: &RedisQueue, buffer: usize) -> Result<Arc<Producer>, supe
 
 impl Producer {
     /// Queue a job for Redis without waiting; `false` when the buffer is full.
-    pub fn push(&self, job: Job) -> bool {
+    pub(crate) fn push(&self, job: Job) -> bool {
         self.tx.try_send(Push::Job(job)).is_ok()
     }
 
     /// Wait until the jobs pushed so far are in Redis (callers bound the wait).
-    pub async fn flush(&self) {
+    pub(crate) async fn flush(&self) {
         let (done, wait) = oneshot::channel();
         if self.tx.send(Push::Flush(done)).await.is_ok() {
             let _ = wait.await;

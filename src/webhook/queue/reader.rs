@@ -31,7 +31,7 @@ pub(super) struct Reader {
 
 impl Reader {
     /// Read jobs while there is room, reconnecting with back-off.
-    pub async fn run(self) {
+    pub(crate) async fn run(self) {
         let mut backoff = Duration::from_millis(100);
         let mut link = Link::new("worker reader");
         link.flag = Some(self.up.clone());

@@ -21,17 +21,17 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 
 /// Jobs a worker holds at most (in flight or waiting for their app's turn).
-pub const READ_AHEAD: usize = 1024;
+pub(crate) const READ_AHEAD: usize = 1024;
 /// Deliveries in flight per app on one worker, as with the in-memory queue.
 const PER_APP: usize = crate::webhook::MAX_IN_FLIGHT;
 const HEARTBEAT: Duration = Duration::from_secs(1);
 const HEARTBEAT_TTL_MS: u64 = 5_000;
 
 /// Finds an app by id at delivery time (apps may change while serving).
-pub type Lookup = Arc<dyn Fn(&str) -> Option<Arc<App>> + Send + Sync>;
+pub(crate) type Lookup = Arc<dyn Fn(&str) -> Option<Arc<App>> + Send + Sync>;
 
 /// A running worker; [`Worker::stop`] ends it.
-pub struct Worker {
+pub(crate) struct Worker {
     stop: oneshot::Sender<Instant>,
     done: tokio::task::JoinHandle<()>,
 }
@@ -39,7 +39,7 @@ pub struct Worker {
 impl Worker {
     /// Start delivering the queue's jobs; `port` labels the metrics and `up`
     /// tells whether jobs can be read from Redis.
-    pub fn start(
+    pub(crate) fn start(
         queue: &RedisQueue,
         settings: WebhookSettings,
         port: u16,
@@ -83,7 +83,7 @@ impl Worker {
 
     /// Stop taking jobs, let deliveries in flight finish until `until`, then
     /// give up the heartbeat so other workers take what is left at once.
-    pub async fn stop(self, until: Instant) {
+    pub(crate) async fn stop(self, until: Instant) {
         let _ = self.stop.send(until);
         let _ = self.done.await;
     }
