@@ -12,7 +12,8 @@
 //!   `/usr/local/bin/soketi`, `make install`). clap never reads argv[0] for parsing, so this is
 //!   `herald start` by construction; the name only shows in usage messages.
 //!
-//! `herald config check [FLAGS]` validates without serving.
+//! `herald config check [FLAGS]` validates without serving. `herald health [FLAGS]` asks a
+//! running node on this host whether it is ready (the image's HEALTHCHECK).
 
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser};
@@ -108,6 +109,10 @@ pub enum Command {
         #[command(subcommand)]
         action: SoketiAction,
     },
+    /// Ask the node serving with these settings (SOKETI_METRICS_SERVER_PORT,
+    /// SOKETI_PATH_PREFIX, ...) for `/ready`: exit 0 when it serves, 1 when it is draining,
+    /// not ready or not running. The image's HEALTHCHECK; needs no curl.
+    Health,
     /// Work with the configuration without serving.
     Config {
         #[command(subcommand)]
@@ -133,6 +138,7 @@ pub enum SoketiAction {
 pub enum Action {
     Serve,
     Check,
+    Health,
 }
 
 impl Cli {
@@ -184,6 +190,7 @@ impl Cli {
             Some(Command::Config {
                 action: ConfigAction::Check,
             }) => Action::Check,
+            Some(Command::Health) => Action::Health,
             None | Some(Command::Start) | Some(Command::Soketi { .. }) => Action::Serve,
         }
     }
@@ -239,6 +246,13 @@ mod tests {
         let cli = parse(&["herald", "config", "check", "--config=a.toml"]).unwrap();
         assert_eq!(cli.action(), Action::Check);
         assert_eq!(cli.config.as_deref(), Some("a.toml"));
+    }
+
+    #[test]
+    fn health_reads_the_same_flags() {
+        let cli = parse(&["herald", "health", "--config=c.json"]).unwrap();
+        assert_eq!(cli.action(), Action::Health);
+        assert_eq!(cli.config.as_deref(), Some("c.json"));
     }
 
     #[test]
