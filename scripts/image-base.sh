@@ -15,6 +15,9 @@ rootfs() { # DIR PACKAGES
   debootstrap --variant=minbase --include="$2" bookworm "$1" "$MIRROR" >"$1.log" 2>&1 ||
     { tail -20 "$1.log" >&2; exit 1; }
   rm -rf "$1"/var/cache/apt/archives/*.deb "$1"/var/lib/apt/lists/*
+  # This machine's trusted CAs (an HTTPS proxy's own CA, if any), so cargo reaches crates.io
+  # from inside the build as it does outside.
+  cp /etc/ssl/certs/ca-certificates.crt "$1/etc/ssl/certs/ca-certificates.crt"
 }
 
 build_base() {

@@ -185,6 +185,24 @@ impl Cli {
             .collect()
     }
 
+    /// In a container, the serving process is PID 1: its command line (`--config=FILE`,
+    /// `--port`, ...) is the one `herald health` should read when given none itself. `None`
+    /// when PID 1 is not herald (or `soketi`) or its arguments do not parse.
+    pub fn of_pid1() -> Option<Cli> {
+        let raw = std::fs::read("/proc/1/cmdline").ok()?;
+        let args: Vec<String> = raw
+            .split(|&b| b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let program = std::path::Path::new(args.first()?).file_name()?.to_str()?;
+        if !matches!(program, "herald" | "soketi") {
+            return None;
+        }
+        let cli = Cli::try_parse_from(&args).ok()?;
+        (cli.action() == Action::Serve).then_some(cli)
+    }
+
     pub fn action(&self) -> Action {
         match self.command {
             Some(Command::Config {

@@ -95,7 +95,7 @@ fn reply(status: StatusCode, content_type: &'static str, body: String) -> Respon
 /// Why `herald health` found the node not ready.
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
-    #[error("cannot reach {addr}: {source}")]
+    #[error("cannot reach {addr}")]
     Unreachable {
         addr: SocketAddr,
         source: std::io::Error,

@@ -32,9 +32,12 @@ fn check(cli: &Cli) -> ! {
     }
 }
 
-/// `herald health`: probe the health listener these settings describe; never returns.
+/// `herald health`: probe the health listener these settings describe (given none on its
+/// command line, those of the herald serving as PID 1, as in a container); never returns.
 fn health(cli: &Cli) -> ! {
-    let probed = load(cli).and_then(|(config, _)| {
+    let pid1 = cli.config.is_none() && cli.settings().is_empty();
+    let serving = pid1.then(Cli::of_pid1).flatten();
+    let probed = load(serving.as_ref().unwrap_or(cli)).and_then(|(config, _)| {
         let (server, m) = (&config.server, &config.server.metrics);
         let mut addr = resolve(&m.host, m.port)?;
         if addr.ip().is_unspecified() {
