@@ -6,7 +6,8 @@
 #   - its process is not root; the HEALTHCHECK passes while serving and fails while draining;
 #     SIGTERM (podman stop) closes sockets with 4200 and the process exits 0 within the grace period;
 #   - /etc/hosts names and `localhost` resolve inside the image (static glibc);
-#   - each of Soketi's container command forms serves, with `herald health` reading --config.
+#   - each of Soketi's container command forms serves, with `herald health` reading --config;
+#   - docker-compose.yml (two nodes, Redis) under podman-compose: scripts/compose-check.sh.
 # Containers made here are removed on exit; the image tag too (layers and cargo caches are kept).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -115,4 +116,6 @@ for form in "soketi start --config=/cfg/config.json" "start" "--config=/cfg/conf
   "${PODMAN[@]}" rm -f -t 0 "$c" >/dev/null
   say "command '$form' serves (port $port)"
 done
+# 4. The compose drop-in: two nodes and Redis.
+scripts/compose-check.sh "$IMAGE"
 say "all checks passed in $((SECONDS - started)) s; image $((size / 1000)) kB"
