@@ -113,8 +113,12 @@ pub enum ProbeError {
 pub fn probe(addr: SocketAddr, path: &str, timeout: Duration) -> Result<(), ProbeError> {
     let unreachable = |source| ProbeError::Unreachable { addr, source };
     let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(unreachable)?;
-    stream.set_read_timeout(Some(timeout)).map_err(unreachable)?;
-    stream.set_write_timeout(Some(timeout)).map_err(unreachable)?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(unreachable)?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .map_err(unreachable)?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).map_err(unreachable)?;
     let mut answer = Vec::new();

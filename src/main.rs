@@ -47,7 +47,11 @@ fn health(cli: &Cli) -> ! {
             });
         }
         let path = format!("{}/ready", server.path_prefix);
-        Ok(herald::health::probe(addr, &path, std::time::Duration::from_secs(2))?)
+        Ok(herald::health::probe(
+            addr,
+            &path,
+            std::time::Duration::from_secs(2),
+        )?)
     });
     match probed {
         Ok(()) => std::process::exit(0),
