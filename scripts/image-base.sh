@@ -17,6 +17,7 @@ rootfs() { # DIR PACKAGES
   rm -rf "$1"/var/cache/apt/archives/*.deb "$1"/var/lib/apt/lists/*
   # This machine's trusted CAs (an HTTPS proxy's own CA, if any), so cargo reaches crates.io
   # from inside the build as it does outside.
+  mkdir -p "$1/etc/ssl/certs"
   cp /etc/ssl/certs/ca-certificates.crt "$1/etc/ssl/certs/ca-certificates.crt"
 }
 
