@@ -17,10 +17,12 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY tests ./tests
 # The crates and the target dir are build caches (BuildKit and podman/buildah keep them between
-# builds), so an edit rebuilds herald alone. glibc linked statically: no libc in the image.
+# builds), so an edit rebuilds herald alone (the sources are touched: a copied file keeps its
+# mtime, which can be older than the cached build). glibc linked statically: no libc in the image.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     set -eu; \
+    find src -exec touch {} +; \
     triple=$(rustc -vV | sed -n 's/^host: //p'); \
     RUSTFLAGS="-C target-feature=+crt-static" CARGO_PROFILE_RELEASE_DEBUG=0 \
       CARGO_PROFILE_RELEASE_STRIP=symbols \
