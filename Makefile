@@ -3,7 +3,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 BINDIR = $(DESTDIR)$(PREFIX)/bin
 
-.PHONY: run build release install test unit lint protocol-test browser-test browser-deps bench bench-nats examples-test redis-server nats-server postgresql mariadb-server bench-smoke docker-check fuzz fuzz-smoke soak soak-smoke soak-faults
+.PHONY: run build release install test unit lint protocol-test browser-test browser-deps bench bench-nats examples-test redis-server nats-server postgresql mariadb-server bench-smoke image-check fuzz fuzz-smoke soak soak-smoke soak-faults
 
 run:
 	$(CARGO) run --release
@@ -26,7 +26,7 @@ install: release
 # the deploy suite in headless Chromium, the benchmark tool once at tiny size (a smoke test: it
 # never asserts timings), a short soak, the Dockerfile's build stage replayed without Docker, and
 # each fuzz target for a few seconds.
-test: lint unit protocol-test browser-test examples-test bench-smoke soak-smoke docker-check fuzz-smoke
+test: lint unit protocol-test browser-test examples-test bench-smoke soak-smoke image-check fuzz-smoke
 
 lint:
 	$(CARGO) fmt --check
@@ -91,11 +91,13 @@ bench-smoke: release redis-server
 	scripts/bench-cluster.sh --smoke
 	scripts/bench-shard.sh --smoke
 
-# The Dockerfile's build stage (dependency stub, then the real build, --locked) replayed in a scratch
-# copy, as `docker build` would run it; target/docker-check keeps the compiled dependencies, so
-# after the first run (about 9 min on 2 cores) it costs one release build of herald (about 100 s).
-docker-check:
-	scripts/docker-build-check.sh
+# The image (issue 24, scripts/image-check.sh): installs podman, runc, debootstrap (Debian) and
+# podman-compose (PyPI, target/compose-venv) if missing, makes the base images here (no registry),
+# builds the Dockerfile with podman and tests the image: protocol-tests against the container,
+# non-root, HEALTHCHECK, SIGTERM drain, Soketi's command forms, docker-compose.yml with two nodes
+# and Redis. Cargo's caches stay in podman's build cache; containers and the tag are removed.
+image-check:
+	scripts/image-check.sh
 
 # Fuzzing (issue 12): every cargo-fuzz target in fuzz/ for FUZZ_SECONDS each, one after another, on
 # the nightly toolchain (cargo-fuzz is installed when missing). The first build of the targets

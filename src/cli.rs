@@ -12,7 +12,8 @@
 //!   `/usr/local/bin/soketi`, `make install`). clap never reads argv[0] for parsing, so this is
 //!   `herald start` by construction; the name only shows in usage messages.
 //!
-//! `herald config check [FLAGS]` validates without serving.
+//! `herald config check [FLAGS]` validates without serving. `herald health [FLAGS]` asks a
+//! running node on this host whether it is ready (the image's HEALTHCHECK).
 
 use clap::{Arg, ArgAction, CommandFactory, FromArgMatches, Parser};
 use herald::config::settings::{rows, Kind, RawServer};
@@ -71,6 +72,10 @@ pub enum Command {
         #[command(subcommand)]
         action: SoketiAction,
     },
+    /// Ask the node serving with these settings (SOKETI_METRICS_SERVER_PORT,
+    /// SOKETI_PATH_PREFIX, ...) for `/ready`: exit 0 when it serves, 1 when it is draining,
+    /// not ready or not running. The image's HEALTHCHECK; needs no curl.
+    Health,
     /// Work with the configuration without serving.
     Config {
         #[command(subcommand)]
@@ -96,6 +101,7 @@ pub enum SoketiAction {
 pub enum Action {
     Serve,
     Check,
+    Health,
 }
 
 impl Cli {
@@ -139,11 +145,30 @@ impl Cli {
             .map(|(_, v, _)| v)
     }
 
+    /// In a container, the serving process is PID 1: its command line (`--config=FILE`,
+    /// `--port`, ...) is the one `herald health` should read when given none itself. `None`
+    /// when PID 1 is not herald (or `soketi`) or its arguments do not parse.
+    pub fn of_pid1() -> Option<Cli> {
+        let raw = std::fs::read("/proc/1/cmdline").ok()?;
+        let args: Vec<String> = raw
+            .split(|&b| b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let program = std::path::Path::new(args.first()?).file_name()?.to_str()?;
+        if !matches!(program, "herald" | "soketi") {
+            return None;
+        }
+        let cli = Cli::try_parse_from(&args).ok()?;
+        (cli.action() == Action::Serve).then_some(cli)
+    }
+
     pub fn action(&self) -> Action {
         match self.command {
             Some(Command::Config {
                 action: ConfigAction::Check,
             }) => Action::Check,
+            Some(Command::Health) => Action::Health,
             None | Some(Command::Start) | Some(Command::Soketi { .. }) => Action::Serve,
         }
     }
@@ -199,6 +224,13 @@ mod tests {
         let cli = parse(&["herald", "config", "check", "--config=a.toml"]).unwrap();
         assert_eq!(cli.action(), Action::Check);
         assert_eq!(cli.config.as_deref(), Some("a.toml"));
+    }
+
+    #[test]
+    fn health_reads_the_same_flags() {
+        let cli = parse(&["herald", "health", "--config=c.json"]).unwrap();
+        assert_eq!(cli.action(), Action::Health);
+        assert_eq!(cli.config.as_deref(), Some("c.json"));
     }
 
     #[test]

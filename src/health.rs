@@ -9,6 +9,8 @@ use crate::node::Node;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -88,4 +90,50 @@ fn route(req: &Request<Incoming>, node: &Node) -> Response<Body> {
 
 fn reply(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
     console::whole(status, content_type, body)
+}
+
+/// Why `herald health` found the node not ready.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("cannot reach {addr}")]
+    Unreachable {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("http://{addr}{path} answered {status:?}")]
+    NotReady {
+        addr: SocketAddr,
+        path: String,
+        status: String,
+    },
+}
+
+/// `GET path` on a node's health listener (the container HEALTHCHECK, with no curl in the
+/// image): `Ok` on a 200 answer, else why not (503 while draining, refused while starting).
+pub fn probe(addr: SocketAddr, path: &str, timeout: Duration) -> Result<(), ProbeError> {
+    let unreachable = |source| ProbeError::Unreachable { addr, source };
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(unreachable)?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(unreachable)?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .map_err(unreachable)?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).map_err(unreachable)?;
+    let mut answer = Vec::new();
+    stream
+        .take(4096)
+        .read_to_end(&mut answer)
+        .map_err(unreachable)?;
+    let text = String::from_utf8_lossy(&answer);
+    let status = text.lines().next().unwrap_or_default();
+    match status.split_whitespace().nth(1) {
+        Some("200") => Ok(()),
+        _ => Err(ProbeError::NotReady {
+            addr,
+            path: path.to_string(),
+            status: status.to_string(),
+        }),
+    }
 }

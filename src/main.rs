@@ -32,6 +32,36 @@ fn check(cli: &Cli) -> ! {
     }
 }
 
+/// `herald health`: probe the health listener these settings describe (given none on its
+/// command line, those of the herald serving as PID 1, as in a container); never returns.
+fn health(cli: &Cli) -> ! {
+    let pid1 = cli.config.is_none() && cli.settings().is_empty();
+    let serving = pid1.then(Cli::of_pid1).flatten();
+    let probed = load(serving.as_ref().unwrap_or(cli)).and_then(|(config, _)| {
+        let (server, m) = (&config.server, &config.server.metrics);
+        let mut addr = resolve(&m.host, m.port)?;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        let path = format!("{}/ready", server.path_prefix);
+        Ok(herald::health::probe(
+            addr,
+            &path,
+            std::time::Duration::from_secs(2),
+        )?)
+    });
+    match probed {
+        Ok(()) => std::process::exit(0),
+        Err(e) => {
+            eprintln!("herald: not ready: {e:#}");
+            std::process::exit(1)
+        }
+    }
+}
+
 /// The validated configuration and warnings about options herald ignores.
 fn load(cli: &Cli) -> anyhow::Result<(config::Config, Vec<String>)> {
     let (mut raw, warnings) = match &cli.config {
@@ -168,8 +198,10 @@ fn main() {
 
 async fn serve() {
     let cli = Cli::read();
-    if cli.action() == cli::Action::Check {
-        check(&cli);
+    match cli.action() {
+        cli::Action::Check => check(&cli),
+        cli::Action::Health => health(&cli),
+        cli::Action::Serve => {}
     }
     let (listener, acceptor, node, metrics) = match prepare(&cli).await {
         Ok(ready) => ready,
