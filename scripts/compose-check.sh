@@ -17,10 +17,13 @@ project=herald-compose-check-$$
 export HERALD_IMAGE=$IMAGE REDIS_IMAGE=localhost/herald-redis:bookworm
 export HERALD_PORT=$(free_port) HERALD_METRICS_PORT=$(free_port)
 export HERALD_2_PORT=$(free_port) HERALD_2_METRICS_PORT=$(free_port)
-compose() { $venv/bin/podman-compose --podman-args="--runtime runc" -p "$project" -f docker-compose.yml "$@"; }
-left() { podman ps -a -q --filter "label=io.podman.compose.project=$project"; }
 log=$(mktemp "${TMPDIR:-/tmp}/herald-compose.XXXXXX")
-trap 'compose down -t 5 >/dev/null 2>&1 || true; left | xargs -r podman rm -f >/dev/null 2>&1; rm -f "$log"' EXIT
+# runc, and explicit limits (this machine refuses podman's default rlimits), for every container.
+export CONTAINERS_CONF=$log.conf
+printf '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]\n[engine]\nruntime = "runc"\n' >"$CONTAINERS_CONF"
+compose() { $venv/bin/podman-compose -p "$project" -f docker-compose.yml "$@"; }
+left() { podman ps -a -q --filter "label=io.podman.compose.project=$project"; }
+trap 'compose down -t 5 >/dev/null 2>&1 || true; left | xargs -r podman rm -f >/dev/null 2>&1; rm -f "$log" "$log.conf"' EXIT
 say() { echo "compose-check: $*" >&2; }
 
 compose up -d --no-build >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
