@@ -7,7 +7,6 @@ mod apps;
 mod build;
 pub mod console;
 pub mod env;
-pub mod origins;
 pub mod proxies;
 mod raw;
 mod redact;

@@ -8,6 +8,8 @@
 //! after each write.
 
 mod ended;
+/// Request-time logic, used only at the WebSocket upgrade (hence here, not in config).
+pub mod origins;
 mod session;
 mod tapped;
 mod transport;
@@ -15,7 +17,6 @@ mod write;
 
 use crate::capacity::{Admission, Pass};
 use crate::channel::registry::AppState;
-use crate::config::origins;
 use crate::metrics::{self, AppMetrics};
 use crate::node::Node;
 use crate::protocol::{self, code, ClientMessage};
