@@ -103,9 +103,9 @@ pub struct App {
 /// Server-wide settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Server {
-    pub host: String,
-    pub port: u16,
-    pub debug: bool,
+    /// The `[server]` values as written (defaults included): settings used as
+    /// they are (`host`, `port`, `debug`, `http_fallback`, `metrics_*`, ...) are read here.
+    pub raw: RawServer,
     pub activity_timeout: Duration,
     pub pong_timeout: Duration,
     /// An HTTP connection that sends no complete request head for this long is closed.
@@ -115,8 +115,6 @@ pub struct Server {
     pub shutdown_grace_period: Duration,
     /// At shutdown, once the listener is closed, the 4200s are spread over this.
     pub reconnect_window: Duration,
-    /// Serve pusher-js's `xhr_streaming` / `xhr_polling` fallback transports.
-    pub http_fallback: bool,
     /// A fallback session without a receiving request this long is closed.
     pub http_fallback_idle_timeout: Duration,
     pub cache_ttl: Duration,
@@ -129,10 +127,7 @@ pub struct Server {
     pub nats: Option<Nats>,
     /// Prefix of every route on both listeners (`""` or `/something`).
     pub path_prefix: String,
-    pub metrics: MetricsServer,
     pub webhooks: WebhookSettings,
-    /// `/accept-traffic` answers 503 above this share of memory in use (percent).
-    pub accept_traffic_memory_threshold: f64,
     /// Serve HTTPS and `wss://` on the main port; `None` is plain HTTP.
     pub tls: Option<Tls>,
     /// Apps come from this SQL table (Soketi's `postgres` or `mysql` app manager)
@@ -231,17 +226,6 @@ pub struct WebhookSettings {
     pub redis_queue: Option<RedisQueue>,
 }
 
-/// The second listener: health, `/usage` and (when enabled) `/metrics`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MetricsServer {
-    /// Serve `/metrics` (health and `/usage` are always served).
-    pub enabled: bool,
-    pub host: String,
-    pub port: u16,
-    /// Prefix of every metric name, Soketi's `soketi_` by default.
-    pub prefix: String,
-}
-
 impl Server {
     /// The route below the configured path prefix, or `None` if the path is outside it.
     pub fn local_path<'a>(&self, path: &'a str) -> Option<&'a str> {
@@ -303,9 +287,6 @@ pub struct Config {
     pub apps: Apps,
     /// Where each setting was written, for errors found when serving starts.
     pub sources: Sources,
-    /// The `[server]` values as resolved (defaults included) and as `config check`
-    /// shows them: secrets masked.
-    pub settings: toml::Table,
 }
 
 /// Where the apps table is and how often it is read again. Its `Debug` masks the password.
@@ -354,7 +335,7 @@ mod tests {
         assert_eq!(app.id, "app-id");
         assert_eq!(app.secret, "app-secret");
         assert!(!app.enable_client_messages);
-        assert_eq!(cfg.server.port, 6001);
+        assert_eq!(cfg.server.raw.port, 6001);
     }
 
     /// Found with the `config_toml` fuzz target: sizes in KB times 1024 overflowed

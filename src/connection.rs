@@ -119,7 +119,7 @@ async fn serve<S>(
             return;
         }
     };
-    let m = metrics::app(&app.app().id, node.config.server.port);
+    let m = metrics::app(&app.app().id, node.config.server.raw.port);
     let _connected = m.connection();
     let queue = node.config.server.socket_queue;
     let signin = app

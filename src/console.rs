@@ -80,7 +80,7 @@ impl Console {
         if let Some(cluster) = &node.config.server.cluster {
             tokio::spawn(relay::run(node.clone(), cluster.clone(), label.clone()));
         }
-        let port = node.config.server.metrics.port;
+        let port = node.config.server.raw.metrics_port;
         tracing::info!(port, node = %label, "debug console at /console on the metrics port");
         Some(Arc::new(Console {
             node: node.clone(),
@@ -173,7 +173,7 @@ impl Console {
     fn stream(&self, app: &Arc<AppState>, filter: Filter) -> Response<Body> {
         let queue = self.node.config.server.console.queue;
         let watch = app.tap.watch(filter, queue);
-        let metrics = crate::metrics::app(&app.app().id, self.node.config.server.port);
+        let metrics = crate::metrics::app(&app.app().id, self.node.config.server.raw.port);
         tracing::info!(app_id = %app.app().id, "console watching");
         let mut r = Response::new(stream::body(watch, self.label.clone(), metrics));
         let headers = r.headers_mut();

@@ -116,7 +116,7 @@ async fn shutdown_signal() {
 /// The main port's address; an error names where the host was set.
 fn listen_addr(config: &config::Config) -> anyhow::Result<SocketAddr> {
     let origin = config.sources.describe(config::Scope::Server, "host");
-    resolve(&config.server.host, config.server.port).with_context(|| origin)
+    resolve(&config.server.raw.host, config.server.raw.port).with_context(|| origin)
 }
 
 fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
@@ -135,8 +135,8 @@ fn start_metrics(node: &std::sync::Arc<Node>, inherited: Option<Listener>) {
         tokio::spawn(herald::health::run(listener.socket, node.clone()));
         return;
     }
-    let m = &node.config.server.metrics;
-    let addr = match resolve(&m.host, m.port) {
+    let m = &node.config.server.raw;
+    let addr = match resolve(&m.metrics_host, m.metrics_port) {
         Ok(a) => a,
         Err(e) => {
             let origin = (node.config.sources).describe(config::Scope::Server, "metrics_host");
@@ -152,7 +152,7 @@ fn start_metrics(node: &std::sync::Arc<Node>, inherited: Option<Listener>) {
             return;
         }
     };
-    tracing::info!(%addr, metrics = m.enabled, "health and metrics listening");
+    tracing::info!(%addr, metrics = m.metrics_enabled, "health and metrics listening");
     tokio::spawn(herald::health::run(listener, node.clone()));
 }
 
@@ -197,7 +197,7 @@ type Ready = (
 
 async fn prepare(cli: &Cli) -> anyhow::Result<Ready> {
     let (config, warnings) = load(cli)?;
-    init_logs(config.server.debug);
+    init_logs(config.server.raw.debug);
     for warning in unsupported_env().into_iter().chain(warnings) {
         tracing::warn!("{warning}");
     }

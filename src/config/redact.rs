@@ -40,6 +40,12 @@ pub(super) fn masked_settings(mut table: toml::Table) -> toml::Table {
     table
 }
 
+impl fmt::Debug for super::RawServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        masked_settings(toml::Table::try_from(self).map_err(|_| fmt::Error)?).fmt(f)
+    }
+}
+
 /// A URL with the password of its `user:password@` part masked.
 pub fn url_without_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {

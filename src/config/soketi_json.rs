@@ -183,8 +183,14 @@ mod tests {
         let (cfg, warnings) = build(text);
         assert!(warnings.is_empty(), "{warnings:?}");
         let s = &cfg.server;
-        assert_eq!((s.port, s.debug, s.metrics.enabled), (6010, true, true));
-        assert_eq!((s.metrics.port, s.metrics.prefix.as_str()), (9700, "x_"));
+        assert_eq!(
+            (s.raw.port, s.raw.debug, s.raw.metrics_enabled),
+            (6010, true, true)
+        );
+        assert_eq!(
+            (s.raw.metrics_port, s.raw.metrics_prefix.as_str()),
+            (9700, "x_")
+        );
         assert_eq!(s.path_prefix, "/ws");
         assert_eq!(s.shutdown_grace_period.as_millis(), 500);
         let app = cfg.apps.by_key("app-key").unwrap();

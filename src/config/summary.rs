@@ -20,10 +20,12 @@ pub fn render(config: &Config) -> String {
 
 fn server(config: &Config) -> String {
     let s = &config.server;
-    let mut out = format!("[server]\nlisten = {}:{}\n", s.host, s.port);
+    let mut out = format!("[server]\nlisten = {}:{}\n", s.raw.host, s.raw.port);
+    let settings =
+        super::redact::masked_settings(toml::Table::try_from(&s.raw).unwrap_or_default());
     let limits = toml::Table::try_from(&s.app_defaults).unwrap_or_default();
     for row in SERVER.iter().chain(LIMITS) {
-        let written = config.settings.get(row.key).or(limits.get(row.key));
+        let written = settings.get(row.key).or(limits.get(row.key));
         let Some(value) = derived(s, row.key).or_else(|| written.map(|v| v.to_string())) else {
             continue;
         };

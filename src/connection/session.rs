@@ -144,7 +144,7 @@ impl Session {
         let server = &self.node.config.server;
         self.app
             .webhooks
-            .send(&self.app.app(), &server.webhooks, server.port, event);
+            .send(&self.app.app(), &server.webhooks, server.raw.port, event);
     }
 
     fn client_event(&mut self, event: &str, channel: &str, data: Option<&str>) -> Reply {
