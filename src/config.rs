@@ -80,24 +80,15 @@ impl ConfigError {
 }
 
 /// One application: credentials, switches and limits. Its `Debug` masks the secret.
-#[derive(Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct App {
-    pub id: String,
-    pub key: String,
-    pub secret: String,
-    pub enabled: bool,
-    pub enable_client_messages: bool,
-    pub enable_user_authentication: bool,
-    /// Send `pusher_internal:subscription_count` to non-presence channels.
-    pub enable_subscription_count: bool,
-    /// Send `pusher_internal:watchlist_events` for signed-in users' watchlists.
-    pub enable_watchlist_events: bool,
+    /// The app as written: credentials, switches and `allowed_origins` are read
+    /// here (its `webhooks` are taken: see [`App::webhooks`]).
+    pub raw: RawApp,
     /// `None` means unlimited.
     pub max_connections: Option<usize>,
     pub limits: Limits,
     pub webhooks: Vec<webhooks::Webhook>,
-    /// Host globs a browser's `Origin` must match; empty means any origin.
-    pub allowed_origins: Vec<String>,
 }
 
 /// Server-wide settings.
@@ -332,9 +323,9 @@ mod tests {
     fn empty_file_gives_default_app() {
         let cfg = build("").unwrap();
         let app = cfg.apps.by_key("app-key").unwrap();
-        assert_eq!(app.id, "app-id");
-        assert_eq!(app.secret, "app-secret");
-        assert!(!app.enable_client_messages);
+        assert_eq!(app.raw.id, "app-id");
+        assert_eq!(app.raw.secret, "app-secret");
+        assert!(!app.raw.enable_client_messages);
         assert_eq!(cfg.server.raw.port, 6001);
     }
 

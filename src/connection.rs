@@ -119,11 +119,12 @@ async fn serve<S>(
             return;
         }
     };
-    let m = metrics::app(&app.app().id, node.config.server.raw.port);
+    let m = metrics::app(&app.app().raw.id, node.config.server.raw.port);
     let _connected = m.connection();
     let queue = node.config.server.socket_queue;
     let signin = app
         .app()
+        .raw
         .enable_user_authentication
         .then(|| Duration::from_millis(app.app().limits.user_authentication_timeout_ms));
     let live = Liveness::new(signin);
@@ -163,9 +164,9 @@ fn admit(
     let Some(app) = node.app_by_key(key) else {
         return Err((None, Refusal::UnknownApp(key.to_string())));
     };
-    let refusal = if !app.app().enabled {
+    let refusal = if !app.app().raw.enabled {
         Refusal::Disabled
-    } else if !origins::allowed(&app.app().allowed_origins, upgrade.origin.as_deref()) {
+    } else if !origins::allowed(&app.app().raw.allowed_origins, upgrade.origin.as_deref()) {
         Refusal::Origin
     } else if !node.adapter.try_connect(&app) {
         Refusal::OverQuota

@@ -216,7 +216,7 @@ async fn prepare(cli: &Cli) -> anyhow::Result<Ready> {
         let apps = herald::app_table::load(table, &config.server.app_defaults).await?;
         config.apps.replace(apps).context("apps table")?;
     }
-    let apps: Vec<String> = config.apps.iter().map(|a| a.id.clone()).collect();
+    let apps: Vec<String> = config.apps.iter().map(|a| a.raw.id.clone()).collect();
     let scheme = if acceptor.is_some() { "https" } else { "http" };
     tracing::info!(%addr, scheme, ?apps, origin = ?listener.origin, "herald listening");
     let redis = config.sources.describe(config::Scope::Server, "redis_url");

@@ -348,7 +348,7 @@ async fn api_request(
 fn app_metrics(node: &Node, path: &str) -> Option<Arc<metrics::AppMetrics>> {
     let id = path.strip_prefix("/apps/")?.split('/').next()?;
     let app = node.config.apps.by_id(id)?;
-    Some(metrics::app(&app.id, node.config.server.raw.port))
+    Some(metrics::app(&app.raw.id, node.config.server.raw.port))
 }
 
 /// 408 for a body that did not arrive in time; the connection is closed after it.

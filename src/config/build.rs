@@ -299,26 +299,17 @@ fn build_app(mut table: toml::Table, defaults: &Limits) -> Result<App, ConfigErr
         });
     }
     let limit_table = split_limits(&mut table);
-    let raw: RawApp = on_top(scope, table, &toml::Table::new())?;
+    let mut raw: RawApp = on_top(scope, table, &toml::Table::new())?;
     let limits = merge_limits(scope, defaults, limit_table)?;
-    let webhooks = raw
-        .webhooks
+    let webhooks = std::mem::take(&mut raw.webhooks)
         .into_iter()
         .map(|w| w.build())
         .collect::<Result<_, _>>()?;
     Ok(App {
-        id: raw.id,
-        key: raw.key,
-        secret: raw.secret,
-        enabled: raw.enabled,
-        enable_client_messages: raw.enable_client_messages,
-        enable_user_authentication: raw.enable_user_authentication,
-        enable_subscription_count: raw.enable_subscription_count,
-        enable_watchlist_events: raw.enable_watchlist_events,
         max_connections: usize::try_from(raw.max_connections).ok(),
+        raw,
         limits,
         webhooks,
-        allowed_origins: raw.allowed_origins,
     })
 }
 

@@ -215,10 +215,10 @@ mod tests {
         assert!(cfg.server.raw.debug);
         assert_eq!(cfg.server.shutdown_grace_period.as_millis(), 100);
         let app = cfg.apps.by_id("123").unwrap();
-        assert_eq!(app.key, "key");
-        assert_eq!(app.secret, "app-secret");
-        assert!(app.enable_client_messages);
-        assert!(app.enable_subscription_count && app.enable_watchlist_events);
+        assert_eq!(app.raw.key, "key");
+        assert_eq!(app.raw.secret, "app-secret");
+        assert!(app.raw.enable_client_messages);
+        assert!(app.raw.enable_subscription_count && app.raw.enable_watchlist_events);
         assert_eq!(app.max_connections, Some(5));
     }
 

@@ -4,7 +4,7 @@
 
 use super::settings::{Kind, SERVER};
 use super::webhooks::Webhook;
-use super::{App, AppTable, Console, Nats, Redis, Tls};
+use super::{AppTable, Console, Nats, RawApp, Redis, Tls};
 use std::fmt;
 
 /// What a secret is shown as.
@@ -79,9 +79,8 @@ macro_rules! debug_masked {
     };
 }
 
-debug_masked!(App { id, key, enabled, enable_client_messages, enable_user_authentication,
-    enable_subscription_count, enable_watchlist_events, max_connections, limits, webhooks,
-    allowed_origins } secret: mask);
+debug_masked!(RawApp { id, key, enabled, enable_client_messages, enable_user_authentication,
+    enable_subscription_count, enable_watchlist_events, allowed_origins } secret: mask);
 debug_masked!(Redis { prefix } redis_url: url_without_password, cluster_nodes: urls);
 debug_masked!(AppTable { driver, host, port, user, database, table, refresh } password: mask);
 debug_masked!(Tls { cert, key } passphrase: mask_set);

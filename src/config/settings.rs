@@ -207,9 +207,9 @@ settings! {
 }
 
 settings! {
-    /// An `[[apps]]` entry (`id`, `key` and `secret` are required; no `Debug`: it
-    /// holds the secret). Unset limits fall back to the server's.
-    #[derive(Clone, Deserialize)]
+    /// An `[[apps]]` entry (`id`, `key` and `secret` are required; its `Debug`
+    /// masks the secret). Unset limits fall back to the server's.
+    #[derive(Clone, PartialEq, Deserialize)]
     #[serde(default, deny_unknown_fields)]
     pub struct RawApp / APP {
         id: String = "".into(), Str, env "SOKETI_DEFAULT_APP_ID", alias "id" "AppId";

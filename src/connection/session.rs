@@ -191,7 +191,7 @@ impl Session {
         data: Option<&str>,
     ) -> Result<Option<String>, String> {
         let limits = &self.app.app().limits;
-        if !self.app.app().enable_client_messages {
+        if !self.app.app().raw.enable_client_messages {
             return Err("The app does not have client messaging enabled.".into());
         }
         if event.len() > limits.max_event_name_length {
