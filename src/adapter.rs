@@ -95,7 +95,7 @@ impl Adapter {
 
     /// Take a connection slot, counting the app's sockets on every node.
     pub(crate) fn try_connect(&self, app: &AppState) -> bool {
-        app.try_connect(self.remote_connections(&app.app().id))
+        app.try_connect(self.remote_connections(&app.app().raw.id))
     }
 
     /// Sockets connected to this node.
@@ -105,7 +105,7 @@ impl Adapter {
 
     fn publish(&self, kind: Bus, app: &AppState, target: &str, except: Option<&str>, f: &Frame) {
         if let Some(c) = &self.cluster {
-            c.publish(kind, &app.app().id, target, except, f);
+            c.publish(kind, &app.app().raw.id, target, except, f);
         }
     }
 
@@ -188,7 +188,7 @@ async fn join_cluster(
     member: Option<Member>,
 ) -> Result<Joined, AdapterError> {
     let mut joined = app.subscribe(channel, sink, member.clone(), None, false)?;
-    let id = &app.app().id;
+    let id = &app.app().raw.id;
     c.mark_dirty(id, channel);
     // Both are one round trip for a node's first subscriber: wait for them together.
     let occupancy = async {
@@ -232,7 +232,7 @@ async fn join_cluster(
 /// subscription and, for presence, the member. `member_removed` is set when
 /// the user's last socket in the whole cluster left.
 async fn leave_cluster(c: &dyn Cluster, app: &AppState, channel: &str, left: &mut Left) {
-    let id = &app.app().id;
+    let id = &app.app().raw.id;
     c.mark_dirty(id, channel);
     if left.vacated {
         c.unlisten(app, channel);

@@ -120,7 +120,7 @@ async fn answer(
     req: &Request<'_>,
     rest: &[&str],
 ) -> Result<Answer, ApiError> {
-    let app_id = app.app().id.clone();
+    let app_id = app.app().raw.id.clone();
     let app_id = app_id.as_str();
     let query = parse_query(req.query);
     let signed = SignedRequest {
@@ -130,7 +130,12 @@ async fn answer(
         body: req.body,
     };
     let window = node.config.server.timestamp_window.as_secs();
-    if let Err(e) = signed.verify(&app.app().key, &app.app().secret, Node::now_secs(), window) {
+    if let Err(e) = signed.verify(
+        &app.app().raw.key,
+        &app.app().raw.secret,
+        Node::now_secs(),
+        window,
+    ) {
         match crate::metrics::refused("bad_signature") {
             true => {
                 tracing::info!(app_id, error = %e, "API request refused (more this second are only counted)")
@@ -203,7 +208,7 @@ async fn rate_limit(
         None => Ok(None),
         Some(Ok(usage)) => Ok(Some(usage)),
         Some(Err(usage)) => {
-            tracing::info!(app_id = %app.app().id, "API request over the rate limit");
+            tracing::info!(app_id = %app.app().raw.id, "API request over the rate limit");
             let mut e = ApiError::new(429, "Too many requests.");
             e.headers = usage.headers();
             Err(e)

@@ -176,11 +176,11 @@ mod tests {
             "created_at": "2024-01-01 00:00:00"});
         let a = app(row).unwrap();
         assert_eq!(
-            (a.id.as_str(), a.key.as_str(), a.secret.as_str()),
+            (a.raw.id.as_str(), a.raw.key.as_str(), a.raw.secret.as_str()),
             ("007", "0123", "1")
         );
         assert_eq!(a.max_connections, Some(25));
-        assert!(a.enabled && a.enable_client_messages);
+        assert!(a.raw.enabled && a.raw.enable_client_messages);
         assert_eq!(a.limits.max_event_batch_size, 4);
         assert_eq!(a.limits.max_presence_member_size_kb, 1.5);
         assert_eq!(a.limits.max_event_payload_kb, 20.0);
@@ -192,8 +192,10 @@ mod tests {
             "enable_client_messages": "0", "enable_user_authentication": null,
             "max_connections": -1, "max_presence_members_per_channel": null, "webhooks": null});
         let a = app(row).unwrap();
-        assert_eq!(a.id, "5");
-        assert!(!a.enabled && !a.enable_client_messages && !a.enable_user_authentication);
+        assert_eq!(a.raw.id, "5");
+        assert!(
+            !a.raw.enabled && !a.raw.enable_client_messages && !a.raw.enable_user_authentication
+        );
         assert_eq!(a.max_connections, None);
         assert_eq!(a.limits, Limits::default());
         assert!(a.webhooks.is_empty());

@@ -7,7 +7,6 @@ mod apps;
 mod build;
 pub mod console;
 pub mod env;
-pub mod origins;
 pub mod proxies;
 mod raw;
 mod redact;
@@ -81,32 +80,23 @@ impl ConfigError {
 }
 
 /// One application: credentials, switches and limits. Its `Debug` masks the secret.
-#[derive(Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct App {
-    pub id: String,
-    pub key: String,
-    pub secret: String,
-    pub enabled: bool,
-    pub enable_client_messages: bool,
-    pub enable_user_authentication: bool,
-    /// Send `pusher_internal:subscription_count` to non-presence channels.
-    pub enable_subscription_count: bool,
-    /// Send `pusher_internal:watchlist_events` for signed-in users' watchlists.
-    pub enable_watchlist_events: bool,
+    /// The app as written: credentials, switches and `allowed_origins` are read
+    /// here (its `webhooks` are taken: see [`App::webhooks`]).
+    pub raw: RawApp,
     /// `None` means unlimited.
     pub max_connections: Option<usize>,
     pub limits: Limits,
     pub webhooks: Vec<webhooks::Webhook>,
-    /// Host globs a browser's `Origin` must match; empty means any origin.
-    pub allowed_origins: Vec<String>,
 }
 
 /// Server-wide settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Server {
-    pub host: String,
-    pub port: u16,
-    pub debug: bool,
+    /// The `[server]` values as written (defaults included): settings used as
+    /// they are (`host`, `port`, `debug`, `http_fallback`, `metrics_*`, ...) are read here.
+    pub raw: RawServer,
     pub activity_timeout: Duration,
     pub pong_timeout: Duration,
     /// An HTTP connection that sends no complete request head for this long is closed.
@@ -116,8 +106,6 @@ pub struct Server {
     pub shutdown_grace_period: Duration,
     /// At shutdown, once the listener is closed, the 4200s are spread over this.
     pub reconnect_window: Duration,
-    /// Serve pusher-js's `xhr_streaming` / `xhr_polling` fallback transports.
-    pub http_fallback: bool,
     /// A fallback session without a receiving request this long is closed.
     pub http_fallback_idle_timeout: Duration,
     pub cache_ttl: Duration,
@@ -130,10 +118,7 @@ pub struct Server {
     pub nats: Option<Nats>,
     /// Prefix of every route on both listeners (`""` or `/something`).
     pub path_prefix: String,
-    pub metrics: MetricsServer,
     pub webhooks: WebhookSettings,
-    /// `/accept-traffic` answers 503 above this share of memory in use (percent).
-    pub accept_traffic_memory_threshold: f64,
     /// Serve HTTPS and `wss://` on the main port; `None` is plain HTTP.
     pub tls: Option<Tls>,
     /// Apps come from this SQL table (Soketi's `postgres` or `mysql` app manager)
@@ -232,17 +217,6 @@ pub struct WebhookSettings {
     pub redis_queue: Option<RedisQueue>,
 }
 
-/// The second listener: health, `/usage` and (when enabled) `/metrics`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MetricsServer {
-    /// Serve `/metrics` (health and `/usage` are always served).
-    pub enabled: bool,
-    pub host: String,
-    pub port: u16,
-    /// Prefix of every metric name, Soketi's `soketi_` by default.
-    pub prefix: String,
-}
-
 impl Server {
     /// The route below the configured path prefix, or `None` if the path is outside it.
     pub fn local_path<'a>(&self, path: &'a str) -> Option<&'a str> {
@@ -304,9 +278,6 @@ pub struct Config {
     pub apps: Apps,
     /// Where each setting was written, for errors found when serving starts.
     pub sources: Sources,
-    /// The `[server]` values as resolved (defaults included) and as `config check`
-    /// shows them: secrets masked.
-    pub settings: toml::Table,
 }
 
 /// Where the apps table is and how often it is read again. Its `Debug` masks the password.
@@ -352,10 +323,10 @@ mod tests {
     fn empty_file_gives_default_app() {
         let cfg = build("").unwrap();
         let app = cfg.apps.by_key("app-key").unwrap();
-        assert_eq!(app.id, "app-id");
-        assert_eq!(app.secret, "app-secret");
-        assert!(!app.enable_client_messages);
-        assert_eq!(cfg.server.port, 6001);
+        assert_eq!(app.raw.id, "app-id");
+        assert_eq!(app.raw.secret, "app-secret");
+        assert!(!app.raw.enable_client_messages);
+        assert_eq!(cfg.server.raw.port, 6001);
     }
 
     /// Found with the `config_toml` fuzz target: sizes in KB times 1024 overflowed

@@ -8,6 +8,8 @@
 //! after each write.
 
 mod ended;
+/// Request-time logic, used only at the WebSocket upgrade (hence here, not in config).
+pub mod origins;
 mod session;
 mod tapped;
 mod transport;
@@ -15,7 +17,6 @@ mod write;
 
 use crate::capacity::{Admission, Pass};
 use crate::channel::registry::AppState;
-use crate::config::origins;
 use crate::metrics::{self, AppMetrics};
 use crate::node::Node;
 use crate::protocol::{self, code, ClientMessage};
@@ -123,11 +124,12 @@ async fn serve<S>(
             return;
         }
     };
-    let m = metrics::app(&app.app().id, node.config.server.port);
+    let m = metrics::app(&app.app().raw.id, node.config.server.raw.port);
     let _connected = m.connection();
     let queue = node.config.server.socket_queue;
     let signin = app
         .app()
+        .raw
         .enable_user_authentication
         .then(|| Duration::from_millis(app.app().limits.user_authentication_timeout_ms));
     let live = Liveness::new(signin);
@@ -167,9 +169,9 @@ fn admit(
     let Some(app) = node.app_by_key(key) else {
         return Err((None, Refusal::UnknownApp(key.to_string())));
     };
-    let refusal = if !app.app().enabled {
+    let refusal = if !app.app().raw.enabled {
         Refusal::Disabled
-    } else if !origins::allowed(&app.app().allowed_origins, upgrade.origin.as_deref()) {
+    } else if !origins::allowed(&app.app().raw.allowed_origins, upgrade.origin.as_deref()) {
         Refusal::Origin
     } else if !node.adapter.try_connect(&app) {
         Refusal::OverQuota

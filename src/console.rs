@@ -80,7 +80,7 @@ impl Console {
         if let Some(cluster) = &node.config.server.cluster {
             tokio::spawn(relay::run(node.clone(), cluster.clone(), label.clone()));
         }
-        let port = node.config.server.metrics.port;
+        let port = node.config.server.raw.metrics_port;
         tracing::info!(port, node = %label, "debug console at /console on the metrics port");
         Some(Arc::new(Console {
             node: node.clone(),
@@ -156,13 +156,19 @@ impl Console {
     }
 
     fn index(&self) -> Response<Body> {
-        let mut ids: Vec<String> = self.node.config.apps.iter().map(|a| a.id.clone()).collect();
+        let mut ids: Vec<String> = self
+            .node
+            .config
+            .apps
+            .iter()
+            .map(|a| a.raw.id.clone())
+            .collect();
         ids.sort();
         html(page::index(&self.base(), &ids))
     }
 
     fn page(&self, app: &AppState) -> Response<Body> {
-        html(page::app(&self.base(), &app.app().id, &self.label))
+        html(page::app(&self.base(), &app.app().raw.id, &self.label))
     }
 
     /// `/console` under the configured path prefix.
@@ -173,8 +179,8 @@ impl Console {
     fn stream(&self, app: &Arc<AppState>, filter: Filter) -> Response<Body> {
         let queue = self.node.config.server.console.queue;
         let watch = app.tap.watch(filter, queue);
-        let metrics = crate::metrics::app(&app.app().id, self.node.config.server.port);
-        tracing::info!(app_id = %app.app().id, "console watching");
+        let metrics = crate::metrics::app(&app.app().raw.id, self.node.config.server.raw.port);
+        tracing::info!(app_id = %app.app().raw.id, "console watching");
         let mut r = Response::new(stream::body(watch, self.label.clone(), metrics));
         let headers = r.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -184,7 +190,7 @@ impl Console {
 
     /// Connections and occupied channels, cluster-wide where the adapter knows.
     async fn state(&self, app: &AppState) -> Response<Body> {
-        let id = app.app().id.clone();
+        let id = app.app().raw.id.clone();
         let elsewhere = self.node.adapter.remote_connections(&id);
         let channels = match self.node.adapter.channels(app, "").await {
             Ok(list) => list,
@@ -234,8 +240,8 @@ impl Console {
         };
         let config = app.app();
         let event = form.body();
-        let path = format!("/apps/{}/events", config.id);
-        let query = signed_query(&path, &event, &config.key, &config.secret);
+        let path = format!("/apps/{}/events", config.raw.id);
+        let query = signed_query(&path, &event, &config.raw.key, &config.raw.secret);
         let request = api::Request {
             method: "POST",
             path: &path,

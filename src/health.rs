@@ -79,10 +79,10 @@ fn route(req: &Request<Incoming>, node: &Node) -> Response<Body> {
             "Draining".into(),
         ),
         Some("/usage") => reply(StatusCode::OK, "application/json", metrics::usage_json()),
-        Some("/metrics") if server.metrics.enabled => reply(
+        Some("/metrics") if server.raw.metrics_enabled => reply(
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
-            metrics::render(&server.metrics.prefix, server.port),
+            metrics::render(&server.raw.metrics_prefix, server.raw.port),
         ),
         _ => reply(StatusCode::NOT_FOUND, "text/plain", "Not found".into()),
     }

@@ -38,8 +38,8 @@ fn health(cli: &Cli) -> ! {
     let pid1 = cli.config.is_none() && cli.settings().is_empty();
     let serving = pid1.then(Cli::of_pid1).flatten();
     let probed = load(serving.as_ref().unwrap_or(cli)).and_then(|(config, _)| {
-        let (server, m) = (&config.server, &config.server.metrics);
-        let mut addr = resolve(&m.host, m.port)?;
+        let (server, m) = (&config.server, &config.server.raw);
+        let mut addr = resolve(&m.metrics_host, m.metrics_port)?;
         if addr.ip().is_unspecified() {
             addr.set_ip(match addr {
                 SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
@@ -146,7 +146,7 @@ async fn shutdown_signal() {
 /// The main port's address; an error names where the host was set.
 fn listen_addr(config: &config::Config) -> anyhow::Result<SocketAddr> {
     let origin = config.sources.describe(config::Scope::Server, "host");
-    resolve(&config.server.host, config.server.port).with_context(|| origin)
+    resolve(&config.server.raw.host, config.server.raw.port).with_context(|| origin)
 }
 
 fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
@@ -165,8 +165,8 @@ fn start_metrics(node: &std::sync::Arc<Node>, inherited: Option<Listener>) {
         tokio::spawn(herald::health::run(listener.socket, node.clone()));
         return;
     }
-    let m = &node.config.server.metrics;
-    let addr = match resolve(&m.host, m.port) {
+    let m = &node.config.server.raw;
+    let addr = match resolve(&m.metrics_host, m.metrics_port) {
         Ok(a) => a,
         Err(e) => {
             let origin = (node.config.sources).describe(config::Scope::Server, "metrics_host");
@@ -182,7 +182,7 @@ fn start_metrics(node: &std::sync::Arc<Node>, inherited: Option<Listener>) {
             return;
         }
     };
-    tracing::info!(%addr, metrics = m.enabled, "health and metrics listening");
+    tracing::info!(%addr, metrics = m.metrics_enabled, "health and metrics listening");
     tokio::spawn(herald::health::run(listener, node.clone()));
 }
 
@@ -229,7 +229,7 @@ type Ready = (
 
 async fn prepare(cli: &Cli) -> anyhow::Result<Ready> {
     let (config, warnings) = load(cli)?;
-    init_logs(config.server.debug);
+    init_logs(config.server.raw.debug);
     for warning in unsupported_env().into_iter().chain(warnings) {
         tracing::warn!("{warning}");
     }
@@ -248,7 +248,7 @@ async fn prepare(cli: &Cli) -> anyhow::Result<Ready> {
         let apps = herald::app_table::load(table, &config.server.app_defaults).await?;
         config.apps.replace(apps).context("apps table")?;
     }
-    let apps: Vec<String> = config.apps.iter().map(|a| a.id.clone()).collect();
+    let apps: Vec<String> = config.apps.iter().map(|a| a.raw.id.clone()).collect();
     let scheme = if acceptor.is_some() { "https" } else { "http" };
     tracing::info!(%addr, scheme, ?apps, origin = ?listener.origin, "herald listening");
     let redis = config.sources.describe(config::Scope::Server, "redis_url");

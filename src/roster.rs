@@ -180,7 +180,7 @@ pub(crate) fn timing(config: &Config) -> (Timeouts, Duration) {
     let signin = config
         .apps
         .iter()
-        .filter(|a| a.enable_user_authentication)
+        .filter(|a| a.raw.enable_user_authentication)
         .map(|a| Duration::from_millis(a.limits.user_authentication_timeout_ms))
         .min();
     let shortest = [

@@ -211,7 +211,7 @@ where
 /// A request for pusher-js's HTTP fallback transports, when they are served.
 fn fallback_route(node: &Node, req: &Request<Incoming>) -> Option<fallback::Route> {
     let server = &node.config.server;
-    if !(server.http_fallback && server.mode.serves_clients()) {
+    if !(server.raw.http_fallback && server.mode.serves_clients()) {
         return None;
     }
     fallback::Route::parse(server.local_path(req.uri().path())?)
@@ -289,7 +289,8 @@ async fn route(
             text(StatusCode::SERVICE_UNAVAILABLE, "Draining")
         }
         ("GET", "/accept-traffic")
-            if metrics::memory_percent() > node.config.server.accept_traffic_memory_threshold =>
+            if metrics::memory_percent()
+                > node.config.server.raw.accept_traffic_memory_threshold =>
         {
             let e = api::ApiError::new(503, "Low on memory here. Choose another server. :)");
             json(StatusCode::SERVICE_UNAVAILABLE, e.body())
@@ -347,7 +348,7 @@ async fn api_request(
 fn app_metrics(node: &Node, path: &str) -> Option<Arc<metrics::AppMetrics>> {
     let id = path.strip_prefix("/apps/")?.split('/').next()?;
     let app = node.config.apps.by_id(id)?;
-    Some(metrics::app(&app.id, node.config.server.port))
+    Some(metrics::app(&app.raw.id, node.config.server.raw.port))
 }
 
 /// 408 for a body that did not arrive in time; the connection is closed after it.

@@ -175,8 +175,8 @@ impl Webhooks {
             time_ms: now_ms(),
         };
         if tx.try_send(Command::Event(stamped)).is_err() {
-            tracing::warn!(app_id = %app.id, "webhook queue full: event dropped");
-            metrics::app(&app.id, port).webhook_dropped(1);
+            tracing::warn!(app_id = %app.raw.id, "webhook queue full: event dropped");
+            metrics::app(&app.raw.id, port).webhook_dropped(1);
         }
     }
 
@@ -232,7 +232,7 @@ fn start(
     let sender = Sender {
         tap,
         queue,
-        metrics: metrics::app(&app.id, port),
+        metrics: metrics::app(&app.raw.id, port),
         client: deliver::Client::new(&app, &settings),
         app,
         settings,
@@ -371,13 +371,13 @@ impl Sender {
             );
             if let Some(queue) = &self.queue {
                 let job = queue::Job {
-                    app: self.app.id.clone(),
+                    app: self.app.raw.id.clone(),
                     url: hook.url.clone(),
                     body,
                     time_ms: first.time_ms,
                 };
                 if !queue.push(job) {
-                    tracing::warn!(app_id = %self.app.id, "webhook queue: Redis unreachable and the local buffer is full; job dropped");
+                    tracing::warn!(app_id = %self.app.raw.id, "webhook queue: Redis unreachable and the local buffer is full; job dropped");
                     self.metrics.webhook_dropped(1);
                 }
                 continue;

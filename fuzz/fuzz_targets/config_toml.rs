@@ -16,12 +16,12 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(config) = raw.build() {
         for app in config.apps.iter() {
             assert_eq!(
-                config.apps.by_id(&app.id).map(|a| a.key.clone()),
-                Some(app.key.clone())
+                config.apps.by_id(&app.raw.id).map(|a| a.raw.key.clone()),
+                Some(app.raw.key.clone())
             );
             assert_eq!(
-                config.apps.by_key(&app.key).map(|a| a.id.clone()),
-                Some(app.id.clone())
+                config.apps.by_key(&app.raw.key).map(|a| a.raw.id.clone()),
+                Some(app.raw.id.clone())
             );
         }
         let _ = herald::config::summary::render(&config);

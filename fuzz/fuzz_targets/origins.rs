@@ -1,4 +1,4 @@
-//! `Origin` header matching (`config::origins::allowed`): a browser's header
+//! `Origin` header matching (`connection::origins::allowed`): a browser's header
 //! against an app's `allowed_origins` globs.
 //!
 //! Input: a pattern line, then the rest as the header. Checked: no panic on
@@ -6,7 +6,7 @@
 //! reference glob match (`*` is any run of characters, case-insensitive).
 #![no_main]
 
-use herald::config::origins::allowed;
+use herald::connection::origins::allowed;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

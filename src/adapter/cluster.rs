@@ -142,17 +142,23 @@ pub(crate) trait Cluster: Send + Sync {
         let info = m.info_json.as_deref();
         let frame = Frame::from(protocol::member_added(channel, &m.id_json, info));
         app.announce_member(channel, &frame, seq, Some(sid));
-        self.publish(Bus::Member(seq), &app.app().id, channel, Some(sid), &frame);
+        self.publish(
+            Bus::Member(seq),
+            &app.app().raw.id,
+            channel,
+            Some(sid),
+            &frame,
+        );
     }
 
     /// This node's count of the channel was written: a count message to the
     /// nodes that serve it, if `app` (this node's state of it, if any) sends counts.
     fn count_written(&self, app: Option<&AppState>, channel: &str) {
-        let Some(app) = app.filter(|a| a.app().enable_subscription_count) else {
+        let Some(app) = app.filter(|a| a.app().raw.enable_subscription_count) else {
             return;
         };
         if counted(channel) {
-            let id = &app.app().id;
+            let id = &app.app().raw.id;
             self.publish(Bus::Count, id, channel, None, &Frame::from_static(""));
         }
     }
@@ -166,7 +172,7 @@ pub(crate) trait Cluster: Send + Sync {
             tracing::debug!("watchlist change of a user id with a newline kept on this node");
             return;
         }
-        self.publish(Bus::Watch(online), &app.app().id, user, None, &frame);
+        self.publish(Bus::Watch(online), &app.app().raw.id, user, None, &frame);
     }
 }
 

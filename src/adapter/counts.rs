@@ -32,8 +32,8 @@ impl Adapter {
     /// A subscription of `channel` came or went.
     pub(super) fn count_changed(&self, app: &AppState, channel: &str) {
         let config = app.app();
-        if config.enable_subscription_count && counted(channel) {
-            self.registry().counter.mark(&config.id, channel);
+        if config.raw.enable_subscription_count && counted(channel) {
+            self.registry().counter.mark(&config.raw.id, channel);
         }
     }
 
@@ -84,10 +84,10 @@ impl Adapter {
     fn cluster_changed(&self, reconnected: bool) {
         let mut channels = Vec::new();
         let apps = self.apps().into_iter();
-        for app in apps.filter(|a| a.app().enable_subscription_count) {
+        for app in apps.filter(|a| a.app().raw.enable_subscription_count) {
             for (channel, _) in app.channels("") {
                 self.count_changed(&app, &channel);
-                channels.push((app.app().id.clone(), channel));
+                channels.push((app.app().raw.id.clone(), channel));
             }
         }
         if let (Some(c), true) = (&self.cluster, reconnected) {

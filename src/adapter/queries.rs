@@ -42,7 +42,7 @@ impl Adapter {
     ) -> Result<Vec<Member>, AdapterError> {
         match &self.cluster {
             None => Ok(app.members(channel)),
-            Some(c) => c.members(&app.app().id, channel).await,
+            Some(c) => c.members(&app.app().raw.id, channel).await,
         }
     }
 
@@ -57,7 +57,8 @@ impl Adapter {
     ) {
         app.cache_put(channel, frame, data, ttl);
         if let Some(c) = &self.cluster {
-            c.cache_put(&app.app().id, channel, frame, data, ttl).await;
+            c.cache_put(&app.app().raw.id, channel, frame, data, ttl)
+                .await;
         }
     }
 
@@ -70,7 +71,7 @@ impl Adapter {
         match &self.cluster {
             None => app.cache_get(channel),
             Some(c) => c
-                .cache_get(&app.app().id, channel)
+                .cache_get(&app.app().raw.id, channel)
                 .await
                 .or_else(|| app.cache_get(channel)),
         }
@@ -94,7 +95,7 @@ impl Adapter {
                 rate::Api::Reads => app.read_requests.take(limit, points),
             }),
             Some(c) => c
-                .take_budget(&app.app().id, api, limit, points)
+                .take_budget(&app.app().raw.id, api, limit, points)
                 .await
                 .map(Some),
         }

@@ -15,7 +15,7 @@ impl Adapter {
     /// Record that a socket signed in as `user`.
     pub(crate) async fn sign_in(&self, app: &AppState, user: &str, sink: &Arc<Sink>) {
         let first_here = app.sign_in(user, sink);
-        if first_here && app.app().enable_watchlist_events {
+        if first_here && app.app().raw.enable_watchlist_events {
             self.online_changed(app, user, true).await;
         }
     }
@@ -23,7 +23,7 @@ impl Adapter {
     /// Forget a socket's sign-in as `user`.
     pub(crate) async fn sign_out(&self, app: &AppState, user: &str, key: u64) {
         let last_here = app.sign_out(user, key);
-        if last_here && app.app().enable_watchlist_events {
+        if last_here && app.app().raw.enable_watchlist_events {
             self.online_changed(app, user, false).await;
         }
     }
@@ -33,7 +33,7 @@ impl Adapter {
         let Some(c) = &self.cluster else {
             return app.signed_in_here(ids);
         };
-        let online = c.online_users(&app.app().id, ids).await;
+        let online = c.online_users(&app.app().raw.id, ids).await;
         online.unwrap_or_else(|_| app.signed_in_here(ids))
     }
 

@@ -340,7 +340,7 @@ pub struct Registry {
 impl Registry {
     pub(crate) fn new(apps: impl Iterator<Item = Arc<App>>) -> Registry {
         let states = apps
-            .map(|a| (a.id.clone(), Arc::new(AppState::new(a))))
+            .map(|a| (a.raw.id.clone(), Arc::new(AppState::new(a))))
             .collect();
         Registry {
             apps: std::sync::RwLock::new(states),
@@ -356,7 +356,7 @@ impl Registry {
 
     /// The state of `app`, created on first use; takes its settings if they changed.
     pub(crate) fn app_for(&self, app: &Arc<App>) -> Arc<AppState> {
-        if let Some(state) = self.app(&app.id) {
+        if let Some(state) = self.app(&app.raw.id) {
             if !Arc::ptr_eq(&state.app(), app) {
                 state.set_app(app.clone());
             }
@@ -364,7 +364,7 @@ impl Registry {
         }
         let mut apps = self.apps.write().unwrap_or_else(|p| p.into_inner());
         let state = apps
-            .entry(app.id.clone())
+            .entry(app.raw.id.clone())
             .or_insert_with(|| Arc::new(AppState::new(app.clone())));
         state.clone()
     }

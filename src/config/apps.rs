@@ -51,7 +51,7 @@ impl Apps {
         fresh.by_key = fresh
             .by_id
             .values()
-            .map(|a| (a.key.clone(), a.clone()))
+            .map(|a| (a.raw.key.clone(), a.clone()))
             .collect();
         self.index.store(Arc::new(fresh));
         Ok(())
@@ -80,16 +80,20 @@ impl AppIndex {
     fn new(apps: Vec<App>) -> Result<AppIndex, ConfigError> {
         let mut out = AppIndex::default();
         for app in apps {
-            for (field, value) in [("id", &app.id), ("key", &app.key), ("secret", &app.secret)] {
+            for (field, value) in [
+                ("id", &app.raw.id),
+                ("key", &app.raw.key),
+                ("secret", &app.raw.secret),
+            ] {
                 if value.is_empty() {
                     return Err(ConfigError::Empty {
-                        id: app.id.clone(),
+                        id: app.raw.id.clone(),
                         field,
                     });
                 }
             }
             let app = Arc::new(app);
-            let (id, key) = (app.id.clone(), app.key.clone());
+            let (id, key) = (app.raw.id.clone(), app.raw.key.clone());
             for (field, index, value) in [("id", &mut out.by_id, id), ("key", &mut out.by_key, key)]
             {
                 if index.insert(value.clone(), app.clone()).is_some() {

@@ -23,7 +23,6 @@ impl RawConfig {
         for (i, raw) in self.apps_or_default().drain(..).enumerate() {
             apps.push(build_app(raw, &defaults).map_err(|e| e.in_app(i))?);
         }
-        let settings = redact::masked_settings(toml::Table::try_from(&s).unwrap_or_default());
         let server = server(s, defaults)?;
         // Apps from a database are loaded before serving (see `crate::app_table`).
         let apps = match server.app_table {
@@ -34,7 +33,6 @@ impl RawConfig {
             server,
             apps,
             sources: Sources::default(),
-            settings,
         })
     }
 }
@@ -63,7 +61,6 @@ fn server(s: RawServer, defaults: Limits) -> Result<Server, ConfigError> {
         },
         shutdown_grace_period: Duration::from_millis(s.shutdown_grace_period_ms),
         reconnect_window: Duration::from_millis(s.shutdown_reconnect_window_ms),
-        http_fallback: s.http_fallback,
         http_fallback_idle_timeout: Duration::from_millis(
             s.http_fallback_idle_timeout_ms.max(1000),
         ),
@@ -74,22 +71,13 @@ fn server(s: RawServer, defaults: Limits) -> Result<Server, ConfigError> {
         socket_queue: s.socket_queue.max(1),
         cluster,
         path_prefix: normalize_prefix(&s.path_prefix),
-        accept_traffic_memory_threshold: s.accept_traffic_memory_threshold,
         app_defaults: defaults,
         console: Console {
             enabled: s.console_enabled,
             token: non_empty(&s.console_token),
             queue: s.console_queue.max(1),
         },
-        metrics: MetricsServer {
-            enabled: s.metrics_enabled,
-            host: s.metrics_host,
-            port: s.metrics_port,
-            prefix: s.metrics_prefix,
-        },
-        host: s.host,
-        port: s.port,
-        debug: s.debug,
+        raw: s,
         nats,
         webhooks,
         guard,
@@ -311,26 +299,17 @@ fn build_app(mut table: toml::Table, defaults: &Limits) -> Result<App, ConfigErr
         });
     }
     let limit_table = split_limits(&mut table);
-    let raw: RawApp = on_top(scope, table, &toml::Table::new())?;
+    let mut raw: RawApp = on_top(scope, table, &toml::Table::new())?;
     let limits = merge_limits(scope, defaults, limit_table)?;
-    let webhooks = raw
-        .webhooks
+    let webhooks = std::mem::take(&mut raw.webhooks)
         .into_iter()
         .map(|w| w.build())
         .collect::<Result<_, _>>()?;
     Ok(App {
-        id: raw.id,
-        key: raw.key,
-        secret: raw.secret,
-        enabled: raw.enabled,
-        enable_client_messages: raw.enable_client_messages,
-        enable_user_authentication: raw.enable_user_authentication,
-        enable_subscription_count: raw.enable_subscription_count,
-        enable_watchlist_events: raw.enable_watchlist_events,
         max_connections: usize::try_from(raw.max_connections).ok(),
+        raw,
         limits,
         webhooks,
-        allowed_origins: raw.allowed_origins,
     })
 }
 

@@ -211,14 +211,14 @@ mod tests {
             ("SOKETI_SHUTDOWN_GRACE_PERIOD", "100"),
         ])
         .unwrap();
-        assert_eq!(cfg.server.port, 6010);
-        assert!(cfg.server.debug);
+        assert_eq!(cfg.server.raw.port, 6010);
+        assert!(cfg.server.raw.debug);
         assert_eq!(cfg.server.shutdown_grace_period.as_millis(), 100);
         let app = cfg.apps.by_id("123").unwrap();
-        assert_eq!(app.key, "key");
-        assert_eq!(app.secret, "app-secret");
-        assert!(app.enable_client_messages);
-        assert!(app.enable_subscription_count && app.enable_watchlist_events);
+        assert_eq!(app.raw.key, "key");
+        assert_eq!(app.raw.secret, "app-secret");
+        assert!(app.raw.enable_client_messages);
+        assert!(app.raw.enable_subscription_count && app.raw.enable_watchlist_events);
         assert_eq!(app.max_connections, Some(5));
     }
 
@@ -356,7 +356,7 @@ mod tests {
     #[test]
     fn empty_is_unset_and_bad_values_name_the_variable() {
         let cfg = build(&[("SOKETI_PORT", "")]).unwrap();
-        assert_eq!(cfg.server.port, 6001);
+        assert_eq!(cfg.server.raw.port, 6001);
         error_names(&[("SOKETI_PORT", "abc")], "SOKETI_PORT");
         let cfg = build(&[("SOKETI_DEFAULT_APP_MAX_CONNS", "-1")]).unwrap();
         assert_eq!(cfg.apps.by_id("app-id").unwrap().max_connections, None);
@@ -379,9 +379,9 @@ mod tests {
         ])
         .unwrap();
         let s = &cfg.server;
-        assert!(s.metrics.enabled);
+        assert!(s.raw.metrics_enabled);
         assert_eq!(
-            (s.metrics.port, s.metrics.prefix.as_str()),
+            (s.raw.metrics_port, s.raw.metrics_prefix.as_str()),
             (9700, "herald_")
         );
         assert_eq!(s.path_prefix, "/ws");

@@ -4,7 +4,7 @@
 
 use super::settings::{Kind, SERVER};
 use super::webhooks::Webhook;
-use super::{App, AppTable, Console, Nats, Redis, Tls};
+use super::{AppTable, Console, Nats, RawApp, Redis, Tls};
 use std::fmt;
 
 /// What a secret is shown as.
@@ -40,6 +40,12 @@ pub(super) fn masked_settings(mut table: toml::Table) -> toml::Table {
     table
 }
 
+impl fmt::Debug for super::RawServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        masked_settings(toml::Table::try_from(self).map_err(|_| fmt::Error)?).fmt(f)
+    }
+}
+
 /// A URL with the password of its `user:password@` part masked.
 pub fn url_without_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -73,9 +79,8 @@ macro_rules! debug_masked {
     };
 }
 
-debug_masked!(App { id, key, enabled, enable_client_messages, enable_user_authentication,
-    enable_subscription_count, enable_watchlist_events, max_connections, limits, webhooks,
-    allowed_origins } secret: mask);
+debug_masked!(RawApp { id, key, enabled, enable_client_messages, enable_user_authentication,
+    enable_subscription_count, enable_watchlist_events, allowed_origins } secret: mask);
 debug_masked!(Redis { prefix } redis_url: url_without_password, cluster_nodes: urls);
 debug_masked!(AppTable { driver, host, port, user, database, table, refresh } password: mask);
 debug_masked!(Tls { cert, key } passphrase: mask_set);

@@ -108,8 +108,8 @@ macro_rules! settings {
 use Kind::*;
 
 settings! {
-    /// The `[server]` table (no `Debug`: it holds passwords).
-    #[derive(Clone, Deserialize, Serialize)]
+    /// The `[server]` table (its `Debug` masks the passwords).
+    #[derive(Clone, PartialEq, Deserialize, Serialize)]
     #[serde(default, deny_unknown_fields)]
     pub struct RawServer / SERVER {
         host: String = "0.0.0.0".into(), Str, env "SOKETI_HOST" "HERALD_HOST", json "host", flag "host" "Address to bind";
@@ -207,9 +207,9 @@ settings! {
 }
 
 settings! {
-    /// An `[[apps]]` entry (`id`, `key` and `secret` are required; no `Debug`: it
-    /// holds the secret). Unset limits fall back to the server's.
-    #[derive(Clone, Deserialize)]
+    /// An `[[apps]]` entry (`id`, `key` and `secret` are required; its `Debug`
+    /// masks the secret). Unset limits fall back to the server's.
+    #[derive(Clone, PartialEq, Deserialize)]
     #[serde(default, deny_unknown_fields)]
     pub struct RawApp / APP {
         id: String = "".into(), Str, env "SOKETI_DEFAULT_APP_ID", alias "id" "AppId";

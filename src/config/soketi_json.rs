@@ -183,8 +183,14 @@ mod tests {
         let (cfg, warnings) = build(text);
         assert!(warnings.is_empty(), "{warnings:?}");
         let s = &cfg.server;
-        assert_eq!((s.port, s.debug, s.metrics.enabled), (6010, true, true));
-        assert_eq!((s.metrics.port, s.metrics.prefix.as_str()), (9700, "x_"));
+        assert_eq!(
+            (s.raw.port, s.raw.debug, s.raw.metrics_enabled),
+            (6010, true, true)
+        );
+        assert_eq!(
+            (s.raw.metrics_port, s.raw.metrics_prefix.as_str()),
+            (9700, "x_")
+        );
         assert_eq!(s.path_prefix, "/ws");
         assert_eq!(s.shutdown_grace_period.as_millis(), 500);
         let app = cfg.apps.by_key("app-key").unwrap();
@@ -207,17 +213,17 @@ mod tests {
         ]}"#;
         let (cfg, warnings) = build(text);
         let a = cfg.apps.by_id("12345").unwrap();
-        assert_eq!((a.key.as_str(), a.max_connections), ("k1", Some(5)));
-        assert!(a.enable_client_messages);
-        assert!(a.enable_subscription_count && a.enable_watchlist_events);
+        assert_eq!((a.raw.key.as_str(), a.max_connections), ("k1", Some(5)));
+        assert!(a.raw.enable_client_messages);
+        assert!(a.raw.enable_subscription_count && a.raw.enable_watchlist_events);
         assert_eq!(a.limits.max_presence_members, 3);
         assert_eq!(a.limits.max_client_events_per_sec, 4);
         assert_eq!(a.webhooks.len(), 1);
         let b = cfg.apps.by_key("k2").unwrap();
-        let got = (b.id.as_str(), b.enabled, b.max_connections);
+        let got = (b.raw.id.as_str(), b.raw.enabled, b.max_connections);
         assert_eq!(got, ("2", false, Some(1)));
         assert!(b.webhooks.is_empty());
-        assert!(!b.enable_subscription_count && !b.enable_watchlist_events);
+        assert!(!b.raw.enable_subscription_count && !b.raw.enable_watchlist_events);
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].contains("apps[1].colour"), "{warnings:?}");
     }

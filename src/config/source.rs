@@ -203,7 +203,7 @@ mod tests {
         let mut raw = RawConfig::parse_toml(file.0, file.1).unwrap();
         let port = |n: &str| (n == "SOKETI_PORT").then(|| "6010".to_string());
         env::apply(&mut raw, &port).unwrap();
-        assert_eq!(raw.build().unwrap().server.port, 6010);
+        assert_eq!(raw.build().unwrap().server.raw.port, 6010);
         // A good file value and a bad variable: the variable.
         let ok = ("ok.toml", "[server]\nadapter = \"local\"\n");
         let var: &[_] = &[("SOKETI_ADAPTER_DRIVER", "x")];

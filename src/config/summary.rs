@@ -11,7 +11,7 @@ use std::fmt::Write;
 pub fn render(config: &Config) -> String {
     let mut out = server(config);
     let mut apps: Vec<_> = config.apps.iter().collect();
-    apps.sort_by(|a, b| a.id.cmp(&b.id));
+    apps.sort_by(|a, b| a.raw.id.cmp(&b.raw.id));
     for app in apps {
         out.push_str(&self::app(&app));
     }
@@ -20,10 +20,12 @@ pub fn render(config: &Config) -> String {
 
 fn server(config: &Config) -> String {
     let s = &config.server;
-    let mut out = format!("[server]\nlisten = {}:{}\n", s.host, s.port);
+    let mut out = format!("[server]\nlisten = {}:{}\n", s.raw.host, s.raw.port);
+    let settings =
+        super::redact::masked_settings(toml::Table::try_from(&s.raw).unwrap_or_default());
     let limits = toml::Table::try_from(&s.app_defaults).unwrap_or_default();
     for row in SERVER.iter().chain(LIMITS) {
-        let written = config.settings.get(row.key).or(limits.get(row.key));
+        let written = settings.get(row.key).or(limits.get(row.key));
         let Some(value) = derived(s, row.key).or_else(|| written.map(|v| v.to_string())) else {
             continue;
         };
@@ -100,19 +102,25 @@ fn app(a: &App) -> String {
     let mut out = String::from("\n[[apps]]\n");
     let mut line =
         |k: &str, v: &dyn std::fmt::Display| writeln!(out, "{k} = {v}").expect("write to String");
-    line("id", &format!("{:?}", a.id));
-    line("key", &format!("{:?}", a.key));
-    line("secret", &format!("{:?}", mask(&a.secret)));
-    line("enabled", &a.enabled);
-    line("enable_client_messages", &a.enable_client_messages);
-    line("enable_user_authentication", &a.enable_user_authentication);
-    line("enable_subscription_count", &a.enable_subscription_count);
-    line("enable_watchlist_events", &a.enable_watchlist_events);
+    line("id", &format!("{:?}", a.raw.id));
+    line("key", &format!("{:?}", a.raw.key));
+    line("secret", &format!("{:?}", mask(&a.raw.secret)));
+    line("enabled", &a.raw.enabled);
+    line("enable_client_messages", &a.raw.enable_client_messages);
+    line(
+        "enable_user_authentication",
+        &a.raw.enable_user_authentication,
+    );
+    line(
+        "enable_subscription_count",
+        &a.raw.enable_subscription_count,
+    );
+    line("enable_watchlist_events", &a.raw.enable_watchlist_events);
     let max = a
         .max_connections
         .map_or("unlimited".into(), |n| n.to_string());
     line("max_connections", &max);
-    line("allowed_origins", &format!("{:?}", a.allowed_origins));
+    line("allowed_origins", &format!("{:?}", a.raw.allowed_origins));
     let limits = toml::Table::try_from(&a.limits).expect("limits serialize to a table");
     for (k, v) in limits {
         line(&k, &v);

@@ -50,7 +50,7 @@ impl Webhook {
 }
 
 /// A webhook as written (TOML table or Soketi JSON object).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct RawWebhook {
     #[serde(default)]
     url: Option<String>,

@@ -144,7 +144,7 @@ impl Session {
         let server = &self.node.config.server;
         self.app
             .webhooks
-            .send(&self.app.app(), &server.webhooks, server.port, event);
+            .send(&self.app.app(), &server.webhooks, server.raw.port, event);
     }
 
     fn client_event(&mut self, event: &str, channel: &str, data: Option<&str>) -> Reply {
@@ -191,7 +191,7 @@ impl Session {
         data: Option<&str>,
     ) -> Result<Option<String>, String> {
         let limits = &self.app.app().limits;
-        if !self.app.app().enable_client_messages {
+        if !self.app.app().raw.enable_client_messages {
             return Err("The app does not have client messaging enabled.".into());
         }
         if event.len() > limits.max_event_name_length {

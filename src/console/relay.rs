@@ -164,7 +164,7 @@ impl Relay {
             .apps()
             .iter()
             .filter(|a| a.tap.local_watchers() > 0)
-            .map(|a| a.app().id.clone())
+            .map(|a| a.app().raw.id.clone())
             .collect()
     }
 
@@ -181,7 +181,7 @@ impl Relay {
             let _ = self.node.app_by_id(id);
         }
         for app in self.node.adapter.apps() {
-            let id = app.app().id.clone();
+            let id = app.app().raw.id.clone();
             let outlet = elsewhere.contains(id.as_str()).then(|| Outlet {
                 app: id.into(),
                 tx: self.tx.clone(),

@@ -41,7 +41,7 @@ pub(super) fn start(node: &Arc<Node>) -> Option<Worker> {
         }
         _ => Arc::default(),
     };
-    match Worker::start(queue, server.webhooks.clone(), server.port, up, apps) {
+    match Worker::start(queue, server.webhooks.clone(), server.raw.port, up, apps) {
         Ok(worker) => {
             tracing::info!(
                 mode = mode.name(),

@@ -43,11 +43,11 @@ impl Request {
                 ))
             })
             .collect();
-        let signature = auth::sign(&app.secret, &body);
+        let signature = auth::sign(&app.raw.secret, &body);
         let fixed = [
             (CONTENT_TYPE, "application/json".to_string()),
             (USER_AGENT, format!("herald/{}", env!("CARGO_PKG_VERSION"))),
-            (HeaderName::from_static("x-pusher-key"), app.key.clone()),
+            (HeaderName::from_static("x-pusher-key"), app.raw.key.clone()),
             (HeaderName::from_static("x-pusher-signature"), signature),
         ];
         for (name, value) in fixed {
@@ -306,19 +306,17 @@ mod tests {
                 ("X-Extra".into(), "1".into()),
             ],
         };
-        let app = App {
+        let raw = crate::config::RawApp {
             id: "1".into(),
             key: "key".into(),
             secret: "secret".into(),
-            enabled: true,
-            enable_client_messages: false,
-            enable_user_authentication: false,
-            enable_subscription_count: false,
-            enable_watchlist_events: false,
+            ..Default::default()
+        };
+        let app = App {
+            raw,
             max_connections: None,
             limits: Default::default(),
             webhooks: vec![],
-            allowed_origins: vec![],
         };
         let req = Request::new(&hook, &app, r#"{"hello":"world"}"#.into());
         let get = |n: &str| {

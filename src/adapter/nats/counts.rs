@@ -68,8 +68,8 @@ impl Cluster {
     pub(super) fn peer_count_changed(&self, app: &AppState, channel: &str) {
         let config = app.app();
         let here = app.counts(channel).is_some();
-        if config.enable_subscription_count && counted(channel) && here {
-            self.registry.counter.mark(&config.id, channel);
+        if config.raw.enable_subscription_count && counted(channel) && here {
+            self.registry.counter.mark(&config.raw.id, channel);
         }
     }
 }

@@ -66,7 +66,7 @@ impl Cluster {
         app: &AppState,
         channel: &str,
     ) -> Result<Option<Counts>, AdapterError> {
-        let id = app.app().id.clone();
+        let id = app.app().raw.id.clone();
         let pattern = format!("*.{}.{}", names::token(&id), names::token(channel));
         let remote = self
             .remote_subs(&pattern)
@@ -89,7 +89,7 @@ impl Cluster {
         app: &AppState,
         prefix: &str,
     ) -> Result<Vec<(String, Counts)>, AdapterError> {
-        let id = app.app().id.clone();
+        let id = app.app().raw.id.clone();
         let pattern = format!("*.{}.>", names::token(&id));
         let mut totals = self
             .remote_subs(&pattern)

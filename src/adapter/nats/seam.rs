@@ -56,7 +56,7 @@ impl cluster::Cluster for Cluster {
 
     /// Stop hearing the channel's subject if it has no local subscriber.
     fn unlisten(&self, app: &AppState, channel: &str) {
-        let subject = self.names.channel(&app.app().id, channel);
+        let subject = self.names.channel(&app.app().raw.id, channel);
         self.interest
             .release(&subject, || app.counts(channel).is_none());
     }

@@ -247,7 +247,7 @@ async fn heartbeat(cluster: &Cluster, kv: &Buckets) -> Result<(), KvError> {
         .registry
         .apps()
         .iter()
-        .map(|a| (a.app().id.clone(), a.connection_count()))
+        .map(|a| (a.app().raw.id.clone(), a.connection_count()))
         .collect();
     let value = serde_json::to_vec(&conns).map_err(kv_err)?;
     let key = Names::node_key(&cluster.names.node);

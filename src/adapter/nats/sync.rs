@@ -64,7 +64,7 @@ pub(crate) async fn resync(
 fn local_parts(cluster: &Cluster) -> Parts {
     let mut parts = Parts::new();
     for state in cluster.registry.apps() {
-        let app = state.app().id.clone();
+        let app = state.app().raw.id.clone();
         for (channel, _) in state.channels("") {
             let key = Names::chan_key(&app, &channel);
             let entry = parts
@@ -184,7 +184,7 @@ async fn register_counts(cluster: &Cluster, kv: &Buckets) -> Result<(), KvError>
     }
     for state in cluster.registry.apps() {
         for (channel, _) in state.channels("") {
-            dirty.insert((state.app().id.clone(), channel));
+            dirty.insert((state.app().raw.id.clone(), channel));
         }
     }
     lock(&cluster.dirty).extend(dirty);
@@ -194,7 +194,7 @@ async fn register_counts(cluster: &Cluster, kv: &Buckets) -> Result<(), KvError>
 /// Subjects of channels that got local subscribers before the client existed.
 async fn listen_to_local_channels(cluster: &Cluster, client: &Client) {
     for state in cluster.registry.apps() {
-        let app = state.app().id.clone();
+        let app = state.app().raw.id.clone();
         for (channel, _) in state.channels("") {
             let subject = cluster.names.channel(&app, &channel);
             if !cluster.interest.is_listening(&subject) {

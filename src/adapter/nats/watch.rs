@@ -43,7 +43,7 @@ impl Cluster {
         user: &str,
     ) -> Result<Option<bool>, AdapterError> {
         let kv = self.buckets()?;
-        let key = Names::chan_key(&app.app().id, user);
+        let key = Names::chan_key(&app.app().raw.id, user);
         let me = &self.names.node;
         let here = || app.signed_in_here(&[user.to_string()]) == [true];
         set_node(&kv.online, &key, me, here)
@@ -178,8 +178,8 @@ async fn rewrite(
 pub(crate) async fn resync(cluster: &Cluster, kv: &Buckets, purged: bool) -> Result<(), KvError> {
     let mut local = HashSet::new();
     let apps = cluster.registry.apps();
-    for state in apps.iter().filter(|a| a.app().enable_watchlist_events) {
-        let app = &state.app().id;
+    for state in apps.iter().filter(|a| a.app().raw.enable_watchlist_events) {
+        let app = &state.app().raw.id;
         local.extend(
             state
                 .signed_in_users()

@@ -108,7 +108,7 @@ impl Cluster {
     /// Handle a bus message from another node.
     pub(super) fn deliver(&self, payload: &str) {
         bus::deliver(&self.registry, &self.keys.node, payload, |app, channel| {
-            self.registry.counter.mark(&app.app().id, channel)
+            self.registry.counter.mark(&app.app().raw.id, channel)
         });
     }
 }

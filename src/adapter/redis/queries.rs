@@ -19,13 +19,13 @@ impl Cluster {
     ) -> Result<Option<Counts>, AdapterError> {
         let mut conn = self.conn()?;
         let peers = lock(&self.peers).clone();
-        let field = keys::sub_field(&app.app().id, channel);
+        let field = keys::sub_field(&app.app().raw.id, channel);
         let local = app.counts(channel).map_or(0, |c| c.subscriptions);
         let mut pipe = ::redis::pipe();
         for peer in &peers {
             pipe.hget(self.keys.subs_of(peer), &field);
         }
-        pipe.hget(self.keys.presence(&app.app().id, channel), "count");
+        pipe.hget(self.keys.presence(&app.app().raw.id, channel), "count");
         let mut answers: Vec<Option<usize>> = pipe
             .query_async(&mut conn)
             .await
@@ -57,7 +57,7 @@ impl Cluster {
                 .map_err(|e| unavailable("channels", e))?;
             for (field, n) in all {
                 if let Some(channel) =
-                    keys::channel_of(&field, &app.app().id).filter(|c| c.starts_with(prefix))
+                    keys::channel_of(&field, &app.app().raw.id).filter(|c| c.starts_with(prefix))
                 {
                     *totals.entry(channel.to_string()).or_default() += n;
                 }
@@ -66,7 +66,7 @@ impl Cluster {
         let mut pipe = ::redis::pipe();
         let names: Vec<String> = totals.keys().cloned().collect();
         for name in &names {
-            pipe.hget(self.keys.presence(&app.app().id, name), "count");
+            pipe.hget(self.keys.presence(&app.app().raw.id, name), "count");
         }
         let users: Vec<Option<usize>> = pipe
             .query_async(&mut conn)

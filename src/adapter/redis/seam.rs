@@ -49,7 +49,7 @@ impl cluster::Cluster for Cluster {
 
     fn unlisten(&self, app: &AppState, channel: &str) {
         self.subjects
-            .idle(&self.keys.subject(&app.app().id, channel));
+            .idle(&self.keys.subject(&app.app().raw.id, channel));
     }
 
     fn mark_dirty(&self, app: &str, channel: &str) {

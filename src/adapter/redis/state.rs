@@ -180,7 +180,7 @@ async fn heartbeat(cluster: &Cluster, conn: &mut Conn) -> RedisResult<()> {
         .registry
         .apps()
         .iter()
-        .map(|a| (a.app().id.clone(), a.connection_count()))
+        .map(|a| (a.app().raw.id.clone(), a.connection_count()))
         .collect();
     let mut pipe = ::redis::pipe();
     pipe.set_ex(keys.heartbeat_of(&keys.node), 1, HEARTBEAT_TTL_MS / 1000)
@@ -321,11 +321,11 @@ async fn register_counts(cluster: &Cluster, conn: &mut Conn) -> RedisResult<()> 
         for (channel, counts) in state.channels("") {
             pipe.hset(
                 keys.subs_of(&keys.node),
-                sub_field(&state.app().id, &channel),
+                sub_field(&state.app().raw.id, &channel),
                 counts.subscriptions,
             )
             .ignore();
-            pipe.sadd(keys.occupancy(&state.app().id, &channel), &keys.node)
+            pipe.sadd(keys.occupancy(&state.app().raw.id, &channel), &keys.node)
                 .ignore();
         }
     }
@@ -344,7 +344,7 @@ async fn rejoin_presence(
     let keys = &cluster.keys;
     let mut announce = Vec::new();
     for state in cluster.registry.apps() {
-        let app = &state.app().id;
+        let app = &state.app().raw.id;
         for (channel, members) in state.local_presence() {
             let gone = removed
                 .remove(&(app.clone(), channel.clone()))

@@ -77,7 +77,7 @@ impl Cluster {
         user: &str,
     ) -> Result<bool, AdapterError> {
         let mut conn = self.conn()?;
-        sign_in(self, &mut conn, &app.app().id, user)
+        sign_in(self, &mut conn, &app.app().raw.id, user)
             .await
             .map_err(|e| unavailable("watchlist sign-in", e))
     }
@@ -90,7 +90,7 @@ impl Cluster {
     ) -> Result<bool, AdapterError> {
         let mut conn = self.conn()?;
         let gone: i64 = SIGN_OUT
-            .key(self.keys.online(&app.app().id))
+            .key(self.keys.online(&app.app().raw.id))
             .arg(&self.keys.node)
             .arg(user)
             .invoke_async(&mut conn)
@@ -182,8 +182,8 @@ pub(super) async fn resync(
     }
     let mut announce = Vec::new();
     let apps = cluster.registry.apps();
-    for state in apps.iter().filter(|a| a.app().enable_watchlist_events) {
-        let app = state.app().id.clone();
+    for state in apps.iter().filter(|a| a.app().raw.enable_watchlist_events) {
+        let app = state.app().raw.id.clone();
         for user in state.signed_in_users() {
             let first = sign_in(cluster, conn, &app, &user).await?;
             let was_gone = gone.remove(&(app.clone(), user.clone()));
@@ -203,7 +203,7 @@ pub(super) async fn resync(
 /// Tell the watchers here; answer what the bus message needs (app, user, online).
 fn told(state: &AppState, user: &str, online: bool) -> (String, String, bool) {
     state.tell_watchers(user, online, &status_frame(user, online));
-    (state.app().id.clone(), user.to_string(), online)
+    (state.app().raw.id.clone(), user.to_string(), online)
 }
 
 /// Put the resync's announcements on the bus in one pipeline.

@@ -59,7 +59,7 @@ impl Session {
     pub(super) async fn sign_in(&mut self, token: &str, user_data: &str) -> Reply {
         let app = &self.app.app();
         let message = auth::user_string(&self.sink.socket_id().to_string(), user_data);
-        if !auth::verify_token(&app.key, &app.secret, token, &message) {
+        if !auth::verify_token(&app.raw.key, &app.raw.secret, token, &message) {
             self.tap_refused(Stage::Signin, None, None, "Connection not authorized.");
             return Reply::frame(protocol::error(
                 code::UNAUTHORIZED,
@@ -75,7 +75,7 @@ impl Session {
         self.become_user(&data.id).await;
         self.sink.live.authorized();
         let mut reply = Reply::frame(protocol::signin_success(user_data));
-        if app.enable_watchlist_events {
+        if app.raw.enable_watchlist_events {
             self.watch(data, &mut reply).await;
         }
         reply

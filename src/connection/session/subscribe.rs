@@ -136,7 +136,7 @@ impl Session {
         let app = self.app.app();
         let socket_id = self.sink.socket_id().to_string();
         let message = auth::channel_string(&socket_id, channel, channel_data);
-        if auth::verify_token(&app.key, &app.secret, auth.unwrap_or(""), &message) {
+        if auth::verify_token(&app.raw.key, &app.raw.secret, auth.unwrap_or(""), &message) {
             return Ok(());
         }
         crate::metrics::refused("subscription_unauthorized");

@@ -287,7 +287,7 @@ impl Loop {
             if let Some((request, client, app)) = prepared {
                 let age =
                     Duration::from_millis(crate::webhook::now_ms().saturating_sub(job.time_ms));
-                let m = metrics::app(&app.id, port);
+                let m = metrics::app(&app.raw.id, port);
                 if deliver::post_aged(&request, &settings, &client, age, None).await {
                     m.webhook_sent();
                 } else {
@@ -309,12 +309,12 @@ impl Loop {
             return None;
         };
         let request = deliver::Request::new(hook, &app, job.body.clone());
-        let client = match self.clients.get(&app.id) {
+        let client = match self.clients.get(&app.raw.id) {
             Some((known, client)) if Arc::ptr_eq(known, &app) => client.clone(),
             _ => {
                 let client = deliver::Client::new(&app, &self.settings);
                 self.clients
-                    .insert(app.id.clone(), (app.clone(), client.clone()));
+                    .insert(app.raw.id.clone(), (app.clone(), client.clone()));
                 client
             }
         };
