@@ -46,7 +46,7 @@ pub mod auth;
 pub(crate) mod capacity;
 pub mod channel;
 pub mod config;
-pub(crate) mod connection;
+pub mod connection;
 pub(crate) mod console;
 pub(crate) mod fallback;
 pub mod health;
