@@ -1,6 +1,7 @@
 //! Several nodes joined through a real bus started on free ports. Each scenario
 //! is a function over a [`Bus`]; `on_redis` runs them against one `redis-server`,
-//! `redis_cluster::on_cluster` against a three-master Redis Cluster.
+//! `redis_cluster::on_cluster` against a three-master Redis Cluster,
+//! `cluster_nats::on_nats` against a `nats-server -js`.
 
 use crate::support::*;
 use serde_json::json;
@@ -79,6 +80,18 @@ pub trait Bus {
     /// How many connections listen to a pub/sub subject (what an operator sees in
     /// `PUBSUB NUMSUB`, or `PUBSUB SHARDNUMSUB` on a cluster).
     fn listeners(&self, subject: &str) -> usize;
+    /// The `[server]` line naming the cluster prefix.
+    fn prefix_toml(&self, prefix: &str) -> String {
+        format!("redis_prefix='{prefix}'\n")
+    }
+    /// The subject a channel's deliveries go to.
+    fn channel_subject(&self, prefix: &str, app: &str, channel: &str) -> String {
+        format!("{prefix}#{app}#{channel}")
+    }
+    /// The node-wide subject every node listens to.
+    fn node_subject(&self, prefix: &str) -> String {
+        format!("{prefix}#bus")
+    }
 }
 
 /// The count in a `PUBSUB NUMSUB`-style answer (`subject\ncount`) from `redis-cli`.
@@ -111,9 +124,10 @@ impl Bus for Redis {
 
 pub fn cluster_toml(bus: &impl Bus, prefix: &str, server: &str, app: &str, port: u16) -> String {
     format!(
-        "[server]\nhost='127.0.0.1'\nport={port}\n{}redis_prefix='{prefix}'\n{server}\n\
+        "[server]\nhost='127.0.0.1'\nport={port}\n{}{}{server}\n\
          [[apps]]\nid='{APP_ID}'\nkey='{KEY}'\nsecret='{SECRET}'\nenable_client_messages=true\n{app}\n",
-        bus.server_toml()
+        bus.server_toml(),
+        bus.prefix_toml(prefix)
     )
 }
 
@@ -348,20 +362,48 @@ pub async fn graceful_shutdown_removes_members_at_once(redis: &mut impl Bus) {
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
 }
 
-pub async fn a_killed_node_has_its_members_removed(redis: &mut impl Bus) {
-    let a = node(&*redis, "t6", "").await;
+/// A child process killed on drop (also when an assertion fails first).
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A herald process on `bus` (so it can be killed without goodbye), ready.
+pub async fn node_process(bus: &impl Bus, prefix: &str, app: &str) -> (Killed, Server) {
     let port = free_port();
     let dir = std::env::temp_dir().join(format!("herald-kill-{port}"));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = dir.join("node.toml");
-    std::fs::write(&cfg, cluster_toml(&*redis, "t6", "", "", port)).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
+    std::fs::write(&cfg, cluster_toml(bus, prefix, "", app, port)).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_herald"))
         .args(["--config", cfg.to_str().unwrap()])
         .env("HERALD_LOG", "error")
         .spawn()
         .unwrap();
-    let b = Server::external(format!("127.0.0.1:{port}").parse().unwrap());
-    wait_ready(&b, true).await;
+    let server = Server::external(format!("127.0.0.1:{port}").parse().unwrap());
+    let child = Killed(child);
+    wait_ready(&server, true).await;
+    (child, server)
+}
+
+/// The next `member_removed` within `ms` (other frames are skipped).
+pub async fn member_removed_within(c: &mut Client, ms: u64) -> serde_json::Value {
+    loop {
+        match c.next_within(ms).await {
+            Seen::Frame(f) if f["event"] == "pusher_internal:member_removed" => return f,
+            Seen::Frame(_) => continue,
+            other => panic!("no member_removed: {other:?}"),
+        }
+    }
+}
+
+pub async fn a_killed_node_has_its_members_removed(redis: &mut impl Bus) {
+    let a = node(&*redis, "t6", "").await;
+    let (mut child, b) = node_process(&*redis, "t6", "").await;
     let mut watcher = a.client().await;
     watcher
         .subscribe_presence("presence-k", r#"{"user_id":"w"}"#)
@@ -371,20 +413,40 @@ pub async fn a_killed_node_has_its_members_removed(redis: &mut impl Bus) {
         .subscribe_presence("presence-k", r#"{"user_id":"d"}"#)
         .await;
     watcher.expect("pusher_internal:member_added").await;
+    a.publish("presence-k", "hello", "1").await;
+    assert_eq!(doomed.expect("hello").await["data"], "1");
     let t = Instant::now();
-    child.kill().unwrap(); // SIGKILL: no goodbye
-    child.wait().unwrap();
-    let removed = loop {
-        match watcher.next_within(12_000).await {
-            Seen::Frame(f) if f["event"] == "pusher_internal:member_removed" => break f,
-            Seen::Frame(_) => continue,
-            other => panic!("no member_removed after kill: {other:?}"),
-        }
-    };
+    child.0.kill().unwrap(); // SIGKILL: no goodbye
+    child.0.wait().unwrap();
+    let removed = member_removed_within(&mut watcher, 12_000).await;
     assert_eq!(data(&removed), json!({"user_id":"d"}));
     let elapsed = t.elapsed();
     eprintln!("killed node cleaned up after {elapsed:?}");
     assert!(elapsed < Duration::from_secs(10));
+    let users = format!("/apps/{APP_ID}/channels/presence-k/users");
+    assert_eq!(
+        a.api("GET", &users, &[], "").await.1["users"],
+        json!([{"id":"w"}])
+    );
+}
+
+/// A node's subscription to a channel's subject ends with its last subscriber
+/// and starts again with the next one, which then gets every event published
+/// after its `subscription_succeeded`, exactly once.
+pub async fn channel_churn_neither_loses_nor_duplicates(bus: &mut impl Bus) {
+    let (a, b) = (node(&*bus, "t13", "").await, node(&*bus, "t13", "").await);
+    for round in 0..5 {
+        let mut on_b = b.client().await;
+        on_b.subscribe("churn").await;
+        a.publish("churn", "e", &round.to_string()).await;
+        assert_eq!(on_b.next().await["data"], round.to_string());
+        on_b.silent(100).await;
+        on_b.send(json!({"event":"pusher:unsubscribe","data":{"channel":"churn"}}))
+            .await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        a.publish("churn", "e", "after-leaving").await;
+        on_b.silent(150).await;
+    }
 }
 
 pub async fn redis_outage_is_loud_and_recovers_by_itself(redis: &mut impl Bus) {
@@ -429,6 +491,21 @@ pub async fn redis_outage_is_loud_and_recovers_by_itself(redis: &mut impl Bus) {
     on_b.subscribe("after").await;
     assert_eq!(a.publish("after", "back", "1").await.0, 200);
     assert_eq!(on_b.next().await["event"], "back");
+    // The channel subscribed before the outage delivers again too.
+    let mut remote = b.client().await;
+    remote.subscribe_private("private-local").await;
+    assert_eq!(a.publish("private-local", "again", "1").await.0, 200);
+    assert_eq!(remote.next().await["event"], "again");
+    assert_eq!(one.next().await["event"], "again");
+    assert_eq!(two.next().await["event"], "again");
+    // A member who leaves while the bus is away is announced once it is back.
+    redis.stop();
+    wait_ready(&b, false).await;
+    drop(member_b);
+    redis.restart().await;
+    wait_ready(&b, true).await;
+    let removed = member_removed_within(&mut member_a, 8000).await;
+    assert_eq!(data(&removed), json!({"user_id":"b"}));
 }
 
 /// `occupied` and `vacated` (what occupancy webhooks fire from) are cluster-wide transitions.
@@ -549,6 +626,11 @@ mod on_redis {
     #[tokio::test]
     async fn a_killed_node_has_its_members_removed() {
         super::a_killed_node_has_its_members_removed(&mut Redis::start().await).await;
+    }
+
+    #[tokio::test]
+    async fn channel_churn_neither_loses_nor_duplicates() {
+        super::channel_churn_neither_loses_nor_duplicates(&mut Redis::start().await).await;
     }
 
     #[tokio::test]

@@ -270,12 +270,17 @@ mod on_cluster {
         prefixes_isolate_clusters_sharing_a_redis,
         graceful_shutdown_removes_members_at_once,
         a_killed_node_has_its_members_removed,
+        channel_churn_neither_loses_nor_duplicates,
         redis_outage_is_loud_and_recovers_by_itself,
         occupancy_transitions_are_cluster_wide,
         api_rate_limits_are_shared_by_the_cluster,
     );
-    on_cluster!(counts: the_count_is_the_clusters);
-    on_cluster!(watchlist: online_and_offline_are_the_clusters);
+    on_cluster!(counts: the_count_is_the_clusters, counts_converge_after_an_outage);
+    on_cluster!(watchlist:
+        online_and_offline_are_the_clusters,
+        the_online_state_survives_a_restart,
+        a_killed_nodes_users_go_offline,
+    );
     on_cluster!(cluster_delivery:
         deliveries_reach_only_nodes_with_subscribers,
         churn_never_loses_or_repeats_an_acknowledged_event,
