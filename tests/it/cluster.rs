@@ -48,18 +48,23 @@ impl Redis {
             .spawn()
             .expect("redis-server must be installed (make test installs it)");
         self.child = Some(child);
-        // Up to 10 s: on a loaded box redis-server once took more than 2 s to listen.
-        for _ in 0..500 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("redis-server did not start");
+        wait_listening(self.port, "redis-server").await;
     }
+}
+
+/// Wait for a server to listen on `port`, up to 10 s: on a loaded box
+/// redis-server once took more than 2 s to listen.
+pub async fn wait_listening(port: u16, server: &str) {
+    for _ in 0..500 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{server} on {port} did not start");
 }
 
 impl Drop for Redis {
@@ -91,6 +96,12 @@ pub trait Bus {
     /// The node-wide subject every node listens to.
     fn node_subject(&self, prefix: &str) -> String {
         format!("{prefix}#bus")
+    }
+    /// Whether a member's own announcement may reach a socket that joins right
+    /// after it, past that socket's member list (a known race on Redis, see the
+    /// adapter's module doc).
+    fn may_announce_after_the_list(&self) -> bool {
+        true
     }
 }
 
@@ -466,6 +477,9 @@ pub async fn redis_outage_is_loud_and_recovers_by_itself(redis: &mut impl Bus) {
     member_a.expect("pusher_internal:member_added").await;
     // Known race (see the adapter's module doc): `a`'s own announcement may still be
     // on the bus when `b` joins, and then reaches `b` after its member list.
+    if !redis.may_announce_after_the_list() {
+        member_b.silent(300).await;
+    }
     while let Seen::Frame(f) = member_b.next_within(300).await {
         assert_eq!(f["event"], "pusher_internal:member_added", "{f}");
         assert_eq!(data(&f)["user_id"], "a", "{f}");

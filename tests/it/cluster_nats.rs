@@ -2,7 +2,7 @@
 //! with its own JetStream store directory. The shared scenarios run here in
 //! `on_nats`; only what is NATS-specific is written in this file.
 
-use crate::cluster::{member_removed_within, node, wait_ready, Bus, Killed};
+use crate::cluster::{member_removed_within, node, wait_listening, wait_ready, Bus, Killed};
 use crate::support::*;
 use crate::watchlist::{offline, online, watch_events};
 use serde_json::json;
@@ -61,16 +61,7 @@ impl Nats {
             .spawn()
             .expect("nats-server must be installed (make test installs it)");
         self.child = Some(child);
-        for _ in 0..500 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("nats-server did not start");
+        wait_listening(self.port, "nats-server").await;
     }
 }
 
@@ -112,6 +103,34 @@ impl Bus for Nats {
     }
     fn node_subject(&self, prefix: &str) -> String {
         format!("{prefix}.a.>")
+    }
+    fn may_announce_after_the_list(&self) -> bool {
+        false
+    }
+}
+
+/// NATS-specific: the same server restarted with its JetStream store kept (the
+/// plain [`Nats`] restarts empty, as Redis does without persistence).
+pub struct KeptStore(Nats);
+
+impl Bus for KeptStore {
+    fn server_toml(&self) -> String {
+        self.0.server_toml()
+    }
+    fn stop(&mut self) {
+        self.0.stop()
+    }
+    async fn restart(&mut self) {
+        self.0.restart(true).await
+    }
+    fn listeners(&self, subject: &str) -> usize {
+        self.0.listeners(subject)
+    }
+    fn prefix_toml(&self, prefix: &str) -> String {
+        self.0.prefix_toml(prefix)
+    }
+    fn may_announce_after_the_list(&self) -> bool {
+        false
     }
 }
 
@@ -189,56 +208,12 @@ async fn nats_a_killed_soketi_configured_node_has_its_members_removed() {
     );
 }
 
-/// NATS-specific: a restart that keeps the JetStream store (the shared
-/// `redis_outage_is_loud_and_recovers_by_itself` restarts it empty). Nodes
-/// report not ready meanwhile, recover by themselves, and nobody is announced twice.
+/// The outage scenarios again with the JetStream store kept through the restart.
 #[tokio::test]
 async fn nats_restart_with_its_store_kept_is_loud_and_recovers_by_itself() {
-    let mut nats = Nats::start().await;
-    let (a, b) = (node(&nats, "n8", "").await, node(&nats, "n8", "").await);
-    let mut one = a.client().await;
-    let mut two = a.client().await;
-    one.subscribe_private("private-local").await;
-    two.subscribe_private("private-local").await;
-    let mut member_a = a.client().await;
-    member_a
-        .subscribe_presence("presence-stay", r#"{"user_id":"a"}"#)
-        .await;
-    let mut member_b = b.client().await;
-    member_b
-        .subscribe_presence("presence-stay", r#"{"user_id":"b"}"#)
-        .await;
-    member_a.expect("pusher_internal:member_added").await;
-    member_b.silent(300).await;
-    nats.stop();
-    wait_ready(&a, false).await;
-    let (status, body) = a.publish("private-local", "e", "1").await;
-    assert_eq!(status, 503, "{body}");
-    one.send(json!({"event":"client-x","channel":"private-local","data":{}}))
-        .await;
-    assert_eq!(two.next().await["event"], "client-x", "local sockets work");
-    nats.restart(true).await;
-    wait_ready(&a, true).await;
-    wait_ready(&b, true).await;
-    member_a.silent(500).await;
-    member_b.silent(50).await;
-    let users = format!("/apps/{APP_ID}/channels/presence-stay/users");
-    let (_, body) = b.api("GET", &users, &[], "").await;
-    assert_eq!(body["users"].as_array().unwrap().len(), 2, "{body}");
-    let mut remote = b.client().await;
-    remote.subscribe_private("private-local").await;
-    assert_eq!(a.publish("private-local", "again", "1").await.0, 200);
-    assert_eq!(remote.next().await["event"], "again");
-    assert_eq!(one.next().await["event"], "again");
-    assert_eq!(two.next().await["event"], "again");
-    // A member who leaves while NATS is away is announced once it is back.
-    nats.stop();
-    wait_ready(&b, false).await;
-    drop(member_b);
-    nats.restart(true).await;
-    wait_ready(&b, true).await;
-    let removed = member_removed_within(&mut member_a, 8000).await;
-    assert_eq!(data(&removed), json!({"user_id":"b"}));
+    let mut kept = KeptStore(Nats::start().await);
+    crate::cluster::redis_outage_is_loud_and_recovers_by_itself(&mut kept).await;
+    crate::cluster::a_member_leaving_during_an_outage_is_announced_after(&mut kept).await;
 }
 
 /// Every shared scenario against one `nats-server -js`.

@@ -2,7 +2,7 @@
 //! (`redis-server --cluster-enabled yes` on free ports, joined by
 //! `redis-cli --cluster create`), and a master failover with one replica each.
 
-use crate::cluster::{self, node, wait_ready, Bus};
+use crate::cluster::{self, node, wait_listening, wait_ready, Bus};
 use crate::support::*;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -63,7 +63,7 @@ impl RedisCluster {
             self.spawn(i);
         }
         for &port in &self.ports {
-            wait_listening(port).await;
+            wait_listening(port, "redis-server").await;
         }
     }
 
@@ -200,19 +200,6 @@ fn cli(port: u16, args: &[&str]) -> String {
         .output()
         .expect("redis-cli must be installed");
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-async fn wait_listening(port: u16) {
-    for _ in 0..500 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("redis-server on {port} did not start");
 }
 
 impl Bus for RedisCluster {
