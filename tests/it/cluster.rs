@@ -612,69 +612,48 @@ pub async fn api_rate_limits_are_shared_by_the_cluster(redis: &mut impl Bus) {
     assert_eq!(a.publish("one", "e", "{}").await.0, 200, "a new second");
 }
 
-/// Every scenario against one `redis-server`.
+/// A `#[tokio::test]` per named scenario of `module`, each on a bus from `start`.
+macro_rules! on_bus {
+    ($start:expr; $module:ident: $($name:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $name() {
+            crate::$module::$name(&mut $start).await;
+        }
+    )*};
+}
+pub(crate) use on_bus;
+
+/// Every shared scenario against one `redis-server`.
 mod on_redis {
     use super::*;
 
-    #[tokio::test]
-    async fn events_and_client_events_cross_nodes_excluding_socket_id() {
-        super::events_and_client_events_cross_nodes_excluding_socket_id(&mut Redis::start().await)
-            .await;
-    }
-
-    #[tokio::test]
-    async fn presence_is_one_member_list_for_the_cluster() {
-        super::presence_is_one_member_list_for_the_cluster(&mut Redis::start().await).await;
-    }
-
-    #[tokio::test]
-    async fn simultaneous_presence_joins_are_announced_once_to_each_socket() {
-        super::simultaneous_presence_joins_are_announced_once_to_each_socket(
-            &mut Redis::start().await,
-        )
-        .await;
-    }
-
-    #[tokio::test]
-    async fn queries_users_cache_and_quota_are_cluster_wide() {
-        super::queries_users_cache_and_quota_are_cluster_wide(&mut Redis::start().await).await;
-    }
-
-    #[tokio::test]
-    async fn prefixes_isolate_clusters_sharing_a_redis() {
-        super::prefixes_isolate_clusters_sharing_a_redis(&mut Redis::start().await).await;
-    }
-
-    #[tokio::test]
-    async fn graceful_shutdown_removes_members_at_once() {
-        super::graceful_shutdown_removes_members_at_once(&mut Redis::start().await).await;
-    }
-
-    #[tokio::test]
-    async fn a_killed_node_has_its_members_removed() {
-        super::a_killed_node_has_its_members_removed(&mut Redis::start().await).await;
-    }
-
-    #[tokio::test]
-    async fn channel_churn_neither_loses_nor_duplicates() {
-        super::channel_churn_neither_loses_nor_duplicates(&mut Redis::start().await).await;
-    }
-
-    #[tokio::test]
-    async fn redis_outage_is_loud_and_recovers_by_itself() {
-        super::redis_outage_is_loud_and_recovers_by_itself(&mut Redis::start().await).await;
-    }
-
-    // Not `a_member_leaving_during_an_outage_is_announced_after`: fails on Redis
-    // (no member_removed within 8 s after Redis is back); runs in `on_nats`.
-
-    #[tokio::test]
-    async fn occupancy_transitions_are_cluster_wide() {
-        super::occupancy_transitions_are_cluster_wide(&mut Redis::start().await).await;
-    }
-
-    #[tokio::test]
-    async fn api_rate_limits_are_shared_by_the_cluster() {
-        super::api_rate_limits_are_shared_by_the_cluster(&mut Redis::start().await).await;
-    }
+    on_bus!(Redis::start().await; cluster:
+        events_and_client_events_cross_nodes_excluding_socket_id,
+        presence_is_one_member_list_for_the_cluster,
+        simultaneous_presence_joins_are_announced_once_to_each_socket,
+        queries_users_cache_and_quota_are_cluster_wide,
+        prefixes_isolate_clusters_sharing_a_redis,
+        graceful_shutdown_removes_members_at_once,
+        a_killed_node_has_its_members_removed,
+        channel_churn_neither_loses_nor_duplicates,
+        redis_outage_is_loud_and_recovers_by_itself,
+        // Not a_member_leaving_during_an_outage_is_announced_after: fails on Redis
+        // (no member_removed within 8 s after Redis is back); runs on NATS.
+        occupancy_transitions_are_cluster_wide,
+        api_rate_limits_are_shared_by_the_cluster,
+    );
+    on_bus!(Redis::start().await; counts:
+        the_count_is_the_clusters,
+        counts_converge_after_an_outage,
+    );
+    on_bus!(Redis::start().await; watchlist:
+        online_and_offline_are_the_clusters,
+        the_online_state_survives_a_restart,
+        a_killed_nodes_users_go_offline,
+    );
+    on_bus!(Redis::start().await; cluster_delivery:
+        deliveries_reach_only_nodes_with_subscribers,
+        churn_never_loses_or_repeats_an_acknowledged_event,
+        first_subscriber_hears_events_published_right_after_its_ack,
+    );
 }

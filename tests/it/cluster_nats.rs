@@ -219,17 +219,9 @@ async fn nats_restart_with_its_store_kept_is_loud_and_recovers_by_itself() {
 /// Every shared scenario against one `nats-server -js`.
 mod on_nats {
     use super::*;
+    use crate::cluster::on_bus;
 
-    macro_rules! on_nats {
-        ($module:ident: $($name:ident),* $(,)?) => {$(
-            #[tokio::test]
-            async fn $name() {
-                crate::$module::$name(&mut Nats::start().await).await;
-            }
-        )*};
-    }
-
-    on_nats!(cluster:
+    on_bus!(Nats::start().await; cluster:
         events_and_client_events_cross_nodes_excluding_socket_id,
         presence_is_one_member_list_for_the_cluster,
         simultaneous_presence_joins_are_announced_once_to_each_socket,
@@ -243,13 +235,16 @@ mod on_nats {
         occupancy_transitions_are_cluster_wide,
         api_rate_limits_are_shared_by_the_cluster,
     );
-    on_nats!(counts: the_count_is_the_clusters, counts_converge_after_an_outage);
-    on_nats!(watchlist:
+    on_bus!(Nats::start().await; counts:
+        the_count_is_the_clusters,
+        counts_converge_after_an_outage,
+    );
+    on_bus!(Nats::start().await; watchlist:
         online_and_offline_are_the_clusters,
         the_online_state_survives_a_restart,
         a_killed_nodes_users_go_offline,
     );
-    on_nats!(cluster_delivery:
+    on_bus!(Nats::start().await; cluster_delivery:
         deliveries_reach_only_nodes_with_subscribers,
         churn_never_loses_or_repeats_an_acknowledged_event,
         first_subscriber_hears_events_published_right_after_its_ack,

@@ -1,6 +1,6 @@
 //! `pusher_internal:subscription_count` for apps with `enable_subscription_count`.
 
-use crate::cluster::{node, wait_ready, Bus, Redis};
+use crate::cluster::{node, wait_ready, Bus};
 use crate::support::*;
 use serde_json::{json, Value};
 
@@ -117,7 +117,7 @@ async fn a_join_storm_is_coalesced_and_ends_on_the_true_count() {
     );
 }
 
-/// Two nodes on `bus` (each bus: `on_redis` here, `on_cluster`, `on_nats`).
+/// Two nodes on `bus` (run on each bus by `on_redis`, `on_cluster`, `on_nats`).
 pub async fn the_count_is_the_clusters(bus: &mut impl Bus) {
     let a = node(&*bus, "sc1", ON).await;
     let b = node(&*bus, "sc1", ON).await;
@@ -161,18 +161,4 @@ pub async fn counts_converge_after_an_outage(redis: &mut impl Bus) {
     wait_ready(&b, true).await;
     count_until(&mut on_a, 3).await;
     count_until(&mut late, 3).await;
-}
-
-mod on_redis {
-    use super::*;
-
-    #[tokio::test]
-    async fn the_count_is_the_clusters() {
-        super::the_count_is_the_clusters(&mut Redis::start().await).await;
-    }
-
-    #[tokio::test]
-    async fn counts_converge_after_an_outage() {
-        super::counts_converge_after_an_outage(&mut Redis::start().await).await;
-    }
 }

@@ -239,17 +239,9 @@ async fn three_masters() -> RedisCluster {
 /// Every scenario of `cluster` against a three-master Redis Cluster.
 mod on_cluster {
     use super::*;
+    use crate::cluster::on_bus;
 
-    macro_rules! on_cluster {
-        ($module:ident: $($name:ident),* $(,)?) => {$(
-            #[tokio::test]
-            async fn $name() {
-                crate::$module::$name(&mut three_masters().await).await;
-            }
-        )*};
-    }
-
-    on_cluster!(cluster:
+    on_bus!(three_masters().await; cluster:
         events_and_client_events_cross_nodes_excluding_socket_id,
         presence_is_one_member_list_for_the_cluster,
         simultaneous_presence_joins_are_announced_once_to_each_socket,
@@ -264,13 +256,16 @@ mod on_cluster {
         occupancy_transitions_are_cluster_wide,
         api_rate_limits_are_shared_by_the_cluster,
     );
-    on_cluster!(counts: the_count_is_the_clusters, counts_converge_after_an_outage);
-    on_cluster!(watchlist:
+    on_bus!(three_masters().await; counts:
+        the_count_is_the_clusters,
+        counts_converge_after_an_outage,
+    );
+    on_bus!(three_masters().await; watchlist:
         online_and_offline_are_the_clusters,
         the_online_state_survives_a_restart,
         a_killed_nodes_users_go_offline,
     );
-    on_cluster!(cluster_delivery:
+    on_bus!(three_masters().await; cluster_delivery:
         deliveries_reach_only_nodes_with_subscribers,
         churn_never_loses_or_repeats_an_acknowledged_event,
         first_subscriber_hears_events_published_right_after_its_ack,

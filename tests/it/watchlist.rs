@@ -1,6 +1,6 @@
 //! Watchlist events for apps with `enable_watchlist_events`.
 
-use crate::cluster::{node, node_process, wait_ready, Bus, Redis};
+use crate::cluster::{node, node_process, wait_ready, Bus};
 use crate::support::*;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -89,7 +89,7 @@ async fn no_watchlist_events_without_the_flag() {
     watcher.silent(300).await;
 }
 
-/// Two nodes on `bus` (each bus: `on_redis` here, `on_cluster`, `on_nats`).
+/// Two nodes on `bus` (run on each bus by `on_redis`, `on_cluster`, `on_nats`).
 pub async fn online_and_offline_are_the_clusters(bus: &mut impl Bus) {
     let a = node(&*bus, "wl1", ON).await;
     let b = node(&*bus, "wl1", ON).await;
@@ -162,23 +162,4 @@ pub async fn a_killed_nodes_users_go_offline(bus: &mut impl Bus) {
     };
     assert_eq!(events, offline(&["d"]));
     assert!(t.elapsed() < Duration::from_secs(10));
-}
-
-mod on_redis {
-    use super::*;
-
-    #[tokio::test]
-    async fn online_and_offline_are_the_clusters() {
-        super::online_and_offline_are_the_clusters(&mut Redis::start().await).await;
-    }
-
-    #[tokio::test]
-    async fn the_online_state_survives_a_restart() {
-        super::the_online_state_survives_a_restart(&mut Redis::start().await).await;
-    }
-
-    #[tokio::test]
-    async fn a_killed_nodes_users_go_offline() {
-        super::a_killed_nodes_users_go_offline(&mut Redis::start().await).await;
-    }
 }
