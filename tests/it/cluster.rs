@@ -623,37 +623,46 @@ macro_rules! on_bus {
 }
 pub(crate) use on_bus;
 
+/// Every shared scenario, one `#[tokio::test]` each, on a bus from `start`.
+/// (`a_member_leaving_during_an_outage_is_announced_after` is not here: it fails
+/// on Redis and Redis Cluster, no member_removed within 8 s after the bus is
+/// back; `cluster_nats::on_nats` runs it.)
+macro_rules! every_scenario {
+    ($start:expr) => {
+        crate::cluster::on_bus!($start; cluster:
+            events_and_client_events_cross_nodes_excluding_socket_id,
+            presence_is_one_member_list_for_the_cluster,
+            simultaneous_presence_joins_are_announced_once_to_each_socket,
+            queries_users_cache_and_quota_are_cluster_wide,
+            prefixes_isolate_clusters_sharing_a_redis,
+            graceful_shutdown_removes_members_at_once,
+            a_killed_node_has_its_members_removed,
+            channel_churn_neither_loses_nor_duplicates,
+            redis_outage_is_loud_and_recovers_by_itself,
+            occupancy_transitions_are_cluster_wide,
+            api_rate_limits_are_shared_by_the_cluster,
+        );
+        crate::cluster::on_bus!($start; counts:
+            the_count_is_the_clusters,
+            counts_converge_after_an_outage,
+        );
+        crate::cluster::on_bus!($start; watchlist:
+            online_and_offline_are_the_clusters,
+            the_online_state_survives_a_restart,
+            a_killed_nodes_users_go_offline,
+        );
+        crate::cluster::on_bus!($start; cluster_delivery:
+            deliveries_reach_only_nodes_with_subscribers,
+            churn_never_loses_or_repeats_an_acknowledged_event,
+            first_subscriber_hears_events_published_right_after_its_ack,
+        );
+    };
+}
+pub(crate) use every_scenario;
+
 /// Every shared scenario against one `redis-server`.
 mod on_redis {
     use super::*;
 
-    on_bus!(Redis::start().await; cluster:
-        events_and_client_events_cross_nodes_excluding_socket_id,
-        presence_is_one_member_list_for_the_cluster,
-        simultaneous_presence_joins_are_announced_once_to_each_socket,
-        queries_users_cache_and_quota_are_cluster_wide,
-        prefixes_isolate_clusters_sharing_a_redis,
-        graceful_shutdown_removes_members_at_once,
-        a_killed_node_has_its_members_removed,
-        channel_churn_neither_loses_nor_duplicates,
-        redis_outage_is_loud_and_recovers_by_itself,
-        // Not a_member_leaving_during_an_outage_is_announced_after: fails on Redis
-        // (no member_removed within 8 s after Redis is back); runs on NATS.
-        occupancy_transitions_are_cluster_wide,
-        api_rate_limits_are_shared_by_the_cluster,
-    );
-    on_bus!(Redis::start().await; counts:
-        the_count_is_the_clusters,
-        counts_converge_after_an_outage,
-    );
-    on_bus!(Redis::start().await; watchlist:
-        online_and_offline_are_the_clusters,
-        the_online_state_survives_a_restart,
-        a_killed_nodes_users_go_offline,
-    );
-    on_bus!(Redis::start().await; cluster_delivery:
-        deliveries_reach_only_nodes_with_subscribers,
-        churn_never_loses_or_repeats_an_acknowledged_event,
-        first_subscriber_hears_events_published_right_after_its_ack,
-    );
+    every_scenario!(Redis::start().await);
 }

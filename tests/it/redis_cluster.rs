@@ -239,37 +239,9 @@ async fn three_masters() -> RedisCluster {
 /// Every scenario of `cluster` against a three-master Redis Cluster.
 mod on_cluster {
     use super::*;
-    use crate::cluster::on_bus;
+    use crate::cluster::every_scenario;
 
-    on_bus!(three_masters().await; cluster:
-        events_and_client_events_cross_nodes_excluding_socket_id,
-        presence_is_one_member_list_for_the_cluster,
-        simultaneous_presence_joins_are_announced_once_to_each_socket,
-        queries_users_cache_and_quota_are_cluster_wide,
-        prefixes_isolate_clusters_sharing_a_redis,
-        graceful_shutdown_removes_members_at_once,
-        a_killed_node_has_its_members_removed,
-        channel_churn_neither_loses_nor_duplicates,
-        redis_outage_is_loud_and_recovers_by_itself,
-        // Not a_member_leaving_during_an_outage_is_announced_after: fails on Redis
-        // (no member_removed within 8 s after the cluster is back); runs on NATS.
-        occupancy_transitions_are_cluster_wide,
-        api_rate_limits_are_shared_by_the_cluster,
-    );
-    on_bus!(three_masters().await; counts:
-        the_count_is_the_clusters,
-        counts_converge_after_an_outage,
-    );
-    on_bus!(three_masters().await; watchlist:
-        online_and_offline_are_the_clusters,
-        the_online_state_survives_a_restart,
-        a_killed_nodes_users_go_offline,
-    );
-    on_bus!(three_masters().await; cluster_delivery:
-        deliveries_reach_only_nodes_with_subscribers,
-        churn_never_loses_or_repeats_an_acknowledged_event,
-        first_subscriber_hears_events_published_right_after_its_ack,
-    );
+    every_scenario!(three_masters().await);
 }
 
 /// The webhook queue on the cluster the adapter uses: a job taken by a node
