@@ -1,8 +1,9 @@
 //! Where deliveries go: a node hears a channel only while it has subscribers to
 //! it, and subscription churn never loses or repeats an acknowledged event.
-//! Scenarios over a [`Bus`]; `on_redis` here, `redis_cluster::on_cluster` too.
+//! Scenarios over a [`Bus`], run by `cluster::on_redis`,
+//! `redis_cluster::on_cluster` and `cluster_nats::on_nats`.
 
-use crate::cluster::{cluster_toml, eventually, node, Bus, Redis};
+use crate::cluster::{cluster_toml, eventually, node, Bus};
 use crate::support::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -29,10 +30,10 @@ pub async fn deliveries_reach_only_nodes_with_subscribers(redis: &mut impl Bus) 
         node(bus, "t10", "").await,
         node(bus, "t10", "").await,
     );
-    let subject = format!("t10#{APP_ID}#news");
+    let subject = bus.channel_subject("t10", APP_ID, "news");
     assert_eq!(bus.listeners(&subject), 0, "nobody subscribed yet");
     assert_eq!(
-        bus.listeners("t10#bus"),
+        bus.listeners(&bus.node_subject("t10")),
         3,
         "every node hears the node-wide subject"
     );
@@ -146,7 +147,7 @@ pub async fn first_subscriber_hears_events_published_right_after_its_ack(redis: 
             .await
             .unwrap();
         // Asked of Redis before this (current-thread) runtime runs anything else.
-        let subject = format!("t12#{APP_ID}#{channel}");
+        let subject = redis.channel_subject("t12", APP_ID, &channel);
         assert_eq!(
             redis.listeners(&subject),
             1,
@@ -167,27 +168,4 @@ pub async fn first_subscriber_hears_events_published_right_after_its_ack(redis: 
         missed.is_empty(),
         "events lost right after subscribe: {missed:?}"
     );
-}
-
-/// Every scenario against one `redis-server`.
-mod on_redis {
-    use super::*;
-
-    #[tokio::test]
-    async fn deliveries_reach_only_nodes_with_subscribers() {
-        super::deliveries_reach_only_nodes_with_subscribers(&mut Redis::start().await).await;
-    }
-
-    #[tokio::test]
-    async fn churn_never_loses_or_repeats_an_acknowledged_event() {
-        super::churn_never_loses_or_repeats_an_acknowledged_event(&mut Redis::start().await).await;
-    }
-
-    #[tokio::test]
-    async fn first_subscriber_hears_events_published_right_after_its_ack() {
-        super::first_subscriber_hears_events_published_right_after_its_ack(
-            &mut Redis::start().await,
-        )
-        .await;
-    }
 }

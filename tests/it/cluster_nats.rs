@@ -1,18 +1,21 @@
 //! Several nodes joined through a real `nats-server -js` started on a free port
-//! with its own JetStream store directory.
+//! with its own JetStream store directory. The shared scenarios run here in
+//! `on_nats`; only what is NATS-specific is written in this file.
 
-use crate::cluster::{eventually, start_of_a_second, wait_ready};
-use crate::counts::{count_until, next_count};
+use crate::cluster::{member_removed_within, node, wait_listening, wait_ready, Bus, Killed};
 use crate::support::*;
 use crate::watchlist::{offline, online, watch_events};
 use serde_json::json;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A `nats-server` with JetStream on a free port, killed on drop.
+/// A `nats-server` with JetStream on a free port (and its monitoring endpoint
+/// on another), killed on drop.
 pub struct Nats {
     pub port: u16,
+    monitor: u16,
     store: PathBuf,
     child: Option<Child>,
 }
@@ -23,6 +26,7 @@ impl Nats {
         let store = std::env::temp_dir().join(format!("herald-nats-{port}-{}", std::process::id()));
         let mut n = Nats {
             port,
+            monitor: free_port(),
             store,
             child: None,
         };
@@ -49,6 +53,7 @@ impl Nats {
         }
         let child = Command::new("nats-server")
             .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-m", &self.monitor.to_string()])
             .arg("-sd")
             .arg(&self.store)
             .stdout(Stdio::null())
@@ -56,16 +61,7 @@ impl Nats {
             .spawn()
             .expect("nats-server must be installed (make test installs it)");
         self.child = Some(child);
-        for _ in 0..500 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("nats-server did not start");
+        wait_listening(self.port, "nats-server").await;
     }
 }
 
@@ -76,29 +72,81 @@ impl Drop for Nats {
     }
 }
 
-fn nats_toml(nats: &Nats, prefix: &str, app: &str, port: u16) -> String {
-    format!(
-        "[server]\nhost='127.0.0.1'\nport={port}\nadapter='nats'\nnats_servers=['{}']\nnats_prefix='{prefix}'\n\
-         [[apps]]\nid='{APP_ID}'\nkey='{KEY}'\nsecret='{SECRET}'\nenable_client_messages=true\n{app}\n",
-        nats.server()
-    )
+impl Bus for Nats {
+    fn server_toml(&self) -> String {
+        format!("adapter='nats'\nnats_servers=['{}']\n", self.server())
+    }
+    fn stop(&mut self) {
+        Nats::stop(self)
+    }
+    async fn restart(&mut self) {
+        Nats::restart(self, false).await
+    }
+    /// Connections with a subscription to exactly `subject`, from `/connz?subs=1`.
+    fn listeners(&self, subject: &str) -> usize {
+        let connz = self.monitoring("/connz?subs=1&limit=10000");
+        let conns = connz["connections"].as_array().cloned().unwrap_or_default();
+        conns
+            .iter()
+            .filter(|c| {
+                let subs = c["subscriptions_list"].as_array();
+                subs.is_some_and(|s| s.iter().any(|x| x == subject))
+            })
+            .count()
+    }
+    fn prefix_toml(&self, prefix: &str) -> String {
+        format!("nats_prefix='{prefix}'\n")
+    }
+    /// Test names are plain subject tokens (no `=XX` escapes needed).
+    fn channel_subject(&self, prefix: &str, app: &str, channel: &str) -> String {
+        format!("{prefix}.c.{app}.{channel}")
+    }
+    fn node_subject(&self, prefix: &str) -> String {
+        format!("{prefix}.a.>")
+    }
+    fn may_announce_after_the_list(&self) -> bool {
+        false
+    }
 }
 
-async fn node(nats: &Nats, prefix: &str, app: &str) -> Server {
-    let server = Server::from_toml(&nats_toml(nats, prefix, app, 0)).await;
-    wait_ready(&server, true).await;
-    server
+/// NATS-specific: the same server restarted with its JetStream store kept (the
+/// plain [`Nats`] restarts empty, as Redis does without persistence).
+pub struct KeptStore(Nats);
+
+impl Bus for KeptStore {
+    fn server_toml(&self) -> String {
+        self.0.server_toml()
+    }
+    fn stop(&mut self) {
+        self.0.stop()
+    }
+    async fn restart(&mut self) {
+        self.0.restart(true).await
+    }
+    fn listeners(&self, subject: &str) -> usize {
+        self.0.listeners(subject)
+    }
+    fn prefix_toml(&self, prefix: &str) -> String {
+        self.0.prefix_toml(prefix)
+    }
+    fn may_announce_after_the_list(&self) -> bool {
+        false
+    }
 }
 
-async fn pair(nats: &Nats, prefix: &str, app: &str) -> (Server, Server) {
-    (node(nats, prefix, app).await, node(nats, prefix, app).await)
+impl Nats {
+    /// A JSON answer of the monitoring endpoint (blocking, like `redis-cli`).
+    fn monitoring(&self, path: &str) -> serde_json::Value {
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", self.monitor)).unwrap();
+        write!(conn, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+        let mut text = String::new();
+        conn.read_to_string(&mut text).unwrap();
+        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
+    }
 }
 
 /// A herald process configured only through Soketi's variables, as a Soketi user would.
-fn soketi_process(nats: &Nats, prefix: &str, port: u16) -> Child {
-    soketi_command(nats, prefix, port).spawn().unwrap()
-}
-
 fn soketi_command(nats: &Nats, prefix: &str, port: u16) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
     command
@@ -113,242 +161,43 @@ fn soketi_command(nats: &Nats, prefix: &str, port: u16) -> Command {
         .env("SOKETI_DEFAULT_APP_ID", APP_ID)
         .env("SOKETI_DEFAULT_APP_KEY", KEY)
         .env("SOKETI_DEFAULT_APP_SECRET", SECRET)
+        .env("SOKETI_DEFAULT_APP_ENABLE_WATCHLIST_EVENTS", "true")
         .env("HERALD_LOG", "error")
         .stdout(Stdio::null());
     command
 }
 
-#[tokio::test]
-async fn nats_events_cross_nodes_in_order_excluding_socket_id() {
-    let nats = Nats::start().await;
-    let (a, b) = pair(&nats, "n1", "").await;
-    let mut on_a = a.client().await;
-    let mut on_b = b.client().await;
-    on_a.subscribe_private("private-room").await;
-    // Published right after subscription_succeeded on the other node: must arrive.
-    on_b.subscribe_private("private-room").await;
-    for i in 0..20 {
-        a.publish("private-room", "seq", &i.to_string()).await;
-    }
-    for i in 0..20 {
-        assert_eq!(
-            on_b.next().await["data"],
-            i.to_string(),
-            "order on the remote node"
-        );
-        assert_eq!(on_a.next().await["data"], i.to_string());
-    }
-    let body = json!({"name":"e","data":"x","channel":"private-room","socket_id":on_b.socket_id})
-        .to_string();
-    let events = format!("/apps/{APP_ID}/events");
-    assert_eq!(a.api("POST", &events, &[], &body).await.0, 200);
-    assert_eq!(on_a.next().await["event"], "e");
-    on_b.silent(300).await;
-    on_a.send(json!({"event":"client-typing","channel":"private-room","data":{"x":1}}))
-        .await;
-    assert_eq!(on_b.next().await["event"], "client-typing");
-    on_a.silent(200).await;
-}
-
-/// A node's subscription to a channel's subject ends with its last subscriber
-/// and starts again with the next one, which then gets every event published
-/// after its `subscription_succeeded`, exactly once.
-#[tokio::test]
-async fn nats_channel_churn_neither_loses_nor_duplicates() {
-    let nats = Nats::start().await;
-    let (a, b) = pair(&nats, "n2", "").await;
-    for round in 0..5 {
-        let mut on_b = b.client().await;
-        on_b.subscribe("churn").await;
-        a.publish("churn", "e", &round.to_string()).await;
-        assert_eq!(on_b.next().await["data"], round.to_string());
-        on_b.silent(100).await;
-        on_b.send(json!({"event":"pusher:unsubscribe","data":{"channel":"churn"}}))
-            .await;
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        a.publish("churn", "e", "after-leaving").await;
-        on_b.silent(150).await;
-    }
-}
-
-#[tokio::test]
-async fn nats_presence_is_one_member_list_for_the_cluster() {
-    let nats = Nats::start().await;
-    let (a, b) = pair(&nats, "n3", "").await;
-    let mut watcher = a.client().await;
-    let ok = watcher
-        .subscribe_presence("presence-room", r#"{"user_id":"w"}"#)
-        .await;
-    assert_eq!(data(&ok)["presence"]["count"], 1);
-    let mut tab1 = b.client().await;
-    let u = r#"{"user_id":"u","user_info":{"n":1}}"#;
-    let ok = tab1.subscribe_presence("presence-room", u).await;
-    assert_eq!(data(&ok)["presence"]["count"], 2, "{ok}");
-    let added = watcher.expect("pusher_internal:member_added").await;
-    assert_eq!(data(&added), json!({"user_id":"u","user_info":{"n":1}}));
-    let mut tab2 = a.client().await;
-    let ok = tab2.subscribe_presence("presence-room", u).await;
-    assert_eq!(data(&ok)["presence"]["count"], 2);
-    watcher.silent(300).await;
-    let users = format!("/apps/{APP_ID}/channels/presence-room/users");
-    for n in [&a, &b] {
-        let (_, body) = n.api("GET", &users, &[], "").await;
-        assert_eq!(body["users"].as_array().unwrap().len(), 2, "{body}");
-    }
-    let info = format!("/apps/{APP_ID}/channels/presence-room");
-    let want = json!({"occupied":true,"user_count":2,"subscription_count":3});
-    eventually(|| async {
-        let q = [("info", "user_count,subscription_count")];
-        b.api("GET", &info, &q, "").await.1 == want
-    })
-    .await;
-    drop(tab1);
-    watcher.silent(400).await;
-    drop(tab2);
-    let removed = watcher.expect("pusher_internal:member_removed").await;
-    assert_eq!(data(&removed), json!({"user_id":"u"}));
-}
-
-/// Many users join one presence channel at once over two nodes: each socket
-/// learns every member exactly once (from its list or from `member_added`).
-#[tokio::test]
-async fn nats_simultaneous_presence_joins_are_announced_once_to_each_socket() {
-    let nats = Nats::start().await;
-    let (a, b) = pair(&nats, "n4", "").await;
-    let channel = "presence-storm";
-    let mut clients = Vec::new();
-    for i in 0..30 {
-        clients.push(if i % 2 == 0 {
-            a.client().await
-        } else {
-            b.client().await
-        });
-    }
-    for (i, c) in clients.iter_mut().enumerate() {
-        let data = format!(r#"{{"user_id":"u{i}"}}"#);
-        let auth = channel_auth(&c.socket_id, channel, Some(&data));
-        c.send(json!({"event":"pusher:subscribe","data":{"auth":auth,"channel":channel,"channel_data":data}}))
-            .await;
-    }
-    let everyone: std::collections::BTreeSet<String> = (0..30).map(|i| format!("u{i}")).collect();
-    tokio::time::sleep(Duration::from_millis(3000)).await;
-    for (i, c) in clients.iter_mut().enumerate() {
-        let mut known = std::collections::BTreeSet::new();
-        while let Seen::Frame(f) = c.next_within(200).await {
-            let d = data(&f);
-            match f["event"].as_str().unwrap() {
-                "pusher_internal:subscription_succeeded" => {
-                    for id in d["presence"]["ids"].as_array().unwrap() {
-                        known.insert(id.as_str().unwrap().to_string());
-                    }
-                }
-                "pusher_internal:member_added" => {
-                    let id = d["user_id"].as_str().unwrap().to_string();
-                    assert!(known.insert(id.clone()), "u{i} was told twice about {id}");
-                }
-                "pusher:ping" => {}
-                other => panic!("unexpected {other}"),
-            }
-        }
-        assert_eq!(known, everyone, "u{i} does not know every member");
-    }
-}
-
-#[tokio::test]
-async fn nats_queries_users_cache_and_quota_are_cluster_wide() {
-    let nats = Nats::start().await;
-    let (a, b) = pair(&nats, "n5", "max_connections = 2").await;
-    let mut on_b = b.client().await;
-    on_b.subscribe("news").await;
-    let channels = format!("/apps/{APP_ID}/channels");
-    eventually(|| async {
-        let (_, body) = a
-            .api("GET", &channels, &[("info", "subscription_count")], "")
-            .await;
-        body == json!({"channels":{"news":{"subscription_count":1}}})
-    })
-    .await;
-    on_b.sign_in(r#"{"id":"7"}"#).await;
-    a.publish("#server-to-user-7", "dm", "\"hi\"").await;
-    assert_eq!(on_b.next().await["event"], "dm");
-    a.publish("cache-board", "score", "\"3\"").await;
-    let mut reader = b.client().await;
-    reader.subscribe("cache-board").await;
-    assert_eq!(reader.next().await["data"], "\"3\"");
-    // Two sockets exist on b: once a has seen b's heartbeat, a refuses a third.
-    tokio::time::sleep(Duration::from_millis(2200)).await;
-    let mut refused = a.raw_client(KEY).await;
-    assert_eq!(refused.expect("pusher:error").await["data"]["code"], 4004);
-    let terminate = format!("/apps/{APP_ID}/users/7/terminate_connections");
-    assert_eq!(a.api("POST", &terminate, &[], "{}").await.0, 200);
-    assert_eq!(on_b.closed().await, Some(4009));
-}
-
-#[tokio::test]
-async fn nats_prefixes_isolate_clusters_sharing_a_server() {
-    let nats = Nats::start().await;
-    let (a, b) = (
-        node(&nats, "site-a", "").await,
-        node(&nats, "site-b", "").await,
-    );
-    let mut on_b = b.client().await;
-    on_b.subscribe("shared-name").await;
-    a.publish("shared-name", "e", "1").await;
-    on_b.silent(300).await;
-}
-
-#[tokio::test]
-async fn nats_graceful_shutdown_removes_members_at_once() {
-    let nats = Nats::start().await;
-    let (a, mut b) = pair(&nats, "n6", "").await;
-    let mut watcher = a.client().await;
-    watcher
-        .subscribe_presence("presence-x", r#"{"user_id":"w"}"#)
-        .await;
-    let mut leaving = b.client().await;
-    leaving
-        .subscribe_presence("presence-x", r#"{"user_id":"l"}"#)
-        .await;
-    watcher.expect("pusher_internal:member_added").await;
-    let t = Instant::now();
-    b.stop();
-    let removed = watcher.expect("pusher_internal:member_removed").await;
-    assert_eq!(data(&removed), json!({"user_id":"l"}));
-    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
-}
-
-/// A node started from Soketi's variables alone joins the cluster; killed with
-/// SIGKILL, its members are removed and announced within 10 s.
+/// NATS-specific: a node started from Soketi's NATS variables alone joins the
+/// cluster; killed with SIGKILL, its member is removed and its user goes offline
+/// (`cluster::a_killed_node_has_its_members_removed` covers a TOML-configured node).
 #[tokio::test]
 async fn nats_a_killed_soketi_configured_node_has_its_members_removed() {
     let nats = Nats::start().await;
-    let a = node(&nats, "n7", "").await;
+    let a = node(&nats, "n7", crate::watchlist::ON).await;
     let port = free_port();
-    let mut child = soketi_process(&nats, "n7", port);
+    let mut child = Killed(soketi_command(&nats, "n7", port).spawn().unwrap());
     let b = Server::external(format!("127.0.0.1:{port}").parse().unwrap());
     wait_ready(&b, true).await;
-    let mut watcher = a.client().await;
-    watcher
-        .subscribe_presence("presence-k", r#"{"user_id":"w"}"#)
-        .await;
     let mut doomed = b.client().await;
+    doomed.sign_in(r#"{"id":"d"}"#).await;
     doomed
         .subscribe_presence("presence-k", r#"{"user_id":"d"}"#)
         .await;
-    watcher.expect("pusher_internal:member_added").await;
+    let mut watcher = a.client().await;
+    watcher.sign_in(r#"{"id":"w","watchlist":["d"]}"#).await;
+    assert_eq!(watch_events(&mut watcher).await, online(&["d"]));
+    let mut member = a.client().await;
+    member
+        .subscribe_presence("presence-k", r#"{"user_id":"w"}"#)
+        .await;
     a.publish("presence-k", "hello", "1").await;
     assert_eq!(doomed.expect("hello").await["data"], "1");
     let t = Instant::now();
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let removed = loop {
-        match watcher.next_within(12_000).await {
-            Seen::Frame(f) if f["event"] == "pusher_internal:member_removed" => break f,
-            Seen::Frame(_) => continue,
-            other => panic!("no member_removed after kill: {other:?}"),
-        }
-    };
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let removed = member_removed_within(&mut member, 12_000).await;
     assert_eq!(data(&removed), json!({"user_id":"d"}));
+    assert_eq!(watch_events(&mut watcher).await, offline(&["d"]));
     let elapsed = t.elapsed();
     eprintln!("killed node cleaned up after {elapsed:?}");
     assert!(elapsed < Duration::from_secs(10));
@@ -359,288 +208,20 @@ async fn nats_a_killed_soketi_configured_node_has_its_members_removed() {
     );
 }
 
-/// A NATS restart, with its JetStream store kept and then with it lost: nodes
-/// report not ready meanwhile, recover by themselves, and the member list is
-/// rebuilt without announcing anyone twice.
+/// The outage scenarios again with the JetStream store kept through the restart.
 #[tokio::test]
-async fn nats_outage_is_loud_and_recovers_by_itself() {
-    let mut nats = Nats::start().await;
-    let (a, b) = pair(&nats, "n8", "").await;
-    let mut one = a.client().await;
-    let mut two = a.client().await;
-    one.subscribe_private("private-local").await;
-    two.subscribe_private("private-local").await;
-    let mut member_a = a.client().await;
-    member_a
-        .subscribe_presence("presence-stay", r#"{"user_id":"a"}"#)
-        .await;
-    let mut member_b = b.client().await;
-    member_b
-        .subscribe_presence("presence-stay", r#"{"user_id":"b"}"#)
-        .await;
-    member_a.expect("pusher_internal:member_added").await;
-    member_b.silent(300).await;
-    for keep_store in [true, false] {
-        nats.stop();
-        wait_ready(&a, false).await;
-        let (status, body) = a.publish("private-local", "e", "1").await;
-        assert_eq!(status, 503, "{body}");
-        one.send(json!({"event":"client-x","channel":"private-local","data":{}}))
-            .await;
-        assert_eq!(
-            two.next().await["event"],
-            "client-x",
-            "local sockets keep working"
-        );
-        nats.restart(keep_store).await;
-        wait_ready(&a, true).await;
-        wait_ready(&b, true).await;
-        member_a.silent(500).await;
-        member_b.silent(50).await;
-        let users = format!("/apps/{APP_ID}/channels/presence-stay/users");
-        let (_, body) = b.api("GET", &users, &[], "").await;
-        assert_eq!(
-            body["users"].as_array().unwrap().len(),
-            2,
-            "store kept: {keep_store}: {body}"
-        );
-        let mut on_b = b.client().await;
-        on_b.subscribe("after").await;
-        assert_eq!(a.publish("after", "back", "1").await.0, 200);
-        assert_eq!(
-            on_b.next().await["event"],
-            "back",
-            "store kept: {keep_store}"
-        );
-        // The channel subscribed before the outage delivers again too.
-        let mut remote = b.client().await;
-        remote.subscribe_private("private-local").await;
-        assert_eq!(a.publish("private-local", "again", "1").await.0, 200);
-        assert_eq!(remote.next().await["event"], "again");
-        assert_eq!(one.next().await["event"], "again");
-        assert_eq!(two.next().await["event"], "again");
-    }
-    // A member who leaves while NATS is away is announced once it is back.
-    nats.stop();
-    wait_ready(&b, false).await;
-    drop(member_b);
-    nats.restart(true).await;
-    wait_ready(&b, true).await;
-    let removed = loop {
-        match member_a.next_within(8000).await {
-            Seen::Frame(f) if f["event"] == "pusher_internal:member_removed" => break f,
-            Seen::Frame(_) => continue,
-            other => panic!("no member_removed after the outage: {other:?}"),
-        }
-    };
-    assert_eq!(data(&removed), json!({"user_id":"b"}));
+async fn nats_restart_with_its_store_kept_is_loud_and_recovers_by_itself() {
+    let mut kept = KeptStore(Nats::start().await);
+    crate::cluster::redis_outage_is_loud_and_recovers_by_itself(&mut kept).await;
+    crate::cluster::a_member_leaving_during_an_outage_is_announced_after(&mut kept).await;
 }
 
-/// `occupied` and `vacated` (what occupancy webhooks fire from) are cluster-wide transitions.
-#[tokio::test]
-async fn nats_occupancy_transitions_are_cluster_wide() {
-    use herald::socket::{Liveness, Sink, SocketId};
-    let nats = Nats::start().await;
-    let mk = || {
-        let text = nats_toml(&nats, "n9", "", 0);
-        let cfg = herald::config::RawConfig::parse_toml("t", &text)
-            .unwrap()
-            .build()
-            .unwrap();
-        herald::node::Node::new(cfg).unwrap()
-    };
-    let (a, b) = (mk(), mk());
-    for n in [&a, &b] {
-        eventually(|| async { n.is_ready() }).await;
-    }
-    let (app_a, app_b) = (
-        a.adapter.app(APP_ID).unwrap(),
-        b.adapter.app(APP_ID).unwrap(),
-    );
-    let s1 = Sink::new(SocketId::new(1, 1), 8, Liveness::new(None));
-    let s2 = Sink::new(SocketId::new(2, 2), 8, Liveness::new(None));
-    let first = a
-        .adapter
-        .subscribe(&app_a, "room", &s1, None)
-        .await
-        .unwrap();
-    assert!(first.occupied, "first subscriber in the cluster");
-    let second = b
-        .adapter
-        .subscribe(&app_b, "room", &s2, None)
-        .await
-        .unwrap();
-    assert!(!second.occupied, "already occupied on another node");
-    let left = a.adapter.unsubscribe(&app_a, "room", 1).await.unwrap();
-    assert!(!left.vacated, "still a subscriber on node b");
-    let left = b.adapter.unsubscribe(&app_b, "room", 2).await.unwrap();
-    assert!(left.vacated, "last subscriber in the cluster");
-}
+/// Every shared scenario against one `nats-server -js`.
+mod on_nats {
+    use super::*;
+    use crate::cluster::{every_scenario, on_bus};
 
-#[tokio::test]
-async fn nats_api_rate_limits_are_shared_by_the_cluster() {
-    let nats = Nats::start().await;
-    let limits = "max_backend_events_per_sec = 3\nmax_read_req_per_sec = 2";
-    let (a, b) = pair(&nats, "n10", limits).await;
-    let events = format!("/apps/{APP_ID}/events");
-    let body = r#"{"name":"e","channels":["one","two"],"data":"{}"}"#;
-    start_of_a_second().await;
-    assert_eq!(
-        a.api("POST", &events, &[], body).await.0,
-        200,
-        "2 of 3 points"
-    );
-    let (status, answer) = b.api("POST", &events, &[], body).await;
-    assert_eq!(status, 429, "{answer}");
-    assert_eq!(
-        b.publish("one", "e", "{}").await.0,
-        200,
-        "the last point, through B"
-    );
-    let channels = format!("/apps/{APP_ID}/channels");
-    assert_eq!(a.api("GET", &channels, &[], "").await.0, 200);
-    assert_eq!(b.api("GET", &channels, &[], "").await.0, 200);
-    assert_eq!(a.api("GET", &channels, &[], "").await.0, 429);
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    assert_eq!(a.publish("one", "e", "{}").await.0, 200, "a new second");
-}
-
-#[tokio::test]
-async fn nats_the_subscription_count_is_the_clusters() {
-    let nats = Nats::start().await;
-    let (a, b) = pair(&nats, "n10", crate::counts::ON).await;
-    let mut on_a = a.client().await;
-    on_a.subscribe("room").await;
-    assert_eq!(next_count(&mut on_a).await, 1);
-    let mut on_b = b.client().await;
-    on_b.subscribe("room").await;
-    assert_eq!(count_until(&mut on_b, 2).await, 1, "b's first count is 2");
-    assert_eq!(next_count(&mut on_a).await, 2);
-    let mut on_b2 = b.client().await;
-    on_b2.subscribe("room").await;
-    assert_eq!(next_count(&mut on_a).await, 3);
-    assert_eq!(next_count(&mut on_b).await, 3);
-    on_b2
-        .send(json!({"event":"pusher:unsubscribe","data":{"channel":"room"}}))
-        .await;
-    assert_eq!(next_count(&mut on_a).await, 2);
-    assert_eq!(next_count(&mut on_b).await, 2);
-    drop(on_b);
-    let frames = count_until(&mut on_a, 1).await;
-    assert!(frames <= 2, "{frames} frames from 3 to 1");
-    on_a.silent(500).await;
-}
-
-#[tokio::test]
-async fn nats_watchlist_online_and_offline_are_the_clusters() {
-    let nats = Nats::start().await;
-    let (a, b) = pair(&nats, "n11", crate::watchlist::ON).await;
-    let mut early = b.client().await;
-    early.sign_in(r#"{"id":"e"}"#).await;
-    let mut watcher = a.client().await;
-    watcher.sign_in(r#"{"id":"w","watchlist":["e","x"]}"#).await;
-    assert_eq!(
-        watch_events(&mut watcher).await,
-        json!([{"name":"online","user_ids":["e"]},{"name":"offline","user_ids":["x"]}])
-    );
-    let mut x_on_b = b.client().await;
-    x_on_b.sign_in(r#"{"id":"x"}"#).await;
-    assert_eq!(watch_events(&mut watcher).await, online(&["x"]));
-    let mut x_on_a = a.client().await;
-    x_on_a.sign_in(r#"{"id":"x"}"#).await;
-    watcher.silent(300).await;
-    drop(x_on_b);
-    watcher.silent(300).await;
-    drop(x_on_a);
-    assert_eq!(watch_events(&mut watcher).await, offline(&["x"]));
-    drop(early);
-    assert_eq!(watch_events(&mut watcher).await, offline(&["e"]));
-}
-
-/// A child process killed on drop (also when an assertion fails first).
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A node killed without goodbye: its signed-in user goes offline for the
-/// watchers elsewhere once the node is purged.
-#[tokio::test]
-async fn nats_a_killed_nodes_users_go_offline() {
-    let nats = Nats::start().await;
-    let a = node(&nats, "n12", crate::watchlist::ON).await;
-    let port = free_port();
-    let mut command = soketi_command(&nats, "n12", port);
-    command.env("SOKETI_DEFAULT_APP_ENABLE_WATCHLIST_EVENTS", "true");
-    let mut child = Killed(command.spawn().unwrap());
-    let b = Server::external(format!("127.0.0.1:{port}").parse().unwrap());
-    wait_ready(&b, true).await;
-    let mut doomed = b.client().await;
-    doomed.sign_in(r#"{"id":"d"}"#).await;
-    let mut watcher = a.client().await;
-    watcher.sign_in(r#"{"id":"w","watchlist":["d"]}"#).await;
-    assert_eq!(watch_events(&mut watcher).await, online(&["d"]));
-    let t = Instant::now();
-    child.0.kill().unwrap();
-    child.0.wait().unwrap();
-    let events = loop {
-        match watcher.next_within(12_000).await {
-            Seen::Frame(f) if f["event"] == "pusher_internal:watchlist_events" => {
-                break f["data"]["events"].clone()
-            }
-            Seen::Frame(_) => continue,
-            other => panic!("no offline after kill: {other:?}"),
-        }
-    };
-    assert_eq!(events, offline(&["d"]));
-    assert!(t.elapsed() < Duration::from_secs(10));
-}
-
-/// A join on B while NATS is down reaches A's count once NATS is back.
-#[tokio::test]
-async fn nats_counts_converge_after_an_outage() {
-    let mut nats = Nats::start().await;
-    let (a, b) = pair(&nats, "n13", crate::counts::ON).await;
-    let mut on_a = a.client().await;
-    on_a.subscribe("room").await;
-    let mut on_b = b.client().await;
-    on_b.subscribe("room").await;
-    count_until(&mut on_a, 2).await;
-    nats.stop();
-    wait_ready(&b, false).await;
-    let mut late = b.client().await;
-    late.subscribe("room").await;
-    nats.restart(false).await;
-    wait_ready(&a, true).await;
-    wait_ready(&b, true).await;
-    count_until(&mut on_a, 3).await;
-    count_until(&mut late, 3).await;
-}
-
-/// NATS restarts with an empty store: each node registers its signed-in users
-/// again, so a user online through the outage still goes offline when it leaves.
-#[tokio::test]
-async fn nats_the_online_state_survives_a_restart() {
-    let mut nats = Nats::start().await;
-    let (a, b) = pair(&nats, "n14", crate::watchlist::ON).await;
-    let mut y = b.client().await;
-    y.sign_in(r#"{"id":"y"}"#).await;
-    let mut watcher = a.client().await;
-    watcher.sign_in(r#"{"id":"w","watchlist":["x","y"]}"#).await;
-    assert_eq!(watch_events(&mut watcher).await[0], online(&["y"])[0]);
-    nats.stop();
-    wait_ready(&a, false).await;
-    nats.restart(false).await;
-    wait_ready(&a, true).await;
-    wait_ready(&b, true).await;
-    watcher.silent(300).await;
-    let mut x = b.client().await;
-    x.sign_in(r#"{"id":"x"}"#).await;
-    assert_eq!(watch_events(&mut watcher).await, online(&["x"]));
-    drop(y);
-    assert_eq!(watch_events(&mut watcher).await, offline(&["y"]));
+    every_scenario!(Nats::start().await);
+    // NATS only: fails on Redis (see `cluster::every_scenario`).
+    on_bus!(Nats::start().await; cluster: a_member_leaving_during_an_outage_is_announced_after);
 }

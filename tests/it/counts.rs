@@ -1,6 +1,6 @@
 //! `pusher_internal:subscription_count` for apps with `enable_subscription_count`.
 
-use crate::cluster::{node, wait_ready, Bus, Redis};
+use crate::cluster::{node, wait_ready, Bus};
 use crate::support::*;
 use serde_json::{json, Value};
 
@@ -117,7 +117,7 @@ async fn a_join_storm_is_coalesced_and_ends_on_the_true_count() {
     );
 }
 
-/// Two nodes on `bus` (one Redis here, a Redis Cluster in `redis_cluster`).
+/// Two nodes on `bus` (run on each bus by `on_redis`, `on_cluster`, `on_nats`).
 pub async fn the_count_is_the_clusters(bus: &mut impl Bus) {
     let a = node(&*bus, "sc1", ON).await;
     let b = node(&*bus, "sc1", ON).await;
@@ -143,12 +143,10 @@ pub async fn the_count_is_the_clusters(bus: &mut impl Bus) {
     on_a.silent(500).await;
 }
 
-/// A join on B while Redis is down reaches A's count once Redis is back.
-#[tokio::test]
-async fn counts_converge_after_a_redis_outage() {
-    let mut redis = Redis::start().await;
-    let a = node(&redis, "sc2", ON).await;
-    let b = node(&redis, "sc2", ON).await;
+/// A join on B while the bus is down reaches A's count once the bus is back.
+pub async fn counts_converge_after_an_outage(redis: &mut impl Bus) {
+    let a = node(&*redis, "sc2", ON).await;
+    let b = node(&*redis, "sc2", ON).await;
     let mut on_a = a.client().await;
     on_a.subscribe("room").await;
     let mut on_b = b.client().await;
@@ -163,13 +161,4 @@ async fn counts_converge_after_a_redis_outage() {
     wait_ready(&b, true).await;
     count_until(&mut on_a, 3).await;
     count_until(&mut late, 3).await;
-}
-
-mod on_redis {
-    use super::*;
-
-    #[tokio::test]
-    async fn the_count_is_the_clusters() {
-        super::the_count_is_the_clusters(&mut Redis::start().await).await;
-    }
 }

@@ -2,7 +2,7 @@
 //! (`redis-server --cluster-enabled yes` on free ports, joined by
 //! `redis-cli --cluster create`), and a master failover with one replica each.
 
-use crate::cluster::{self, node, wait_ready, Bus};
+use crate::cluster::{self, node, wait_listening, wait_ready, Bus};
 use crate::support::*;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -63,7 +63,7 @@ impl RedisCluster {
             self.spawn(i);
         }
         for &port in &self.ports {
-            wait_listening(port).await;
+            wait_listening(port, "redis-server").await;
         }
     }
 
@@ -202,19 +202,6 @@ fn cli(port: u16, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-async fn wait_listening(port: u16) {
-    for _ in 0..500 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("redis-server on {port} did not start");
-}
-
 impl Bus for RedisCluster {
     fn server_toml(&self) -> String {
         format!("adapter='redis'\nredis_cluster_nodes=[{}]\n", self.seeds())
@@ -252,35 +239,9 @@ async fn three_masters() -> RedisCluster {
 /// Every scenario of `cluster` against a three-master Redis Cluster.
 mod on_cluster {
     use super::*;
+    use crate::cluster::every_scenario;
 
-    macro_rules! on_cluster {
-        ($module:ident: $($name:ident),* $(,)?) => {$(
-            #[tokio::test]
-            async fn $name() {
-                crate::$module::$name(&mut three_masters().await).await;
-            }
-        )*};
-    }
-
-    on_cluster!(cluster:
-        events_and_client_events_cross_nodes_excluding_socket_id,
-        presence_is_one_member_list_for_the_cluster,
-        simultaneous_presence_joins_are_announced_once_to_each_socket,
-        queries_users_cache_and_quota_are_cluster_wide,
-        prefixes_isolate_clusters_sharing_a_redis,
-        graceful_shutdown_removes_members_at_once,
-        a_killed_node_has_its_members_removed,
-        redis_outage_is_loud_and_recovers_by_itself,
-        occupancy_transitions_are_cluster_wide,
-        api_rate_limits_are_shared_by_the_cluster,
-    );
-    on_cluster!(counts: the_count_is_the_clusters);
-    on_cluster!(watchlist: online_and_offline_are_the_clusters);
-    on_cluster!(cluster_delivery:
-        deliveries_reach_only_nodes_with_subscribers,
-        churn_never_loses_or_repeats_an_acknowledged_event,
-        first_subscriber_hears_events_published_right_after_its_ack,
-    );
+    every_scenario!(three_masters().await);
 }
 
 /// The webhook queue on the cluster the adapter uses: a job taken by a node

@@ -66,6 +66,5 @@ async fn a_refused_presence_join_leaves_no_occupancy_on_a_redis_cluster() {
 #[tokio::test]
 async fn a_refused_presence_join_leaves_no_occupancy_on_nats() {
     let nats = Nats::start().await;
-    let server = format!("adapter='nats'\nnats_servers=['{}']\n", nats.server());
-    a_refused_presence_join_leaves_no_occupancy(&server).await;
+    a_refused_presence_join_leaves_no_occupancy(&nats.server_toml()).await;
 }

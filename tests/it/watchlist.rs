@@ -1,8 +1,9 @@
 //! Watchlist events for apps with `enable_watchlist_events`.
 
-use crate::cluster::{node, wait_ready, Bus, Redis};
+use crate::cluster::{node, node_process, wait_ready, Bus};
 use crate::support::*;
 use serde_json::{json, Value};
+use std::time::{Duration, Instant};
 
 pub const ON: &str = "enable_watchlist_events = true";
 
@@ -88,7 +89,7 @@ async fn no_watchlist_events_without_the_flag() {
     watcher.silent(300).await;
 }
 
-/// Two nodes on `bus` (one Redis here, a Redis Cluster in `redis_cluster`).
+/// Two nodes on `bus` (run on each bus by `on_redis`, `on_cluster`, `on_nats`).
 pub async fn online_and_offline_are_the_clusters(bus: &mut impl Bus) {
     let a = node(&*bus, "wl1", ON).await;
     let b = node(&*bus, "wl1", ON).await;
@@ -114,13 +115,11 @@ pub async fn online_and_offline_are_the_clusters(bus: &mut impl Bus) {
     assert_eq!(watch_events(&mut watcher).await, offline(&["e"]));
 }
 
-/// Redis restarts empty: each node registers its signed-in users again, so a
+/// The bus restarts empty: each node registers its signed-in users again, so a
 /// user who was online through the outage still goes offline when it leaves.
-#[tokio::test]
-async fn the_online_state_survives_a_redis_restart() {
-    let mut redis = Redis::start().await;
-    let a = node(&redis, "wl2", ON).await;
-    let b = node(&redis, "wl2", ON).await;
+pub async fn the_online_state_survives_a_restart(redis: &mut impl Bus) {
+    let a = node(&*redis, "wl2", ON).await;
+    let b = node(&*redis, "wl2", ON).await;
     let mut y = b.client().await;
     y.sign_in(r#"{"id":"y"}"#).await;
     let mut watcher = a.client().await;
@@ -139,11 +138,28 @@ async fn the_online_state_survives_a_redis_restart() {
     assert_eq!(watch_events(&mut watcher).await, offline(&["y"]));
 }
 
-mod on_redis {
-    use super::*;
-
-    #[tokio::test]
-    async fn online_and_offline_are_the_clusters() {
-        super::online_and_offline_are_the_clusters(&mut Redis::start().await).await;
-    }
+/// A node killed without goodbye: its signed-in user goes offline for the
+/// watchers elsewhere once the node is purged.
+pub async fn a_killed_nodes_users_go_offline(bus: &mut impl Bus) {
+    let a = node(&*bus, "wl3", ON).await;
+    let (mut child, b) = node_process(&*bus, "wl3", ON).await;
+    let mut doomed = b.client().await;
+    doomed.sign_in(r#"{"id":"d"}"#).await;
+    let mut watcher = a.client().await;
+    watcher.sign_in(r#"{"id":"w","watchlist":["d"]}"#).await;
+    assert_eq!(watch_events(&mut watcher).await, online(&["d"]));
+    let t = Instant::now();
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let events = loop {
+        match watcher.next_within(12_000).await {
+            Seen::Frame(f) if f["event"] == "pusher_internal:watchlist_events" => {
+                break f["data"]["events"].clone()
+            }
+            Seen::Frame(_) => continue,
+            other => panic!("no offline after kill: {other:?}"),
+        }
+    };
+    assert_eq!(events, offline(&["d"]));
+    assert!(t.elapsed() < Duration::from_secs(10));
 }
