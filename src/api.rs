@@ -114,36 +114,43 @@ fn refusal(req: &Request<'_>, e: &ApiError) -> TapEvent {
 }
 
 /// Answer a request for a known app.
+/// The request's signature checked against the app's secret within the
+/// timestamp window; a refusal is logged (at info at most once a second).
+fn verify(
+    node: &Node,
+    app: &AppState,
+    req: &Request<'_>,
+    query: &[(String, String)],
+) -> Result<(), ApiError> {
+    let signed = SignedRequest {
+        method: req.method,
+        path: req.path,
+        query,
+        body: req.body,
+    };
+    let window = node.config.server.timestamp_window.as_secs();
+    let (key, secret) = (&app.app().raw.key, &app.app().raw.secret);
+    let Err(e) = signed.verify(key, secret, Node::now_secs(), window) else {
+        return Ok(());
+    };
+    let app_id = app.app().raw.id.clone();
+    match crate::metrics::refused("bad_signature") {
+        true => {
+            tracing::info!(app_id, error = %e, "API request refused (more this second are only counted)")
+        }
+        false => tracing::debug!(app_id, error = %e, "API request refused"),
+    }
+    Err(e.into())
+}
+
 async fn answer(
     node: &Node,
     app: &Arc<AppState>,
     req: &Request<'_>,
     rest: &[&str],
 ) -> Result<Answer, ApiError> {
-    let app_id = app.app().raw.id.clone();
-    let app_id = app_id.as_str();
     let query = parse_query(req.query);
-    let signed = SignedRequest {
-        method: req.method,
-        path: req.path,
-        query: &query,
-        body: req.body,
-    };
-    let window = node.config.server.timestamp_window.as_secs();
-    if let Err(e) = signed.verify(
-        &app.app().raw.key,
-        &app.app().raw.secret,
-        Node::now_secs(),
-        window,
-    ) {
-        match crate::metrics::refused("bad_signature") {
-            true => {
-                tracing::info!(app_id, error = %e, "API request refused (more this second are only counted)")
-            }
-            false => tracing::debug!(app_id, error = %e, "API request refused"),
-        }
-        return Err(e.into());
-    }
+    verify(node, app, req, &query)?;
     let param = |name: &str| {
         query
             .iter()

@@ -8,6 +8,8 @@
 //! after each write.
 
 mod ended;
+mod read;
+use read::{echo_code, read_some};
 /// Request-time logic, used only at the WebSocket upgrade (hence here, not in config).
 pub mod origins;
 mod session;
@@ -26,12 +28,9 @@ use crate::ws::{self, Decoder, Inbound};
 pub use ended::{Close, Ended, Refusal};
 use session::{Reply, Session};
 use std::cell::RefCell;
-use std::future::{poll_fn, Future};
-use std::pin::Pin;
+use std::future::Future;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
-use tokio::io::{AsyncRead, ReadBuf};
 use tracing::Instrument;
 pub use transport::{SharedTcp, Transport};
 /// Messages handled from one read before the task lets others run.
@@ -350,37 +349,6 @@ impl<S: Transport> Conn<S> {
         }
         Ok(())
     }
-}
-
-/// The code to answer a client's Close with: its own if a peer may send it
-/// (RFC 6455 7.4), else 1002: 1004-1006, 1015, unassigned and sub-1000 codes
-/// are a protocol error.
-fn echo_code(code: u16) -> u16 {
-    match code {
-        1000..=1003 | 1007..=1014 | 3000..=4999 => code,
-        _ => 1002,
-    }
-}
-
-/// Read once into the thread's scratch buffer and append what came to `inbuf`.
-async fn read_some<S: AsyncRead + Unpin>(
-    io: &mut S,
-    inbuf: &mut Vec<u8>,
-) -> std::io::Result<usize> {
-    poll_fn(|cx| {
-        SCRATCH.with_borrow_mut(|scratch| {
-            let mut buf = ReadBuf::new(scratch);
-            match Pin::new(&mut *io).poll_read(cx, &mut buf) {
-                Poll::Ready(Ok(())) => {
-                    inbuf.extend_from_slice(buf.filled());
-                    Poll::Ready(Ok(buf.filled().len()))
-                }
-                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                Poll::Pending => Poll::Pending,
-            }
-        })
-    })
-    .await
 }
 
 /// Turn one inbound text message into a reply.

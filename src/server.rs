@@ -27,6 +27,8 @@ mod deadline;
 mod jobs;
 mod listen;
 mod shards;
+mod shutdown;
+use shutdown::drain;
 mod upgrade;
 
 pub use listen::{bind, inherited, Listener, Origin};
@@ -109,35 +111,6 @@ fn admit(
     let _ = stream.set_nodelay(true);
     if let Some((stream, pass)) = shards.hand_off(stream, pass) {
         tokio::spawn(accept(stream, pass, tls.clone(), node.clone()));
-    }
-}
-
-async fn drain(node: &Node, worker: Option<jobs::Worker>) {
-    let window = node.config.server.reconnect_window;
-    tracing::info!(
-        connections = node.adapter.total_connections(),
-        ?window,
-        "draining"
-    );
-    let deadline = tokio::time::Instant::now() + window + node.config.server.shutdown_grace_period;
-    node.roster.drain_over(window).await;
-    while node.adapter.total_connections() > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tracing::info!(remaining = node.adapter.total_connections(), "drained");
-    flush_webhooks(node, deadline).await;
-    jobs::stop(worker, deadline).await;
-    node.adapter.shutdown().await;
-}
-
-/// Send the webhooks the closed sockets caused (vacated channels, removed
-/// members) without their delay, waiting at most until `deadline` (plus a second).
-async fn flush_webhooks(node: &Node, deadline: tokio::time::Instant) {
-    let apps = node.adapter.apps();
-    let flushes = futures_util::future::join_all(apps.iter().map(|a| a.webhooks.flush()));
-    let until = deadline.max(tokio::time::Instant::now()) + Duration::from_secs(1);
-    if tokio::time::timeout_at(until, flushes).await.is_err() {
-        tracing::warn!("webhooks still being retried at shutdown were dropped");
     }
 }
 

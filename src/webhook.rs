@@ -12,9 +12,10 @@
 //! delivered by any `full` or `worker` node (see [`queue`]).
 
 mod deliver;
+mod pick;
+use pick::{now_ms, relevant};
 pub(crate) mod queue;
 
-use crate::config::webhooks::Webhook;
 use crate::config::{App, WebhookSettings};
 use crate::metrics::{self, AppMetrics};
 use crate::protocol::quote;
@@ -23,7 +24,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep_until, Instant};
 
@@ -194,21 +195,6 @@ impl Webhooks {
 enum Command {
     Event(Stamped),
     Flush(oneshot::Sender<()>),
-}
-
-/// Whether any webhook wants the event, or a delayed event it may cancel.
-fn relevant(hooks: &[Webhook], event: &Event) -> bool {
-    hooks.iter().any(|w| {
-        w.wants(event.kind(), event.channel())
-            || event.cancels().is_some_and(|k| w.wants(k, event.channel()))
-    })
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 #[derive(Debug)]
