@@ -81,6 +81,8 @@ impl Route {
 pub(crate) struct Caller {
     pub client: Option<IpAddr>,
     pub admission: Admission,
+    /// The server's open fallback sessions.
+    pub sessions: Arc<Sessions>,
 }
 
 /// Answer one fallback request.
@@ -93,7 +95,7 @@ pub(crate) async fn handle(
     let origin = req.headers().get(ORIGIN).cloned();
     let mut response = match req.method().as_str() {
         "OPTIONS" => preflight(),
-        "POST" if route.kind == Kind::Send => send(req, &node, &route).await,
+        "POST" if route.kind == Kind::Send => send(req, &node, &caller.sessions, &route).await,
         "POST" => receive(req, node, route, caller),
         _ => answer(StatusCode::METHOD_NOT_ALLOWED, ""),
     };
@@ -141,8 +143,13 @@ fn cors(r: &mut Response<Answer>, origin: Option<HeaderValue>) {
 }
 
 /// `xhr_send`: a JSON array of messages, capped.
-async fn send(req: Request<Incoming>, node: &Node, route: &Route) -> Response<Answer> {
-    let Some(shared) = node.fallback.get(&route.key, &route.session) else {
+async fn send(
+    req: Request<Incoming>,
+    node: &Node,
+    sessions: &Sessions,
+    route: &Route,
+) -> Response<Answer> {
+    let Some(shared) = sessions.get(&route.key, &route.session) else {
         return answer(StatusCode::NOT_FOUND, "Session not found");
     };
     let cap = batch_cap(node.config.server.max_message_bytes);
@@ -175,12 +182,13 @@ fn receive(
     caller: Caller,
 ) -> Response<Answer> {
     let polling = route.kind == Kind::Polling;
-    if node.is_draining() && node.fallback.get(&route.key, &route.session).is_none() {
+    let sessions = caller.sessions.clone();
+    if node.is_draining() && sessions.get(&route.key, &route.session).is_none() {
         return answer(StatusCode::SERVICE_UNAVAILABLE, "Server is closing");
     }
-    let (shared, created) = node.fallback.open(&route.key, &route.session);
+    let (shared, created) = sessions.open(&route.key, &route.session);
     if created && !start(&req, &node, &route, caller, polling, shared.clone()) {
-        node.fallback.remove(&route.key, &route.session);
+        sessions.remove(&route.key, &route.session);
         return answer(StatusCode::SERVICE_UNAVAILABLE, "Over capacity");
     }
     let mut r = Response::new(Answer::Receive(Receiver::attach(shared, created, polling)));
@@ -218,7 +226,7 @@ fn start(
         client: caller.client,
     };
     let idle = node.config.server.http_fallback_idle_timeout;
-    let forget = forget(node.fallback.clone(), route, idle);
+    let forget = forget(caller.sessions, route, idle);
     let name = if polling {
         "xhr_polling"
     } else {

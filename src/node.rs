@@ -25,8 +25,6 @@ pub struct Node {
     pub gate: Arc<Gate>,
     /// False while a `mode = "worker"` node's webhook queue cannot read from Redis.
     pub queue_up: Arc<AtomicBool>,
-    /// Open sessions of pusher-js's HTTP fallback transports.
-    pub fallback: Arc<crate::fallback::Sessions>,
 }
 
 impl Node {
@@ -65,7 +63,6 @@ impl Node {
             next_socket: AtomicU64::new(1),
             roster: Arc::default(),
             queue_up: Arc::new(AtomicBool::new(true)),
-            fallback: Arc::default(),
         }))
     }
 

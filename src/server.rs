@@ -39,6 +39,14 @@ use upgrade::upgrade;
 
 type Body = Full<Bytes>;
 
+/// What every connection of the main port shares beside the node: the TLS
+/// acceptor and the open fallback sessions.
+#[derive(Clone)]
+pub(crate) struct Edge {
+    tls: Option<TlsAcceptor>,
+    sessions: Arc<fallback::Sessions>,
+}
+
 /// A client that has not finished its TLS handshake by then is dropped.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -66,12 +74,14 @@ pub async fn run(
         "connection capacity"
     );
     let worker = jobs::start(&node);
-    let mut shards = Shards::start(node.config.server.threads, tls.clone(), node.clone());
+    let sessions = Arc::new(fallback::Sessions::default());
+    let edge = Edge { tls, sessions };
+    let mut shards = Shards::start(node.config.server.threads, edge.clone(), node.clone());
     loop {
         tokio::select! {
             accepted = listener.socket.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    admit(stream, peer, &mut shards, &tls, &node);
+                    admit(stream, peer, &mut shards, &edge, &node);
                     tokio::task::yield_now().await;
                 }
                 Err(e) => {
@@ -86,7 +96,7 @@ pub async fn run(
     let queued = listen::close(listener);
     tracing::info!(?origin, queued = queued.len(), "stopped listening");
     for (stream, peer) in queued {
-        admit(stream, peer, &mut shards, &tls, &node);
+        admit(stream, peer, &mut shards, &edge, &node);
     }
     drain(&node, worker).await;
     drop(shards);
@@ -94,13 +104,7 @@ pub async fn run(
 }
 
 /// Count an accepted connection against the caps and serve it on its shard.
-fn admit(
-    stream: TcpStream,
-    peer: SocketAddr,
-    shards: &mut Shards,
-    tls: &Option<TlsAcceptor>,
-    node: &Arc<Node>,
-) {
+fn admit(stream: TcpStream, peer: SocketAddr, shards: &mut Shards, edge: &Edge, node: &Arc<Node>) {
     // Behind a trusted proxy, the clients are counted per request instead.
     let proxied = node.config.server.guard.trusted_proxies.trusts(peer.ip());
     let Some(pass) = node.gate.enter((!proxied).then_some(peer.ip())) else {
@@ -110,26 +114,32 @@ fn admit(
     };
     let _ = stream.set_nodelay(true);
     if let Some((stream, pass)) = shards.hand_off(stream, pass) {
-        tokio::spawn(accept(stream, pass, tls.clone(), node.clone()));
+        tokio::spawn(accept(stream, pass, edge.clone(), node.clone()));
     }
 }
 
 /// Serve one accepted connection, after its TLS handshake when TLS is on. The
 /// handshake runs here, in the connection's own task, never in the accept loop.
-async fn accept(stream: TcpStream, pass: Pass, tls: Option<TlsAcceptor>, node: Arc<Node>) {
+async fn accept(stream: TcpStream, pass: Pass, edge: Edge, node: Arc<Node>) {
     let peer = stream.peer_addr().ok().map(|a| a.ip());
-    let Some(tls) = tls else {
-        return serve_connection(stream, peer, pass, node).await;
+    let sessions = edge.sessions;
+    let Some(tls) = edge.tls else {
+        return serve_connection(stream, peer, pass, node, sessions).await;
     };
     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
-        Ok(Ok(stream)) => serve_connection(stream, peer, pass, node).await,
+        Ok(Ok(stream)) => serve_connection(stream, peer, pass, node, sessions).await,
         Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
         Err(_) => tracing::debug!("TLS handshake timed out"),
     }
 }
 
-async fn serve_connection<S>(stream: S, peer: Option<IpAddr>, pass: Pass, node: Arc<Node>)
-where
+async fn serve_connection<S>(
+    stream: S,
+    peer: Option<IpAddr>,
+    pass: Pass,
+    node: Arc<Node>,
+    sessions: Arc<fallback::Sessions>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let idle = node.config.server.http_idle_timeout;
@@ -141,6 +151,7 @@ where
     let served = Arc::new(AtomicBool::new(false));
     let service = hyper::service::service_fn(move |req| {
         let (node, clock, pass) = (node.clone(), clock.clone(), pass.clone());
+        let sessions = sessions.clone();
         let first = !served.swap(true, Ordering::Relaxed);
         async move {
             clock.head_read();
@@ -149,6 +160,7 @@ where
                 let caller = fallback::Caller {
                     client: caller.client,
                     admission: caller.admission,
+                    sessions: sessions.clone(),
                 };
                 let response = fallback::handle(req, node.clone(), route, caller).await;
                 clock.answered();

@@ -12,9 +12,9 @@
 //! from any thread, and has the sockets' own runtimes wake their tasks for large
 //! ones (`crate::socket::wake`).
 
+use super::Edge;
 use crate::capacity::Pass;
 use crate::node::Node;
-use crate::tls::TlsAcceptor;
 use std::sync::Arc;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -28,14 +28,14 @@ pub(crate) struct Shards {
 impl Shards {
     /// Start `threads - 1` shard threads (none for 0 or 1). They end, dropping
     /// whatever they still serve, once `Shards` is dropped.
-    pub(crate) fn start(threads: usize, tls: Option<TlsAcceptor>, node: Arc<Node>) -> Shards {
+    pub(crate) fn start(threads: usize, edge: Edge, node: Arc<Node>) -> Shards {
         let mut others = Vec::new();
         for k in 1..threads {
             let (tx, rx) = mpsc::unbounded_channel();
-            let (tls, node) = (tls.clone(), node.clone());
+            let (edge, node) = (edge.clone(), node.clone());
             let spawned = std::thread::Builder::new()
                 .name(format!("herald-shard-{k}"))
-                .spawn(move || serve(rx, tls, node));
+                .spawn(move || serve(rx, edge, node));
             match spawned {
                 Ok(_) => others.push(tx),
                 Err(e) => tracing::error!(error = %e, shard = k, "cannot start a shard thread"),
@@ -75,7 +75,7 @@ impl Shards {
 /// A shard thread: serve each connection handed over until the sender is dropped.
 fn serve(
     mut rx: mpsc::UnboundedReceiver<(std::net::TcpStream, Pass)>,
-    tls: Option<TlsAcceptor>,
+    edge: Edge,
     node: Arc<Node>,
 ) {
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -90,7 +90,7 @@ fn serve(
         while let Some((std, pass)) = rx.recv().await {
             match TcpStream::from_std(std) {
                 Ok(stream) => {
-                    tokio::spawn(super::accept(stream, pass, tls.clone(), node.clone()));
+                    tokio::spawn(super::accept(stream, pass, edge.clone(), node.clone()));
                     tokio::task::yield_now().await;
                 }
                 Err(e) => tracing::warn!(error = %e, "shard cannot register a connection"),
