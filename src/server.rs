@@ -24,6 +24,8 @@ use tokio::net::TcpStream;
 
 mod caller;
 mod deadline;
+mod edge;
+use edge::{fallback_route, Edge};
 mod jobs;
 mod listen;
 mod shards;
@@ -38,14 +40,6 @@ use deadline::{Clock, Deadline};
 use upgrade::upgrade;
 
 type Body = Full<Bytes>;
-
-/// What every connection of the main port shares beside the node: the TLS
-/// acceptor and the open fallback sessions.
-#[derive(Clone)]
-pub(crate) struct Edge {
-    tls: Option<TlsAcceptor>,
-    sessions: Arc<fallback::Sessions>,
-}
 
 /// A client that has not finished its TLS handshake by then is dropped.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -191,15 +185,6 @@ async fn serve_connection<S>(
     if let Err(e) = conn.with_upgrades().await {
         tracing::debug!(error = %e, "http connection ended with an error");
     }
-}
-
-/// A request for pusher-js's HTTP fallback transports, when they are served.
-fn fallback_route(node: &Node, req: &Request<Incoming>) -> Option<fallback::Route> {
-    let server = &node.config.server;
-    if !(server.raw.http_fallback && server.mode.serves_clients()) {
-        return None;
-    }
-    fallback::Route::parse(server.local_path(req.uri().path())?)
 }
 
 /// The connection's place in the node's caps, until an upgrade takes it along.
