@@ -22,6 +22,7 @@ mod presence;
 mod queue;
 mod rate_limits;
 mod redis_cluster;
+mod relay;
 mod seam;
 mod soketi_env;
 mod soketi_json;
