@@ -15,6 +15,8 @@
 //! runs, under the client address `X-Forwarded-For` gives, and a WebSocket keeps
 //! that [`Share`] for its life (see [`crate::config::proxies`]).
 
+pub(crate) mod deadline;
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -167,6 +169,43 @@ impl Drop for Pass {
     }
 }
 
+/// A cap on the open connections of a side port (the metrics port): a
+/// connection holds a [`Slot`] while it is open.
+#[derive(Debug)]
+pub(crate) struct Slots {
+    max: usize,
+    open: AtomicUsize,
+}
+
+impl Slots {
+    pub(crate) fn new(max: usize) -> Arc<Slots> {
+        Arc::new(Slots {
+            max: max.max(1),
+            open: AtomicUsize::new(0),
+        })
+    }
+
+    /// A slot, or `None` when `max` connections are open.
+    pub(crate) fn take(self: &Arc<Self>) -> Option<Slot> {
+        let taken = self
+            .open
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < self.max).then_some(n + 1)
+            });
+        taken.ok().map(|_| Slot(self.clone()))
+    }
+}
+
+/// One connection's place under [`Slots`], given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Slot(Arc<Slots>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +266,16 @@ mod tests {
         assert_eq!(gate.open.load(Ordering::Relaxed), 0);
         assert!(!gate.share(client).unwrap().1, "given back with the pass");
         assert!(Gate::new(100, None, None).share(client).is_none());
+    }
+
+    #[test]
+    fn slots_run_out_and_come_back() {
+        let slots = Slots::new(2);
+        let (a, _b) = (slots.take().unwrap(), slots.take().unwrap());
+        assert!(slots.take().is_none());
+        drop(a);
+        assert!(slots.take().is_some());
+        assert!(Slots::new(0).take().is_some(), "at least one");
     }
 
     #[test]

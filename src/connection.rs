@@ -9,7 +9,7 @@
 
 mod ended;
 mod read;
-use read::{echo_code, read_some};
+use read::{echo_code, read_some, Progress};
 /// Request-time logic, used only at the WebSocket upgrade (hence here, not in config).
 pub mod origins;
 mod session;
@@ -282,8 +282,9 @@ impl<S: Transport> Conn<S> {
     /// Keep what is left of an incomplete frame for the next read.
     async fn handle_frames(&mut self, session: &mut Session, m: &AppMetrics) -> Result<(), Ended> {
         let mut at = 0;
-        let mut completed = 0usize;
+        let (mut completed, mut progress) = (0usize, Progress::default());
         let result = loop {
+            let was_in_message = self.decoder.in_message();
             let decoded = match self.decoder.decode(&mut self.inbuf[at..]) {
                 Ok(Some(decoded)) => decoded,
                 Ok(None) => break Ok(()),
@@ -293,6 +294,7 @@ impl<S: Transport> Conn<S> {
                 }
             };
             at += decoded.0;
+            progress.decoded(was_in_message, self.decoder.in_message());
             let Some(inbound) = decoded.1 else { continue };
             completed += 1;
             if let Err(reason) = self.on_inbound(session, inbound, m).await {
@@ -308,8 +310,12 @@ impl<S: Transport> Conn<S> {
         if self.inbuf.is_empty() {
             self.inbuf = Vec::new();
         }
-        let incomplete = !self.inbuf.is_empty() || self.decoder.in_message();
-        session.sink.live.reading(incomplete, completed > 0);
+        let in_message = self.decoder.in_message();
+        let incomplete = !self.inbuf.is_empty() || in_message;
+        session
+            .sink
+            .live
+            .reading(incomplete, progress.restarted(in_message));
         result
     }
 

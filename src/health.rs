@@ -3,6 +3,8 @@
 //! console (`/console`, see [`console`](crate::console)) when it is enabled.
 //! Plain HTTP, every route under the configured path prefix.
 
+use crate::capacity::deadline::{Clock, Deadline};
+use crate::capacity::{Slot, Slots};
 use crate::console::{self, Body, Console};
 use crate::metrics;
 use crate::node::Node;
@@ -13,31 +15,25 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream as TokioStream};
 
-/// Serve health, usage and metrics until the task is dropped.
+/// Serve health, usage and metrics until the task is dropped. At most
+/// `metrics_max_connections` connections are open at once (past that a new
+/// one is closed at once), and each request must arrive and be answered
+/// within `http_request_timeout` (408), as on the main port.
 pub async fn run(listener: TcpListener, node: Arc<Node>) {
     let console = Console::start(&node);
+    let slots = Slots::new(node.config.server.raw.metrics_max_connections);
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                let (node, console) = (node.clone(), console.clone());
-                let idle = node.config.server.http_idle_timeout;
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let (node, console) = (node.clone(), console.clone());
-                        async move {
-                            Ok::<_, std::convert::Infallible>(respond(req, &node, console).await)
-                        }
-                    });
-                    let conn = hyper::server::conn::http1::Builder::new()
-                        .timer(hyper_util::rt::TokioTimer::new())
-                        .header_read_timeout(idle)
-                        .serve_connection(TokioIo::new(stream), service);
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "metrics connection ended with an error");
+                let Some(slot) = slots.take() else {
+                    if metrics::refused("metrics_capacity") {
+                        tracing::info!("metrics port full: connection closed (more this second are only counted)");
                     }
-                });
+                    continue;
+                };
+                tokio::spawn(serve(stream, slot, node.clone(), console.clone()));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "metrics accept failed");
@@ -45,6 +41,50 @@ pub async fn run(listener: TcpListener, node: Arc<Node>) {
             }
         }
     }
+}
+
+/// Serve one connection while it holds its `slot`.
+async fn serve(stream: TokioStream, slot: Slot, node: Arc<Node>, console: Option<Arc<Console>>) {
+    let idle = node.config.server.http_idle_timeout;
+    let clock = Clock::new(node.config.server.guard.request_timeout);
+    let stream = Deadline::new(stream, clock.clone());
+    let service = hyper::service::service_fn(move |req| {
+        let (node, console, clock) = (node.clone(), console.clone(), clock.clone());
+        async move {
+            clock.head_read();
+            let answer = tokio::time::timeout_at(clock.deadline(), respond(req, &node, console));
+            let response = answer.await.unwrap_or_else(|_| timed_out());
+            clock.answered();
+            Ok::<_, std::convert::Infallible>(response)
+        }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(idle)
+        .serve_connection(TokioIo::new(stream), service);
+    if let Err(e) = conn.await {
+        tracing::debug!(error = %e, "metrics connection ended with an error");
+    }
+    drop(slot);
+}
+
+/// 408 for a request not read and answered in time; the connection closes after it.
+fn timed_out() -> Response<Body> {
+    if metrics::refused("request_timeout") {
+        tracing::info!(
+            "metrics request not answered in time: 408 (more this second are only counted)"
+        );
+    }
+    let mut r = reply(
+        StatusCode::REQUEST_TIMEOUT,
+        "text/plain",
+        "Request Timeout".into(),
+    );
+    r.headers_mut().insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    r
 }
 
 /// The console's routes when it is on, the health routes otherwise.

@@ -203,11 +203,12 @@ impl Drop for Connected {
 
 /// Why strangers were turned away, counted instead of logged one by one (a
 /// flood of them must not turn into gigabytes of logs).
-pub(crate) const REFUSALS: [&str; 11] = [
+pub(crate) const REFUSALS: [&str; 12] = [
     "request_timeout",
     "frame_timeout",
     "node_capacity",
     "address_capacity",
+    "metrics_capacity",
     "unknown_app",
     "bad_signature",
     "subscription_unauthorized",

@@ -23,7 +23,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 mod caller;
-mod deadline;
 mod edge;
 use edge::{fallback_route, Edge};
 mod jobs;
@@ -35,8 +34,8 @@ mod upgrade;
 
 pub use listen::{bind, inherited, Listener, Origin};
 
+use crate::capacity::deadline::{Clock, Deadline};
 use caller::Caller;
-use deadline::{Clock, Deadline};
 use upgrade::upgrade;
 
 type Body = Full<Bytes>;
@@ -156,21 +155,24 @@ async fn serve_connection<S>(
                     admission: caller.admission,
                     sessions: sessions.clone(),
                 };
-                let response = fallback::handle(req, node.clone(), route, caller).await;
+                let over = caller.admission != Admission::Admitted;
+                let mut response = fallback::handle(req, node.clone(), route, caller).await;
+                if over {
+                    // As for any request over a cap: answered, then closed.
+                    response
+                        .headers_mut()
+                        .insert(CONNECTION, HeaderValue::from_static("close"));
+                }
                 clock.answered();
                 return Ok(response.map(Either::Right));
             }
+            let socket = wants_socket(&node, &req);
             let mut response = match caller.admission {
                 Admission::Admitted => route(req, node.clone(), &clock, &pass, caller).await,
                 _ => turn_away(req, node.clone(), &clock, &pass, caller).await,
             };
-            // A keep-alive client (a publisher, a proxy) opens its next connection
-            // to the process that took over.
             if let Ok(r) = &mut response {
-                if node.is_draining() && r.status() != StatusCode::SWITCHING_PROTOCOLS {
-                    r.headers_mut()
-                        .insert(CONNECTION, HeaderValue::from_static("close"));
-                }
+                close_unless_upgraded(r, &node, socket);
             }
             clock.answered();
             response.map(|r| r.map(Either::Left))
@@ -184,6 +186,23 @@ async fn serve_connection<S>(
         .serve_connection(TokioIo::new(stream), service);
     if let Err(e) = conn.with_upgrades().await {
         tracing::debug!(error = %e, "http connection ended with an error");
+    }
+}
+
+/// A request for the WebSocket path, `/app/{key}`.
+fn wants_socket(node: &Node, req: &Request<Incoming>) -> bool {
+    let path = node.config.server.local_path(req.uri().path());
+    path.is_some_and(|p| p.starts_with("/app/"))
+}
+
+/// Close the connection after this answer when it refused a WebSocket (so the
+/// connection's next request cannot be an upgrade that the caps counted only
+/// once, or not at all), and while draining (a keep-alive client, a publisher
+/// or a proxy, opens its next connection to the process that took over).
+fn close_unless_upgraded(r: &mut Response<Body>, node: &Node, socket: bool) {
+    if r.status() != StatusCode::SWITCHING_PROTOCOLS && (socket || node.is_draining()) {
+        r.headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
     }
 }
 
@@ -268,15 +287,8 @@ async fn route(
         ("GET", "/ready") | ("GET", "/accept-traffic") => text(StatusCode::OK, "OK"),
         ("GET", "/up") => json(StatusCode::OK, r#"{"health":"OK"}"#.into()),
         ("GET", p) if p.starts_with("/app/") => {
-            let pass = held.lock().unwrap_or_else(|p| p.into_inner()).take();
-            upgrade(
-                req,
-                node,
-                clock,
-                pass,
-                caller,
-                p["/app/".len()..].to_string(),
-            )
+            let key = p["/app/".len()..].to_string();
+            upgrade(req, node, clock, held, caller, key)
         }
         (_, p) if p.starts_with("/apps/") => api_request(req, node, clock, p).await,
         _ => text(StatusCode::NOT_FOUND, "Not found"),

@@ -137,6 +137,7 @@ settings! {
         metrics_host: String = "0.0.0.0".into(), Str, env "SOKETI_METRICS_HOST", json "metrics.host";
         metrics_port: u16 = 9601, Int, env "SOKETI_METRICS_SERVER_PORT", json "metrics.port";
         metrics_prefix: String = "soketi_".into(), Str, env "SOKETI_METRICS_PROMETHEUS_PREFIX", json "metrics.prometheus.prefix";
+        metrics_max_connections: usize = 16, Int, env "HERALD_METRICS_MAX_CONNECTIONS";
         webhook_batching: bool = false, Bool, env "SOKETI_WEBHOOKS_BATCHING", json "webhooks.batching.enabled";
         webhook_batching_ms: u64 = 50, Int, env "SOKETI_WEBHOOKS_BATCHING_DURATION", json "webhooks.batching.duration";
         webhook_vacate_delay_ms: u64 = 3000, Int;
@@ -167,7 +168,7 @@ settings! {
         ws_frame_timeout: u64 = 15, Int, env "HERALD_WS_FRAME_TIMEOUT";
         max_node_connections: usize = 0, Int, env "HERALD_MAX_NODE_CONNECTIONS";
         max_connections_per_ip: usize = 0, Int, env "HERALD_MAX_CONNECTIONS_PER_IP";
-        max_channels_per_connection: usize = 0, Int, env "HERALD_MAX_CHANNELS_PER_CONNECTION";
+        max_channels_per_connection: usize = 300, Int, env "HERALD_MAX_CHANNELS_PER_CONNECTION";
         trusted_proxies: Vec<String> = Vec::new(), List, env "HERALD_TRUSTED_PROXIES";
         console_enabled: bool = false, Bool, env "HERALD_CONSOLE", flag "console" "Serve the debug console on the metrics port, /console";
         console_token: String = "".into(), Secret, env "HERALD_CONSOLE_TOKEN";

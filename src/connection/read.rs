@@ -1,5 +1,5 @@
-//! Reading a socket: one read into the thread's scratch buffer, and the close
-//! code echoed to a client's Close.
+//! Reading a socket: one read into the thread's scratch buffer, since when
+//! what is unfinished has been waiting, and the close code echoed to a client's Close.
 
 use super::SCRATCH;
 use std::future::poll_fn;
@@ -36,4 +36,59 @@ pub(super) async fn read_some<S: AsyncRead + Unpin>(
         })
     })
     .await
+}
+
+/// The frames one pass over the buffered bytes decoded, to tell since when
+/// what is left unfinished (a frame, or a fragmented message) has been waiting.
+#[derive(Default)]
+pub(super) struct Progress {
+    frames: usize,
+    /// The index of the frame that started a fragmented message, if one did.
+    began: Option<usize>,
+}
+
+impl Progress {
+    /// One more frame decoded; whether a fragmented message was under way before it and after.
+    pub(super) fn decoded(&mut self, was_in_message: bool, in_message: bool) {
+        if in_message && !was_in_message {
+            self.began = Some(self.frames);
+        }
+        self.frames += 1;
+    }
+
+    /// Whether what is unfinished after this pass started in it, after a frame
+    /// that completed. An unfinished fragmented message runs from its first
+    /// frame: the control frames and fragments since do not restart it.
+    pub(super) fn restarted(&self, in_message: bool) -> bool {
+        match (in_message, self.began) {
+            (true, Some(first)) => first > 0,
+            (true, None) => false,
+            (false, _) => self.frames > 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Progress;
+
+    #[test]
+    fn pings_between_fragments_do_not_restart_the_message() {
+        let mut p = Progress::default();
+        p.decoded(true, true); // a ping
+        p.decoded(true, true); // a fragment
+        assert!(!p.restarted(true));
+        let mut p = Progress::default();
+        p.decoded(false, false); // a whole message
+        p.decoded(false, true); // the first fragment of the next
+        assert!(p.restarted(true));
+        let mut p = Progress::default();
+        p.decoded(false, true); // the first fragment, its head read before
+        assert!(!p.restarted(true));
+        assert!(
+            p.restarted(false),
+            "a frame completed before the partial one"
+        );
+        assert!(!Progress::default().restarted(false));
+    }
 }

@@ -2,9 +2,8 @@
 //! upgraded stream to a connection task of its own.
 
 use super::caller::Caller;
-use super::deadline::{Clock, Deadline};
-use super::{text, Body};
-use crate::capacity::Pass;
+use super::{text, Body, Held};
+use crate::capacity::deadline::{Clock, Deadline};
 use crate::connection;
 use crate::node::Node;
 use crate::ws;
@@ -20,12 +19,15 @@ use hyper_util::rt::TokioIo;
 use std::sync::Arc;
 use tokio::net::TcpStream;
 
-/// Answer 101 and hand the upgraded stream to a connection task.
+/// Answer 101 and hand the upgraded stream, with the connection's place
+/// under the caps (`held`), to a connection task. A connection gives its
+/// place up only here: a refused request leaves it where it was (and the
+/// router closes the connection after the answer).
 pub(super) fn upgrade(
     mut req: Request<Incoming>,
     node: Arc<Node>,
     clock: &Clock,
-    mut pass: Option<Pass>,
+    held: &Held,
     caller: Caller,
     key: String,
 ) -> Response<Body> {
@@ -46,14 +48,19 @@ pub(super) fn upgrade(
         .get(ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    if let Some(pass) = &mut pass {
-        pass.admission = caller.admission;
-        pass.keep(caller.share);
-    }
+    // One upgrade per connection: the 101 ends its HTTP, so a second never comes.
+    let Some(mut pass) = held.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Connection already upgraded",
+        );
+    };
+    pass.admission = caller.admission;
+    pass.keep(caller.share);
     let upgrade = connection::Upgrade {
         key,
         origin,
-        pass,
+        pass: Some(pass),
         client: caller.client,
     };
     let on_upgrade = hyper::upgrade::on(&mut req);

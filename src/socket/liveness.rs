@@ -59,10 +59,13 @@ impl Liveness {
     }
 
     /// After reading: whether an inbound frame or message is `incomplete`, and
-    /// whether one was `completed` meanwhile (the unfinished one then started now).
-    pub(crate) fn reading(&self, incomplete: bool, completed: bool) {
+    /// whether it `restarted`: the unfinished one started in this read, after
+    /// one that completed. Otherwise it runs from the first read that left it
+    /// unfinished (a fragmented message from its first fragment, whatever
+    /// control frames came between).
+    pub(crate) fn reading(&self, incomplete: bool, restarted: bool) {
         let since = self.partial_since.load(Relaxed);
-        match (incomplete, completed) {
+        match (incomplete, restarted) {
             (false, _) if since != 0 => self.partial_since.store(0, Relaxed),
             (false, _) => {}
             (true, true) => self.partial_since.store(now_ms(), Relaxed),

@@ -236,3 +236,80 @@ async fn a_reader_that_never_resumes_is_let_go_of() {
         scrape(metrics).await
     );
 }
+
+/// What a server sends on `tcp` until it closes, or for `ms` at most.
+async fn heard(tcp: &mut tokio::net::TcpStream, ms: u64) -> String {
+    use tokio::io::AsyncReadExt;
+    let (mut got, mut buf) = (Vec::new(), [0u8; 4096]);
+    let until = tokio::time::Instant::now() + Duration::from_millis(ms);
+    while let Ok(Ok(n @ 1..)) = tokio::time::timeout_at(until, tcp.read(&mut buf)).await {
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// `GET /ready` on a connection of its own: what came back.
+async fn ready(addr: SocketAddr) -> String {
+    use tokio::io::AsyncWriteExt;
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = "GET /ready HTTP/1.1\r\nHost: herald\r\nConnection: close\r\n\r\n";
+    let _ = tcp.write_all(request.as_bytes()).await;
+    heard(&mut tcp, 2000).await
+}
+
+#[tokio::test]
+async fn the_metrics_port_holds_at_most_its_cap_of_connections() {
+    let (_s, metrics) = server_with_app("m-cap", "metrics_max_connections = 2", "").await;
+    assert!(ready(metrics).await.starts_with("HTTP/1.1 200"));
+    // Two connections that say nothing hold the port's two places...
+    let mut quiet = Vec::new();
+    for _ in 0..2 {
+        quiet.push(tokio::net::TcpStream::connect(metrics).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // ...so a third is closed unanswered...
+    assert_eq!(ready(metrics).await, "", "a third connection was served");
+    // ...until one of them leaves.
+    drop(quiet.pop());
+    let mut answer = String::new();
+    for _ in 0..50 {
+        answer = ready(metrics).await;
+        if !answer.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[tokio::test]
+async fn a_request_to_the_metrics_port_must_arrive_within_the_request_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let (_s, metrics) = server_with_app("m-slow", "http_request_timeout = 1", "").await;
+    let mut tcp = tokio::net::TcpStream::connect(metrics).await.unwrap();
+    let started = tokio::time::Instant::now();
+    // A head that never ends: one more header line every 200 ms.
+    tcp.write_all(b"GET /ready HTTP/1.1\r\nHost: herald\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    for i in 0..20 {
+        if tcp
+            .write_all(format!("x-{i}: y\r\n").as_bytes())
+            .await
+            .is_err()
+        {
+            answer = heard(&mut tcp, 200).await;
+            break;
+        }
+        answer = heard(&mut tcp, 200).await;
+        if !answer.is_empty() {
+            break;
+        }
+    }
+    assert!(
+        answer.starts_with("HTTP/1.1 408"),
+        "{answer:?} after {:?}",
+        started.elapsed()
+    );
+}

@@ -282,3 +282,45 @@ async fn a_frame_left_unfinished_is_closed_with_1008_a_slow_one_is_not() {
     slow.send(json!({"event":"pusher:ping","data":{}})).await;
     assert_eq!(slow.next().await["event"], "pusher:pong");
 }
+
+/// A client frame's head with a 16-bit length: `first` is FIN and the opcode.
+fn masked_head(first: u8, len: u16) -> Vec<u8> {
+    let mut out = vec![first, 0x80 | 126];
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    out
+}
+
+#[tokio::test]
+async fn an_unfinished_message_is_closed_with_1008_however_many_pings_follow_it() {
+    use tokio::io::AsyncWriteExt;
+    let server = Server::start("ws_frame_timeout = 1", "").await;
+    let mut c = server.client().await;
+    // A text message's first fragment (FIN=0; a zero mask, so the payload is as sent).
+    let mut start = masked_head(0x01, 4000);
+    start.extend(std::iter::repeat_n(b' ', 4000));
+    plain_tcp(&mut c).write_all(&start).await.unwrap();
+    let ping = [0x89, 0x80, 0, 0, 0, 0];
+    let mut closed = None;
+    for _ in 0..20 {
+        // A WebSocket ping every 300 ms or so; its pong is skipped by `next_within`.
+        // (Once the server has closed, the write may fail: the close frame is read below.)
+        let _ = plain_tcp(&mut c).write_all(&ping).await;
+        if let Seen::Closed(code) = c.next_within(300).await {
+            closed = Some(code);
+            break;
+        }
+    }
+    assert_eq!(
+        closed,
+        Some(Some(1008)),
+        "within 6 s of a 1 s frame deadline"
+    );
+}
+
+fn plain_tcp(c: &mut Client) -> &mut tokio::net::TcpStream {
+    match c.ws.get_mut() {
+        tokio_tungstenite::MaybeTlsStream::Plain(s) => s,
+        _ => unreachable!("plain test server"),
+    }
+}
