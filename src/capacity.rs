@@ -14,6 +14,13 @@
 //! counted under the proxy's address: each of its requests is counted, while it
 //! runs, under the client address `X-Forwarded-For` gives, and a WebSocket keeps
 //! that [`Share`] for its life (see [`crate::config::proxies`]).
+//!
+//! A connection holds its [`Pass`] from accept to close, and a WebSocket takes
+//! it along on its upgrade: a request refused on the connection neither gives
+//! it back nor frees a second upgrade from it (the server closes a connection
+//! after refusing a WebSocket). The metrics port counts its own connections
+//! under [`Slots`] (`metrics_max_connections`). Each HTTP request on either port
+//! has a deadline ([`deadline`]).
 
 pub(crate) mod deadline;
 

@@ -10,7 +10,7 @@
 //!    [`config`] (CLI/env/file input into one validated [`config::Config`]),
 //!    [`metrics`] (process-wide counters for Prometheus), [`tap`] (what the debug
 //!    console sees, one atomic load while nobody watches), [`rate`] (per-second
-//!    budgets), [`capacity`] (the descriptor limit and connection caps), [`tls`]
+//!    budgets), [`capacity`] (the descriptor limit, connection caps, request deadlines), [`tls`]
 //!    (rustls certificates and keys), `redis_link` (one link to a Redis server or
 //!    Cluster, shared by the adapter and the webhook queue), [`webhook`] (queued
 //!    in memory or in Redis, batched, signed, retried).

@@ -36,7 +36,7 @@ pub use listen::{bind, inherited, Listener, Origin};
 
 use crate::capacity::deadline::{Clock, Deadline};
 use caller::Caller;
-use upgrade::upgrade;
+use upgrade::{close_unless_upgraded, upgrade, wants_socket};
 
 type Body = Full<Bytes>;
 
@@ -186,23 +186,6 @@ async fn serve_connection<S>(
         .serve_connection(TokioIo::new(stream), service);
     if let Err(e) = conn.with_upgrades().await {
         tracing::debug!(error = %e, "http connection ended with an error");
-    }
-}
-
-/// A request for the WebSocket path, `/app/{key}`.
-fn wants_socket(node: &Node, req: &Request<Incoming>) -> bool {
-    let path = node.config.server.local_path(req.uri().path());
-    path.is_some_and(|p| p.starts_with("/app/"))
-}
-
-/// Close the connection after this answer when it refused a WebSocket (so the
-/// connection's next request cannot be an upgrade that the caps counted only
-/// once, or not at all), and while draining (a keep-alive client, a publisher
-/// or a proxy, opens its next connection to the process that took over).
-fn close_unless_upgraded(r: &mut Response<Body>, node: &Node, socket: bool) {
-    if r.status() != StatusCode::SWITCHING_PROTOCOLS && (socket || node.is_draining()) {
-        r.headers_mut()
-            .insert(CONNECTION, HeaderValue::from_static("close"));
     }
 }
 

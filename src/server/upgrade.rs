@@ -69,6 +69,23 @@ pub(super) fn upgrade(
     switching(&accept)
 }
 
+/// A request for the WebSocket path, `/app/{key}`.
+pub(super) fn wants_socket(node: &Node, req: &Request<Incoming>) -> bool {
+    let path = node.config.server.local_path(req.uri().path());
+    path.is_some_and(|p| p.starts_with("/app/"))
+}
+
+/// Close the connection after this answer when it refused a WebSocket (so the
+/// connection's next request cannot be an upgrade that the caps counted only
+/// once, or not at all), and while draining (a keep-alive client, a publisher
+/// or a proxy, opens its next connection to the process that took over).
+pub(super) fn close_unless_upgraded(r: &mut Response<Body>, node: &Node, socket: bool) {
+    if r.status() != StatusCode::SWITCHING_PROTOCOLS && (socket || node.is_draining()) {
+        r.headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+}
+
 /// `Sec-WebSocket-Accept` for a request that asks for a WebSocket, else `None`.
 fn accept_key(req: &Request<Incoming>) -> Option<String> {
     let headers = req.headers();
