@@ -7,6 +7,7 @@ round trip during each (the probe runs in its own process, so the hoarder's
 client work does not delay it).
 
   pip install websockets
+  HERALD_MAX_CHANNELS_PER_CONNECTION=0 herald --threads 1   # no cap (300 by default)
   scripts/bench-hoard.py --port 6001 [--channels 20000]
 """
 import argparse, asyncio, json, time
