@@ -209,6 +209,32 @@ async fn sessions_count_under_the_node_cap_like_sockets() {
     assert!(said.contains("4100") && said.contains("c[4100,"), "{said}");
 }
 
+/// The fallback transports share the main port: a session is no way past a cap.
+#[tokio::test]
+async fn sessions_count_under_the_address_cap_like_sockets() {
+    let server = Server::start("max_connections_per_ip = 3", "").await;
+    let _held = [
+        server.client().await,
+        server.client().await,
+        server.client().await,
+    ];
+    let full = Polling {
+        server: &server,
+        base: format!("/pusher/app/{KEY}/3/third000"),
+        socket_id: String::new(),
+        seen: Vec::new(),
+    };
+    let mut said = String::new();
+    for _ in 0..3 {
+        said.push_str(&full.poll_any().await);
+        if said.contains("c[") {
+            break;
+        }
+    }
+    assert!(said.contains("c[4100,"), "{said}");
+    assert!(!said.contains("connection_established"), "{said}");
+}
+
 #[tokio::test]
 async fn a_session_on_one_node_gets_events_and_members_from_another() {
     let redis = crate::cluster::Redis::start().await;
