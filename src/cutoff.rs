@@ -101,5 +101,8 @@ async fn close_spread(node: &Weak<Node>, sinks: &[Weak<Sink>], window: Duration)
             told += 1;
         }
     }
-    tracing::warn!(told, "cut off from the cluster bus: sockets told to reconnect");
+    tracing::warn!(
+        told,
+        "cut off from the cluster bus: sockets told to reconnect"
+    );
 }

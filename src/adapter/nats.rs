@@ -221,7 +221,7 @@ impl Cluster {
         if let Some(state) = self.registry.app(app) {
             state.broadcast(channel, &frame, None);
         }
-        self.publish(Bus::Broadcast, app, channel, None, &frame);
+        self.enqueue(Bus::Broadcast, app, channel, None, &frame);
     }
 
     async fn join(

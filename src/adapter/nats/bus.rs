@@ -30,6 +30,28 @@ impl Cluster {
         ))
     }
 
+    /// Queue a message for the bus task, whether or not the node is ready yet
+    /// (a resync's announcements are made before it is); dropped and counted
+    /// when the queue is full.
+    pub(super) fn enqueue(
+        &self,
+        kind: Bus,
+        app: &str,
+        target: &str,
+        except: Option<&str>,
+        frame: &Frame,
+    ) {
+        let subject = match kind {
+            Bus::Broadcast | Bus::Member(_) | Bus::Count => self.names.channel(app, target),
+            Bus::ToUser | Bus::Terminate | Bus::Watch(_) => self.names.app(app),
+        };
+        let msg = self.bus_message(kind, app, target, except, frame);
+        if self.bus_tx.try_send((subject, msg)).is_err() {
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::warn!(dropped = n, "cluster bus queue full: message dropped");
+        }
+    }
+
     /// Handle a bus message from another node.
     pub(super) fn deliver(&self, payload: &[u8]) {
         let payload = String::from_utf8_lossy(payload);
