@@ -242,3 +242,87 @@ async fn cut_off_sockets(
     assert_eq!(closed, code, "closed with the code it was told");
     (Some(late), code)
 }
+
+/// The next `pusher:error` code on `c` within `ms`, then its close; when it came.
+async fn told_to_reconnect(c: &mut Client, ms: u64) -> Option<(u16, Instant)> {
+    let f = event_within(c, "pusher:error", ms).await?;
+    let at = Instant::now();
+    let code = u16::try_from(f["data"]["code"].as_u64()?).ok()?;
+    assert_eq!(
+        c.closed().await,
+        Some(code),
+        "closed with the code it was told"
+    );
+    Some((code, at))
+}
+
+/// Still open: answers a ping.
+async fn still_open(c: &mut Client) {
+    c.send(json!({"event":"pusher:ping","data":{}})).await;
+    assert_eq!(c.next().await["event"], "pusher:pong");
+}
+
+/// The bus is down for every node (`bus_lost_reconnect_secs = 1` on both):
+/// each socket open at the loss is told 4200 once, a node's closes are spread
+/// over the second after the wait, and sockets that reconnect during the
+/// outage (to either node) are kept through it and after it: no storm.
+pub async fn with_the_bus_down_everywhere_each_socket_is_told_once(bus: &mut impl Bus) {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("TEST_LOG").unwrap_or("off".into()))
+        .with_test_writer()
+        .try_init();
+    let opt_in = "bus_lost_reconnect_secs = 1";
+    let text = crate::cluster::cluster_toml(&*bus, "ps", opt_in, "", 0);
+    let (a, b) = (
+        Server::from_toml(&text).await,
+        Server::from_toml(&text).await,
+    );
+    wait_ready(&a, true).await;
+    wait_ready(&b, true).await;
+    let mut open = Vec::new();
+    for server in [&a, &a, &a, &a, &b, &b, &b, &b] {
+        open.push(server.client().await);
+    }
+    // The node looks at its bus every 100 ms: let it see the bus up first.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = Instant::now();
+    bus.stop();
+    let told =
+        futures_util::future::join_all(open.iter_mut().map(|c| told_to_reconnect(c, 10_000))).await;
+    eprintln!(
+        "{}: bus down for every node; told {:?}",
+        bus.name(),
+        told.iter()
+            .map(|x| x.map(|(c, at)| (c, at - t)))
+            .collect::<Vec<_>>()
+    );
+    let told: Vec<(u16, Instant)> = told
+        .into_iter()
+        .map(|x| x.expect("a socket open at the loss was not told"))
+        .collect();
+    assert!(told.iter().all(|(code, _)| *code == 4200), "{told:?}");
+    for node in told.chunks(4) {
+        let first = node.iter().map(|x| x.1).min().unwrap();
+        let last = node.iter().map(|x| x.1).max().unwrap();
+        assert!(
+            last - first >= Duration::from_millis(150),
+            "one node's closes not spread: {:?}",
+            last - first
+        );
+    }
+    // The clients come back (a balancer with no healthy node sends them anywhere).
+    let mut back = Vec::new();
+    for server in [&a, &b, &a, &b] {
+        back.push(server.client().await);
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for c in &mut back {
+        still_open(c).await;
+    }
+    bus.restart().await;
+    wait_ready(&a, true).await;
+    wait_ready(&b, true).await;
+    for c in &mut back {
+        still_open(c).await;
+    }
+}
