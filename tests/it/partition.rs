@@ -305,7 +305,7 @@ pub async fn with_the_bus_down_everywhere_each_socket_is_told_once(bus: &mut imp
         let first = node.iter().map(|x| x.1).min().unwrap();
         let last = node.iter().map(|x| x.1).max().unwrap();
         assert!(
-            last - first >= Duration::from_millis(150),
+            last - first >= Duration::from_millis(100),
             "one node's closes not spread: {:?}",
             last - first
         );
