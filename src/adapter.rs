@@ -24,6 +24,7 @@ pub(crate) mod bus;
 pub(crate) mod cluster;
 pub(crate) mod counts;
 pub(crate) mod nats;
+pub(crate) mod probe;
 mod queries;
 pub(crate) mod redis;
 mod watch;

@@ -29,6 +29,7 @@
 //! 6. [`connection`] (one task per WebSocket), [`fallback`] (pusher-js's
 //!    `xhr_streaming`/`xhr_polling` sessions, each a connection task over an
 //!    in-memory transport; [`node`] holds only their table), [`api`] (the HTTP API handlers),
+//!    [`cutoff`] (what a node cut off from its bus does with its sockets: the opt-in 4200s),
 //!    [`app_table`] (apps from a PostgreSQL or MySQL table), [`console`] (the debug console:
 //!    pages, event stream, test publishes, the cluster relay), [`health`] (the second
 //!    listener: health, `/usage`, `/metrics`, and the console's routes).
@@ -48,6 +49,7 @@ pub mod channel;
 pub mod config;
 pub mod connection;
 pub(crate) mod console;
+pub(crate) mod cutoff;
 pub(crate) mod fallback;
 pub mod health;
 pub mod metrics;

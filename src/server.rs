@@ -59,6 +59,8 @@ pub async fn run(
     let weak = Arc::downgrade(&node);
     let timing = move || weak.upgrade().map(|n| crate::roster::timing(&n.config));
     let sweeper = tokio::spawn(crate::roster::sweep(Arc::downgrade(&node.roster), timing));
+    let cutoff = crate::cutoff::after(&node)
+        .map(|after| tokio::spawn(crate::cutoff::run(Arc::downgrade(&node), after)));
     crate::socket::home::register_current();
     tracing::info!(
         descriptors = crate::capacity::descriptors(),
@@ -94,6 +96,7 @@ pub async fn run(
     drain(&node, worker).await;
     drop(shards);
     sweeper.abort();
+    cutoff.inspect(|c| c.abort());
 }
 
 /// Count an accepted connection against the caps and serve it on its shard.

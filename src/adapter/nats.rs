@@ -69,6 +69,12 @@
 //!   If the purger dies too, the lock expires after 30 s and another node purges.
 //! - A node stops gracefully: its sockets leave (each a compare-and-set) and its
 //!   heartbeat and counts are deleted.
+//! - A silent connection (no bytes either way, no RST, no FIN): the probe
+//!   ([`crate::adapter::probe`], a request the server answers itself every 0.5 s)
+//!   finds no answer within 1.5 s; the node is not ready at once and the client
+//!   drops the connection for a new one (the client's own pings would take
+//!   minutes). A resync's announcements are queued before the node is ready
+//!   again, so members a peer purged meanwhile are announced again.
 //! - NATS unreachable: the node keeps serving local sockets, logs a warning,
 //!   reports not ready, the HTTP API answers 503 to publishes, presence joins are
 //!   refused, bus messages are dropped (not queued: a late event is worse than a
@@ -221,7 +227,7 @@ impl Cluster {
         if let Some(state) = self.registry.app(app) {
             state.broadcast(channel, &frame, None);
         }
-        self.publish(Bus::Broadcast, app, channel, None, &frame);
+        self.enqueue(Bus::Broadcast, app, channel, None, &frame);
     }
 
     async fn join(

@@ -69,6 +69,10 @@
 //!   contributions from each presence hash in `P:npres:{node}` and broadcasts
 //!   `member_removed` for users that had no other socket: cleanup within about 6 s.
 //! - A node stops gracefully: its sockets leave (scripts run) and its keys are deleted.
+//! - A silent link (no bytes either way, no RST, no FIN): the probe beside the bus
+//!   task ([`crate::adapter::probe`], `PING` every 0.5 s, to every master on a cluster)
+//!   finds no answer within 1.5 s, the node is not ready at once and starts a new link;
+//!   from then on as below.
 //! - Redis unreachable: the node keeps serving local sockets, logs a warning, reports
 //!   not ready, the HTTP API answers 503 to publishes, presence joins are refused with a
 //!   `ServerError`, and bus messages are dropped (they are not queued for later: a late

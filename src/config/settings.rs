@@ -132,6 +132,7 @@ settings! {
         redis_url: String = "redis://127.0.0.1:6379/0".into(), Url, env "HERALD_REDIS_URL", flag "redis-url" "Redis URL for the cluster adapter";
         redis_prefix: String = "herald".into(), Str, env "SOKETI_ADAPTER_REDIS_PREFIX", json "adapter.redis.prefix";
         redis_cluster_nodes: Vec<String> = Vec::new(), Urls, env "HERALD_REDIS_CLUSTER_NODES";
+        bus_lost_reconnect_secs: u64 = 0, Int, env "HERALD_BUS_LOST_RECONNECT";
         path_prefix: String = "".into(), Str, env "SOKETI_PATH_PREFIX", json "pathPrefix";
         metrics_enabled: bool = false, Bool, env "SOKETI_METRICS_ENABLED", json "metrics.enabled";
         metrics_host: String = "0.0.0.0".into(), Str, env "SOKETI_METRICS_HOST", json "metrics.host";

@@ -103,6 +103,15 @@ pub trait Bus {
     fn may_announce_after_the_list(&self) -> bool {
         true
     }
+    /// A relay on one node's way to this bus, the others keeping theirs
+    /// (`partition`); nodes started before it may be on the old way.
+    async fn cut_off_link(&mut self) -> crate::partition::Link;
+    /// How long `partition` keeps that link frozen.
+    fn partition_secs(&self) -> u64 {
+        9
+    }
+    /// The bus's name in the tests' logs.
+    fn name(&self) -> &'static str;
 }
 
 /// The count in a `PUBSUB NUMSUB`-style answer (`subject\ncount`) from `redis-cli`.
@@ -130,6 +139,20 @@ impl Bus for Redis {
     }
     fn listeners(&self, subject: &str) -> usize {
         numsub(self.port, "NUMSUB", subject)
+    }
+    async fn cut_off_link(&mut self) -> crate::partition::Link {
+        crate::partition::Link::to_port(
+            self.port,
+            "adapter='redis'\nredis_url='redis://{addr}/0'\n",
+        )
+        .await
+    }
+    /// The 20 s partition is kept on this bus.
+    fn partition_secs(&self) -> u64 {
+        20
+    }
+    fn name(&self) -> &'static str {
+        "redis"
     }
 }
 
@@ -641,6 +664,10 @@ macro_rules! every_scenario {
             redis_outage_is_loud_and_recovers_by_itself,
             occupancy_transitions_are_cluster_wide,
             api_rate_limits_are_shared_by_the_cluster,
+        );
+        crate::cluster::on_bus!($start; partition:
+            a_silent_partition_is_noticed_and_heals,
+            with_the_bus_down_everywhere_each_socket_is_told_once,
         );
         crate::cluster::on_bus!($start; counts:
             the_count_is_the_clusters,

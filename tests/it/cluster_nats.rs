@@ -107,6 +107,13 @@ impl Bus for Nats {
     fn may_announce_after_the_list(&self) -> bool {
         false
     }
+    async fn cut_off_link(&mut self) -> crate::partition::Link {
+        crate::partition::Link::to_port(self.port, "adapter='nats'\nnats_servers=['{addr}']\n")
+            .await
+    }
+    fn name(&self) -> &'static str {
+        "nats"
+    }
 }
 
 /// NATS-specific: the same server restarted with its JetStream store kept (the
@@ -131,6 +138,12 @@ impl Bus for KeptStore {
     }
     fn may_announce_after_the_list(&self) -> bool {
         false
+    }
+    async fn cut_off_link(&mut self) -> crate::partition::Link {
+        self.0.cut_off_link().await
+    }
+    fn name(&self) -> &'static str {
+        "nats"
     }
 }
 

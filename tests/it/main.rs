@@ -17,6 +17,7 @@ mod fallback;
 mod metrics;
 mod mysql;
 mod origins;
+mod partition;
 mod postgres;
 mod presence;
 mod queue;

@@ -14,6 +14,8 @@ pub struct RedisCluster {
     replicas: usize,
     dir: PathBuf,
     children: Vec<Option<Child>>,
+    /// Relays in front of every node, once `cut_off_link` put them there.
+    relays: Vec<std::sync::Arc<crate::relay::Relay>>,
 }
 
 impl RedisCluster {
@@ -30,6 +32,7 @@ impl RedisCluster {
             ports,
             replicas,
             dir,
+            relays: Vec::new(),
         };
         c.spawn_all().await;
         c.create();
@@ -165,6 +168,55 @@ impl RedisCluster {
     }
 }
 
+/// The user name that tells the cut-off node's flows apart at the relays.
+const CUT_USER: &str = "herald-cut";
+
+impl RedisCluster {
+    /// A relay in front of every node, announced by it to clients (so every
+    /// herald node's connections go through the relays; the cluster's own bus
+    /// stays direct). Freezing applies to the flows of [`CUT_USER`] only: the
+    /// cut-off node logs in as that user (`HELLO 3 AUTH`), the others as default.
+    async fn relay_every_node(&mut self) {
+        if !self.relays.is_empty() {
+            return;
+        }
+        for &port in &self.ports {
+            let relay = crate::relay::Relay::start(([127, 0, 0, 1], port).into()).await;
+            relay.only(CUT_USER.as_bytes());
+            let (announce, bus) = (relay.addr().port().to_string(), (port + 10_000).to_string());
+            cli(port, &["CONFIG", "SET", "cluster-announce-bus-port", &bus]);
+            cli(port, &["CONFIG", "SET", "cluster-announce-port", &announce]);
+            cli(
+                port,
+                &[
+                    "ACL", "SETUSER", CUT_USER, "on", ">cut", "~*", "&*", "+@all",
+                ],
+            );
+            self.relays.push(std::sync::Arc::new(relay));
+        }
+        let relayed: Vec<String> = self
+            .relays
+            .iter()
+            .map(|r| r.addr().port().to_string())
+            .collect();
+        let t = Instant::now();
+        // Every node's view of every master shows its relay's port.
+        while !self.ports.iter().all(|&p| {
+            let slots = cli(p, &["CLUSTER", "SLOTS"]);
+            self.ports
+                .iter()
+                .all(|q| !slots.lines().any(|l| l.trim() == q.to_string()))
+                && relayed.iter().any(|r| slots.contains(r.as_str()))
+        }) {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "relay ports never announced"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
 /// A free port below 55536 whose cluster bus port (+10000) is free too.
 fn cluster_port() -> u16 {
     loop {
@@ -215,6 +267,24 @@ impl Bus for RedisCluster {
 
     fn listeners(&self, subject: &str) -> usize {
         self.shard_listeners(subject)
+    }
+
+    async fn cut_off_link(&mut self) -> crate::partition::Link {
+        self.relay_every_node().await;
+        let seeds: Vec<String> = self
+            .relays
+            .iter()
+            .map(|r| format!("'redis://{CUT_USER}:cut@{}'", r.addr()))
+            .collect();
+        let toml = format!(
+            "adapter='redis'\nredis_cluster_nodes=[{}]\n",
+            seeds.join(",")
+        );
+        crate::partition::Link::new(toml, self.relays.clone())
+    }
+
+    fn name(&self) -> &'static str {
+        "redis-cluster"
     }
 
     /// Every node again, from its nodes.conf: the same cluster, no data.

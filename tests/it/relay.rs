@@ -7,10 +7,14 @@
 //! side, so the peers' writes pile up in kernel buffers and nobody sees an
 //! error; `thaw` lets them flow on. `cut` drops every open flow (the next ones
 //! are relayed again); `on_bytes` freezes or cuts right after a chosen reply.
+//! `only` narrows freeze and cut to the flows of one client, told apart by
+//! what it sends first (e.g. the user name in its `HELLO`): what a relay in
+//! front of a server that several nodes share needs to cut off one of them.
 
 #![allow(dead_code)] // each test uses the part it needs
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -37,6 +41,8 @@ struct Shared {
     /// Bumped by `cut`: flows started under an older generation close.
     generation: watch::Sender<u64>,
     trigger: Mutex<Option<(Vec<u8>, Trigger)>>,
+    /// Freeze and cut only flows whose client's first bytes hold this.
+    only: Mutex<Option<Vec<u8>>>,
 }
 
 /// A relay on 127.0.0.1 to one upstream address.
@@ -54,6 +60,7 @@ impl Relay {
             mode: watch::channel(Mode::Flow).0,
             generation: watch::channel(0).0,
             trigger: Mutex::new(None),
+            only: Mutex::new(None),
         });
         let task = tokio::spawn(accept(listener, upstream, shared.clone()));
         Relay { addr, shared, task }
@@ -77,6 +84,12 @@ impl Relay {
     /// Close every open flow now (new connections are relayed again).
     pub fn cut(&self) {
         self.shared.generation.send_modify(|g| *g += 1);
+    }
+
+    /// From now on, freeze and cut only the flows whose client's first bytes
+    /// (its first read) contain `pattern`; the others always flow.
+    pub fn only(&self, pattern: &[u8]) {
+        *self.shared.only.lock().unwrap() = Some(pattern.to_vec());
     }
 
     /// Once a reply from the upstream contains `pattern`, pass it on and then
@@ -109,12 +122,22 @@ async fn relay(client: TcpStream, server: TcpStream, shared: Arc<Shared>) {
     let mut generation = shared.generation.subscribe();
     let (cr, cw) = client.into_split();
     let (sr, sw) = server.into_split();
-    let up = pump(cr, sw, shared.clone(), false);
-    let down = pump(sr, cw, shared.clone(), true);
+    // Whether this flow is one `freeze` and `cut` apply to: all of them unless
+    // `only` is set, then decided by the client's first bytes.
+    let chosen = Arc::new(AtomicBool::new(shared.only.lock().unwrap().is_none()));
+    let up = pump(cr, sw, shared.clone(), chosen.clone(), false);
+    let down = pump(sr, cw, shared.clone(), chosen.clone(), true);
+    let cut = async {
+        loop {
+            if generation.changed().await.is_err() || chosen.load(Ordering::SeqCst) {
+                return;
+            }
+        }
+    };
     tokio::select! {
         _ = up => {}
         _ = down => {}
-        _ = generation.changed() => {}
+        _ = cut => {}
     }
 }
 
@@ -123,25 +146,41 @@ async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     shared: Arc<Shared>,
+    chosen: Arc<AtomicBool>,
     replies: bool,
 ) {
     let mut mode = shared.mode.subscribe();
     let mut buf = vec![0u8; 64 * 1024];
+    let mut first = !replies;
+    let frozen = |m: &Mode| *m == Mode::Frozen && chosen.load(Ordering::SeqCst);
     loop {
-        if mode.wait_for(|m| *m == Mode::Flow).await.is_err() {
+        if mode.wait_for(|m| !frozen(m)).await.is_err() {
             return;
         }
         let n = tokio::select! {
             r = from.read(&mut buf) => match r { Ok(0) | Err(_) => return, Ok(n) => n },
             // Frozen while waiting: stop reading (the bytes stay in the kernel).
-            _ = mode.wait_for(|m| *m == Mode::Frozen) => continue,
+            _ = mode.wait_for(frozen) => continue,
         };
+        if std::mem::take(&mut first) {
+            choose(&shared, &chosen, &buf[..n]);
+        }
         if to.write_all(&buf[..n]).await.is_err() {
             return;
         }
         if replies {
             fire(&shared, &buf[..n]);
         }
+    }
+}
+
+/// A flow under `only` is chosen if its client's first bytes hold the pattern.
+fn choose(shared: &Shared, chosen: &AtomicBool, bytes: &[u8]) {
+    if let Some(pattern) = shared.only.lock().unwrap().as_ref() {
+        let hit = bytes
+            .windows(pattern.len())
+            .any(|w| w == pattern.as_slice());
+        chosen.store(hit, Ordering::SeqCst);
     }
 }
 

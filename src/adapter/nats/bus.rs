@@ -3,7 +3,12 @@
 use super::Cluster;
 use crate::adapter::bus::{self, Bus};
 use crate::socket::Frame;
+use async_nats::connection::State;
+use async_nats::{Client, RequestErrorKind};
 use bytes::Bytes;
+use std::sync::atomic::Ordering;
+use std::sync::Weak;
+use std::time::Duration;
 
 impl Cluster {
     /// This node's message of `kind`, for [`bus::deliver`] on the other nodes.
@@ -25,6 +30,28 @@ impl Cluster {
         ))
     }
 
+    /// Queue a message for the bus task, whether or not the node is ready yet
+    /// (a resync's announcements are made before it is); dropped and counted
+    /// when the queue is full.
+    pub(super) fn enqueue(
+        &self,
+        kind: Bus,
+        app: &str,
+        target: &str,
+        except: Option<&str>,
+        frame: &Frame,
+    ) {
+        let subject = match kind {
+            Bus::Broadcast | Bus::Member(_) | Bus::Count => self.names.channel(app, target),
+            Bus::ToUser | Bus::Terminate | Bus::Watch(_) => self.names.app(app),
+        };
+        let msg = self.bus_message(kind, app, target, except, frame);
+        if self.bus_tx.try_send((subject, msg)).is_err() {
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::warn!(dropped = n, "cluster bus queue full: message dropped");
+        }
+    }
+
     /// Handle a bus message from another node.
     pub(super) fn deliver(&self, payload: &[u8]) {
         let payload = String::from_utf8_lossy(payload);
@@ -34,5 +61,45 @@ impl Cluster {
             &payload,
             |app, channel| self.peer_count_changed(app, channel),
         );
+    }
+}
+
+/// Probe the connection ([`crate::adapter::probe`]) while it is up; when it
+/// goes silent the node is not ready at once, and the client drops it for a
+/// new one (the session ends on its `Disconnected`, the new connection
+/// subscribes again and the node resyncs).
+pub(super) async fn probe(cluster: Weak<Cluster>, client: Client) {
+    let Some(ping) = cluster.upgrade().map(|c| c.names.ping()) else {
+        return;
+    };
+    loop {
+        while client.connection_state() != State::Connected {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let why = crate::adapter::probe::until_silent(|| {
+            let request = client.request(ping.clone(), Bytes::new());
+            async move {
+                match request.await {
+                    Err(e) if e.kind() != RequestErrorKind::NoResponders => Err(e),
+                    _ => Ok(()),
+                }
+            }
+        })
+        .await;
+        let Some(cluster) = cluster.upgrade() else {
+            return;
+        };
+        cluster.healthy.store(false, Ordering::Release);
+        tracing::warn!(reason = %why, "NATS connection silent: not ready, reconnecting");
+        if client.force_reconnect().await.is_err() {
+            return;
+        }
+        // The client takes the request asynchronously: let it leave `Connected`.
+        for _ in 0..20 {
+            if client.connection_state() != State::Connected {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }

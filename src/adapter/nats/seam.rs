@@ -33,15 +33,7 @@ impl cluster::Cluster for Cluster {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let subject = match kind {
-            Bus::Broadcast | Bus::Member(_) | Bus::Count => self.names.channel(app, target),
-            Bus::ToUser | Bus::Terminate | Bus::Watch(_) => self.names.app(app),
-        };
-        let msg = self.bus_message(kind, app, target, except, frame);
-        if self.bus_tx.try_send((subject, msg)).is_err() {
-            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            tracing::warn!(dropped = n, "cluster bus queue full: message dropped");
-        }
+        self.enqueue(kind, app, target, except, frame);
     }
 
     /// Hear the channel's subject (if not yet) and wait until the server has it.

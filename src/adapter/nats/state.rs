@@ -34,6 +34,7 @@ pub(crate) async fn run(cluster: Arc<Cluster>) {
     };
     *lock(&cluster.client) = Some(client.clone());
     start_loops(&cluster, &client);
+    tokio::spawn(super::bus::probe(Arc::downgrade(&cluster), client.clone()));
     let names = &cluster.names;
     cluster
         .interest

@@ -5,7 +5,6 @@ use super::chan::{self, kv_err, Chan, KvError};
 use super::names::{self, Names};
 use super::scan::scan;
 use super::{lock, Buckets, Bus, Cluster};
-use crate::adapter::cluster::Cluster as _;
 use crate::channel::Member;
 use crate::protocol;
 use crate::socket::Frame;
@@ -115,7 +114,7 @@ async fn rewrite(
         }
         for m in added.iter().filter(|_| announce_added) {
             let frame = protocol::member_added(&channel, &m.id_json, m.info_json.as_deref());
-            cluster.publish(Bus::Broadcast, &app, &channel, None, &Frame::from(frame));
+            cluster.enqueue(Bus::Broadcast, &app, &channel, None, &Frame::from(frame));
         }
     }
     Ok(gone)

@@ -6,7 +6,9 @@ use crate::adapter::bus;
 use crate::redis_link::Conn;
 use crate::socket::Frame;
 use ::redis::RedisResult;
-use tokio::sync::mpsc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::sync::{mpsc, Notify};
 
 /// Publishes sent in one pipeline at most.
 const MAX_PIPELINE: usize = 512;
@@ -111,4 +113,19 @@ impl Cluster {
             self.registry.counter.mark(&app.app().raw.id, channel)
         });
     }
+}
+
+/// Probe the link ([`crate::adapter::probe`]) until it goes silent; then the
+/// node is not ready at once, and `lost` makes the bus task start a new link.
+pub(crate) async fn probe(cluster: std::sync::Weak<Cluster>, conn: Conn, lost: Arc<Notify>) {
+    let why = crate::adapter::probe::until_silent(|| {
+        let mut c = conn.clone();
+        async move { ::redis::cmd("PING").query_async::<()>(&mut c).await }
+    })
+    .await;
+    if let Some(cluster) = cluster.upgrade() {
+        cluster.healthy.store(false, Ordering::Release);
+    }
+    tracing::warn!(reason = %why, "Redis link silent: not ready, starting a new link");
+    lost.notify_one();
 }

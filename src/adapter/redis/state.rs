@@ -32,7 +32,10 @@ pub(crate) async fn run(cluster: Arc<Cluster>) {
                 *lock(&cluster.conn) = Some(conn.clone());
                 cluster.healthy.store(true, Ordering::Release);
                 tracing::info!(node = %cluster.keys.node, cluster = conn.sharded(), "connected to Redis: cluster bus up");
+                let probe = Arc::downgrade(&cluster);
+                let probe = tokio::spawn(super::bus::probe(probe, conn.clone(), lost.clone()));
                 let reason = serve(&cluster, conn, &lost, &mut rx).await;
+                probe.abort();
                 cluster.healthy.store(false, Ordering::Release);
                 *lock(&cluster.conn) = None;
                 tracing::warn!(
