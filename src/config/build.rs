@@ -174,11 +174,12 @@ fn app_table(s: &RawServer) -> Result<Option<AppTable>, ConfigError> {
         password: password.clone(),
         database: database.clone(),
         table: table.clone(),
-        refresh: Duration::from_secs(if s.app_refresh_secs > 0 {
-            s.app_refresh_secs as u64
-        } else {
-            5
-        }),
+        refresh: Duration::from_secs(
+            u64::try_from(s.app_refresh_secs)
+                .ok()
+                .filter(|n| *n > 0)
+                .unwrap_or(5),
+        ),
     }))
 }
 
@@ -265,11 +266,7 @@ fn on_top<T: serde::de::DeserializeOwned>(
         try_into::<T>(one).err().map(|message| (key, message))
     });
     let (key, message) = culprit.unwrap_or((String::new(), error));
-    Err(ConfigError::Key {
-        scope,
-        key,
-        message,
-    })
+    Err(ConfigError::key(scope, key, message))
 }
 
 fn try_into<T: serde::de::DeserializeOwned>(table: toml::Table) -> Result<T, String> {
@@ -287,16 +284,15 @@ fn split_limits(table: &mut toml::Table) -> toml::Table {
 
 fn build_app(mut table: toml::Table, defaults: &Limits) -> Result<App, ConfigError> {
     let scope = Scope::App(0);
-    if let Some(key) = ["id", "key", "secret"]
+    let missing = ["id", "key", "secret"]
         .into_iter()
-        .find(|k| !table.contains_key(*k))
-    {
-        let message = format!("missing field `{key}`");
-        return Err(ConfigError::Key {
+        .find(|k| !table.contains_key(*k));
+    if let Some(key) = missing {
+        return Err(ConfigError::key(
             scope,
-            key: String::new(),
-            message,
-        });
+            "",
+            format!("missing field `{key}`"),
+        ));
     }
     let limit_table = split_limits(&mut table);
     let mut raw: RawApp = on_top(scope, table, &toml::Table::new())?;

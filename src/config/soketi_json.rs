@@ -164,11 +164,7 @@ fn unsupported(key: &str, value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn build(text: &str) -> (super::super::Config, Vec<String>) {
-        let (raw, warnings) = parse("config.json", text).unwrap();
-        (raw.build().unwrap(), warnings)
-    }
+    use crate::config::testing::json as build;
 
     #[test]
     fn dot_keys_and_nested_objects_both_work() {
@@ -182,15 +178,9 @@ mod tests {
         }"#;
         let (cfg, warnings) = build(text);
         assert!(warnings.is_empty(), "{warnings:?}");
-        let s = &cfg.server;
-        assert_eq!(
-            (s.raw.port, s.raw.debug, s.raw.metrics_enabled),
-            (6010, true, true)
-        );
-        assert_eq!(
-            (s.raw.metrics_port, s.raw.metrics_prefix.as_str()),
-            (9700, "x_")
-        );
+        let (s, r) = (&cfg.server, &cfg.server.raw);
+        assert_eq!((r.port, r.debug, r.metrics_enabled), (6010, true, true));
+        assert_eq!((r.metrics_port, r.metrics_prefix.as_str()), (9700, "x_"));
         assert_eq!(s.path_prefix, "/ws");
         assert_eq!(s.shutdown_grace_period.as_millis(), 500);
         let app = cfg.apps.by_key("app-key").unwrap();
@@ -278,11 +268,8 @@ mod tests {
             let t = cfg.server.app_table.unwrap();
             assert_eq!(t.driver.name(), driver);
             let (host, user, password) = (t.host.as_str(), t.user.as_str(), t.password.as_str());
-            assert_eq!(
-                (host, t.port, user, password),
-                ("db", 3307, "u", "p"),
-                "{driver}"
-            );
+            let want = ("db", 3307, "u", "p");
+            assert_eq!((host, t.port, user, password), want, "{driver}");
             let got = (t.database.as_str(), t.table.as_str(), t.refresh.as_secs());
             assert_eq!(got, ("soketi", "soketi_apps", 60), "{driver}");
             let (cfg, _) = build(&format!(r#"{{"appManager.driver": "{driver}"}}"#));

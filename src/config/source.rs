@@ -112,13 +112,7 @@ impl Sources {
             (Some(origin), _) => (origin, message),
             (None, Some(origin)) if key.is_empty() => (origin, message),
             (None, Some(origin)) => (origin, format!("{key}: {message}")),
-            (None, None) => {
-                return ConfigError::Key {
-                    scope,
-                    key,
-                    message,
-                }
-            }
+            (None, None) => return ConfigError::key(scope, key, message),
         };
         let origin = origin.clone();
         ConfigError::Setting { origin, message }
@@ -127,24 +121,13 @@ impl Sources {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{env, soketi_json, RawConfig};
+    use crate::config::testing::{file as read, with_vars};
+    use crate::config::{env, RawConfig};
 
     /// The error of building `file` (a TOML or, by its name, a JSON text) with `vars` on top.
     fn error(file: (&str, &str), vars: &[(&str, &str)]) -> String {
-        let mut raw = if file.0.ends_with(".json") {
-            soketi_json::parse(file.0, file.1).unwrap().0
-        } else {
-            RawConfig::parse_toml(file.0, file.1).unwrap()
-        };
-        let found = |name: &str| vars.iter().find(|(n, _)| *n == name);
-        let lookup = |name: &str| found(name).map(|(_, v)| v.to_string());
-        match env::apply(&mut raw, &lookup) {
-            Err(e) => e.to_string(),
-            Ok(()) => raw
-                .build()
-                .expect_err("an invalid configuration")
-                .to_string(),
-        }
+        let built = with_vars(read(file.0, file.1), vars);
+        built.expect_err("an invalid configuration").to_string()
     }
 
     const NO_FILE: (&str, &str) = ("", "");
