@@ -5,7 +5,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { APP, SUITE, run, workDir } from './harness.mjs';
+import { APP, pageServer as harnessPageServer, run, sign, workDir } from './harness.mjs';
 
 /**
  * nginx on `port`: the page from `pagePort`, everything else to herald on `heraldPort` over
@@ -39,43 +39,10 @@ http {
   return run(`nginx-hostile-${port}`, 'nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;']);
 }
 
-const sign = (text) => crypto.createHmac('sha256', APP.secret).update(text).digest('hex');
-
-/** Serves lib/fallback.html, pusher-js and Echo, and a /broadcasting/auth for `user`. */
-export async function pageServer() {
-  const files = {
-    '/pusher.min.js': 'node_modules/pusher-js/dist/web/pusher.min.js',
-    '/echo.iife.js': 'node_modules/laravel-echo/dist/echo.iife.js',
-    '/': 'lib/fallback.html',
-  };
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url, 'http://localhost');
-    if (req.method === 'POST' && url.pathname === '/broadcasting/auth') {
-      let body = '';
-      req.on('data', (d) => (body += d));
-      req.on('end', () => {
-        const form = new URLSearchParams(body);
-        const channel = form.get('channel_name');
-        const user = form.get('user');
-        const answer = {};
-        let text = `${form.get('socket_id')}:${channel}`;
-        if (channel.startsWith('presence-')) {
-          answer.channel_data = JSON.stringify({ user_id: user, user_info: { name: user } });
-          text += `:${answer.channel_data}`;
-        }
-        answer.auth = `${APP.key}:${sign(text)}`;
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(answer));
-      });
-      return;
-    }
-    const file = files[url.pathname];
-    if (!file) return res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': file.endsWith('.js') ? 'text/javascript' : 'text/html' });
-    res.end(fs.readFileSync(path.join(SUITE, file)));
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return { server, port: server.address().port };
+/** Serves lib/fallback.html, pusher-js and Echo, and a /broadcasting/auth for the page's `user`. */
+export function pageServer() {
+  const user = (form) => ({ user_id: form.get('user'), user_info: { name: form.get('user') } });
+  return harnessPageServer('lib/fallback.html', user);
 }
 
 /** POST a `toast` event to the `toasts` channel, signed as Laravel does; resolves with the status. */

@@ -133,16 +133,22 @@ http {
 
 // ---------------------------------------------------------------- the page
 
-function sign(text) {
+export function sign(text) {
   return crypto.createHmac('sha256', APP.secret).update(text).digest('hex');
 }
 
-/** Serves the page, pusher-js and Echo from node_modules, and Laravel's /broadcasting/auth. */
-export async function pageServer() {
+/** Ada, whatever the auth form says: the member every page but the fallback one joins as. */
+const ADA = () => ({ user_id: 'u1', user_info: { name: 'Ada' } });
+
+/**
+ * Serves `page` (lib/page.html unless told), pusher-js and Echo from node_modules, and Laravel's
+ * /broadcasting/auth, which signs presence for `member(form)` (the auth request's form fields).
+ */
+export async function pageServer(page = 'lib/page.html', member = ADA) {
   const files = {
     '/pusher.min.js': 'node_modules/pusher-js/dist/web/pusher.min.js',
     '/echo.iife.js': 'node_modules/laravel-echo/dist/echo.iife.js',
-    '/': 'lib/page.html',
+    '/': page,
   };
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://localhost');
@@ -156,7 +162,7 @@ export async function pageServer() {
         const answer = {};
         let text = `${socketId}:${channel}`;
         if (channel.startsWith('presence-')) {
-          answer.channel_data = JSON.stringify({ user_id: 'u1', user_info: { name: 'Ada' } });
+          answer.channel_data = JSON.stringify(member(form));
           text += `:${answer.channel_data}`;
         }
         answer.auth = `${APP.key}:${sign(text)}`;
