@@ -174,12 +174,11 @@ fn app_table(s: &RawServer) -> Result<Option<AppTable>, ConfigError> {
         password: password.clone(),
         database: database.clone(),
         table: table.clone(),
-        refresh: Duration::from_secs(
-            u64::try_from(s.app_refresh_secs)
-                .ok()
-                .filter(|n| *n > 0)
-                .unwrap_or(5),
-        ),
+        refresh: Duration::from_secs(if s.app_refresh_secs > 0 {
+            s.app_refresh_secs as u64
+        } else {
+            5
+        }),
     }))
 }
 
@@ -284,15 +283,10 @@ fn split_limits(table: &mut toml::Table) -> toml::Table {
 
 fn build_app(mut table: toml::Table, defaults: &Limits) -> Result<App, ConfigError> {
     let scope = Scope::App(0);
-    let missing = ["id", "key", "secret"]
-        .into_iter()
-        .find(|k| !table.contains_key(*k));
-    if let Some(key) = missing {
-        return Err(ConfigError::key(
-            scope,
-            "",
-            format!("missing field `{key}`"),
-        ));
+    let has = |k: &&str| table.contains_key(*k);
+    if let Some(key) = ["id", "key", "secret"].iter().find(|k| !has(k)) {
+        let message = format!("missing field `{key}`");
+        return Err(ConfigError::key(scope, "", message));
     }
     let limit_table = split_limits(&mut table);
     let mut raw: RawApp = on_top(scope, table, &toml::Table::new())?;

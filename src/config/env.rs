@@ -199,13 +199,12 @@ mod tests {
             ("SOKETI_DEFAULT_APP_ENABLE_WATCHLIST_EVENTS", "1"),
             ("SOKETI_DEFAULT_APP_MAX_CONNS", "5"), ("SOKETI_SHUTDOWN_GRACE_PERIOD", "100"),
         ]).unwrap();
-        assert_eq!(cfg.server.raw.port, 6010);
-        assert!(cfg.server.raw.debug);
-        assert_eq!(cfg.server.shutdown_grace_period.as_millis(), 100);
+        let s = &cfg.server;
+        assert_eq!((s.raw.port, s.raw.debug, s.shutdown_grace_period.as_millis()), (6010, true, 100));
         let app = cfg.apps.by_id("123").unwrap();
         assert_eq!((app.raw.key.as_str(), app.raw.secret.as_str()), ("key", "app-secret"));
-        assert!(app.raw.enable_client_messages);
-        assert!(app.raw.enable_subscription_count && app.raw.enable_watchlist_events);
+        let r = &app.raw;
+        assert!(r.enable_client_messages && r.enable_subscription_count && r.enable_watchlist_events);
         assert_eq!(app.max_connections, Some(5));
     }
 
@@ -235,8 +234,7 @@ mod tests {
             ("SOKETI_DB_REDIS_DB", "2"), ("SOKETI_ADAPTER_REDIS_PREFIX", "site-a"),
         ]).unwrap();
         let cluster = cfg.server.cluster.unwrap();
-        assert_eq!(cluster.redis_url, "redis://:pw@redis:6379/2");
-        assert_eq!(cluster.prefix, "site-a");
+        assert_eq!((cluster.redis_url.as_str(), cluster.prefix.as_str()), ("redis://:pw@redis:6379/2", "site-a"));
         assert!(build(&[("SOKETI_ADAPTER_DRIVER", "kafka")]).is_err());
     }
 
@@ -251,11 +249,9 @@ mod tests {
         assert!(cfg.server.cluster.is_none());
         let nats = cfg.server.nats.unwrap();
         assert_eq!(nats.servers, ["n1:4222", "n2:4223"]);
-        assert_eq!(nats.user.as_deref(), Some("u"));
-        assert_eq!(nats.password.as_deref(), Some("123"), "kept as text");
-        assert_eq!(nats.token, None);
-        assert_eq!(nats.connect_timeout.as_millis(), 2500);
-        assert_eq!(nats.prefix, "site-a");
+        let secrets = (nats.user.as_deref(), nats.password.as_deref(), nats.token.as_deref());
+        assert_eq!(secrets, (Some("u"), Some("123"), None), "the password kept as text");
+        assert_eq!((nats.connect_timeout.as_millis(), nats.prefix.as_str()), (2500, "site-a"));
         let nats = build(&[("SOKETI_ADAPTER_DRIVER", "nats")]).unwrap().server.nats;
         assert_eq!(nats.unwrap().servers, ["127.0.0.1:4222"], "Soketi's default");
     }
@@ -288,11 +284,9 @@ mod tests {
             ("SOKETI_APP_MANAGER_MYSQL_TABLE", "soketi_apps"), ("SOKETI_APP_MANAGER_CACHE_TTL", "30"),
         ]).unwrap();
         let t = cfg.server.app_table.unwrap();
-        assert_eq!(t.driver, Driver::Mysql);
-        assert_eq!((t.host.as_str(), t.port, t.user.as_str()), ("mysql", 3307, "soketi"));
+        assert_eq!((t.driver, t.host.as_str(), t.port, t.user.as_str()), (Driver::Mysql, "mysql", 3307, "soketi"));
         // A password of digits stays text (it is never read as JSON).
-        assert_eq!(t.password, "123");
-        assert_eq!((t.database.as_str(), t.table.as_str()), ("laravel", "soketi_apps"));
+        assert_eq!((t.password.as_str(), t.database.as_str(), t.table.as_str()), ("123", "laravel", "soketi_apps"));
         assert_eq!(t.refresh.as_secs(), 30);
         assert!(cfg.apps.iter().next().is_none(), "apps come from the table");
         let table = ("SOKETI_APP_MANAGER_MYSQL_TABLE", "apps; DROP TABLE apps");
@@ -319,19 +313,14 @@ mod tests {
             ("SOKETI_WEBHOOKS_BATCHING_DURATION", "200"), ("SOKETI_HTTP_MAX_REQUEST_SIZE", "2"),
         ]).unwrap();
         let s = &cfg.server;
-        assert!(s.raw.metrics_enabled);
-        assert_eq!((s.raw.metrics_port, s.raw.metrics_prefix.as_str()), (9700, "herald_"));
-        assert_eq!(s.path_prefix, "/ws");
-        assert_eq!(s.max_request_bytes, 2 * 1024 * 1024);
+        assert_eq!((s.raw.metrics_enabled, s.raw.metrics_port, s.raw.metrics_prefix.as_str()), (true, 9700, "herald_"));
+        assert_eq!((s.path_prefix.as_str(), s.max_request_bytes), ("/ws", 2 * 1024 * 1024));
         assert_eq!(s.webhooks.batching, Some(std::time::Duration::from_millis(200)));
         let app = cfg.apps.by_id("app-id").unwrap();
-        assert_eq!(app.limits.max_backend_events_per_sec, 50);
-        assert_eq!(app.limits.max_read_req_per_sec, 7);
+        assert_eq!((app.limits.max_backend_events_per_sec, app.limits.max_read_req_per_sec), (50, 7));
         let hook = &app.webhooks[0];
-        assert_eq!(hook.url, "http://hooks.test/pusher");
-        assert_eq!(hook.headers, vec![("X-Token".to_string(), "t".to_string())]);
-        assert!(hook.wants("channel_occupied", "private-a"));
-        assert!(!hook.wants("channel_occupied", "public"));
+        assert_eq!((hook.url.as_str(), hook.headers.as_slice()), ("http://hooks.test/pusher", &[("X-Token".into(), "t".into())][..]));
+        assert!(hook.wants("channel_occupied", "private-a") && !hook.wants("channel_occupied", "public"));
         let name = "SOKETI_DEFAULT_APP_WEBHOOKS";
         error_names(&[(name, "{}")], name);
     }
@@ -367,9 +356,8 @@ mod tests {
         assert_eq!(cfg.server.mode, Mode::Worker);
         let queue = cfg.server.webhooks.redis_queue.unwrap();
         assert_eq!((queue.redis_url.as_str(), queue.prefix.as_str()), ("redis://127.0.0.1:6390/0", "p"));
-        let cfg = build(&[("SOKETI_QUEUE_DRIVER", "sqs")]).unwrap();
-        assert_eq!(cfg.server.webhooks.redis_queue, None);
-        assert_eq!(cfg.server.mode, Mode::Full);
+        let s = build(&[("SOKETI_QUEUE_DRIVER", "sqs")]).unwrap().server;
+        assert_eq!((s.webhooks.redis_queue, s.mode), (None, Mode::Full));
         error_names(&[("SOKETI_MODE", "both")], "SOKETI_MODE");
         let quiet = [("SOKETI_QUEUE_DRIVER", "redis"), ("SOKETI_MODE", "server")];
         assert!(unsupported(quiet.iter().copied()).is_empty());

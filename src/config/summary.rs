@@ -4,7 +4,7 @@
 //! entirely (see `redact`).
 
 use super::settings::{Kind, APP, LIMITS, SERVER};
-use super::{mask, url_without_password, App, AppTable, Config, Nats, Redis, Scope, Server, MASK};
+use super::{mask, url_without_password, App, AppTable, Config, Redis, Scope, Server, MASK};
 use std::fmt::Write;
 
 /// Every setting the server would run with, one per line; secrets masked.
@@ -39,39 +39,45 @@ fn server(config: &Config) -> String {
 /// The settings shown as what they resolve to: the adapter, the apps table, the
 /// webhook queue and the mode.
 fn derived(s: &Server, key: &str) -> Option<String> {
-    let queue = s.webhooks.redis_queue.as_ref();
     Some(match key {
         "adapter" => match (&s.cluster, &s.nats) {
             (Some(c), _) => redis(c),
-            (None, Some(n)) => nats(n),
+            (None, Some(n)) => format!(
+                "nats {} prefix {:?} user {} token {} timeout {:?}",
+                n.servers.join(","),
+                n.prefix,
+                n.user.as_deref().unwrap_or("-"),
+                n.token.as_ref().map_or("-", |_| MASK),
+                n.connect_timeout
+            ),
             (None, None) => "local".to_string(),
         },
         "app_manager" => app_manager(s.app_table.as_ref()),
-        "queue_driver" => queue.map_or("sync (this node's memory)".to_string(), redis),
+        "queue_driver" => s
+            .webhooks
+            .redis_queue
+            .as_ref()
+            .map_or("sync (this node's memory)".to_string(), redis),
         "mode" => s.mode.name().to_string(),
         _ => return None,
     })
 }
 
-/// The NATS servers and prefix, the token masked.
-fn nats(n: &Nats) -> String {
-    let user = n.user.as_deref().unwrap_or("-");
-    let token = n.token.as_ref().map_or("-", |_| MASK);
-    let (servers, prefix, timeout) = (n.servers.join(","), &n.prefix, n.connect_timeout);
-    format!("nats {servers} prefix {prefix:?} user {user} token {token} timeout {timeout:?}")
-}
-
 /// A Redis link, its passwords masked.
 fn redis(r: &Redis) -> String {
-    let url = |u: &String| url_without_password(u);
-    let (nodes, prefix) = (
-        r.cluster_nodes.iter().map(url).collect::<Vec<_>>(),
-        &r.prefix,
-    );
-    match nodes.is_empty() {
-        true => format!("redis {} prefix {prefix:?}", url(&r.redis_url)),
-        false => format!("redis cluster {} prefix {prefix:?}", nodes.join(",")),
+    if r.cluster_nodes.is_empty() {
+        return format!(
+            "redis {} prefix {:?}",
+            url_without_password(&r.redis_url),
+            r.prefix
+        );
     }
+    let nodes: Vec<String> = r
+        .cluster_nodes
+        .iter()
+        .map(|n| url_without_password(n))
+        .collect();
+    format!("redis cluster {} prefix {:?}", nodes.join(","), r.prefix)
 }
 
 /// `array`, or where the apps table is (password masked) and how often it is read.
