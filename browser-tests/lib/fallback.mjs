@@ -2,10 +2,8 @@
 // page and proxying herald's HTTP transports, and a page server whose auth endpoint signs
 // presence for the user the page names.
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import http from 'node:http';
-import path from 'node:path';
-import { APP, pageServer as harnessPageServer, run, sign, workDir } from './harness.mjs';
+import { APP, pageServer as harnessPageServer, runNginx, sign } from './harness.mjs';
 
 /**
  * nginx on `port`: the page from `pagePort`, everything else to herald on `heraldPort` over
@@ -13,30 +11,15 @@ import { APP, pageServer as harnessPageServer, run, sign, workDir } from './harn
  * handshake reaches herald as a plain GET and fails, as behind a proxy that does not know them.
  */
 export function hostileProxy(port, heraldPort, pagePort) {
-  const dir = path.join(workDir, `nginx-hostile-${port}`);
-  fs.mkdirSync(dir, { recursive: true });
-  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
-    .map((t) => `${t}_temp_path ${dir}/${t};`)
-    .join('\n    ');
-  fs.writeFileSync(
-    path.join(dir, 'nginx.conf'),
-    `worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    ${temp}
-    server {
+  return runNginx(
+    `nginx-hostile-${port}`,
+    () => `server {
         listen 127.0.0.1:${port};
         location /app/ { proxy_pass http://127.0.0.1:${heraldPort}; proxy_http_version 1.0; }
         location /pusher/ { proxy_pass http://127.0.0.1:${heraldPort}; proxy_http_version 1.0; }
         location / { proxy_pass http://127.0.0.1:${pagePort}; }
-    }
-}
-`,
+    }`,
   );
-  return run(`nginx-hostile-${port}`, 'nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;']);
 }
 
 /** Serves lib/fallback.html, pusher-js and Echo, and a /broadcasting/auth for the page's `user`. */
