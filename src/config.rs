@@ -226,24 +226,18 @@ pub struct WebhookSettings {
 impl Server {
     /// The route below the configured path prefix, or `None` if the path is outside it.
     pub fn local_path<'a>(&self, path: &'a str) -> Option<&'a str> {
-        let rest = path.strip_prefix(self.path_prefix.as_str())?;
-        if rest.is_empty() {
-            Some("/")
-        } else if rest.starts_with('/') {
-            Some(rest)
-        } else {
-            None
+        match path.strip_prefix(self.path_prefix.as_str())? {
+            "" => Some("/"),
+            rest => rest.starts_with('/').then_some(rest),
         }
     }
 }
 
 /// `"api/"` or `"/api"` -> `"/api"`; empty stays empty.
 fn normalize_prefix(prefix: &str) -> String {
-    let trimmed = prefix.trim_matches('/');
-    if trimmed.is_empty() {
-        String::new()
-    } else {
-        format!("/{trimmed}")
+    match prefix.trim_matches('/') {
+        "" => String::new(),
+        trimmed => format!("/{trimmed}"),
     }
 }
 

@@ -64,10 +64,9 @@ pub fn parse(path: &str, text: &str) -> Result<(RawConfig, Vec<String>), ConfigE
 /// Nested objects become dot paths; arrays and scalars are leaves.
 fn flatten(prefix: &str, object: Map<String, Value>, out: &mut BTreeMap<String, Value>) {
     for (key, value) in object {
-        let path = if prefix.is_empty() {
-            key
-        } else {
-            format!("{prefix}.{key}")
+        let path = match prefix {
+            "" => key,
+            _ => format!("{prefix}.{key}"),
         };
         match value {
             Value::Object(inner) if path != APPS => flatten(&path, inner, out),
