@@ -59,10 +59,16 @@ fn spaced(key: &str) -> String {
 impl ConfigError {
     /// An error about `key` of the `[server]` table.
     pub fn server_key(key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError::key(Scope::Server, key, message)
+    }
+
+    /// An error about `key` of a table (`""`: the table itself).
+    fn key(scope: Scope, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        let (key, message) = (key.into(), message.into());
         ConfigError::Key {
-            scope: Scope::Server,
-            key: key.to_string(),
-            message: message.into(),
+            scope,
+            key,
+            message,
         }
     }
 
@@ -220,24 +226,18 @@ pub struct WebhookSettings {
 impl Server {
     /// The route below the configured path prefix, or `None` if the path is outside it.
     pub fn local_path<'a>(&self, path: &'a str) -> Option<&'a str> {
-        let rest = path.strip_prefix(self.path_prefix.as_str())?;
-        if rest.is_empty() {
-            Some("/")
-        } else if rest.starts_with('/') {
-            Some(rest)
-        } else {
-            None
+        match path.strip_prefix(self.path_prefix.as_str())? {
+            "" => Some("/"),
+            rest => rest.starts_with('/').then_some(rest),
         }
     }
 }
 
 /// `"api/"` or `"/api"` -> `"/api"`; empty stays empty.
 fn normalize_prefix(prefix: &str) -> String {
-    let trimmed = prefix.trim_matches('/');
-    if trimmed.is_empty() {
-        String::new()
-    } else {
-        format!("/{trimmed}")
+    match prefix.trim_matches('/') {
+        "" => String::new(),
+        trimmed => format!("/{trimmed}"),
     }
 }
 
@@ -311,20 +311,55 @@ impl Driver {
     }
 }
 
+/// Shared by the config tests: configurations built from a file, variables or both.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{env, soketi_json, Config, ConfigError, RawConfig};
+
+    /// The file at `path` with `text`: Soketi JSON by its name, else TOML.
+    pub fn file(path: &str, text: &str) -> RawConfig {
+        match path.ends_with(".json") {
+            true => soketi_json::parse(path, text).unwrap().0,
+            false => RawConfig::parse_toml(path, text).unwrap(),
+        }
+    }
+
+    /// `raw` with `vars` on top (the last of a name wins), built.
+    pub fn with_vars(mut raw: RawConfig, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let found = |k: &str| vars.iter().rfind(|(n, _)| *n == k);
+        env::apply(&mut raw, &|k| found(k).map(|(_, v)| v.to_string()))?;
+        raw.build()
+    }
+
+    pub fn toml(text: &str) -> Result<Config, ConfigError> {
+        file("x", text).build()
+    }
+
+    /// Variables alone, no file.
+    pub fn vars(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        with_vars(RawConfig::default(), vars)
+    }
+
+    /// A Soketi JSON file built, and its warnings.
+    pub fn json(text: &str) -> (Config, Vec<String>) {
+        let (raw, warnings) = soketi_json::parse("config.json", text).unwrap();
+        (raw.build().unwrap(), warnings)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::testing::toml as build;
     use super::*;
-
-    fn build(text: &str) -> Result<Config, ConfigError> {
-        RawConfig::parse_toml("x", text).unwrap().build()
-    }
 
     #[test]
     fn empty_file_gives_default_app() {
         let cfg = build("").unwrap();
         let app = cfg.apps.by_key("app-key").unwrap();
-        assert_eq!(app.raw.id, "app-id");
-        assert_eq!(app.raw.secret, "app-secret");
+        assert_eq!(
+            (app.raw.id.as_str(), app.raw.secret.as_str()),
+            ("app-id", "app-secret")
+        );
         assert!(!app.raw.enable_client_messages);
         assert_eq!(cfg.server.raw.port, 6001);
     }
@@ -334,24 +369,17 @@ mod tests {
     #[test]
     fn huge_size_limits_saturate() {
         let text = "[server]\nmax_request_size_kb = 9223372036854775807\nmax_message_size_kb = 18014398509481985\n";
-        let cfg = build(text).unwrap();
-        assert_eq!(cfg.server.max_request_bytes, usize::MAX);
-        assert_eq!(cfg.server.max_message_bytes, usize::MAX);
+        let s = build(text).unwrap().server;
+        assert_eq!(
+            (s.max_request_bytes, s.max_message_bytes),
+            (usize::MAX, usize::MAX)
+        );
     }
 
     #[test]
     fn per_app_limits_override_server_defaults() {
-        let text = r#"
-            [server]
-            max_presence_members = 5
-            [[apps]]
-            id = "1"
-            key = "k"
-            secret = "s"
-            max_client_events_per_sec = 3
-        "#;
-        let cfg = build(text).unwrap();
-        let app = cfg.apps.by_id("1").unwrap();
+        let text = "[server]\nmax_presence_members = 5\n[[apps]]\nid = '1'\nkey = 'k'\nsecret = 's'\nmax_client_events_per_sec = 3\n";
+        let app = build(text).unwrap().apps.by_id("1").unwrap();
         assert_eq!(app.limits.max_presence_members, 5);
         assert_eq!(app.limits.max_client_events_per_sec, 3);
         assert_eq!(app.max_connections, None);
@@ -364,9 +392,8 @@ mod tests {
             build(dup).unwrap_err().to_string(),
             "duplicate app key \"k\""
         );
-        let empty = "[[apps]]\nid='1'\nkey='k'\nsecret=''\n";
-        let err = build(empty).unwrap_err().to_string();
-        assert!(err.contains("secret must not be empty"));
+        let err = build("[[apps]]\nid='1'\nkey='k'\nsecret=''\n").unwrap_err();
+        assert!(err.to_string().contains("secret must not be empty"));
     }
 
     #[test]
@@ -385,7 +412,6 @@ mod tests {
     fn unknown_fields_are_rejected() {
         assert!(build("[server]\nprot = 1\n").is_err());
         assert!(RawConfig::parse_toml("x", "[sever]\n").is_err());
-        let bad = "[[apps]]\nid='1'\nkey='k'\nsecret='s'\nmax_foo=1\n";
-        assert!(build(bad).is_err());
+        assert!(build("[[apps]]\nid='1'\nkey='k'\nsecret='s'\nmax_foo=1\n").is_err());
     }
 }

@@ -2,10 +2,8 @@
 // page and proxying herald's HTTP transports, and a page server whose auth endpoint signs
 // presence for the user the page names.
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import http from 'node:http';
-import path from 'node:path';
-import { APP, SUITE, run, workDir } from './harness.mjs';
+import { APP, pageServer as harnessPageServer, runNginx, sign } from './harness.mjs';
 
 /**
  * nginx on `port`: the page from `pagePort`, everything else to herald on `heraldPort` over
@@ -13,69 +11,21 @@ import { APP, SUITE, run, workDir } from './harness.mjs';
  * handshake reaches herald as a plain GET and fails, as behind a proxy that does not know them.
  */
 export function hostileProxy(port, heraldPort, pagePort) {
-  const dir = path.join(workDir, `nginx-hostile-${port}`);
-  fs.mkdirSync(dir, { recursive: true });
-  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
-    .map((t) => `${t}_temp_path ${dir}/${t};`)
-    .join('\n    ');
-  fs.writeFileSync(
-    path.join(dir, 'nginx.conf'),
-    `worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    ${temp}
-    server {
+  return runNginx(
+    `nginx-hostile-${port}`,
+    () => `server {
         listen 127.0.0.1:${port};
         location /app/ { proxy_pass http://127.0.0.1:${heraldPort}; proxy_http_version 1.0; }
         location /pusher/ { proxy_pass http://127.0.0.1:${heraldPort}; proxy_http_version 1.0; }
         location / { proxy_pass http://127.0.0.1:${pagePort}; }
-    }
-}
-`,
+    }`,
   );
-  return run(`nginx-hostile-${port}`, 'nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;']);
 }
 
-const sign = (text) => crypto.createHmac('sha256', APP.secret).update(text).digest('hex');
-
-/** Serves lib/fallback.html, pusher-js and Echo, and a /broadcasting/auth for `user`. */
-export async function pageServer() {
-  const files = {
-    '/pusher.min.js': 'node_modules/pusher-js/dist/web/pusher.min.js',
-    '/echo.iife.js': 'node_modules/laravel-echo/dist/echo.iife.js',
-    '/': 'lib/fallback.html',
-  };
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url, 'http://localhost');
-    if (req.method === 'POST' && url.pathname === '/broadcasting/auth') {
-      let body = '';
-      req.on('data', (d) => (body += d));
-      req.on('end', () => {
-        const form = new URLSearchParams(body);
-        const channel = form.get('channel_name');
-        const user = form.get('user');
-        const answer = {};
-        let text = `${form.get('socket_id')}:${channel}`;
-        if (channel.startsWith('presence-')) {
-          answer.channel_data = JSON.stringify({ user_id: user, user_info: { name: user } });
-          text += `:${answer.channel_data}`;
-        }
-        answer.auth = `${APP.key}:${sign(text)}`;
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(answer));
-      });
-      return;
-    }
-    const file = files[url.pathname];
-    if (!file) return res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': file.endsWith('.js') ? 'text/javascript' : 'text/html' });
-    res.end(fs.readFileSync(path.join(SUITE, file)));
-  });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return { server, port: server.address().port };
+/** Serves lib/fallback.html, pusher-js and Echo, and a /broadcasting/auth for the page's `user`. */
+export function pageServer() {
+  const user = (form) => ({ user_id: form.get('user'), user_info: { name: form.get('user') } });
+  return harnessPageServer('lib/fallback.html', user);
 }
 
 /** POST a `toast` event to the `toasts` channel, signed as Laravel does; resolves with the status. */

@@ -104,14 +104,24 @@ export async function redis() {
 
 /** nginx with the shipped deploy/nginx/herald.conf, pointed at `upstreams`, on `port`. */
 export function nginx(port, upstreams) {
-  const dir = path.join(workDir, 'nginx');
-  fs.mkdirSync(dir, { recursive: true });
   let site = fs.readFileSync(path.resolve(SUITE, '../deploy/nginx/herald.conf'), 'utf8');
   site = site
     .replace('herald-1:6001', `127.0.0.1:${upstreams[0]}`)
     .replace('herald-2:6001', `127.0.0.1:${upstreams[1]}`)
     .replace(/listen 80;/, `listen 127.0.0.1:${port};`);
-  fs.writeFileSync(path.join(dir, 'herald.conf'), site);
+  return runNginx('nginx', (dir) => {
+    fs.writeFileSync(path.join(dir, 'herald.conf'), site);
+    return `include ${dir}/herald.conf;`;
+  });
+}
+
+/**
+ * nginx `name` in the foreground, in its own directory under the work dir; `http(dir)` gives
+ * what its `http` block holds besides the temp paths.
+ */
+export function runNginx(name, http) {
+  const dir = path.join(workDir, name);
+  fs.mkdirSync(dir, { recursive: true });
   const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
     .map((t) => `${t}_temp_path ${dir}/${t};`)
     .join('\n    ');
@@ -124,25 +134,31 @@ events { worker_connections 1024; }
 http {
     access_log off;
     ${temp}
-    include ${dir}/herald.conf;
+    ${http(dir)}
 }
 `,
   );
-  return run('nginx', 'nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;']);
+  return run(name, 'nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;']);
 }
 
 // ---------------------------------------------------------------- the page
 
-function sign(text) {
+export function sign(text) {
   return crypto.createHmac('sha256', APP.secret).update(text).digest('hex');
 }
 
-/** Serves the page, pusher-js and Echo from node_modules, and Laravel's /broadcasting/auth. */
-export async function pageServer() {
+/** Ada, whatever the auth form says: the member every page but the fallback one joins as. */
+const ADA = () => ({ user_id: 'u1', user_info: { name: 'Ada' } });
+
+/**
+ * Serves `page` (lib/page.html unless told), pusher-js and Echo from node_modules, and Laravel's
+ * /broadcasting/auth, which signs presence for `member(form)` (the auth request's form fields).
+ */
+export async function pageServer(page = 'lib/page.html', member = ADA) {
   const files = {
     '/pusher.min.js': 'node_modules/pusher-js/dist/web/pusher.min.js',
     '/echo.iife.js': 'node_modules/laravel-echo/dist/echo.iife.js',
-    '/': 'lib/page.html',
+    '/': page,
   };
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://localhost');
@@ -156,7 +172,7 @@ export async function pageServer() {
         const answer = {};
         let text = `${socketId}:${channel}`;
         if (channel.startsWith('presence-')) {
-          answer.channel_data = JSON.stringify({ user_id: 'u1', user_info: { name: 'Ada' } });
+          answer.channel_data = JSON.stringify(member(form));
           text += `:${answer.channel_data}`;
         }
         answer.auth = `${APP.key}:${sign(text)}`;

@@ -18,6 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import crypto from 'node:crypto';
 import { after } from 'node:test';
+import assert from 'node:assert/strict';
 
 import PusherJs from 'pusher-js'; // Node build: includes tweetnacl, so encrypted channels work
 import PusherServer from 'pusher';
@@ -362,6 +363,29 @@ export function waitState(pusher, states, ms = 5000) {
   states = [].concat(states);
   if (states.includes(pusher.connection.state)) return Promise.resolve(pusher.connection.state);
   return waitFor(pusher.connection, 'state_change', ms, (s) => states.includes(s.current)).then((s) => s.current);
+}
+
+/**
+ * Watches connected pusher-js client `p` across a graceful restart of its server (its socket id
+ * now, the errors it reports from now on). The returned check, once the server is back: `p` is
+ * connected again with a new socket id, reported 4200, re-subscribed to `ch` (the channel
+ * `survives-restart`) and receives an event `s`'s server SDK sends there.
+ */
+export function restartWatch(p) {
+  const firstId = p.connection.socket_id;
+  const errors = [];
+  p.connection.bind('error', (e) => errors.push(e));
+  return async (s, ch) => {
+    await waitState(p, 'connected', 20000);
+    assert.notEqual(p.connection.socket_id, firstId);
+    const codes = errors.map((e) => e?.error?.data?.code ?? e?.data?.code);
+    assert.ok(codes.includes(4200), `pusher-js should report 4200, saw ${JSON.stringify(codes)}`);
+    // pusher-js re-subscribes its channels on the new connection
+    await until(() => ch.subscribed, 5000, 're-subscription');
+    const got = waitFor(ch, 'after-restart', 3000);
+    await s.sdk().trigger('survives-restart', 'after-restart', { ok: true });
+    assert.deepEqual(await got, { ok: true });
+  };
 }
 
 export function subscribed(channel, ms = 3000) {

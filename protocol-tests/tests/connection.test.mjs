@@ -11,6 +11,7 @@ import {
   sleep,
   frameData,
   closedWithin,
+  restartWatch,
   subscribed,
   until,
 } from '../lib/harness.mjs';
@@ -127,25 +128,15 @@ describe('connection', () => {
     const raw = await s.raw();
     await raw.established();
     const p = await s.connected();
-    const firstId = p.connection.socket_id;
     const ch = await subscribed(p.subscribe('survives-restart'));
-    const errors = [];
-    p.connection.bind('error', (e) => errors.push(e));
+    const restarted = restartWatch(p);
     const herald = srv.herald;
     const stopping = herald.stop();
     const closed = await closedWithin(raw, 5000);
     assert.equal(closed.code, 4200, 'graceful shutdown must close sockets with 4200');
     await stopping;
     await herald.start(); // same port
-    await waitState(p, 'connected', 20000);
-    assert.notEqual(p.connection.socket_id, firstId);
-    const codes = errors.map((e) => e?.error?.data?.code ?? e?.data?.code);
-    assert.ok(codes.includes(4200), `pusher-js should report 4200, saw ${JSON.stringify(codes)}`);
-    // pusher-js re-subscribes its channels on the new connection
-    await until(() => ch.subscribed, 5000, 're-subscription');
-    const got = waitFor(ch, 'after-restart', 3000);
-    await s.sdk().trigger('survives-restart', 'after-restart', { ok: true });
-    assert.deepEqual(await got, { ok: true });
+    await restarted(s, ch);
   });
 
   it('unknown app key: pusher:error 4001, close 4001, pusher-js does not reconnect', async (t) => {

@@ -110,7 +110,6 @@ mod watch;
 
 use super::cluster::Cluster as _;
 use super::AdapterError;
-use crate::channel::registry::JoinError;
 use crate::channel::{Member, Registry};
 use crate::config;
 use crate::protocol;
@@ -121,7 +120,7 @@ use bytes::Bytes;
 use interest::Interest;
 use names::Names;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -228,78 +227,6 @@ impl Cluster {
             state.broadcast(channel, &frame, None);
         }
         self.enqueue(Bus::Broadcast, app, channel, None, &frame);
-    }
-
-    async fn join(
-        &self,
-        app: &str,
-        channel: &str,
-        m: &Member,
-        max: usize,
-    ) -> Result<(bool, Vec<Member>, u64), AdapterError> {
-        let kv = self.buckets()?;
-        let key = Names::chan_key(app, channel);
-        let node = &self.names.node;
-        let (added, chan) = chan::change(&kv.chan, &key, |c| c.join(node, m, 1, max))
-            .await
-            .map_err(|e| unavailable("presence join", e))?;
-        match added {
-            None => Err(JoinError::PresenceFull.into()),
-            Some(added) => Ok((added, chan.member_list(), chan.seq)),
-        }
-    }
-
-    /// One socket of `user` leaves the channel's presence entry: the member when
-    /// the user's last socket in the cluster left.
-    async fn leave(
-        &self,
-        app: &str,
-        channel: &str,
-        user: &str,
-    ) -> Result<Option<Member>, AdapterError> {
-        let kv = self.buckets()?;
-        let key = Names::chan_key(app, channel);
-        let node = &self.names.node;
-        chan::change(&kv.chan, &key, |c| c.leave(node, user))
-            .await
-            .map(|(m, _)| m)
-            .map_err(|e| unavailable("presence leave", e))
-    }
-
-    /// A leave JetStream did not take: announced after reconnecting.
-    fn leave_failed(&self, app: &str, channel: &str, member: Member) {
-        let entry = (app.to_string(), channel.to_string(), member);
-        lock(&self.failed_leaves).push(entry);
-    }
-
-    /// Add this node to (remove it from) the channel's occupancy: `Some(true)`
-    /// when that was the cluster-wide transition, `None` when JetStream cannot say.
-    async fn occupy(&self, app: &str, channel: &str, present: bool) -> Option<bool> {
-        let kv = self.buckets().ok()?;
-        let key = Names::chan_key(app, channel);
-        let node = &self.names.node;
-        let change = chan::change(&kv.chan, &key, |c| match present {
-            true => c.nodes.insert(node.clone()) && c.nodes.len() == 1,
-            false => c.nodes.remove(node) && c.nodes.is_empty(),
-        });
-        match change.await {
-            Ok((transition, _)) => Some(transition),
-            Err(e) => {
-                tracing::warn!(error = %e, channel, "occupancy update failed");
-                None
-            }
-        }
-    }
-
-    /// Leave the cluster at once (after the sockets have gone).
-    async fn shutdown(&self) {
-        if let Ok(kv) = self.buckets() {
-            sync::forget_own(self, &kv).await;
-        }
-        self.healthy.store(false, Ordering::Release);
-        if let Some(client) = self.client() {
-            let _ = tokio::time::timeout(Duration::from_secs(1), client.flush()).await;
-        }
     }
 }
 

@@ -93,7 +93,6 @@
 mod bus;
 mod counts;
 mod keys;
-mod queries;
 mod scripts;
 mod seam;
 mod state;
@@ -102,14 +101,12 @@ mod watch;
 
 use super::cluster::Cluster as _;
 use super::AdapterError;
-use crate::channel::registry::JoinError;
-use crate::channel::{Member, Registry};
+use crate::channel::Registry;
 use crate::config;
-use crate::protocol;
 use crate::redis_link::{Conn, Target};
 use keys::Keys;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
@@ -195,62 +192,6 @@ impl Cluster {
         }
     }
 
-    async fn join(
-        &self,
-        app: &str,
-        channel: &str,
-        m: &Member,
-        max: usize,
-    ) -> Result<(bool, Vec<Member>, u64), AdapterError> {
-        let mut conn = self.conn()?;
-        let (added, members, seq) = scripts::join(&mut conn, &self.keys, app, channel, m, 1, max)
-            .await
-            .map_err(|e| unavailable("presence join", e))?;
-        match added {
-            -1 => Err(JoinError::PresenceFull.into()),
-            n => Ok((n == 1, members, seq)),
-        }
-    }
-
-    /// One socket of `user` leaves the channel's presence: the member when the
-    /// user's last socket in the cluster left. Without Redis nothing is written
-    /// (this node's members are purged and announced on reconnect).
-    async fn leave(
-        &self,
-        app: &str,
-        channel: &str,
-        user: &str,
-    ) -> Result<Option<Member>, AdapterError> {
-        let Ok(mut conn) = self.conn() else {
-            return Ok(None);
-        };
-        let removed = scripts::leave(&mut conn, &self.keys, app, channel, user)
-            .await
-            .map_err(|e| unavailable("presence leave", e))?;
-        Ok(removed.then(|| Member {
-            id_json: protocol::quote(user),
-            id: user.to_string(),
-            info_json: None,
-        }))
-    }
-
-    /// Make sure this node hears the channel's subject before a socket is told it
-    /// joined: at once when the subject is live, else after Redis acknowledged the
-    /// `SUBSCRIBE` (one round trip, paid by a node's first subscribers to a channel).
-    /// Without Redis there is nothing to wait for: the bus is down for every channel.
-    async fn listen(&self, app: &str, channel: &str) {
-        let subject = self.keys.subject(app, channel);
-        if self.subjects.want(&subject, app, channel) || !self.healthy() {
-            return;
-        }
-        if !self.subjects.until_live(&subject, SUBSCRIBE_WAIT).await {
-            tracing::warn!(
-                channel,
-                "bus subscription not acknowledged in time; remote events may be missed"
-            );
-        }
-    }
-
     /// Record this node's first subscriber (or last leaving); answers how many
     /// nodes now have subscribers, or `None` when Redis cannot say.
     async fn occupancy(&self, app: &str, channel: &str, present: bool) -> Option<usize> {
@@ -264,16 +205,6 @@ impl Cluster {
         pipe.scard(&key);
         let (n,): (usize,) = pipe.query_async(&mut conn).await.ok()?;
         Some(n)
-    }
-
-    /// Leave the cluster at once (after the sockets have gone).
-    async fn shutdown(&self) {
-        if let Ok(mut conn) = self.conn() {
-            if let Err(e) = state::forget_node(&mut conn, &self.keys, &self.keys.node).await {
-                tracing::warn!(error = %e, "could not remove this node's keys");
-            }
-        }
-        self.healthy.store(false, Ordering::Release);
     }
 }
 

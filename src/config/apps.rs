@@ -80,17 +80,13 @@ impl AppIndex {
     fn new(apps: Vec<App>) -> Result<AppIndex, ConfigError> {
         let mut out = AppIndex::default();
         for app in apps {
-            for (field, value) in [
-                ("id", &app.raw.id),
-                ("key", &app.raw.key),
-                ("secret", &app.raw.secret),
-            ] {
-                if value.is_empty() {
-                    return Err(ConfigError::Empty {
-                        id: app.raw.id.clone(),
-                        field,
-                    });
-                }
+            let (id, key, secret) = (&app.raw.id, &app.raw.key, &app.raw.secret);
+            let fields = [("id", id), ("key", key), ("secret", secret)];
+            if let Some((field, _)) = fields.into_iter().find(|(_, v)| v.is_empty()) {
+                return Err(ConfigError::Empty {
+                    id: id.clone(),
+                    field,
+                });
             }
             let app = Arc::new(app);
             let (id, key) = (app.raw.id.clone(), app.raw.key.clone());

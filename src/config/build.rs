@@ -265,11 +265,7 @@ fn on_top<T: serde::de::DeserializeOwned>(
         try_into::<T>(one).err().map(|message| (key, message))
     });
     let (key, message) = culprit.unwrap_or((String::new(), error));
-    Err(ConfigError::Key {
-        scope,
-        key,
-        message,
-    })
+    Err(ConfigError::key(scope, key, message))
 }
 
 fn try_into<T: serde::de::DeserializeOwned>(table: toml::Table) -> Result<T, String> {
@@ -287,16 +283,10 @@ fn split_limits(table: &mut toml::Table) -> toml::Table {
 
 fn build_app(mut table: toml::Table, defaults: &Limits) -> Result<App, ConfigError> {
     let scope = Scope::App(0);
-    if let Some(key) = ["id", "key", "secret"]
-        .into_iter()
-        .find(|k| !table.contains_key(*k))
-    {
+    let has = |k: &&str| table.contains_key(*k);
+    if let Some(key) = ["id", "key", "secret"].iter().find(|k| !has(k)) {
         let message = format!("missing field `{key}`");
-        return Err(ConfigError::Key {
-            scope,
-            key: String::new(),
-            message,
-        });
+        return Err(ConfigError::key(scope, "", message));
     }
     let limit_table = split_limits(&mut table);
     let mut raw: RawApp = on_top(scope, table, &toml::Table::new())?;

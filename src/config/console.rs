@@ -17,23 +17,27 @@ pub struct Console {
     pub queue: usize,
 }
 
+/// A file's `[console]` table, its values checked as `console_*` keys of `[server]`.
+#[derive(Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Section {
+    enabled: Option<toml::Value>,
+    token: Option<toml::Value>,
+    queue: Option<toml::Value>,
+}
+
 /// Move a file's `[console]` table into `[server]` as `console_*` keys.
-pub(super) fn fold(root: &mut toml::Table, server: &mut toml::Table) -> Result<(), String> {
-    let Some(value) = root.remove("console") else {
-        return Ok(());
-    };
-    let toml::Value::Table(table) = value else {
-        return Err("`console` must be a table".into());
-    };
-    for (key, value) in table {
-        match key.as_str() {
-            "enabled" | "token" | "queue" => {
-                server.insert(format!("console_{key}"), value);
-            }
-            other => return Err(format!("unknown key `{other}` in [console]")),
+pub(super) fn fold(section: Section, server: &mut toml::Table) {
+    let keys = [
+        ("enabled", section.enabled),
+        ("token", section.token),
+        ("queue", section.queue),
+    ];
+    for (key, value) in keys {
+        if let Some(value) = value {
+            server.insert(format!("console_{key}"), value);
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -176,17 +176,8 @@ fn cluster_nodes(text: &str) -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn build(vars: &[(&str, &str)]) -> Result<super::super::Config, ConfigError> {
-        let lookup = |k: &str| {
-            vars.iter()
-                .rfind(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string())
-        };
-        let mut raw = RawConfig::default();
-        apply(&mut raw, &lookup)?;
-        raw.build()
-    }
+    use crate::config::testing::vars as build;
+    use crate::config::{Driver, Mode};
 
     /// The error of building `vars`, which must fail, and that it names `want`.
     fn error_names(vars: &[(&str, &str)], want: &str) {
@@ -198,45 +189,37 @@ mod tests {
     const CLUSTER_MODE: (&str, &str) = ("SOKETI_ADAPTER_REDIS_CLUSTER_MODE", "true");
 
     #[test]
+    #[rustfmt::skip]
     fn soketi_variables_set_server_and_default_app() {
         let cfg = build(&[
-            ("SOKETI_PORT", "6010"),
-            ("SOKETI_DEBUG", "1"),
-            ("SOKETI_DEFAULT_APP_ID", "123"),
-            ("SOKETI_DEFAULT_APP_KEY", "key"),
+            ("SOKETI_PORT", "6010"), ("SOKETI_DEBUG", "1"),
+            ("SOKETI_DEFAULT_APP_ID", "123"), ("SOKETI_DEFAULT_APP_KEY", "key"),
             ("SOKETI_DEFAULT_APP_ENABLE_CLIENT_MESSAGES", "true"),
             ("SOKETI_DEFAULT_APP_ENABLE_SUBSCRIPTION_COUNT", "true"),
             ("SOKETI_DEFAULT_APP_ENABLE_WATCHLIST_EVENTS", "1"),
-            ("SOKETI_DEFAULT_APP_MAX_CONNS", "5"),
-            ("SOKETI_SHUTDOWN_GRACE_PERIOD", "100"),
-        ])
-        .unwrap();
-        assert_eq!(cfg.server.raw.port, 6010);
-        assert!(cfg.server.raw.debug);
-        assert_eq!(cfg.server.shutdown_grace_period.as_millis(), 100);
+            ("SOKETI_DEFAULT_APP_MAX_CONNS", "5"), ("SOKETI_SHUTDOWN_GRACE_PERIOD", "100"),
+        ]).unwrap();
+        let s = &cfg.server;
+        assert_eq!((s.raw.port, s.raw.debug, s.shutdown_grace_period.as_millis()), (6010, true, 100));
         let app = cfg.apps.by_id("123").unwrap();
-        assert_eq!(app.raw.key, "key");
-        assert_eq!(app.raw.secret, "app-secret");
-        assert!(app.raw.enable_client_messages);
-        assert!(app.raw.enable_subscription_count && app.raw.enable_watchlist_events);
+        assert_eq!((app.raw.key.as_str(), app.raw.secret.as_str()), ("key", "app-secret"));
+        let r = &app.raw;
+        assert!(r.enable_client_messages && r.enable_subscription_count && r.enable_watchlist_events);
         assert_eq!(app.max_connections, Some(5));
     }
 
     #[test]
     fn trusted_proxies_and_the_reconnect_window_come_from_herald_variables() {
-        let cfg = build(&[
-            ("HERALD_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8"),
-            ("HERALD_SHUTDOWN_RECONNECT_WINDOW", "250"),
-        ])
-        .unwrap();
-        let proxies = &cfg.server.guard.trusted_proxies;
-        assert!(proxies.trusts("10.9.8.7".parse().unwrap()));
-        assert!(proxies.trusts("127.0.0.1".parse().unwrap()));
-        assert!(!proxies.trusts("192.0.2.1".parse().unwrap()));
+        let proxies = ("HERALD_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8");
+        let cfg = build(&[proxies, ("HERALD_SHUTDOWN_RECONNECT_WINDOW", "250")]).unwrap();
+        let trusts = |cfg: &crate::config::Config, ip: &str| {
+            cfg.server.guard.trusted_proxies.trusts(ip.parse().unwrap())
+        };
+        assert!(trusts(&cfg, "10.9.8.7") && trusts(&cfg, "127.0.0.1"));
+        assert!(!trusts(&cfg, "192.0.2.1"));
         assert_eq!(cfg.server.reconnect_window.as_millis(), 250);
         let cfg = build(&[("HERALD_TRUSTED_PROXIES", r#"["::1"]"#)]).unwrap();
-        let proxies = &cfg.server.guard.trusted_proxies;
-        assert!(proxies.trusts("::1".parse().unwrap()));
+        assert!(trusts(&cfg, "::1"));
         error_names(&[("HERALD_TRUSTED_PROXIES", "nginx")], "trusted_proxies");
         let cfg = build(&[]).unwrap();
         assert!(cfg.server.guard.trusted_proxies.is_empty());
@@ -244,236 +227,148 @@ mod tests {
     }
 
     #[test]
+    #[rustfmt::skip]
     fn soketi_redis_variables_build_the_url() {
         let cfg = build(&[
-            REDIS,
-            ("SOKETI_DB_REDIS_HOST", "redis"),
-            ("SOKETI_DB_REDIS_PASSWORD", "pw"),
-            ("SOKETI_DB_REDIS_DB", "2"),
-            ("SOKETI_ADAPTER_REDIS_PREFIX", "site-a"),
-        ])
-        .unwrap();
+            REDIS, ("SOKETI_DB_REDIS_HOST", "redis"), ("SOKETI_DB_REDIS_PASSWORD", "pw"),
+            ("SOKETI_DB_REDIS_DB", "2"), ("SOKETI_ADAPTER_REDIS_PREFIX", "site-a"),
+        ]).unwrap();
         let cluster = cfg.server.cluster.unwrap();
-        assert_eq!(cluster.redis_url, "redis://:pw@redis:6379/2");
-        assert_eq!(cluster.prefix, "site-a");
+        assert_eq!((cluster.redis_url.as_str(), cluster.prefix.as_str()), ("redis://:pw@redis:6379/2", "site-a"));
         assert!(build(&[("SOKETI_ADAPTER_DRIVER", "kafka")]).is_err());
     }
 
     #[test]
+    #[rustfmt::skip]
     fn soketi_nats_variables_build_the_nats_settings() {
         let cfg = build(&[
-            ("SOKETI_ADAPTER_DRIVER", "nats"),
-            ("SOKETI_ADAPTER_NATS_SERVERS", r#"["n1:4222","n2:4223"]"#),
-            ("SOKETI_ADAPTER_NATS_USER", "u"),
-            ("SOKETI_ADAPTER_NATS_PASSWORD", "123"),
-            ("SOKETI_ADAPTER_NATS_TIMEOUT", "2500"),
-            ("SOKETI_ADAPTER_NATS_PREFIX", "site-a"),
-        ])
-        .unwrap();
+            ("SOKETI_ADAPTER_DRIVER", "nats"), ("SOKETI_ADAPTER_NATS_SERVERS", r#"["n1:4222","n2:4223"]"#),
+            ("SOKETI_ADAPTER_NATS_USER", "u"), ("SOKETI_ADAPTER_NATS_PASSWORD", "123"),
+            ("SOKETI_ADAPTER_NATS_TIMEOUT", "2500"), ("SOKETI_ADAPTER_NATS_PREFIX", "site-a"),
+        ]).unwrap();
         assert!(cfg.server.cluster.is_none());
         let nats = cfg.server.nats.unwrap();
         assert_eq!(nats.servers, ["n1:4222", "n2:4223"]);
-        assert_eq!(nats.user.as_deref(), Some("u"));
-        assert_eq!(nats.password.as_deref(), Some("123"), "kept as text");
-        assert_eq!(nats.token, None);
-        assert_eq!(nats.connect_timeout.as_millis(), 2500);
-        assert_eq!(nats.prefix, "site-a");
-        let nats = build(&[("SOKETI_ADAPTER_DRIVER", "nats")])
-            .unwrap()
-            .server
-            .nats;
-        assert_eq!(
-            nats.unwrap().servers,
-            ["127.0.0.1:4222"],
-            "Soketi's default"
-        );
+        let secrets = (nats.user.as_deref(), nats.password.as_deref(), nats.token.as_deref());
+        assert_eq!(secrets, (Some("u"), Some("123"), None), "the password kept as text");
+        assert_eq!((nats.connect_timeout.as_millis(), nats.prefix.as_str()), (2500, "site-a"));
+        let nats = build(&[("SOKETI_ADAPTER_DRIVER", "nats")]).unwrap().server.nats;
+        assert_eq!(nats.unwrap().servers, ["127.0.0.1:4222"], "Soketi's default");
     }
 
     #[test]
+    #[rustfmt::skip]
     fn soketi_redis_cluster_variables_give_the_seed_nodes() {
         let nodes = r#"[{"host":"r1","port":7000},{"host":"r2","port":"7001"},"r3:7002"]"#;
-        let password = ("SOKETI_DB_REDIS_PASSWORD", "pw");
-        let nodes = [
-            REDIS,
-            CLUSTER_MODE,
-            password,
-            ("SOKETI_DB_REDIS_CLUSTER_NODES", nodes),
-        ];
+        let nodes = [REDIS, CLUSTER_MODE, ("SOKETI_DB_REDIS_PASSWORD", "pw"), ("SOKETI_DB_REDIS_CLUSTER_NODES", nodes)];
         let cluster = build(&nodes).unwrap().server.cluster.unwrap();
-        let want = [
-            "redis://:pw@r1:7000",
-            "redis://:pw@r2:7001",
-            "redis://:pw@r3:7002",
-        ];
-        assert_eq!(cluster.cluster_nodes, want);
+        assert_eq!(cluster.cluster_nodes, ["redis://:pw@r1:7000", "redis://:pw@r2:7001", "redis://:pw@r3:7002"]);
         let seed = [REDIS, CLUSTER_MODE, ("SOKETI_DB_REDIS_HOST", "seed")];
         let cluster = build(&seed).unwrap().server.cluster.unwrap();
         assert_eq!(cluster.cluster_nodes, ["redis://seed:6379"]);
         let nodes = ("SOKETI_DB_REDIS_CLUSTER_NODES", r#"["r1:7000"]"#);
         let queue = [REDIS, CLUSTER_MODE, nodes, ("SOKETI_QUEUE_DRIVER", "redis")];
         let queue = build(&queue).unwrap().server.webhooks.redis_queue.unwrap();
-        assert_eq!(
-            queue.cluster_nodes,
-            ["redis://r1:7000"],
-            "the adapter's seeds"
-        );
-        let bad = [
-            REDIS,
-            CLUSTER_MODE,
-            ("SOKETI_DB_REDIS_CLUSTER_NODES", "not json"),
-        ];
+        assert_eq!(queue.cluster_nodes, ["redis://r1:7000"], "the adapter's seeds");
+        let bad = [REDIS, CLUSTER_MODE, ("SOKETI_DB_REDIS_CLUSTER_NODES", "not json")];
         assert!(build(&bad).is_err(), "unreadable nodes are refused");
     }
 
     #[test]
+    #[rustfmt::skip]
     fn soketi_mysql_variables_build_the_apps_table() {
         let cfg = build(&[
-            ("SOKETI_APP_MANAGER_DRIVER", "mysql"),
-            ("SOKETI_DB_MYSQL_HOST", "mysql"),
-            ("SOKETI_DB_MYSQL_PORT", "3307"),
-            ("SOKETI_DB_MYSQL_USERNAME", "soketi"),
-            ("SOKETI_DB_MYSQL_PASSWORD", "123"),
-            ("SOKETI_DB_MYSQL_DATABASE", "laravel"),
-            ("SOKETI_APP_MANAGER_MYSQL_TABLE", "soketi_apps"),
-            ("SOKETI_APP_MANAGER_CACHE_TTL", "30"),
-        ])
-        .unwrap();
+            ("SOKETI_APP_MANAGER_DRIVER", "mysql"), ("SOKETI_DB_MYSQL_HOST", "mysql"),
+            ("SOKETI_DB_MYSQL_PORT", "3307"), ("SOKETI_DB_MYSQL_USERNAME", "soketi"),
+            ("SOKETI_DB_MYSQL_PASSWORD", "123"), ("SOKETI_DB_MYSQL_DATABASE", "laravel"),
+            ("SOKETI_APP_MANAGER_MYSQL_TABLE", "soketi_apps"), ("SOKETI_APP_MANAGER_CACHE_TTL", "30"),
+        ]).unwrap();
         let t = cfg.server.app_table.unwrap();
-        assert_eq!(t.driver, super::super::Driver::Mysql);
-        let got = (t.host.as_str(), t.port, t.user.as_str());
-        assert_eq!(got, ("mysql", 3307, "soketi"));
+        assert_eq!((t.driver, t.host.as_str(), t.port, t.user.as_str()), (Driver::Mysql, "mysql", 3307, "soketi"));
         // A password of digits stays text (it is never read as JSON).
-        assert_eq!(t.password, "123");
-        let got = (t.database.as_str(), t.table.as_str());
-        assert_eq!(got, ("laravel", "soketi_apps"));
+        assert_eq!((t.password.as_str(), t.database.as_str(), t.table.as_str()), ("123", "laravel", "soketi_apps"));
         assert_eq!(t.refresh.as_secs(), 30);
         assert!(cfg.apps.iter().next().is_none(), "apps come from the table");
         let table = ("SOKETI_APP_MANAGER_MYSQL_TABLE", "apps; DROP TABLE apps");
-        let vars = [("SOKETI_APP_MANAGER_DRIVER", "mysql"), table];
-        error_names(&vars, "not a plain table name");
+        error_names(&[("SOKETI_APP_MANAGER_DRIVER", "mysql"), table], "not a plain table name");
     }
 
     #[test]
     fn empty_is_unset_and_bad_values_name_the_variable() {
-        let cfg = build(&[("SOKETI_PORT", "")]).unwrap();
-        assert_eq!(cfg.server.raw.port, 6001);
+        assert_eq!(build(&[("SOKETI_PORT", "")]).unwrap().server.raw.port, 6001);
         error_names(&[("SOKETI_PORT", "abc")], "SOKETI_PORT");
         let cfg = build(&[("SOKETI_DEFAULT_APP_MAX_CONNS", "-1")]).unwrap();
         assert_eq!(cfg.apps.by_id("app-id").unwrap().max_connections, None);
     }
 
     #[test]
+    #[rustfmt::skip]
     fn metrics_prefix_limits_webhooks_and_request_size() {
         let hooks = r#"[{"url":"http://hooks.test/pusher","event_types":["channel_occupied"],"filter":{"channel_name_starts_with":"private-"},"headers":{"X-Token":"t"},"lambda":null}]"#;
         let cfg = build(&[
-            ("SOKETI_METRICS_ENABLED", "true"),
-            ("SOKETI_METRICS_SERVER_PORT", "9700"),
-            ("SOKETI_METRICS_PROMETHEUS_PREFIX", "herald_"),
-            ("SOKETI_PATH_PREFIX", "ws/"),
-            ("SOKETI_DEFAULT_APP_MAX_BACKEND_EVENTS_PER_SEC", "50"),
-            ("SOKETI_DEFAULT_APP_MAX_READ_REQ_PER_SEC", "7"),
-            ("SOKETI_DEFAULT_APP_WEBHOOKS", hooks),
-            ("SOKETI_WEBHOOKS_BATCHING", "true"),
-            ("SOKETI_WEBHOOKS_BATCHING_DURATION", "200"),
-            ("SOKETI_HTTP_MAX_REQUEST_SIZE", "2"),
-        ])
-        .unwrap();
+            ("SOKETI_METRICS_ENABLED", "true"), ("SOKETI_METRICS_SERVER_PORT", "9700"),
+            ("SOKETI_METRICS_PROMETHEUS_PREFIX", "herald_"), ("SOKETI_PATH_PREFIX", "ws/"),
+            ("SOKETI_DEFAULT_APP_MAX_BACKEND_EVENTS_PER_SEC", "50"), ("SOKETI_DEFAULT_APP_MAX_READ_REQ_PER_SEC", "7"),
+            ("SOKETI_DEFAULT_APP_WEBHOOKS", hooks), ("SOKETI_WEBHOOKS_BATCHING", "true"),
+            ("SOKETI_WEBHOOKS_BATCHING_DURATION", "200"), ("SOKETI_HTTP_MAX_REQUEST_SIZE", "2"),
+        ]).unwrap();
         let s = &cfg.server;
-        assert!(s.raw.metrics_enabled);
-        assert_eq!(
-            (s.raw.metrics_port, s.raw.metrics_prefix.as_str()),
-            (9700, "herald_")
-        );
-        assert_eq!(s.path_prefix, "/ws");
-        assert_eq!(s.max_request_bytes, 2 * 1024 * 1024);
-        let batching = Some(std::time::Duration::from_millis(200));
-        assert_eq!(s.webhooks.batching, batching);
+        assert_eq!((s.raw.metrics_enabled, s.raw.metrics_port, s.raw.metrics_prefix.as_str()), (true, 9700, "herald_"));
+        assert_eq!((s.path_prefix.as_str(), s.max_request_bytes), ("/ws", 2 * 1024 * 1024));
+        assert_eq!(s.webhooks.batching, Some(std::time::Duration::from_millis(200)));
         let app = cfg.apps.by_id("app-id").unwrap();
-        assert_eq!(app.limits.max_backend_events_per_sec, 50);
-        assert_eq!(app.limits.max_read_req_per_sec, 7);
+        assert_eq!((app.limits.max_backend_events_per_sec, app.limits.max_read_req_per_sec), (50, 7));
         let hook = &app.webhooks[0];
-        assert_eq!(hook.url, "http://hooks.test/pusher");
-        assert_eq!(hook.headers, vec![("X-Token".to_string(), "t".to_string())]);
-        assert!(hook.wants("channel_occupied", "private-a"));
-        assert!(!hook.wants("channel_occupied", "public"));
+        assert_eq!((hook.url.as_str(), hook.headers.as_slice()), ("http://hooks.test/pusher", &[("X-Token".into(), "t".into())][..]));
+        assert!(hook.wants("channel_occupied", "private-a") && !hook.wants("channel_occupied", "public"));
         let name = "SOKETI_DEFAULT_APP_WEBHOOKS";
         error_names(&[(name, "{}")], name);
     }
 
     #[test]
+    #[rustfmt::skip]
     fn unsupported_variables_each_get_a_named_warning() {
         let vars = [
-            ("SOKETI_SSL_CA", "/ca.pem"),
-            ("SOKETI_SSL_CERT", "/c.pem"),
-            ("SOKETI_QUEUE_DRIVER", "sqs"),
-            ("SOKETI_QUEUE_DRIVER_OK", ""),
-            ("SOKETI_RATE_LIMITER_DRIVER", "cluster"),
-            ("SOKETI_CACHE_DRIVER", "memory"),
-            ("SOKETI_MODE", "worker"),
-            ("SOKETI_APP_MANAGER_DYNAMODB_TABLE", "apps"),
-            ("SOKETI_APP_MANAGER_MYSQL_TABLE", "apps"),
-            ("SOKETI_APP_MANAGER_MYSQL_VERSION", "8.0"),
-            ("SOKETI_APP_MANAGER_MYSQL_USE_V2", "true"),
-            ("SOKETI_DB_MYSQL_HOST", "db"),
-            ("SOKETI_DB_POOLING_MAX", "7"),
-            ("SOKETI_ADAPTER_DRIVER", "redis"),
-            ("SOKETI_DB_REDIS_HOST", "redis"),
-            ("SOKETI_PORT", "6001"),
-            ("SOKETI_PORTT", "6001"),
-            ("PATH", "/bin"),
+            ("SOKETI_SSL_CA", "/ca.pem"), ("SOKETI_SSL_CERT", "/c.pem"), ("SOKETI_QUEUE_DRIVER", "sqs"),
+            ("SOKETI_QUEUE_DRIVER_OK", ""), ("SOKETI_RATE_LIMITER_DRIVER", "cluster"),
+            ("SOKETI_CACHE_DRIVER", "memory"), ("SOKETI_MODE", "worker"),
+            ("SOKETI_APP_MANAGER_DYNAMODB_TABLE", "apps"), ("SOKETI_APP_MANAGER_MYSQL_TABLE", "apps"),
+            ("SOKETI_APP_MANAGER_MYSQL_VERSION", "8.0"), ("SOKETI_APP_MANAGER_MYSQL_USE_V2", "true"),
+            ("SOKETI_DB_MYSQL_HOST", "db"), ("SOKETI_DB_POOLING_MAX", "7"), ("SOKETI_ADAPTER_DRIVER", "redis"),
+            ("SOKETI_DB_REDIS_HOST", "redis"), ("SOKETI_PORT", "6001"), ("SOKETI_PORTT", "6001"), ("PATH", "/bin"),
         ];
         let warnings = unsupported(vars.iter().copied());
-        let named: Vec<&str> = warnings
-            .iter()
-            .map(|w| w.split(' ').next().unwrap())
-            .collect();
-        assert_eq!(
-            named,
-            [
-                "SOKETI_APP_MANAGER_DYNAMODB_TABLE",
-                "SOKETI_DB_POOLING_MAX",
-                "SOKETI_PORTT",
-                "SOKETI_QUEUE_DRIVER",
-                "SOKETI_RATE_LIMITER_DRIVER",
-                "SOKETI_SSL_CA",
-            ]
-        );
+        let named: Vec<&str> = warnings.iter().map(|w| w.split(' ').next().unwrap()).collect();
+        assert_eq!(named, [
+            "SOKETI_APP_MANAGER_DYNAMODB_TABLE", "SOKETI_DB_POOLING_MAX", "SOKETI_PORTT",
+            "SOKETI_QUEUE_DRIVER", "SOKETI_RATE_LIMITER_DRIVER", "SOKETI_SSL_CA",
+        ]);
         assert!(warnings.iter().any(|w| w.contains("SOKETI_SSL_CERT after")));
     }
 
     #[test]
+    #[rustfmt::skip]
     fn soketi_mode_and_redis_queue_are_read() {
-        use crate::config::Mode;
         let cfg = build(&[
-            ("SOKETI_MODE", "worker"),
-            ("SOKETI_QUEUE_DRIVER", "redis"),
-            ("SOKETI_DB_REDIS_PORT", "6390"),
-            ("SOKETI_ADAPTER_REDIS_PREFIX", "p"),
-        ])
-        .unwrap();
+            ("SOKETI_MODE", "worker"), ("SOKETI_QUEUE_DRIVER", "redis"),
+            ("SOKETI_DB_REDIS_PORT", "6390"), ("SOKETI_ADAPTER_REDIS_PREFIX", "p"),
+        ]).unwrap();
         assert_eq!(cfg.server.mode, Mode::Worker);
         let queue = cfg.server.webhooks.redis_queue.unwrap();
-        assert_eq!(queue.redis_url, "redis://127.0.0.1:6390/0");
-        assert_eq!(queue.prefix, "p");
-        let cfg = build(&[("SOKETI_QUEUE_DRIVER", "sqs")]).unwrap();
-        assert_eq!(cfg.server.webhooks.redis_queue, None);
-        assert_eq!(cfg.server.mode, Mode::Full);
+        assert_eq!((queue.redis_url.as_str(), queue.prefix.as_str()), ("redis://127.0.0.1:6390/0", "p"));
+        let s = build(&[("SOKETI_QUEUE_DRIVER", "sqs")]).unwrap().server;
+        assert_eq!((s.webhooks.redis_queue, s.mode), (None, Mode::Full));
         error_names(&[("SOKETI_MODE", "both")], "SOKETI_MODE");
         let quiet = [("SOKETI_QUEUE_DRIVER", "redis"), ("SOKETI_MODE", "server")];
         assert!(unsupported(quiet.iter().copied()).is_empty());
     }
 
     #[test]
+    #[rustfmt::skip]
     fn soketi_ssl_variables_turn_tls_on_verbatim() {
-        let cfg = build(&[
-            ("SOKETI_SSL_CERT", "/etc/ssl/c.pem"),
-            ("SOKETI_SSL_KEY", "/etc/ssl/k.pem"),
-            ("SOKETI_SSL_PASS", "true"),
-        ])
-        .unwrap();
+        let cfg = build(&[("SOKETI_SSL_CERT", "/etc/ssl/c.pem"), ("SOKETI_SSL_KEY", "/etc/ssl/k.pem"), ("SOKETI_SSL_PASS", "true")]).unwrap();
         let tls = cfg.server.tls.unwrap();
-        assert_eq!(tls.cert, "/etc/ssl/c.pem");
-        assert_eq!(tls.key, "/etc/ssl/k.pem");
+        assert_eq!((tls.cert.as_str(), tls.key.as_str()), ("/etc/ssl/c.pem", "/etc/ssl/k.pem"));
         assert_eq!(tls.passphrase.as_deref(), Some("true"));
         error_names(&[("SOKETI_SSL_KEY", "/k.pem")], "SOKETI_SSL_CERT");
     }
@@ -481,13 +376,12 @@ mod tests {
     #[test]
     fn dotenv_lines_are_read_like_dotenv() {
         let text = "# comment\n\nSOKETI_PORT=6010\nexport SOKETI_DEBUG=\"true\"\nSOKETI_DEFAULT_APP_KEY='k=1'\nnonsense\n";
-        assert_eq!(
-            parse_dotenv(text),
-            vec![
-                ("SOKETI_PORT".to_string(), "6010".to_string()),
-                ("SOKETI_DEBUG".to_string(), "true".to_string()),
-                ("SOKETI_DEFAULT_APP_KEY".to_string(), "k=1".to_string()),
-            ]
-        );
+        let pairs = [
+            ("SOKETI_PORT", "6010"),
+            ("SOKETI_DEBUG", "true"),
+            ("SOKETI_DEFAULT_APP_KEY", "k=1"),
+        ];
+        let want: Vec<_> = pairs.map(|(k, v)| (k.to_string(), v.to_string())).into();
+        assert_eq!(parse_dotenv(text), want);
     }
 }

@@ -3,6 +3,19 @@
 //! anything is validated ([`RawConfig::build`]).
 
 use super::{ConfigError, Scope, Source, Sources};
+use serde::Deserialize;
+
+/// A TOML file's sections (`[console]` is folded into `[server]`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    server: toml::Table,
+    #[serde(default)]
+    apps: Vec<toml::Table>,
+    #[serde(default)]
+    console: super::console::Section,
+}
 
 /// The whole file, kept as TOML tables so that environment variables can be
 /// layered on top before anything is validated (no `Debug`: it holds secrets).
@@ -16,38 +29,18 @@ pub struct RawConfig {
 
 impl RawConfig {
     pub fn parse_toml(path: &str, text: &str) -> Result<RawConfig, ConfigError> {
-        let file_error = |message: String| ConfigError::File {
+        let file: File = toml::from_str(text).map_err(|e| ConfigError::File {
             path: path.into(),
-            message,
-        };
-        let mut root: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| file_error(e.message().to_string()))?;
-        let mut server = match root.remove("server") {
-            None => toml::Table::new(),
-            Some(toml::Value::Table(t)) => t,
-            Some(_) => return Err(file_error("`server` must be a table".into())),
-        };
-        super::console::fold(&mut root, &mut server).map_err(file_error)?;
-        let apps = match root.remove("apps") {
-            None => Vec::new(),
-            Some(toml::Value::Array(items)) => items
-                .into_iter()
-                .map(|v| match v {
-                    toml::Value::Table(t) => Ok(t),
-                    _ => Err(file_error("each `[[apps]]` entry must be a table".into())),
-                })
-                .collect::<Result<_, _>>()?,
-            Some(_) => return Err(file_error("`apps` must be an array of tables".into())),
-        };
-        if let Some(key) = root.keys().next() {
-            return Err(file_error(format!("unknown section `{key}`")));
-        }
+            message: e.message().to_string(),
+        })?;
+        let mut server = file.server;
+        super::console::fold(file.console, &mut server);
         let mut sources = Sources::default();
         sources.record_file(path, Scope::Server, &server);
-        for (i, app) in apps.iter().enumerate() {
+        for (i, app) in file.apps.iter().enumerate() {
             sources.record_file(path, Scope::App(i), app);
         }
+        let apps = file.apps;
         Ok(RawConfig {
             server,
             apps,

@@ -102,7 +102,7 @@ fn headers(headers: &[(String, String)]) -> Vec<(&str, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{env, RawConfig};
+    use crate::config::testing::{file, with_vars};
 
     #[test]
     fn passwords_in_urls_are_masked() {
@@ -130,19 +130,13 @@ mod tests {
             secret = "app-secret-2"
             webhooks = [{ url = "http://hooks/x", headers = { Authorization = "Bearer hook-token-3" } }]
         "#;
-        let from_file = RawConfig::parse_toml("test.toml", toml).unwrap();
-        let mut from_env = from_file.clone();
-        let lookup = |name: &str| match name {
-            "SOKETI_APP_MANAGER_DRIVER" => Some("postgres".to_string()),
-            "SOKETI_DB_POSTGRES_PASSWORD" => Some("pg-pw-4".to_string()),
-            _ => None,
-        };
-        env::apply(&mut from_env, &lookup).unwrap();
-        let shown = format!(
-            "{:?} {:?}",
-            from_file.build().unwrap(),
-            from_env.build().unwrap()
-        );
+        let vars = [
+            ("SOKETI_APP_MANAGER_DRIVER", "postgres"),
+            ("SOKETI_DB_POSTGRES_PASSWORD", "pg-pw-4"),
+        ];
+        let from_file = with_vars(file("test.toml", toml), &[]).unwrap();
+        let from_env = with_vars(file("test.toml", toml), &vars).unwrap();
+        let shown = format!("{from_file:?} {from_env:?}");
         for secret in ["redis-pw-1", "app-secret-2", "hook-token-3", "pg-pw-4"] {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }

@@ -211,7 +211,7 @@ settings! {
 settings! {
     /// An `[[apps]]` entry (`id`, `key` and `secret` are required; its `Debug`
     /// masks the secret). Unset limits fall back to the server's.
-    #[derive(Clone, PartialEq, Deserialize)]
+    #[derive(Clone, PartialEq, Deserialize, Serialize)]
     #[serde(default, deny_unknown_fields)]
     pub struct RawApp / APP {
         id: String = "".into(), Str, env "SOKETI_DEFAULT_APP_ID", alias "id" "AppId";
@@ -356,22 +356,12 @@ mod tests {
         for row in rows() {
             let flag = row.flag.map(|f| format!("--{}", f.long));
             let json = row.json.iter().map(|p| format!("json {p}"));
-            for name in row
-                .env
-                .iter()
-                .map(|v| v.to_string())
-                .chain(json)
-                .chain(flag.clone())
-            {
+            let env = row.env.iter().map(|v| v.to_string());
+            for name in env.chain(json).chain(flag.clone()) {
                 assert!(seen.insert(name.clone()), "{name} is read by two rows");
             }
-            if flag.is_some() {
-                assert!(
-                    row.env.iter().any(|v| v.starts_with("HERALD_")),
-                    "{}",
-                    row.key
-                );
-            }
+            let herald = row.env.iter().any(|v| v.starts_with("HERALD_"));
+            assert!(flag.is_none() || herald, "{}", row.key);
         }
     }
 }

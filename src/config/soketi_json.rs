@@ -64,10 +64,9 @@ pub fn parse(path: &str, text: &str) -> Result<(RawConfig, Vec<String>), ConfigE
 /// Nested objects become dot paths; arrays and scalars are leaves.
 fn flatten(prefix: &str, object: Map<String, Value>, out: &mut BTreeMap<String, Value>) {
     for (key, value) in object {
-        let path = if prefix.is_empty() {
-            key
-        } else {
-            format!("{prefix}.{key}")
+        let path = match prefix {
+            "" => key,
+            _ => format!("{prefix}.{key}"),
         };
         match value {
             Value::Object(inner) if path != APPS => flatten(&path, inner, out),
@@ -164,11 +163,7 @@ fn unsupported(key: &str, value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn build(text: &str) -> (super::super::Config, Vec<String>) {
-        let (raw, warnings) = parse("config.json", text).unwrap();
-        (raw.build().unwrap(), warnings)
-    }
+    use crate::config::testing::json as build;
 
     #[test]
     fn dot_keys_and_nested_objects_both_work() {
@@ -182,25 +177,18 @@ mod tests {
         }"#;
         let (cfg, warnings) = build(text);
         assert!(warnings.is_empty(), "{warnings:?}");
-        let s = &cfg.server;
-        assert_eq!(
-            (s.raw.port, s.raw.debug, s.raw.metrics_enabled),
-            (6010, true, true)
-        );
-        assert_eq!(
-            (s.raw.metrics_port, s.raw.metrics_prefix.as_str()),
-            (9700, "x_")
-        );
+        let (s, r) = (&cfg.server, &cfg.server.raw);
+        assert_eq!((r.port, r.debug, r.metrics_enabled), (6010, true, true));
+        assert_eq!((r.metrics_port, r.metrics_prefix.as_str()), (9700, "x_"));
         assert_eq!(s.path_prefix, "/ws");
         assert_eq!(s.shutdown_grace_period.as_millis(), 500);
-        let app = cfg.apps.by_key("app-key").unwrap();
-        assert_eq!(app.limits.max_presence_members, 7);
-        assert_eq!(app.limits.max_event_payload_kb, 50.0);
-        assert_eq!(app.limits.max_event_batch_size, 3);
-        assert_eq!(app.limits.max_channel_name_length, 99);
+        let l = &cfg.apps.by_key("app-key").unwrap().limits;
+        assert_eq!((l.max_presence_members, l.max_event_payload_kb), (7, 50.0));
+        assert_eq!((l.max_event_batch_size, l.max_channel_name_length), (3, 99));
     }
 
     #[test]
+    #[rustfmt::skip]
     fn apps_take_soketi_names_and_aliases() {
         let text = r#"{"appManager.array.apps": [
             {"id": 12345, "key": "k1", "secret": "s1", "maxConnections": 5,
@@ -214,10 +202,10 @@ mod tests {
         let (cfg, warnings) = build(text);
         let a = cfg.apps.by_id("12345").unwrap();
         assert_eq!((a.raw.key.as_str(), a.max_connections), ("k1", Some(5)));
-        assert!(a.raw.enable_client_messages);
-        assert!(a.raw.enable_subscription_count && a.raw.enable_watchlist_events);
-        assert_eq!(a.limits.max_presence_members, 3);
-        assert_eq!(a.limits.max_client_events_per_sec, 4);
+        let r = &a.raw;
+        assert!(r.enable_client_messages && r.enable_subscription_count && r.enable_watchlist_events);
+        let l = &a.limits;
+        assert_eq!((l.max_presence_members, l.max_client_events_per_sec), (3, 4));
         assert_eq!(a.webhooks.len(), 1);
         let b = cfg.apps.by_key("k2").unwrap();
         let got = (b.raw.id.as_str(), b.raw.enabled, b.max_connections);
@@ -229,32 +217,30 @@ mod tests {
     }
 
     #[test]
+    #[rustfmt::skip]
     fn nats_options_build_the_nats_settings() {
         let text = r#"{"adapter": {"driver": "nats", "nats": {"servers": ["n:4222"],
             "token": "t", "timeout": 3000, "prefix": "p", "requestsTimeout": 5000}}}"#;
         let (cfg, warnings) = build(text);
         assert!(warnings.is_empty(), "{warnings:?}");
-        let nats = cfg.server.nats.unwrap();
-        assert_eq!(nats.servers, ["n:4222"]);
-        assert_eq!(nats.token.as_deref(), Some("t"));
-        assert_eq!(nats.connect_timeout.as_millis(), 3000);
-        assert_eq!(nats.prefix, "p");
+        let n = cfg.server.nats.unwrap();
+        assert_eq!((n.servers.as_slice(), n.token.as_deref()), (&["n:4222".into()][..], Some("t")));
+        assert_eq!((n.connect_timeout.as_millis(), n.prefix.as_str()), (3000, "p"));
     }
 
     #[test]
+    #[rustfmt::skip]
     fn redis_options_build_the_cluster_settings() {
         let text = r#"{"adapter": {"driver": "redis", "redis": {"prefix": "p"}},
             "database.redis.host": "redis", "database.redis.port": 6380}"#;
         let (cfg, _) = build(text);
-        let cluster = cfg.server.cluster.unwrap();
-        assert_eq!(cluster.redis_url, "redis://redis:6380/0");
-        assert_eq!(cluster.prefix, "p");
+        let c = cfg.server.cluster.unwrap();
+        assert_eq!((c.redis_url.as_str(), c.prefix.as_str()), ("redis://redis:6380/0", "p"));
         let text = r#"{"adapter": {"driver": "redis", "redis": {"clusterMode": true}},
             "database": {"redis": {"clusterNodes": [{"host": "r1", "port": 7000}, "r2:7001"]}}}"#;
         let (cfg, _) = build(text);
-        let cluster = cfg.server.cluster.unwrap();
         let want = ["redis://r1:7000", "redis://r2:7001"];
-        assert_eq!(cluster.cluster_nodes, want);
+        assert_eq!(cfg.server.cluster.unwrap().cluster_nodes, want);
     }
 
     /// (driver, its extra options, what it is with nothing but the driver)
@@ -278,11 +264,8 @@ mod tests {
             let t = cfg.server.app_table.unwrap();
             assert_eq!(t.driver.name(), driver);
             let (host, user, password) = (t.host.as_str(), t.user.as_str(), t.password.as_str());
-            assert_eq!(
-                (host, t.port, user, password),
-                ("db", 3307, "u", "p"),
-                "{driver}"
-            );
+            let want = ("db", 3307, "u", "p");
+            assert_eq!((host, t.port, user, password), want, "{driver}");
             let got = (t.database.as_str(), t.table.as_str(), t.refresh.as_secs());
             assert_eq!(got, ("soketi", "soketi_apps", 60), "{driver}");
             let (cfg, _) = build(&format!(r#"{{"appManager.driver": "{driver}"}}"#));

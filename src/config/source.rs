@@ -112,13 +112,7 @@ impl Sources {
             (Some(origin), _) => (origin, message),
             (None, Some(origin)) if key.is_empty() => (origin, message),
             (None, Some(origin)) => (origin, format!("{key}: {message}")),
-            (None, None) => {
-                return ConfigError::Key {
-                    scope,
-                    key,
-                    message,
-                }
-            }
+            (None, None) => return ConfigError::key(scope, key, message),
         };
         let origin = origin.clone();
         ConfigError::Setting { origin, message }
@@ -127,24 +121,13 @@ impl Sources {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{env, soketi_json, RawConfig};
+    use crate::config::testing::{file as read, with_vars};
+    use crate::config::{env, RawConfig};
 
     /// The error of building `file` (a TOML or, by its name, a JSON text) with `vars` on top.
     fn error(file: (&str, &str), vars: &[(&str, &str)]) -> String {
-        let mut raw = if file.0.ends_with(".json") {
-            soketi_json::parse(file.0, file.1).unwrap().0
-        } else {
-            RawConfig::parse_toml(file.0, file.1).unwrap()
-        };
-        let found = |name: &str| vars.iter().find(|(n, _)| *n == name);
-        let lookup = |name: &str| found(name).map(|(_, v)| v.to_string());
-        match env::apply(&mut raw, &lookup) {
-            Err(e) => e.to_string(),
-            Ok(()) => raw
-                .build()
-                .expect_err("an invalid configuration")
-                .to_string(),
-        }
+        let built = with_vars(read(file.0, file.1), vars);
+        built.expect_err("an invalid configuration").to_string()
     }
 
     const NO_FILE: (&str, &str) = ("", "");
@@ -168,19 +151,13 @@ mod tests {
         check(&[
             (NO_FILE, &[("SOKETI_ADAPTER_DRIVER", "memcached")], "environment variable SOKETI_ADAPTER_DRIVER: adapter must be \"local\", \"redis\" or \"nats\", not \"memcached\"$"),
             (NO_FILE, &[("SOKETI_PORT", "99999")], "environment variable SOKETI_PORT: invalid value: integer `99999`, expected u16$"),
+            (NO_FILE, &[("SOKETI_PRESENCE_MAX_MEMBERS", "-5")], "environment variable SOKETI_PRESENCE_MAX_MEMBERS: "),
+            (NO_FILE, &[("SOKETI_METRICS_SERVER_PORT", "70000")], "environment variable SOKETI_METRICS_SERVER_PORT: "),
+            (NO_FILE, &[("SOKETI_DEFAULT_APP_WEBHOOKS", r#"[{"url": "ftp://hooks"}]"#)], "environment variable SOKETI_DEFAULT_APP_WEBHOOKS: "),
+            (NO_FILE, &[("SOKETI_APP_MANAGER_DRIVER", "dynamodb")], "environment variable SOKETI_APP_MANAGER_DRIVER: "),
+            (NO_FILE, &[("HERALD_TRUSTED_PROXIES", "nginx")], "environment variable HERALD_TRUSTED_PROXIES: "),
+            (NO_FILE, &[("SOKETI_SSL_KEY", "/k.pem")], "environment variable SOKETI_SSL_KEY: "),
         ]);
-        for (name, value) in [
-            ("SOKETI_PRESENCE_MAX_MEMBERS", "-5"),
-            ("SOKETI_METRICS_SERVER_PORT", "70000"),
-            ("SOKETI_DEFAULT_APP_WEBHOOKS", r#"[{"url": "ftp://hooks"}]"#),
-            ("SOKETI_APP_MANAGER_DRIVER", "dynamodb"),
-            ("HERALD_TRUSTED_PROXIES", "nginx"),
-            ("SOKETI_SSL_KEY", "/k.pem"),
-        ] {
-            let text = error(NO_FILE, &[(name, value)]);
-            let want = format!("environment variable {name}: ");
-            assert!(text.starts_with(&want), "{name}: {text}");
-        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! adapter, apps table, queue and mode as they resolve. Secrets are masked
 //! entirely (see `redact`).
 
-use super::settings::{LIMITS, SERVER};
+use super::settings::{Kind, APP, LIMITS, SERVER};
 use super::{mask, url_without_password, App, AppTable, Config, Redis, Scope, Server, MASK};
 use std::fmt::Write;
 
@@ -85,59 +85,49 @@ fn app_manager(table: Option<&AppTable>) -> String {
     let Some(t) = table else {
         return "array".to_string();
     };
-    format!(
-        "{} {}:{}@{}:{}/{} table {:?} refresh {:?}",
-        t.driver.name(),
-        t.user,
-        mask(&t.password),
-        t.host,
-        t.port,
-        t.database,
-        t.table,
-        t.refresh
-    )
+    let (d, u, p, h, port) = (t.driver.name(), &t.user, mask(&t.password), &t.host, t.port);
+    let (db, table, refresh) = (&t.database, &t.table, t.refresh);
+    format!("{d} {u}:{p}@{h}:{port}/{db} table {table:?} refresh {refresh:?}")
 }
 
+/// One app: its rows in table order (secret masked, webhooks below), then its limits.
 fn app(a: &App) -> String {
     let mut out = String::from("\n[[apps]]\n");
-    let mut line =
-        |k: &str, v: &dyn std::fmt::Display| writeln!(out, "{k} = {v}").expect("write to String");
-    line("id", &format!("{:?}", a.raw.id));
-    line("key", &format!("{:?}", a.raw.key));
-    line("secret", &format!("{:?}", mask(&a.raw.secret)));
-    line("enabled", &a.raw.enabled);
-    line("enable_client_messages", &a.raw.enable_client_messages);
-    line(
-        "enable_user_authentication",
-        &a.raw.enable_user_authentication,
-    );
-    line(
-        "enable_subscription_count",
-        &a.raw.enable_subscription_count,
-    );
-    line("enable_watchlist_events", &a.raw.enable_watchlist_events);
-    let max = a
-        .max_connections
-        .map_or("unlimited".into(), |n| n.to_string());
-    line("max_connections", &max);
-    line("allowed_origins", &format!("{:?}", a.raw.allowed_origins));
+    let mut line = |k: &str, v: &dyn std::fmt::Display| writeln!(out, "{k} = {v}").expect("write");
+    let raw = toml::Table::try_from(&a.raw).unwrap_or_default();
+    for row in APP.iter().filter(|r| r.key != "webhooks") {
+        let max = || {
+            a.max_connections
+                .map_or("unlimited".into(), |n| n.to_string())
+        };
+        let value = match (row.key, row.kind, raw.get(row.key)) {
+            ("max_connections", ..) => max(),
+            (_, Kind::Secret, _) => format!("{MASK:?}"),
+            (_, _, Some(toml::Value::String(s))) => format!("{s:?}"),
+            (_, _, Some(toml::Value::Array(items))) => {
+                format!(
+                    "{:?}",
+                    items.iter().filter_map(|i| i.as_str()).collect::<Vec<_>>()
+                )
+            }
+            (_, _, v) => v.map_or(String::new(), ToString::to_string),
+        };
+        line(row.key, &value);
+    }
     let limits = toml::Table::try_from(&a.limits).expect("limits serialize to a table");
     for (k, v) in limits {
         line(&k, &v);
     }
     for w in &a.webhooks {
-        let headers: Vec<String> = w
+        let headers: Vec<_> = w
             .headers
             .iter()
             .map(|(k, v)| format!("{k}: {}", mask(v)))
             .collect();
+        let url = url_without_password(&w.url);
         line(
             "webhook",
-            &format!(
-                "{} {:?} headers {headers:?}",
-                url_without_password(&w.url),
-                w.event_types
-            ),
+            &format!("{url} {:?} headers {headers:?}", w.event_types),
         );
     }
     out
@@ -146,62 +136,62 @@ fn app(a: &App) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::testing::toml;
     use crate::config::RawConfig;
 
     #[test]
     fn secrets_are_masked() {
-        assert_eq!(mask("app-secret"), "****");
-        assert_eq!(mask("ab"), "****");
-        assert_eq!(mask(""), "****");
+        for secret in ["app-secret", "ab", ""] {
+            assert_eq!(mask(secret), "****");
+        }
         let url = url_without_password("redis://u:hunter22@h:6379/0");
         assert_eq!(url, "redis://u:****@h:6379/0");
         assert_eq!(url_without_password("redis://h:6379/0"), "redis://h:6379/0");
     }
 
+    /// `config` rendered holds every line of `want` and none of `hidden`.
+    fn shows(config: &Config, want: &[&str], hidden: &[&str]) {
+        let text = render(config);
+        assert!(want.iter().all(|w| text.contains(w)), "{text}");
+        assert!(!hidden.iter().any(|h| text.contains(h)), "{text}");
+    }
+
     #[test]
     fn render_lists_server_and_apps_without_secrets() {
         let cfg = RawConfig::default().build().unwrap();
-        let text = render(&cfg);
-        let shown = [
+        let want = [
             "listen = 0.0.0.0:6001",
             "key = \"app-key\"",
             "secret = \"****\"",
         ];
-        for want in shown
-            .into_iter()
-            .chain(["app_manager = array", "mode = full"])
-        {
-            assert!(text.contains(want), "{text}");
-        }
-        assert!(!text.contains("app-secret"), "{text}");
-        assert!(text.contains("queue_driver = sync"), "{text}");
+        shows(&cfg, &want, &["app-secret"]);
+        shows(
+            &cfg,
+            &["app_manager = array", "mode = full", "queue_driver = sync"],
+            &[],
+        );
         let raw =
             "[server]\nmode='worker'\nqueue_driver='redis'\nredis_url='redis://:pw1234@h:1/0'\n";
-        let text = render(&RawConfig::parse_toml("x", raw).unwrap().build().unwrap());
-        assert!(text.contains("mode = worker"), "{text}");
         let queue = "queue_driver = redis redis://:****@h:1/0 prefix \"herald\"";
-        assert!(text.contains(queue), "{text}");
+        shows(&toml(raw).unwrap(), &["mode = worker", queue], &[]);
     }
 
     #[test]
     fn render_names_the_apps_table_with_its_password_masked() {
         let text = "[server]\napp_manager = 'mysql'\nmysql_host = 'db'\nmysql_password = 'hunter22'\nmysql_table = 'soketi_apps'\n";
-        let cfg = RawConfig::parse_toml("x", text).unwrap().build().unwrap();
-        let text = render(&cfg);
         let want = "app_manager = mysql root:****@db:3306/main table \"soketi_apps\" refresh 5s";
-        assert!(text.contains(want), "{text}");
-        assert!(!text.contains("hunter22"), "{text}");
+        shows(&toml(text).unwrap(), &[want], &["hunter22"]);
     }
 
     #[test]
     fn the_nats_adapter_is_shown_without_its_secrets() {
         let text = "[server]\nadapter='nats'\nnats_servers=['n1:4222','n2:4222']\n\
                     nats_user='u'\nnats_password='pw-secret'\nnats_token='tok-secret'\n";
-        let cfg = RawConfig::parse_toml("t", text).unwrap().build().unwrap();
-        let text = render(&cfg);
         let adapter = "adapter = nats n1:4222,n2:4222 prefix \"herald\" user u token ****";
-        assert!(text.contains(adapter), "{text}");
-        let secret = text.contains("pw-secret") || text.contains("tok-secret");
-        assert!(!secret, "{text}");
+        shows(
+            &toml(text).unwrap(),
+            &[adapter],
+            &["pw-secret", "tok-secret"],
+        );
     }
 }

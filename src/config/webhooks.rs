@@ -2,7 +2,7 @@
 //! `SOKETI_DEFAULT_APP_WEBHOOKS`), validated so a typo stops the server at start.
 
 use super::ConfigError;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The events a webhook can ask for.
@@ -28,7 +28,7 @@ pub struct Webhook {
 }
 
 /// Which channels a webhook hears about.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Filter {
     pub channel_name_starts_with: Option<String>,
@@ -50,7 +50,7 @@ impl Webhook {
 }
 
 /// A webhook as written (TOML table or Soketi JSON object).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct RawWebhook {
     #[serde(default)]
     url: Option<String>,
@@ -67,34 +67,19 @@ pub struct RawWebhook {
 impl RawWebhook {
     /// The validated webhook; an error is about the app's `webhooks` key.
     pub fn build(self) -> Result<Webhook, ConfigError> {
-        let fail = |message: String| ConfigError::Key {
-            scope: super::Scope::App(0),
-            key: "webhooks".into(),
-            message,
-        };
+        let fail = |message: String| ConfigError::key(super::Scope::App(0), "webhooks", message);
+        let scheme = "the url must start with http:// or https://";
+        let lambda = "AWS Lambda webhooks are not supported; give a url";
         let url = match (self.url, self.lambda_function) {
             (Some(url), _) if url.starts_with("http://") || url.starts_with("https://") => url,
-            (Some(url), _) => {
-                return Err(fail(format!(
-                    "{url}: the url must start with http:// or https://"
-                )))
-            }
-            (None, Some(f)) => {
-                return Err(fail(format!(
-                    "lambda_function {f:?}: AWS Lambda webhooks are not supported; give a url"
-                )))
-            }
+            (Some(url), _) => return Err(fail(format!("{url}: {scheme}"))),
+            (None, Some(f)) => return Err(fail(format!("lambda_function {f:?}: {lambda}"))),
             (None, None) => return Err(fail("a webhook needs a url".into())),
         };
-        if let Some(bad) = self
-            .event_types
-            .iter()
-            .find(|t| !EVENT_TYPES.contains(&t.as_str()))
-        {
-            return Err(fail(format!(
-                "unknown event type {bad:?}; known: {}",
-                EVENT_TYPES.join(", ")
-            )));
+        let known = |t: &&String| EVENT_TYPES.contains(&t.as_str());
+        if let Some(bad) = self.event_types.iter().find(|t| !known(t)) {
+            let known = EVENT_TYPES.join(", ");
+            return Err(fail(format!("unknown event type {bad:?}; known: {known}")));
         }
         Ok(Webhook {
             url,

@@ -558,29 +558,31 @@ pub async fn a_member_leaving_during_an_outage_is_announced_after(bus: &mut impl
     assert_eq!(data(&removed), json!({"user_id":"b"}));
 }
 
-/// `occupied` and `vacated` (what occupancy webhooks fire from) are cluster-wide transitions.
-pub async fn occupancy_transitions_are_cluster_wide(redis: &mut impl Bus) {
-    use herald::socket::Liveness;
-    use herald::socket::Sink;
-    use herald::socket::SocketId;
-    let mk = || {
-        let text = cluster_toml(&*redis, "t8", "", "", 0);
-        herald::node::Node::new(
-            herald::config::RawConfig::parse_toml("t", &text)
-                .unwrap()
-                .build()
-                .unwrap(),
-        )
-        .unwrap()
-    };
-    let (a, b) = (mk(), mk());
-    for n in [&a, &b] {
+/// Two ready nodes of one cluster (`prefix` on `bus`), each with its app, for tests
+/// that drive the adapter itself (no sockets), e.g. to hit a race on purpose.
+pub async fn adapter_nodes(bus: &impl Bus, prefix: &str) -> [AdapterNode; 2] {
+    let text = cluster_toml(bus, prefix, "", "", 0);
+    let config = || herald::config::RawConfig::parse_toml("t", &text).unwrap();
+    let nodes = [(); 2].map(|()| herald::node::Node::new(config().build().unwrap()).unwrap());
+    for n in &nodes {
         eventually(|| async { n.is_ready() }).await;
     }
-    let (app_a, app_b) = (
-        a.adapter.app(APP_ID).unwrap().clone(),
-        b.adapter.app(APP_ID).unwrap().clone(),
-    );
+    nodes.map(|n| {
+        let app = n.adapter.app(APP_ID).unwrap();
+        (n, app)
+    })
+}
+
+/// A node and its app (see [`adapter_nodes`]).
+pub type AdapterNode = (
+    std::sync::Arc<herald::node::Node>,
+    std::sync::Arc<herald::channel::registry::AppState>,
+);
+
+/// `occupied` and `vacated` (what occupancy webhooks fire from) are cluster-wide transitions.
+pub async fn occupancy_transitions_are_cluster_wide(redis: &mut impl Bus) {
+    use herald::socket::{Liveness, Sink, SocketId};
+    let [(a, app_a), (b, app_b)] = adapter_nodes(&*redis, "t8").await;
     let s1 = Sink::new(SocketId::new(1, 1), 8, Liveness::new(None));
     let s2 = Sink::new(SocketId::new(2, 2), 8, Liveness::new(None));
     let first = a

@@ -3,7 +3,7 @@
 //! Scenarios over a [`Bus`], run by `cluster::on_redis`,
 //! `redis_cluster::on_cluster` and `cluster_nats::on_nats`.
 
-use crate::cluster::{cluster_toml, eventually, node, Bus};
+use crate::cluster::{adapter_nodes, node, Bus};
 use crate::support::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -125,19 +125,7 @@ pub async fn churn_never_loses_or_repeats_an_acknowledged_event(redis: &mut impl
 /// an event published on another node right then arrives (40 fresh channels).
 pub async fn first_subscriber_hears_events_published_right_after_its_ack(redis: &mut impl Bus) {
     use herald::socket::{Frame, Liveness, Sink, SocketId};
-    let mk = || {
-        let text = cluster_toml(&*redis, "t12", "", "", 0);
-        let raw = herald::config::RawConfig::parse_toml("t", &text).unwrap();
-        herald::node::Node::new(raw.build().unwrap()).unwrap()
-    };
-    let (a, b) = (mk(), mk());
-    for n in [&a, &b] {
-        eventually(|| async { n.is_ready() }).await;
-    }
-    let (app_a, app_b) = (
-        a.adapter.app(APP_ID).unwrap().clone(),
-        b.adapter.app(APP_ID).unwrap().clone(),
-    );
+    let [(a, app_a), (b, app_b)] = adapter_nodes(&*redis, "t12").await;
     let mut missed = Vec::new();
     for i in 0..40 {
         let channel = format!("race-{i}");

@@ -15,55 +15,15 @@
 //! back from an outage rewrites (and so announces) all its counts: every
 //! counted channel is marked then.
 
-use super::names::Names;
-use super::{lock, unavailable, Cluster};
-use crate::adapter::AdapterError;
-use crate::channel::registry::counter::{counted, ChannelKey};
+use super::Cluster;
+use crate::channel::registry::counter::counted;
 use crate::channel::registry::AppState;
 use async_nats::jetstream::kv::{EntryError, Operation, Store};
-use futures_util::{StreamExt, TryStreamExt};
 
 /// Direct gets in flight at once.
-const IN_FLIGHT: usize = 32;
+pub(super) const IN_FLIGHT: usize = 32;
 
 impl Cluster {
-    /// The other live nodes, from their heartbeats (sorted).
-    pub(crate) fn peer_nodes(&self) -> Vec<String> {
-        let mut peers: Vec<String> = lock(&self.peers).keys().cloned().collect();
-        peers.sort();
-        peers
-    }
-
-    /// Subscriptions to each channel on the other live nodes.
-    pub(crate) async fn remote_subscriptions(
-        &self,
-        channels: &[ChannelKey],
-    ) -> Result<Vec<usize>, AdapterError> {
-        let peers = self.peer_nodes();
-        let mut totals = vec![0; channels.len()];
-        if peers.is_empty() {
-            return Ok(totals);
-        }
-        let kv = self.buckets()?;
-        let mut keys = Vec::with_capacity(channels.len() * peers.len());
-        for (i, (app, channel)) in channels.iter().enumerate() {
-            keys.extend(peers.iter().map(|p| (i, Names::subs_key(p, app, channel))));
-        }
-        let counts: Vec<(usize, usize)> = futures_util::stream::iter(keys)
-            .map(|(i, key)| {
-                let subs = kv.subs.clone();
-                async move { subs_of(&subs, key).await.map(|n| (i, n)) }
-            })
-            .buffer_unordered(IN_FLIGHT)
-            .try_collect()
-            .await
-            .map_err(|e| unavailable("subscription counts", e))?;
-        for (i, n) in counts {
-            totals[i] += n;
-        }
-        Ok(totals)
-    }
-
     /// A peer's count of the channel changed: count it again if it has subscribers here.
     pub(super) fn peer_count_changed(&self, app: &AppState, channel: &str) {
         let config = app.app();
@@ -75,7 +35,7 @@ impl Cluster {
 }
 
 /// One node's count of one channel (0 when it has no entry).
-async fn subs_of(subs: &Store, key: String) -> Result<usize, EntryError> {
+pub(super) async fn subs_of(subs: &Store, key: String) -> Result<usize, EntryError> {
     let entry = subs.entry(key).await?;
     let live = entry.filter(|e| e.operation == Operation::Put);
     let n = live.and_then(|e| std::str::from_utf8(&e.value).ok()?.parse().ok());

@@ -23,7 +23,6 @@ use crate::adapter::cluster::Cluster as _;
 use crate::adapter::AdapterError;
 use crate::channel::registry::AppState;
 use async_nats::jetstream::kv::{Operation, Store, UpdateErrorKind};
-use futures_util::{StreamExt, TryStreamExt};
 use std::collections::{BTreeSet, HashSet};
 
 /// Nodes where the user is signed in.
@@ -32,7 +31,7 @@ type Nodes = BTreeSet<String>;
 /// Attempts before a change gives up.
 const TRIES: usize = 64;
 /// Reads in flight at once.
-const IN_FLIGHT: usize = 32;
+pub(super) const IN_FLIGHT: usize = 32;
 
 impl Cluster {
     /// Write whether `user` is signed in here now; `Some(online)` when that
@@ -47,25 +46,6 @@ impl Cluster {
         let me = &self.names.node;
         let here = || app.signed_in_here(&[user.to_string()]) == [true];
         set_node(&kv.online, &key, me, here)
-            .await
-            .map_err(|e| unavailable("watchlist status", e))
-    }
-
-    /// Whether each of `ids` is signed in on some node.
-    pub(super) async fn online_users(
-        &self,
-        app: &str,
-        ids: &[String],
-    ) -> Result<Vec<bool>, AdapterError> {
-        let kv = self.buckets()?;
-        let keys: Vec<String> = ids.iter().map(|u| Names::chan_key(app, u)).collect();
-        futures_util::stream::iter(keys)
-            .map(|key| {
-                let online = kv.online.clone();
-                async move { read(&online, &key).await.map(|(n, _, _)| !n.is_empty()) }
-            })
-            .buffered(IN_FLIGHT)
-            .try_collect()
             .await
             .map_err(|e| unavailable("watchlist status", e))
     }
@@ -98,7 +78,7 @@ async fn set_node(
 }
 
 /// The entry, its revision (0: never written) and whether it holds a value.
-async fn read(kv: &Store, key: &str) -> Result<(Nodes, u64, bool), KvError> {
+pub(super) async fn read(kv: &Store, key: &str) -> Result<(Nodes, u64, bool), KvError> {
     Ok(match kv.entry(key).await.map_err(kv_err)? {
         Some(e) if e.operation == Operation::Put => (decode(&e.value), e.revision, true),
         Some(e) => (Nodes::new(), e.revision, false),

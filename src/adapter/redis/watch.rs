@@ -98,26 +98,6 @@ impl Cluster {
             .map_err(|e| unavailable("watchlist sign-out", e))?;
         Ok(gone == 1)
     }
-
-    /// Whether each of `ids` is signed in on some node.
-    pub(super) async fn online_users(
-        &self,
-        app: &str,
-        ids: &[String],
-    ) -> Result<Vec<bool>, AdapterError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut conn = self.conn()?;
-        let fields: Vec<String> = ids.iter().map(|id| format!("u|{id}")).collect();
-        let counts: Vec<Option<i64>> = ::redis::cmd("HMGET")
-            .arg(self.keys.online(app))
-            .arg(&fields)
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| unavailable("watchlist status", e))?;
-        Ok(counts.into_iter().map(|c| c.unwrap_or(0) > 0).collect())
-    }
 }
 
 async fn sign_in(cluster: &Cluster, conn: &mut Conn, app: &str, user: &str) -> RedisResult<bool> {
