@@ -38,6 +38,13 @@ use crate::protocol;
 use crate::socket::{Frame, Sink};
 use bus::Bus;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How long an API publish waits for the bus to acknowledge it before a 503.
+pub(crate) const ACK_WAIT: Duration = Duration::from_secs(2);
+
+/// True once the bus acknowledged an API publish (see [`Adapter::publish_api`]).
+pub(crate) type Acked = futures_util::future::BoxFuture<'static, bool>;
 
 /// Where events and membership go: this node's registry and, when clustered, the bus.
 #[derive(Clone)]
@@ -110,22 +117,52 @@ impl Adapter {
         }
     }
 
+    /// An API publish's frame on the bus: `None` without a cluster (nothing to
+    /// wait for), else an answer that is true once the bus acknowledged it, false
+    /// when it could not (bus down, queue full, no reply within [`ACK_WAIT`]).
+    fn publish_acked(
+        &self,
+        kind: Bus,
+        app: &AppState,
+        target: &str,
+        except: Option<&str>,
+        f: &Frame,
+    ) -> Option<Acked> {
+        let c = self.cluster.as_ref()?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        c.send(kind, &app.app().raw.id, target, except, f, Some(tx));
+        Some(Box::pin(async move {
+            matches!(tokio::time::timeout(ACK_WAIT, rx).await, Ok(Ok(())))
+        }))
+    }
+
+    /// An API publish to a channel (`user` set: to a user's sockets): delivered
+    /// to this node's sockets at once; the answer says when the bus has it.
+    pub(crate) fn publish_api(
+        &self,
+        app: &AppState,
+        target: &str,
+        user: bool,
+        frame: &Frame,
+        except: Option<&str>,
+    ) -> Option<Acked> {
+        let kind = match user {
+            true => {
+                app.send_to_user(target, frame, except);
+                Bus::ToUser
+            }
+            false => {
+                app.broadcast(target, frame, except);
+                Bus::Broadcast
+            }
+        };
+        self.publish_acked(kind, app, target, except, frame)
+    }
+
     /// Deliver a frame to a channel's subscribers, except the socket `except`.
     pub fn broadcast(&self, app: &AppState, channel: &str, frame: &Frame, except: Option<&str>) {
         app.broadcast(channel, frame, except);
         self.publish(Bus::Broadcast, app, channel, except, frame);
-    }
-
-    /// Deliver a frame to every socket signed in as `user`.
-    pub(crate) fn send_to_user(
-        &self,
-        app: &AppState,
-        user: &str,
-        frame: &Frame,
-        except: Option<&str>,
-    ) {
-        app.send_to_user(user, frame, except);
-        self.publish(Bus::ToUser, app, user, except, frame);
     }
 
     /// Close every socket signed in as `user`, on every node.

@@ -226,16 +226,50 @@ static LOGGED: [AtomicU64; REFUSALS.len()] = [const { AtomicU64::new(u64::MAX) }
 /// Says whether to log it: the first of its reason in each second is worth a
 /// line, the rest are only counted.
 pub(crate) fn refused(reason: &str) -> bool {
-    static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
     let Some(at) = REFUSALS.iter().position(|r| *r == reason) else {
         return true;
     };
     REFUSED[at].fetch_add(1, Ordering::Relaxed);
+    first_in_second(&LOGGED[at])
+}
+
+/// True the first time `slot` is asked in each second (since the first ask).
+fn first_in_second(slot: &AtomicU64) -> bool {
+    static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
     let second = EPOCH
         .get_or_init(std::time::Instant::now)
         .elapsed()
         .as_secs();
-    LOGGED[at].swap(second, Ordering::Relaxed) != second
+    slot.swap(second, Ordering::Relaxed) != second
+}
+
+/// Cluster bus messages dropped (the bus down or its queue full), and API
+/// publishes answered 503 because the bus did not acknowledge them.
+static BUS_DROPPED: AtomicU64 = AtomicU64::new(0);
+static BUS_DROP_LOGGED: AtomicU64 = AtomicU64::new(u64::MAX);
+static PUBLISH_UNACKED: AtomicU64 = AtomicU64::new(0);
+
+/// Count one dropped bus message; says whether to log it (once a second).
+pub(crate) fn bus_dropped() -> bool {
+    BUS_DROPPED.fetch_add(1, Ordering::Relaxed);
+    first_in_second(&BUS_DROP_LOGGED)
+}
+
+/// Count one API publish refused with 503 for want of the bus's acknowledgement.
+pub(crate) fn publish_unacknowledged() {
+    PUBLISH_UNACKED.fetch_add(1, Ordering::Relaxed);
+}
+
+fn bus_metrics(out: &mut String, prefix: &str, port: u16) {
+    let dropped = BUS_DROPPED.load(Ordering::Relaxed);
+    let unacked = PUBLISH_UNACKED.load(Ordering::Relaxed);
+    let _ = writeln!(
+        out,
+        "# HELP {prefix}bus_dropped_total Cluster bus messages dropped (bus down or queue full).\n\
+         # TYPE {prefix}bus_dropped_total counter\n{prefix}bus_dropped_total{{port=\"{port}\"}} {dropped}\n\
+         # HELP {prefix}publish_unacknowledged_total API publishes answered 503: the bus did not acknowledge them in time.\n\
+         # TYPE {prefix}publish_unacknowledged_total counter\n{prefix}publish_unacknowledged_total{{port=\"{port}\"}} {unacked}"
+    );
 }
 
 /// How many refusals of `reason` this process counted.
@@ -325,6 +359,7 @@ pub(crate) fn render(prefix: &str, port: u16) -> String {
     }
     refusal_metrics(&mut out, prefix, port);
     queue_metrics(&mut out, prefix, port);
+    bus_metrics(&mut out, prefix, port);
     process_metrics(&mut out, prefix, port);
     out
 }

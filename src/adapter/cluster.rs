@@ -28,6 +28,9 @@ pub enum AdapterError {
     Join(#[from] JoinError),
 }
 
+/// Answered once the bus acknowledged a message (an API publish's 200 waits for it).
+pub(crate) type Ack = tokio::sync::oneshot::Sender<()>;
+
 /// The answer of one round trip to the cluster store.
 pub type Answer<'a, T> = BoxFuture<'a, Result<T, AdapterError>>;
 
@@ -48,7 +51,20 @@ pub(crate) trait Cluster: Send + Sync {
     fn peer_nodes(&self) -> Vec<String>;
 
     /// Put a frame on the bus for the other nodes (dropped and counted when down).
-    fn publish(&self, kind: Bus, app: &str, target: &str, except: Option<&str>, frame: &Frame);
+    fn publish(&self, kind: Bus, app: &str, target: &str, except: Option<&str>, frame: &Frame) {
+        self.send(kind, app, target, except, frame, None);
+    }
+    /// Put a frame on the bus; `ack` is answered once the bus acknowledged it
+    /// (dropped unanswered when the bus is down, its queue full or the link lost).
+    fn send(
+        &self,
+        kind: Bus,
+        app: &str,
+        target: &str,
+        except: Option<&str>,
+        frame: &Frame,
+        ack: Option<Ack>,
+    );
     /// Hear the channel's deliveries; answers when the bus has the subscription.
     fn listen<'a>(&'a self, app: &'a str, channel: &'a str) -> BoxFuture<'a, ()>;
     /// The channel has no local subscriber any more: stop hearing it (maybe later).

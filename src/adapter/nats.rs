@@ -120,12 +120,15 @@ use bytes::Bytes;
 use interest::Interest;
 use names::Names;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 pub use super::bus::Bus;
+
+/// A bus message: its subject, its payload, and who waits for the server to have it.
+pub(crate) type Outgoing = (String, Bytes, Option<crate::adapter::cluster::Ack>);
 
 /// Messages waiting for the bus before they are dropped.
 const BUS_QUEUE: usize = 65_536;
@@ -159,9 +162,8 @@ pub(crate) struct Cluster {
     client: Mutex<Option<Client>>,
     kv: Mutex<Option<Arc<Buckets>>>,
     healthy: AtomicBool,
-    bus_tx: mpsc::Sender<(String, Bytes)>,
-    bus_rx: Mutex<Option<mpsc::Receiver<(String, Bytes)>>>,
-    dropped: AtomicU64,
+    bus_tx: mpsc::Sender<Outgoing>,
+    bus_rx: Mutex<Option<mpsc::Receiver<Outgoing>>>,
     interest: Interest,
     feeds: Mutex<Option<mpsc::UnboundedReceiver<interest::Feed>>>,
     peers: Mutex<HashMap<String, Peer>>,
@@ -197,7 +199,6 @@ impl Cluster {
             healthy: AtomicBool::new(false),
             bus_tx,
             bus_rx: Mutex::new(Some(bus_rx)),
-            dropped: AtomicU64::new(0),
             interest,
             feeds: Mutex::new(Some(feeds)),
             peers: Mutex::default(),
@@ -226,7 +227,7 @@ impl Cluster {
         if let Some(state) = self.registry.app(app) {
             state.broadcast(channel, &frame, None);
         }
-        self.enqueue(Bus::Broadcast, app, channel, None, &frame);
+        self.enqueue(Bus::Broadcast, app, channel, None, &frame, None);
     }
 }
 

@@ -130,6 +130,8 @@ const SUBSCRIBE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 pub(crate) struct Outgoing {
     subject: String,
     payload: String,
+    /// Answered once Redis replied to the `PUBLISH` (an API publish waits for it).
+    ack: Option<crate::adapter::cluster::Ack>,
 }
 
 pub(crate) struct Cluster {
@@ -142,7 +144,6 @@ pub(crate) struct Cluster {
     subjects: subjects::Subjects,
     bus_tx: mpsc::Sender<Outgoing>,
     bus_rx: Mutex<Option<mpsc::Receiver<Outgoing>>>,
-    dropped: AtomicU64,
     /// Which link's deliveries count: bumped at each (re)connect.
     epoch: AtomicU64,
     /// Connections per app on the other live nodes, from the last heartbeat.
@@ -175,7 +176,6 @@ impl Cluster {
             subjects: subjects::Subjects::default(),
             bus_tx,
             bus_rx: Mutex::new(Some(bus_rx)),
-            dropped: AtomicU64::new(0),
             epoch: AtomicU64::new(0),
             remote_conns: Mutex::default(),
             peers: Mutex::default(),

@@ -2,6 +2,7 @@
 //! each channel's frame once and hand it to the adapter.
 
 use super::{wants, ApiError};
+use crate::adapter::Acked;
 use crate::channel::registry::AppState;
 use crate::channel::{validate_name, ChannelType, Kind, SERVER_TO_USER_PREFIX};
 use crate::config::Limits;
@@ -67,7 +68,9 @@ pub(crate) async fn publish(node: &Node, app: &AppState, body: &[u8]) -> Result<
     let raw: RawEvent = serde_json::from_slice(body).map_err(bad_json)?;
     let event = validate(raw, &app.app().limits)?;
     ensure_deliverable(node)?;
-    let info = send(node, app, &event).await?;
+    let mut acks = Vec::new();
+    let info = send(node, app, &event, &mut acks).await?;
+    bus_has(acks).await?;
     Ok(info
         .map(|channels| json!({ "channels": channels }))
         .unwrap_or_else(|| json!({})))
@@ -94,9 +97,11 @@ pub(crate) async fn publish_batch(
     ensure_deliverable(node)?;
     let any_info = events.iter().any(|e| e.info.is_some());
     let mut infos = Vec::with_capacity(events.len());
+    let mut acks = Vec::new();
     for e in &events {
-        infos.push(batch_info(send(node, app, e).await?));
+        infos.push(batch_info(send(node, app, e, &mut acks).await?));
     }
+    bus_has(acks).await?;
     Ok(if any_info {
         json!({ "batch": infos })
     } else {
@@ -110,6 +115,20 @@ fn ensure_deliverable(node: &Node) -> Result<(), ApiError> {
         true => Ok(()),
         false => Err(crate::adapter::AdapterError::Unavailable.into()),
     }
+}
+
+/// A 200 means the bus has every message of the request: wait for each
+/// acknowledgement (they come back in one pipeline's time); 503 if one is missing.
+async fn bus_has(acks: Vec<Acked>) -> Result<(), ApiError> {
+    if futures_util::future::join_all(acks)
+        .await
+        .iter()
+        .all(|ok| *ok)
+    {
+        return Ok(());
+    }
+    crate::metrics::publish_unacknowledged();
+    Err(crate::adapter::AdapterError::Unavailable.into())
 }
 
 /// Index-aligned batch answer: the single channel's attributes, or `{}`.
@@ -219,6 +238,7 @@ async fn send(
     node: &Node,
     app: &AppState,
     event: &Event,
+    acks: &mut Vec<Acked>,
 ) -> Result<Option<Map<String, Value>>, ApiError> {
     let ttl = node.config.server.cache_ttl;
     let except = event.socket_id.as_deref();
@@ -234,10 +254,13 @@ async fn send(
                 .cache_put(app, channel, &frame, event.data.get(), ttl)
                 .await;
         }
-        match channel.strip_prefix(SERVER_TO_USER_PREFIX) {
-            Some(user) => node.adapter.send_to_user(app, user, &frame, except),
-            None => node.adapter.broadcast(app, channel, &frame, except),
+        let acked = match channel.strip_prefix(SERVER_TO_USER_PREFIX) {
+            Some(user) => node.adapter.publish_api(app, user, true, &frame, except),
+            None => node
+                .adapter
+                .publish_api(app, channel, false, &frame, except),
         };
+        acks.extend(acked);
         app.tap.emit(|| crate::tap::Event::Publish {
             channel: channel.clone(),
             event: event.name.clone(),

@@ -2,6 +2,7 @@
 
 use super::Cluster;
 use crate::adapter::bus::{self, Bus};
+use crate::adapter::cluster::Ack;
 use crate::socket::Frame;
 use async_nats::connection::State;
 use async_nats::{Client, RequestErrorKind};
@@ -40,15 +41,15 @@ impl Cluster {
         target: &str,
         except: Option<&str>,
         frame: &Frame,
+        ack: Option<Ack>,
     ) {
         let subject = match kind {
             Bus::Broadcast | Bus::Member(_) | Bus::Count => self.names.channel(app, target),
             Bus::ToUser | Bus::Terminate | Bus::Watch(_) => self.names.app(app),
         };
         let msg = self.bus_message(kind, app, target, except, frame);
-        if self.bus_tx.try_send((subject, msg)).is_err() {
-            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            tracing::warn!(dropped = n, "cluster bus queue full: message dropped");
+        if self.bus_tx.try_send((subject, msg, ack)).is_err() && crate::metrics::bus_dropped() {
+            tracing::warn!("cluster bus queue full: messages dropped (soketi_bus_dropped_total)");
         }
     }
 

@@ -7,7 +7,7 @@ use super::names::{self, Names};
 use super::queries::{since_epoch, Cached};
 use super::{chan, counts, lock, sync, unavailable, watch, Cluster};
 use crate::adapter::bus::Bus;
-use crate::adapter::cluster::{self, Answer, Budget, Presence};
+use crate::adapter::cluster::{self, Ack, Answer, Budget, Presence};
 use crate::channel::registry::counter::ChannelKey;
 use crate::channel::registry::JoinError;
 use crate::channel::registry::{AppState, Counts};
@@ -38,12 +38,20 @@ impl cluster::Cluster for Cluster {
     }
 
     /// Dropped (and counted) when NATS is down or the queue is full.
-    fn publish(&self, kind: Bus, app: &str, target: &str, except: Option<&str>, frame: &Frame) {
+    fn send(
+        &self,
+        kind: Bus,
+        app: &str,
+        target: &str,
+        except: Option<&str>,
+        frame: &Frame,
+        ack: Option<Ack>,
+    ) {
         if !self.healthy() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::bus_dropped();
             return;
         }
-        self.enqueue(kind, app, target, except, frame);
+        self.enqueue(kind, app, target, except, frame, ack);
     }
 
     /// Hear the channel's subject (if not yet) and wait until the server has it.

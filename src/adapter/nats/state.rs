@@ -4,7 +4,8 @@
 
 use super::chan::{kv_err, KvError};
 use super::names::{self, Names};
-use super::{interest, lock, Buckets, Cluster, Peer};
+use super::{interest, lock, Buckets, Cluster, Outgoing, Peer};
+use crate::adapter::cluster::Ack;
 use crate::adapter::cluster::Cluster as _;
 use async_nats::jetstream::kv::{Operation, Store};
 use async_nats::jetstream::stream::{Config as StreamConfig, DiscardPolicy, StorageType};
@@ -104,7 +105,7 @@ async fn connect(
 /// The bus publisher and the subscription reader.
 fn start_loops(cluster: &Arc<Cluster>, client: &Client) {
     if let Some(rx) = lock(&cluster.bus_rx).take() {
-        tokio::spawn(send_bus(client.clone(), rx));
+        tokio::spawn(send_bus(client.clone(), cluster.names.ping(), rx));
     }
     if let Some(feeds) = lock(&cluster.feeds).take() {
         let c = cluster.clone();
@@ -112,11 +113,48 @@ fn start_loops(cluster: &Arc<Cluster>, client: &Client) {
     }
 }
 
-/// Publish the queue in order over the one connection.
-async fn send_bus(client: Client, mut rx: mpsc::Receiver<(String, bytes::Bytes)>) {
-    while let Some((subject, payload)) = rx.recv().await {
-        if let Err(e) = client.publish(subject, payload).await {
-            tracing::debug!(error = %e, "bus publish failed");
+/// Publishes sent before their acknowledgements are asked for, at most.
+const MAX_BATCH: usize = 512;
+
+/// Publish the queue in order over the one connection. The messages someone
+/// waits for (API publishes) are acknowledged once a request sent after them
+/// comes back: the server handles one connection's commands in order.
+async fn send_bus(client: Client, ping: String, mut rx: mpsc::Receiver<Outgoing>) {
+    while let Some(first) = rx.recv().await {
+        let mut acks = Vec::new();
+        let mut next = Some(first);
+        let mut sent = 0;
+        while let Some((subject, payload, ack)) = next.take() {
+            if let Err(e) = client.publish(subject, payload).await {
+                tracing::debug!(error = %e, "bus publish failed");
+            }
+            acks.extend(ack);
+            sent += 1;
+            if sent < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !acks.is_empty() {
+            tokio::spawn(acknowledge(client.clone(), ping.clone(), acks));
+        }
+    }
+}
+
+/// Answer `acks` if the server answers a request sent after their publishes
+/// within [`crate::adapter::ACK_WAIT`]; otherwise drop them (the API answers 503).
+async fn acknowledge(client: Client, ping: String, acks: Vec<Ack>) {
+    if client.connection_state() != async_nats::connection::State::Connected {
+        return;
+    }
+    let request = client.request(ping, bytes::Bytes::new());
+    let answered = match tokio::time::timeout(crate::adapter::ACK_WAIT, request).await {
+        Ok(Ok(_)) => true,
+        Ok(Err(e)) => e.kind() == async_nats::RequestErrorKind::NoResponders,
+        Err(_) => false,
+    };
+    if answered {
+        for ack in acks {
+            let _ = ack.send(());
         }
     }
 }

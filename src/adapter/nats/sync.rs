@@ -114,7 +114,14 @@ async fn rewrite(
         }
         for m in added.iter().filter(|_| announce_added) {
             let frame = protocol::member_added(&channel, &m.id_json, m.info_json.as_deref());
-            cluster.enqueue(Bus::Broadcast, &app, &channel, None, &Frame::from(frame));
+            cluster.enqueue(
+                Bus::Broadcast,
+                &app,
+                &channel,
+                None,
+                &Frame::from(frame),
+                None,
+            );
         }
     }
     Ok(gone)

@@ -3,6 +3,7 @@
 
 use super::{Bus, Cluster, Outgoing};
 use crate::adapter::bus;
+use crate::adapter::cluster::Ack;
 use crate::redis_link::Conn;
 use crate::socket::Frame;
 use ::redis::RedisResult;
@@ -57,6 +58,17 @@ pub(crate) async fn send_bus(
             Err(_) => break,
         }
     }
+    let acks: Vec<Ack> = batch.iter_mut().filter_map(|m| m.ack.take()).collect();
+    publish_batch(conn, batch).await?;
+    // Redis replied to every PUBLISH: the subscribers' connections have them.
+    for ack in acks {
+        let _ = ack.send(());
+    }
+    Ok(())
+}
+
+/// Send one batch of publishes and wait for every reply.
+async fn publish_batch(conn: &mut Conn, batch: Vec<Outgoing>) -> RedisResult<()> {
     let publish = conn.publish_cmd();
     if !conn.sharded() {
         let mut pipe = ::redis::pipe();

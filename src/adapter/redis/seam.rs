@@ -6,7 +6,7 @@
 use super::keys::sub_field;
 use super::{keys, lock, scripts, state, unavailable, Cluster, Outgoing, SUBSCRIBE_WAIT};
 use crate::adapter::bus::Bus;
-use crate::adapter::cluster::{self, Answer, Budget, Presence};
+use crate::adapter::cluster::{self, Ack, Answer, Budget, Presence};
 use crate::channel::registry::counter::ChannelKey;
 use crate::channel::registry::JoinError;
 use crate::channel::registry::{AppState, Counts};
@@ -35,9 +35,17 @@ impl cluster::Cluster for Cluster {
     }
 
     /// Dropped (and counted) when Redis is down or the queue is full.
-    fn publish(&self, kind: Bus, app: &str, target: &str, except: Option<&str>, frame: &Frame) {
+    fn send(
+        &self,
+        kind: Bus,
+        app: &str,
+        target: &str,
+        except: Option<&str>,
+        frame: &Frame,
+        ack: Option<Ack>,
+    ) {
         if !self.healthy() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::bus_dropped();
             return;
         }
         let subject = match kind.per_channel() {
@@ -45,9 +53,13 @@ impl cluster::Cluster for Cluster {
             false => self.keys.bus(),
         };
         let payload = self.bus_message(kind, app, target, except, frame);
-        if self.bus_tx.try_send(Outgoing { subject, payload }).is_err() {
-            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            tracing::warn!(dropped = n, "cluster bus queue full: message dropped");
+        let msg = Outgoing {
+            subject,
+            payload,
+            ack,
+        };
+        if self.bus_tx.try_send(msg).is_err() && crate::metrics::bus_dropped() {
+            tracing::warn!("cluster bus queue full: messages dropped (soketi_bus_dropped_total)");
         }
     }
 

@@ -46,7 +46,7 @@ pub(crate) async fn run(cluster: Arc<Cluster>) {
             Err(e) => tracing::warn!(error = %e, "cannot reach Redis; retrying (node not ready)"),
         }
         while rx.try_recv().is_ok() {
-            cluster.dropped.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::bus_dropped();
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(2));
