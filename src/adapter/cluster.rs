@@ -49,8 +49,9 @@ pub(crate) trait Cluster: Send + Sync {
 
     /// Put a frame on the bus for the other nodes (dropped and counted when down).
     fn publish(&self, kind: Bus, app: &str, target: &str, except: Option<&str>, frame: &Frame);
-    /// Hear the channel's deliveries; answers when the bus has the subscription.
-    fn listen<'a>(&'a self, app: &'a str, channel: &'a str) -> BoxFuture<'a, ()>;
+    /// Hear the channel's deliveries; answers when the bus has the subscription,
+    /// or `Unavailable` if it could not be had in bounded time.
+    fn listen<'a>(&'a self, app: &'a str, channel: &'a str) -> Answer<'a, ()>;
     /// The channel has no local subscriber any more: stop hearing it (maybe later).
     fn unlisten(&self, app: &AppState, channel: &str);
     /// This node's subscription count of the channel changed (flushed in batches).

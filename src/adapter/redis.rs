@@ -90,6 +90,7 @@ mod bus;
 mod counts;
 mod keys;
 mod queries;
+mod repair;
 mod scripts;
 mod seam;
 mod state;
@@ -150,6 +151,12 @@ pub(crate) struct Cluster {
     peers: Mutex<Vec<String>>,
     /// (app, channel) whose local subscription count changed since the last flush.
     dirty: Mutex<HashSet<(String, String)>>,
+    /// (app, channel) whose occupancy write failed ([`repair`]).
+    unsettled: Mutex<HashSet<(String, String)>>,
+    /// Presence leaves Redis did not take, announced after reconnecting.
+    failed_leaves: Mutex<repair::Gone>,
+    /// A resync's removals, announced once more at the instant.
+    repeat_gone: Mutex<Option<(std::time::Instant, repair::Gone)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -179,6 +186,9 @@ impl Cluster {
             remote_conns: Mutex::default(),
             peers: Mutex::default(),
             dirty: Mutex::default(),
+            unsettled: Mutex::default(),
+            failed_leaves: Mutex::default(),
+            repeat_gone: Mutex::default(),
         });
         tokio::spawn(state::run(cluster.clone()));
         Ok(cluster)
@@ -210,16 +220,14 @@ impl Cluster {
 
     /// One socket of `user` leaves the channel's presence: the member when the
     /// user's last socket in the cluster left. Without Redis nothing is written
-    /// (this node's members are purged and announced on reconnect).
+    /// (the leave is announced after reconnecting: [`repair`]).
     async fn leave(
         &self,
         app: &str,
         channel: &str,
         user: &str,
     ) -> Result<Option<Member>, AdapterError> {
-        let Ok(mut conn) = self.conn() else {
-            return Ok(None);
-        };
+        let mut conn = self.conn()?;
         let removed = scripts::leave(&mut conn, &self.keys, app, channel, user)
             .await
             .map_err(|e| unavailable("presence leave", e))?;
@@ -233,23 +241,37 @@ impl Cluster {
     /// Make sure this node hears the channel's subject before a socket is told it
     /// joined: at once when the subject is live, else after Redis acknowledged the
     /// `SUBSCRIBE` (one round trip, paid by a node's first subscribers to a channel).
-    /// Without Redis there is nothing to wait for: the bus is down for every channel.
-    async fn listen(&self, app: &str, channel: &str) {
+    /// Not acknowledged within [`SUBSCRIBE_WAIT`]: `Unavailable`, and the join is
+    /// refused (`pusher:subscription_error`), never told it succeeded before remote
+    /// events can arrive. Without Redis there is nothing to wait for: the bus is
+    /// down for every channel, and a socket joins this node's delivery only.
+    async fn listen(&self, app: &str, channel: &str) -> Result<(), AdapterError> {
         let subject = self.keys.subject(app, channel);
         if self.subjects.want(&subject, app, channel) || !self.healthy() {
-            return;
+            return Ok(());
         }
         if !self.subjects.until_live(&subject, SUBSCRIBE_WAIT).await {
             tracing::warn!(
                 channel,
-                "bus subscription not acknowledged in time; remote events may be missed"
+                "bus subscription not acknowledged in time: join refused"
             );
+            return Err(AdapterError::Unavailable);
         }
+        Ok(())
     }
 
     /// Record this node's first subscriber (or last leaving); answers how many
     /// nodes now have subscribers, or `None` when Redis cannot say.
+    /// A write that fails is settled later from the registry ([`repair`]).
     async fn occupancy(&self, app: &str, channel: &str, present: bool) -> Option<usize> {
+        let n = self.write_occupancy(app, channel, present).await;
+        if n.is_none() {
+            self.unsettled(app, channel);
+        }
+        n
+    }
+
+    async fn write_occupancy(&self, app: &str, channel: &str, present: bool) -> Option<usize> {
         let mut conn = self.conn().ok()?;
         let key = self.keys.occupancy(app, channel);
         let mut pipe = ::redis::pipe();

@@ -43,7 +43,7 @@ impl cluster::Cluster for Cluster {
         }
     }
 
-    fn listen<'a>(&'a self, app: &'a str, channel: &'a str) -> BoxFuture<'a, ()> {
+    fn listen<'a>(&'a self, app: &'a str, channel: &'a str) -> Answer<'a, ()> {
         Box::pin(Cluster::listen(self, app, channel))
     }
 
@@ -90,6 +90,12 @@ impl cluster::Cluster for Cluster {
         user: &'a str,
     ) -> Answer<'a, Option<Member>> {
         Box::pin(Cluster::leave(self, app, channel, user))
+    }
+
+    /// Announced after reconnecting, if the user is gone by then.
+    fn leave_failed(&self, app: &str, channel: &str, member: Member) {
+        let entry = (app.to_string(), channel.to_string(), member);
+        lock(&self.failed_leaves).push(entry);
     }
 
     fn counts<'a>(&'a self, app: &'a AppState, channel: &'a str) -> Answer<'a, Option<Counts>> {
