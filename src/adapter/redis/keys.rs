@@ -131,7 +131,10 @@ mod tests {
     #[test]
     fn ordinary_ids_keep_their_keys_and_others_cannot_collide() {
         let k = Keys::new("p", "n");
-        assert_eq!(k.presence("app-1_x.y", "presence-c"), "p:presence:app-1_x.y:presence-c");
+        assert_eq!(
+            k.presence("app-1_x.y", "presence-c"),
+            "p:presence:app-1_x.y:presence-c"
+        );
         assert_eq!(k.subject("app-id", "c"), "p#app-id#c");
         assert_eq!(app_token("a:b"), "a%3Ab");
         assert_eq!(app_token("a%3Ab"), "a%253Ab");

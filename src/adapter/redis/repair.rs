@@ -21,6 +21,7 @@
 //! pusher-js ignores a `member_removed` for a member it does not have.
 
 use super::keys::field_parts;
+use super::state::Removed;
 use super::{lock, scripts, Cluster};
 use crate::channel::Member;
 use crate::protocol;
@@ -91,18 +92,34 @@ pub(super) async fn settle_occupancy(cluster: &Cluster, conn: &mut Conn) -> Redi
     Ok(())
 }
 
+/// (app, channel, user) of every member in `removed`.
+pub(super) fn users(removed: &Removed) -> HashSet<(String, String, String)> {
+    let each = removed.iter().flat_map(|((app, channel), members)| {
+        members
+            .iter()
+            .map(|m| (app.clone(), channel.clone(), m.id.clone()))
+    });
+    each.collect()
+}
+
 /// After the members were joined again: the members gone while Redis was away
-/// that nobody was told of yet (the purge's removals in channels where this node
-/// has no member now, and leaves Redis did not take), told to this node's
-/// sockets here; returns them for the bus.
+/// that nobody was told of yet (what is left of the purge's removals: channels
+/// where this node has no member now; and leaves Redis did not take, unless
+/// `announced`), told to this node's sockets here; returns their frames for the bus.
 pub(super) async fn gone_meanwhile(
     cluster: &Cluster,
     conn: &mut Conn,
-    purged: Gone,
+    left: Removed,
     announced: &HashSet<(String, String, String)>,
-) -> RedisResult<Gone> {
+) -> RedisResult<Vec<(String, String, String)>> {
+    let mut gone: Gone = left
+        .into_iter()
+        .flat_map(|((app, channel), ms)| {
+            ms.into_iter()
+                .map(move |m| (app.clone(), channel.clone(), m))
+        })
+        .collect();
     let failed: Gone = lock(&cluster.failed_leaves).drain(..).collect();
-    let mut gone = purged;
     for (app, channel, m) in failed {
         let key = (app.clone(), channel.clone(), m.id.clone());
         let told = announced.contains(&key) || gone.iter().any(|g| same(g, &key));
@@ -113,13 +130,16 @@ pub(super) async fn gone_meanwhile(
             gone.push((app, channel, m));
         }
     }
+    let mut frames = Vec::with_capacity(gone.len());
     for (app, channel, m) in &gone {
+        let frame = removed_frame(channel, m);
         if let Some(state) = cluster.registry.app(app) {
-            state.broadcast(channel, &removed_frame(channel, m), None);
+            state.broadcast(channel, &frame, None);
         }
+        frames.push((app.clone(), channel.clone(), frame.to_string()));
     }
-    *lock(&cluster.repeat_gone) = Some((Instant::now() + REPEAT_AFTER, gone.clone()));
-    Ok(gone)
+    *lock(&cluster.repeat_gone) = Some((Instant::now() + REPEAT_AFTER, gone));
+    Ok(frames)
 }
 
 fn same((app, channel, m): &(String, String, Member), key: &(String, String, String)) -> bool {
@@ -138,7 +158,7 @@ async fn present(
     Ok(members.iter().any(|m| m.id == user))
 }
 
-pub(super) fn removed_frame(channel: &str, m: &Member) -> Frame {
+fn removed_frame(channel: &str, m: &Member) -> Frame {
     Frame::from(protocol::member_removed(channel, &m.id_json))
 }
 

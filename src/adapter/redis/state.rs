@@ -241,7 +241,7 @@ async fn purge_node(cluster: &Cluster, conn: &mut Conn, node: &str) -> RedisResu
     let subscribed: Vec<String> = conn.hkeys(cluster.keys.subs_of(node)).await?;
     let mut pipe = ::redis::pipe();
     for field in &subscribed {
-        if let Some((app, channel)) = field_parts(&field) {
+        if let Some((app, channel)) = field_parts(field) {
             pipe.srem(cluster.keys.occupancy(app, channel), node)
                 .ignore();
         }
@@ -293,27 +293,16 @@ async fn resync(cluster: &Cluster, conn: &mut Conn) -> RedisResult<()> {
     let purged: bool = conn
         .del(cluster.keys.purged_mark(&cluster.keys.node))
         .await?;
-    let seen = removed.iter().flat_map(|((a, c), ms)| {
-        ms.iter().map(|m| (a.clone(), c.clone(), m.id.clone()))
-    });
-    let seen = seen.collect();
+    let seen = repair::users(&removed);
     let mut announce = rejoin_presence(cluster, conn, &mut removed, purged).await?;
-    // What is left of the purge: channels where this node has no member now.
-    let left = removed.into_iter().flat_map(|((a, c), ms)| {
-        ms.into_iter().map(move |m| (a.clone(), c.clone(), m))
-    });
-    let gone = repair::gone_meanwhile(cluster, conn, left.collect(), &seen).await?;
-    announce.extend(gone.into_iter().map(|(a, c, m)| {
-        let frame = repair::removed_frame(&c, &m).to_string();
-        (a, c, frame)
-    }));
+    announce.extend(repair::gone_meanwhile(cluster, conn, removed, &seen).await?);
     publish_all(cluster, conn, announce).await?;
     let watched = super::watch::resync(cluster, conn, purged).await?;
     super::watch::publish_resync(cluster, conn, watched).await
 }
 
 /// (app, channel) -> the members this node's purge removed.
-type Removed = HashMap<(String, String), Vec<crate::channel::Member>>;
+pub(super) type Removed = HashMap<(String, String), Vec<crate::channel::Member>>;
 
 /// Purge what this node had registered in each presence channel before.
 async fn purge_own(cluster: &Cluster, conn: &mut Conn) -> RedisResult<Removed> {
