@@ -2,6 +2,10 @@
 //!
 //! # Keys and channels (all under the configured prefix `P`, so clusters can share a Redis)
 //!
+//! `{app}` is the app id as [`keys::app_token`] writes it: as it is when made of
+//! letters, digits, `-`, `_` and `.`, else with every other byte as `%XX`, so no
+//! two apps' keys can be the same whatever their ids.
+//!
 //! | name | type | holds |
 //! |---|---|---|
 //! | `P#{app}#{channel}` | pub/sub subject (sharded on a Redis Cluster) | a channel's deliveries: [`Bus::Broadcast`] and [`Bus::Member`] as `origin\nkind\napp\ntarget\nexcept\nframe`; only nodes with local subscribers listen |
@@ -34,7 +38,8 @@
 //!
 //! A node's first subscriber to a channel is answered after Redis acknowledged the
 //! `SUBSCRIBE` (one round trip, overlapped with the occupancy round trip it paid
-//! already), so an event published after its `subscription_succeeded` reaches it.
+//! already), so an event published after its `subscription_succeeded` reaches it;
+//! not acknowledged within 2 s, the join is refused (`pusher:subscription_error`).
 //! Later subscribers on that node wait for nothing. Subscribe/unsubscribe races are
 //! resolved in [`subjects`]: the registry is the truth, the subject lingers before its
 //! `UNSUBSCRIBE`, and a join during an `UNSUBSCRIBE` waits for the next `SUBSCRIBE`.
@@ -62,6 +67,9 @@
 //! adds itself to (removes itself from) `P:occ:{app}:{channel}` and reads its size in
 //! one pipelined round trip, so `occupied`/`vacated` (and their webhooks) are cluster-wide
 //! transitions. Only those local transitions pay the round trip; other subscribes don't.
+//! A write that fails is settled from the registry once Redis answers, and a resync
+//! corrects every channel the node had counted ([`repair`]): the set converges to
+//! exactly the nodes with subscribers.
 //!
 //! # Failures
 //! - A node dies (SIGKILL): its heartbeat key expires after 5 s; the first live node to
@@ -74,8 +82,9 @@
 //!   `ServerError`, and bus messages are dropped (they are not queued for later: a late
 //!   event is worse than a missing one for toasts and typing indicators). A background
 //!   loop reconnects with back-off; on reconnect the node re-registers its
-//!   subscription counts and presence members (purging what it had registered before),
-//!   then reports ready again. A node started with the Redis adapter is not ready until
+//!   subscription counts, occupancy and presence members (purging what it had
+//!   registered before), announces the members who left meanwhile (also when Redis
+//!   came back empty: [`repair`]), then reports ready again. A node started with the Redis adapter is not ready until
 //!   Redis answers: it never silently runs alone.
 //! - Simultaneous joins: a socket is registered locally before its presence join runs
 //!   in Redis, and a `member_added` travels (on the bus or locally) after its join ran.
