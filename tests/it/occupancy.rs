@@ -78,7 +78,8 @@ pub async fn occupancy_converges_after_a_refused_join_and_an_outage(bus: &mut im
 }
 
 /// Two apps whose ids differ by what follows a newline: the one's channels are
-/// never the other's (the `app\nchannel` fields of the counts hash).
+/// never the other's (the `app\nchannel` fields of the counts hash), nor are its
+/// bus messages (`origin\nkind\napp\ntarget\n...`).
 pub async fn apps_never_share_keys_whatever_their_ids(bus: &mut impl Bus) {
     let other = format!("[[apps]]\nid = \"{APP_ID}\\nb\"\nkey = 'key-2'\nsecret = 's-2'\n");
     let (a, b) = (
@@ -100,6 +101,32 @@ pub async fn apps_never_share_keys_whatever_their_ids(bus: &mut impl Bus) {
     .await;
     let (_, body) = a.api("GET", &channels, &[], "").await;
     assert_eq!(body, json!({"channels":{"mine":{}}}), "{body}");
+    // A member of the other app joins on b: heard by that app's socket on a,
+    // never by this app's socket on channel `b` there.
+    let mut on_b_here = a.client().await;
+    on_b_here.subscribe("b").await;
+    let mut watcher = a.client_for("key-2").await;
+    join_other(&mut watcher, "w").await;
+    let mut joining = b.client_for("key-2").await;
+    join_other(&mut joining, "j").await;
+    let added = watcher.expect("pusher_internal:member_added").await;
+    assert_eq!(data(&added)["user_id"], "j", "{added}");
+    on_b_here.silent(300).await;
+}
+
+/// Join `presence-c` of the app with key `key-2` (secret `s-2`) as `user`.
+async fn join_other(c: &mut Client, user: &str) {
+    let channel = "presence-c";
+    let data = format!(r#"{{"user_id":"{user}"}}"#);
+    let signed = herald::auth::channel_string(&c.socket_id, channel, Some(&data));
+    let auth = format!("key-2:{}", herald::auth::sign("s-2", &signed));
+    c.send(json!({"event":"pusher:subscribe","data":{"auth":auth,"channel":channel,"channel_data":data}}))
+        .await;
+    let ok = c.next().await;
+    assert_eq!(
+        ok["event"], "pusher_internal:subscription_succeeded",
+        "{ok}"
+    );
 }
 
 /// The relay freezes node b's link to Redis while a socket subscribes: the

@@ -8,7 +8,7 @@
 //! channel names (which cannot hold `:`, `#` or a newline either) end every key
 //! unambiguously: no two apps' keys can be the same.
 
-use std::borrow::Cow;
+pub(crate) use crate::adapter::bus::app_token;
 
 pub(crate) struct Keys {
     pub prefix: String,
@@ -106,22 +106,6 @@ pub(crate) fn field_parts(field: &str) -> Option<(&str, &str)> {
 pub(crate) fn channel_of<'a>(field: &'a str, app: &str) -> Option<&'a str> {
     let (a, channel) = field_parts(field)?;
     (a == app).then_some(channel)
-}
-
-/// An app id as it appears in keys and subjects (see the module doc).
-pub(crate) fn app_token(app: &str) -> Cow<'_, str> {
-    let plain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
-    if app.bytes().all(plain) {
-        return Cow::Borrowed(app);
-    }
-    let mut token = String::with_capacity(app.len() * 3);
-    for b in app.bytes() {
-        match plain(b) {
-            true => token.push(char::from(b)),
-            false => token.push_str(&format!("%{b:02X}")),
-        }
-    }
-    Cow::Owned(token)
 }
 
 #[cfg(test)]
