@@ -131,24 +131,26 @@ async fn join_other(c: &mut Client, user: &str) {
 
 /// The relay freezes node b's link to Redis while a socket subscribes: the
 /// `SUBSCRIBE` is not acknowledged, so the socket is refused rather than told
-/// it succeeded; once the link flows again, a subscription hears node a.
+/// it succeeded; once the link flows again, a subscription hears node a, and
+/// the refused join left nothing in the channel's occupancy (its release could
+/// not be written while frozen): node a's subscriber occupies it.
 #[tokio::test]
 async fn a_subscribe_redis_does_not_acknowledge_is_refused() {
+    let mut r = Receiver::start(0).await;
     let redis = Redis::start().await;
     let relay = Relay::start(format!("127.0.0.1:{}", redis.port).parse().unwrap()).await;
-    let a = node(&redis, "t17", "").await;
-    let via = format!(
-        "[server]\nhost='127.0.0.1'\nport=0\nadapter='redis'\nredis_url='redis://{}/0'\n\
-         redis_prefix='t17'\n[[apps]]\nid='{APP_ID}'\nkey='{KEY}'\nsecret='{SECRET}'\n",
-        relay.addr()
-    );
-    let b = Server::from_toml(&via).await;
+    let a = hooked_node(&redis, "t17", &r).await;
+    let direct = cluster_toml(&redis, "t17", "", "", 0);
+    let via = direct.replace(&redis.url(), &format!("redis://{}/0", relay.addr()));
+    let hooks = hook(&r.url("/"), "'channel_occupied','channel_vacated'", "");
+    let b = Server::from_toml(&format!("{via}{hooks}")).await;
     wait_ready(&b, true).await;
     let mut c = b.client().await;
     relay.freeze();
     let t = Instant::now();
-    let sub = json!({"event":"pusher:subscribe","data":{"auth":"","channel":"frozen"}});
-    c.send(sub.clone()).await;
+    let sub =
+        |channel: &str| json!({"event":"pusher:subscribe","data":{"auth":"","channel":channel}});
+    c.send(sub("frozen")).await;
     // The 2 s wait for the SUBSCRIBE, then up to the 2 s response timeout of
     // the occupancy release.
     let answer = c.next_within(8000).await;
@@ -163,17 +165,20 @@ async fn a_subscribe_redis_does_not_acknowledge_is_refused() {
     let mut heard = false;
     for i in 0..20 {
         let mut d = b.client().await;
-        d.send(sub.clone()).await;
+        d.send(sub("thawed")).await;
         let answer = d.next_within(6000).await;
-        eprintln!("after the thaw, try {i}: {answer:?}");
         if !matches!(&answer, Seen::Frame(f) if f["event"] == "pusher_internal:subscription_succeeded")
         {
+            eprintln!("after the thaw, try {i}: {answer:?}");
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         }
-        assert_eq!(a.publish("frozen", "e", &i.to_string()).await.0, 200);
+        assert_eq!(a.publish("thawed", "e", &i.to_string()).await.0, 200);
         heard = matches!(d.next_within(1000).await, Seen::Frame(f) if f["event"] == "e");
         break;
     }
     assert!(heard, "no remote event after the link flowed again");
+    let mut z = a.client().await;
+    z.subscribe("frozen").await;
+    hooked(&mut r, "channel_occupied", "frozen").await;
 }
