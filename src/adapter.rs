@@ -232,10 +232,10 @@ async fn refuse(
     sink: &Arc<Sink>,
     e: AdapterError,
 ) -> AdapterError {
-    if app
-        .unsubscribe(channel, sink.key)
-        .is_some_and(|l| l.vacated)
-    {
+    let left = app.unsubscribe(channel, sink.key);
+    // The join's count may have been written already.
+    c.mark_dirty(&app.app().raw.id, channel);
+    if left.is_some_and(|l| l.vacated) {
         c.unlisten(app, channel);
         c.occupy(&app.app().raw.id, channel, false).await;
     }

@@ -52,11 +52,21 @@ pub async fn occupancy_converges_after_a_refused_join_and_an_outage(bus: &mut im
     w.subscribe_presence("presence-occ", r#"{"user_id":"w"}"#)
         .await;
     hooked(&mut r, "channel_occupied", "presence-occ").await;
-    let mut x = b.client().await;
-    let refused = x
-        .subscribe_presence("presence-occ", r#"{"user_id":"x"}"#)
-        .await;
-    assert_eq!(refused["event"], "pusher:subscription_error", "{refused}");
+    for i in 0..5 {
+        let mut x = b.client().await;
+        let refused = x
+            .subscribe_presence("presence-occ", &format!(r#"{{"user_id":"x{i}"}}"#))
+            .await;
+        assert_eq!(refused["event"], "pusher:subscription_error", "{refused}");
+    }
+    // Nor does a refused join stay in the channel's subscription count.
+    let info = format!("/apps/{APP_ID}/channels/presence-occ");
+    crate::cluster::eventually(|| async {
+        let query = [("info", "subscription_count")];
+        let (_, body) = a.api("GET", &info, &query, "").await;
+        body["subscription_count"] == 1
+    })
+    .await;
     w.send(unsubscribe("presence-occ")).await;
     hooked(&mut r, "channel_vacated", "presence-occ").await;
     // A leave while the bus is away.
