@@ -31,6 +31,7 @@ async fn hooked(r: &mut Receiver, name: &str, channel: &str) {
         if events(&hit).contains(&want) {
             return;
         }
+        eprintln!("skipped webhook {}", hit.body);
     }
     panic!("no {name} webhook for {channel}");
 }
