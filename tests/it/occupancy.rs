@@ -75,6 +75,9 @@ pub async fn occupancy_converges_after_a_refused_join_and_an_outage(bus: &mut im
     y.subscribe("occ-out").await;
     hooked(&mut r, "channel_occupied", "occ-out").await;
     bus.stop_keeping_data();
+    // Both noticed (a NATS client may take a moment): a's readiness after the
+    // restart is then its own, not what it reported before the outage.
+    wait_ready(&a, false).await;
     wait_ready(&b, false).await;
     y.send(unsubscribe("occ-out")).await;
     y.silent(200).await;
