@@ -84,8 +84,8 @@
 //!   loop reconnects with back-off; on reconnect the node re-registers its
 //!   subscription counts, occupancy and presence members (purging what it had
 //!   registered before), announces the members who left meanwhile (also when Redis
-//!   came back empty: [`repair`]), then reports ready again. A node started with the Redis adapter is not ready until
-//!   Redis answers: it never silently runs alone.
+//!   came back empty: [`repair`]), then reports ready again. A node started with
+//!   the Redis adapter is not ready until Redis answers: it never silently runs alone.
 //! - Simultaneous joins: a socket is registered locally before its presence join runs
 //!   in Redis, and a `member_added` travels (on the bus or locally) after its join ran.
 //!   So every new member gets a sequence number in the join script (Redis's clock in µs,
