@@ -235,8 +235,11 @@ async fn join_cluster(
             false => false,
         }
     };
-    let ((), occupied) = tokio::join!(c.listen(id, channel), occupancy);
+    let (listened, occupied) = tokio::join!(c.listen(id, channel), occupancy);
     joined.occupied = occupied;
+    if let Err(e) = listened {
+        return Err(refuse(c, app, channel, sink, e).await);
+    }
     let Some(m) = member else { return Ok(joined) };
     if joined.already {
         joined.presence = Some(presence_of(&c.members(id, channel).await?));
@@ -253,17 +256,28 @@ async fn join_cluster(
             joined.presence = Some(presence_of(&members));
             Ok(joined)
         }
-        Err(e) => {
-            if app
-                .unsubscribe(channel, sink.key)
-                .is_some_and(|l| l.vacated)
-            {
-                c.unlisten(app, channel);
-                c.occupy(id, channel, false).await;
-            }
-            Err(e)
-        }
+        Err(e) => Err(refuse(c, app, channel, sink, e).await),
     }
+}
+
+/// Undo a join the cluster refused: the socket leaves the registry, and the
+/// subject and occupancy are released if it was the last here (a failed release
+/// is settled by the backend once the bus answers again).
+async fn refuse(
+    c: &dyn Cluster,
+    app: &AppState,
+    channel: &str,
+    sink: &Arc<Sink>,
+    e: AdapterError,
+) -> AdapterError {
+    let left = app.unsubscribe(channel, sink.key);
+    // The join's count may have been written already.
+    c.mark_dirty(&app.app().raw.id, channel);
+    if left.is_some_and(|l| l.vacated) {
+        c.unlisten(app, channel);
+        c.occupy(&app.app().raw.id, channel, false).await;
+    }
+    e
 }
 
 /// Leave a channel in the cluster after the registry: occupancy, the bus

@@ -1,6 +1,8 @@
 //! Cross-node messages, the same on every bus (Redis, NATS):
 //! `origin\nkind\napp\ntarget\nexcept\nframe`, and what a node does with one
-//! from another node. Each adapter decides which subject a kind goes to.
+//! from another node. Each adapter decides which subject a kind goes to. The app
+//! id travels as its [`app_token`] (unchanged for ordinary ids), so an id with a
+//! newline cannot shift the fields into another app's channel.
 
 use crate::channel::registry::AppState;
 use crate::channel::Registry;
@@ -46,10 +48,54 @@ pub(crate) fn encode(
 ) -> String {
     let except = except.unwrap_or("");
     format!(
-        "{origin}\n{}\n{app}\n{target}\n{except}\n{}",
+        "{origin}\n{}\n{}\n{target}\n{except}\n{}",
         kind.tag(),
+        app_token(app),
         frame.as_str()
     )
+}
+
+/// An app id as it appears in bus messages and Redis keys: as it is when made of
+/// letters, digits, `-`, `_` and `.` (so ordinary ids are unchanged across
+/// upgrades), else with every other byte (`%` included) as `%XX`. No token holds
+/// a separator (`:`, `#`, a newline), a hash tag (`{`) or a glob character, and
+/// two ids never share a token.
+pub(crate) fn app_token(app: &str) -> Cow<'_, str> {
+    if app.bytes().all(plain) {
+        return Cow::Borrowed(app);
+    }
+    let mut token = String::with_capacity(app.len() * 3);
+    for b in app.bytes() {
+        match plain(b) {
+            true => token.push(char::from(b)),
+            false => token.push_str(&format!("%{b:02X}")),
+        }
+    }
+    Cow::Owned(token)
+}
+
+fn plain(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')
+}
+
+/// The app id of a token ([`app_token`]); `None` if it is not one.
+fn app_of(token: &str) -> Option<Cow<'_, str>> {
+    if !token.contains('%') {
+        return Some(Cow::Borrowed(token));
+    }
+    let mut bytes = Vec::with_capacity(token.len());
+    let mut rest = token.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        rest = tail;
+        if b != b'%' {
+            bytes.push(b);
+            continue;
+        }
+        let hex = std::str::from_utf8(rest.get(..2)?).ok()?;
+        bytes.push(u8::from_str_radix(hex, 16).ok()?);
+        rest = &rest[2..];
+    }
+    String::from_utf8(bytes).ok().map(Cow::Owned)
 }
 
 /// Deliver a message to this node's sockets, unless `node` sent it itself or
@@ -76,7 +122,7 @@ pub(crate) fn deliver(
     if origin == node {
         return;
     }
-    let Some(app) = registry.app(app) else {
+    let Some(app) = app_of(app).and_then(|id| registry.app(&id)) else {
         return;
     };
     let except = (!except.is_empty()).then_some(except);
@@ -92,5 +138,21 @@ pub(crate) fn deliver(
             Err(_) => tracing::warn!(kind, "malformed cluster bus member message"),
         },
         _ => tracing::warn!(kind, "unknown cluster bus message kind"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_tokens_read_back_and_keep_ordinary_ids() {
+        for id in ["app-id", "a:b", "a\nb", "a%3Ab", "{x}*", "é"] {
+            assert_eq!(app_of(&app_token(id)).as_deref(), Some(id));
+            assert!(!app_token(id).contains([':', '#', '\n', '{']));
+        }
+        assert_eq!(app_token("app-1_x.y"), "app-1_x.y");
+        assert_ne!(app_token("a:b"), app_token("a%3Ab"));
+        assert_eq!(app_of("%zz"), None);
     }
 }

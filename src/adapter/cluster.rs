@@ -65,8 +65,9 @@ pub(crate) trait Cluster: Send + Sync {
         frame: &Frame,
         ack: Option<Ack>,
     );
-    /// Hear the channel's deliveries; answers when the bus has the subscription.
-    fn listen<'a>(&'a self, app: &'a str, channel: &'a str) -> BoxFuture<'a, ()>;
+    /// Hear the channel's deliveries; answers when the bus has the subscription,
+    /// or `Unavailable` if it could not be had in bounded time.
+    fn listen<'a>(&'a self, app: &'a str, channel: &'a str) -> Answer<'a, ()>;
     /// The channel has no local subscriber any more: stop hearing it (maybe later).
     fn unlisten(&self, app: &AppState, channel: &str);
     /// This node's subscription count of the channel changed (flushed in batches).

@@ -2,6 +2,10 @@
 //!
 //! # Keys and channels (all under the configured prefix `P`, so clusters can share a Redis)
 //!
+//! `{app}` is the app id as [`keys::app_token`] writes it: as it is when made of
+//! letters, digits, `-`, `_` and `.`, else with every other byte as `%XX`, so no
+//! two apps' keys can be the same whatever their ids.
+//!
 //! | name | type | holds |
 //! |---|---|---|
 //! | `P#{app}#{channel}` | pub/sub subject (sharded on a Redis Cluster) | a channel's deliveries: [`Bus::Broadcast`] and [`Bus::Member`] as `origin\nkind\napp\ntarget\nexcept\nframe`; only nodes with local subscribers listen |
@@ -34,7 +38,8 @@
 //!
 //! A node's first subscriber to a channel is answered after Redis acknowledged the
 //! `SUBSCRIBE` (one round trip, overlapped with the occupancy round trip it paid
-//! already), so an event published after its `subscription_succeeded` reaches it.
+//! already), so an event published after its `subscription_succeeded` reaches it;
+//! not acknowledged within 2 s, the join is refused (`pusher:subscription_error`).
 //! Later subscribers on that node wait for nothing. Subscribe/unsubscribe races are
 //! resolved in [`subjects`]: the registry is the truth, the subject lingers before its
 //! `UNSUBSCRIBE`, and a join during an `UNSUBSCRIBE` waits for the next `SUBSCRIBE`.
@@ -62,6 +67,9 @@
 //! adds itself to (removes itself from) `P:occ:{app}:{channel}` and reads its size in
 //! one pipelined round trip, so `occupied`/`vacated` (and their webhooks) are cluster-wide
 //! transitions. Only those local transitions pay the round trip; other subscribes don't.
+//! A write that fails is settled from the registry once Redis answers, and a resync
+//! corrects every channel the node had counted ([`repair`]): the set converges to
+//! exactly the nodes with subscribers.
 //!
 //! # Failures
 //! - A node dies (SIGKILL): its heartbeat key expires after 5 s; the first live node to
@@ -78,9 +86,10 @@
 //!   `ServerError`, and bus messages are dropped (they are not queued for later: a late
 //!   event is worse than a missing one for toasts and typing indicators). A background
 //!   loop reconnects with back-off; on reconnect the node re-registers its
-//!   subscription counts and presence members (purging what it had registered before),
-//!   then reports ready again. A node started with the Redis adapter is not ready until
-//!   Redis answers: it never silently runs alone.
+//!   subscription counts, occupancy and presence members (purging what it had
+//!   registered before), announces the members who left meanwhile (also when Redis
+//!   came back empty: [`repair`]), then reports ready again. A node started with
+//!   the Redis adapter is not ready until Redis answers: it never silently runs alone.
 //! - Simultaneous joins: a socket is registered locally before its presence join runs
 //!   in Redis, and a `member_added` travels (on the bus or locally) after its join ran.
 //!   So every new member gets a sequence number in the join script (Redis's clock in µs,
@@ -93,6 +102,7 @@
 mod bus;
 mod counts;
 mod keys;
+mod repair;
 mod scripts;
 mod seam;
 mod state;
@@ -152,6 +162,12 @@ pub(crate) struct Cluster {
     peers: Mutex<Vec<String>>,
     /// (app, channel) whose local subscription count changed since the last flush.
     dirty: Mutex<HashSet<(String, String)>>,
+    /// (app, channel) whose occupancy write failed ([`repair`]).
+    unsettled: Mutex<HashSet<(String, String)>>,
+    /// Presence leaves Redis did not take, announced after reconnecting.
+    failed_leaves: Mutex<repair::Gone>,
+    /// A resync's removals, announced once more at the instant.
+    repeat_gone: Mutex<Option<(std::time::Instant, repair::Gone)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -180,6 +196,9 @@ impl Cluster {
             remote_conns: Mutex::default(),
             peers: Mutex::default(),
             dirty: Mutex::default(),
+            unsettled: Mutex::default(),
+            failed_leaves: Mutex::default(),
+            repeat_gone: Mutex::default(),
         });
         tokio::spawn(state::run(cluster.clone()));
         Ok(cluster)
@@ -194,7 +213,16 @@ impl Cluster {
 
     /// Record this node's first subscriber (or last leaving); answers how many
     /// nodes now have subscribers, or `None` when Redis cannot say.
+    /// A write that fails is settled later from the registry ([`repair`]).
     async fn occupancy(&self, app: &str, channel: &str, present: bool) -> Option<usize> {
+        let n = self.write_occupancy(app, channel, present).await;
+        if n.is_none() {
+            self.unsettled(app, channel);
+        }
+        n
+    }
+
+    async fn write_occupancy(&self, app: &str, channel: &str, present: bool) -> Option<usize> {
         let mut conn = self.conn().ok()?;
         let key = self.keys.occupancy(app, channel);
         let mut pipe = ::redis::pipe();

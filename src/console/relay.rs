@@ -172,7 +172,8 @@ impl Relay {
     fn attach(&self, members: &[String]) {
         let elsewhere: HashSet<&str> = members
             .iter()
-            .filter_map(|m| m.split_once('\n'))
+            // Split at the last newline: a node label has none, an app id may.
+            .filter_map(|m| m.rsplit_once('\n'))
             .filter(|(_, node)| *node != self.label)
             .map(|(app, _)| app)
             .collect();

@@ -8,18 +8,48 @@ use serde_json::json;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A `redis-server` on a free port, killed on drop.
+/// A `redis-server` on a free port with its own directory, killed on drop.
 pub struct Redis {
     pub port: u16,
     child: Option<Child>,
+    dir: std::path::PathBuf,
 }
 
 impl Redis {
     pub async fn start() -> Redis {
         let port = free_port();
-        let mut r = Redis { port, child: None };
+        let dir = std::env::temp_dir().join(format!("herald-redis-{port}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut r = Redis {
+            port,
+            child: None,
+            dir,
+        };
         r.restart().await;
         r
+    }
+
+    /// Save the data, then stop (as a graceful shutdown of a stock redis-server does).
+    pub fn stop_saving(&mut self) {
+        let _ = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "SAVE"])
+            .output();
+        self.stop();
+    }
+
+    /// Start again with the data saved by [`Redis::stop_saving`].
+    pub async fn start_saved(&mut self) {
+        self.stop();
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--save", ""])
+            .args(["--appendonly", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (make test installs it)");
+        self.child = Some(child);
+        wait_listening(self.port, "redis-server").await;
     }
 
     pub fn url(&self) -> String {
@@ -33,22 +63,11 @@ impl Redis {
         }
     }
 
+    /// Start again, empty.
     pub async fn restart(&mut self) {
         self.stop();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (make test installs it)");
-        self.child = Some(child);
-        wait_listening(self.port, "redis-server").await;
+        let _ = std::fs::remove_file(self.dir.join("dump.rdb"));
+        self.start_saved().await;
     }
 }
 
@@ -70,6 +89,7 @@ pub async fn wait_listening(port: u16, server: &str) {
 impl Drop for Redis {
     fn drop(&mut self) {
         self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -82,6 +102,10 @@ pub trait Bus {
     fn stop(&mut self);
     /// Bring it back (empty, as after a restart without persistence).
     async fn restart(&mut self);
+    /// Take the whole bus down with its data saved.
+    fn stop_keeping_data(&mut self);
+    /// Bring it back with the data saved by [`Bus::stop_keeping_data`].
+    async fn restart_with_data(&mut self);
     /// How many connections listen to a pub/sub subject (what an operator sees in
     /// `PUBSUB NUMSUB`, or `PUBSUB SHARDNUMSUB` on a cluster).
     fn listeners(&self, subject: &str) -> usize;
@@ -136,6 +160,12 @@ impl Bus for Redis {
     }
     async fn restart(&mut self) {
         Redis::restart(self).await
+    }
+    fn stop_keeping_data(&mut self) {
+        self.stop_saving()
+    }
+    async fn restart_with_data(&mut self) {
+        self.start_saved().await
     }
     fn listeners(&self, subject: &str) -> usize {
         numsub(self.port, "NUMSUB", subject)
@@ -649,9 +679,6 @@ macro_rules! on_bus {
 pub(crate) use on_bus;
 
 /// Every shared scenario, one `#[tokio::test]` each, on a bus from `start`.
-/// (`a_member_leaving_during_an_outage_is_announced_after` is not here: it fails
-/// on Redis and Redis Cluster, no member_removed within 8 s after the bus is
-/// back; `cluster_nats::on_nats` runs it.)
 macro_rules! every_scenario {
     ($start:expr) => {
         crate::cluster::on_bus!($start; cluster:
@@ -666,6 +693,11 @@ macro_rules! every_scenario {
             redis_outage_is_loud_and_recovers_by_itself,
             occupancy_transitions_are_cluster_wide,
             api_rate_limits_are_shared_by_the_cluster,
+            a_member_leaving_during_an_outage_is_announced_after,
+        );
+        crate::cluster::on_bus!($start; occupancy:
+            occupancy_converges_after_a_refused_join_and_an_outage,
+            apps_never_share_keys_whatever_their_ids,
         );
         crate::cluster::on_bus!($start; partition:
             a_silent_partition_is_noticed_and_heals,

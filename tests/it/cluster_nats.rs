@@ -73,6 +73,12 @@ impl Drop for Nats {
 }
 
 impl Bus for Nats {
+    fn stop_keeping_data(&mut self) {
+        Nats::stop(self)
+    }
+    async fn restart_with_data(&mut self) {
+        Nats::restart(self, true).await
+    }
     fn server_toml(&self) -> String {
         format!("adapter='nats'\nnats_servers=['{}']\n", self.server())
     }
@@ -121,6 +127,12 @@ impl Bus for Nats {
 pub struct KeptStore(Nats);
 
 impl Bus for KeptStore {
+    fn stop_keeping_data(&mut self) {
+        self.0.stop()
+    }
+    async fn restart_with_data(&mut self) {
+        self.0.restart(true).await
+    }
     fn server_toml(&self) -> String {
         self.0.server_toml()
     }
@@ -232,9 +244,7 @@ async fn nats_restart_with_its_store_kept_is_loud_and_recovers_by_itself() {
 /// Every shared scenario against one `nats-server -js`.
 mod on_nats {
     use super::*;
-    use crate::cluster::{every_scenario, on_bus};
+    use crate::cluster::every_scenario;
 
     every_scenario!(Nats::start().await);
-    // NATS only: fails on Redis (see `cluster::every_scenario`).
-    on_bus!(Nats::start().await; cluster: a_member_leaving_during_an_outage_is_announced_after);
 }

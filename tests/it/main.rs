@@ -16,6 +16,7 @@ mod deploy;
 mod fallback;
 mod metrics;
 mod mysql;
+mod occupancy;
 mod origins;
 mod partition;
 mod postgres;

@@ -47,6 +47,7 @@ impl RedisCluster {
             .args(["--port", &port, "--bind", "127.0.0.1", "--save", ""])
             .args(["--appendonly", "no", "--cluster-enabled", "yes"])
             .args(["--repl-diskless-sync-delay", "0"])
+            .args(["--dbfilename", &format!("dump-{port}.rdb")])
             .args([
                 "--cluster-config-file",
                 &conf,
@@ -289,7 +290,23 @@ impl Bus for RedisCluster {
 
     /// Every node again, from its nodes.conf: the same cluster, no data.
     async fn restart(&mut self) {
-        self.stop();
+        Bus::stop(self);
+        for p in &self.ports {
+            let _ = std::fs::remove_file(self.dir.join(format!("dump-{p}.rdb")));
+        }
+        self.restart_with_data().await;
+    }
+
+    /// Save every node's data, then stop them all.
+    fn stop_keeping_data(&mut self) {
+        for p in self.live_ports() {
+            cli(p, &["SAVE"]);
+        }
+        Bus::stop(self);
+    }
+
+    /// Every node again with the data saved at the stop.
+    async fn restart_with_data(&mut self) {
         self.spawn_all().await;
         self.wait_ok().await;
     }

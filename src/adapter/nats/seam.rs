@@ -55,12 +55,15 @@ impl cluster::Cluster for Cluster {
     }
 
     /// Hear the channel's subject (if not yet) and wait until the server has it.
-    fn listen<'a>(&'a self, app: &'a str, channel: &'a str) -> BoxFuture<'a, ()> {
+    fn listen<'a>(&'a self, app: &'a str, channel: &'a str) -> Answer<'a, ()> {
         Box::pin(async move {
-            let Some(client) = self.client() else { return };
+            let Some(client) = self.client() else {
+                return Ok(());
+            };
             let subject = self.names.channel(app, channel);
             let ping = self.names.ping();
             self.interest.listen(&client, &subject, &ping).await;
+            Ok(())
         })
     }
 

@@ -6,7 +6,7 @@
 use super::keys::sub_field;
 use super::{keys, lock, scripts, state, unavailable, Cluster, Outgoing, SUBSCRIBE_WAIT};
 use crate::adapter::bus::Bus;
-use crate::adapter::cluster::{self, Ack, Answer, Budget, Presence};
+use crate::adapter::cluster::{self, Ack, AdapterError, Answer, Budget, Presence};
 use crate::channel::registry::counter::ChannelKey;
 use crate::channel::registry::JoinError;
 use crate::channel::registry::{AppState, Counts};
@@ -66,19 +66,24 @@ impl cluster::Cluster for Cluster {
     /// Make sure this node hears the channel's subject before a socket is told it
     /// joined: at once when the subject is live, else after Redis acknowledged the
     /// `SUBSCRIBE` (one round trip, paid by a node's first subscribers to a channel).
-    /// Without Redis there is nothing to wait for: the bus is down for every channel.
-    fn listen<'a>(&'a self, app: &'a str, channel: &'a str) -> BoxFuture<'a, ()> {
+    /// Not acknowledged within [`SUBSCRIBE_WAIT`]: `Unavailable`, and the join is
+    /// refused (`pusher:subscription_error`), never told it succeeded before remote
+    /// events can arrive. Without Redis there is nothing to wait for: the bus is
+    /// down for every channel, and a socket joins this node's delivery only.
+    fn listen<'a>(&'a self, app: &'a str, channel: &'a str) -> Answer<'a, ()> {
         Box::pin(async move {
             let subject = self.keys.subject(app, channel);
             if self.subjects.want(&subject, app, channel) || !self.healthy() {
-                return;
+                return Ok(());
             }
             if !self.subjects.until_live(&subject, SUBSCRIBE_WAIT).await {
                 tracing::warn!(
                     channel,
-                    "bus subscription not acknowledged in time; remote events may be missed"
+                    "bus subscription not acknowledged in time: join refused"
                 );
+                return Err(AdapterError::Unavailable);
             }
+            Ok(())
         })
     }
 
@@ -130,7 +135,7 @@ impl cluster::Cluster for Cluster {
 
     /// One socket of `user` leaves the channel's presence: the member when the
     /// user's last socket in the cluster left. Without Redis nothing is written
-    /// (this node's members are purged and announced on reconnect).
+    /// (the leave is announced after reconnecting: [`super::repair`]).
     fn leave<'a>(
         &'a self,
         app: &'a str,
@@ -138,9 +143,7 @@ impl cluster::Cluster for Cluster {
         user: &'a str,
     ) -> Answer<'a, Option<Member>> {
         Box::pin(async move {
-            let Ok(mut conn) = self.conn() else {
-                return Ok(None);
-            };
+            let mut conn = self.conn()?;
             let removed = scripts::leave(&mut conn, &self.keys, app, channel, user)
                 .await
                 .map_err(|e| unavailable("presence leave", e))?;
@@ -150,6 +153,12 @@ impl cluster::Cluster for Cluster {
                 info_json: None,
             }))
         })
+    }
+
+    /// Announced after reconnecting, if the user is gone by then.
+    fn leave_failed(&self, app: &str, channel: &str, member: Member) {
+        let entry = (app.to_string(), channel.to_string(), member);
+        lock(&self.failed_leaves).push(entry);
     }
 
     fn counts<'a>(&'a self, app: &'a AppState, channel: &'a str) -> Answer<'a, Option<Counts>> {

@@ -2,8 +2,8 @@
 //! heartbeat, purge dead nodes, and start over when Redis goes away.
 
 use super::bus::{send_bus, subscribe, unsubscribe_idle};
-use super::keys::{sub_field, Keys};
-use super::{lock, scripts, Cluster, Outgoing};
+use super::keys::{field_parts, sub_field, Keys};
+use super::{lock, repair, scripts, Cluster, Outgoing};
 use crate::protocol;
 use crate::redis_link::Conn;
 use crate::socket::Frame;
@@ -134,7 +134,9 @@ async fn serve(
                 }
             }
             _ = flush.tick() => {
-                if flush_counts(cluster, &mut conn).await.is_err() {
+                if flush_counts(cluster, &mut conn).await.is_err()
+                    || repair::settle_occupancy(cluster, &mut conn).await.is_err()
+                {
                     return "count update failed";
                 }
             }
@@ -144,7 +146,9 @@ async fn serve(
                 }
             }
             _ = beat.tick() => {
-                if heartbeat(cluster, &mut conn).await.is_err() {
+                if heartbeat(cluster, &mut conn).await.is_err()
+                    || repair::repeat_gone(cluster, &mut conn).await.is_err()
+                {
                     return "heartbeat failed";
                 }
             }
@@ -240,7 +244,7 @@ async fn purge_node(cluster: &Cluster, conn: &mut Conn, node: &str) -> RedisResu
     let subscribed: Vec<String> = conn.hkeys(cluster.keys.subs_of(node)).await?;
     let mut pipe = ::redis::pipe();
     for field in &subscribed {
-        if let Some((app, channel)) = field.split_once('\n') {
+        if let Some((app, channel)) = field_parts(field) {
             pipe.srem(cluster.keys.occupancy(app, channel), node)
                 .ignore();
         }
@@ -248,7 +252,7 @@ async fn purge_node(cluster: &Cluster, conn: &mut Conn, node: &str) -> RedisResu
     pipe.query_async::<()>(conn).await?;
     let channels: Vec<String> = conn.smembers(cluster.keys.npres_of(node)).await?;
     for field in channels {
-        let Some((app, channel)) = field.split_once('\n') else {
+        let Some((app, channel)) = field_parts(&field) else {
             continue;
         };
         let removed = scripts::purge(conn, &cluster.keys, node, app, channel).await?;
@@ -284,20 +288,24 @@ pub(crate) async fn forget_node(conn: &mut Conn, keys: &Keys, node: &str) -> Red
 /// After (re)connecting: replace what Redis holds for this node with the local truth.
 async fn resync(cluster: &Cluster, conn: &mut Conn) -> RedisResult<()> {
     let mut removed = purge_own(cluster, conn).await?;
+    repair::note_counted(cluster, conn).await?;
     register_counts(cluster, conn).await?;
+    repair::settle_occupancy(cluster, conn).await?;
     // Members this node still has were known to its own sockets all along; other nodes
     // only need them again if a peer purged this node (and announced them gone).
     let purged: bool = conn
         .del(cluster.keys.purged_mark(&cluster.keys.node))
         .await?;
-    let announce = rejoin_presence(cluster, conn, &mut removed, purged).await?;
+    let seen = repair::users(&removed);
+    let mut announce = rejoin_presence(cluster, conn, &mut removed, purged).await?;
+    announce.extend(repair::gone_meanwhile(cluster, conn, removed, &seen).await?);
     publish_all(cluster, conn, announce).await?;
     let watched = super::watch::resync(cluster, conn, purged).await?;
     super::watch::publish_resync(cluster, conn, watched).await
 }
 
 /// (app, channel) -> the members this node's purge removed.
-type Removed = HashMap<(String, String), Vec<crate::channel::Member>>;
+pub(super) type Removed = HashMap<(String, String), Vec<crate::channel::Member>>;
 
 /// Purge what this node had registered in each presence channel before.
 async fn purge_own(cluster: &Cluster, conn: &mut Conn) -> RedisResult<Removed> {
@@ -305,7 +313,7 @@ async fn purge_own(cluster: &Cluster, conn: &mut Conn) -> RedisResult<Removed> {
     let mut removed = Removed::new();
     let stale: Vec<String> = conn.smembers(keys.npres_of(&keys.node)).await?;
     for field in stale {
-        if let Some((app, channel)) = field.split_once('\n') {
+        if let Some((app, channel)) = field_parts(&field) {
             let gone = scripts::purge(conn, keys, &keys.node, app, channel).await?;
             removed.insert((app.to_string(), channel.to_string()), gone);
         }
