@@ -11,6 +11,13 @@
 //! subscriber before the call returns, remotely because one task publishes the bus
 //! in queue order over one connection and each node reads it over one connection.
 //!
+//! Order. An API publish on a clustered node is not delivered locally at once: it
+//! goes on the bus marked [`bus::ECHO`] and every node, this one included, delivers
+//! it when it comes back, and the API answers 200 once the bus acknowledged it
+//! ([`Adapter::publish_api`]). So a publisher that waits for each 200 and spreads
+//! its requests over several nodes sees one channel's events in its order on every
+//! socket: the bus had e1 (and every node's subscription held it) before e2 was sent.
+//!
 //! Membership. The registry knows this node's sockets. Presence membership and the
 //! "first socket of this user anywhere" answer come from the adapter: the registry
 //! itself on a single node, the cluster store otherwise (one Redis script or one
@@ -136,8 +143,13 @@ impl Adapter {
         }))
     }
 
-    /// An API publish to a channel (`user` set: to a user's sockets): delivered
-    /// to this node's sockets at once; the answer says when the bus has it.
+    /// An API publish to a channel (`user` set: to a user's sockets). Alone, a
+    /// node delivers it at once. In a cluster every node, this one included,
+    /// delivers it when it comes back from the bus, so the events of a channel
+    /// reach every socket in the one order the bus gave them: a publisher that
+    /// waits for each 200 sees its order kept whichever nodes answer (the bus
+    /// had e1, and so every node's subscription held it, before e2 was sent).
+    /// The answer says when the bus has it (the echo comes before the reply).
     pub(crate) fn publish_api(
         &self,
         app: &AppState,
@@ -146,17 +158,16 @@ impl Adapter {
         frame: &Frame,
         except: Option<&str>,
     ) -> Option<Acked> {
-        let kind = match user {
-            true => {
-                app.send_to_user(target, frame, except);
-                Bus::ToUser
-            }
-            false => {
-                app.broadcast(target, frame, except);
-                Bus::Broadcast
-            }
+        let kind = if user { Bus::ToUser } else { Bus::Broadcast };
+        if self.cluster.is_some() {
+            // Delivered here on its echo from the bus, in the bus's order.
+            return self.publish_acked(kind, app, target, except, frame);
+        }
+        match user {
+            true => app.send_to_user(target, frame, except),
+            false => app.broadcast(target, frame, except),
         };
-        self.publish_acked(kind, app, target, except, frame)
+        None
     }
 
     /// Deliver a frame to a channel's subscribers, except the socket `except`.

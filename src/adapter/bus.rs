@@ -37,6 +37,20 @@ impl Bus {
     }
 }
 
+/// Ends the origin of a message that its own node delivers too, when it comes
+/// back from the bus: an API publish on a clustered node reaches the node's own
+/// sockets in the bus's order, after every event the bus had before it (see
+/// [`crate::adapter`], "Order"). Older nodes read it as another node's origin.
+pub(crate) const ECHO: &str = "+";
+
+/// The origin field of a message from `node` ([`ECHO`] when `echo`).
+pub(crate) fn origin(node: &str, echo: bool) -> Cow<'_, str> {
+    match echo {
+        true => Cow::Owned(format!("{node}{ECHO}")),
+        false => Cow::Borrowed(node),
+    }
+}
+
 /// `origin\nkind\napp\ntarget\nexcept\nframe`, sent by node `origin`.
 pub(crate) fn encode(
     origin: &str,

@@ -24,8 +24,9 @@
 //! order over the node's one connection, to the channel's subject. A node listens
 //! to a channel's subject only while it has local subscribers ([`interest`]), so
 //! bus messages per event = nodes that hold the channel, and a node without
-//! subscribers never sees the event. The connection is made with `no_echo`: the
-//! server does not send a node its own publishes. NATS keeps one publisher
+//! subscribers never sees the event. The server sends a node its own publishes
+//! too (echo): most are dropped by their origin, an API publish is delivered to
+//! the node's own sockets on its echo (the order rule in [`crate::adapter`]). NATS keeps one publisher
 //! connection's order per subscription, and every subscription is read by one
 //! loop, so a channel's events from one publisher arrive in order on every node.
 //! The excluded `socket_id` travels in each message.

@@ -703,6 +703,7 @@ macro_rules! every_scenario {
             a_silent_partition_is_noticed_and_heals,
             with_the_bus_down_everywhere_each_socket_is_told_once,
             a_publish_the_bus_did_not_take_is_answered_503,
+            the_order_of_a_channel_holds_whichever_node_answers,
         );
         crate::cluster::on_bus!($start; counts:
             the_count_is_the_clusters,

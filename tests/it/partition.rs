@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 /// One node's way to the bus through relays, and the `[server]` lines that
 /// make the node take it.
+#[derive(Clone)]
 pub struct Link {
     pub toml: String,
     relays: Vec<Arc<Relay>>,
@@ -361,4 +362,59 @@ pub async fn a_publish_the_bus_did_not_take_is_answered_503(bus: &mut impl Bus) 
         heard.is_some(),
         "B's publishes never reached A after the heal"
     );
+}
+
+/// The events of one channel from a publisher that waits for each answer
+/// arrive in that order at every node's sockets, whichever nodes answer
+/// (round robin over three): even when one node's link to the bus stalls for
+/// a moment, so that the event answered by A reaches B late while B is asked
+/// for the next one (today's main delivered B's at once, before A's).
+pub async fn the_order_of_a_channel_holds_whichever_node_answers(bus: &mut impl Bus) {
+    let p = "or";
+    let link = bus.cut_off_link().await;
+    let (a, c) = (
+        crate::cluster::node(&*bus, p, "").await,
+        crate::cluster::node(&*bus, p, "").await,
+    );
+    let b = node_behind(&link, &*bus, p, "").await;
+    let nodes = [&a, &b, &c];
+    let mut subs = Vec::new();
+    for n in nodes {
+        let mut s = n.client().await;
+        s.subscribe("ordered").await;
+        subs.push(s);
+    }
+    let mut answered = Vec::new();
+    for i in 0..9 {
+        if i == 3 {
+            // A answers e3 while B's link is frozen; B is asked for e4 meanwhile.
+            link.freeze();
+        }
+        if i == 4 {
+            let link = link.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(800)).await;
+                link.thaw();
+            });
+        }
+        let (status, _) = nodes[i % 3].publish("ordered", "e", &i.to_string()).await;
+        if status == 200 {
+            answered.push(i.to_string());
+        }
+    }
+    link.thaw();
+    assert!(answered.len() >= 8, "answered 200: {answered:?}");
+    for (n, s) in subs.iter_mut().enumerate() {
+        let mut got = Vec::new();
+        while let Seen::Frame(f) = s.next_within(3000).await {
+            let d = f["data"].as_str().unwrap_or_default().to_string();
+            if f["event"] == "e" && answered.contains(&d) {
+                got.push(d);
+            }
+            if got.len() == answered.len() {
+                break;
+            }
+        }
+        assert_eq!(got, answered, "the socket on node {n} saw another order");
+    }
 }

@@ -12,25 +12,6 @@ use std::sync::Weak;
 use std::time::Duration;
 
 impl Cluster {
-    /// This node's message of `kind`, for [`bus::deliver`] on the other nodes.
-    pub(super) fn bus_message(
-        &self,
-        kind: Bus,
-        app: &str,
-        target: &str,
-        except: Option<&str>,
-        frame: &Frame,
-    ) -> Bytes {
-        Bytes::from(bus::encode(
-            &self.names.node,
-            kind,
-            app,
-            target,
-            except,
-            frame,
-        ))
-    }
-
     /// Queue a message for the bus task, whether or not the node is ready yet
     /// (a resync's announcements are made before it is); dropped and counted
     /// when the queue is full.
@@ -47,7 +28,9 @@ impl Cluster {
             Bus::Broadcast | Bus::Member(_) | Bus::Count => self.names.channel(app, target),
             Bus::ToUser | Bus::Terminate | Bus::Watch(_) => self.names.app(app),
         };
-        let msg = self.bus_message(kind, app, target, except, frame);
+        // A message someone waits for (an API publish) is delivered here on its echo.
+        let origin = bus::origin(&self.names.node, ack.is_some());
+        let msg = Bytes::from(bus::encode(&origin, kind, app, target, except, frame));
         if self.bus_tx.try_send((subject, msg, ack)).is_err() && crate::metrics::bus_dropped() {
             tracing::warn!("cluster bus queue full: messages dropped (soketi_bus_dropped_total)");
         }

@@ -67,7 +67,6 @@ async fn connect(
     let cfg = &cluster.cfg;
     let mut opts = ConnectOptions::new()
         .name(format!("herald {}", cluster.names.node))
-        .no_echo()
         .retry_on_initial_connect()
         .max_reconnects(None)
         .connection_timeout(cfg.connect_timeout)

@@ -52,7 +52,9 @@ impl cluster::Cluster for Cluster {
             true => self.keys.subject(app, target),
             false => self.keys.bus(),
         };
-        let payload = self.bus_message(kind, app, target, except, frame);
+        // A message someone waits for (an API publish) is delivered here on its echo.
+        let origin = crate::adapter::bus::origin(&self.keys.node, ack.is_some());
+        let payload = crate::adapter::bus::encode(&origin, kind, app, target, except, frame);
         let msg = Outgoing {
             subject,
             payload,
