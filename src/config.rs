@@ -251,6 +251,12 @@ pub struct Redis {
     pub cluster_nodes: Vec<String>,
     /// Every Redis key, stream and pub/sub channel starts with this.
     pub prefix: String,
+    /// Redis Sentinel: these sentinels (`host[:port]`) name the master; `redis_url`
+    /// then gives only its username, password and database.
+    pub sentinels: Vec<String>,
+    /// The master's name at the sentinels (Soketi's `database.redis.name`).
+    pub master_name: String,
+    pub sentinel_password: Option<String>,
 }
 
 /// The adapter's Redis link (the name the adapter reads).

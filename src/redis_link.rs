@@ -1,5 +1,7 @@
 //! The link to Redis that the cluster adapter and the webhook queue share: a
-//! single server (one multiplexed connection) or a Redis Cluster (one connection
+//! single server (one multiplexed connection), the master that Redis Sentinel
+//! names (asked again at every connection, so a failover is followed by the
+//! reconnect that the lost link starts), or a Redis Cluster (one connection
 //! per master, commands routed by slot). A pipeline whose keys span slots is sent
 //! command by command in order on a cluster (which refuses it as one pipeline),
 //! so callers write one pipeline per round trip and a single server pays one.
@@ -14,8 +16,9 @@ use ::redis::aio::{ConnectionLike, MultiplexedConnection};
 use ::redis::cluster::ClusterClientBuilder;
 use ::redis::cluster_async::ClusterConnection;
 use ::redis::{
-    AsyncConnectionConfig, Cmd, ConnectionInfo, ErrorKind, IntoConnectionInfo, Pipeline,
-    ProtocolVersion, PushInfo, RedisFuture, RedisResult, Value,
+    AsyncConnectionConfig, Cmd, ConnectionAddr, ConnectionInfo, ErrorKind, IntoConnectionInfo,
+    Pipeline, ProtocolVersion, PushInfo, RedisConnectionInfo, RedisError, RedisFuture, RedisResult,
+    Value,
 };
 use futures_util::FutureExt;
 use std::time::Duration;
@@ -23,22 +26,118 @@ use std::time::Duration;
 /// How long opening a connection may take, and the adapter's answers.
 const TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Where Redis is: one server, or the seed nodes of a Redis Cluster.
+/// Where Redis is: one server, the master Redis Sentinel names, or the seed
+/// nodes of a Redis Cluster.
 #[derive(Clone, Debug)]
 pub(crate) enum Target {
     Single(ConnectionInfo),
+    Sentinel(Sentinel),
     Cluster(Vec<ConnectionInfo>),
 }
 
 impl Target {
-    /// `nodes` empty: the single server at `url`; else the cluster seeded by `nodes`.
-    pub(crate) fn parse(url: &str, nodes: &[String]) -> RedisResult<Target> {
-        if nodes.is_empty() {
-            return Ok(Target::Single(url.into_connection_info()?));
+    /// The cluster seeded by `cluster_nodes`, else the master the `sentinels`
+    /// name, else the single server at `redis_url`.
+    pub(crate) fn parse(cfg: &crate::config::Redis) -> RedisResult<Target> {
+        let url = cfg.redis_url.as_str().into_connection_info()?;
+        if cfg.cluster_nodes.is_empty() && !cfg.sentinels.is_empty() {
+            return Ok(Target::Sentinel(Sentinel::new(cfg, url.redis)?));
         }
-        let seeds = nodes.iter().map(|n| n.as_str().into_connection_info());
+        if cfg.cluster_nodes.is_empty() {
+            return Ok(Target::Single(url));
+        }
+        let seeds = cfg
+            .cluster_nodes
+            .iter()
+            .map(|n| n.as_str().into_connection_info());
         Ok(Target::Cluster(seeds.collect::<RedisResult<_>>()?))
     }
+}
+
+/// Redis Sentinel: the sentinels (with their password) and the master's name and login.
+#[derive(Clone, Debug)]
+pub(crate) struct Sentinel {
+    sentinels: Vec<ConnectionInfo>,
+    master: String,
+    login: RedisConnectionInfo,
+}
+
+impl Sentinel {
+    fn new(cfg: &crate::config::Redis, login: RedisConnectionInfo) -> RedisResult<Sentinel> {
+        let sentinel = |node: &String| {
+            let (host, port) = node.rsplit_once(':').unwrap_or((node, "26379"));
+            let port = port
+                .parse()
+                .map_err(|_| bad(format!("sentinel {node:?}")))?;
+            let login = RedisConnectionInfo {
+                password: cfg.sentinel_password.clone(),
+                ..Default::default()
+            };
+            let addr = ConnectionAddr::Tcp(host.trim_matches(['[', ']']).into(), port);
+            Ok(ConnectionInfo { addr, redis: login })
+        };
+        Ok(Sentinel {
+            sentinels: cfg
+                .sentinels
+                .iter()
+                .map(sentinel)
+                .collect::<RedisResult<_>>()?,
+            master: cfg.master_name.clone(),
+            login,
+        })
+    }
+
+    /// The master: the first address a sentinel names (in the configured order)
+    /// that answers `ROLE` as a master.
+    async fn master(&self) -> RedisResult<ConnectionInfo> {
+        let mut last = bad("no sentinel configured".into());
+        for sentinel in &self.sentinels {
+            match self.named_by(sentinel).await {
+                Ok(info) => return Ok(info),
+                Err(e) => last = e,
+            }
+        }
+        tracing::debug!(error = %last, master = %self.master, "no sentinel named a live master");
+        Err(last)
+    }
+
+    async fn named_by(&self, sentinel: &ConnectionInfo) -> RedisResult<ConnectionInfo> {
+        let mut conn = short(sentinel).await?;
+        let mut ask = ::redis::cmd("SENTINEL");
+        ask.arg("get-master-addr-by-name").arg(&self.master);
+        let named: Option<(String, u16)> = ask.query_async(&mut conn).await?;
+        let (host, port) = named.ok_or_else(|| bad(format!("unknown master {:?}", self.master)))?;
+        let info = ConnectionInfo {
+            addr: ConnectionAddr::Tcp(host, port),
+            redis: self.login.clone(),
+        };
+        let role: Vec<Value> = ::redis::cmd("ROLE")
+            .query_async(&mut short(&info).await?)
+            .await?;
+        match role.first() {
+            Some(Value::BulkString(r)) if r == b"master" => Ok(info),
+            _ => Err(bad(format!("{:?} is not the master (yet)", info.addr))),
+        }
+    }
+}
+
+fn bad(what: String) -> RedisError {
+    RedisError::from((
+        ErrorKind::MasterNameNotFoundBySentinel,
+        "Redis Sentinel",
+        what,
+    ))
+}
+
+/// A connection for one question, with the link's deadlines.
+async fn short(info: &ConnectionInfo) -> RedisResult<MultiplexedConnection> {
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(TIMEOUT)
+        .set_response_timeout(TIMEOUT);
+    let client = ::redis::Client::open(info.clone())?;
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
 }
 
 /// What a link is opened with: pushes go to `push` (RESP3), answers wait `response`.
@@ -84,21 +183,8 @@ impl Conn {
         F: Fn(PushInfo) -> Result<(), ()> + Send + Sync + 'static,
     {
         match target {
-            Target::Single(info) => {
-                let mut info = info.clone();
-                let mut config = AsyncConnectionConfig::new()
-                    .set_connection_timeout(TIMEOUT)
-                    .set_response_timeout(options.response);
-                if let Some(push) = options.push {
-                    info.redis.protocol = ProtocolVersion::RESP3;
-                    config = config.set_push_sender(push);
-                }
-                let client = ::redis::Client::open(info)?;
-                let conn = client
-                    .get_multiplexed_async_connection_with_config(&config)
-                    .await?;
-                Ok(Conn::Single(conn))
-            }
+            Target::Single(info) => Conn::single(info.clone(), options).await,
+            Target::Sentinel(sentinel) => Conn::single(sentinel.master().await?, options).await,
             Target::Cluster(seeds) => {
                 let mut builder = ClusterClientBuilder::new(seeds.clone())
                     .connection_timeout(TIMEOUT)
@@ -113,6 +199,25 @@ impl Conn {
                 ))
             }
         }
+    }
+
+    /// One server's connection.
+    async fn single<F>(mut info: ConnectionInfo, options: Options<F>) -> RedisResult<Conn>
+    where
+        F: Fn(PushInfo) -> Result<(), ()> + Send + Sync + 'static,
+    {
+        let mut config = AsyncConnectionConfig::new()
+            .set_connection_timeout(TIMEOUT)
+            .set_response_timeout(options.response);
+        if let Some(push) = options.push {
+            info.redis.protocol = ProtocolVersion::RESP3;
+            config = config.set_push_sender(push);
+        }
+        let client = ::redis::Client::open(info)?;
+        let conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        Ok(Conn::Single(conn))
     }
 
     /// Redis Cluster: deliveries use sharded pub/sub (`SSUBSCRIBE`/`SPUBLISH`).

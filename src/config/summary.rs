@@ -50,6 +50,9 @@ fn derived(s: &Server, key: &str) -> Option<String> {
                 n.token.as_ref().map_or("-", |_| MASK),
                 n.connect_timeout
             ),
+            (None, None) if s.raw.adapter == "cluster" => {
+                "local (Soketi's cluster: one process serves every core of this host)".into()
+            }
             (None, None) => "local".to_string(),
         },
         "app_manager" => app_manager(s.app_table.as_ref()),
@@ -65,6 +68,14 @@ fn derived(s: &Server, key: &str) -> Option<String> {
 
 /// A Redis link, its passwords masked.
 fn redis(r: &Redis) -> String {
+    if r.cluster_nodes.is_empty() && !r.sentinels.is_empty() {
+        let (url, nodes) = (url_without_password(&r.redis_url), r.sentinels.join(","));
+        let master = &r.master_name;
+        return format!(
+            "redis sentinel {nodes} master {master:?} ({url}) prefix {:?}",
+            r.prefix
+        );
+    }
     if r.cluster_nodes.is_empty() {
         return format!(
             "redis {} prefix {:?}",
