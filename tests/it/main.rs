@@ -24,6 +24,7 @@ mod rate_limits;
 mod redis_cluster;
 mod relay;
 mod seam;
+mod sentinel;
 mod soketi_env;
 mod soketi_json;
 mod support;
