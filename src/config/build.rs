@@ -1,6 +1,6 @@
 //! Validation: the raw tables turned into one [`Config`].
 
-use super::settings::{RawServer, LIMITS};
+use super::settings::{names, RawServer, LIMITS};
 use super::*;
 
 impl RawConfig {
@@ -130,9 +130,9 @@ fn one_host(s: &RawServer) -> Result<Option<&'static str>, ConfigError> {
     };
     let remote = s.cluster_unicast.iter().find(|a| !local(a));
     let named = match (remote, s.cluster_multicast.as_str()) {
-        (Some(peer), _) => format!("cluster_unicast names {peer:?}"),
+        (Some(peer), _) => format!("{} names {peer:?}", names("cluster_unicast")),
         (None, "") => return Ok((s.adapter == "cluster").then_some("local")),
-        (None, group) => format!("cluster_multicast is {group:?}"),
+        (None, group) => format!("{} is {group:?}", names("cluster_multicast")),
     };
     let message = format!(
         "{named}: the nodes of Soketi's cluster adapter on several hosts join through \

@@ -69,10 +69,9 @@ fn derived(s: &Server, key: &str) -> Option<String> {
 /// A Redis link, its passwords masked.
 fn redis(r: &Redis) -> String {
     if r.cluster_nodes.is_empty() && !r.sentinels.is_empty() {
-        let (url, nodes) = (url_without_password(&r.redis_url), r.sentinels.join(","));
-        let master = &r.master_name;
+        let (nodes, master) = (r.sentinels.join(","), &r.master_name);
         return format!(
-            "redis sentinel {nodes} master {master:?} ({url}) prefix {:?}",
+            "redis sentinel {nodes} master {master:?} prefix {:?}",
             r.prefix
         );
     }

@@ -3,7 +3,7 @@
 //! a failover: the master killed with SIGKILL, the replica promoted by the
 //! sentinels, followed by the nodes.
 
-use crate::cluster::{node, wait_listening, Bus};
+use crate::cluster::{self, node, wait_listening, Bus};
 use crate::support::*;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -76,7 +76,8 @@ impl Sentinels {
             self.redis[0]
         );
         if self.auth {
-            conf += &format!("requirepass {SENTINEL_PW}\nsentinel auth-pass {MASTER} {MASTER_PW}\n");
+            conf +=
+                &format!("requirepass {SENTINEL_PW}\nsentinel auth-pass {MASTER} {MASTER_PW}\n");
             conf += &format!("sentinel sentinel-pass {SENTINEL_PW}\n");
         }
         let path = dir.join("sentinel.conf");
@@ -104,10 +105,17 @@ impl Sentinels {
         let mut cmd = Command::new("redis-cli");
         cmd.args(["-p", &port.to_string()]);
         if self.auth {
-            let pw = if self.sentinels.contains(&port) { SENTINEL_PW } else { MASTER_PW };
+            let pw = if self.sentinels.contains(&port) {
+                SENTINEL_PW
+            } else {
+                MASTER_PW
+            };
             cmd.args(["-a", pw, "--no-auth-warning"]);
         }
-        let out = cmd.args(args).output().expect("redis-cli must be installed");
+        let out = cmd
+            .args(args)
+            .output()
+            .expect("redis-cli must be installed");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -134,7 +142,9 @@ impl Sentinels {
                 && field("num-slaves").as_deref() == Some("1")
         };
         while !self.sentinels.iter().all(|&p| ready(p))
-            || !self.cli(self.redis[1], &["INFO", "replication"]).contains("master_link_status:up")
+            || !self
+                .cli(self.redis[1], &["INFO", "replication"])
+                .contains("master_link_status:up")
         {
             assert!(t.elapsed() < Duration::from_secs(30), "sentinels never met");
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -153,7 +163,11 @@ impl Sentinels {
 
 impl Bus for Sentinels {
     fn server_toml(&self) -> String {
-        let login = if self.auth { format!(":{MASTER_PW}@") } else { String::new() };
+        let login = if self.auth {
+            format!(":{MASTER_PW}@")
+        } else {
+            String::new()
+        };
         let password = if self.auth { SENTINEL_PW } else { "" };
         format!(
             "adapter='redis'\nredis_url='redis://{login}named-by-sentinels/0'\n\
@@ -270,16 +284,24 @@ async fn a_sentinel_failover_is_followed_and_loses_no_acknowledged_event() {
         }
         match followed {
             Some(f) if t.elapsed() > f + Duration::from_secs(1) => break,
-            _ => assert!(t.elapsed() < Duration::from_secs(30), "not followed: {up:?}"),
+            _ => assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "not followed: {up:?}"
+            ),
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    eprintln!("replica promoted after {promoted:?}, both nodes publishing again after {followed:?}");
+    eprintln!(
+        "replica promoted after {promoted:?}, both nodes publishing again after {followed:?}"
+    );
     assert!(promoted.is_some(), "the sentinels promoted no replica");
     for (name, c) in [("a", &mut on_a), ("b", &mut on_b)] {
         let got = received(c).await;
         let lost: Vec<&u64> = acked.iter().filter(|i| !got.contains(i)).collect();
-        assert!(lost.is_empty(), "on {name}: answered 200 but never delivered: {lost:?} (got {got:?})");
+        assert!(
+            lost.is_empty(),
+            "on {name}: answered 200 but never delivered: {lost:?} (got {got:?})"
+        );
     }
     while let Seen::Frame(f) = watcher.next_within(300).await {
         assert_ne!(f["event"], "pusher_internal:member_removed", "{f}");
@@ -288,5 +310,64 @@ async fn a_sentinel_failover_is_followed_and_loses_no_acknowledged_event() {
     for n in [&a, &b] {
         let (_, body) = n.api("GET", &users, &[], "").await;
         assert_eq!(body["users"].as_array().unwrap().len(), 2, "{body}");
+    }
+}
+
+/// Two nodes started with Soketi's environment only: the sentinels as Soketi's
+/// JSON, their password, the master's password and name, and the Redis rate
+/// limiter and webhook queue (cache channels follow the adapter). An event crosses the nodes, a cache channel
+/// written through one is read through the other, the `channel_occupied`
+/// webhook goes through the queue, and no variable is warned about.
+#[tokio::test]
+async fn soketi_sentinel_variables_run_the_binary() {
+    let s = Sentinels::start(true).await;
+    let mut receiver = crate::webhooks::Receiver::start(0).await;
+    let sentinels: Vec<String> = (s.sentinels.iter())
+        .map(|p| format!(r#"{{"host":"127.0.0.1","port":{p}}}"#))
+        .collect();
+    let webhooks = format!(
+        r#"[{{"url":"{}","event_types":["channel_occupied"]}}]"#,
+        receiver.url("/soketi")
+    );
+    let vars = [
+        ("SOKETI_ADAPTER_DRIVER", "redis".to_string()),
+        (
+            "SOKETI_DB_REDIS_SENTINELS",
+            format!("[{}]", sentinels.join(",")),
+        ),
+        ("SOKETI_DB_REDIS_SENTINEL_PASSWORD", SENTINEL_PW.into()),
+        ("SOKETI_DB_REDIS_PASSWORD", MASTER_PW.into()),
+        ("SOKETI_DB_REDIS_INSTANCE_NAME", MASTER.into()),
+        ("SOKETI_RATE_LIMITER_DRIVER", "redis".into()),
+        ("SOKETI_QUEUE_DRIVER", "redis".into()),
+        ("SOKETI_DEFAULT_APP_WEBHOOKS", webhooks),
+    ];
+    let ports = [free_port(), free_port()];
+    let mut nodes = Vec::new();
+    for port in ports {
+        let child = crate::db::herald_with(port, &vars);
+        let server = Server::external(format!("127.0.0.1:{port}").parse().unwrap());
+        cluster::wait_ready(&server, true).await;
+        nodes.push((cluster::Killed(child), server));
+    }
+    let (a, b) = (&nodes[0].1, &nodes[1].1);
+    let mut on_b = b.client().await;
+    on_b.subscribe("soketi-room").await;
+    assert_eq!(a.publish("soketi-room", "e", "1").await.0, 200);
+    assert_eq!(on_b.next().await["event"], "e");
+    let hit = receiver.next_within(10).await;
+    assert_eq!(hit.path, "/soketi");
+    a.publish("cache-board", "score", "\"3\"").await;
+    let mut reader = b.client().await;
+    reader.subscribe("cache-board").await;
+    assert_eq!(reader.next().await["data"], "\"3\"");
+    let keys = s.cli(s.redis[0], &["DBSIZE"]);
+    assert_ne!(keys.trim(), "0", "the master holds the nodes' keys");
+    for (mut child, _) in nodes {
+        let _ = (child.0.kill(), child.0.wait());
+        let mut logs = String::new();
+        let stdout = child.0.stdout.as_mut().unwrap();
+        std::io::Read::read_to_string(stdout, &mut logs).unwrap();
+        assert!(!logs.contains("WARN"), "{logs}");
     }
 }
