@@ -27,6 +27,7 @@ mod seam;
 mod sentinel;
 mod soketi_env;
 mod soketi_json;
+mod soketi_migration;
 mod support;
 mod tls;
 mod users;
