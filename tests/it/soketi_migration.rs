@@ -2,6 +2,7 @@
 //! README's table of every Soketi variable checked against the reference and the code.
 
 use crate::support::*;
+use herald::config::settings::Kind;
 use std::io::Read;
 
 /// Soketi's cluster mode with its discovery settings, from the environment only:
@@ -65,5 +66,109 @@ fn soketi_cluster_peers_on_other_hosts_are_refused() {
         assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
         assert!(stderr.contains(name), "{stderr}");
         assert!(stderr.contains("redis or nats"), "{stderr}");
+    }
+}
+
+/// The rows of README's table of Soketi variables: (variable, status).
+fn readme_rows() -> Vec<(String, String)> {
+    let readme = include_str!("../../README.md");
+    let section = readme.split("## Migrating from Soketi").nth(1).unwrap();
+    let section = section.split("\n## ").next().unwrap();
+    let row = |line: &str| {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        Some((
+            cells.get(1)?.trim_matches('`').to_string(),
+            cells.get(2)?.to_string(),
+        ))
+    };
+    let rows = section.lines().filter(|l| l.starts_with("| `SOKETI_"));
+    rows.filter_map(row).collect()
+}
+
+/// `herald config check` with nothing but `vars`, in an empty directory: (exit code, stdout).
+fn config_check(vars: &[(&str, &str)]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .current_dir(std::env::temp_dir())
+        .env_clear()
+        .envs(vars.iter().copied())
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into(),
+    )
+}
+
+/// Every Soketi 1.6 variable has one row, with a status, and no row names a variable Soketi lacks.
+#[test]
+fn readme_lists_every_soketi_variable_once() {
+    let reference = include_str!("../fixtures/soketi-1.6-variables.txt");
+    let reference: Vec<&str> = reference.lines().filter(|l| !l.starts_with('#')).collect();
+    let rows = readme_rows();
+    for name in &reference {
+        let found: Vec<_> = rows.iter().filter(|(n, _)| n == name).collect();
+        assert_eq!(found.len(), 1, "{name}: {found:?}");
+    }
+    // The names Soketi's docs give instead of the ones its code reads.
+    let aliases = [
+        "SOKETI_HTTP_MAX_REQUEST_SIZE",
+        "SOKETI_CHANNEL_MAX_NAME_LENGTH",
+    ];
+    for (name, status) in &rows {
+        let known = reference.contains(&name.as_str()) || aliases.contains(&name.as_str());
+        assert!(known, "{name} is not a Soketi variable");
+        assert!(
+            ["supported", "unneeded", "refused"].contains(&status.as_str()),
+            "{name}: {status}"
+        );
+    }
+}
+
+/// A row marked supported is read: set alone (to one of a few values, the first
+/// its setting takes), it changes what `config check` shows. A row marked
+/// unneeded is accepted (exit 0) and changes nothing.
+#[test]
+fn readme_statuses_match_what_the_config_reads() {
+    // Values some setting takes (a webhook for `SOKETI_DEFAULT_APP_WEBHOOKS`).
+    let hook = r#"[{"url":"http://h/"}]"#;
+    let values = [
+        "1",
+        "0",
+        "true",
+        "127.0.0.1:1",
+        "[]",
+        "mysql",
+        "full",
+        "redis",
+        "x",
+        hook,
+    ];
+    // The TLS files are read by `config check`, and secrets are shown as `****`
+    // whatever they are: these are checked against the rows of the settings table.
+    let files = ["SOKETI_SSL_CERT", "SOKETI_SSL_KEY"];
+    let row = |name: &str| herald::config::settings::rows().find(|r| r.env.contains(&name));
+    let secret = |name: &str| row(name).is_some_and(|r| r.kind == Kind::Secret);
+    for (name, status) in readme_rows() {
+        let context = match name.as_str() {
+            "SOKETI_DB_REDIS_CLUSTER_NODES" => ("SOKETI_ADAPTER_REDIS_CLUSTER_MODE", "true"),
+            _ => ("SOKETI_UNUSED_IN_THIS_TEST", ""),
+        };
+        let read = |value: &str| {
+            let (code, out) = config_check(&[(name.as_str(), value), context]);
+            code == Some(0) && out != config_check(&[context]).1
+        };
+        match status.as_str() {
+            "supported" if files.contains(&name.as_str()) || secret(&name) => {
+                assert!(row(&name).is_some(), "{name}")
+            }
+            "supported" => assert!(values.iter().any(|v| read(v)), "{name} is not read"),
+            "unneeded" => {
+                let (code, out) = config_check(&[(name.as_str(), "x")]);
+                assert_eq!(code, Some(0), "{name}");
+                assert_eq!(out, config_check(&[]).1, "{name} sets something");
+            }
+            _ => {}
+        }
     }
 }
