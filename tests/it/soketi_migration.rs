@@ -172,3 +172,34 @@ fn readme_statuses_match_what_the_config_reads() {
         }
     }
 }
+
+/// Soketi's JSON config names the sentinels as objects; the master's name is
+/// Soketi's `mymaster` unless given; `config check` names where each came from.
+#[test]
+fn soketi_json_sentinel_options_are_read() {
+    let dir = std::env::temp_dir().join(format!("herald-sentinel-json-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("config.json");
+    let json = r#"{"adapter": {"driver": "redis"}, "database": {"redis": {"password": "pw",
+        "sentinels": [{"host": "10.0.0.1", "port": 26380}, {"host": "10.0.0.2"}],
+        "sentinelPassword": "spw"}}}"#;
+    std::fs::write(&path, json).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .env_clear()
+        .args(["config", "check", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "no warning: {stderr}");
+    let adapter = r#"adapter = redis sentinel 10.0.0.1:26380,10.0.0.2 master "mymaster""#;
+    assert!(stdout.contains(adapter), "{stdout}");
+    assert!(stdout.contains("database.redis.sentinels"), "{stdout}");
+    let secret = r#"redis_sentinel_password = "****"  # config file"#;
+    assert!(stdout.contains(secret), "{stdout}");
+    assert!(!stdout.contains("spw"), "{stdout}");
+}
