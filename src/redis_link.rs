@@ -1,8 +1,10 @@
 //! The link to Redis that the cluster adapter and the webhook queue share: a
 //! single server (one multiplexed connection), the master that Redis Sentinel
 //! names (asked again at every connection, so a failover is followed by the
-//! reconnect that the lost link starts), or a Redis Cluster (one connection
-//! per master, commands routed by slot). A pipeline whose keys span slots is sent
+//! reconnect that the lost link starts; a planned failover, whose old master
+//! answers for seconds more, by closing the link once the sentinels name another
+//! master, checked every second), or a Redis Cluster (one connection per master,
+//! commands routed by slot). A pipeline whose keys span slots is sent
 //! command by command in order on a cluster (which refuses it as one pipeline),
 //! so callers write one pipeline per round trip and a single server pays one.
 //!
@@ -121,6 +123,44 @@ impl Sentinel {
     }
 }
 
+/// How often a connection to the master checks that the sentinels still name it.
+const WATCH: Duration = Duration::from_secs(1);
+
+impl Sentinel {
+    /// Close `conn` (to the master at `at`) once the sentinels name another one,
+    /// so that its users reconnect to it: after a planned failover the old master
+    /// keeps answering as one for seconds. Ends when the connection does.
+    async fn watch(self, mut conn: MultiplexedConnection, at: String) {
+        let Ok(id) = ::redis::cmd("CLIENT")
+            .arg("ID")
+            .query_async::<i64>(&mut conn)
+            .await
+        else {
+            return;
+        };
+        loop {
+            tokio::time::sleep(WATCH).await;
+            if ::redis::cmd("PING")
+                .query_async::<()>(&mut conn)
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let Ok(named) = self.master().await else {
+                continue;
+            };
+            if named.addr.to_string() != at {
+                tracing::warn!(old = %at, new = %named.addr, "Redis Sentinel names another master: reconnecting");
+                let mut kill = ::redis::cmd("CLIENT");
+                kill.arg("KILL").arg("ID").arg(id).arg("SKIPME").arg("no");
+                let _ = kill.query_async::<()>(&mut conn).await;
+                return;
+            }
+        }
+    }
+}
+
 fn bad(what: String) -> RedisError {
     RedisError::from((
         ErrorKind::MasterNameNotFoundBySentinel,
@@ -184,7 +224,15 @@ impl Conn {
     {
         match target {
             Target::Single(info) => Conn::single(info.clone(), options).await,
-            Target::Sentinel(sentinel) => Conn::single(sentinel.master().await?, options).await,
+            Target::Sentinel(sentinel) => {
+                let master = sentinel.master().await?;
+                let at = master.addr.to_string();
+                let conn = Conn::single(master, options).await?;
+                if let Conn::Single(c) = &conn {
+                    tokio::spawn(sentinel.clone().watch(c.clone(), at));
+                }
+                Ok(conn)
+            }
             Target::Cluster(seeds) => {
                 let mut builder = ClusterClientBuilder::new(seeds.clone())
                     .connection_timeout(TIMEOUT)

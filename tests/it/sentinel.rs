@@ -250,6 +250,18 @@ async fn received(c: &mut Client) -> Vec<u64> {
 /// subscribers on both nodes.
 #[tokio::test]
 async fn a_sentinel_failover_is_followed_and_loses_no_acknowledged_event() {
+    failover_is_followed(true).await;
+}
+
+/// The same for a planned failover (`SENTINEL FAILOVER`): the old master lives
+/// on as a replica, and the sentinels close its clients' connections.
+#[tokio::test]
+async fn a_planned_sentinel_failover_is_followed_too() {
+    failover_is_followed(false).await;
+}
+
+/// `kill`: SIGKILL the master, else ask a sentinel for a failover.
+async fn failover_is_followed(kill: bool) {
     let mut s = Sentinels::start(true).await;
     s.wait_watching().await;
     let (a, b) = (node(&s, "sf", "").await, node(&s, "sf", "").await);
@@ -267,7 +279,13 @@ async fn a_sentinel_failover_is_followed_and_loses_no_acknowledged_event() {
     watcher.expect("pusher_internal:member_added").await;
     let [master, replica] = s.redis;
     let t = Instant::now();
-    s.kill(master);
+    match kill {
+        true => s.kill(master),
+        false => {
+            let answer = s.cli(s.sentinels[0], &["SENTINEL", "FAILOVER", MASTER]);
+            assert_eq!(answer.trim(), "OK");
+        }
+    }
     let (mut acked, mut up, mut promoted, mut followed) = (Vec::new(), [false; 2], None, None);
     for i in 0u64.. {
         let n = (i % 2) as usize;
@@ -279,7 +297,13 @@ async fn a_sentinel_failover_is_followed_and_loses_no_acknowledged_event() {
         if promoted.is_none() && s.master() == Some(replica) {
             promoted = Some(t.elapsed());
         }
-        if followed.is_none() && up == [true, true] {
+        // Followed: both nodes publish, and both listen on the promoted replica.
+        let subject = format!("sf#{APP_ID}#sf-room");
+        if followed.is_none()
+            && promoted.is_some()
+            && up == [true, true]
+            && s.listeners(&subject) == 2
+        {
             followed = Some(t.elapsed());
         }
         match followed {
