@@ -253,8 +253,10 @@ async fn a_sentinel_failover_is_followed_and_loses_no_acknowledged_event() {
     failover_is_followed(true).await;
 }
 
-/// The same for a planned failover (`SENTINEL FAILOVER`): the old master lives
-/// on as a replica, and the sentinels close its clients' connections.
+/// A planned failover (`SENTINEL FAILOVER`): the old master answers as one for
+/// seconds more, so each link leaves it once the sentinels name the new one.
+/// Presence and subscriptions stay; events answered 200 once both nodes moved
+/// reach every subscriber (while they move, they may sit on different masters).
 #[tokio::test]
 async fn a_planned_sentinel_failover_is_followed_too() {
     failover_is_followed(false).await;
@@ -291,7 +293,7 @@ async fn failover_is_followed(kill: bool) {
         let n = (i % 2) as usize;
         let status = [&a, &b][n].publish("sf-room", "e", &i.to_string()).await.0;
         if status == 200 {
-            acked.push(i);
+            acked.push((i, followed.is_some()));
         }
         up[n] = status == 200;
         if promoted.is_none() && s.master() == Some(replica) {
@@ -321,7 +323,13 @@ async fn failover_is_followed(kill: bool) {
     assert!(promoted.is_some(), "the sentinels promoted no replica");
     for (name, c) in [("a", &mut on_a), ("b", &mut on_b)] {
         let got = received(c).await;
-        let lost: Vec<&u64> = acked.iter().filter(|i| !got.contains(i)).collect();
+        // A planned failover moves the nodes one by one (each link checks every
+        // second): meanwhile they sit on different masters (README).
+        let counted = acked.iter().filter(|(_, after)| kill || *after);
+        let lost: Vec<u64> = counted
+            .map(|(i, _)| *i)
+            .filter(|i| !got.contains(i))
+            .collect();
         assert!(
             lost.is_empty(),
             "on {name}: answered 200 but never delivered: {lost:?} (got {got:?})"
