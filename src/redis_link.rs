@@ -18,12 +18,15 @@ use ::redis::aio::{ConnectionLike, MultiplexedConnection};
 use ::redis::cluster::ClusterClientBuilder;
 use ::redis::cluster_async::ClusterConnection;
 use ::redis::{
-    AsyncConnectionConfig, Cmd, ConnectionAddr, ConnectionInfo, ErrorKind, IntoConnectionInfo,
-    Pipeline, ProtocolVersion, PushInfo, RedisConnectionInfo, RedisError, RedisFuture, RedisResult,
-    Value,
+    AsyncConnectionConfig, Cmd, ConnectionInfo, ErrorKind, IntoConnectionInfo, Pipeline,
+    ProtocolVersion, PushInfo, RedisFuture, RedisResult, Value,
 };
 use futures_util::FutureExt;
+use sentinel::Sentinel;
+use std::sync::Arc;
 use std::time::Duration;
+
+mod sentinel;
 
 /// How long opening a connection may take, and the adapter's answers.
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -56,130 +59,6 @@ impl Target {
     }
 }
 
-/// Redis Sentinel: the sentinels (with their password) and the master's name and login.
-#[derive(Clone, Debug)]
-pub(crate) struct Sentinel {
-    sentinels: Vec<ConnectionInfo>,
-    master: String,
-    login: RedisConnectionInfo,
-}
-
-impl Sentinel {
-    fn new(cfg: &crate::config::Redis, login: RedisConnectionInfo) -> RedisResult<Sentinel> {
-        let sentinel = |node: &String| {
-            let (host, port) = node.rsplit_once(':').unwrap_or((node, "26379"));
-            let port = port
-                .parse()
-                .map_err(|_| bad(format!("sentinel {node:?}")))?;
-            let login = RedisConnectionInfo {
-                password: cfg.sentinel_password.clone(),
-                ..Default::default()
-            };
-            let addr = ConnectionAddr::Tcp(host.trim_matches(['[', ']']).into(), port);
-            Ok(ConnectionInfo { addr, redis: login })
-        };
-        Ok(Sentinel {
-            sentinels: cfg
-                .sentinels
-                .iter()
-                .map(sentinel)
-                .collect::<RedisResult<_>>()?,
-            master: cfg.master_name.clone(),
-            login,
-        })
-    }
-
-    /// The master: the first address a sentinel names (in the configured order)
-    /// that answers `ROLE` as a master.
-    async fn master(&self) -> RedisResult<ConnectionInfo> {
-        let mut last = bad("no sentinel configured".into());
-        for sentinel in &self.sentinels {
-            match self.named_by(sentinel).await {
-                Ok(info) => return Ok(info),
-                Err(e) => last = e,
-            }
-        }
-        tracing::debug!(error = %last, master = %self.master, "no sentinel named a live master");
-        Err(last)
-    }
-
-    async fn named_by(&self, sentinel: &ConnectionInfo) -> RedisResult<ConnectionInfo> {
-        let mut conn = short(sentinel).await?;
-        let mut ask = ::redis::cmd("SENTINEL");
-        ask.arg("get-master-addr-by-name").arg(&self.master);
-        let named: Option<(String, u16)> = ask.query_async(&mut conn).await?;
-        let (host, port) = named.ok_or_else(|| bad(format!("unknown master {:?}", self.master)))?;
-        let info = ConnectionInfo {
-            addr: ConnectionAddr::Tcp(host, port),
-            redis: self.login.clone(),
-        };
-        let role: Vec<Value> = ::redis::cmd("ROLE")
-            .query_async(&mut short(&info).await?)
-            .await?;
-        match role.first() {
-            Some(Value::BulkString(r)) if r == b"master" => Ok(info),
-            _ => Err(bad(format!("{:?} is not the master (yet)", info.addr))),
-        }
-    }
-}
-
-/// How often a connection to the master checks that the sentinels still name it.
-const WATCH: Duration = Duration::from_secs(1);
-
-impl Sentinel {
-    /// Close `conn` (to the master at `at`) once the sentinels name another one,
-    /// so that its users reconnect to it: after a planned failover the old master
-    /// keeps answering as one for seconds. Ends when the connection does.
-    async fn watch(self, mut conn: MultiplexedConnection, at: String) {
-        let Ok(id) = ::redis::cmd("CLIENT")
-            .arg("ID")
-            .query_async::<i64>(&mut conn)
-            .await
-        else {
-            return;
-        };
-        loop {
-            tokio::time::sleep(WATCH).await;
-            if ::redis::cmd("PING")
-                .query_async::<()>(&mut conn)
-                .await
-                .is_err()
-            {
-                return;
-            }
-            let Ok(named) = self.master().await else {
-                continue;
-            };
-            if named.addr.to_string() != at {
-                tracing::warn!(old = %at, new = %named.addr, "Redis Sentinel names another master: reconnecting");
-                let mut kill = ::redis::cmd("CLIENT");
-                kill.arg("KILL").arg("ID").arg(id).arg("SKIPME").arg("no");
-                let _ = kill.query_async::<()>(&mut conn).await;
-                return;
-            }
-        }
-    }
-}
-
-fn bad(what: String) -> RedisError {
-    RedisError::from((
-        ErrorKind::MasterNameNotFoundBySentinel,
-        "Redis Sentinel",
-        what,
-    ))
-}
-
-/// A connection for one question, with the link's deadlines.
-async fn short(info: &ConnectionInfo) -> RedisResult<MultiplexedConnection> {
-    let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(TIMEOUT)
-        .set_response_timeout(TIMEOUT);
-    let client = ::redis::Client::open(info.clone())?;
-    client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
-}
-
 /// What a link is opened with: pushes go to `push` (RESP3), answers wait `response`.
 struct Options<F> {
     response: Duration,
@@ -189,7 +68,11 @@ struct Options<F> {
 /// A connection of either kind; cheap to clone (clones share the link).
 #[derive(Clone)]
 pub(crate) enum Conn {
-    Single(MultiplexedConnection),
+    Single {
+        conn: MultiplexedConnection,
+        /// With Sentinel: the link's watch ends once every clone of it is dropped.
+        _watched: Option<Arc<()>>,
+    },
     Cluster(ClusterConnection),
 }
 
@@ -226,12 +109,19 @@ impl Conn {
             Target::Single(info) => Conn::single(info.clone(), options).await,
             Target::Sentinel(sentinel) => {
                 let master = sentinel.master().await?;
-                let at = master.addr.to_string();
-                let conn = Conn::single(master, options).await?;
-                if let Conn::Single(c) = &conn {
-                    tokio::spawn(sentinel.clone().watch(c.clone(), at));
-                }
-                Ok(conn)
+                let Conn::Single { mut conn, .. } = Conn::single(master.clone(), options).await?
+                else {
+                    unreachable!("one server's connection")
+                };
+                let id = ::redis::cmd("CLIENT")
+                    .arg("ID")
+                    .query_async(&mut conn)
+                    .await?;
+                let alive = Arc::new(());
+                let watch = sentinel.clone().watch(master, id, Arc::downgrade(&alive));
+                tokio::spawn(watch);
+                let _watched = Some(alive);
+                Ok(Conn::Single { conn, _watched })
             }
             Target::Cluster(seeds) => {
                 let mut builder = ClusterClientBuilder::new(seeds.clone())
@@ -265,7 +155,10 @@ impl Conn {
         let conn = client
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
-        Ok(Conn::Single(conn))
+        Ok(Conn::Single {
+            conn,
+            _watched: None,
+        })
     }
 
     /// Redis Cluster: deliveries use sharded pub/sub (`SSUBSCRIBE`/`SPUBLISH`).
@@ -316,7 +209,7 @@ async fn one_by_one(
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
-            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Single { conn: c, .. } => c.req_packed_command(cmd),
             Conn::Cluster(c) => c.req_packed_command(cmd),
         }
     }
@@ -328,7 +221,7 @@ impl ConnectionLike for Conn {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
-            Conn::Single(c) => c.req_packed_commands(pipe, offset, count),
+            Conn::Single { conn: c, .. } => c.req_packed_commands(pipe, offset, count),
             Conn::Cluster(c) => async move {
                 match c.req_packed_commands(pipe, offset, count).await {
                     Err(e) if e.kind() == ErrorKind::CrossSlot => {
@@ -343,7 +236,7 @@ impl ConnectionLike for Conn {
 
     fn get_db(&self) -> i64 {
         match self {
-            Conn::Single(c) => c.get_db(),
+            Conn::Single { conn: c, .. } => c.get_db(),
             Conn::Cluster(c) => c.get_db(),
         }
     }
