@@ -147,3 +147,29 @@ async fn short(info: &ConnectionInfo) -> RedisResult<MultiplexedConnection> {
         .get_multiplexed_async_connection_with_config(&config)
         .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sentinel(nodes: &[&str]) -> RedisResult<Sentinel> {
+        let cfg = crate::config::Redis {
+            redis_url: String::new(),
+            cluster_nodes: Vec::new(),
+            prefix: String::new(),
+            sentinels: nodes.iter().map(|n| n.to_string()).collect(),
+            master_name: "m".into(),
+            sentinel_password: Some("spw".into()),
+        };
+        Sentinel::new(&cfg, RedisConnectionInfo::default())
+    }
+
+    #[test]
+    fn sentinels_default_to_port_26379_and_carry_their_password() {
+        let s = sentinel(&["10.0.0.1:26380", "s2", "[::1]:26381"]).unwrap();
+        let addrs: Vec<String> = s.sentinels.iter().map(|i| i.addr.to_string()).collect();
+        assert_eq!(addrs, ["10.0.0.1:26380", "s2:26379", "::1:26381"]);
+        assert!(s.sentinels.iter().all(|i| i.redis.password.as_deref() == Some("spw")));
+        assert!(sentinel(&["s:notaport"]).is_err());
+    }
+}
