@@ -169,7 +169,10 @@ mod tests {
         let s = sentinel(&["10.0.0.1:26380", "s2", "[::1]:26381"]).unwrap();
         let addrs: Vec<String> = s.sentinels.iter().map(|i| i.addr.to_string()).collect();
         assert_eq!(addrs, ["10.0.0.1:26380", "s2:26379", "::1:26381"]);
-        assert!(s.sentinels.iter().all(|i| i.redis.password.as_deref() == Some("spw")));
+        assert!(s
+            .sentinels
+            .iter()
+            .all(|i| i.redis.password.as_deref() == Some("spw")));
         assert!(sentinel(&["s:notaport"]).is_err());
     }
 }
