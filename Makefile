@@ -32,9 +32,9 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-# Cluster tests start their own redis-server on a free port; install it if missing.
+# Cluster tests start their own redis-server (and redis-sentinel) on free ports; install them if missing.
 redis-server:
-	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
+	@command -v redis-server >/dev/null && command -v redis-sentinel >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server redis-sentinel; }
 
 # The NATS adapter tests start their own nats-server (with JetStream) on a free port; install it if missing.
 nats-server:

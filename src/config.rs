@@ -251,6 +251,12 @@ pub struct Redis {
     pub cluster_nodes: Vec<String>,
     /// Every Redis key, stream and pub/sub channel starts with this.
     pub prefix: String,
+    /// Redis Sentinel: these sentinels (`host[:port]`) name the master; `redis_url`
+    /// then gives only its username, password and database.
+    pub sentinels: Vec<String>,
+    /// The master's name at the sentinels (Soketi's `database.redis.name`).
+    pub master_name: String,
+    pub sentinel_password: Option<String>,
 }
 
 /// The adapter's Redis link (the name the adapter reads).
@@ -348,6 +354,7 @@ pub(crate) mod testing {
 }
 
 #[cfg(test)]
+#[rustfmt::skip]
 mod tests {
     use super::testing::toml as build;
     use super::*;
@@ -356,10 +363,7 @@ mod tests {
     fn empty_file_gives_default_app() {
         let cfg = build("").unwrap();
         let app = cfg.apps.by_key("app-key").unwrap();
-        assert_eq!(
-            (app.raw.id.as_str(), app.raw.secret.as_str()),
-            ("app-id", "app-secret")
-        );
+        assert_eq!((app.raw.id.as_str(), app.raw.secret.as_str()), ("app-id", "app-secret"));
         assert!(!app.raw.enable_client_messages);
         assert_eq!(cfg.server.raw.port, 6001);
     }
@@ -370,28 +374,21 @@ mod tests {
     fn huge_size_limits_saturate() {
         let text = "[server]\nmax_request_size_kb = 9223372036854775807\nmax_message_size_kb = 18014398509481985\n";
         let s = build(text).unwrap().server;
-        assert_eq!(
-            (s.max_request_bytes, s.max_message_bytes),
-            (usize::MAX, usize::MAX)
-        );
+        assert_eq!((s.max_request_bytes, s.max_message_bytes), (usize::MAX, usize::MAX));
     }
 
     #[test]
     fn per_app_limits_override_server_defaults() {
         let text = "[server]\nmax_presence_members = 5\n[[apps]]\nid = '1'\nkey = 'k'\nsecret = 's'\nmax_client_events_per_sec = 3\n";
         let app = build(text).unwrap().apps.by_id("1").unwrap();
-        assert_eq!(app.limits.max_presence_members, 5);
-        assert_eq!(app.limits.max_client_events_per_sec, 3);
-        assert_eq!(app.max_connections, None);
+        let l = &app.limits;
+        assert_eq!((l.max_presence_members, l.max_client_events_per_sec, app.max_connections), (5, 3, None));
     }
 
     #[test]
     fn duplicate_key_and_empty_secret_are_errors() {
         let dup = "[[apps]]\nid='1'\nkey='k'\nsecret='s'\n[[apps]]\nid='2'\nkey='k'\nsecret='s'\n";
-        assert_eq!(
-            build(dup).unwrap_err().to_string(),
-            "duplicate app key \"k\""
-        );
+        assert_eq!(build(dup).unwrap_err().to_string(), "duplicate app key \"k\"");
         let err = build("[[apps]]\nid='1'\nkey='k'\nsecret=''\n").unwrap_err();
         assert!(err.to_string().contains("secret must not be empty"));
     }

@@ -11,8 +11,8 @@
 //!    [`metrics`] (process-wide counters for Prometheus), [`tap`] (what the debug
 //!    console sees, one atomic load while nobody watches), [`rate`] (per-second
 //!    budgets), [`capacity`] (the descriptor limit, connection caps, request deadlines), [`tls`]
-//!    (rustls certificates and keys), `redis_link` (one link to a Redis server or
-//!    Cluster, shared by the adapter and the webhook queue), [`webhook`] (queued
+//!    (rustls certificates and keys), `redis_link` (one link to a Redis server, the
+//!    master Redis Sentinel names, or a Cluster, shared by the adapter and the webhook queue), [`webhook`] (queued
 //!    in memory or in Redis, batched, signed, retried).
 //! 2. [`socket`]: one socket's own types: id, shared frames, the outbound queue
 //!    (`Sink`), liveness clocks, its home runtime and a fan-out's grouped wake-ups.

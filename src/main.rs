@@ -233,6 +233,9 @@ async fn prepare(cli: &Cli) -> anyhow::Result<Ready> {
     for warning in unsupported_env().into_iter().chain(warnings) {
         tracing::warn!("{warning}");
     }
+    if config.server.raw.adapter == "cluster" {
+        tracing::info!("adapter \"cluster\" runs as \"local\": herald is one multi-threaded process, so it already serves every core of this host as Soketi's PM2 cluster did; UDP discovery and SOKETI_CLUSTER_* are not needed (several hosts join through redis or nats)");
+    }
     let addr = listen_addr(&config)?;
     let acceptor = tls(&config)?;
     let (inherited, inherited_metrics) =

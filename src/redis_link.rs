@@ -1,6 +1,10 @@
 //! The link to Redis that the cluster adapter and the webhook queue share: a
-//! single server (one multiplexed connection) or a Redis Cluster (one connection
-//! per master, commands routed by slot). A pipeline whose keys span slots is sent
+//! single server (one multiplexed connection), the master that Redis Sentinel
+//! names (asked again at every connection, so a failover is followed by the
+//! reconnect that the lost link starts; a planned failover, whose old master
+//! answers for seconds more, by closing the link once the sentinels name another
+//! master, checked every second), or a Redis Cluster (one connection per master,
+//! commands routed by slot). A pipeline whose keys span slots is sent
 //! command by command in order on a cluster (which refuses it as one pipeline),
 //! so callers write one pipeline per round trip and a single server pays one.
 //!
@@ -18,25 +22,39 @@ use ::redis::{
     ProtocolVersion, PushInfo, RedisFuture, RedisResult, Value,
 };
 use futures_util::FutureExt;
+use sentinel::Sentinel;
+use std::sync::Arc;
 use std::time::Duration;
+
+mod sentinel;
 
 /// How long opening a connection may take, and the adapter's answers.
 const TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Where Redis is: one server, or the seed nodes of a Redis Cluster.
+/// Where Redis is: one server, the master Redis Sentinel names, or the seed
+/// nodes of a Redis Cluster.
 #[derive(Clone, Debug)]
 pub(crate) enum Target {
     Single(ConnectionInfo),
+    Sentinel(Sentinel),
     Cluster(Vec<ConnectionInfo>),
 }
 
 impl Target {
-    /// `nodes` empty: the single server at `url`; else the cluster seeded by `nodes`.
-    pub(crate) fn parse(url: &str, nodes: &[String]) -> RedisResult<Target> {
-        if nodes.is_empty() {
-            return Ok(Target::Single(url.into_connection_info()?));
+    /// The cluster seeded by `cluster_nodes`, else the master the `sentinels`
+    /// name, else the single server at `redis_url`.
+    pub(crate) fn parse(cfg: &crate::config::Redis) -> RedisResult<Target> {
+        let url = cfg.redis_url.as_str().into_connection_info()?;
+        if cfg.cluster_nodes.is_empty() && !cfg.sentinels.is_empty() {
+            return Ok(Target::Sentinel(Sentinel::new(cfg, url.redis)?));
         }
-        let seeds = nodes.iter().map(|n| n.as_str().into_connection_info());
+        if cfg.cluster_nodes.is_empty() {
+            return Ok(Target::Single(url));
+        }
+        let seeds = cfg
+            .cluster_nodes
+            .iter()
+            .map(|n| n.as_str().into_connection_info());
         Ok(Target::Cluster(seeds.collect::<RedisResult<_>>()?))
     }
 }
@@ -50,7 +68,11 @@ struct Options<F> {
 /// A connection of either kind; cheap to clone (clones share the link).
 #[derive(Clone)]
 pub(crate) enum Conn {
-    Single(MultiplexedConnection),
+    Single {
+        conn: MultiplexedConnection,
+        /// With Sentinel: the link's watch ends once every clone of it is dropped.
+        _watched: Option<Arc<()>>,
+    },
     Cluster(ClusterConnection),
 }
 
@@ -84,20 +106,22 @@ impl Conn {
         F: Fn(PushInfo) -> Result<(), ()> + Send + Sync + 'static,
     {
         match target {
-            Target::Single(info) => {
-                let mut info = info.clone();
-                let mut config = AsyncConnectionConfig::new()
-                    .set_connection_timeout(TIMEOUT)
-                    .set_response_timeout(options.response);
-                if let Some(push) = options.push {
-                    info.redis.protocol = ProtocolVersion::RESP3;
-                    config = config.set_push_sender(push);
-                }
-                let client = ::redis::Client::open(info)?;
-                let conn = client
-                    .get_multiplexed_async_connection_with_config(&config)
+            Target::Single(info) => Conn::single(info.clone(), options).await,
+            Target::Sentinel(sentinel) => {
+                let master = sentinel.master().await?;
+                let Conn::Single { mut conn, .. } = Conn::single(master.clone(), options).await?
+                else {
+                    unreachable!("one server's connection")
+                };
+                let id = ::redis::cmd("CLIENT")
+                    .arg("ID")
+                    .query_async(&mut conn)
                     .await?;
-                Ok(Conn::Single(conn))
+                let alive = Arc::new(());
+                let watch = sentinel.clone().watch(master, id, Arc::downgrade(&alive));
+                tokio::spawn(watch);
+                let _watched = Some(alive);
+                Ok(Conn::Single { conn, _watched })
             }
             Target::Cluster(seeds) => {
                 let mut builder = ClusterClientBuilder::new(seeds.clone())
@@ -113,6 +137,28 @@ impl Conn {
                 ))
             }
         }
+    }
+
+    /// One server's connection.
+    async fn single<F>(mut info: ConnectionInfo, options: Options<F>) -> RedisResult<Conn>
+    where
+        F: Fn(PushInfo) -> Result<(), ()> + Send + Sync + 'static,
+    {
+        let mut config = AsyncConnectionConfig::new()
+            .set_connection_timeout(TIMEOUT)
+            .set_response_timeout(options.response);
+        if let Some(push) = options.push {
+            info.redis.protocol = ProtocolVersion::RESP3;
+            config = config.set_push_sender(push);
+        }
+        let client = ::redis::Client::open(info)?;
+        let conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        Ok(Conn::Single {
+            conn,
+            _watched: None,
+        })
     }
 
     /// Redis Cluster: deliveries use sharded pub/sub (`SSUBSCRIBE`/`SPUBLISH`).
@@ -163,7 +209,7 @@ async fn one_by_one(
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
-            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Single { conn: c, .. } => c.req_packed_command(cmd),
             Conn::Cluster(c) => c.req_packed_command(cmd),
         }
     }
@@ -175,7 +221,7 @@ impl ConnectionLike for Conn {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
-            Conn::Single(c) => c.req_packed_commands(pipe, offset, count),
+            Conn::Single { conn: c, .. } => c.req_packed_commands(pipe, offset, count),
             Conn::Cluster(c) => async move {
                 match c.req_packed_commands(pipe, offset, count).await {
                     Err(e) if e.kind() == ErrorKind::CrossSlot => {
@@ -190,7 +236,7 @@ impl ConnectionLike for Conn {
 
     fn get_db(&self) -> i64 {
         match self {
-            Conn::Single(c) => c.get_db(),
+            Conn::Single { conn: c, .. } => c.get_db(),
             Conn::Cluster(c) => c.get_db(),
         }
     }

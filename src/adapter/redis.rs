@@ -181,7 +181,7 @@ impl Cluster {
         registry: Arc<Registry>,
         node: &str,
     ) -> Result<Arc<Cluster>, ::redis::RedisError> {
-        let target = Target::parse(&cfg.redis_url, &cfg.cluster_nodes)?;
+        let target = Target::parse(cfg)?;
         let (bus_tx, bus_rx) = mpsc::channel(BUS_QUEUE);
         let cluster = Arc::new(Cluster {
             registry,

@@ -1,6 +1,6 @@
 //! Validation: the raw tables turned into one [`Config`].
 
-use super::settings::{RawServer, LIMITS};
+use super::settings::{names, RawServer, LIMITS};
 use super::*;
 
 impl RawConfig {
@@ -48,7 +48,9 @@ fn server(s: RawServer, defaults: Limits) -> Result<Server, ConfigError> {
     ];
     let mode = pick("mode", &s.mode, &modes)?;
     let adapters = [("local", false), ("redis", true), ("nats", false)];
-    let cluster = pick("adapter", &s.adapter, &adapters)?.then(|| redis(&s));
+    // Soketi's `cluster` (the processes of one host) is what one herald process is.
+    let adapter = one_host(&s)?.unwrap_or(&s.adapter);
+    let cluster = pick("adapter", adapter, &adapters)?.then(|| redis(&s));
     let secs = |n: u64| Duration::from_secs(n.max(1));
     let kb = |n: usize| n.max(1).saturating_mul(1024);
     Ok(Server {
@@ -113,6 +115,32 @@ fn redis(s: &RawServer) -> Redis {
         redis_url: s.redis_url.clone(),
         cluster_nodes: s.redis_cluster_nodes.iter().map(url).collect(),
         prefix: s.redis_prefix.clone(),
+        sentinels: s.redis_sentinels.clone(),
+        master_name: s.redis_master_name.clone(),
+        sentinel_password: non_empty(&s.redis_sentinel_password),
+    }
+}
+
+/// Soketi's `cluster` adapter joined the processes of one host, which herald's one
+/// process already is (`Some("local")`); peers named on other hosts cannot be
+/// joined without a bus.
+fn one_host(s: &RawServer) -> Result<Option<&'static str>, ConfigError> {
+    let local = |a: &String| {
+        a == "localhost" || a.parse().is_ok_and(|ip: std::net::IpAddr| ip.is_loopback())
+    };
+    let remote = s.cluster_unicast.iter().find(|a| !local(a));
+    let named = match (remote, s.cluster_multicast.as_str()) {
+        (Some(peer), _) => format!("{} names {peer:?}", names("cluster_unicast")),
+        (None, "") => return Ok((s.adapter == "cluster").then_some("local")),
+        (None, group) => format!("{} is {group:?}", names("cluster_multicast")),
+    };
+    let message = format!(
+        "{named}: the nodes of Soketi's cluster adapter on several hosts join through \
+         SOKETI_ADAPTER_DRIVER=redis or nats with herald (UDP discovery is not built in)"
+    );
+    match s.adapter.as_str() {
+        "cluster" => Err(ConfigError::server_key("adapter", message)),
+        _ => Ok(None),
     }
 }
 

@@ -44,7 +44,6 @@ const UNSUPPORTED: &[(&str, &[&str], &str)] = &[
     ("SOKETI_CACHE_", &[], "cache channels live in memory, or in Redis or NATS JetStream with SOKETI_ADAPTER_DRIVER=redis or nats"),
     ("SOKETI_RATE_LIMITER_DRIVER", &["local", "redis"], "HTTP API limits follow the adapter: cluster-wide with Redis or NATS, per node otherwise"),
     ("SOKETI_RATE_LIMITER_", &[], "HTTP API limits follow the adapter: cluster-wide with Redis or NATS, per node otherwise"),
-    ("SOKETI_CLUSTER_", &[], "there is no UDP cluster discovery; use SOKETI_ADAPTER_DRIVER=redis or nats"),
     ("SOKETI_METRICS_DRIVER", &["prometheus"], "only Prometheus metrics exist"),
 ];
 
@@ -73,6 +72,7 @@ fn is_read(name: &str, value: &str) -> bool {
         || ACCEPTED.contains(&name)
         || REDIS_PARTS.iter().any(|(var, _)| *var == name)
         || name.starts_with("SOKETI_ADAPTER_")
+        || name.starts_with("SOKETI_CLUSTER_") // one process needs no discovery (see main)
 }
 
 /// The variables of a `.env` file (`dotenvy`: comments, `export`, quotes,

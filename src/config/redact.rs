@@ -81,7 +81,8 @@ macro_rules! debug_masked {
 
 debug_masked!(RawApp { id, key, enabled, enable_client_messages, enable_user_authentication,
     enable_subscription_count, enable_watchlist_events, allowed_origins } secret: mask);
-debug_masked!(Redis { prefix } redis_url: url_without_password, cluster_nodes: urls);
+debug_masked!(Redis { prefix, sentinels, master_name } redis_url: url_without_password,
+    cluster_nodes: urls, sentinel_password: mask_set);
 debug_masked!(AppTable { driver, host, port, user, database, table, refresh } password: mask);
 debug_masked!(Tls { cert, key } passphrase: mask_set);
 debug_masked!(Console { enabled, queue } token: mask_set);

@@ -42,6 +42,8 @@ pub enum Kind {
     Url,
     /// A JSON array of strings, or the strings separated by commas.
     List,
+    /// Like [`Kind::List`], items may also be Soketi's `{"host":..,"port":..}` objects.
+    Nodes,
     /// Like [`Kind::List`], each item a URL shown with its password masked.
     Urls,
     /// Soketi's webhooks: an array, or a JSON text of one (unreadable text: none).
@@ -128,11 +130,14 @@ settings! {
         max_request_size_kb: usize = 1024, Megabytes, env "SOKETI_HTTP_MAX_REQUEST_SIZE", json "httpApi.requestLimitInMb";
         max_message_size_kb: usize = 100, Int;
         socket_queue: usize = 1024, Int;
-        adapter: String = "local".into(), Str, env "SOKETI_ADAPTER_DRIVER" "HERALD_ADAPTER", json "adapter.driver", flag "adapter" "`local` (one process), `redis` or `nats` (a cluster)";
+        adapter: String = "local".into(), Str, env "SOKETI_ADAPTER_DRIVER" "HERALD_ADAPTER", json "adapter.driver", flag "adapter" "`local` (one process; Soketi's `cluster` is taken as it), `redis` or `nats` (a cluster)";
         redis_url: String = "redis://127.0.0.1:6379/0".into(), Url, env "HERALD_REDIS_URL", flag "redis-url" "Redis URL for the cluster adapter";
         redis_prefix: String = "herald".into(), Str, env "SOKETI_ADAPTER_REDIS_PREFIX", json "adapter.redis.prefix";
         redis_cluster_nodes: Vec<String> = Vec::new(), Urls, env "HERALD_REDIS_CLUSTER_NODES";
         bus_lost_reconnect_secs: u64 = 0, Int, env "HERALD_BUS_LOST_RECONNECT";
+        redis_sentinels: Vec<String> = Vec::new(), Nodes, env "SOKETI_DB_REDIS_SENTINELS" "HERALD_REDIS_SENTINELS", json "database.redis.sentinels";
+        redis_sentinel_password: String = "".into(), Secret, env "SOKETI_DB_REDIS_SENTINEL_PASSWORD", json "database.redis.sentinelPassword";
+        redis_master_name: String = "mymaster".into(), Str, env "SOKETI_DB_REDIS_INSTANCE_NAME", json "database.redis.name";
         path_prefix: String = "".into(), Str, env "SOKETI_PATH_PREFIX", json "pathPrefix";
         metrics_enabled: bool = false, Bool, env "SOKETI_METRICS_ENABLED", json "metrics.enabled";
         metrics_host: String = "0.0.0.0".into(), Str, env "SOKETI_METRICS_HOST", json "metrics.host";
@@ -182,6 +187,8 @@ settings! {
         nats_token: String = "".into(), Secret, env "SOKETI_ADAPTER_NATS_TOKEN", json "adapter.nats.token";
         nats_timeout_ms: u64 = 10_000, Int, env "SOKETI_ADAPTER_NATS_TIMEOUT", json "adapter.nats.timeout";
         nats_prefix: String = "herald".into(), Str, env "SOKETI_ADAPTER_NATS_PREFIX", json "adapter.nats.prefix";
+        cluster_unicast: Vec<String> = Vec::new(), List, env "SOKETI_CLUSTER_UNICAST_ADDRESSES", json "cluster.unicast";
+        cluster_multicast: String = "".into(), Str, env "SOKETI_CLUSTER_MULTICAST_ADDRESS", json "cluster.multicast";
     }
 }
 
@@ -290,10 +297,11 @@ impl Kind {
             // Soketi's JSON truthiness: `"false"`, `"0"` and `""` are off.
             (Bool, J::String(s)) => T::Boolean(!matches!(s.as_str(), "" | "false" | "0")),
             (Bool, J::Array(_) | J::Object(_)) => T::Boolean(true),
-            (List | Urls, J::String(s)) => list(&s),
+            (List | Urls | Nodes, J::String(s)) => list(&s),
             (List | Urls, J::Array(items)) => {
                 T::Array(items.iter().filter_map(text).map(T::String).collect())
             }
+            (Nodes, J::Array(items)) => T::Array(items.iter().filter_map(node).collect()),
             (Webhooks, J::String(s)) => match serde_json::from_str(&s) {
                 Ok(a @ J::Array(_)) => json_to_toml(a)?,
                 _ => T::Array(Vec::new()),
@@ -312,6 +320,18 @@ fn list(text: &str) -> toml::Value {
     };
     let items = items.into_iter().filter(|s| !s.is_empty());
     toml::Value::Array(items.map(toml::Value::String).collect())
+}
+
+/// `host:port` (or `host`) of a `"host:port"` string or a `{"host":..,"port":..}` object.
+fn node(value: &J) -> Option<toml::Value> {
+    let J::Object(o) = value else {
+        return text(value).map(toml::Value::String);
+    };
+    let host = o.get("host").and_then(J::as_str).unwrap_or("127.0.0.1");
+    Some(match o.get("port").and_then(text) {
+        Some(port) => format!("{host}:{port}").into(),
+        None => host.into(),
+    })
 }
 
 /// A scalar as text.

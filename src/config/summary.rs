@@ -50,6 +50,9 @@ fn derived(s: &Server, key: &str) -> Option<String> {
                 n.token.as_ref().map_or("-", |_| MASK),
                 n.connect_timeout
             ),
+            (None, None) if s.raw.adapter == "cluster" => {
+                "local (Soketi's cluster: one process serves every core of this host)".into()
+            }
             (None, None) => "local".to_string(),
         },
         "app_manager" => app_manager(s.app_table.as_ref()),
@@ -65,19 +68,17 @@ fn derived(s: &Server, key: &str) -> Option<String> {
 
 /// A Redis link, its passwords masked.
 fn redis(r: &Redis) -> String {
-    if r.cluster_nodes.is_empty() {
-        return format!(
-            "redis {} prefix {:?}",
-            url_without_password(&r.redis_url),
-            r.prefix
-        );
-    }
-    let nodes: Vec<String> = r
-        .cluster_nodes
-        .iter()
-        .map(|n| url_without_password(n))
-        .collect();
-    format!("redis cluster {} prefix {:?}", nodes.join(","), r.prefix)
+    let urls = |u: &[String]| {
+        u.iter()
+            .map(|n| url_without_password(n))
+            .collect::<Vec<_>>()
+    };
+    let at = match (r.cluster_nodes.as_slice(), r.sentinels.as_slice()) {
+        ([], []) => url_without_password(&r.redis_url),
+        ([], s) => format!("sentinel {} master {:?}", s.join(","), r.master_name),
+        (nodes, _) => format!("cluster {}", urls(nodes).join(",")),
+    };
+    format!("redis {at} prefix {:?}", r.prefix)
 }
 
 /// `array`, or where the apps table is (password masked) and how often it is read.
@@ -118,17 +119,11 @@ fn app(a: &App) -> String {
     for (k, v) in limits {
         line(&k, &v);
     }
+    let masked = |(k, v): &(String, String)| format!("{k}: {}", mask(v));
     for w in &a.webhooks {
-        let headers: Vec<_> = w
-            .headers
-            .iter()
-            .map(|(k, v)| format!("{k}: {}", mask(v)))
-            .collect();
-        let url = url_without_password(&w.url);
-        line(
-            "webhook",
-            &format!("{url} {:?} headers {headers:?}", w.event_types),
-        );
+        let headers: Vec<_> = w.headers.iter().map(masked).collect();
+        let (url, types) = (url_without_password(&w.url), &w.event_types);
+        line("webhook", &format!("{url} {types:?} headers {headers:?}"));
     }
     out
 }
@@ -157,21 +152,12 @@ mod tests {
     }
 
     #[test]
+    #[rustfmt::skip]
     fn render_lists_server_and_apps_without_secrets() {
         let cfg = RawConfig::default().build().unwrap();
-        let want = [
-            "listen = 0.0.0.0:6001",
-            "key = \"app-key\"",
-            "secret = \"****\"",
-        ];
-        shows(&cfg, &want, &["app-secret"]);
-        shows(
-            &cfg,
-            &["app_manager = array", "mode = full", "queue_driver = sync"],
-            &[],
-        );
-        let raw =
-            "[server]\nmode='worker'\nqueue_driver='redis'\nredis_url='redis://:pw1234@h:1/0'\n";
+        shows(&cfg, &["listen = 0.0.0.0:6001", "key = \"app-key\"", "secret = \"****\""], &["app-secret"]);
+        shows(&cfg, &["app_manager = array", "mode = full", "queue_driver = sync"], &[]);
+        let raw = "[server]\nmode='worker'\nqueue_driver='redis'\nredis_url='redis://:pw1234@h:1/0'\n";
         let queue = "queue_driver = redis redis://:****@h:1/0 prefix \"herald\"";
         shows(&toml(raw).unwrap(), &["mode = worker", queue], &[]);
     }

@@ -678,9 +678,19 @@ macro_rules! on_bus {
 }
 pub(crate) use on_bus;
 
-/// Every shared scenario, one `#[tokio::test]` each, on a bus from `start`.
+/// Every shared scenario, one `#[tokio::test]` each, on a bus from `start`;
+/// `no relay`: all but those that put a relay on one node's way to the bus
+/// ([`Bus::cut_off_link`]).
 macro_rules! every_scenario {
     ($start:expr) => {
+        crate::cluster::every_scenario!($start; no relay);
+        crate::cluster::on_bus!($start; partition:
+            a_silent_partition_is_noticed_and_heals,
+            a_publish_the_bus_did_not_take_is_answered_503,
+            the_order_of_a_channel_holds_whichever_node_answers,
+        );
+    };
+    ($start:expr; no relay) => {
         crate::cluster::on_bus!($start; cluster:
             events_and_client_events_cross_nodes_excluding_socket_id,
             presence_is_one_member_list_for_the_cluster,
@@ -700,10 +710,7 @@ macro_rules! every_scenario {
             apps_never_share_keys_whatever_their_ids,
         );
         crate::cluster::on_bus!($start; partition:
-            a_silent_partition_is_noticed_and_heals,
             with_the_bus_down_everywhere_each_socket_is_told_once,
-            a_publish_the_bus_did_not_take_is_answered_503,
-            the_order_of_a_channel_holds_whichever_node_answers,
         );
         crate::cluster::on_bus!($start; counts:
             the_count_is_the_clusters,

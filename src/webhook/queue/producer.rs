@@ -45,7 +45,7 @@ pub(crate) fn producer(
     if let Some(p) = all.get(&key).filter(|p| !p.tx.is_closed()) {
         return Ok(p.clone());
     }
-    let target = Target::parse(&queue.redis_url, &queue.cluster_nodes)?;
+    let target = Target::parse(queue)?;
     let (tx, rx) = mpsc::channel(buffer.max(1));
     tokio::spawn(run(target, Keys::new(queue), rx));
     let producer = Arc::new(Producer { tx });

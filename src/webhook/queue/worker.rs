@@ -46,7 +46,7 @@ impl Worker {
         up: Arc<AtomicBool>,
         apps: Lookup,
     ) -> Result<Worker, super::QueueError> {
-        let target = Target::parse(&queue.redis_url, &queue.cluster_nodes)?;
+        let target = Target::parse(queue)?;
         let id = worker_id();
         let keys = Keys::new(queue);
         let permits = Arc::new(Semaphore::new(READ_AHEAD));
