@@ -4,11 +4,11 @@
 //! keeps its heartbeat and claims the jobs of workers that stopped beating.
 
 use super::reader::{Held, Reader, READ_COUNT};
-use super::{claim, Job, Keys, Link, GROUP};
+use super::{claim, Keys, Link, GROUP};
 use crate::config::{App, RedisQueue, WebhookSettings};
 use crate::metrics;
 use crate::redis_link::{Conn, Target};
-use crate::webhook::deliver;
+use crate::webhook::deliver::{self, Outcome};
 use ::redis::RedisResult;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::collections::{HashMap, VecDeque};
@@ -28,7 +28,7 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 const HEARTBEAT_TTL_MS: u64 = 5_000;
 
 /// Finds an app by id at delivery time (apps may change while serving).
-pub(crate) type Lookup = Arc<dyn Fn(&str) -> Option<Arc<App>> + Send + Sync>;
+pub(crate) use crate::webhook::Lookup;
 
 /// A running worker; [`Worker::stop`] ends it.
 pub(crate) struct Worker {
@@ -280,36 +280,30 @@ impl Loop {
     fn start(&mut self, held: Held) {
         let Some(job) = held.job.clone() else { return };
         *self.busy.entry(job.app.clone()).or_default() += 1;
-        let prepared = self.prepare(&job);
+        let client = self.client_for(&job.app);
         let (settings, port) = (self.settings.clone(), self.port);
+        let age = Duration::from_millis(crate::webhook::now_ms().saturating_sub(job.time_ms));
+        let app = job.app.clone();
+        let letter = deliver::Letter::new(self.apps.clone(), job);
         self.in_flight.push(Box::pin(async move {
             let _permit = held._permit;
-            if let Some((request, client, app)) = prepared {
-                let age =
-                    Duration::from_millis(crate::webhook::now_ms().saturating_sub(job.time_ms));
-                let m = metrics::app(&app.raw.id, port);
-                if deliver::post_aged(&request, &settings, &client, age, None).await {
-                    m.webhook_sent();
-                } else {
-                    m.webhook_failed();
-                }
+            let outcome = deliver::post_aged(&letter, &settings, &client, age, None).await;
+            match outcome {
+                Outcome::Sent => metrics::app(&app, port).webhook_sent(),
+                Outcome::Failed => metrics::app(&app, port).webhook_failed(),
+                Outcome::Gone => {}
             }
-            (job.app, held.id)
+            (app, held.id)
         }));
     }
 
-    /// The signed request for a job, or `None` (logged) if its app or webhook is gone.
-    fn prepare(&mut self, job: &Job) -> Option<(deliver::Request, deliver::Client, Arc<App>)> {
-        let Some(app) = (self.apps)(&job.app) else {
-            tracing::info!(app_id = %job.app, "webhook job dropped: the app no longer exists");
-            return None;
+    /// The connections for the app as it is now (each attempt of a job is
+    /// signed per the app as it is then; a job whose app or webhook is gone is dropped).
+    fn client_for(&mut self, id: &str) -> deliver::Client {
+        let Some(app) = (self.apps)(id) else {
+            return deliver::Client::plain();
         };
-        let Some(hook) = app.webhooks.iter().find(|h| h.url == job.url) else {
-            tracing::info!(app_id = %job.app, url = %crate::config::url_without_password(&job.url), "webhook job dropped: the app no longer has this webhook");
-            return None;
-        };
-        let request = deliver::Request::new(hook, &app, job.body.clone());
-        let client = match self.clients.get(&app.raw.id) {
+        match self.clients.get(&app.raw.id) {
             Some((known, client)) if Arc::ptr_eq(known, &app) => client.clone(),
             _ => {
                 let client = deliver::Client::new(&app, &self.settings);
@@ -317,8 +311,7 @@ impl Loop {
                     .insert(app.raw.id.clone(), (app.clone(), client.clone()));
                 client
             }
-        };
-        Some((request, client, app))
+        }
     }
 
     /// Let deliveries in flight end until `until`, acknowledge them and drop
