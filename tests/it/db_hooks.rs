@@ -4,13 +4,14 @@
 //! webhook with the app's secret when it sends it). Real receivers check the
 //! signatures.
 
+use crate::cluster::Killed;
 use crate::db::wait_listening;
 use crate::support::*;
 use crate::webhooks::{Hit, Receiver};
 use herald::auth;
 use serde_json::json;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 pub const OLD_SECRET: &str = "old-secret";
 pub const NEW_SECRET: &str = "new-secret";
@@ -116,7 +117,8 @@ fn signed_by(hit: &Hit) -> &'static str {
 
 /// herald with `vars` (as [`crate::db::herald_with`]) and a config file of `toml`,
 /// listening: quick webhook retries, and the Redis queue when `toml` says so.
-pub async fn herald_with_file(vars: &[(&str, String)], toml: &str) -> (Child, Server) {
+/// Killed when dropped, also when an assertion fails first.
+pub async fn herald_with_file(vars: &[(&str, String)], toml: &str) -> (Killed, Server) {
     let port = free_port();
     let path = std::env::temp_dir().join(format!("herald-db-hooks-{port}.toml"));
     let text = format!("[server]\nwebhook_retry_initial_ms = 200\n{toml}\n");
@@ -132,10 +134,10 @@ pub async fn herald_with_file(vars: &[(&str, String)], toml: &str) -> (Child, Se
         .env("SOKETI_APP_MANAGER_CACHE_TTL", "1")
         .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     wait_listening(addr).await;
-    (child, Server::external(addr))
+    (Killed(child), Server::external(addr))
 }

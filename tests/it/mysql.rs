@@ -466,7 +466,7 @@ async fn webhooks_on_the_redis_queue_follow_a_rotated_secret_and_changed_urls() 
         "redis_url = '{}'\nredis_prefix = 'maria-hooks'\nqueue_driver = 'redis'",
         redis.url()
     );
-    let (mut child, server) = herald_with_file(&vars, &queue).await;
+    let (_child, server) = herald_with_file(&vars, &queue).await;
     let after = case.after();
     case.check(&server, || {
         db.sql(
@@ -475,6 +475,4 @@ async fn webhooks_on_the_redis_queue_follow_a_rotated_secret_and_changed_urls() 
         )
     })
     .await;
-    child.kill().unwrap();
-    child.wait().unwrap();
 }

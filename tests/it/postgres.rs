@@ -224,7 +224,7 @@ async fn webhooks_follow_a_rotated_secret_and_changed_urls_in_the_row() {
         ("SOKETI_DB_POSTGRES_PORT", pg.port.to_string()),
         ("SOKETI_DB_POSTGRES_DATABASE", "postgres".to_string()),
     ];
-    let (mut child, server) = herald_with_file(&vars, "").await;
+    let (_child, server) = herald_with_file(&vars, "").await;
     let after = case.after();
     case.check(&server, || {
         pg.sql(&format!(
@@ -232,6 +232,4 @@ async fn webhooks_follow_a_rotated_secret_and_changed_urls_in_the_row() {
         ))
     })
     .await;
-    child.kill().unwrap();
-    child.wait().unwrap();
 }

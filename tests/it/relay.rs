@@ -30,6 +30,8 @@ pub enum Trigger {
     Freeze,
     /// Close every flow after that reply was passed on.
     Cut,
+    /// Close every flow instead of passing that reply on: the reply is lost.
+    Swallow,
 }
 
 struct Shared {
@@ -136,34 +138,41 @@ async fn pump(
             // Frozen while waiting: stop reading (the bytes stay in the kernel).
             _ = mode.wait_for(|m| *m == Mode::Frozen) => continue,
         };
+        let fired = if replies {
+            fire(&shared, &buf[..n])
+        } else {
+            None
+        };
+        if fired == Some(Trigger::Swallow) {
+            shared.generation.send_modify(|g| *g += 1);
+            return;
+        }
         if to.write_all(&buf[..n]).await.is_err() {
             return;
         }
-        if replies {
-            fire(&shared, &buf[..n]);
+        match fired {
+            Some(Trigger::Freeze) => {
+                shared.mode.send_replace(Mode::Frozen);
+            }
+            Some(Trigger::Cut) => shared.generation.send_modify(|g| *g += 1),
+            _ => {}
         }
     }
 }
 
-/// Apply the armed trigger if this reply holds its pattern.
-fn fire(shared: &Shared, bytes: &[u8]) {
+/// The armed trigger (disarmed now) if this reply holds its pattern.
+fn fire(shared: &Shared, bytes: &[u8]) -> Option<Trigger> {
     let mut armed = shared.trigger.lock().unwrap();
-    let Some((pattern, then)) = armed.as_ref() else {
-        return;
-    };
+    let (pattern, then) = armed.as_ref()?;
     if !bytes
         .windows(pattern.len())
         .any(|w| w == pattern.as_slice())
     {
-        return;
+        return None;
     }
-    match then {
-        Trigger::Freeze => {
-            shared.mode.send_replace(Mode::Frozen);
-        }
-        Trigger::Cut => shared.generation.send_modify(|g| *g += 1),
-    }
+    let then = *then;
     *armed = None;
+    Some(then)
 }
 
 #[tokio::test]
