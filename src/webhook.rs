@@ -331,7 +331,7 @@ impl Sender {
         let delay = self.settings.vacate_delay;
         match s.event {
             Event::ChannelVacated { .. } | Event::MemberRemoved { .. } if !delay.is_zero() => {
-                if let Err(s) = self.delayed.hold(Instant::now() + delay, s) {
+                if let Some(s) = self.delayed.hold(Instant::now() + delay, s) {
                     self.metrics.webhook_undelayed();
                     self.ready(s);
                 }

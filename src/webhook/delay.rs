@@ -65,14 +65,15 @@ impl Delayed {
         true
     }
 
-    /// Hold `s` until `due`; `Err(s)` when `cap` slots wait already. The same
-    /// event again (same kind, channel and user) replaces the one waiting.
-    pub(super) fn hold(&mut self, due: Instant, s: Stamped) -> Result<(), Stamped> {
+    /// Hold `s` until `due`; handed back (`Some(s)`) when `cap` slots wait
+    /// already. The same event again (same kind, channel and user) replaces the
+    /// one waiting.
+    pub(super) fn hold(&mut self, due: Instant, s: Stamped) -> Option<Stamped> {
         while self.queue.front().is_some_and(|(_, s)| s.is_none()) {
             self.pop();
         }
         if self.queue.len() >= self.cap {
-            return Err(s);
+            return Some(s);
         }
         let seq = self.base + self.queue.len() as u64;
         if let Some(old) = self.slots.insert(key_of(s.event.kind(), &s.event), seq) {
@@ -81,7 +82,7 @@ impl Delayed {
             }
         }
         self.queue.push_back((due, Some(s)));
-        Ok(())
+        None
     }
 
     /// The events due by `now`, oldest first.
@@ -135,7 +136,7 @@ mod tests {
         let t0 = Instant::now();
         let later = |ms| t0 + Duration::from_millis(ms);
         for (i, c) in ["a", "b", "c"].iter().enumerate() {
-            d.hold(later(10 + i as u64), vacated(c)).unwrap();
+            assert!(d.hold(later(10 + i as u64), vacated(c)).is_none());
         }
         assert!(d.cancel("channel_vacated", &occupied("b")));
         assert!(!d.cancel("channel_vacated", &occupied("b")));
@@ -155,8 +156,8 @@ mod tests {
     fn the_same_event_twice_waits_once() {
         let mut d = Delayed::new(100);
         let t0 = Instant::now();
-        d.hold(t0, vacated("a")).unwrap();
-        d.hold(t0, vacated("a")).unwrap();
+        assert!(d.hold(t0, vacated("a")).is_none());
+        assert!(d.hold(t0, vacated("a")).is_none());
         assert_eq!(d.due(t0).len(), 1);
         assert!(d.slots.is_empty());
     }
@@ -173,7 +174,7 @@ mod tests {
         let mut handed_back = 0;
         for i in 0..50_000 {
             let channel = format!("c{}", i % 5_000);
-            if d.hold(due, vacated(&channel)).is_err() {
+            if d.hold(due, vacated(&channel)).is_some() {
                 handed_back += 1;
             }
             if i % 2 == 0 {
