@@ -33,6 +33,7 @@ pub(crate) struct AppMetrics {
     webhooks_sent: AtomicU64,
     webhooks_failed: AtomicU64,
     webhooks_dropped: AtomicU64,
+    webhooks_undelayed: AtomicU64,
     console_dropped: AtomicU64,
 }
 
@@ -124,6 +125,12 @@ const APP_METRICS: &[(&str, &str, &str, Reader)] = &[
         |m| load(&m.webhooks_dropped),
     ),
     (
+        "webhooks_undelayed_total",
+        "counter",
+        "channel_vacated / member_removed webhooks sent without their delay: too many were waiting.",
+        |m| load(&m.webhooks_undelayed),
+    ),
+    (
         "console_dropped_total",
         "counter",
         "Debug console records dropped because a watcher's queue was full.",
@@ -183,6 +190,10 @@ impl AppMetrics {
 
     pub(crate) fn webhook_dropped(&self, events: usize) {
         add(&self.webhooks_dropped, events);
+    }
+
+    pub(crate) fn webhook_undelayed(&self) {
+        add(&self.webhooks_undelayed, 1);
     }
 
     pub(crate) fn console_dropped(&self, records: u64) {

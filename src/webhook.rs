@@ -4,19 +4,28 @@
 //! A leaf: callers hand an [`Event`] to the app's [`Webhooks`] handle and move on.
 //! Per app and node one sender task owns a bounded queue (overflow is dropped and
 //! counted in metrics), the 3 s delay of `channel_vacated` / `member_removed`
-//! (cancelled when the channel or member comes back meanwhile), the optional
-//! batching window, and the in-flight deliveries with their retries (see
-//! `deliver`). Every webhook gets only the events its `event_types` and
-//! `filter` accept, signed over the exact bytes sent. With `queue_driver =
-//! "redis"` the requests the sender would make become jobs in Redis instead,
-//! delivered by any `full` or `worker` node (see [`queue`]).
+//! (cancelled when the channel or member comes back meanwhile; bounded, see
+//! `delay`), the optional batching window, and the in-flight deliveries with
+//! their retries (see `deliver`). Every webhook gets only the events its
+//! `event_types` and `filter` accept, signed over the exact bytes sent. With
+//! `queue_driver = "redis"` the requests the sender would make become jobs in
+//! Redis instead, delivered by any `full` or `worker` node (see [`queue`]).
+//!
+//! Webhooks follow the app as it is now, not as it was when the sender started:
+//! apps from a database change while serving. The sender looks its app up
+//! (a [`Lookup`]) when it filters an event, when it makes a request (which URLs,
+//! which filters) and at every attempt of a request (which secret signs it,
+//! which headers; a webhook or app removed meanwhile gets no further attempt),
+//! queued jobs included. Pusher does the same: a webhook is signed with the
+//! app's current secret when it is sent.
 
+mod delay;
 mod deliver;
 mod pick;
 use pick::{now_ms, relevant};
 pub(crate) mod queue;
 
-use crate::config::{App, WebhookSettings};
+use crate::config::{App, Apps, WebhookSettings};
 use crate::metrics::{self, AppMetrics};
 use crate::protocol::quote;
 use crate::tap::Tap;
@@ -30,6 +39,15 @@ use tokio::time::{sleep_until, Instant};
 
 /// Deliveries in flight per app at most; beyond it the queue fills up.
 const MAX_IN_FLIGHT: usize = 64;
+
+/// Finds an app by id as it is now (`None`: the app is gone).
+pub(crate) type Lookup = Arc<dyn Fn(&str) -> Option<Arc<App>> + Send + Sync>;
+
+/// A [`Lookup`] that follows every later change of `apps`.
+pub(crate) fn lookup(apps: &Apps) -> Lookup {
+    let live = apps.live();
+    Arc::new(move |id| live.by_id(id))
+}
 
 /// Something a webhook may be told about. User ids are kept as the JSON the
 /// client sent (`"7"` or `7`) next to their string form used for matching.
@@ -162,15 +180,25 @@ impl Webhooks {
         }
     }
 
-    /// Queue `event` for the app's webhooks. Never waits: a full queue drops the
-    /// event and counts it. Must be called inside a tokio runtime.
-    pub(crate) fn send(&self, app: &Arc<App>, settings: &WebhookSettings, port: u16, event: Event) {
+    /// Queue `event` for the webhooks of app `id` of `apps` (as the app is now).
+    /// Never waits: a full queue drops the event and counts it. Must be called
+    /// inside a tokio runtime.
+    pub(crate) fn send(
+        &self,
+        apps: &Apps,
+        id: &str,
+        settings: &WebhookSettings,
+        port: u16,
+        event: Event,
+    ) {
+        let Some(app) = apps.by_id(id) else { return };
         if !relevant(&app.webhooks, &event) {
             return;
         }
-        let tx = self
-            .tx
-            .get_or_init(|| start(app.clone(), settings.clone(), port, self.tap.clone()));
+        let tx = self.tx.get_or_init(|| {
+            let apps = lookup(apps);
+            start(apps, &app, settings.clone(), port, self.tap.clone())
+        });
         let stamped = Stamped {
             event,
             time_ms: now_ms(),
@@ -204,7 +232,8 @@ struct Stamped {
 }
 
 fn start(
-    app: Arc<App>,
+    apps: Lookup,
+    app: &App,
     settings: WebhookSettings,
     port: u16,
     tap: Arc<Tap>,
@@ -219,10 +248,11 @@ fn start(
         tap,
         queue,
         metrics: metrics::app(&app.raw.id, port),
-        client: deliver::Client::new(&app, &settings),
-        app,
+        client: None,
+        id: app.raw.id.clone(),
+        apps,
         settings,
-        delayed: Vec::new(),
+        delayed: delay::Delayed::new(delay::MAX_DELAYED),
         batch: Vec::new(),
         batch_due: None,
         in_flight: FuturesUnordered::new(),
@@ -237,12 +267,15 @@ struct Sender {
     tap: Arc<Tap>,
     /// With `queue_driver = "redis"`: requests become jobs there instead of being sent here.
     queue: Option<Arc<queue::producer::Producer>>,
-    app: Arc<App>,
+    /// The app's id, and where its current settings are found.
+    id: String,
+    apps: Lookup,
     settings: WebhookSettings,
-    client: deliver::Client,
+    /// Built for the app as it was last seen (TLS only if it has `https://` webhooks).
+    client: Option<(Arc<App>, deliver::Client)>,
     metrics: Arc<AppMetrics>,
     /// `channel_vacated` / `member_removed` waiting out the delay.
-    delayed: Vec<(Instant, Stamped)>,
+    delayed: delay::Delayed,
     batch: Vec<Stamped>,
     batch_due: Option<Instant>,
     in_flight: FuturesUnordered<Delivery>,
@@ -252,7 +285,7 @@ impl Sender {
     async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
         let far = || Instant::now() + Duration::from_secs(3600);
         loop {
-            let next_delayed = self.delayed.iter().map(|(due, _)| *due).min();
+            let next_delayed = self.delayed.next_due();
             tokio::select! {
                 got = rx.recv(), if self.in_flight.len() < MAX_IN_FLIGHT => match got {
                     Some(Command::Event(s)) => self.accept(s),
@@ -287,13 +320,7 @@ impl Sender {
 
     fn accept(&mut self, s: Stamped) {
         if let Some(kind) = s.event.cancels() {
-            let back = |(_, d): &(Instant, Stamped)| {
-                d.event.kind() == kind
-                    && d.event.channel() == s.event.channel()
-                    && d.event.user() == s.event.user()
-            };
-            if let Some(i) = self.delayed.iter().position(back) {
-                self.delayed.remove(i);
+            if self.delayed.cancel(kind, &s.event) {
                 tracing::debug!(
                     channel = s.event.channel(),
                     "webhook debounced: it came back"
@@ -304,7 +331,10 @@ impl Sender {
         let delay = self.settings.vacate_delay;
         match s.event {
             Event::ChannelVacated { .. } | Event::MemberRemoved { .. } if !delay.is_zero() => {
-                self.delayed.push((Instant::now() + delay, s));
+                if let Some(s) = self.delayed.hold(Instant::now() + delay, s) {
+                    self.metrics.webhook_undelayed();
+                    self.ready(s);
+                }
             }
             _ => self.ready(s),
         }
@@ -312,9 +342,7 @@ impl Sender {
 
     /// Move every delayed event due by `now` on.
     fn release(&mut self, now: Instant) {
-        let (due, wait): (Vec<_>, Vec<_>) = self.delayed.drain(..).partition(|(t, _)| *t <= now);
-        self.delayed = wait;
-        for (_, s) in due {
+        for s in self.delayed.due(now) {
             self.ready(s);
         }
     }
@@ -338,9 +366,14 @@ impl Sender {
         }
     }
 
-    /// One request per webhook with the events it accepts (none: no request).
+    /// One request per webhook of the app as it is now, with the events it
+    /// accepts (none: no request; the app gone: nothing).
     fn dispatch(&mut self, events: Vec<Stamped>) {
-        for hook in &self.app.webhooks {
+        let Some(app) = (self.apps)(&self.id) else {
+            tracing::info!(app_id = %self.id, "webhooks dropped: the app no longer exists");
+            return;
+        };
+        for hook in &app.webhooks {
             let wanted: Vec<&Stamped> = events
                 .iter()
                 .filter(|s| hook.wants(s.event.kind(), s.event.channel()))
@@ -355,34 +388,46 @@ impl Sender {
                 first.time_ms,
                 items.join(",")
             );
-            if let Some(queue) = &self.queue {
-                let job = queue::Job {
-                    app: self.app.raw.id.clone(),
-                    url: hook.url.clone(),
-                    body,
-                    time_ms: first.time_ms,
-                };
-                if !queue.push(job) {
-                    tracing::warn!(app_id = %self.app.raw.id, "webhook queue: Redis unreachable and the local buffer is full; job dropped");
-                    self.metrics.webhook_dropped(1);
-                }
-                continue;
-            }
-            let request = deliver::Request::new(hook, &self.app, body);
-            let (settings, metrics) = (self.settings.clone(), self.metrics.clone());
-            let client = self.client.clone();
-            let watch = deliver::Watch {
-                tap: self.tap.clone(),
-                events: names.join(","),
+            let job = queue::Job {
+                app: self.id.clone(),
+                url: hook.url.clone(),
+                body,
+                time_ms: first.time_ms,
             };
-            self.in_flight.push(Box::pin(async move {
-                if deliver::post(&request, &settings, &client, &watch).await {
-                    metrics.webhook_sent();
-                } else {
-                    metrics.webhook_failed();
-                }
-            }));
+            let Some(queue) = &self.queue else {
+                self.post(&app, job, names.join(","));
+                continue;
+            };
+            if !queue.push(job) {
+                tracing::warn!(app_id = %self.id, "webhook queue: Redis unreachable and the local buffer is full; job dropped");
+                self.metrics.webhook_dropped(1);
+            }
         }
+    }
+
+    /// Send `job` from here, with its retries, each attempt per the app as it is then.
+    fn post(&mut self, app: &Arc<App>, job: queue::Job, events: String) {
+        let client = match &self.client {
+            Some((seen, client)) if Arc::ptr_eq(seen, app) => client.clone(),
+            _ => {
+                let client = deliver::Client::new(app, &self.settings);
+                self.client = Some((app.clone(), client.clone()));
+                client
+            }
+        };
+        let letter = deliver::Letter::new(self.apps.clone(), job);
+        let (settings, metrics) = (self.settings.clone(), self.metrics.clone());
+        let watch = deliver::Watch {
+            tap: self.tap.clone(),
+            events,
+        };
+        self.in_flight.push(Box::pin(async move {
+            match deliver::post(&letter, &settings, &client, &watch).await {
+                deliver::Outcome::Sent => metrics.webhook_sent(),
+                deliver::Outcome::Failed => metrics.webhook_failed(),
+                deliver::Outcome::Gone => {}
+            }
+        }));
     }
 }
 

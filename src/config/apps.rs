@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 /// Apps indexed by id and by key, read without a lock (`arc-swap`).
 /// Replaceable as a whole while serving, for apps that come from a database.
+/// `clone` takes a snapshot; [`Apps::live`] a handle that sees every replacement.
 #[derive(Debug, Default)]
 pub struct Apps {
-    index: arc_swap::ArcSwap<AppIndex>,
+    index: Arc<arc_swap::ArcSwap<AppIndex>>,
 }
 
 #[derive(Debug, Default)]
@@ -20,7 +21,7 @@ pub(super) struct AppIndex {
 impl Clone for Apps {
     fn clone(&self) -> Apps {
         Apps {
-            index: arc_swap::ArcSwap::new(self.index.load_full()),
+            index: Arc::new(arc_swap::ArcSwap::new(self.index.load_full())),
         }
     }
 }
@@ -32,8 +33,16 @@ impl Apps {
             return Err(ConfigError::NoApps);
         }
         Ok(Apps {
-            index: arc_swap::ArcSwap::from_pointee(index),
+            index: Arc::new(arc_swap::ArcSwap::from_pointee(index)),
         })
+    }
+
+    /// A handle on the same apps: it sees every later [`Apps::replace`]
+    /// (webhook senders look their app up through one at each request).
+    pub fn live(&self) -> Apps {
+        Apps {
+            index: self.index.clone(),
+        }
     }
 
     /// Take a new list of apps (validated as at startup; it may be empty).

@@ -142,9 +142,11 @@ impl Session {
     /// Hand an event to the app's webhooks (no-op when none wants it).
     fn webhook(&self, event: Event) {
         let server = &self.node.config.server;
+        let (apps, id) = (&self.node.config.apps, &self.app.app().raw.id);
+        let port = server.raw.port;
         self.app
             .webhooks
-            .send(&self.app.app(), &server.webhooks, server.raw.port, event);
+            .send(apps, id, &server.webhooks, port, event);
     }
 
     fn client_event(&mut self, event: &str, channel: &str, data: Option<&str>) -> Reply {

@@ -1,8 +1,11 @@
 //! One webhook request: an HTTP/1.1 POST through hyper's client, over rustls for
 //! `https://` URLs, retried with exponential back-off on network errors and
 //! non-2xx answers until the request is `retry_for` old (Pusher retries for 5
-//! minutes). Each attempt opens its own connection.
+//! minutes). Each attempt opens its own connection, and is signed and
+//! addressed per the app as it is then (a [`Letter`]).
 
+use super::queue::Job;
+use super::Lookup;
 use crate::auth;
 use crate::config::webhooks::Webhook;
 use crate::config::{App, WebhookSettings};
@@ -32,7 +35,7 @@ pub(crate) struct Request {
 impl Request {
     /// Custom headers first; `Content-Type` and the `X-Pusher-*` headers replace
     /// any custom header of the same name.
-    pub(crate) fn new(hook: &Webhook, app: &App, body: String) -> Request {
+    pub(crate) fn new(hook: &Webhook, app: &App, body: &str) -> Request {
         let mut headers: Vec<(HeaderName, HeaderValue)> = hook
             .headers
             .iter()
@@ -43,7 +46,7 @@ impl Request {
                 ))
             })
             .collect();
-        let signature = auth::sign(&app.raw.secret, &body);
+        let signature = auth::sign(&app.raw.secret, body);
         let fixed = [
             (CONTENT_TYPE, "application/json".to_string()),
             (USER_AGENT, format!("herald/{}", env!("CARGO_PKG_VERSION"))),
@@ -59,9 +62,49 @@ impl Request {
         Request {
             url: hook.url.clone(),
             headers,
-            body: Bytes::from(body),
+            body: Bytes::copy_from_slice(body.as_bytes()),
         }
     }
+}
+
+/// A body for one webhook (by URL) of one app (by id), to be signed and
+/// addressed per the app as it is at each attempt: a rotated secret signs the
+/// next attempt, changed headers are sent, and a webhook or app removed
+/// meanwhile gets no further attempt.
+pub(crate) struct Letter {
+    apps: Lookup,
+    job: Job,
+}
+
+impl Letter {
+    pub(crate) fn new(apps: Lookup, job: Job) -> Letter {
+        Letter { apps, job }
+    }
+
+    /// The request as the app is now, or `None` (logged) if the app or the webhook is gone.
+    fn request(&self) -> Option<Request> {
+        let job = &self.job;
+        let Some(app) = (self.apps)(&job.app) else {
+            tracing::info!(app_id = %job.app, "webhook dropped: the app no longer exists");
+            return None;
+        };
+        let Some(hook) = app.webhooks.iter().find(|h| h.url == job.url) else {
+            tracing::info!(app_id = %job.app, url = %crate::config::url_without_password(&job.url), "webhook dropped: the app no longer has this webhook");
+            return None;
+        };
+        Some(Request::new(hook, &app, &job.body))
+    }
+}
+
+/// How a [`Letter`] ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Outcome {
+    /// Answered with a 2xx status.
+    Sent,
+    /// Given up after its retries (or its URL is unusable).
+    Failed,
+    /// Its app or webhook was removed before it was answered.
+    Gone,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +131,11 @@ pub(crate) struct Client {
 }
 
 impl Client {
+    /// Without TLS (for a job whose app is gone: no attempt is made).
+    pub(crate) fn plain() -> Client {
+        Client { tls: None }
+    }
+
     /// Trusts the built-in roots plus `settings.ca_file`. That file was checked
     /// at start; should it be unreadable now, the built-in roots are used alone.
     pub(crate) fn new(app: &App, settings: &WebhookSettings) -> Client {
@@ -126,29 +174,33 @@ impl Watch {
     }
 }
 
-/// Send until a 2xx answer or until retrying is over; true when delivered.
+/// Send until a 2xx answer, until retrying is over or until the webhook is gone.
 pub(crate) async fn post(
-    req: &Request,
+    letter: &Letter,
     settings: &WebhookSettings,
     client: &Client,
     watch: &Watch,
-) -> bool {
-    post_aged(req, settings, client, Duration::ZERO, Some(watch)).await
+) -> Outcome {
+    post_aged(letter, settings, client, Duration::ZERO, Some(watch)).await
 }
 
 /// [`post`] for a request made `age` ago (a queued job): retrying stops when it
 /// is `retry_for` old, though it is always tried once. `watch`: the app's console
 /// tap, when the app's state is on this node.
 pub(crate) async fn post_aged(
-    req: &Request,
+    letter: &Letter,
     settings: &WebhookSettings,
     client: &Client,
     age: Duration,
     watch: Option<&Watch>,
-) -> bool {
+) -> Outcome {
     let started = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
     let mut wait = settings.retry_initial;
     loop {
+        let Some(req) = letter.request() else {
+            return Outcome::Gone;
+        };
+        let req = &req;
         let result = match tokio::time::timeout(settings.timeout, post_once(req, client)).await {
             Ok(r) => r,
             Err(_) => Err(SendError::Timeout),
@@ -157,14 +209,14 @@ pub(crate) async fn post_aged(
             watch.attempt(&req.url, &result);
         }
         match result {
-            Ok(_) => return true,
+            Ok(_) => return Outcome::Sent,
             Err(e @ SendError::Url(_)) => {
                 tracing::warn!(url = %crate::config::url_without_password(&req.url), error = %e, "webhook not sent");
-                return false;
+                return Outcome::Failed;
             }
             Err(e) if started.elapsed() + wait > settings.retry_for => {
                 tracing::warn!(url = %crate::config::url_without_password(&req.url), error = %e, "webhook failed; giving up");
-                return false;
+                return Outcome::Failed;
             }
             Err(e) => {
                 tracing::info!(url = %crate::config::url_without_password(&req.url), error = %e, retry_in = ?wait, "webhook failed; retrying");
@@ -318,7 +370,7 @@ mod tests {
             limits: Default::default(),
             webhooks: vec![],
         };
-        let req = Request::new(&hook, &app, r#"{"hello":"world"}"#.into());
+        let req = Request::new(&hook, &app, r#"{"hello":"world"}"#);
         let get = |n: &str| {
             let all: Vec<_> = req.headers.iter().filter(|(k, _)| k == n).collect();
             assert_eq!(all.len(), 1, "{n}");

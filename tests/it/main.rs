@@ -12,6 +12,7 @@ mod config_check;
 mod console;
 mod counts;
 mod db;
+mod db_hooks;
 mod deploy;
 mod fallback;
 mod metrics;

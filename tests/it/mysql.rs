@@ -436,3 +436,43 @@ async fn an_unreachable_mysql_stops_the_start_with_one_line() {
     let text = refused_start(free_port(), &[]);
     assert!(text.contains("table apps"), "{text}");
 }
+
+/// A rotated secret and changed webhooks in the row apply to webhooks within
+/// the refresh, jobs waiting in the Redis queue (`queue_driver = "redis"`) included.
+#[tokio::test]
+async fn webhooks_on_the_redis_queue_follow_a_rotated_secret_and_changed_urls() {
+    use crate::db_hooks::{herald_with_file, HookCase, NEW_SECRET, OLD_SECRET};
+    let db = Mariadb::start();
+    let redis = crate::cluster::Redis::start().await;
+    db.sql("soketi", SOKETI_SCHEMA);
+    let case = HookCase::new().await;
+    db.sql(
+        "soketi",
+        &format!(
+            "INSERT INTO apps ({SOKETI_COLUMNS}) VALUES
+             ('maria-hooks', '{KEY}', '{OLD_SECRET}', -1, 1, 0, -1, -1, -1, '{}', 0)",
+            case.before()
+        ),
+    );
+    let vars = [
+        ("SOKETI_APP_MANAGER_DRIVER", "mysql".to_string()),
+        ("SOKETI_DB_MYSQL_HOST", "127.0.0.1".to_string()),
+        ("SOKETI_DB_MYSQL_PORT", db.port.to_string()),
+        ("SOKETI_DB_MYSQL_USERNAME", USER.to_string()),
+        ("SOKETI_DB_MYSQL_PASSWORD", PASSWORD.to_string()),
+        ("SOKETI_DB_MYSQL_DATABASE", "soketi".to_string()),
+    ];
+    let queue = format!(
+        "redis_url = '{}'\nredis_prefix = 'maria-hooks'\nqueue_driver = 'redis'",
+        redis.url()
+    );
+    let (_child, server) = herald_with_file(&vars, &queue).await;
+    let after = case.after();
+    case.check(&server, || {
+        db.sql(
+            "soketi",
+            &format!("UPDATE apps SET secret = '{NEW_SECRET}', webhooks = '{after}' WHERE id = 'maria-hooks'"),
+        )
+    })
+    .await;
+}

@@ -204,3 +204,32 @@ async fn an_unreachable_database_stops_the_start_with_one_line() {
     );
     assert_eq!(text.trim_end().lines().count(), 1, "{text}");
 }
+
+/// A rotated secret and changed webhooks in the row apply to webhooks within
+/// the refresh, requests made before the change included.
+#[tokio::test]
+async fn webhooks_follow_a_rotated_secret_and_changed_urls_in_the_row() {
+    use crate::db_hooks::{herald_with_file, HookCase, NEW_SECRET, OLD_SECRET};
+    let pg = Pg::start();
+    pg.sql(SCHEMA);
+    let case = HookCase::new().await;
+    pg.sql(&format!(
+        "INSERT INTO apps (id, key, secret, enable_client_messages, enabled, webhooks)
+         VALUES ('pg-hooks', '{KEY}', '{OLD_SECRET}', 0, 1, '{}')",
+        case.before()
+    ));
+    let vars = [
+        ("SOKETI_APP_MANAGER_DRIVER", "postgres".to_string()),
+        ("SOKETI_DB_POSTGRES_HOST", "127.0.0.1".to_string()),
+        ("SOKETI_DB_POSTGRES_PORT", pg.port.to_string()),
+        ("SOKETI_DB_POSTGRES_DATABASE", "postgres".to_string()),
+    ];
+    let (_child, server) = herald_with_file(&vars, "").await;
+    let after = case.after();
+    case.check(&server, || {
+        pg.sql(&format!(
+            "UPDATE apps SET secret = '{NEW_SECRET}', webhooks = '{after}' WHERE id = 'pg-hooks'"
+        ))
+    })
+    .await;
+}

@@ -208,3 +208,31 @@ async fn a_worker_stopping_gracefully_hands_its_jobs_over() {
     assert_eq!(occupied(&hit), ["handed-over"]);
     receiver.silent(1000).await;
 }
+
+/// The reply to the worker's `XREADGROUP` that carries a job is lost (the link
+/// is cut instead of passing it on): Redis holds the job as pending under the
+/// worker, which is alive and beating. It still gets delivered: a worker claims
+/// again its own pending jobs that it does not hold once they are idle for 5 s.
+#[tokio::test]
+async fn a_job_whose_read_reply_is_lost_is_still_delivered() {
+    use crate::relay::{Relay, Trigger};
+    let redis = Redis::start().await;
+    let relay = Relay::start(format!("127.0.0.1:{}", redis.port).parse().unwrap()).await;
+    relay.on_bytes(br#""channel":"lost-reply""#, Trigger::Swallow);
+    let mut receiver = Receiver::start(0).await;
+    let lines = format!("redis_url='redis://{}/0'\n", relay.addr());
+    let server = Server::from_toml(&toml_on(&lines, "q5", 0, "", &receiver.url("/l"))).await;
+    let mut c = server.client().await;
+    c.subscribe("lost-reply").await;
+    let hit = receiver.next_within(20).await;
+    assert_eq!(occupied(&hit), ["lost-reply"]);
+    receiver.silent(1500).await;
+    // Acknowledged (with the next heartbeat): nothing is left pending.
+    for _ in 0..100 {
+        if pending(&redis, "q5").await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(pending(&redis, "q5").await, 0);
+}

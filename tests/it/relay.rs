@@ -34,6 +34,8 @@ pub enum Trigger {
     Freeze,
     /// Close every flow after that reply was passed on.
     Cut,
+    /// Close every flow instead of passing that reply on: the reply is lost.
+    Swallow,
 }
 
 struct Shared {
@@ -165,11 +167,24 @@ async fn pump(
         if std::mem::take(&mut first) {
             choose(&shared, &chosen, &buf[..n]);
         }
+        let fired = if replies {
+            fire(&shared, &buf[..n])
+        } else {
+            None
+        };
+        if fired == Some(Trigger::Swallow) {
+            shared.generation.send_modify(|g| *g += 1);
+            return;
+        }
         if to.write_all(&buf[..n]).await.is_err() {
             return;
         }
-        if replies {
-            fire(&shared, &buf[..n]);
+        match fired {
+            Some(Trigger::Freeze) => {
+                shared.mode.send_replace(Mode::Frozen);
+            }
+            Some(Trigger::Cut) => shared.generation.send_modify(|g| *g += 1),
+            _ => {}
         }
     }
 }
@@ -184,25 +199,19 @@ fn choose(shared: &Shared, chosen: &AtomicBool, bytes: &[u8]) {
     }
 }
 
-/// Apply the armed trigger if this reply holds its pattern.
-fn fire(shared: &Shared, bytes: &[u8]) {
+/// The armed trigger (disarmed now) if this reply holds its pattern.
+fn fire(shared: &Shared, bytes: &[u8]) -> Option<Trigger> {
     let mut armed = shared.trigger.lock().unwrap();
-    let Some((pattern, then)) = armed.as_ref() else {
-        return;
-    };
+    let (pattern, then) = armed.as_ref()?;
     if !bytes
         .windows(pattern.len())
         .any(|w| w == pattern.as_slice())
     {
-        return;
+        return None;
     }
-    match then {
-        Trigger::Freeze => {
-            shared.mode.send_replace(Mode::Frozen);
-        }
-        Trigger::Cut => shared.generation.send_modify(|g| *g += 1),
-    }
+    let then = *then;
     *armed = None;
+    Some(then)
 }
 
 #[tokio::test]

@@ -19,12 +19,16 @@ pub struct Hit {
     pub headers: HashMap<String, String>,
     pub body: String,
     pub json: Value,
+    /// Whether it was answered with 500.
+    pub failed: bool,
 }
 
 /// A webhook endpoint that answers 500 to its first `failures` requests, then 200.
 pub struct Receiver {
     addr: SocketAddr,
     hits: mpsc::UnboundedReceiver<Hit>,
+    /// Requests still to be answered with 500.
+    left: Arc<AtomicUsize>,
 }
 
 impl Receiver {
@@ -40,6 +44,7 @@ impl Receiver {
         let addr = listener.local_addr().unwrap();
         let (tx, hits) = mpsc::unbounded_channel();
         let left = Arc::new(AtomicUsize::new(failures));
+        let failing = left.clone();
         tokio::spawn(async move {
             loop {
                 let (stream, _) = listener.accept().await.unwrap();
@@ -57,17 +62,18 @@ impl Receiver {
                             let bytes = req.into_body().collect().await.unwrap().to_bytes();
                             let body = String::from_utf8(bytes.to_vec()).unwrap();
                             let json = serde_json::from_str(&body).unwrap();
-                            let _ = tx.send(Hit {
-                                path,
-                                headers,
-                                body,
-                                json,
-                            });
                             let fail = left
                                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
                                     n.checked_sub(1)
                                 })
                                 .is_ok();
+                            let _ = tx.send(Hit {
+                                path,
+                                headers,
+                                body,
+                                json,
+                                failed: fail,
+                            });
                             let mut res =
                                 hyper::Response::new(Full::new(bytes::Bytes::from_static(b"{}")));
                             if fail {
@@ -83,7 +89,22 @@ impl Receiver {
                 );
             }
         });
-        Receiver { addr, hits }
+        Receiver {
+            addr,
+            hits,
+            left: failing,
+        }
+    }
+
+    /// Answer 200 from now on.
+    pub fn heal(&self) {
+        self.left.store(0, Ordering::SeqCst);
+    }
+
+    /// The next request within `ms`, if any.
+    pub async fn try_next(&mut self, ms: u64) -> Option<Hit> {
+        let hit = tokio::time::timeout(Duration::from_millis(ms), self.hits.recv()).await;
+        hit.ok().flatten()
     }
 
     pub fn url(&self, path: &str) -> String {

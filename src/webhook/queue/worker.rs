@@ -3,15 +3,15 @@
 //! worker's loop, which delivers them per app, finishes them (`XACK` + `XDEL`),
 //! keeps its heartbeat and claims the jobs of workers that stopped beating.
 
-use super::reader::{Held, Reader, READ_COUNT};
-use super::{claim, Job, Keys, Link, GROUP};
+use super::reader::{Held, Reader};
+use super::{claim, Keys, Link, GROUP};
 use crate::config::{App, RedisQueue, WebhookSettings};
 use crate::metrics;
 use crate::redis_link::{Conn, Target};
-use crate::webhook::deliver;
+use crate::webhook::deliver::{self, Outcome};
 use ::redis::RedisResult;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::AtomicBool;
@@ -28,7 +28,7 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 const HEARTBEAT_TTL_MS: u64 = 5_000;
 
 /// Finds an app by id at delivery time (apps may change while serving).
-pub(crate) type Lookup = Arc<dyn Fn(&str) -> Option<Arc<App>> + Send + Sync>;
+pub(crate) use crate::webhook::Lookup;
 
 /// A running worker; [`Worker::stop`] ends it.
 pub(crate) struct Worker {
@@ -75,6 +75,7 @@ impl Worker {
             busy: HashMap::new(),
             in_flight: FuturesUnordered::new(),
             finished: Vec::new(),
+            hold: HashSet::new(),
             clients: HashMap::new(),
         };
         let done = tokio::spawn(state.run(jobs_rx, reader, stopped));
@@ -94,43 +95,6 @@ fn worker_id() -> String {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());
     format!("{:x}-{}", h.finish(), std::process::id())
-}
-
-/// The pending jobs of dead workers, as many as there is room for.
-async fn claim_dead(
-    conn: &mut Conn,
-    keys: &Keys,
-    me: &str,
-    permits: &Arc<Semaphore>,
-) -> RedisResult<Vec<Held>> {
-    let mut claimed = Vec::new();
-    for (name, pending) in claim::consumers(conn, keys).await? {
-        if name == me || claim::alive(conn, keys, &name).await? {
-            continue;
-        }
-        if pending == 0 {
-            claim::forget(conn, keys, &name).await?;
-            continue;
-        }
-        let room = permits.available_permits().min(READ_COUNT);
-        let Ok(mut room_permits) = permits.clone().try_acquire_many_owned(room as u32) else {
-            break;
-        };
-        let got = claim::take(conn, keys, &name, me, room).await?;
-        tracing::warn!(dead = %name, jobs = got.len(), "webhook queue: worker stopped beating; delivering its jobs");
-        crate::metrics::webhook_jobs_claimed(got.len());
-        for (id, job) in got {
-            let Some(permit) = room_permits.split(1) else {
-                break;
-            };
-            claimed.push(Held {
-                id,
-                job,
-                _permit: permit,
-            });
-        }
-    }
-    Ok(claimed)
 }
 
 type Delivery = Pin<Box<dyn Future<Output = (String, String)> + Send>>;
@@ -155,6 +119,9 @@ struct Loop {
     in_flight: FuturesUnordered<Delivery>,
     /// Ids of finished jobs not yet acknowledged in Redis.
     finished: Vec<String>,
+    /// Ids of every job taken and not yet acknowledged: a pending job of this
+    /// worker's that is not here was never received (see `claim::lost`).
+    hold: HashSet<String>,
     clients: HashMap<String, (Arc<App>, deliver::Client)>,
 }
 
@@ -231,24 +198,37 @@ impl Loop {
                 .ignore();
         }
         pipe.query_async::<()>(conn).await?;
-        self.finished.clear();
-        Ok(())
-    }
-
-    /// Take over the pending jobs of workers whose heartbeat is gone.
-    async fn claim(&mut self) -> RedisResult<()> {
-        let Some(conn) = self.conn.as_mut() else {
-            return Ok(());
-        };
-        let claimed = claim_dead(conn, &self.keys, &self.id, &self.permits).await?;
-        for held in claimed {
-            self.take(held);
+        for id in self.finished.drain(..) {
+            self.hold.remove(&id);
         }
         Ok(())
     }
 
+    /// Take over the pending jobs of workers whose heartbeat is gone, and this
+    /// worker's own that it never received. What was claimed is taken even if
+    /// a later step fails.
+    async fn claim(&mut self) -> RedisResult<()> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(());
+        };
+        let (keys, me, permits) = (&self.keys, &self.id, &self.permits);
+        let mut claimed = Vec::new();
+        let mut result = claim::dead(conn, keys, me, permits, &mut claimed).await;
+        if result.is_ok() {
+            result = claim::lost(conn, keys, me, permits, &self.hold, &mut claimed).await;
+        }
+        for held in claimed {
+            self.take(held);
+        }
+        result
+    }
+
     /// A job arrived: deliver it now if its app has a free slot, else queue it.
     fn take(&mut self, held: Held) {
+        if !self.hold.insert(held.id.clone()) {
+            tracing::debug!(id = %held.id, "webhook queue: job already taken");
+            return;
+        }
         let Some(job) = &held.job else {
             tracing::warn!(id = %held.id, "webhook queue: unreadable job dropped");
             self.finished.push(held.id);
@@ -280,36 +260,30 @@ impl Loop {
     fn start(&mut self, held: Held) {
         let Some(job) = held.job.clone() else { return };
         *self.busy.entry(job.app.clone()).or_default() += 1;
-        let prepared = self.prepare(&job);
+        let client = self.client_for(&job.app);
         let (settings, port) = (self.settings.clone(), self.port);
+        let age = Duration::from_millis(crate::webhook::now_ms().saturating_sub(job.time_ms));
+        let app = job.app.clone();
+        let letter = deliver::Letter::new(self.apps.clone(), job);
         self.in_flight.push(Box::pin(async move {
             let _permit = held._permit;
-            if let Some((request, client, app)) = prepared {
-                let age =
-                    Duration::from_millis(crate::webhook::now_ms().saturating_sub(job.time_ms));
-                let m = metrics::app(&app.raw.id, port);
-                if deliver::post_aged(&request, &settings, &client, age, None).await {
-                    m.webhook_sent();
-                } else {
-                    m.webhook_failed();
-                }
+            let outcome = deliver::post_aged(&letter, &settings, &client, age, None).await;
+            match outcome {
+                Outcome::Sent => metrics::app(&app, port).webhook_sent(),
+                Outcome::Failed => metrics::app(&app, port).webhook_failed(),
+                Outcome::Gone => {}
             }
-            (job.app, held.id)
+            (app, held.id)
         }));
     }
 
-    /// The signed request for a job, or `None` (logged) if its app or webhook is gone.
-    fn prepare(&mut self, job: &Job) -> Option<(deliver::Request, deliver::Client, Arc<App>)> {
-        let Some(app) = (self.apps)(&job.app) else {
-            tracing::info!(app_id = %job.app, "webhook job dropped: the app no longer exists");
-            return None;
+    /// The connections for the app as it is now (each attempt of a job is
+    /// signed per the app as it is then; a job whose app or webhook is gone is dropped).
+    fn client_for(&mut self, id: &str) -> deliver::Client {
+        let Some(app) = (self.apps)(id) else {
+            return deliver::Client::plain();
         };
-        let Some(hook) = app.webhooks.iter().find(|h| h.url == job.url) else {
-            tracing::info!(app_id = %job.app, url = %crate::config::url_without_password(&job.url), "webhook job dropped: the app no longer has this webhook");
-            return None;
-        };
-        let request = deliver::Request::new(hook, &app, job.body.clone());
-        let client = match self.clients.get(&app.raw.id) {
+        match self.clients.get(&app.raw.id) {
             Some((known, client)) if Arc::ptr_eq(known, &app) => client.clone(),
             _ => {
                 let client = deliver::Client::new(&app, &self.settings);
@@ -317,8 +291,7 @@ impl Loop {
                     .insert(app.raw.id.clone(), (app.clone(), client.clone()));
                 client
             }
-        };
-        Some((request, client, app))
+        }
     }
 
     /// Let deliveries in flight end until `until`, acknowledge them and drop
