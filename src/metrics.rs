@@ -266,6 +266,11 @@ pub(crate) fn bus_dropped() -> bool {
     first_in_second(&BUS_DROP_LOGGED)
 }
 
+/// Bus messages this process dropped (bus down or queue full).
+pub fn bus_drops() -> u64 {
+    BUS_DROPPED.load(Ordering::Relaxed)
+}
+
 /// Count one API publish refused with 503 for want of the bus's acknowledgement.
 pub(crate) fn publish_unacknowledged() {
     PUBLISH_UNACKED.fetch_add(1, Ordering::Relaxed);

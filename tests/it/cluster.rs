@@ -688,6 +688,7 @@ macro_rules! every_scenario {
             a_silent_partition_is_noticed_and_heals,
             a_publish_the_bus_did_not_take_is_answered_503,
             the_order_of_a_channel_holds_whichever_node_answers,
+            a_full_bus_queue_answers_503,
         );
     };
     ($start:expr; no relay) => {

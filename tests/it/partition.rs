@@ -418,3 +418,40 @@ pub async fn the_order_of_a_channel_holds_whichever_node_answers(bus: &mut impl 
         assert_eq!(got, answered, "the socket on node {n} saw another order");
     }
 }
+
+/// A full bus queue answers 503, never 200-then-drop: with the node's link
+/// frozen, 80 concurrent batches of 1,000 channel messages overflow its queue
+/// of 65,536; every batch is answered 503 (on today's main all were 200, and
+/// the overflow was dropped), and the drops are counted (the overflow, and
+/// what the link held when the probe gave it up).
+pub async fn a_full_bus_queue_answers_503(bus: &mut impl Bus) {
+    let link = bus.cut_off_link().await;
+    let b = node_behind(&link, &*bus, "fq", "").await;
+    let channels: Vec<String> = (0..100).map(|i| format!("c{i}")).collect();
+    let event = json!({ "name": "e", "channels": channels, "data": "x" });
+    let body = json!({ "batch": vec![event; 10] }).to_string();
+    let path = format!("/apps/{APP_ID}/batch_events");
+    let before = herald::metrics::bus_drops();
+    link.freeze();
+    let b = Arc::new(b);
+    let sends = (0..80).map(|_| {
+        let (b, path, body) = (b.clone(), path.clone(), body.clone());
+        tokio::spawn(async move { b.api("POST", &path, &[], &body).await.0 })
+    });
+    let answers: Vec<u16> = futures_util::future::join_all(sends)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    link.thaw();
+    let dropped = herald::metrics::bus_drops() - before;
+    eprintln!(
+        "{}: answers {answers:?}, {dropped} bus messages dropped",
+        bus.name()
+    );
+    assert!(answers.iter().all(|s| *s == 503), "{answers:?}");
+    assert!(
+        dropped >= 10_000,
+        "the queue never overflowed: {dropped} dropped"
+    );
+}
