@@ -24,7 +24,7 @@ use tokio::net::TcpStream;
 
 mod caller;
 mod edge;
-use edge::{fallback_route, Edge};
+use edge::{fallback_route, serve_fallback, Edge};
 mod jobs;
 mod listen;
 mod shards;
@@ -153,19 +153,7 @@ async fn serve_connection<S>(
             clock.head_read();
             let caller = Caller::new(&node, peer, &req, first, admission);
             if let Some(route) = fallback_route(&node, &req) {
-                let caller = fallback::Caller {
-                    client: caller.client,
-                    admission: caller.admission,
-                    sessions: sessions.clone(),
-                };
-                let over = caller.admission != Admission::Admitted;
-                let mut response = fallback::handle(req, node.clone(), route, caller).await;
-                if over {
-                    // As for any request over a cap: answered, then closed.
-                    response
-                        .headers_mut()
-                        .insert(CONNECTION, HeaderValue::from_static("close"));
-                }
+                let response = serve_fallback(req, node, route, caller, sessions).await;
                 clock.answered();
                 return Ok(response.map(Either::Right));
             }
