@@ -21,15 +21,17 @@
 //! pusher-js ignores a `member_removed` for a member it does not have.
 
 use super::keys::field_parts;
-use super::state::Removed;
 use super::{lock, scripts, Cluster};
 use crate::channel::Member;
 use crate::protocol;
 use crate::redis_link::Conn;
 use crate::socket::Frame;
 use ::redis::{AsyncCommands, RedisResult};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
+
+/// (app, channel) -> the members this node's purge removed.
+pub(super) type Removed = HashMap<(String, String), Vec<Member>>;
 
 /// Removals found by a resync are announced again after this long.
 const REPEAT_AFTER: Duration = Duration::from_secs(3);

@@ -3,6 +3,7 @@
 
 use super::bus::{send_bus, subscribe, unsubscribe_idle};
 use super::keys::{field_parts, sub_field, Keys};
+use super::repair::Removed;
 use super::{lock, repair, scripts, Cluster, Outgoing};
 use crate::protocol;
 use crate::redis_link::Conn;
@@ -303,9 +304,6 @@ async fn resync(cluster: &Cluster, conn: &mut Conn) -> RedisResult<()> {
     let watched = super::watch::resync(cluster, conn, purged).await?;
     super::watch::publish_resync(cluster, conn, watched).await
 }
-
-/// (app, channel) -> the members this node's purge removed.
-pub(super) type Removed = HashMap<(String, String), Vec<crate::channel::Member>>;
 
 /// Purge what this node had registered in each presence channel before.
 async fn purge_own(cluster: &Cluster, conn: &mut Conn) -> RedisResult<Removed> {
