@@ -63,23 +63,16 @@ impl ConfigError {
     }
 
     /// An error about `key` of a table (`""`: the table itself).
+    #[rustfmt::skip]
     fn key(scope: Scope, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
-        let (key, message) = (key.into(), message.into());
-        ConfigError::Key {
-            scope,
-            key,
-            message,
-        }
+        ConfigError::Key { scope, key: key.into(), message: message.into() }
     }
 
     /// The same error, about the `index`-th app.
+    #[rustfmt::skip]
     fn in_app(mut self, index: usize) -> ConfigError {
-        if let ConfigError::Key {
-            scope: scope @ Scope::App(_),
-            ..
-        } = &mut self
-        {
-            *scope = Scope::App(index);
+        if let ConfigError::Key { scope: s @ Scope::App(_), .. } = &mut self {
+            *s = Scope::App(index);
         }
         self
     }

@@ -124,20 +124,16 @@ mod tests {
     use crate::config::testing::{file as read, with_vars};
     use crate::config::{env, RawConfig};
 
-    /// The error of building `file` (a TOML or, by its name, a JSON text) with `vars` on top.
-    fn error(file: (&str, &str), vars: &[(&str, &str)]) -> String {
-        let built = with_vars(read(file.0, file.1), vars);
-        built.expect_err("an invalid configuration").to_string()
-    }
-
     const NO_FILE: (&str, &str) = ("", "");
 
-    /// A file, variables on top, and the start of the error; `$` at its end: the whole error.
+    /// A file (TOML, or JSON by its name), variables on top, and the start of
+    /// the error building them gives; `$` at its end: the whole error.
     type Case<'a> = ((&'a str, &'a str), &'a [(&'a str, &'a str)], &'a str);
 
+    #[rustfmt::skip]
     fn check(cases: &[Case]) {
-        for (file, vars, want) in cases {
-            let text = error(*file, vars);
+        for ((path, file), vars, want) in cases {
+            let text = with_vars(read(path, file), vars).expect_err("invalid").to_string();
             match want.strip_suffix('$') {
                 Some(whole) => assert_eq!(text, whole),
                 None => assert!(text.starts_with(want), "{text}"),
@@ -200,13 +196,11 @@ mod tests {
     }
 
     #[test]
+    #[rustfmt::skip]
     fn a_key_with_no_recorded_source_names_its_table() {
         let mut raw = RawConfig::default();
         raw.server.insert("adapter".into(), "memcached".into());
         let text = raw.build().unwrap_err().to_string();
-        assert!(
-            text.starts_with("[server] adapter: adapter must be"),
-            "{text}"
-        );
+        assert!(text.starts_with("[server] adapter: adapter must be"), "{text}");
     }
 }
