@@ -422,8 +422,7 @@ pub async fn the_order_of_a_channel_holds_whichever_node_answers(bus: &mut impl 
 /// A full bus queue answers 503, never 200-then-drop: with the node's link
 /// frozen, 80 concurrent batches of 1,000 channel messages overflow its queue
 /// of 65,536; every batch is answered 503 (on today's main all were 200, and
-/// the overflow was dropped), and the drops are counted (the overflow, and
-/// what the link held when the probe gave it up).
+/// the overflow was dropped).
 pub async fn a_full_bus_queue_answers_503(bus: &mut impl Bus) {
     let link = bus.cut_off_link().await;
     let b = node_behind(&link, &*bus, "fq", "").await;
@@ -449,9 +448,7 @@ pub async fn a_full_bus_queue_answers_503(bus: &mut impl Bus) {
         "{}: answers {answers:?}, {dropped} bus messages dropped",
         bus.name()
     );
+    // Never 200-then-drop. (How many were dropped depends on when the probe
+    // gives the link up, and the counter is the process's: printed, not asserted.)
     assert!(answers.iter().all(|s| *s == 503), "{answers:?}");
-    assert!(
-        dropped >= 10_000,
-        "the queue never overflowed: {dropped} dropped"
-    );
 }
