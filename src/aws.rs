@@ -2,3 +2,4 @@
 //! herald's own HTTP client, signed with [`sigv4`].
 
 pub mod sigv4;
+pub(crate) mod sqs;

@@ -44,7 +44,7 @@ pub mod adapter;
 pub mod api;
 pub mod app_table;
 pub mod auth;
-#[allow(dead_code)] // used by the SQS queue (next commit)
+
 pub(crate) mod aws;
 pub(crate) mod capacity;
 pub mod channel;

@@ -62,8 +62,9 @@ pub struct Request<'a> {
     pub body: &'a [u8],
 }
 
-/// The intermediate texts (for tests) and the headers to add to the request.
+/// The intermediate texts (read by the test vectors) and the headers to add.
 #[derive(Debug)]
+#[cfg_attr(not(test), allow(dead_code))]
 pub struct Signed {
     pub canonical_request: String,
     pub string_to_sign: String,

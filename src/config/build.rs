@@ -89,7 +89,8 @@ fn server(s: RawServer, defaults: Limits) -> Result<Server, ConfigError> {
 
 fn webhook_settings(s: &RawServer) -> Result<WebhookSettings, ConfigError> {
     let ms = |n: u64| Duration::from_millis(n.max(1));
-    let queues = [("sync", false), ("redis", true)];
+    let queues = [("sync", 0), ("redis", 1), ("sqs", 2)];
+    let driver = pick("queue_driver", &s.queue_driver, &queues)?;
     Ok(WebhookSettings {
         batching: s.webhook_batching.then(|| ms(s.webhook_batching_ms)),
         vacate_delay: Duration::from_millis(s.webhook_vacate_delay_ms),
@@ -98,7 +99,27 @@ fn webhook_settings(s: &RawServer) -> Result<WebhookSettings, ConfigError> {
         queue: s.webhook_queue.max(1),
         timeout: ms(s.webhook_timeout_ms),
         ca_file: non_empty(&s.webhook_ca_file),
-        redis_queue: pick("queue_driver", &s.queue_driver, &queues)?.then(|| redis(s)),
+        redis_queue: (driver == 1).then(|| redis(s)),
+        sqs_queue: (driver == 2).then(|| sqs(s)).transpose()?,
+    })
+}
+
+/// The SQS queue (`queue_driver = "sqs"`); its URL is required.
+fn sqs(s: &RawServer) -> Result<SqsQueue, ConfigError> {
+    if s.sqs_url.is_empty() {
+        let why = "must be set with queue_driver = \"sqs\"";
+        return Err(ConfigError::server_key("sqs_url", why));
+    }
+    Ok(SqsQueue {
+        url: s.sqs_url.clone(),
+        region: s.sqs_region.clone(),
+        endpoint: non_empty(&s.sqs_endpoint),
+        batch_size: if s.sqs_process_batch {
+            s.sqs_batch_size.clamp(1, 10)
+        } else {
+            1
+        },
+        polling_wait: Duration::from_millis(s.sqs_polling_wait_ms),
     })
 }
 

@@ -38,7 +38,6 @@ const UNSUPPORTED: &[(&str, &[&str], &str)] = &[
     ("SOKETI_DB_MYSQL_", &[], "not a MySQL setting herald reads"),
     ("SOKETI_DB_POSTGRES_", &[], "not a Postgres setting herald reads"),
     ("SOKETI_DB_POOLING_", &[], "the apps table is read over one connection every SOKETI_APP_MANAGER_CACHE_TTL seconds; there is no pool to size"),
-    ("SOKETI_QUEUE_DRIVER", &["sync", "redis"], "there is no SQS queue: webhooks wait in this node's memory (use redis for a durable queue)"),
     ("SOKETI_QUEUE_", &[], "the Redis queue uses SOKETI_DB_REDIS_* and the adapter's prefix; each worker node delivers up to 64 jobs per app at once, retries included"),
     ("SOKETI_CACHE_DRIVER", &["memory"], "cache channels live in memory, or in Redis or NATS JetStream with SOKETI_ADAPTER_DRIVER=redis or nats"),
     ("SOKETI_CACHE_", &[], "cache channels live in memory, or in Redis or NATS JetStream with SOKETI_ADAPTER_DRIVER=redis or nats"),

@@ -175,7 +175,14 @@ settings! {
         console_token: String = "".into(), Secret, env "HERALD_CONSOLE_TOKEN";
         console_queue: usize = super::console::DEFAULT_QUEUE, Int, env "HERALD_CONSOLE_QUEUE";
         mode: String = "full".into(), Str, env "SOKETI_MODE", json "mode";
-        queue_driver: String = "sync".into(), OneOf(&["sync", "redis"]), env "SOKETI_QUEUE_DRIVER", json "queue.driver";
+        queue_driver: String = "sync".into(), OneOf(&["sync", "redis", "sqs"]), env "SOKETI_QUEUE_DRIVER", json "queue.driver";
+        sqs_url: String = "".into(), Url, env "SOKETI_QUEUE_SQS_URL", json "queue.sqs.queueUrl";
+        sqs_region: String = "us-east-1".into(), Str, env "SOKETI_QUEUE_SQS_REGION", json "queue.sqs.region";
+        sqs_endpoint: String = "".into(), Url, env "SOKETI_QUEUE_SQS_ENDPOINT", json "queue.sqs.endpoint";
+        sqs_client_options: String = "{}".into(), Raw, env "SOKETI_QUEUE_SQS_CLIENT_OPTIONS";
+        sqs_process_batch: bool = false, Bool, env "SOKETI_QUEUE_SQS_PROCESS_BATCH", json "queue.sqs.processBatch";
+        sqs_batch_size: usize = 1, Int, env "SOKETI_QUEUE_SQS_BATCH_SIZE", json "queue.sqs.batchSize";
+        sqs_polling_wait_ms: u64 = 0, Int, env "SOKETI_QUEUE_SQS_POLLING_WAIT_TIME_MS", json "queue.sqs.pollingWaitTimeMs";
         nats_servers: Vec<String> = vec!["127.0.0.1:4222".to_string()], List, env "SOKETI_ADAPTER_NATS_SERVERS", json "adapter.nats.servers";
         nats_user: String = "".into(), Raw, env "SOKETI_ADAPTER_NATS_USER", json "adapter.nats.user";
         nats_password: String = "".into(), Secret, env "SOKETI_ADAPTER_NATS_PASSWORD", json "adapter.nats.pass";

@@ -53,11 +53,11 @@ fn derived(s: &Server, key: &str) -> Option<String> {
             (None, None) => "local".to_string(),
         },
         "app_manager" => app_manager(s.app_table.as_ref()),
-        "queue_driver" => s
-            .webhooks
-            .redis_queue
-            .as_ref()
-            .map_or("sync (this node's memory)".to_string(), redis),
+        "queue_driver" => match (&s.webhooks.redis_queue, &s.webhooks.sqs_queue) {
+            (Some(r), _) => redis(r),
+            (_, Some(q)) => format!("sqs {} region {}", url_without_password(&q.url), q.region),
+            _ => "sync (this node's memory)".to_string(),
+        },
         "mode" => s.mode.name().to_string(),
         _ => return None,
     })

@@ -28,6 +28,7 @@ mod relay;
 mod seam;
 mod soketi_env;
 mod soketi_json;
+mod sqs;
 mod support;
 mod tls;
 mod users;
