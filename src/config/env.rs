@@ -328,7 +328,7 @@ mod tests {
     #[rustfmt::skip]
     fn unsupported_variables_each_get_a_named_warning() {
         let vars = [
-            ("SOKETI_SSL_CA", "/ca.pem"), ("SOKETI_SSL_CERT", "/c.pem"), ("SOKETI_QUEUE_DRIVER", "sqs"),
+            ("SOKETI_SSL_CA", "/ca.pem"), ("SOKETI_SSL_CERT", "/c.pem"), ("SOKETI_QUEUE_DRIVER", "kafka"),
             ("SOKETI_QUEUE_DRIVER_OK", ""), ("SOKETI_RATE_LIMITER_DRIVER", "cluster"),
             ("SOKETI_CACHE_DRIVER", "memory"), ("SOKETI_MODE", "worker"),
             ("SOKETI_APP_MANAGER_DYNAMODB_TABLE", "apps"), ("SOKETI_APP_MANAGER_MYSQL_TABLE", "apps"),
@@ -355,8 +355,17 @@ mod tests {
         assert_eq!(cfg.server.mode, Mode::Worker);
         let queue = cfg.server.webhooks.redis_queue.unwrap();
         assert_eq!((queue.redis_url.as_str(), queue.prefix.as_str()), ("redis://127.0.0.1:6390/0", "p"));
-        let s = build(&[("SOKETI_QUEUE_DRIVER", "sqs")]).unwrap().server;
-        assert_eq!((s.webhooks.redis_queue, s.mode), (None, Mode::Full));
+        let s = build(&[
+            ("SOKETI_QUEUE_DRIVER", "sqs"), ("SOKETI_QUEUE_SQS_URL", "https://sqs.eu-west-1.amazonaws.com/1/h.fifo"),
+            ("SOKETI_QUEUE_SQS_REGION", "eu-west-1"), ("SOKETI_QUEUE_SQS_BATCH_SIZE", "5"),
+            ("SOKETI_QUEUE_SQS_POLLING_WAIT_TIME_MS", "250"), ("SOKETI_QUEUE_SQS_CLIENT_OPTIONS", "{}"),
+        ]).unwrap().server;
+        assert_eq!((&s.webhooks.redis_queue, s.mode), (&None, Mode::Full));
+        let q = s.webhooks.sqs_queue.unwrap();
+        assert_eq!((q.region.as_str(), q.endpoint, q.batch_size), ("eu-west-1", None, 1), "batch size needs PROCESS_BATCH");
+        assert_eq!(q.polling_wait, std::time::Duration::from_millis(250));
+        let e = build(&[("SOKETI_QUEUE_DRIVER", "sqs")]).unwrap_err().to_string();
+        assert!(e.contains("sqs_url") && e.contains("must be set"), "{e}");
         error_names(&[("SOKETI_MODE", "both")], "SOKETI_MODE");
         let quiet = [("SOKETI_QUEUE_DRIVER", "redis"), ("SOKETI_MODE", "server")];
         assert!(unsupported(quiet.iter().copied()).is_empty());

@@ -168,3 +168,23 @@ async fn sqs_a_job_taken_by_a_killed_node_is_delivered_by_another() {
         "the delivered job was not deleted"
     );
 }
+
+/// A worker that keeps retrying a job past the queue's visibility timeout keeps
+/// it hidden (it extends the visibility): when the receiver comes back the job is
+/// delivered once, not once per time it became visible again.
+#[tokio::test]
+async fn sqs_a_job_a_live_worker_is_retrying_is_delivered_once() {
+    let moto = Moto::start().await;
+    let queue = moto.fifo_queue("held.fifo", 1);
+    let receiver_port = free_port();
+    let url = format!("http://127.0.0.1:{receiver_port}/hook");
+    let (_node, server) = soketi_node(&moto, &queue, &url).await;
+    let mut c = server.client().await;
+    c.subscribe("kept").await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let mut receiver = Receiver::start_on(receiver_port, 0).await;
+    let hit = receiver.next_within(10).await;
+    assert_eq!(events(&hit)[0]["channel"], "kept");
+    receiver.silent(2500).await;
+    assert_eq!(moto.counts(&queue), (0, 0));
+}
