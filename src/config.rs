@@ -315,6 +315,8 @@ pub enum Driver {
     Postgres,
     /// MySQL or MariaDB.
     Mysql,
+    /// `host` is the endpoint (empty: AWS's), `database` the region.
+    Dynamodb,
 }
 
 impl Driver {
@@ -323,6 +325,7 @@ impl Driver {
         match self {
             Driver::Postgres => "postgres",
             Driver::Mysql => "mysql",
+            Driver::Dynamodb => "dynamodb",
         }
     }
 }

@@ -169,15 +169,19 @@ fn guard(s: &RawServer) -> Result<Guard, ConfigError> {
 }
 
 fn app_table(s: &RawServer) -> Result<Option<AppTable>, ConfigError> {
+    let none = String::new();
     let (driver, host, port, user, password, database, table) = match s.app_manager.as_str() {
         "array" | "" => return Ok(None),
+        // DynamoDB: the endpoint as host ("": AWS's own), the region as database.
+        "dynamodb" => (Driver::Dynamodb, &s.dynamodb_endpoint, 0, &none, &none,
+            &s.dynamodb_region, &s.dynamodb_table),
         "postgres" => (Driver::Postgres, &s.postgres_host, s.postgres_port, &s.postgres_user,
             &s.postgres_password, &s.postgres_database, &s.postgres_table),
         "mysql" => (Driver::Mysql, &s.mysql_host, s.mysql_port, &s.mysql_user,
             &s.mysql_password, &s.mysql_database, &s.mysql_table),
         other => return Err(ConfigError::server_key(
             "app_manager",
-            format!("app manager {other:?} is not available: use \"postgres\", \"mysql\" or list the apps in a config file"),
+            format!("app manager {other:?} is not available: use \"postgres\", \"mysql\", \"dynamodb\" or list the apps in a config file"),
         )),
     };
     let plain = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.';

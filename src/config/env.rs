@@ -34,7 +34,7 @@ const ACCEPTED: &[&str] = &[
 const UNSUPPORTED: &[(&str, &[&str], &str)] = &[
     ("SOKETI_SSL_CA", &[], "client certificates are not verified; put intermediate certificates in SOKETI_SSL_CERT after the server's"),
     ("SOKETI_APP_MANAGER_CACHE_ENABLED", &["true", "false", "1", "0"], "apps from Postgres or MySQL are always kept in memory and read again every SOKETI_APP_MANAGER_CACHE_TTL seconds"),
-    ("SOKETI_APP_MANAGER_", &[], "apps come from the config file, SOKETI_DEFAULT_APP_*, Postgres or MySQL; no DynamoDB app manager"),
+    ("SOKETI_APP_MANAGER_", &[], "apps come from the config file, SOKETI_DEFAULT_APP_*, Postgres, MySQL or DynamoDB"),
     ("SOKETI_DB_MYSQL_", &[], "not a MySQL setting herald reads"),
     ("SOKETI_DB_POSTGRES_", &[], "not a Postgres setting herald reads"),
     ("SOKETI_DB_POOLING_", &[], "the apps table is read over one connection every SOKETI_APP_MANAGER_CACHE_TTL seconds; there is no pool to size"),
@@ -331,7 +331,7 @@ mod tests {
             ("SOKETI_SSL_CA", "/ca.pem"), ("SOKETI_SSL_CERT", "/c.pem"), ("SOKETI_QUEUE_DRIVER", "kafka"),
             ("SOKETI_QUEUE_DRIVER_OK", ""), ("SOKETI_RATE_LIMITER_DRIVER", "cluster"),
             ("SOKETI_CACHE_DRIVER", "memory"), ("SOKETI_MODE", "worker"),
-            ("SOKETI_APP_MANAGER_DYNAMODB_TABLE", "apps"), ("SOKETI_APP_MANAGER_MYSQL_TABLE", "apps"),
+            ("SOKETI_APP_MANAGER_CACHE_ENABLED", "maybe"), ("SOKETI_APP_MANAGER_MYSQL_TABLE", "apps"),
             ("SOKETI_APP_MANAGER_MYSQL_VERSION", "8.0"), ("SOKETI_APP_MANAGER_MYSQL_USE_V2", "true"),
             ("SOKETI_DB_MYSQL_HOST", "db"), ("SOKETI_DB_POOLING_MAX", "7"), ("SOKETI_ADAPTER_DRIVER", "redis"),
             ("SOKETI_DB_REDIS_HOST", "redis"), ("SOKETI_PORT", "6001"), ("SOKETI_PORTT", "6001"), ("PATH", "/bin"),
@@ -339,7 +339,7 @@ mod tests {
         let warnings = unsupported(vars.iter().copied());
         let named: Vec<&str> = warnings.iter().map(|w| w.split(' ').next().unwrap()).collect();
         assert_eq!(named, [
-            "SOKETI_APP_MANAGER_DYNAMODB_TABLE", "SOKETI_DB_POOLING_MAX", "SOKETI_PORTT",
+            "SOKETI_APP_MANAGER_CACHE_ENABLED", "SOKETI_DB_POOLING_MAX", "SOKETI_PORTT",
             "SOKETI_QUEUE_DRIVER", "SOKETI_RATE_LIMITER_DRIVER", "SOKETI_SSL_CA",
         ]);
         assert!(warnings.iter().any(|w| w.contains("SOKETI_SSL_CERT after")));

@@ -164,6 +164,9 @@ settings! {
         mysql_password: String = "password".into(), Secret, env "SOKETI_DB_MYSQL_PASSWORD", json "database.mysql.password";
         mysql_database: String = "main".into(), Str, env "SOKETI_DB_MYSQL_DATABASE", json "database.mysql.database";
         mysql_table: String = "apps".into(), Str, env "SOKETI_APP_MANAGER_MYSQL_TABLE", json "appManager.mysql.table";
+        dynamodb_table: String = "apps".into(), Str, env "SOKETI_APP_MANAGER_DYNAMODB_TABLE", json "appManager.dynamodb.table";
+        dynamodb_region: String = "us-east-1".into(), Str, env "SOKETI_APP_MANAGER_DYNAMODB_REGION", json "appManager.dynamodb.region";
+        dynamodb_endpoint: String = "".into(), Url, env "SOKETI_APP_MANAGER_DYNAMODB_ENDPOINT", json "appManager.dynamodb.endpoint";
         app_refresh_secs: i64 = 5, Int, env "SOKETI_APP_MANAGER_CACHE_TTL", json "appManager.cache.ttl";
         http_request_timeout: u64 = 15, Int, env "HERALD_HTTP_REQUEST_TIMEOUT";
         ws_frame_timeout: u64 = 15, Int, env "HERALD_WS_FRAME_TIMEOUT";

@@ -85,6 +85,13 @@ fn app_manager(table: Option<&AppTable>) -> String {
     let Some(t) = table else {
         return "array".to_string();
     };
+    if t.driver == super::Driver::Dynamodb {
+        let (endpoint, region) = (url_without_password(&t.host), &t.database);
+        return format!(
+            "dynamodb table {:?} region {region} endpoint {endpoint:?} refresh {:?}",
+            t.table, t.refresh
+        );
+    }
     let (d, u, p, h, port) = (t.driver.name(), &t.user, mask(&t.password), &t.host, t.port);
     let (db, table, refresh) = (&t.database, &t.table, t.refresh);
     format!("{d} {u}:{p}@{h}:{port}/{db} table {table:?} refresh {refresh:?}")

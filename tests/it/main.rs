@@ -13,6 +13,7 @@ mod console;
 mod counts;
 mod db;
 mod deploy;
+mod dynamodb;
 mod fallback;
 mod metrics;
 mod mysql;

@@ -13,13 +13,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// A `moto_server` on a free port, killed when dropped.
-struct Moto {
+pub struct Moto {
     port: u16,
     child: Child,
 }
 
 impl Moto {
-    async fn start() -> Moto {
+    pub async fn start() -> Moto {
         let bin = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/target/moto-venv/bin/moto_server"
@@ -44,16 +44,22 @@ impl Moto {
         panic!("moto_server never listened on {port}");
     }
 
-    fn endpoint(&self) -> String {
+    pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
     /// One SQS call in the JSON protocol, signed by curl.
     fn call(&self, action: &str, body: Value) -> Value {
+        self.call_as("sqs", &format!("AmazonSQS.{action}"), body)
+    }
+
+    /// One call to `service` (`sqs`, `dynamodb`) in the JSON protocol, signed by curl.
+    pub fn call_as(&self, service: &str, target: &str, body: Value) -> Value {
         let out = Command::new("curl")
-            .args(["-s", "-X", "POST", "--aws-sigv4", "aws:amz:us-east-1:sqs"])
+            .args(["-s", "-X", "POST", "--aws-sigv4"])
+            .arg(format!("aws:amz:us-east-1:{service}"))
             .args(["--user", "AKIDTEST:secret-test"])
-            .args(["-H", &format!("X-Amz-Target: AmazonSQS.{action}")])
+            .args(["-H", &format!("X-Amz-Target: {target}")])
             .args(["-H", "Content-Type: application/x-amz-json-1.0"])
             .args(["-d", &body.to_string(), &self.endpoint()])
             .output()
