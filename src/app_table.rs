@@ -30,7 +30,7 @@ use std::time::Duration;
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot read apps from {} {host}:{port}/{database} (table {table}): {source}", driver_label(*.driver))]
+#[error("cannot read apps from {} (table {table}): {source}", place(*.driver, host, *.port, database))]
 pub struct LoadError {
     driver: Driver,
     host: String,
@@ -52,6 +52,15 @@ pub(crate) enum DbError {
     Aws(#[from] crate::aws::json::AwsError),
     #[error("no answer within {0:?}")]
     Timeout(Duration),
+}
+
+/// `PostgreSQL host:port/database`, or `DynamoDB <endpoint> (region r)`.
+fn place(driver: Driver, host: &str, port: u16, database: &str) -> String {
+    match driver {
+        Driver::Dynamodb if host.is_empty() => format!("DynamoDB (region {database})"),
+        Driver::Dynamodb => format!("DynamoDB {host} (region {database})"),
+        _ => format!("{} {host}:{port}/{database}", driver_label(driver)),
+    }
 }
 
 fn driver_label(driver: Driver) -> &'static str {

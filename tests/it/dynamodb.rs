@@ -106,3 +106,25 @@ async fn apps_come_from_soketis_dynamodb_table_and_follow_its_changes() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[tokio::test]
+async fn an_unreachable_dynamodb_stops_the_start_with_one_line() {
+    let vars = [
+        ("SOKETI_APP_MANAGER_DRIVER", "dynamodb".to_string()),
+        (
+            "SOKETI_APP_MANAGER_DYNAMODB_ENDPOINT",
+            format!("http://127.0.0.1:{}", free_port()),
+        ),
+        ("AWS_ACCESS_KEY_ID", "AKIDTEST".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "secret-test".to_string()),
+    ];
+    let out = herald_with(free_port(), &vars).wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.starts_with("herald: cannot read apps from DynamoDB http://127.0.0.1:"),
+        "{text}"
+    );
+    assert!(text.contains("(region us-east-1) (table apps)"), "{text}");
+    assert_eq!(text.trim_end().lines().count(), 1, "{text}");
+}
