@@ -41,7 +41,9 @@ fn item_of(attributes: &Map<String, Value>) -> Value {
 }
 
 /// One attribute value (`{"S": "x"}`, `{"N": "5"}`, ...) as plain JSON; numbers
-/// stay text (the apps reader reads text numbers), binary stays base64 text.
+/// stay text (the apps reader reads text numbers). Binary is read as Soketi
+/// reads its `B` flags (`EnableClientMessages`, `Enabled`): the bytes as text,
+/// `true`, `yes`, `on` or `1` being true and any other text false.
 fn unmarshal(value: &Value) -> Value {
     let Some((kind, inner)) = value.as_object().and_then(|o| o.iter().next()) else {
         return Value::Null;
@@ -50,8 +52,17 @@ fn unmarshal(value: &Value) -> Value {
         ("NULL", _) => Value::Null,
         ("M", Value::Object(m)) => item_of(m),
         ("L", Value::Array(l)) => Value::Array(l.iter().map(unmarshal).collect()),
+        ("B", Value::String(b64)) => Value::Bool(binary_flag(b64)),
         (_, other) => other.clone(),
     }
+}
+
+fn binary_flag(b64: &str) -> bool {
+    let bytes = data_encoding::BASE64
+        .decode(b64.as_bytes())
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).trim().to_ascii_lowercase();
+    matches!(text.as_str(), "true" | "yes" | "on" | "1")
 }
 
 #[cfg(test)]
@@ -63,13 +74,13 @@ mod tests {
         let item = json!({
             "AppId": {"S": "app-1"}, "MaxConnections": {"N": "100"}, "Enabled": {"BOOL": true},
             "Gone": {"NULL": true}, "Meta": {"M": {"a": {"S": "b"}}}, "Tags": {"L": [{"N": "1"}]},
-            "Ids": {"SS": ["x", "y"]},
+            "Ids": {"SS": ["x", "y"]}, "On": {"B": "dHJ1ZQ=="}, "Off": {"B": "ZmFsc2U="},
         });
         let plain = item_of(item.as_object().unwrap());
         assert_eq!(
             plain,
             json!({"AppId": "app-1", "MaxConnections": "100", "Enabled": true, "Gone": null,
-                   "Meta": {"a": "b"}, "Tags": ["1"], "Ids": ["x", "y"]})
+                   "Meta": {"a": "b"}, "Tags": ["1"], "Ids": ["x", "y"], "On": true, "Off": false})
         );
     }
 }

@@ -31,11 +31,13 @@ fn create_table(moto: &Moto) {
     assert!(made["TableDescription"].is_object(), "{made}");
 }
 
+/// Soketi's documented item: flags as binary text (`B`, base64 of "true" / "false").
 fn put_app(moto: &Moto, id: &str, key: &str, secret: &str, enabled: bool) {
+    let flag = |on: bool| if on { "dHJ1ZQ==" } else { "ZmFsc2U=" };
     let item = json!({
         "AppId": {"S": id}, "AppKey": {"S": key}, "AppSecret": {"S": secret},
-        "MaxConnections": {"N": "-1"}, "EnableClientMessages": {"BOOL": true},
-        "Enabled": {"BOOL": enabled}, "MaxBackendEventsPerSecond": {"N": "-1"},
+        "MaxConnections": {"N": "-1"}, "EnableClientMessages": {"B": flag(true)},
+        "Enabled": {"B": flag(enabled)}, "MaxBackendEventsPerSecond": {"N": "-1"},
         "Webhooks": {"S": "[]"},
     });
     dynamo(moto, "PutItem", json!({"TableName": "apps", "Item": item}));
