@@ -3,7 +3,7 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 BINDIR = $(DESTDIR)$(PREFIX)/bin
 
-.PHONY: run build release install test unit lint protocol-test browser-test browser-deps bench bench-nats examples-test redis-server nats-server postgresql mariadb-server bench-smoke image-check fuzz fuzz-smoke soak soak-smoke soak-faults
+.PHONY: run build release install test unit lint protocol-test browser-test browser-deps bench bench-nats examples-test redis-server nats-server postgresql mariadb-server moto-server bench-smoke image-check fuzz fuzz-smoke soak soak-smoke soak-faults
 
 run:
 	$(CARGO) run --release
@@ -48,7 +48,13 @@ postgresql:
 mariadb-server:
 	@{ command -v mariadbd >/dev/null && command -v mariadb-install-db >/dev/null; } || { apt-get update -qq && apt-get install -y -qq mariadb-server; }
 
-unit: redis-server nats-server postgresql mariadb-server
+# The SQS webhook-queue tests start their own moto_server (an SQS-compatible server from PyPI)
+# on a free port, from this venv; pinned.
+MOTO_VERSION = 5.1.18
+moto-server:
+	@test -x target/moto-venv/bin/moto_server || { python3 -m venv target/moto-venv && target/moto-venv/bin/pip install -q 'moto[server]==$(MOTO_VERSION)'; }
+
+unit: redis-server nats-server postgresql mariadb-server moto-server
 	$(CARGO) test
 
 protocol-test: release redis-server

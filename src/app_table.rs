@@ -1,7 +1,9 @@
-//! Apps from a SQL table with Soketi's schema: Soketi's `postgres` and `mysql`
-//! app managers (`SOKETI_APP_MANAGER_DRIVER`, `SOKETI_DB_POSTGRES_*`,
-//! `SOKETI_DB_MYSQL_*`). One driver per database reads the rows; everything
-//! else is shared.
+//! Apps from a SQL table with Soketi's schema, or a DynamoDB table with Soketi's
+//! item layout: Soketi's `postgres`, `mysql` and `dynamodb` app managers
+//! (`SOKETI_APP_MANAGER_DRIVER`, `SOKETI_DB_POSTGRES_*`, `SOKETI_DB_MYSQL_*`,
+//! `SOKETI_APP_MANAGER_DYNAMODB_*`). One driver per database reads the rows
+//! (DynamoDB: a `Scan`, each item's attributes, `AppId`, `AppKey`, ...);
+//! everything else is shared.
 //!
 //! The whole table is read before the server starts (it does not start without
 //! it) and again every `refresh` (`SOKETI_APP_MANAGER_CACHE_TTL` seconds, default
@@ -14,6 +16,7 @@
 //! have Soketi's names, NULL means the default, and other columns are ignored.
 //! A row that cannot be used is skipped with a warning naming it.
 
+mod dynamodb;
 mod mysql;
 mod postgres;
 
@@ -27,7 +30,7 @@ use std::time::Duration;
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot read apps from {} {host}:{port}/{database} (table {table}): {source}", driver_label(*.driver))]
+#[error("cannot read apps from {} (table {table}): {source}", place(*.driver, host, *.port, database))]
 pub struct LoadError {
     driver: Driver,
     host: String,
@@ -45,14 +48,26 @@ pub(crate) enum DbError {
     Postgres(#[from] tokio_postgres::Error),
     #[error(transparent)]
     Mysql(#[from] mysql_async::Error),
+    #[error(transparent)]
+    Aws(#[from] crate::aws::json::AwsError),
     #[error("no answer within {0:?}")]
     Timeout(Duration),
+}
+
+/// `PostgreSQL host:port/database`, or `DynamoDB <endpoint> (region r)`.
+fn place(driver: Driver, host: &str, port: u16, database: &str) -> String {
+    match driver {
+        Driver::Dynamodb if host.is_empty() => format!("DynamoDB (region {database})"),
+        Driver::Dynamodb => format!("DynamoDB {host} (region {database})"),
+        _ => format!("{} {host}:{port}/{database}", driver_label(driver)),
+    }
 }
 
 fn driver_label(driver: Driver) -> &'static str {
     match driver {
         Driver::Postgres => "PostgreSQL",
         Driver::Mysql => "MySQL",
+        Driver::Dynamodb => "DynamoDB",
     }
 }
 
@@ -89,6 +104,7 @@ async fn rows(t: &AppTable) -> Result<Vec<Value>, DbError> {
         match t.driver {
             Driver::Postgres => postgres::rows(t).await,
             Driver::Mysql => mysql::rows(t).await,
+            Driver::Dynamodb => dynamodb::rows(t).await,
         }
     };
     tokio::time::timeout(READ_TIMEOUT, read)
@@ -106,7 +122,18 @@ fn app_of(row: Value, defaults: &Limits) -> Result<App, String> {
 /// Columns whose text is kept as it is; in every other column a number written
 /// as text (`varchar`, MySQL `decimal`) counts as that number, and a whole
 /// decimal (`5.00`) as an integer, as Soketi's `parseInt` and truthiness read them.
-const TEXT_COLUMNS: [&str; 5] = ["id", "key", "secret", "webhooks", "allowed_origins"];
+/// (DynamoDB's attributes have Soketi's names: `AppId`, `AppKey`, ...)
+const TEXT_COLUMNS: [&str; 9] = [
+    "id",
+    "key",
+    "secret",
+    "webhooks",
+    "allowed_origins",
+    "AppId",
+    "AppKey",
+    "AppSecret",
+    "Webhooks",
+];
 
 fn numbers_as_numbers(mut fields: Map<String, Value>) -> Map<String, Value> {
     for (name, value) in fields.iter_mut() {

@@ -214,6 +214,22 @@ pub struct WebhookSettings {
     pub ca_file: Option<String>,
     /// `None`: jobs wait in this node's memory (`sync`); else in Redis.
     pub redis_queue: Option<RedisQueue>,
+    /// With `queue_driver = "sqs"`: jobs wait in this SQS queue.
+    pub sqs_queue: Option<SqsQueue>,
+}
+
+/// The SQS webhook queue (`queue_driver = "sqs"`, Soketi's `SOKETI_QUEUE_SQS_*`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqsQueue {
+    /// The queue's URL (a `.fifo` queue gets Soketi's group and deduplication ids).
+    pub url: String,
+    pub region: String,
+    /// Where requests go; `None`: the queue URL's scheme and host.
+    pub endpoint: Option<String>,
+    /// Messages asked for per receive (1 to 10; `sqs_process_batch` off: 1).
+    pub batch_size: usize,
+    /// Pause after an empty receive (Soketi's polling wait).
+    pub polling_wait: Duration,
 }
 
 impl Server {
@@ -298,6 +314,8 @@ pub enum Driver {
     Postgres,
     /// MySQL or MariaDB.
     Mysql,
+    /// `host` is the endpoint (empty: AWS's), `database` the region.
+    Dynamodb,
 }
 
 impl Driver {
@@ -306,6 +324,7 @@ impl Driver {
         match self {
             Driver::Postgres => "postgres",
             Driver::Mysql => "mysql",
+            Driver::Dynamodb => "dynamodb",
         }
     }
 }

@@ -44,6 +44,8 @@ pub mod adapter;
 pub mod api;
 pub mod app_table;
 pub mod auth;
+
+pub(crate) mod aws;
 pub(crate) mod capacity;
 pub mod channel;
 pub mod config;

@@ -26,6 +26,8 @@ mod pick;
 pub(crate) use event::Event;
 use pick::{now_ms, relevant};
 pub(crate) mod queue;
+mod sink;
+pub(crate) mod sqs;
 
 use crate::config::{App, Apps, WebhookSettings};
 use crate::metrics::{self, AppMetrics};
@@ -125,11 +127,7 @@ fn start(
     tap: Arc<Tap>,
 ) -> mpsc::Sender<Command> {
     let (tx, rx) = mpsc::channel(settings.queue);
-    let queue = settings.redis_queue.as_ref().and_then(|q| {
-        queue::producer::producer(q, settings.queue)
-            .inspect_err(|e| tracing::error!(error = %e, "webhooks kept in memory instead"))
-            .ok()
-    });
+    let queue = sink::Sink::for_settings(&settings);
     let sender = Sender {
         tap,
         queue,
@@ -151,8 +149,8 @@ type Delivery = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 struct Sender {
     tap: Arc<Tap>,
-    /// With `queue_driver = "redis"`: requests become jobs there instead of being sent here.
-    queue: Option<Arc<queue::producer::Producer>>,
+    /// With `queue_driver = "redis"` or `"sqs"`: requests become jobs there instead of being sent here.
+    queue: Option<sink::Sink>,
     /// The app's id, and where its current settings are found.
     id: String,
     apps: Lookup,
@@ -285,7 +283,7 @@ impl Sender {
                 continue;
             };
             if !queue.push(job) {
-                tracing::warn!(app_id = %self.id, "webhook queue: Redis unreachable and the local buffer is full; job dropped");
+                tracing::warn!(app_id = %self.id, "webhook queue unreachable and the local buffer is full; job dropped");
                 self.metrics.webhook_dropped(1);
             }
         }

@@ -91,7 +91,8 @@ fn server(s: RawServer, defaults: Limits) -> Result<Server, ConfigError> {
 
 fn webhook_settings(s: &RawServer) -> Result<WebhookSettings, ConfigError> {
     let ms = |n: u64| Duration::from_millis(n.max(1));
-    let queues = [("sync", false), ("redis", true)];
+    let queues = [("sync", 0), ("redis", 1), ("sqs", 2)];
+    let driver = pick("queue_driver", &s.queue_driver, &queues)?;
     Ok(WebhookSettings {
         batching: s.webhook_batching.then(|| ms(s.webhook_batching_ms)),
         vacate_delay: Duration::from_millis(s.webhook_vacate_delay_ms),
@@ -100,7 +101,27 @@ fn webhook_settings(s: &RawServer) -> Result<WebhookSettings, ConfigError> {
         queue: s.webhook_queue.max(1),
         timeout: ms(s.webhook_timeout_ms),
         ca_file: non_empty(&s.webhook_ca_file),
-        redis_queue: pick("queue_driver", &s.queue_driver, &queues)?.then(|| redis(s)),
+        redis_queue: (driver == 1).then(|| redis(s)),
+        sqs_queue: (driver == 2).then(|| sqs(s)).transpose()?,
+    })
+}
+
+/// The SQS queue (`queue_driver = "sqs"`); its URL is required.
+fn sqs(s: &RawServer) -> Result<SqsQueue, ConfigError> {
+    if s.sqs_url.is_empty() {
+        let why = "must be set with queue_driver = \"sqs\"";
+        return Err(ConfigError::server_key("sqs_url", why));
+    }
+    Ok(SqsQueue {
+        url: s.sqs_url.clone(),
+        region: s.sqs_region.clone(),
+        endpoint: non_empty(&s.sqs_endpoint),
+        batch_size: if s.sqs_process_batch {
+            s.sqs_batch_size.clamp(1, 10)
+        } else {
+            1
+        },
+        polling_wait: Duration::from_millis(s.sqs_polling_wait_ms),
     })
 }
 
@@ -176,18 +197,24 @@ fn guard(s: &RawServer) -> Result<Guard, ConfigError> {
 }
 
 fn app_table(s: &RawServer) -> Result<Option<AppTable>, ConfigError> {
+    let none = String::new();
     let (driver, host, port, user, password, database, table) = match s.app_manager.as_str() {
         "array" | "" => return Ok(None),
+        // DynamoDB: the endpoint as host ("": AWS's own), the region as database.
+        "dynamodb" => (Driver::Dynamodb, &s.dynamodb_endpoint, 0, &none, &none,
+            &s.dynamodb_region, &s.dynamodb_table),
         "postgres" => (Driver::Postgres, &s.postgres_host, s.postgres_port, &s.postgres_user,
             &s.postgres_password, &s.postgres_database, &s.postgres_table),
         "mysql" => (Driver::Mysql, &s.mysql_host, s.mysql_port, &s.mysql_user,
             &s.mysql_password, &s.mysql_database, &s.mysql_table),
         other => return Err(ConfigError::server_key(
             "app_manager",
-            format!("app manager {other:?} is not available: use \"postgres\", \"mysql\" or list the apps in a config file"),
+            format!("app manager {other:?} is not available: use \"postgres\", \"mysql\", \"dynamodb\" or list the apps in a config file"),
         )),
     };
-    let plain = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.';
+    // DynamoDB table names may also hold `-`; SQL ones are quoted nowhere, so no.
+    let dash = matches!(driver, Driver::Dynamodb);
+    let plain = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.' || (dash && c == '-');
     if table.is_empty() || !table.chars().all(plain) {
         return Err(ConfigError::server_key(
             &format!("{}_table", driver.name()),

@@ -34,11 +34,10 @@ const ACCEPTED: &[&str] = &[
 const UNSUPPORTED: &[(&str, &[&str], &str)] = &[
     ("SOKETI_SSL_CA", &[], "client certificates are not verified; put intermediate certificates in SOKETI_SSL_CERT after the server's"),
     ("SOKETI_APP_MANAGER_CACHE_ENABLED", &["true", "false", "1", "0"], "apps from Postgres or MySQL are always kept in memory and read again every SOKETI_APP_MANAGER_CACHE_TTL seconds"),
-    ("SOKETI_APP_MANAGER_", &[], "apps come from the config file, SOKETI_DEFAULT_APP_*, Postgres or MySQL; no DynamoDB app manager"),
+    ("SOKETI_APP_MANAGER_", &[], "apps come from the config file, SOKETI_DEFAULT_APP_*, Postgres, MySQL or DynamoDB"),
     ("SOKETI_DB_MYSQL_", &[], "not a MySQL setting herald reads"),
     ("SOKETI_DB_POSTGRES_", &[], "not a Postgres setting herald reads"),
     ("SOKETI_DB_POOLING_", &[], "the apps table is read over one connection every SOKETI_APP_MANAGER_CACHE_TTL seconds; there is no pool to size"),
-    ("SOKETI_QUEUE_DRIVER", &["sync", "redis"], "there is no SQS queue: webhooks wait in this node's memory (use redis for a durable queue)"),
     ("SOKETI_QUEUE_", &[], "the Redis queue uses SOKETI_DB_REDIS_* and the adapter's prefix; each worker node delivers up to 64 jobs per app at once, retries included"),
     ("SOKETI_CACHE_DRIVER", &["memory"], "cache channels live in memory, or in Redis or NATS JetStream with SOKETI_ADAPTER_DRIVER=redis or nats"),
     ("SOKETI_CACHE_", &[], "cache channels live in memory, or in Redis or NATS JetStream with SOKETI_ADAPTER_DRIVER=redis or nats"),
@@ -329,10 +328,10 @@ mod tests {
     #[rustfmt::skip]
     fn unsupported_variables_each_get_a_named_warning() {
         let vars = [
-            ("SOKETI_SSL_CA", "/ca.pem"), ("SOKETI_SSL_CERT", "/c.pem"), ("SOKETI_QUEUE_DRIVER", "sqs"),
+            ("SOKETI_SSL_CA", "/ca.pem"), ("SOKETI_SSL_CERT", "/c.pem"), ("SOKETI_QUEUE_DRIVER", "kafka"),
             ("SOKETI_QUEUE_DRIVER_OK", ""), ("SOKETI_RATE_LIMITER_DRIVER", "cluster"),
             ("SOKETI_CACHE_DRIVER", "memory"), ("SOKETI_MODE", "worker"),
-            ("SOKETI_APP_MANAGER_DYNAMODB_TABLE", "apps"), ("SOKETI_APP_MANAGER_MYSQL_TABLE", "apps"),
+            ("SOKETI_APP_MANAGER_CACHE_ENABLED", "maybe"), ("SOKETI_APP_MANAGER_MYSQL_TABLE", "apps"),
             ("SOKETI_APP_MANAGER_MYSQL_VERSION", "8.0"), ("SOKETI_APP_MANAGER_MYSQL_USE_V2", "true"),
             ("SOKETI_DB_MYSQL_HOST", "db"), ("SOKETI_DB_POOLING_MAX", "7"), ("SOKETI_ADAPTER_DRIVER", "redis"),
             ("SOKETI_DB_REDIS_HOST", "redis"), ("SOKETI_PORT", "6001"), ("SOKETI_PORTT", "6001"), ("PATH", "/bin"),
@@ -340,7 +339,7 @@ mod tests {
         let warnings = unsupported(vars.iter().copied());
         let named: Vec<&str> = warnings.iter().map(|w| w.split(' ').next().unwrap()).collect();
         assert_eq!(named, [
-            "SOKETI_APP_MANAGER_DYNAMODB_TABLE", "SOKETI_DB_POOLING_MAX", "SOKETI_PORTT",
+            "SOKETI_APP_MANAGER_CACHE_ENABLED", "SOKETI_DB_POOLING_MAX", "SOKETI_PORTT",
             "SOKETI_QUEUE_DRIVER", "SOKETI_RATE_LIMITER_DRIVER", "SOKETI_SSL_CA",
         ]);
         assert!(warnings.iter().any(|w| w.contains("SOKETI_SSL_CERT after")));
@@ -356,8 +355,17 @@ mod tests {
         assert_eq!(cfg.server.mode, Mode::Worker);
         let queue = cfg.server.webhooks.redis_queue.unwrap();
         assert_eq!((queue.redis_url.as_str(), queue.prefix.as_str()), ("redis://127.0.0.1:6390/0", "p"));
-        let s = build(&[("SOKETI_QUEUE_DRIVER", "sqs")]).unwrap().server;
-        assert_eq!((s.webhooks.redis_queue, s.mode), (None, Mode::Full));
+        let s = build(&[
+            ("SOKETI_QUEUE_DRIVER", "sqs"), ("SOKETI_QUEUE_SQS_URL", "https://sqs.eu-west-1.amazonaws.com/1/h.fifo"),
+            ("SOKETI_QUEUE_SQS_REGION", "eu-west-1"), ("SOKETI_QUEUE_SQS_BATCH_SIZE", "5"),
+            ("SOKETI_QUEUE_SQS_POLLING_WAIT_TIME_MS", "250"),
+        ]).unwrap().server;
+        assert_eq!((&s.webhooks.redis_queue, s.mode), (&None, Mode::Full));
+        let q = s.webhooks.sqs_queue.unwrap();
+        assert_eq!((q.region.as_str(), q.endpoint, q.batch_size), ("eu-west-1", None, 1), "batch size needs PROCESS_BATCH");
+        assert_eq!(q.polling_wait, std::time::Duration::from_millis(250));
+        let e = build(&[("SOKETI_QUEUE_DRIVER", "sqs")]).unwrap_err().to_string();
+        assert!(e.contains("sqs_url") && e.contains("must be set"), "{e}");
         error_names(&[("SOKETI_MODE", "both")], "SOKETI_MODE");
         let quiet = [("SOKETI_QUEUE_DRIVER", "redis"), ("SOKETI_MODE", "server")];
         assert!(unsupported(quiet.iter().copied()).is_empty());

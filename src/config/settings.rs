@@ -169,6 +169,9 @@ settings! {
         mysql_password: String = "password".into(), Secret, env "SOKETI_DB_MYSQL_PASSWORD", json "database.mysql.password";
         mysql_database: String = "main".into(), Str, env "SOKETI_DB_MYSQL_DATABASE", json "database.mysql.database";
         mysql_table: String = "apps".into(), Str, env "SOKETI_APP_MANAGER_MYSQL_TABLE", json "appManager.mysql.table";
+        dynamodb_table: String = "apps".into(), Str, env "SOKETI_APP_MANAGER_DYNAMODB_TABLE", json "appManager.dynamodb.table";
+        dynamodb_region: String = "us-east-1".into(), Str, env "SOKETI_APP_MANAGER_DYNAMODB_REGION", json "appManager.dynamodb.region";
+        dynamodb_endpoint: String = "".into(), Url, env "SOKETI_APP_MANAGER_DYNAMODB_ENDPOINT", json "appManager.dynamodb.endpoint";
         app_refresh_secs: i64 = 5, Int, env "SOKETI_APP_MANAGER_CACHE_TTL", json "appManager.cache.ttl";
         http_request_timeout: u64 = 15, Int, env "HERALD_HTTP_REQUEST_TIMEOUT";
         ws_frame_timeout: u64 = 15, Int, env "HERALD_WS_FRAME_TIMEOUT";
@@ -180,7 +183,13 @@ settings! {
         console_token: String = "".into(), Secret, env "HERALD_CONSOLE_TOKEN";
         console_queue: usize = super::console::DEFAULT_QUEUE, Int, env "HERALD_CONSOLE_QUEUE";
         mode: String = "full".into(), Str, env "SOKETI_MODE", json "mode";
-        queue_driver: String = "sync".into(), OneOf(&["sync", "redis"]), env "SOKETI_QUEUE_DRIVER", json "queue.driver";
+        queue_driver: String = "sync".into(), OneOf(&["sync", "redis", "sqs"]), env "SOKETI_QUEUE_DRIVER", json "queue.driver";
+        sqs_url: String = "".into(), Url, env "SOKETI_QUEUE_SQS_URL", json "queue.sqs.queueUrl";
+        sqs_region: String = "us-east-1".into(), Str, env "SOKETI_QUEUE_SQS_REGION", json "queue.sqs.region";
+        sqs_endpoint: String = "".into(), Url, env "SOKETI_QUEUE_SQS_ENDPOINT", json "queue.sqs.endpoint";
+        sqs_process_batch: bool = false, Bool, env "SOKETI_QUEUE_SQS_PROCESS_BATCH", json "queue.sqs.processBatch";
+        sqs_batch_size: usize = 1, Int, env "SOKETI_QUEUE_SQS_BATCH_SIZE", json "queue.sqs.batchSize";
+        sqs_polling_wait_ms: u64 = 0, Int, env "SOKETI_QUEUE_SQS_POLLING_WAIT_TIME_MS", json "queue.sqs.pollingWaitTimeMs";
         nats_servers: Vec<String> = vec!["127.0.0.1:4222".to_string()], List, env "SOKETI_ADAPTER_NATS_SERVERS", json "adapter.nats.servers";
         nats_user: String = "".into(), Raw, env "SOKETI_ADAPTER_NATS_USER", json "adapter.nats.user";
         nats_password: String = "".into(), Secret, env "SOKETI_ADAPTER_NATS_PASSWORD", json "adapter.nats.pass";

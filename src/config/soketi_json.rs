@@ -92,7 +92,7 @@ fn server_options(raw: &mut RawConfig, options: &mut BTreeMap<String, Value>, fi
     for row in SERVER.iter().chain(LIMITS) {
         for &path in row.json {
             let Some(value) = options.get(path).and_then(|v| row.kind.read(v.clone())) else {
-                continue; // absent, or a value left for the warning (`queue.driver: sqs`)
+                continue; // absent, or a value left for the warning (`queue.driver: kafka`)
             };
             options.remove(path);
             raw.set_server(row.key, value, Source::file(file, path));
@@ -278,7 +278,7 @@ mod tests {
     #[test]
     fn unknown_options_warn_once_each_and_harmless_ones_do_not() {
         let text = r#"{"ssl": {"certPath": "/c.pem", "keyPath": "/k.pem", "caPath": "/ca.pem"},
-            "appManager.driver": "array", "queue.driver": "sqs", "cors": {"origin": ["*"]}}"#;
+            "appManager.driver": "array", "queue.driver": "kafka", "cors": {"origin": ["*"]}}"#;
         let (config, warnings) = build(text);
         assert_eq!(warnings.len(), 3, "{warnings:?}");
         assert!(warnings.iter().any(|w| w.contains("ssl.caPath")));

@@ -150,7 +150,7 @@ mod tests {
             (NO_FILE, &[("SOKETI_PRESENCE_MAX_MEMBERS", "-5")], "environment variable SOKETI_PRESENCE_MAX_MEMBERS: "),
             (NO_FILE, &[("SOKETI_METRICS_SERVER_PORT", "70000")], "environment variable SOKETI_METRICS_SERVER_PORT: "),
             (NO_FILE, &[("SOKETI_DEFAULT_APP_WEBHOOKS", r#"[{"url": "ftp://hooks"}]"#)], "environment variable SOKETI_DEFAULT_APP_WEBHOOKS: "),
-            (NO_FILE, &[("SOKETI_APP_MANAGER_DRIVER", "dynamodb")], "environment variable SOKETI_APP_MANAGER_DRIVER: "),
+            (NO_FILE, &[("SOKETI_APP_MANAGER_DRIVER", "mongodb")], "environment variable SOKETI_APP_MANAGER_DRIVER: "),
             (NO_FILE, &[("HERALD_TRUSTED_PROXIES", "nginx")], "environment variable HERALD_TRUSTED_PROXIES: "),
             (NO_FILE, &[("SOKETI_SSL_KEY", "/k.pem")], "environment variable SOKETI_SSL_KEY: "),
         ]);
@@ -189,7 +189,7 @@ mod tests {
         let app = r#"{"appManager.array.apps": [{"AppId": "a", "AppKey": "k", "AppSecret": "s",
             "MaxConnections": "many"}]}"#;
         check(&[
-            (("config.json", r#"{"appManager": {"driver": "dynamodb"}}"#), &[], "config file config.json, appManager.driver: app manager \"dynamodb\""),
+            (("config.json", r#"{"appManager": {"driver": "mongodb"}}"#), &[], "config file config.json, appManager.driver: app manager \"mongodb\""),
             (("config.json", r#"{"adapter": {"driver": "memcached"}}"#), &[], "config file config.json, adapter.driver: adapter must be"),
             (("c.json", app), &[], "config file c.json, appManager.array.apps[0].MaxConnections: invalid type"),
         ]);

@@ -56,11 +56,11 @@ fn derived(s: &Server, key: &str) -> Option<String> {
             (None, None) => "local".to_string(),
         },
         "app_manager" => app_manager(s.app_table.as_ref()),
-        "queue_driver" => s
-            .webhooks
-            .redis_queue
-            .as_ref()
-            .map_or("sync (this node's memory)".to_string(), redis),
+        "queue_driver" => match (&s.webhooks.redis_queue, &s.webhooks.sqs_queue) {
+            (Some(r), _) => redis(r),
+            (_, Some(q)) => format!("sqs {} region {}", url_without_password(&q.url), q.region),
+            _ => "sync (this node's memory)".to_string(),
+        },
         "mode" => s.mode.name().to_string(),
         _ => return None,
     })
@@ -86,6 +86,13 @@ fn app_manager(table: Option<&AppTable>) -> String {
     let Some(t) = table else {
         return "array".to_string();
     };
+    if t.driver == super::Driver::Dynamodb {
+        let (endpoint, region) = (url_without_password(&t.host), &t.database);
+        return format!(
+            "dynamodb table {:?} region {region} endpoint {endpoint:?} refresh {:?}",
+            t.table, t.refresh
+        );
+    }
     let (d, u, p, h, port) = (t.driver.name(), &t.user, mask(&t.password), &t.host, t.port);
     let (db, table, refresh) = (&t.database, &t.table, t.refresh);
     format!("{d} {u}:{p}@{h}:{port}/{db} table {table:?} refresh {refresh:?}")

@@ -1,11 +1,11 @@
 //! What `mode` and `queue_driver` make this node do with webhook jobs: with the
-//! Redis queue, `full` and `worker` nodes start a queue worker; the in-memory
-//! queue has no worker (each node sends its own webhooks, whatever its mode).
+//! Redis or SQS queue, `full` and `worker` nodes start a queue worker; the
+//! in-memory queue has no worker (each node sends its own webhooks, whatever its mode).
 
 use crate::config::Mode;
 use crate::node::Node;
 use crate::webhook::queue::worker::Lookup;
-pub(super) use crate::webhook::queue::worker::Worker;
+use crate::webhook::{queue, sqs};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,18 +15,19 @@ use tokio::time::Instant;
 pub(super) fn start(node: &Arc<Node>) -> Option<Worker> {
     let server = &node.config.server;
     let mode = server.mode;
-    let Some(queue) = &server.webhooks.redis_queue else {
+    let (redis, sqs) = (&server.webhooks.redis_queue, &server.webhooks.sqs_queue);
+    if redis.is_none() && sqs.is_none() {
         match mode {
             Mode::Full => {}
             Mode::Server => tracing::warn!("mode \"server\" with the in-memory webhook queue: this node still sends its own webhooks (set queue_driver = \"redis\" to leave them to workers)"),
             Mode::Worker => tracing::warn!("mode \"worker\" without queue_driver = \"redis\": there are no webhook jobs to take, this node does nothing"),
         }
         return None;
-    };
+    }
     if !mode.processes_queue() {
         tracing::info!(
             mode = mode.name(),
-            "webhook jobs go to the Redis queue; worker nodes deliver them"
+            "webhook jobs go to the queue; worker nodes deliver them"
         );
         return None;
     }
@@ -41,12 +42,19 @@ pub(super) fn start(node: &Arc<Node>) -> Option<Worker> {
         }
         _ => Arc::default(),
     };
-    match Worker::start(queue, server.webhooks.clone(), server.raw.port, up, apps) {
+    let (settings, port) = (server.webhooks.clone(), server.raw.port);
+    let started = match (redis, sqs) {
+        (Some(q), _) => queue::worker::Worker::start(q, settings, port, up, apps)
+            .map(Worker::Redis)
+            .map_err(|e| e.to_string()),
+        (_, Some(q)) => sqs::Worker::start(q, settings, port, up, apps)
+            .map(Worker::Sqs)
+            .map_err(|e| e.to_string()),
+        _ => return None,
+    };
+    match started {
         Ok(worker) => {
-            tracing::info!(
-                mode = mode.name(),
-                "delivering webhook jobs from the Redis queue"
-            );
+            tracing::info!(mode = mode.name(), "delivering webhook jobs from the queue");
             Some(worker)
         }
         Err(e) => {
@@ -56,12 +64,19 @@ pub(super) fn start(node: &Arc<Node>) -> Option<Worker> {
     }
 }
 
+/// A running queue worker.
+pub(super) enum Worker {
+    Redis(queue::worker::Worker),
+    Sqs(sqs::Worker),
+}
+
 /// At shutdown, once the webhooks are flushed: stop the worker, letting its
 /// deliveries in flight end until `deadline` plus a second.
 pub(super) async fn stop(worker: Option<Worker>, deadline: Instant) {
-    if let Some(worker) = worker {
-        worker
-            .stop(deadline.max(Instant::now()) + Duration::from_secs(1))
-            .await;
+    let until = deadline.max(Instant::now()) + Duration::from_secs(1);
+    match worker {
+        Some(Worker::Redis(w)) => w.stop(until).await,
+        Some(Worker::Sqs(w)) => w.stop(until).await,
+        None => {}
     }
 }

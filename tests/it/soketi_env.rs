@@ -32,7 +32,7 @@ async fn dotenv_and_environment_configure_the_binary_and_unsupported_variables_w
     let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
         .current_dir(&dir)
         .env("SOKETI_DEFAULT_APP_KEY", KEY) // the real environment wins over .env
-        .env("SOKETI_QUEUE_DRIVER", "sqs")
+        .env("SOKETI_QUEUE_REDIS_CONCURRENCY", "4")
         .env("HERALD_LOG", "warn")
         .env_remove("HERALD_PORT")
         .env_remove("HERALD_HOST")
@@ -74,7 +74,10 @@ async fn dotenv_and_environment_configure_the_binary_and_unsupported_variables_w
         logs.contains("SOKETI_SSL_CA is ignored: client certificates"),
         "{logs}"
     );
-    assert!(logs.contains("SOKETI_QUEUE_DRIVER is ignored"), "{logs}");
+    assert!(
+        logs.contains("SOKETI_QUEUE_REDIS_CONCURRENCY is ignored"),
+        "{logs}"
+    );
     assert!(!logs.contains("SOKETI_PORT"), "{logs}");
     let _ = std::fs::remove_dir_all(&dir);
 }
