@@ -30,6 +30,7 @@
 pub(crate) mod bus;
 pub(crate) mod cluster;
 pub(crate) mod counts;
+mod kept;
 pub(crate) mod nats;
 pub(crate) mod probe;
 mod queries;
@@ -42,6 +43,7 @@ use cluster::Cluster;
 use crate::channel::registry::{presence_data, AppState, Joined, Left};
 use crate::channel::{Member, Registry};
 use crate::protocol;
+use crate::recovery::Recovery;
 use crate::socket::{Frame, Sink};
 use bus::Bus;
 use std::sync::Arc;
@@ -58,6 +60,8 @@ pub(crate) type Acked = futures_util::future::BoxFuture<'static, bool>;
 pub struct Adapter {
     registry: Arc<Registry>,
     cluster: Option<Arc<dyn Cluster>>,
+    /// The next id of a kept event published here (see [`kept`]).
+    kept_ids: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Adapter {
@@ -66,6 +70,7 @@ impl Adapter {
         Adapter {
             registry,
             cluster: None,
+            kept_ids: kept::first_id(),
         }
     }
 
@@ -74,6 +79,7 @@ impl Adapter {
         Adapter {
             registry,
             cluster: Some(cluster),
+            kept_ids: kept::first_id(),
         }
     }
 
@@ -158,14 +164,20 @@ impl Adapter {
         frame: &Frame,
         except: Option<&str>,
     ) -> Option<Acked> {
-        let kind = if user { Bus::ToUser } else { Bus::Broadcast };
+        let kept = (!user && crate::recovery::wanted(&app.app(), target)).then(|| self.kept_id());
+        let kind = match (user, kept) {
+            (true, _) => Bus::ToUser,
+            (false, Some(id)) => Bus::Kept(id),
+            (false, None) => Bus::Broadcast,
+        };
         if self.cluster.is_some() {
             // Delivered here on its echo from the bus, in the bus's order.
             return self.publish_acked(kind, app, target, except, frame);
         }
-        match user {
-            true => app.send_to_user(target, frame, except),
-            false => app.broadcast(target, frame, except),
+        match (user, kept) {
+            (true, _) => app.send_to_user(target, frame, except),
+            (false, Some(id)) => app.broadcast_kept(target, frame, except, id),
+            (false, None) => app.broadcast(target, frame, except),
         };
         None
     }
@@ -189,13 +201,14 @@ impl Adapter {
         channel: &str,
         sink: &Arc<Sink>,
         member: Option<Member>,
+        recovery: Recovery,
     ) -> Result<Joined, AdapterError> {
         let joined = match &self.cluster {
             None => {
                 let max = Some(app.app().limits.max_presence_members);
-                app.subscribe(channel, sink, member, max, true)?
+                app.subscribe(channel, sink, member, max, true, recovery)?
             }
-            Some(c) => join_cluster(c.as_ref(), app, channel, sink, member).await?,
+            Some(c) => join_cluster(c.as_ref(), app, channel, sink, member, recovery).await?,
         };
         if !joined.already {
             self.count_changed(app, channel);
@@ -235,8 +248,9 @@ async fn join_cluster(
     channel: &str,
     sink: &Arc<Sink>,
     member: Option<Member>,
+    recovery: Recovery,
 ) -> Result<Joined, AdapterError> {
-    let mut joined = app.subscribe(channel, sink, member.clone(), None, false)?;
+    let mut joined = app.subscribe(channel, sink, member.clone(), None, false, recovery)?;
     let id = &app.app().raw.id;
     c.mark_dirty(id, channel);
     // Both are one round trip for a node's first subscriber: wait for them together.

@@ -2,6 +2,7 @@
 //! channel queries, with errors mapped to real statuses and JSON bodies.
 
 mod events;
+mod history;
 mod query;
 
 use crate::adapter::AdapterError;
@@ -174,6 +175,7 @@ async fn answer(
             channel(node, app, &query::decode(name), param("info")).await?
         }
         ("GET", ["channels", name, "users"]) => users(node, app, &query::decode(name)).await?,
+        ("GET", ["channels", name, "events"]) => history::events(app, &query::decode(name))?,
         ("POST", ["users", user, "terminate_connections"]) => {
             node.adapter.terminate_user(app, &query::decode(user));
             json!({})

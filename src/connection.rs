@@ -50,6 +50,8 @@ pub(crate) struct Upgrade {
     pub pass: Option<Pass>,
     /// The client's address (behind a trusted proxy, from `X-Forwarded-For`).
     pub client: Option<std::net::IpAddr>,
+    /// The browser's `herald_session` token, for recovery channels.
+    pub browser: Option<Arc<str>>,
 }
 
 /// Serve one upgraded socket for the app and origin in `upgrade`. `early` holds
@@ -82,7 +84,8 @@ where
         Err((None, _)) => {}
     }
     let admitted = admitted.map_err(|(_, refusal)| refusal);
-    serve(conn, node, admitted, id, upgrade.pass).instrument(span)
+    let (pass, browser) = (upgrade.pass, upgrade.browser);
+    serve(conn, node, admitted, id, pass, browser).instrument(span)
 }
 
 /// The largest message read at all; bigger ones close the socket with 1009.
@@ -104,6 +107,7 @@ async fn serve<S>(
     admitted: Result<Arc<AppState>, Refusal>,
     id: SocketId,
     _pass: Option<Pass>,
+    browser: Option<Arc<str>>,
 ) where
     S: Transport,
 {
@@ -138,6 +142,7 @@ async fn serve<S>(
     };
     let _seat = node.roster.seat(&sink);
     let mut session = Session::new(node, app.clone(), sink);
+    session.browser = browser;
     tracing::debug!("connected");
     let ended = match Box::pin(conn.established(&session, &m)).await {
         Ok(()) => conn.drive(&mut session, &m).await,

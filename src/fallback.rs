@@ -224,6 +224,8 @@ fn start(
         origin: origin.map(str::to_string),
         pass: Some(pass),
         client: caller.client,
+        // pusher-js's XHR requests carry no cookies across origins: no recovery.
+        browser: None,
     };
     let idle = node.config.server.http_fallback_idle_timeout;
     let forget = forget(caller.sessions, route, idle);

@@ -16,6 +16,8 @@
 //!    in memory or in Redis, batched, signed, retried).
 //! 2. [`socket`]: one socket's own types: id, shared frames, the outbound queue
 //!    (`Sink`), liveness clocks, its home runtime and a fan-out's grouped wake-ups.
+//!    `recovery` (missed events after a reconnect: kept events, where closed
+//!    sockets stood, the browser cookie) sits on it.
 //! 3. [`channel`]: channel names and kinds, presence members, the local registry
 //!    of which sockets are in which channels.
 //! 4. [`adapter`]: the single delivery path for events, membership and queries
@@ -58,6 +60,7 @@ pub mod metrics;
 pub mod node;
 pub mod protocol;
 pub(crate) mod rate;
+pub mod recovery;
 pub(crate) mod redis_link;
 pub(crate) mod roster;
 pub mod server;

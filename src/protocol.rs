@@ -208,6 +208,16 @@ pub fn error(code: u16, message: &str, channel: Option<&str>) -> String {
     )
 }
 
+/// `pusher:recovery_failed` on a channel: its missed events cannot all be
+/// replayed (`reason`: `gap_too_long`, `history_trimmed`, `history_unavailable`).
+pub(crate) fn recovery_failed(channel: &str, reason: &str) -> String {
+    format!(
+        "{{\"event\":\"pusher:recovery_failed\",\"channel\":{},\"data\":{{\"reason\":{}}}}}",
+        quote(channel),
+        quote(reason)
+    )
+}
+
 pub(crate) fn ping() -> &'static str {
     "{\"event\":\"pusher:ping\",\"data\":{}}"
 }

@@ -153,9 +153,9 @@ pub(crate) async fn sweep(roster: Weak<Roster>, timing: impl Fn() -> Option<(Tim
         let mut wakes = Wakes::default();
         roster.each(|sink| match sink.live.check(now, timeouts) {
             Verdict::Wait => {}
-            Verdict::Ping => {
+            Verdict::Ping => sink.pinging(now, || {
                 wakes.queue(sink, &ping);
-            }
+            }),
             Verdict::Close(code, message) => {
                 if code == code::POLICY {
                     crate::metrics::refused("frame_timeout");

@@ -6,9 +6,11 @@
 //! Imports inside run one way: `wake` -> `outbox` -> `frame`, `liveness`,
 //! `id`, `home`.
 
+pub mod acks;
 pub(crate) mod frame;
 pub(crate) mod home;
 pub(crate) mod id;
+mod kept;
 pub(crate) mod liveness;
 pub(crate) mod outbox;
 pub(crate) mod wake;

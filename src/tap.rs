@@ -75,6 +75,13 @@ pub(crate) enum Event {
         error: Option<String>,
     },
     Refusal(Refusal),
+    /// A socket joined a recovery channel again: events replayed, or why not.
+    Recovery {
+        socket: String,
+        channel: String,
+        replayed: usize,
+        failed: Option<String>,
+    },
 }
 
 /// Something refused, with the reason the client was given.
@@ -143,6 +150,9 @@ impl Record {
                 socket, channel, ..
             }
             | Event::MemberRemoved {
+                socket, channel, ..
+            }
+            | Event::Recovery {
                 socket, channel, ..
             } => (Some(channel), None, Some(socket)),
             Event::Publish { channel, event, .. } => (Some(channel), Some(event), None),

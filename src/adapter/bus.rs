@@ -21,6 +21,11 @@ pub enum Bus {
     Count,
     /// A watched user went online (`true`) or offline; the frame is for its watchers.
     Watch(bool),
+    /// An API event to a recovery channel, with its id: every node keeps it.
+    Kept(u64),
+    /// Places closed sockets of a browser left in recovery channels, or a
+    /// returning socket took ([`crate::recovery::encode_places`]).
+    Places,
 }
 
 impl Bus {
@@ -33,6 +38,8 @@ impl Bus {
             Bus::Count => "C".into(),
             Bus::Watch(true) => "W1".into(),
             Bus::Watch(false) => "W0".into(),
+            Bus::Kept(id) => format!("K{id}").into(),
+            Bus::Places => "P".into(),
         }
     }
 }
@@ -147,6 +154,11 @@ pub(crate) fn deliver(
         "T" => drop(app.terminate_user(target)),
         "C" => count(&app, target),
         "W1" | "W0" => drop(app.tell_watchers(target, kind == "W1", &frame)),
+        "P" => app.places(target, frame.as_str()),
+        kept if kept.starts_with('K') => match kept[1..].parse() {
+            Ok(id) => drop(app.broadcast_kept(target, &frame, except, id)),
+            Err(_) => tracing::warn!(kind, "malformed cluster bus kept event"),
+        },
         member if member.starts_with('M') => match member[1..].parse() {
             Ok(seq) => drop(app.announce_member(target, &frame, seq, except)),
             Err(_) => tracing::warn!(kind, "malformed cluster bus member message"),

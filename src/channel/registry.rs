@@ -15,6 +15,7 @@ use cache::Cached;
 use subscribers::{PresenceSub, Seen, Subscriber, Subscribers, DIRECT_FANOUT_MAX};
 
 mod cache;
+mod kept;
 pub use queries::presence_data;
 pub(crate) mod counter;
 mod queries;
@@ -39,6 +40,8 @@ pub struct Joined {
     pub member_added: bool,
     /// Presence: the encoded `subscription_succeeded` data.
     pub presence: Option<String>,
+    /// A recovery channel joined again: the events missed, or why not.
+    pub(crate) replay: Option<crate::recovery::Replay>,
 }
 
 /// Result of leaving a channel.
@@ -68,10 +71,11 @@ struct Channel {
     members: HashMap<String, Presence>,
 }
 
-#[derive(Default)]
 struct State {
     channels: HashMap<String, Channel>,
     users: HashMap<String, HashMap<u64, Arc<Sink>>>,
+    /// Recovery channels' kept events.
+    history: crate::recovery::history::History,
 }
 
 /// Counts for one channel.
@@ -88,6 +92,8 @@ pub struct AppState {
     config: arc_swap::ArcSwap<App>,
     state: Mutex<State>,
     cache: Mutex<HashMap<String, Cached>>,
+    /// Where closed sockets stood in recovery channels, by browser.
+    returns: Mutex<crate::recovery::returns::Returns>,
     /// Watchlists of this node's signed-in sockets.
     watchers: Mutex<watchers::Watchers>,
     connections: AtomicUsize,
@@ -109,8 +115,13 @@ impl AppState {
         let tap = Arc::new(Tap::default());
         AppState {
             config: arc_swap::ArcSwap::new(app),
-            state: Mutex::default(),
+            state: Mutex::new(State {
+                channels: HashMap::new(),
+                users: HashMap::new(),
+                history: crate::recovery::history::History::new(crate::socket::liveness::now_ms()),
+            }),
             cache: Mutex::default(),
+            returns: Mutex::default(),
             watchers: Mutex::default(),
             connections: AtomicUsize::new(0),
             backend_events: Budget::default(),
@@ -178,6 +189,7 @@ impl AppState {
         member: Option<Member>,
         max_members: Option<usize>,
         announce: bool,
+        recovery: crate::recovery::Recovery,
     ) -> Result<Joined, JoinError> {
         let mut state = lock(&self.state);
         let channel = state.channels.entry(name.to_string()).or_default();
@@ -229,6 +241,10 @@ impl AppState {
             let frame = Frame::from(protocol::member_added(name, &m.id_json, info));
             channel.subscribers.deliver(&frame, |s| s.key != sink.key);
         }
+        if !already {
+            let bounds = crate::recovery::Bounds::of(&self.app());
+            joined.replay = kept::join(&mut state.history, name, sink, recovery, bounds);
+        }
         Ok(joined)
     }
 
@@ -237,6 +253,7 @@ impl AppState {
         let mut state = lock(&self.state);
         let channel = state.channels.get_mut(name)?;
         let sub = channel.subscribers.remove(key)?;
+        sub.sink.untrack_kept(name);
         let user = sub.presence.map(|p| p.user);
         let mut left = Left {
             user: user.clone(),

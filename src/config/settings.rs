@@ -241,6 +241,10 @@ settings! {
         max_connections: i64 = -1, Int, env "SOKETI_DEFAULT_APP_MAX_CONNS", alias "maxConnections" "MaxConnections" "max_connections";
         webhooks: Vec<super::webhooks::RawWebhook> = Vec::new(), Webhooks, env "SOKETI_DEFAULT_APP_WEBHOOKS", alias "webhooks" "Webhooks";
         allowed_origins: Vec<String> = Vec::new(), List, alias "allowedOrigins" "allowed_origins";
+        // Channels (`*` ends a prefix) whose API events are kept for recovery after a reconnect.
+        recovery_channels: Vec<String> = Vec::new(), List, env "SOKETI_DEFAULT_APP_RECOVERY_CHANNELS", alias "recoveryChannels" "RecoveryChannels" "recovery_channels";
+        recovery_max_events: usize = 100, Int, env "SOKETI_DEFAULT_APP_RECOVERY_MAX_EVENTS", alias "recoveryMaxEvents" "RecoveryMaxEvents" "recovery_max_events";
+        recovery_max_age: u64 = 120, Int, env "SOKETI_DEFAULT_APP_RECOVERY_MAX_AGE", alias "recoveryMaxAge" "RecoveryMaxAge" "recovery_max_age";
     }
 }
 

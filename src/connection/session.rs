@@ -37,6 +37,9 @@ pub(crate) struct Session {
     pub user: Option<String>,
     /// The signed-in user's watchlist (apps with watchlist events).
     watching: Vec<String>,
+    /// The browser's `herald_session` token (WebSocket sockets of apps with
+    /// recovery channels), for its places in them ([`crate::recovery`]).
+    pub browser: Option<Arc<str>>,
     window_start: Instant,
     window_count: i64,
 }
@@ -50,6 +53,7 @@ impl Session {
             subscriptions: Subscriptions::default(),
             user: None,
             watching: Vec::new(),
+            browser: None,
             window_start: Instant::now(),
             window_count: 0,
         }
@@ -58,7 +62,11 @@ impl Session {
     pub(crate) async fn handle(&mut self, msg: ClientMessage) -> Reply {
         match msg {
             ClientMessage::Ping => Reply::frame(protocol::pong().into()),
-            ClientMessage::Pong | ClientMessage::Ignored(_) => Reply::default(),
+            ClientMessage::Pong => {
+                self.sink.ponged(crate::socket::liveness::now_ms());
+                Reply::default()
+            }
+            ClientMessage::Ignored(_) => Reply::default(),
             ClientMessage::Subscribe {
                 channel,
                 auth,
@@ -243,6 +251,7 @@ impl Session {
 
     /// Leave every channel and forget the signed-in user.
     pub(crate) async fn close(&mut self) {
+        self.leave_places();
         let channels = self.subscriptions.channels();
         for (i, c) in channels.iter().enumerate() {
             self.unsubscribe(c).await;
@@ -255,6 +264,20 @@ impl Session {
         if let Some(user) = self.user.take() {
             let adapter = &self.node.adapter;
             adapter.sign_out(&self.app, &user, self.sink.key).await;
+        }
+    }
+}
+
+impl Session {
+    /// Closing: tell every node where this socket stood in its recovery channels.
+    fn leave_places(&self) {
+        let Some(browser) = &self.browser else { return };
+        let closed = crate::socket::liveness::now_ms();
+        let places: Vec<_> = (self.sink.confirmed().into_iter())
+            .map(|(channel, pos)| (channel, crate::recovery::returns::Left { pos, closed }))
+            .collect();
+        if !places.is_empty() {
+            self.node.adapter.left(&self.app, browser, &places);
         }
     }
 }

@@ -66,6 +66,10 @@
         add('ev', r.events); add('so', r.url);
         detail.textContent = r.status ? `HTTP ${r.status}` : `no answer: ${r.error}`;
         break;
+      case 'recovery':
+        add('ch', r.channel); add('so', 'socket ' + r.socket);
+        detail.textContent = r.failed ? `not recovered: ${r.failed}` : `${r.replayed} missed events replayed`;
+        break;
       case 'refusal':
         add('', r.stage); add('ch', r.channel); add('ev', r.event); add('so', r.socket ? 'socket ' + r.socket : '');
         refusalDetail(r, detail);

@@ -6,12 +6,14 @@ use super::{text, Body, Held};
 use crate::capacity::deadline::{Clock, Deadline};
 use crate::connection;
 use crate::node::Node;
+use crate::recovery;
 use crate::ws;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{
-    HeaderValue, CONNECTION, ORIGIN, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE,
+    HeaderValue, CONNECTION, COOKIE, ORIGIN, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SET_COOKIE,
+    UPGRADE,
 };
 use hyper::upgrade::OnUpgrade;
 use hyper::{Request, Response, StatusCode};
@@ -57,16 +59,41 @@ pub(super) fn upgrade(
     };
     pass.admission = caller.admission;
     pass.keep(caller.share);
+    let browser = browser(&node, &key, &req);
     let upgrade = connection::Upgrade {
         key,
         origin,
         pass: Some(pass),
         client: caller.client,
+        browser: browser.as_ref().map(|(token, _)| token.clone()),
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
     clock.off();
     tokio::spawn(serve_upgraded(on_upgrade, node, upgrade));
-    switching(&accept)
+    let mut r = switching(&accept);
+    if let Some((token, true)) = browser {
+        let cookie = HeaderValue::from_str(&recovery::set_cookie(&token));
+        r.headers_mut()
+            .insert(SET_COOKIE, cookie.expect("hex is a valid header"));
+    }
+    r
+}
+
+/// For an app with recovery channels: the browser's token from its cookie, or
+/// a new one (`true`: to be set in the answer).
+fn browser(node: &Node, key: &str, req: &Request<Incoming>) -> Option<(Arc<str>, bool)> {
+    let app = node.app_by_key(key)?;
+    if app.app().raw.recovery_channels.is_empty() {
+        return None;
+    }
+    let cookies = req.headers().get_all(COOKIE).iter();
+    let known = cookies
+        .filter_map(|v| v.to_str().ok())
+        .find_map(recovery::token_in);
+    Some(match known {
+        Some(token) => (Arc::from(token), false),
+        None => (Arc::from(recovery::new_token()), true),
+    })
 }
 
 /// A request for the WebSocket path, `/app/{key}`.

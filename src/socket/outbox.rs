@@ -11,6 +11,7 @@
 //! The outbox lock orders every write: a direct write happens under it, and the
 //! task takes "the pen" (`busy`) under it before writing anything itself.
 
+use super::acks::Acks;
 use super::{Frame, Liveness, SocketId};
 use crate::metrics::AppMetrics;
 use crate::protocol::code;
@@ -154,6 +155,8 @@ pub struct Sink {
     direct: Option<Direct>,
     out: Mutex<Outbox>,
     wake: Notify,
+    /// Kept events queued and confirmed, once the socket joins a recovery channel.
+    pub(super) acks: Mutex<Option<Box<Acks>>>,
 }
 
 /// What a publisher needs to write to the socket itself.
@@ -196,6 +199,7 @@ impl Sink {
             direct,
             out: Mutex::new(out),
             wake: Notify::new(),
+            acks: Mutex::default(),
         }
     }
 

@@ -617,13 +617,13 @@ pub async fn occupancy_transitions_are_cluster_wide(redis: &mut impl Bus) {
     let s2 = Sink::new(SocketId::new(2, 2), 8, Liveness::new(None));
     let first = a
         .adapter
-        .subscribe(&app_a, "room", &s1, None)
+        .subscribe(&app_a, "room", &s1, None, herald::recovery::Recovery::Off)
         .await
         .unwrap();
     assert!(first.occupied, "first subscriber in the cluster");
     let second = b
         .adapter
-        .subscribe(&app_b, "room", &s2, None)
+        .subscribe(&app_b, "room", &s2, None, herald::recovery::Recovery::Off)
         .await
         .unwrap();
     assert!(!second.occupied, "already occupied on another node");

@@ -131,7 +131,13 @@ pub async fn first_subscriber_hears_events_published_right_after_its_ack(redis: 
         let channel = format!("race-{i}");
         let sink = Sink::new(SocketId::new(7, i), 8, Liveness::new(None));
         b.adapter
-            .subscribe(&app_b, &channel, &sink, None)
+            .subscribe(
+                &app_b,
+                &channel,
+                &sink,
+                None,
+                herald::recovery::Recovery::Off,
+            )
             .await
             .unwrap();
         // Asked of Redis before this (current-thread) runtime runs anything else.

@@ -26,7 +26,9 @@ impl Cluster {
     ) {
         let subject = match kind {
             Bus::Broadcast | Bus::Member(_) | Bus::Count => self.names.channel(app, target),
-            Bus::ToUser | Bus::Terminate | Bus::Watch(_) => self.names.app(app),
+            Bus::ToUser | Bus::Terminate | Bus::Watch(_) | Bus::Kept(_) | Bus::Places => {
+                self.names.app(app)
+            }
         };
         // A message someone waits for (an API publish) is delivered here on its echo.
         let origin = bus::origin(&self.names.node, ack.is_some());

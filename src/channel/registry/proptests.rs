@@ -63,7 +63,7 @@ proptest! {
                 Op::Join { socket, user, channel } => {
                     let name = CHANNELS[channel];
                     let sink = &sinks[socket as usize];
-                    let joined = app.subscribe(name, sink, Some(member(user)), None, true).unwrap();
+                    let joined = app.subscribe(name, sink, Some(member(user)), None, true, crate::recovery::Recovery::Off).unwrap();
                     let m = &mut model[channel];
                     prop_assert_eq!(joined.already, m.contains_key(&socket));
                     if !joined.already {

@@ -9,6 +9,7 @@ use crate::channel::{
     validate_name, ChannelType, Kind, Member, MemberError, NameError, SERVER_TO_USER_PREFIX,
 };
 use crate::protocol;
+use crate::recovery::{self, Recovery, Replay};
 use crate::tap::{self, Event as TapEvent, Signed};
 use crate::webhook::Event;
 
@@ -81,7 +82,8 @@ impl Session {
             _ => None,
         };
         let user = member.as_ref().map(|m| (m.id.clone(), m.id_json.clone()));
-        let joined = self.join(channel, member).await?;
+        let recovery = self.recovery(channel);
+        let joined = self.join(channel, member, recovery).await?;
         self.announce(channel, &joined, user.clone());
         self.tap_joined(channel, &joined, user.as_ref().map(|(id, _)| id.as_str()));
         self.subscriptions
@@ -167,6 +169,29 @@ impl Session {
         }
     }
 
+    /// The missed events after `subscription_succeeded`, or why there are none.
+    fn replayed(&self, channel: &str, replay: &Replay, reply: &mut Reply) {
+        let (replayed, failed) = match replay {
+            Replay::Events(missed) => {
+                let frames = missed.iter().map(|(_, f)| f.to_string());
+                reply.frames.extend(frames);
+                (missed.len(), None)
+            }
+            Replay::Failed(why) => {
+                reply.frames.push(protocol::recovery_failed(channel, why));
+                (0, Some(why.to_string()))
+            }
+        };
+        let socket = self.sink.socket_id().to_string();
+        tracing::info!(%socket, channel, replayed, failed = failed.as_deref(), "recovery");
+        self.app.tap.emit(|| TapEvent::Recovery {
+            socket,
+            channel: channel.to_string(),
+            replayed,
+            failed,
+        });
+    }
+
     fn member(&self, channel_data: Option<&str>) -> Result<Member, Refused> {
         let max_kb = self.app.app().limits.max_presence_member_size_kb;
         Member::parse(channel_data.unwrap_or(""), max_kb).map_err(|e| match e {
@@ -175,10 +200,25 @@ impl Session {
         })
     }
 
-    async fn join(&self, channel: &str, member: Option<Member>) -> Result<Joined, Refused> {
+    /// What a join of `channel` asks of its history: where this browser stood.
+    fn recovery(&self, channel: &str) -> Recovery {
+        match &self.browser {
+            Some(b) if recovery::wanted(&self.app.app(), channel) => {
+                self.node.adapter.recovery(&self.app, b, channel)
+            }
+            _ => Recovery::Off,
+        }
+    }
+
+    async fn join(
+        &self,
+        channel: &str,
+        member: Option<Member>,
+        recovery: Recovery,
+    ) -> Result<Joined, Refused> {
         let adapter = &self.node.adapter;
         match adapter
-            .subscribe(&self.app, channel, &self.sink, member)
+            .subscribe(&self.app, channel, &self.sink, member, recovery)
             .await
         {
             Ok(joined) => Ok(joined),
@@ -205,10 +245,14 @@ impl Session {
         }
     }
 
-    /// `subscription_succeeded`, and for a cache channel its last event or `cache_miss`.
+    /// `subscription_succeeded`, the events a returning socket missed (or
+    /// `recovery_failed`), and for a cache channel its last event or `cache_miss`.
     async fn succeeded(&self, channel: &str, ctype: ChannelType, joined: &Joined) -> Reply {
         let data = joined.presence.as_deref().unwrap_or("{}");
         let mut reply = Reply::frame(protocol::subscription_succeeded(channel, data));
+        if let Some(replay) = &joined.replay {
+            self.replayed(channel, replay, &mut reply);
+        }
         if !ctype.cache {
             return reply;
         }

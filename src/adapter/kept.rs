@@ -1,0 +1,61 @@
+//! Recovery over the adapter: ids for kept events, and the places closed
+//! sockets left, told to every node ([`crate::recovery`]).
+
+use super::bus::Bus;
+use super::Adapter;
+use crate::channel::registry::AppState;
+use crate::recovery::returns::Left;
+use crate::recovery::{encode_places, Recovery};
+use crate::socket::Frame;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Where this node's kept-event ids start: random, so that two nodes' ids
+/// never meet in practice (each node counts up from its own start).
+pub(super) fn first_id() -> Arc<AtomicU64> {
+    let token = crate::recovery::new_token();
+    let start = u64::from_str_radix(&token[..16], 16).unwrap_or_default();
+    Arc::new(AtomicU64::new(start >> 1))
+}
+
+impl Adapter {
+    pub(super) fn kept_id(&self) -> u64 {
+        self.kept_ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A socket of `browser` closed: where it stood in each recovery channel,
+    /// kept here and told to the other nodes.
+    pub(crate) fn left(&self, app: &AppState, browser: &str, places: &[(String, Left)]) {
+        self.places(app, browser, &encode_places(places, 'L'));
+    }
+
+    /// What a socket of `browser` joining `channel` asks of its history; a
+    /// place it takes is taken on every node.
+    pub(crate) fn recovery(&self, app: &AppState, browser: &str, channel: &str) -> Recovery {
+        let (recovery, taken) = app.take_place(browser, channel);
+        if let (Some(c), Some(left)) = (&self.cluster, taken) {
+            let text = encode_places(&[(channel.to_string(), left)], 'T');
+            c.publish(
+                Bus::Places,
+                &app.app().raw.id,
+                browser,
+                None,
+                &Frame::from(text),
+            );
+        }
+        recovery
+    }
+
+    fn places(&self, app: &AppState, browser: &str, text: &str) {
+        app.places(browser, text);
+        if let Some(c) = &self.cluster {
+            c.publish(
+                Bus::Places,
+                &app.app().raw.id,
+                browser,
+                None,
+                &Frame::from(text),
+            );
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Recovery channels in the registry: a kept event is added to the channel's
+//! history and queued to its sockets under the app's lock, and a join reads
+//! the history under the same lock, so a returning socket gets what it missed
+//! once, before anything newer ([`crate::recovery`]).
+
+use super::{lock, AppState};
+use crate::recovery::history::{History, Kept};
+use crate::recovery::returns::Left;
+use crate::recovery::{decode_places, Bounds, Recovery, Replay};
+use crate::socket::liveness::now_ms;
+use crate::socket::{Frame, Sink, SocketId};
+
+impl AppState {
+    /// Keep API event `id` of recovery channel `name` and queue it to the
+    /// channel's sockets (but `except`). Returns how many got it.
+    pub(crate) fn broadcast_kept(
+        &self,
+        name: &str,
+        frame: &Frame,
+        except: Option<&str>,
+        id: u64,
+    ) -> usize {
+        let except = except.and_then(SocketId::parse);
+        let (now, bounds) = (now_ms(), Bounds::of(&self.app()));
+        let mut state = lock(&self.state);
+        let kept = Kept {
+            id,
+            at: now,
+            frame: frame.clone(),
+        };
+        state.history.append(name, kept, bounds);
+        let Some(channel) = state.channels.get(name) else {
+            return 0;
+        };
+        let targets = channel.subscribers.list.iter();
+        let targets = targets.filter(|s| except.is_none_or(|e| s.sink.socket_id() != e));
+        targets
+            .filter(|s| s.sink.send_kept(name, id, frame, now))
+            .count()
+    }
+
+    /// The kept events of `name`, oldest first (the HTTP API's history read).
+    pub(crate) fn kept_events(&self, name: &str) -> Vec<Kept> {
+        let bounds = Bounds::of(&self.app());
+        lock(&self.state).history.events(name, now_ms(), bounds)
+    }
+
+    /// What a socket joining `name` asks of its history: where its browser's
+    /// closed socket stood, if one did (taken, so no other socket replays it).
+    pub(crate) fn take_place(&self, browser: &str, name: &str) -> (Recovery, Option<Left>) {
+        let max_age = Bounds::of(&self.app()).max_age_ms;
+        let Some(left) = lock(&self.returns).take(browser, name) else {
+            return (Recovery::Fresh, None);
+        };
+        match left.closed.saturating_add(max_age) < now_ms() {
+            true => (Recovery::Expired, Some(left)),
+            false => (Recovery::From(left.pos), Some(left)),
+        }
+    }
+
+    /// Places a closed socket left (or a returning one took), from this node or
+    /// another (`text` as [`crate::recovery::encode_places`] writes it).
+    pub(crate) fn places(&self, browser: &str, text: &str) {
+        let keep = Bounds::of(&self.app()).max_age_ms.saturating_mul(10);
+        let mut returns = lock(&self.returns);
+        for (channel, left, taken) in decode_places(text) {
+            match taken {
+                true => returns.taken(browser, channel, left),
+                false => returns.put(browser, channel, left),
+            }
+        }
+        returns.sweep(now_ms().saturating_sub(keep));
+    }
+}
+
+/// Under the join's lock: follow the socket's kept events from where it
+/// stands, and say what it missed (`None`: it asked for nothing).
+pub(super) fn join(
+    history: &mut History,
+    name: &str,
+    sink: &Sink,
+    recovery: Recovery,
+    bounds: Bounds,
+) -> Option<Replay> {
+    let now = now_ms();
+    let head = history.head(name, now);
+    let replay = match recovery {
+        Recovery::Off => return None,
+        Recovery::Fresh => None,
+        Recovery::Expired => Some(Replay::Failed("gap_too_long")),
+        Recovery::From(from) => Some(history.replay(name, from, now, bounds)),
+    };
+    match (&replay, recovery) {
+        (Some(Replay::Events(missed)), Recovery::From(from)) => {
+            let queued = missed.last().map(|(id, _)| *id).or(from.id);
+            sink.track_kept(name, from, queued, now);
+        }
+        _ => sink.track_kept(name, head, head.id, now),
+    }
+    replay
+}

@@ -1,0 +1,87 @@
+//! A socket's side of recovery: kept events are queued under its ledger's
+//! lock, together with the ping that will confirm them, so the ledger's view
+//! and the order of the socket's frames always agree ([`super::acks`]).
+
+use super::acks::{Acks, Pos};
+use super::{Frame, Sink};
+use crate::protocol;
+use std::sync::MutexGuard;
+
+fn ping() -> Frame {
+    Frame::from_static(protocol::ping())
+}
+
+impl Sink {
+    fn ledger(&self) -> MutexGuard<'_, Option<Box<Acks>>> {
+        self.acks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Follow a recovery channel this socket joined (see [`Acks::track`]); with
+    /// `queued` past `confirmed` (a replay), a ping is queued to confirm it.
+    pub(crate) fn track_kept(&self, channel: &str, confirmed: Pos, queued: Option<u64>, now: u64) {
+        let mut ledger = self.ledger();
+        let acks = ledger.get_or_insert_with(Box::default);
+        acks.track(channel, confirmed, queued);
+        let replayed = queued.filter(|_| queued != confirmed.id);
+        if replayed.is_some_and(|id| acks.queued(channel, id)) {
+            acks.pinged(now, true);
+            self.send(&ping());
+        }
+    }
+
+    pub(crate) fn untrack_kept(&self, channel: &str) {
+        let mut ledger = self.ledger();
+        if let Some(acks) = ledger.as_mut() {
+            acks.untrack(channel);
+            if acks.is_empty() {
+                *ledger = None;
+            }
+        }
+    }
+
+    /// Deliver kept event `id` of `channel`, and a ping after it unless one is
+    /// already on its way. False when the socket refused it (full queue).
+    pub(crate) fn send_kept(&self, channel: &str, id: u64, frame: &Frame, now: u64) -> bool {
+        let mut ledger = self.ledger();
+        if !self.send(frame) {
+            return false;
+        }
+        if let Some(acks) = ledger.as_mut() {
+            if acks.queued(channel, id) {
+                acks.pinged(now, true);
+                self.send(&ping());
+            }
+        }
+        drop(ledger);
+        true
+    }
+
+    /// The liveness sweep queues a ping (with `queue`, under the ledger's
+    /// lock): it confirms what was sent before it.
+    pub(crate) fn pinging(&self, now: u64, queue: impl FnOnce()) {
+        let mut ledger = self.ledger();
+        if let Some(acks) = ledger.as_mut() {
+            acks.pinged(now, false);
+        }
+        queue();
+    }
+
+    /// The client answered a ping; pings again when newer kept events wait.
+    pub(crate) fn ponged(&self, now: u64) {
+        let mut ledger = self.ledger();
+        if let Some(acks) = ledger.as_mut() {
+            if acks.ponged() {
+                acks.pinged(now, true);
+                self.send(&ping());
+            }
+        }
+    }
+
+    /// What the client confirmed, per recovery channel.
+    pub(crate) fn confirmed(&self) -> Vec<(String, Pos)> {
+        self.ledger()
+            .as_ref()
+            .map(|a| a.confirmed())
+            .unwrap_or_default()
+    }
+}
