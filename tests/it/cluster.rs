@@ -722,6 +722,9 @@ macro_rules! every_scenario {
             the_online_state_survives_a_restart,
             a_killed_nodes_users_go_offline,
         );
+        crate::cluster::on_bus!($start; recovery:
+            a_page_recovers_on_another_node,
+        );
         crate::cluster::on_bus!($start; cluster_delivery:
             deliveries_reach_only_nodes_with_subscribers,
             churn_never_loses_or_repeats_an_acknowledged_event,

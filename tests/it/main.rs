@@ -25,6 +25,7 @@ mod postgres;
 mod presence;
 mod queue;
 mod rate_limits;
+mod recovery;
 mod redis_cluster;
 mod relay;
 mod seam;

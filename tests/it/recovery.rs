@@ -1,0 +1,257 @@
+//! Missed events after a reconnect (issue 26), through real sockets: a page that
+//! answers `pusher:ping` as pusher-js does and sends back the cookie its
+//! handshake was given, as a browser does. The browser tests run the same with
+//! stock Echo and pusher-js in Chromium (browser-tests/tests/recovery.test.mjs).
+
+use crate::support::*;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+/// The app lines of the tests: `chat.*` and `private-chat.*` keep their events.
+const RECOVERY: &str = "recovery_channels=['chat.*','private-chat.*']";
+
+/// A browser tab: its WebSocket, the cookie it sends, whether it answers pings.
+struct Page {
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    socket_id: String,
+    cookie: Option<String>,
+    answers_pings: bool,
+}
+
+impl Page {
+    /// Open the page's socket, sending `cookie`; keeps the one the answer sets.
+    async fn open(server: &Server, cookie: Option<String>) -> Page {
+        let url = format!(
+            "ws://{}/app/{KEY}?protocol=7&client=js&version=8.4.0",
+            server.addr
+        );
+        let mut request = url.into_client_request().unwrap();
+        if let Some(c) = &cookie {
+            request
+                .headers_mut()
+                .insert("cookie", format!("a=b; {c}").parse().unwrap());
+        }
+        let (ws, answer) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let set = answer
+            .headers()
+            .get("set-cookie")
+            .map(|v| v.to_str().unwrap().to_string());
+        let cookie = set
+            .map(|s| s.split(';').next().unwrap().to_string())
+            .or(cookie);
+        let mut page = Page {
+            ws,
+            socket_id: String::new(),
+            cookie,
+            answers_pings: true,
+        };
+        let hello = page.frame().await;
+        assert_eq!(hello["event"], "pusher:connection_established");
+        page.socket_id = data(&hello)["socket_id"].as_str().unwrap().to_string();
+        page
+    }
+
+    /// The next frame, after answering any `pusher:ping` (as pusher-js does).
+    async fn frame(&mut self) -> Value {
+        self.within(3000).await.expect("a frame within 3 s")
+    }
+
+    async fn within(&mut self, ms: u64) -> Option<Value> {
+        loop {
+            let next = tokio::time::timeout(Duration::from_millis(ms), self.ws.next()).await;
+            let Ok(Some(Ok(Message::Text(t)))) = next else {
+                return None;
+            };
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["event"] == "pusher:ping" {
+                if self.answers_pings {
+                    let pong = json!({"event": "pusher:pong", "data": {}}).to_string();
+                    self.ws.send(Message::text(pong)).await.unwrap();
+                }
+                continue;
+            }
+            return Some(v);
+        }
+    }
+
+    async fn subscribe(&mut self, channel: &str) -> Vec<Value> {
+        let mut msg = json!({"event": "pusher:subscribe", "data": {"channel": channel}});
+        if channel.starts_with("private-") {
+            msg["data"]["auth"] = channel_auth(&self.socket_id, channel, None).into();
+        }
+        self.ws.send(Message::text(msg.to_string())).await.unwrap();
+        let first = self.frame().await;
+        assert_eq!(
+            first["event"], "pusher_internal:subscription_succeeded",
+            "{first}"
+        );
+        self.quiet(300).await
+    }
+
+    /// Every frame until none comes for `ms`.
+    async fn quiet(&mut self, ms: u64) -> Vec<Value> {
+        let mut seen = Vec::new();
+        while let Some(v) = self.within(ms).await {
+            seen.push(v);
+        }
+        seen
+    }
+
+    async fn close(mut self) -> Option<String> {
+        let _ = self.ws.close(None).await;
+        // Let the node see the close and note where the page stood.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        self.cookie
+    }
+}
+
+/// The `data` of the events among `frames` (`n` of each numbered event).
+fn datas(frames: &[Value]) -> Vec<String> {
+    frames
+        .iter()
+        .map(|f| f["data"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+async fn publish_all(server: &Server, channel: &str, range: std::ops::Range<usize>) {
+    for i in range {
+        assert_eq!(server.publish(channel, "msg", &i.to_string()).await.0, 200);
+    }
+}
+
+fn numbers(range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|i| i.to_string()).collect()
+}
+
+/// A page away while five events were published gets exactly those, in order,
+/// after `subscription_succeeded` and before a newer one; nothing it had.
+#[tokio::test]
+async fn a_returning_page_gets_what_it_missed_once_in_order() {
+    let server = Server::start("", RECOVERY).await;
+    let mut page = Page::open(&server, None).await;
+    assert!(
+        page.cookie.is_some(),
+        "the handshake answer sets the browser cookie"
+    );
+    assert!(page.subscribe("private-chat.1").await.is_empty());
+    publish_all(&server, "private-chat.1", 0..5).await;
+    assert_eq!(datas(&page.quiet(300).await), numbers(0..5));
+    let cookie = page.close().await;
+    publish_all(&server, "private-chat.1", 5..10).await;
+    let mut back = Page::open(&server, cookie.clone()).await;
+    assert_eq!(back.cookie, cookie, "the same browser");
+    let missed = back.subscribe("private-chat.1").await;
+    assert_eq!(datas(&missed), numbers(5..10), "{missed:?}");
+    publish_all(&server, "private-chat.1", 10..11).await;
+    assert_eq!(datas(&back.quiet(300).await), numbers(10..11));
+    // Another tab of the same browser, fresh: nothing to replay.
+    let mut tab = Page::open(&server, cookie).await;
+    assert!(tab.subscribe("private-chat.1").await.is_empty());
+}
+
+/// Events the page never confirmed (its pongs never came) are replayed: the
+/// node counts as received only what a ping after it confirmed.
+#[tokio::test]
+async fn unconfirmed_events_are_replayed() {
+    let server = Server::start("", RECOVERY).await;
+    let mut page = Page::open(&server, None).await;
+    page.subscribe("chat.1").await;
+    publish_all(&server, "chat.1", 0..2).await;
+    assert_eq!(datas(&page.quiet(300).await), numbers(0..2));
+    page.answers_pings = false;
+    publish_all(&server, "chat.1", 2..4).await;
+    assert_eq!(
+        datas(&page.quiet(300).await),
+        numbers(2..4),
+        "sent, never confirmed"
+    );
+    let cookie = page.close().await;
+    let mut back = Page::open(&server, cookie).await;
+    assert_eq!(datas(&back.subscribe("chat.1").await), numbers(2..4));
+}
+
+/// Past the max age, or past what the channel keeps, the page is told so.
+#[tokio::test]
+async fn a_gap_too_long_or_trimmed_is_signalled() {
+    let app = format!("{RECOVERY}\nrecovery_max_events=3\nrecovery_max_age=1");
+    let server = Server::start("", &app).await;
+    let mut page = Page::open(&server, None).await;
+    page.subscribe("chat.1").await;
+    page.subscribe("chat.2").await;
+    let cookie = page.close().await;
+    publish_all(&server, "chat.1", 0..5).await;
+    let mut back = Page::open(&server, cookie).await;
+    let told = back.subscribe("chat.1").await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0]["event"], "pusher:recovery_failed");
+    assert_eq!(told[0]["channel"], "chat.1");
+    assert_eq!(told[0]["data"]["reason"], "history_trimmed");
+    let cookie = back.close().await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let mut late = Page::open(&server, cookie).await;
+    let told = late.subscribe("chat.2").await;
+    assert_eq!(told[0]["event"], "pusher:recovery_failed", "{told:?}");
+    assert_eq!(told[0]["data"]["reason"], "gap_too_long");
+}
+
+/// Channels outside the patterns keep nothing, and an app without recovery
+/// channels sets no cookie.
+#[tokio::test]
+async fn only_recovery_channels_keep_events() {
+    let server = Server::start("", RECOVERY).await;
+    let mut page = Page::open(&server, None).await;
+    page.subscribe("ticker").await;
+    let cookie = page.close().await;
+    publish_all(&server, "ticker", 0..3).await;
+    let mut back = Page::open(&server, cookie).await;
+    assert!(back.subscribe("ticker").await.is_empty());
+    let plain = Server::start("", "").await;
+    assert_eq!(Page::open(&plain, None).await.cookie, None);
+}
+
+/// The history read: the kept events with their ids, oldest first; 400 for a
+/// channel that keeps nothing.
+#[tokio::test]
+async fn the_api_reads_a_channels_kept_events() {
+    let server = Server::start("", &format!("{RECOVERY}\nrecovery_max_events=3")).await;
+    publish_all(&server, "chat.9", 0..4).await;
+    let path = format!("/apps/{APP_ID}/channels/chat.9/events");
+    let (status, body) = server.api("GET", &path, &[], "").await;
+    assert_eq!(status, 200, "{body}");
+    let events = body["events"].as_array().unwrap();
+    assert_eq!(datas(events), numbers(1..4));
+    assert_eq!(events[0]["event"], "msg");
+    assert!(
+        events[0]["id"].as_str().unwrap().parse::<u64>().is_ok(),
+        "{body}"
+    );
+    let path = format!("/apps/{APP_ID}/channels/ticker/events");
+    assert_eq!(server.api("GET", &path, &[], "").await.0, 400);
+}
+
+/// In a cluster the page comes back on the other node: that node kept the
+/// events too (every node keeps every recovery channel's events) and knows
+/// where the page stood (told over the bus when its socket closed).
+pub async fn a_page_recovers_on_another_node(bus: &mut impl crate::cluster::Bus) {
+    let (a, b) = (
+        crate::cluster::node(&*bus, "rc", RECOVERY).await,
+        crate::cluster::node(&*bus, "rc", RECOVERY).await,
+    );
+    let mut page = Page::open(&a, None).await;
+    page.subscribe("private-chat.7").await;
+    publish_all(&a, "private-chat.7", 0..3).await;
+    assert_eq!(datas(&page.quiet(300).await), numbers(0..3));
+    let cookie = page.close().await;
+    publish_all(&a, "private-chat.7", 3..6).await;
+    publish_all(&b, "private-chat.7", 6..9).await;
+    let mut back = Page::open(&b, cookie).await;
+    let missed = back.subscribe("private-chat.7").await;
+    assert_eq!(datas(&missed), numbers(3..9), "{missed:?}");
+    publish_all(&a, "private-chat.7", 9..10).await;
+    assert_eq!(datas(&back.quiet(300).await), numbers(9..10));
+}
