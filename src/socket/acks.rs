@@ -76,6 +76,21 @@ impl Acks {
         !self.asked
     }
 
+    /// Kept event `id` of `channel` is not for this socket (it sent it): it
+    /// counts as had once everything before it is confirmed. True when a
+    /// ping should follow (something before it waits for confirmation).
+    pub(crate) fn passed(&mut self, channel: &str, id: u64) -> bool {
+        let Some(t) = self.tracks.iter_mut().find(|t| t.channel == channel) else {
+            return false;
+        };
+        let waiting = t.queued != t.confirmed.id;
+        if !waiting {
+            t.confirmed.id = Some(id);
+        }
+        t.queued = Some(id);
+        waiting && !self.asked
+    }
+
     /// Whether something queued is not confirmed yet.
     pub(crate) fn unconfirmed(&self) -> bool {
         self.tracks.iter().any(|t| t.queued != t.confirmed.id)

@@ -56,6 +56,18 @@ impl Sink {
         true
     }
 
+    /// Kept event `id` of `channel` was published with this socket excluded
+    /// (its sender): it counts as had, so a replay never echoes it back.
+    pub(crate) fn pass_kept(&self, channel: &str, id: u64, now: u64) {
+        let mut ledger = self.ledger();
+        if let Some(acks) = ledger.as_mut() {
+            if acks.passed(channel, id) {
+                acks.pinged(now, true);
+                self.send(&ping());
+            }
+        }
+    }
+
     /// The liveness sweep queues a ping (with `queue`, under the ledger's
     /// lock): it confirms what was sent before it.
     pub(crate) fn pinging(&self, now: u64, queue: impl FnOnce()) {

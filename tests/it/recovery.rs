@@ -255,3 +255,24 @@ pub async fn a_page_recovers_on_another_node(bus: &mut impl crate::cluster::Bus)
     publish_all(&a, "private-chat.7", 9..10).await;
     assert_eq!(datas(&back.quiet(300).await), numbers(9..10));
 }
+
+/// An event published with the page's socket excluded (its sender, as Laravel's
+/// `toOthers()` does) is not replayed to it.
+#[tokio::test]
+async fn the_senders_own_event_is_not_echoed_back() {
+    let server = Server::start("", RECOVERY).await;
+    let mut page = Page::open(&server, None).await;
+    page.subscribe("chat.1").await;
+    let body =
+        json!({"name": "msg", "data": "mine", "channel": "chat.1", "socket_id": page.socket_id});
+    let path = format!("/apps/{APP_ID}/events");
+    assert_eq!(
+        server.api("POST", &path, &[], &body.to_string()).await.0,
+        200
+    );
+    assert!(page.quiet(300).await.is_empty());
+    let cookie = page.close().await;
+    publish_all(&server, "chat.1", 0..1).await;
+    let mut back = Page::open(&server, cookie).await;
+    assert_eq!(datas(&back.subscribe("chat.1").await), numbers(0..1));
+}

@@ -32,11 +32,14 @@ impl AppState {
         let Some(channel) = state.channels.get(name) else {
             return 0;
         };
-        let targets = channel.subscribers.list.iter();
-        let targets = targets.filter(|s| except.is_none_or(|e| s.sink.socket_id() != e));
-        targets
-            .filter(|s| s.sink.send_kept(name, id, frame, now))
-            .count()
+        let mut sent = 0;
+        for s in &channel.subscribers.list {
+            match except.is_some_and(|e| s.sink.socket_id() == e) {
+                true => s.sink.pass_kept(name, id, now),
+                false => sent += usize::from(s.sink.send_kept(name, id, frame, now)),
+            }
+        }
+        sent
     }
 
     /// The kept events of `name`, oldest first (the HTTP API's history read).
