@@ -198,6 +198,10 @@ impl<S: Transport> Conn<S> {
             tokio::select! {
                 biased;
                 () = sink.ready() => {
+                    if sink.closing() {
+                        // Before the close frame: the page may be back on another node at once (4200).
+                        Box::pin(session.leave_places()).await;
+                    }
                     // Boxed, like every path but the wait itself: an idle socket carries only the wait.
                     if let Err(ended) = Box::pin(self.flush(&sink, m)).await {
                         return ended;

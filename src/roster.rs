@@ -153,7 +153,7 @@ pub(crate) async fn sweep(roster: Weak<Roster>, timing: impl Fn() -> Option<(Tim
         let mut wakes = Wakes::default();
         roster.each(|sink| match sink.live.check(now, timeouts) {
             Verdict::Wait => {}
-            Verdict::Ping => sink.pinging(now, || {
+            Verdict::Ping => sink.pinging(|| {
                 wakes.queue(sink, &ping);
             }),
             Verdict::Close(code, message) => {

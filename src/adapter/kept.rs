@@ -24,9 +24,23 @@ impl Adapter {
     }
 
     /// A socket of `browser` closed: where it stood in each recovery channel,
-    /// kept here and told to the other nodes.
-    pub(crate) fn left(&self, app: &AppState, browser: &str, places: &[(String, Left)]) {
-        self.places(app, browser, &encode_places(places, 'L'));
+    /// kept here and told to the other nodes; answers once the bus has it (or
+    /// after [`super::ACK_WAIT`]), so a page told to reconnect finds it anywhere.
+    pub(crate) async fn left(&self, app: &AppState, browser: &str, places: &[(String, Left)]) {
+        let text = encode_places(places, 'L');
+        app.places(browser, &text);
+        let Some(c) = &self.cluster else { return };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let id = app.app().raw.id.clone();
+        c.send(
+            Bus::Places,
+            &id,
+            browser,
+            None,
+            &Frame::from(text),
+            Some(tx),
+        );
+        let _ = tokio::time::timeout(super::ACK_WAIT, rx).await;
     }
 
     /// What a socket of `browser` joining `channel` asks of its history; a
@@ -44,18 +58,5 @@ impl Adapter {
             );
         }
         recovery
-    }
-
-    fn places(&self, app: &AppState, browser: &str, text: &str) {
-        app.places(browser, text);
-        if let Some(c) = &self.cluster {
-            c.publish(
-                Bus::Places,
-                &app.app().raw.id,
-                browser,
-                None,
-                &Frame::from(text),
-            );
-        }
     }
 }

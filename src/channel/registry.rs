@@ -118,7 +118,7 @@ impl AppState {
             state: Mutex::new(State {
                 channels: HashMap::new(),
                 users: HashMap::new(),
-                history: crate::recovery::history::History::new(crate::socket::liveness::now_ms()),
+                history: crate::recovery::history::History::new(crate::socket::acks::wall_ms()),
             }),
             cache: Mutex::default(),
             returns: Mutex::default(),

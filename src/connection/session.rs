@@ -63,7 +63,7 @@ impl Session {
         match msg {
             ClientMessage::Ping => Reply::frame(protocol::pong().into()),
             ClientMessage::Pong => {
-                self.sink.ponged(crate::socket::liveness::now_ms());
+                self.sink.ponged();
                 Reply::default()
             }
             ClientMessage::Ignored(_) => Reply::default(),
@@ -251,7 +251,7 @@ impl Session {
 
     /// Leave every channel and forget the signed-in user.
     pub(crate) async fn close(&mut self) {
-        self.leave_places();
+        self.leave_places().await;
         let channels = self.subscriptions.channels();
         for (i, c) in channels.iter().enumerate() {
             self.unsubscribe(c).await;
@@ -269,15 +269,18 @@ impl Session {
 }
 
 impl Session {
-    /// Closing: tell every node where this socket stood in its recovery channels.
-    fn leave_places(&self) {
-        let Some(browser) = &self.browser else { return };
-        let closed = crate::socket::liveness::now_ms();
+    /// Closing: tell every node where this socket stood in its recovery
+    /// channels (once: before a close frame the node sends, else at the end).
+    pub(crate) async fn leave_places(&mut self) {
+        let Some(browser) = self.browser.take() else {
+            return;
+        };
+        let closed = crate::socket::acks::wall_ms();
         let places: Vec<_> = (self.sink.confirmed().into_iter())
             .map(|(channel, pos)| (channel, crate::recovery::returns::Left { pos, closed }))
             .collect();
         if !places.is_empty() {
-            self.node.adapter.left(&self.app, browser, &places);
+            self.node.adapter.left(&self.app, &browser, &places).await;
         }
     }
 }

@@ -12,6 +12,13 @@
 
 use std::collections::VecDeque;
 
+/// Wall-clock milliseconds since the epoch: places and kept events are
+/// compared across nodes (processes), so never a process-local clock.
+pub(crate) fn wall_ms() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| d.as_millis() as u64)
+}
+
 /// A place in a channel's kept events: after event `id` (`None`: before the
 /// first one this node kept), as of `at` (ms since the epoch).
 #[derive(Debug, Clone, Copy, PartialEq)]

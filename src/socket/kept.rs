@@ -2,7 +2,7 @@
 //! lock, together with the ping that will confirm them, so the ledger's view
 //! and the order of the socket's frames always agree ([`super::acks`]).
 
-use super::acks::{Acks, Pos};
+use super::acks::{wall_ms, Acks, Pos};
 use super::{Frame, Sink};
 use crate::protocol;
 use std::sync::MutexGuard;
@@ -18,13 +18,13 @@ impl Sink {
 
     /// Follow a recovery channel this socket joined (see [`Acks::track`]); with
     /// `queued` past `confirmed` (a replay), a ping is queued to confirm it.
-    pub(crate) fn track_kept(&self, channel: &str, confirmed: Pos, queued: Option<u64>, now: u64) {
+    pub(crate) fn track_kept(&self, channel: &str, confirmed: Pos, queued: Option<u64>) {
         let mut ledger = self.ledger();
         let acks = ledger.get_or_insert_with(Box::default);
         acks.track(channel, confirmed, queued);
         let replayed = queued.filter(|_| queued != confirmed.id);
         if replayed.is_some_and(|id| acks.queued(channel, id)) {
-            acks.pinged(now, true);
+            acks.pinged(wall_ms(), true);
             self.send(&ping());
         }
     }
@@ -41,14 +41,14 @@ impl Sink {
 
     /// Deliver kept event `id` of `channel`, and a ping after it unless one is
     /// already on its way. False when the socket refused it (full queue).
-    pub(crate) fn send_kept(&self, channel: &str, id: u64, frame: &Frame, now: u64) -> bool {
+    pub(crate) fn send_kept(&self, channel: &str, id: u64, frame: &Frame) -> bool {
         let mut ledger = self.ledger();
         if !self.send(frame) {
             return false;
         }
         if let Some(acks) = ledger.as_mut() {
             if acks.queued(channel, id) {
-                acks.pinged(now, true);
+                acks.pinged(wall_ms(), true);
                 self.send(&ping());
             }
         }
@@ -58,11 +58,11 @@ impl Sink {
 
     /// Kept event `id` of `channel` was published with this socket excluded
     /// (its sender): it counts as had, so a replay never echoes it back.
-    pub(crate) fn pass_kept(&self, channel: &str, id: u64, now: u64) {
+    pub(crate) fn pass_kept(&self, channel: &str, id: u64) {
         let mut ledger = self.ledger();
         if let Some(acks) = ledger.as_mut() {
             if acks.passed(channel, id) {
-                acks.pinged(now, true);
+                acks.pinged(wall_ms(), true);
                 self.send(&ping());
             }
         }
@@ -70,20 +70,20 @@ impl Sink {
 
     /// The liveness sweep queues a ping (with `queue`, under the ledger's
     /// lock): it confirms what was sent before it.
-    pub(crate) fn pinging(&self, now: u64, queue: impl FnOnce()) {
+    pub(crate) fn pinging(&self, queue: impl FnOnce()) {
         let mut ledger = self.ledger();
         if let Some(acks) = ledger.as_mut() {
-            acks.pinged(now, false);
+            acks.pinged(wall_ms(), false);
         }
         queue();
     }
 
     /// The client answered a ping; pings again when newer kept events wait.
-    pub(crate) fn ponged(&self, now: u64) {
+    pub(crate) fn ponged(&self) {
         let mut ledger = self.ledger();
         if let Some(acks) = ledger.as_mut() {
             if acks.ponged() {
-                acks.pinged(now, true);
+                acks.pinged(wall_ms(), true);
                 self.send(&ping());
             }
         }

@@ -724,6 +724,7 @@ macro_rules! every_scenario {
         );
         crate::cluster::on_bus!($start; recovery:
             a_page_recovers_on_another_node,
+            a_page_recovers_after_its_node_drains,
         );
         crate::cluster::on_bus!($start; cluster_delivery:
             deliveries_reach_only_nodes_with_subscribers,

@@ -276,3 +276,35 @@ async fn the_senders_own_event_is_not_echoed_back() {
     let mut back = Page::open(&server, cookie).await;
     assert_eq!(datas(&back.subscribe("chat.1").await), numbers(0..1));
 }
+
+/// A deploy: the page's node drains (4200) and the page comes straight back
+/// on the other node: the node told where the page stood before its close
+/// frame, so the events it never confirmed are replayed there.
+pub async fn a_page_recovers_after_its_node_drains(bus: &mut impl crate::cluster::Bus) {
+    let mut a = crate::cluster::node(&*bus, "rd", RECOVERY).await;
+    let b = crate::cluster::node(&*bus, "rd", RECOVERY).await;
+    let mut page = Page::open(&a, None).await;
+    page.subscribe("chat.5").await;
+    publish_all(&b, "chat.5", 0..2).await;
+    assert_eq!(datas(&page.quiet(300).await), numbers(0..2));
+    page.answers_pings = false;
+    publish_all(&b, "chat.5", 2..5).await;
+    assert_eq!(
+        datas(&page.quiet(300).await),
+        numbers(2..5),
+        "had, not confirmed"
+    );
+    a.stop();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), page.ws.next()).await {
+            Ok(Some(Ok(Message::Close(f)))) => {
+                assert_eq!(f.map(|f| u16::from(f.code)), Some(4200));
+                break;
+            }
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("expected a 4200 close, saw {other:?}"),
+        }
+    }
+    let mut back = Page::open(&b, page.cookie.clone()).await;
+    assert_eq!(datas(&back.subscribe("chat.5").await), numbers(2..5));
+}

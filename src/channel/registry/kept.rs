@@ -7,7 +7,7 @@ use super::{lock, AppState};
 use crate::recovery::history::{History, Kept};
 use crate::recovery::returns::Left;
 use crate::recovery::{decode_places, Bounds, Recovery, Replay};
-use crate::socket::liveness::now_ms;
+use crate::socket::acks::wall_ms as now_ms;
 use crate::socket::{Frame, Sink, SocketId};
 
 impl AppState {
@@ -35,8 +35,8 @@ impl AppState {
         let mut sent = 0;
         for s in &channel.subscribers.list {
             match except.is_some_and(|e| s.sink.socket_id() == e) {
-                true => s.sink.pass_kept(name, id, now),
-                false => sent += usize::from(s.sink.send_kept(name, id, frame, now)),
+                true => s.sink.pass_kept(name, id),
+                false => sent += usize::from(s.sink.send_kept(name, id, frame)),
             }
         }
         sent
@@ -96,9 +96,9 @@ pub(super) fn join(
     match (&replay, recovery) {
         (Some(Replay::Events(missed)), Recovery::From(from)) => {
             let queued = missed.last().map(|(id, _)| *id).or(from.id);
-            sink.track_kept(name, from, queued, now);
+            sink.track_kept(name, from, queued);
         }
-        _ => sink.track_kept(name, head, head.id, now),
+        _ => sink.track_kept(name, head, head.id),
     }
     replay
 }
