@@ -67,6 +67,8 @@ pub enum Recovery {
     From(Pos),
     /// The browser's place is older than the max age.
     Expired,
+    /// The browser's tabs left different places: which is this one's is unknown.
+    Unsure,
 }
 
 /// The events a returning socket missed, with their ids, or why not.

@@ -43,20 +43,24 @@ impl Adapter {
         let _ = tokio::time::timeout(super::ACK_WAIT, rx).await;
     }
 
-    /// What a socket of `browser` joining `channel` asks of its history; a
-    /// place it takes is taken on every node.
+    /// What a socket of `browser` joining `channel` asks of its history; the
+    /// places it takes are taken on every node, and the unsure places left for
+    /// the browser's other tabs are left on every node.
     pub(crate) fn recovery(&self, app: &AppState, browser: &str, channel: &str) -> Recovery {
-        let (recovery, taken) = app.take_place(browser, channel);
-        if let (Some(c), Some(left)) = (&self.cluster, taken) {
-            let text = encode_places(&[(channel.to_string(), left)], 'T');
-            c.publish(
-                Bus::Places,
-                &app.app().raw.id,
-                browser,
-                None,
-                &Frame::from(text),
-            );
-        }
+        let (recovery, taken, unsure) = app.take_place(browser, channel);
+        let Some(c) = &self.cluster else {
+            return recovery;
+        };
+        let id = app.app().raw.id.clone();
+        let tell = |places: Vec<Left>, kind| {
+            if !places.is_empty() {
+                let each = places.into_iter().map(|l| (channel.to_string(), l));
+                let text = encode_places(&each.collect::<Vec<_>>(), kind);
+                c.publish(Bus::Places, &id, browser, None, &Frame::from(text));
+            }
+        };
+        tell(taken, 'T');
+        tell(unsure, 'L');
         recovery
     }
 }

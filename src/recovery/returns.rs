@@ -15,6 +15,22 @@ pub(crate) struct Left {
     pub closed: u64,
 }
 
+impl Left {
+    /// A place no socket can resume from: its tab is told `recovery_failed`.
+    /// Left for the other tabs when a browser's tabs left different places in
+    /// one channel (which tab is which cannot be told apart).
+    pub(crate) fn unsure(closed: u64) -> Left {
+        Left {
+            pos: Pos { id: None, at: 0 },
+            closed,
+        }
+    }
+
+    pub(crate) fn is_unsure(&self) -> bool {
+        self.pos.at == 0
+    }
+}
+
 /// Places kept per app, at most; the oldest go first past it.
 const MAX_PLACES: usize = 100_000;
 /// Places kept per browser and channel (its tabs).
@@ -42,15 +58,26 @@ impl Returns {
         }
     }
 
-    /// Take the oldest place `browser` left in `channel`.
-    pub(crate) fn take(&mut self, browser: &str, channel: &str) -> Option<Left> {
+    /// Take a place `browser` left in `channel`: the oldest when its tabs left
+    /// the same one; when they left different ones, all of them (the caller
+    /// leaves [`Left::unsure`] places for the other tabs).
+    pub(crate) fn take(&mut self, browser: &str, channel: &str) -> Vec<Left> {
         let key = (browser.to_string(), channel.to_string());
-        let tabs = self.places.get_mut(&key)?;
-        let left = tabs.pop_front();
+        let Some(tabs) = self.places.get_mut(&key) else {
+            return Vec::new();
+        };
+        let first = tabs.front().map(|l| l.pos.id);
+        let same = tabs
+            .iter()
+            .all(|l| Some(l.pos.id) == first || l.is_unsure());
+        let taken = match same {
+            true => tabs.pop_front().into_iter().collect(),
+            false => tabs.drain(..).collect(),
+        };
         if tabs.is_empty() {
             self.places.remove(&key);
         }
-        left
+        taken
     }
 
     /// Another node's socket took this place: drop it here too.
@@ -110,11 +137,22 @@ mod tests {
         r.put("b", "c", left(2, 20));
         r.put("b", "d", left(3, 30));
         r.put("b", "c", left(2, 20));
-        assert_eq!(r.take("b", "c"), Some(left(1, 10)));
-        r.taken("b", "c", left(2, 20));
-        assert_eq!(r.take("b", "c"), None);
-        assert_eq!(r.take("x", "d"), None);
+        assert_eq!(
+            r.take("b", "c"),
+            vec![left(1, 10), left(2, 20)],
+            "different places: all"
+        );
+        r.put("b", "c", left(2, 20));
+        r.put("b", "c", left(2, 21));
+        assert_eq!(
+            r.take("b", "c"),
+            vec![left(2, 20)],
+            "the same place: the oldest"
+        );
+        r.taken("b", "c", left(2, 21));
+        assert_eq!(r.take("b", "c"), vec![]);
+        assert_eq!(r.take("x", "d"), vec![]);
         r.sweep(31);
-        assert_eq!(r.take("b", "d"), None);
+        assert_eq!(r.take("b", "d"), vec![]);
     }
 }

@@ -308,3 +308,32 @@ pub async fn a_page_recovers_after_its_node_drains(bus: &mut impl crate::cluster
     let mut back = Page::open(&b, page.cookie.clone()).await;
     assert_eq!(datas(&back.subscribe("chat.5").await), numbers(2..5));
 }
+
+/// Two tabs of one browser (one cookie) cut at different times: which tab is
+/// which cannot be told, so each returning tab is told `ambiguous` rather than
+/// given the other's events (duplicates) or none (a silent loss).
+#[tokio::test]
+async fn tabs_that_left_different_places_are_each_told() {
+    let server = Server::start("", RECOVERY).await;
+    let mut first = Page::open(&server, None).await;
+    let mut second = Page::open(&server, first.cookie.clone()).await;
+    first.subscribe("chat.1").await;
+    second.subscribe("chat.1").await;
+    publish_all(&server, "chat.1", 0..2).await;
+    assert_eq!(datas(&first.quiet(300).await), numbers(0..2));
+    let cookie = first.close().await;
+    publish_all(&server, "chat.1", 2..4).await;
+    assert_eq!(datas(&second.quiet(300).await), numbers(0..4));
+    second.close().await;
+    for _ in 0..2 {
+        let mut back = Page::open(&server, cookie.clone()).await;
+        let told = back.subscribe("chat.1").await;
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert_eq!(told[0]["data"]["reason"], "ambiguous");
+    }
+    let mut third = Page::open(&server, cookie).await;
+    assert!(
+        third.subscribe("chat.1").await.is_empty(),
+        "a third tab is a new one"
+    );
+}

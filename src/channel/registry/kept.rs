@@ -49,16 +49,26 @@ impl AppState {
     }
 
     /// What a socket joining `name` asks of its history: where its browser's
-    /// closed socket stood, if one did (taken, so no other socket replays it).
-    pub(crate) fn take_place(&self, browser: &str, name: &str) -> (Recovery, Option<Left>) {
+    /// closed socket stood, if one did. Returns the places taken (so that no
+    /// other socket replays them) and those left for the browser's other tabs.
+    pub(crate) fn take_place(&self, browser: &str, name: &str) -> (Recovery, Vec<Left>, Vec<Left>) {
         let max_age = Bounds::of(&self.app()).max_age_ms;
-        let Some(left) = lock(&self.returns).take(browser, name) else {
-            return (Recovery::Fresh, None);
+        let mut returns = lock(&self.returns);
+        let taken = returns.take(browser, name);
+        let (recovery, unsure) = match taken.as_slice() {
+            [] => (Recovery::Fresh, Vec::new()),
+            [one] if one.is_unsure() => (Recovery::Unsure, Vec::new()),
+            [one] if one.closed.saturating_add(max_age) < now_ms() => {
+                (Recovery::Expired, Vec::new())
+            }
+            [one] => (Recovery::From(one.pos), Vec::new()),
+            [first, rest @ ..] => {
+                let unsure: Vec<_> = rest.iter().map(|_| Left::unsure(first.closed)).collect();
+                unsure.iter().for_each(|l| returns.put(browser, name, *l));
+                (Recovery::Unsure, unsure)
+            }
         };
-        match left.closed.saturating_add(max_age) < now_ms() {
-            true => (Recovery::Expired, Some(left)),
-            false => (Recovery::From(left.pos), Some(left)),
-        }
+        (recovery, taken, unsure)
     }
 
     /// Places a closed socket left (or a returning one took), from this node or
@@ -91,6 +101,7 @@ pub(super) fn join(
         Recovery::Off => return None,
         Recovery::Fresh => None,
         Recovery::Expired => Some(Replay::Failed("gap_too_long")),
+        Recovery::Unsure => Some(Replay::Failed("ambiguous")),
         Recovery::From(from) => Some(history.replay(name, from, now, bounds)),
     };
     match (&replay, recovery) {
