@@ -1,0 +1,316 @@
+// Missed events recovered after a reconnect (issue 26), with stock Laravel Echo 2 + pusher-js 8
+// (default transports) in Debian's headless Chromium. The page's network is cut the way a real
+// one is (lib/relay.mjs): first its bytes are lost both ways for 2 s (herald's writes succeed but
+// never arrive), then the browser goes offline (DevTools emulation: navigator.onLine, failing
+// connects) and the relay resets the page's connection and every new one, until the network
+// comes back. Meanwhile a backend publishes 50 numbered events over two channels through the
+// HTTP API, one after another. After pusher-js reconnects by itself, each channel must show
+// exactly what was published to it, in publish order, once each, replayed after its
+// subscription_succeeded; a cut longer than the max age (120 s) must be told with
+// `pusher:recovery_failed` on each channel instead. Then the same across two nodes (Redis, NATS)
+// behind nginx with the page coming back on the other node, and a presence channel whose
+// members changed during the cut. The cases run concurrently (the 150 s one sets the wall time).
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import * as h from '../lib/harness.mjs';
+import { relay } from '../lib/relay.mjs';
+
+const RECOVERY = { SOKETI_DEFAULT_APP_RECOVERY_CHANNELS: 'chat.*,private-chat.*,presence-room.*' };
+const CHAT = ['chat.1', 'private-chat.1'];
+const QUIET_MS = 1500; // after the page showed the events before the cut, before it starts
+const SWALLOW_MS = 2000; // bytes lost both ways before the connection is reset
+const GAP_EVENTS = 50;
+const EVERY_MS = 150; // one publish every 150 ms: the 50 take 7.5 s of the cut
+const figures = [];
+let chrome;
+let pages;
+
+before(async () => {
+  chrome = await h.browser();
+  const user = (form) => ({ user_id: form.get('user'), user_info: { name: form.get('user') } });
+  pages = await h.pageServer('lib/recovery.html', user);
+});
+
+after(async () => {
+  await chrome?.close();
+  pages?.server.close();
+  console.log(`\nrecovery figures:\n${figures.map((f) => JSON.stringify(f)).join('\n')}`);
+});
+
+// ---------------------------------------------------------------- servers
+
+async function singleNode(name, env = RECOVERY) {
+  const [port, metrics] = [await h.freePort(), await h.freePort()];
+  const node = h.herald(name, port, metrics, { ...env, SOKETI_METRICS_ENABLED: 'true' });
+  await h.ready(metrics);
+  return {
+    entry: port,
+    api: [port],
+    metrics: [metrics],
+    onCut: () => {},
+    stop: async () => {
+      node.kill('SIGTERM');
+      await node.exited;
+    },
+  };
+}
+
+/** Two nodes on `bus` ('redis' or 'nats') behind nginx, which routes to node 1 until the cut. */
+async function twoNodes(name, bus) {
+  const server = bus === 'redis' ? await h.redis() : await h.nats();
+  const env = {
+    ...RECOVERY,
+    SOKETI_METRICS_ENABLED: 'true',
+    HERALD_TRUSTED_PROXIES: '127.0.0.1',
+    ...(bus === 'redis'
+      ? { SOKETI_ADAPTER_DRIVER: 'redis', SOKETI_DB_REDIS_HOST: '127.0.0.1', SOKETI_DB_REDIS_PORT: String(server.port) }
+      : { SOKETI_ADAPTER_DRIVER: 'nats', SOKETI_ADAPTER_NATS_SERVERS: `["127.0.0.1:${server.port}"]` }),
+  };
+  const ports = [await h.freePort(), await h.freePort()];
+  const metrics = [await h.freePort(), await h.freePort()];
+  const nodes = [0, 1].map((i) => h.herald(`${name}-node-${i + 1}`, ports[i], metrics[i], env));
+  await Promise.all(metrics.map((m) => h.ready(m)));
+  const proxy = await h.freePort();
+  const nginx = h.nginx(proxy, ports, [1]);
+  await h.ready(proxy);
+  return {
+    entry: proxy,
+    api: ports, // the backend publishes to either node, in turn
+    metrics,
+    onCut: () => nginx.route([0]), // the page's reconnect can only reach node 2
+    stop: async () => {
+      for (const c of [...nodes, nginx, server.child]) c.kill('SIGTERM');
+      await Promise.all([...nodes, nginx, server.child].map((c) => c.exited));
+    },
+  };
+}
+
+/** Sockets each node accepted so far (soketi_new_connections_total). */
+async function connectionsPerNode(metrics) {
+  return Promise.all(
+    metrics.map(async (m) => {
+      const text = await (await fetch(`http://127.0.0.1:${m}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith('soketi_new_connections_total'));
+      return line ? Number(line.split(' ').pop()) : 0;
+    }),
+  );
+}
+
+// ---------------------------------------------------------------- the page and the backend
+
+async function openPage(port, query) {
+  const context = await chrome.newContext(); // its own cookie jar
+  const page = await context.newPage();
+  await page.goto(`http://127.0.0.1:${pages.port}/?port=${port}&${query}`);
+  await page.waitForFunction(() => window.subscribedOn(window.socketId()), null, { timeout: 15000 });
+  return page;
+}
+
+const view = (page) =>
+  page.evaluate(() => ({
+    seen: window.seen,
+    subs: window.subs,
+    failed: window.failed,
+    states: window.states,
+    frames: window.frames,
+    socket: window.socketId(),
+  }));
+
+/** Publish `items` ({seq, ch}) one after another through the API of `api` (in turn); logs each. */
+async function publishAll(api, items, log, every = 0) {
+  for (const item of items) {
+    const port = api[item.seq % api.length];
+    const sent = Date.now();
+    const status = await h.publish(port, { seq: item.seq }, { channels: [item.ch], name: 'msg' });
+    log.push({ ...item, sent, status });
+    if (every) await h.sleep(every);
+  }
+}
+
+const numbered = (from, count, channels) =>
+  Array.from({ length: count }, (_, i) => ({ seq: from + i, ch: channels[(from + i) % 3 === 0 ? 1 : 0] ?? channels[0] }));
+
+const waitFor = (page, fn, arg, ms) => page.waitForFunction(fn, arg, { timeout: ms, polling: 50 }).catch(() => {});
+
+/**
+ * Cut `page`'s network (through `net`) for `cutMs` while the backend publishes the gap events;
+ * `onCut` runs when the connection is reset. Returns the times of the cut and of its end.
+ */
+async function cutWhilePublishing(page, net, cutMs, publishing, onCut) {
+  const start = Date.now();
+  net.swallow();
+  const gap = publishing();
+  await h.sleep(SWALLOW_MS);
+  await page.context().setOffline(true);
+  net.cut();
+  onCut();
+  await h.sleep(cutMs - SWALLOW_MS);
+  await gap;
+  net.restore();
+  await page.context().setOffline(false);
+  return { start, end: Date.now() };
+}
+
+// ---------------------------------------------------------------- what the page shows
+
+/**
+ * Per channel: what the page showed against what was published to it (in publish order), the
+ * duplicates, the events of `gap` it never showed, and whether each event on the new socket came
+ * after that socket's subscription_succeeded frame.
+ */
+function compare(v, log, old, channels) {
+  const out = {};
+  for (const ch of channels) {
+    const published = log.filter((p) => p.ch === ch).map((p) => p.seq);
+    const shown = v.seen.filter((e) => e.ch === ch).map((e) => e.seq);
+    const counts = new Map();
+    for (const s of shown) counts.set(s, (counts.get(s) || 0) + 1);
+    const fresh = v.frames.filter((f) => f.socket !== old && f.channel === ch);
+    const subAt = fresh.findIndex((f) => f.event === 'pusher_internal:subscription_succeeded');
+    const firstMsg = fresh.findIndex((f) => f.event === 'msg');
+    out[ch] = {
+      published,
+      shown,
+      duplicates: [...counts].filter(([, n]) => n > 1).map(([s]) => s),
+      missing: published.filter((s) => !counts.has(s)),
+      eventBeforeSubscribed: firstMsg >= 0 && (subAt < 0 || firstMsg < subAt),
+    };
+  }
+  return out;
+}
+
+/** Figures: events the new socket showed that were published before it subscribed, and when. */
+function replayFigures(v, log, old, cut) {
+  const back = v.states.find((s) => s.t > cut.end && s.state === 'connected');
+  const subscribed = Math.max(...v.subs.filter((s) => s.socket !== old).map((s) => s.t));
+  const bySeq = new Map(log.map((p) => [p.seq, p]));
+  const replayed = v.seen.filter((e) => e.socket !== old && bySeq.get(e.seq)?.sent < subscribed);
+  const last = Math.max(...replayed.map((e) => e.t));
+  return {
+    transport: back?.transport,
+    backAfterMs: back ? back.t - cut.end : null,
+    replayed: replayed.length,
+    lastReplayedAfterReconnectMs: replayed.length && back ? last - back.t : null,
+  };
+}
+
+function assertRecovered(label, cmp) {
+  for (const [ch, c] of Object.entries(cmp)) {
+    const where = `${label}, ${ch}`;
+    assert.deepEqual(c.duplicates, [], `${where}: events shown twice`);
+    assert.deepEqual(c.missing, [], `${where}: ${c.missing.length} published events never shown`);
+    assert.deepEqual(c.shown, c.published, `${where}: shown in another order than published`);
+    assert.equal(c.eventBeforeSubscribed, false, `${where}: an event came before subscription_succeeded`);
+  }
+}
+
+// ---------------------------------------------------------------- the scenarios
+
+/**
+ * The 10 s case on `servers`: the page subscribed to chat.1 and private-chat.1 through a relay,
+ * 4 events before the cut, 50 during it, 10 from its end on (racing the replay), 1 s more.
+ */
+async function recovers(label, servers) {
+  const net = await relay(servers.entry);
+  const page = await openPage(net.port, `channels=${CHAT.join(',')}`);
+  const log = [];
+  try {
+    await publishAll(servers.api, numbered(1, 4, CHAT), log);
+    await waitFor(page, (n) => window.seen.length >= n, 4, 5000);
+    await h.sleep(QUIET_MS);
+    const old = await page.evaluate(() => window.socketId());
+    const before = await connectionsPerNode(servers.metrics);
+    const cut = await cutWhilePublishing(page, net, 10000,
+      () => h.sleep(100).then(() => publishAll(servers.api, numbered(5, GAP_EVENTS, CHAT), log, EVERY_MS)),
+      servers.onCut);
+    await publishAll(servers.api, numbered(5 + GAP_EVENTS, 10, CHAT), log, 100);
+    await waitFor(page, ([old, n]) => window.socketId() !== old && window.seen.length >= n, [old, log.length], 20000);
+    await h.sleep(1000); // room for a late duplicate
+    const v = await view(page);
+    const cmp = compare(v, log, old, CHAT);
+    const moved = (await connectionsPerNode(servers.metrics)).map((n, i) => n - before[i]);
+    const f = { case: label, ...replayFigures(v, log, old, cut), newSocketsPerNode: moved,
+      missing: Object.values(cmp).reduce((n, c) => n + c.missing.length, 0),
+      duplicates: Object.values(cmp).reduce((n, c) => n + c.duplicates.length, 0) };
+    figures.push(f);
+    console.log(`${label}: ${JSON.stringify(f)}`);
+    assert.deepEqual(log.filter((p) => p.status !== 200), [], 'every publish answered 200');
+    assert.notEqual(v.socket, old, 'pusher-js reconnected on a new socket');
+    assert.deepEqual(v.failed, [], `${label}: recovery_failed though the gap was short`);
+    return { cmp, moved, v };
+  } finally {
+    await page.context().close();
+    await net.close();
+  }
+}
+
+describe('recovery of missed events (issue 26)', { concurrency: true, timeout: 300000 }, () => {
+  test('a 150 s cut (max age 120 s): pusher:recovery_failed on each channel, nothing replayed', { timeout: 300000 }, async () => {
+    const servers = await singleNode('recovery-150s');
+    const net = await relay(servers.entry);
+    const page = await openPage(net.port, `channels=${CHAT.join(',')}`);
+    const log = [];
+    try {
+      await publishAll(servers.api, numbered(1, 4, CHAT), log);
+      await waitFor(page, (n) => window.seen.length >= n, 4, 5000);
+      await h.sleep(QUIET_MS);
+      const old = await page.evaluate(() => window.socketId());
+      await cutWhilePublishing(page, net, 150000,
+        () => h.sleep(100).then(() => publishAll(servers.api, numbered(5, GAP_EVENTS, CHAT), log, EVERY_MS)),
+        () => {});
+      await waitFor(page, (old) => window.socketId() !== old && window.subscribedOn(window.socketId()), old, 30000);
+      await waitFor(page, ([old, n]) => window.failed.filter((f) => f.socket !== old).length >= n, [old, CHAT.length], 5000);
+      const afterCut = [];
+      await publishAll(servers.api, numbered(5 + GAP_EVENTS, 4, CHAT), afterCut);
+      await h.sleep(1000);
+      const v = await view(page);
+      const gap = new Set(log.filter((p) => p.seq >= 5).map((p) => p.seq));
+      const replayed = v.seen.filter((e) => gap.has(e.seq));
+      const f = { case: '150 s cut, single node', failed: v.failed.map((x) => [x.ch, x.reason]), replayed: replayed.length };
+      figures.push(f);
+      console.log(JSON.stringify(f));
+      assert.deepEqual([...log, ...afterCut].filter((p) => p.status !== 200), [], 'every publish answered 200');
+      assert.notEqual(v.socket, old, 'pusher-js reconnected on a new socket');
+      assert.deepEqual(replayed, [], 'events older than the max age were replayed');
+      for (const ch of CHAT) {
+        const told = v.failed.filter((x) => x.ch === ch && x.socket === v.socket);
+        assert.equal(told.length, 1, `${ch}: pusher:recovery_failed once on the new socket (got ${JSON.stringify(v.failed)})`);
+        assert.equal(typeof told[0].reason, 'string', `${ch}: recovery_failed carries a reason`);
+        const frames = v.frames.filter((x) => x.socket === v.socket && x.channel === ch).map((x) => x.event);
+        assert.ok(frames.indexOf('pusher_internal:subscription_succeeded') < frames.indexOf('pusher:recovery_failed'),
+          `${ch}: recovery_failed after subscription_succeeded (${frames})`);
+      }
+      const live = compare(v, afterCut, old, CHAT);
+      for (const [ch, c] of Object.entries(live)) {
+        assert.deepEqual(c.shown.filter((s) => s > 4), c.published, `${ch}: events after the reconnect shown once, in order`);
+      }
+    } finally {
+      await page.context().close();
+      await net.close();
+      await servers.stop();
+    }
+  });
+
+  test('single node, a 10 s cut: all 50 missed events shown once each, in order', { timeout: 120000 }, async () => {
+    const servers = await singleNode('recovery-10s');
+    try {
+      const { cmp } = await recovers('10 s cut, single node', servers);
+      assertRecovered('single node', cmp);
+    } finally {
+      await servers.stop();
+    }
+  });
+
+  for (const bus of ['redis', 'nats']) {
+    test(`two nodes on ${bus} behind nginx, the page comes back on the other node: all 50 shown once, in order`, { timeout: 120000 }, async () => {
+      const servers = await twoNodes(`recovery-${bus}`, bus);
+      try {
+        const { cmp, moved } = await recovers(`10 s cut, two nodes on ${bus}`, servers);
+        assert.deepEqual(moved, [0, 1], 'the page came back on node 2 (new sockets per node during the test)');
+        assertRecovered(`two nodes on ${bus}`, cmp);
+      } finally {
+        await servers.stop();
+      }
+    });
+  }
+});
