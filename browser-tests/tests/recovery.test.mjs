@@ -11,13 +11,17 @@
 // behind nginx with the page coming back on the other node, and a presence channel whose
 // members changed during the cut. The cases run concurrently (the 150 s one sets the wall time).
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as h from '../lib/harness.mjs';
 import { relay } from '../lib/relay.mjs';
 
 const RECOVERY = { SOKETI_DEFAULT_APP_RECOVERY_CHANNELS: 'chat.*,private-chat.*,presence-room.*' };
 const CHAT = ['chat.1', 'private-chat.1'];
-const QUIET_MS = 1500; // after the page showed the events before the cut, before it starts
+// After the page showed the events published before the cut, the cut starts this much later:
+// herald must have learned (ping/pong) that they arrived by then, or it would send them again.
+const QUIET_MS = Number(process.env.RECOVERY_QUIET_MS || 1500);
 const SWALLOW_MS = 2000; // bytes lost both ways before the connection is reset
 const GAP_EVENTS = 50;
 const EVERY_MS = 150; // one publish every 150 ms: the 50 take 7.5 s of the cut
@@ -35,6 +39,9 @@ after(async () => {
   await chrome?.close();
   pages?.server.close();
   console.log(`\nrecovery figures:\n${figures.map((f) => JSON.stringify(f)).join('\n')}`);
+  const out = path.resolve(h.SUITE, '../target/browser-recovery.json');
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, JSON.stringify(figures, null, 1));
 });
 
 // ---------------------------------------------------------------- servers
@@ -98,8 +105,8 @@ async function connectionsPerNode(metrics) {
 
 // ---------------------------------------------------------------- the page and the backend
 
-async function openPage(port, query) {
-  const context = await chrome.newContext(); // its own cookie jar
+async function openPage(port, query, context = null) {
+  context ??= await chrome.newContext(); // its own cookie jar unless told
   const page = await context.newPage();
   await page.goto(`http://127.0.0.1:${pages.port}/?port=${port}&${query}`);
   await page.waitForFunction(() => window.subscribedOn(window.socketId()), null, { timeout: 15000 });
@@ -137,17 +144,21 @@ const waitFor = (page, fn, arg, ms) => page.waitForFunction(fn, arg, { timeout: 
  * `onCut` runs when the connection is reset. Returns the times of the cut and of its end.
  */
 async function cutWhilePublishing(page, net, cutMs, publishing, onCut) {
+  const devtools = await page.context().newCDPSession(page); // this tab only, not its context
+  const offline = (on) =>
+    devtools.send('Network.emulateNetworkConditions', { offline: on, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  await devtools.send('Network.enable');
   const start = Date.now();
   net.swallow();
   const gap = publishing();
   await h.sleep(SWALLOW_MS);
-  await page.context().setOffline(true);
+  await offline(true);
   net.cut();
   onCut();
   await h.sleep(cutMs - SWALLOW_MS);
   await gap;
   net.restore();
-  await page.context().setOffline(false);
+  await offline(false);
   return { start, end: Date.now() };
 }
 
@@ -179,6 +190,18 @@ function compare(v, log, old, channels) {
   return out;
 }
 
+/** The new socket's frames per channel, compactly: S subscription_succeeded, F recovery_failed, seqs. */
+function trace(v, old, channels) {
+  const code = (f) =>
+    f.event === 'pusher_internal:subscription_succeeded' ? 'S' : f.event === 'pusher:recovery_failed' ? 'F' : f.seq ?? f.event;
+  return Object.fromEntries(
+    channels.map((ch) => [ch, v.frames.filter((f) => f.socket !== old && f.channel === ch).map(code).join(' ')]),
+  );
+}
+
+/** Names of the cookies the page's browser context holds for 127.0.0.1 (herald's, if it set one). */
+const cookies = async (page) => (await page.context().cookies('http://127.0.0.1')).map((c) => `${c.name}${c.httpOnly ? ' (HttpOnly)' : ''}`);
+
 /** Figures: events the new socket showed that were published before it subscribed, and when. */
 function replayFigures(v, log, old, cut) {
   const back = v.states.find((s) => s.t > cut.end && s.state === 'connected');
@@ -197,8 +220,8 @@ function replayFigures(v, log, old, cut) {
 function assertRecovered(label, cmp) {
   for (const [ch, c] of Object.entries(cmp)) {
     const where = `${label}, ${ch}`;
-    assert.deepEqual(c.duplicates, [], `${where}: events shown twice`);
-    assert.deepEqual(c.missing, [], `${where}: ${c.missing.length} published events never shown`);
+    assert.deepEqual(c.duplicates, [], `${where}: events shown twice: ${c.duplicates}`);
+    assert.deepEqual(c.missing, [], `${where}: ${c.missing.length} published events never shown: ${c.missing}`);
     assert.deepEqual(c.shown, c.published, `${where}: shown in another order than published`);
     assert.equal(c.eventBeforeSubscribed, false, `${where}: an event came before subscription_succeeded`);
   }
@@ -210,9 +233,10 @@ function assertRecovered(label, cmp) {
  * The 10 s case on `servers`: the page subscribed to chat.1 and private-chat.1 through a relay,
  * 4 events before the cut, 50 during it, 10 from its end on (racing the replay), 1 s more.
  */
-async function recovers(label, servers) {
+async function recovers(label, servers, { beside = () => null } = {}) {
   const net = await relay(servers.entry);
   const page = await openPage(net.port, `channels=${CHAT.join(',')}`);
+  const other = await beside(page);
   const log = [];
   try {
     await publishAll(servers.api, numbered(1, 4, CHAT), log);
@@ -231,13 +255,13 @@ async function recovers(label, servers) {
     const moved = (await connectionsPerNode(servers.metrics)).map((n, i) => n - before[i]);
     const f = { case: label, ...replayFigures(v, log, old, cut), newSocketsPerNode: moved,
       missing: Object.values(cmp).reduce((n, c) => n + c.missing.length, 0),
-      duplicates: Object.values(cmp).reduce((n, c) => n + c.duplicates.length, 0) };
+      duplicates: Object.values(cmp).reduce((n, c) => n + c.duplicates.length, 0),
+      cookies: await cookies(page) };
     figures.push(f);
-    console.log(`${label}: ${JSON.stringify(f)}`);
+    console.log(`${label}: ${JSON.stringify({ ...f, newSocket: trace(v, old, CHAT) })}`);
     assert.deepEqual(log.filter((p) => p.status !== 200), [], 'every publish answered 200');
     assert.notEqual(v.socket, old, 'pusher-js reconnected on a new socket');
-    assert.deepEqual(v.failed, [], `${label}: recovery_failed though the gap was short`);
-    return { cmp, moved, v };
+    return { cmp, moved, v, old, log, other: other && (await view(other)) };
   } finally {
     await page.context().close();
     await net.close();
@@ -266,9 +290,10 @@ describe('recovery of missed events (issue 26)', { concurrency: true, timeout: 3
       const v = await view(page);
       const gap = new Set(log.filter((p) => p.seq >= 5).map((p) => p.seq));
       const replayed = v.seen.filter((e) => gap.has(e.seq));
-      const f = { case: '150 s cut, single node', failed: v.failed.map((x) => [x.ch, x.reason]), replayed: replayed.length };
+      const f = { case: '150 s cut, single node', failed: v.failed.map((x) => [x.ch, x.reason]), replayed: replayed.length,
+        cookies: await cookies(page) };
       figures.push(f);
-      console.log(JSON.stringify(f));
+      console.log(JSON.stringify({ ...f, newSocket: trace(v, old, CHAT) }));
       assert.deepEqual([...log, ...afterCut].filter((p) => p.status !== 200), [], 'every publish answered 200');
       assert.notEqual(v.socket, old, 'pusher-js reconnected on a new socket');
       assert.deepEqual(replayed, [], 'events older than the max age were replayed');
@@ -294,7 +319,8 @@ describe('recovery of missed events (issue 26)', { concurrency: true, timeout: 3
   test('single node, a 10 s cut: all 50 missed events shown once each, in order', { timeout: 120000 }, async () => {
     const servers = await singleNode('recovery-10s');
     try {
-      const { cmp } = await recovers('10 s cut, single node', servers);
+      const { cmp, v } = await recovers('10 s cut, single node', servers);
+      assert.deepEqual(v.failed, [], 'recovery_failed though the gap was short');
       assertRecovered('single node', cmp);
     } finally {
       await servers.stop();
@@ -305,12 +331,104 @@ describe('recovery of missed events (issue 26)', { concurrency: true, timeout: 3
     test(`two nodes on ${bus} behind nginx, the page comes back on the other node: all 50 shown once, in order`, { timeout: 120000 }, async () => {
       const servers = await twoNodes(`recovery-${bus}`, bus);
       try {
-        const { cmp, moved } = await recovers(`10 s cut, two nodes on ${bus}`, servers);
-        assert.deepEqual(moved, [0, 1], 'the page came back on node 2 (new sockets per node during the test)');
+        const { cmp, moved, v } = await recovers(`10 s cut, two nodes on ${bus}`, servers);
+        assert.ok(moved[0] === 0 && moved[1] >= 1, `the page came back on node 2 (new sockets per node: ${moved})`);
+        assert.deepEqual(v.failed, [], 'recovery_failed though the gap was short');
         assertRecovered(`two nodes on ${bus}`, cmp);
       } finally {
         await servers.stop();
       }
     });
   }
+
+  test('history trimmed (max 25 events): recovery_failed on the channel that lost more, the other recovers', { timeout: 120000 }, async () => {
+    const servers = await singleNode('recovery-trimmed', { ...RECOVERY, SOKETI_DEFAULT_APP_RECOVERY_MAX_EVENTS: '25' });
+    try {
+      // chat.1 gets 34 of the 50 (37 with those before the cut), private-chat.1 17 (18)
+      const { cmp, v, log } = await recovers('10 s cut, max 25 events kept', servers);
+      const [chat, priv] = CHAT;
+      assert.deepEqual(v.failed.filter((x) => x.ch === priv), [], `${priv}: recovery_failed though its history was whole`);
+      assertRecovered('max 25 events', { [priv]: cmp[priv] });
+      const told = v.failed.filter((x) => x.ch === chat && x.socket === v.socket);
+      assert.equal(told.length, 1, `${chat}: pusher:recovery_failed once on the new socket (got ${JSON.stringify(v.failed)})`);
+      const frames = v.frames.filter((x) => x.socket === v.socket && x.channel === chat).map((x) => x.event);
+      assert.ok(frames.indexOf('pusher_internal:subscription_succeeded') < frames.indexOf('pusher:recovery_failed'),
+        `${chat}: recovery_failed after subscription_succeeded`);
+      assert.deepEqual(cmp[chat].duplicates, [], `${chat}: events shown twice: ${cmp[chat].duplicates}`);
+      const subscribed = v.subs.find((x) => x.ch === chat && x.socket === v.socket).t;
+      const later = log.filter((p) => p.ch === chat && p.sent > subscribed).map((p) => p.seq);
+      const shown = new Set(cmp[chat].shown);
+      assert.deepEqual(later.filter((s) => !shown.has(s)), [], `${chat}: events published after the reconnect shown`);
+    } finally {
+      await servers.stop();
+    }
+  });
+
+  test('two tabs of one browser (one cookie), only one cut: it recovers, the other sees each event once', { timeout: 120000 }, async () => {
+    const servers = await singleNode('recovery-tabs');
+    try {
+      const beside = (page) => openPage(servers.entry, `channels=${CHAT.join(',')}`, page.context());
+      const { cmp, v, other, log } = await recovers('10 s cut, a second tab stays', servers, { beside });
+      assert.deepEqual(v.failed, [], 'recovery_failed though the gap was short');
+      assertRecovered('the tab that was cut', cmp);
+      assert.deepEqual(other.failed, [], 'the tab that stayed: recovery_failed');
+      const stayed = compare(other, log, null, CHAT);
+      assertRecovered('the tab that stayed', stayed);
+    } finally {
+      await servers.stop();
+    }
+  });
+
+  test('presence: members who came and went during a 10 s cut are reconciled, its events recovered', { timeout: 120000 }, async () => {
+    const servers = await singleNode('recovery-presence');
+    const room = 'presence-room.1';
+    const net = await relay(servers.entry);
+    const direct = (user) => openPage(servers.entry, `channels=${room}&user=${user}`);
+    const members = (page) => page.evaluate(() => [...window.members].sort());
+    const until = (page, list) =>
+      waitFor(page, (list) => JSON.stringify([...window.members].sort()) === JSON.stringify(list), list, 10000);
+    const wes = await direct('Wes');
+    const cy = await direct('Cy');
+    const ada = await openPage(net.port, `channels=${room}&user=Ada`);
+    const others = [wes];
+    const log = [];
+    try {
+      await until(ada, ['Ada', 'Cy', 'Wes']);
+      assert.deepEqual(await members(ada), ['Ada', 'Cy', 'Wes'], 'before the cut');
+      await publishAll(servers.api, numbered(1, 2, [room]), log);
+      await waitFor(ada, (n) => window.seen.length >= n, 2, 5000);
+      await h.sleep(QUIET_MS);
+      const old = await ada.evaluate(() => window.socketId());
+      const cut = await cutWhilePublishing(ada, net, 10000, async () => {
+        await h.sleep(100);
+        await publishAll(servers.api, numbered(3, 20, [room]), log, EVERY_MS);
+        await cy.context().close(); // Cy leaves during the gap
+        await waitFor(wes, () => !window.members.includes('Cy'), null, 5000);
+        others.push(await direct('Bea')); // and Bea joins
+        await waitFor(wes, () => window.members.includes('Bea'), null, 5000);
+      }, () => {});
+      await waitFor(ada, ([old, n]) => window.socketId() !== old && window.subscribedOn(window.socketId()) &&
+        window.seen.length >= n, [old, log.length], 20000);
+      await until(ada, ['Ada', 'Bea', 'Wes']);
+      await h.sleep(1000);
+      const v = await view(ada);
+      const f = { case: 'presence, 10 s cut', ...replayFigures(v, log, old, cut), members: await members(ada),
+        cookies: await cookies(ada) };
+      figures.push(f);
+      console.log(JSON.stringify({ ...f, newSocket: trace(v, old, [room]) }));
+      const truth = ['Ada', 'Bea', 'Wes'];
+      assert.deepEqual(await members(wes), truth, 'the watcher that stayed connected');
+      assert.deepEqual(await members(ada), truth, "the Echo page's list (here/joining/leaving) after the reconnect");
+      assert.deepEqual((await ada.evaluate((r) => window.pusherMembers(r), room)).sort(), truth, 'pusher-js channel.members');
+      assert.deepEqual(log.filter((p) => p.status !== 200), [], 'every publish answered 200');
+      assertRecovered('presence', compare(v, log, old, [room]));
+      others.push(await direct('Dee')); // live presence still works after the recovery
+      await until(ada, ['Ada', 'Bea', 'Dee', 'Wes']);
+      assert.deepEqual(await members(ada), ['Ada', 'Bea', 'Dee', 'Wes'], 'a member joining after the recovery');
+    } finally {
+      for (const p of [ada, ...others]) await p.context().close();
+      await net.close();
+      await servers.stop();
+    }
+  });
 });
