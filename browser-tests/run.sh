@@ -17,7 +17,7 @@ bin="${HERALD_BIN:-../target/release/herald}"
 suite() { # suite TIMEOUT_MS FILE...
   node --test --test-concurrency=1 --test-timeout="$1" --test-reporter=spec --test-reporter-destination=stdout "${@:2}"
 }
-[ $# -gt 0 ] && exec suite "${TEST_TIMEOUT_MS:-300000}" "$@"
+if [ $# -gt 0 ]; then suite "${TEST_TIMEOUT_MS:-300000}" "$@"; exit; fi
 
 # The recovery suite waits out a 150 s cut: it runs beside the others, its output printed after theirs.
 mkdir -p ../target

@@ -25,6 +25,7 @@ const QUIET_MS = Number(process.env.RECOVERY_QUIET_MS || 1500);
 const SWALLOW_MS = 2000; // bytes lost both ways before the connection is reset
 const GAP_EVENTS = 50;
 const EVERY_MS = 150; // one publish every 150 ms: the 50 take 7.5 s of the cut
+const CASE = { timeout: 120000 }; // each 10 s case (they run side by side)
 const figures = [];
 let chrome;
 let pages;
@@ -134,8 +135,12 @@ async function publishAll(api, items, log, every = 0) {
   }
 }
 
+/** Events `from`.. numbered on; with two channels, every third goes to the second one. */
 const numbered = (from, count, channels) =>
-  Array.from({ length: count }, (_, i) => ({ seq: from + i, ch: channels[(from + i) % 3 === 0 ? 1 : 0] ?? channels[0] }));
+  Array.from({ length: count }, (_, i) => from + i).map((seq) => ({
+    seq,
+    ch: channels.length > 1 && seq % 3 === 0 ? channels[1] : channels[0],
+  }));
 
 const waitFor = (page, fn, arg, ms) => page.waitForFunction(fn, arg, { timeout: ms, polling: 50 }).catch(() => {});
 
@@ -145,8 +150,8 @@ const waitFor = (page, fn, arg, ms) => page.waitForFunction(fn, arg, { timeout: 
  */
 async function cutWhilePublishing(page, net, cutMs, publishing, onCut) {
   const devtools = await page.context().newCDPSession(page); // this tab only, not its context
-  const offline = (on) =>
-    devtools.send('Network.emulateNetworkConditions', { offline: on, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  const conditions = { latency: 0, downloadThroughput: -1, uploadThroughput: -1 };
+  const offline = (on) => devtools.send('Network.emulateNetworkConditions', { ...conditions, offline: on });
   await devtools.send('Network.enable');
   const start = Date.now();
   net.swallow();
@@ -166,8 +171,8 @@ async function cutWhilePublishing(page, net, cutMs, publishing, onCut) {
 
 /**
  * Per channel: what the page showed against what was published to it (in publish order), the
- * duplicates, the events of `gap` it never showed, and whether each event on the new socket came
- * after that socket's subscription_succeeded frame.
+ * duplicates, the published events it never showed, and whether the new socket's first event
+ * came after that socket's subscription_succeeded frame.
  */
 function compare(v, log, old, channels) {
   const out = {};
@@ -192,15 +197,16 @@ function compare(v, log, old, channels) {
 
 /** The new socket's frames per channel, compactly: S subscription_succeeded, F recovery_failed, seqs. */
 function trace(v, old, channels) {
-  const code = (f) =>
-    f.event === 'pusher_internal:subscription_succeeded' ? 'S' : f.event === 'pusher:recovery_failed' ? 'F' : f.seq ?? f.event;
+  const short = { 'pusher_internal:subscription_succeeded': 'S', 'pusher:recovery_failed': 'F' };
+  const code = (f) => short[f.event] ?? f.seq ?? f.event;
   return Object.fromEntries(
     channels.map((ch) => [ch, v.frames.filter((f) => f.socket !== old && f.channel === ch).map(code).join(' ')]),
   );
 }
 
 /** Names of the cookies the page's browser context holds for 127.0.0.1 (herald's, if it set one). */
-const cookies = async (page) => (await page.context().cookies('http://127.0.0.1')).map((c) => `${c.name}${c.httpOnly ? ' (HttpOnly)' : ''}`);
+const cookies = async (page) =>
+  (await page.context().cookies('http://127.0.0.1')).map((c) => `${c.name}${c.httpOnly ? ' (HttpOnly)' : ''}`);
 
 /** Figures: events the new socket showed that were published before it subscribed, and when. */
 function replayFigures(v, log, old, cut) {
@@ -227,7 +233,31 @@ function assertRecovered(label, cmp) {
   }
 }
 
+/** `ch` got pusher:recovery_failed once on the page's new socket, with a reason, after subscribing. */
+function assertToldFailed(v, ch) {
+  const told = v.failed.filter((x) => x.ch === ch && x.socket === v.socket);
+  const all = JSON.stringify(v.failed);
+  assert.equal(told.length, 1, `${ch}: pusher:recovery_failed once on the new socket (all: ${all})`);
+  assert.equal(typeof told[0].reason, 'string', `${ch}: recovery_failed carries a reason`);
+  const frames = v.frames.filter((x) => x.socket === v.socket && x.channel === ch).map((x) => x.event);
+  const sub = frames.indexOf('pusher_internal:subscription_succeeded');
+  const failed = frames.indexOf('pusher:recovery_failed');
+  assert.ok(sub >= 0 && sub < failed, `${ch}: recovery_failed after subscription_succeeded (${frames})`);
+}
+
 // ---------------------------------------------------------------- the scenarios
+
+/** 4 events before the cut, shown by `page`, then QUIET_MS; the page's socket id. */
+async function beforeCut(servers, page, log) {
+  await publishAll(servers.api, numbered(1, 4, CHAT), log);
+  await waitFor(page, (n) => window.seen.length >= n, 4, 5000);
+  await h.sleep(QUIET_MS);
+  return page.evaluate(() => window.socketId());
+}
+
+/** The 50 events of the cut, from 100 ms into it, one every EVERY_MS. */
+const gapEvents = (servers, log) => () =>
+  h.sleep(100).then(() => publishAll(servers.api, numbered(5, GAP_EVENTS, CHAT), log, EVERY_MS));
 
 /**
  * The 10 s case on `servers`: the page subscribed to chat.1 and private-chat.1 through a relay,
@@ -239,14 +269,9 @@ async function recovers(label, servers, { beside = () => null } = {}) {
   const other = await beside(page);
   const log = [];
   try {
-    await publishAll(servers.api, numbered(1, 4, CHAT), log);
-    await waitFor(page, (n) => window.seen.length >= n, 4, 5000);
-    await h.sleep(QUIET_MS);
-    const old = await page.evaluate(() => window.socketId());
+    const old = await beforeCut(servers, page, log);
     const before = await connectionsPerNode(servers.metrics);
-    const cut = await cutWhilePublishing(page, net, 10000,
-      () => h.sleep(100).then(() => publishAll(servers.api, numbered(5, GAP_EVENTS, CHAT), log, EVERY_MS)),
-      servers.onCut);
+    const cut = await cutWhilePublishing(page, net, 10000, gapEvents(servers, log), servers.onCut);
     await publishAll(servers.api, numbered(5 + GAP_EVENTS, 10, CHAT), log, 100);
     await waitFor(page, ([old, n]) => window.socketId() !== old && window.seen.length >= n, [old, log.length], 20000);
     await h.sleep(1000); // room for a late duplicate
@@ -269,45 +294,36 @@ async function recovers(label, servers, { beside = () => null } = {}) {
 }
 
 describe('recovery of missed events (issue 26)', { concurrency: true, timeout: 300000 }, () => {
-  test('a 150 s cut (max age 120 s): pusher:recovery_failed on each channel, nothing replayed', { timeout: 300000 }, async () => {
+  const long = 'a 150 s cut (max age 120 s): pusher:recovery_failed on each channel, nothing replayed';
+  test(long, { timeout: 300000 }, async () => {
     const servers = await singleNode('recovery-150s');
     const net = await relay(servers.entry);
     const page = await openPage(net.port, `channels=${CHAT.join(',')}`);
     const log = [];
     try {
-      await publishAll(servers.api, numbered(1, 4, CHAT), log);
-      await waitFor(page, (n) => window.seen.length >= n, 4, 5000);
-      await h.sleep(QUIET_MS);
-      const old = await page.evaluate(() => window.socketId());
-      await cutWhilePublishing(page, net, 150000,
-        () => h.sleep(100).then(() => publishAll(servers.api, numbered(5, GAP_EVENTS, CHAT), log, EVERY_MS)),
-        () => {});
-      await waitFor(page, (old) => window.socketId() !== old && window.subscribedOn(window.socketId()), old, 30000);
-      await waitFor(page, ([old, n]) => window.failed.filter((f) => f.socket !== old).length >= n, [old, CHAT.length], 5000);
+      const old = await beforeCut(servers, page, log);
+      const cut = await cutWhilePublishing(page, net, 150000, gapEvents(servers, log), () => {});
+      const back = (old) => window.socketId() !== old && window.subscribedOn(window.socketId());
+      await waitFor(page, back, old, 30000);
+      const told = ([old, n]) => window.failed.filter((f) => f.socket !== old).length >= n;
+      await waitFor(page, told, [old, CHAT.length], 5000);
       const afterCut = [];
       await publishAll(servers.api, numbered(5 + GAP_EVENTS, 4, CHAT), afterCut);
       await h.sleep(1000);
       const v = await view(page);
       const gap = new Set(log.filter((p) => p.seq >= 5).map((p) => p.seq));
       const replayed = v.seen.filter((e) => gap.has(e.seq));
-      const f = { case: '150 s cut, single node', failed: v.failed.map((x) => [x.ch, x.reason]), replayed: replayed.length,
-        cookies: await cookies(page) };
+      const f = { case: '150 s cut, single node', ...replayFigures(v, log, old, cut),
+        failed: v.failed.map((x) => [x.ch, x.reason]), cookies: await cookies(page) };
       figures.push(f);
       console.log(JSON.stringify({ ...f, newSocket: trace(v, old, CHAT) }));
       assert.deepEqual([...log, ...afterCut].filter((p) => p.status !== 200), [], 'every publish answered 200');
       assert.notEqual(v.socket, old, 'pusher-js reconnected on a new socket');
-      assert.deepEqual(replayed, [], 'events older than the max age were replayed');
-      for (const ch of CHAT) {
-        const told = v.failed.filter((x) => x.ch === ch && x.socket === v.socket);
-        assert.equal(told.length, 1, `${ch}: pusher:recovery_failed once on the new socket (got ${JSON.stringify(v.failed)})`);
-        assert.equal(typeof told[0].reason, 'string', `${ch}: recovery_failed carries a reason`);
-        const frames = v.frames.filter((x) => x.socket === v.socket && x.channel === ch).map((x) => x.event);
-        assert.ok(frames.indexOf('pusher_internal:subscription_succeeded') < frames.indexOf('pusher:recovery_failed'),
-          `${ch}: recovery_failed after subscription_succeeded (${frames})`);
-      }
-      const live = compare(v, afterCut, old, CHAT);
-      for (const [ch, c] of Object.entries(live)) {
-        assert.deepEqual(c.shown.filter((s) => s > 4), c.published, `${ch}: events after the reconnect shown once, in order`);
+      assert.deepEqual(replayed.map((e) => e.seq), [], 'events older than the max age were replayed');
+      for (const ch of CHAT) assertToldFailed(v, ch);
+      for (const [ch, c] of Object.entries(compare(v, afterCut, old, CHAT))) {
+        const after = c.shown.filter((s) => s > 4);
+        assert.deepEqual(after, c.published, `${ch}: events published after the reconnect shown once, in order`);
       }
     } finally {
       await page.context().close();
@@ -316,7 +332,7 @@ describe('recovery of missed events (issue 26)', { concurrency: true, timeout: 3
     }
   });
 
-  test('single node, a 10 s cut: all 50 missed events shown once each, in order', { timeout: 120000 }, async () => {
+  test('single node, a 10 s cut: all 50 missed events shown once each, in order', CASE, async () => {
     const servers = await singleNode('recovery-10s');
     try {
       const { cmp, v } = await recovers('10 s cut, single node', servers);
@@ -328,7 +344,8 @@ describe('recovery of missed events (issue 26)', { concurrency: true, timeout: 3
   });
 
   for (const bus of ['redis', 'nats']) {
-    test(`two nodes on ${bus} behind nginx, the page comes back on the other node: all 50 shown once, in order`, { timeout: 120000 }, async () => {
+    const title = `two nodes on ${bus} behind nginx, the page comes back on the other node: all 50 once, in order`;
+    test(title, CASE, async () => {
       const servers = await twoNodes(`recovery-${bus}`, bus);
       try {
         const { cmp, moved, v } = await recovers(`10 s cut, two nodes on ${bus}`, servers);
@@ -341,19 +358,18 @@ describe('recovery of missed events (issue 26)', { concurrency: true, timeout: 3
     });
   }
 
-  test('history trimmed (max 25 events): recovery_failed on the channel that lost more, the other recovers', { timeout: 120000 }, async () => {
-    const servers = await singleNode('recovery-trimmed', { ...RECOVERY, SOKETI_DEFAULT_APP_RECOVERY_MAX_EVENTS: '25' });
+  const trimmed = 'history trimmed (max 25 events): recovery_failed on the channel that lost more, the other recovers';
+  test(trimmed, CASE, async () => {
+    const env = { ...RECOVERY, SOKETI_DEFAULT_APP_RECOVERY_MAX_EVENTS: '25' };
+    const servers = await singleNode('recovery-trimmed', env);
     try {
       // chat.1 gets 34 of the 50 (37 with those before the cut), private-chat.1 17 (18)
       const { cmp, v, log } = await recovers('10 s cut, max 25 events kept', servers);
       const [chat, priv] = CHAT;
-      assert.deepEqual(v.failed.filter((x) => x.ch === priv), [], `${priv}: recovery_failed though its history was whole`);
+      const whole = v.failed.filter((x) => x.ch === priv);
+      assert.deepEqual(whole, [], `${priv}: recovery_failed though its history was whole`);
       assertRecovered('max 25 events', { [priv]: cmp[priv] });
-      const told = v.failed.filter((x) => x.ch === chat && x.socket === v.socket);
-      assert.equal(told.length, 1, `${chat}: pusher:recovery_failed once on the new socket (got ${JSON.stringify(v.failed)})`);
-      const frames = v.frames.filter((x) => x.socket === v.socket && x.channel === chat).map((x) => x.event);
-      assert.ok(frames.indexOf('pusher_internal:subscription_succeeded') < frames.indexOf('pusher:recovery_failed'),
-        `${chat}: recovery_failed after subscription_succeeded`);
+      assertToldFailed(v, chat);
       assert.deepEqual(cmp[chat].duplicates, [], `${chat}: events shown twice: ${cmp[chat].duplicates}`);
       const subscribed = v.subs.find((x) => x.ch === chat && x.socket === v.socket).t;
       const later = log.filter((p) => p.ch === chat && p.sent > subscribed).map((p) => p.seq);
@@ -364,7 +380,8 @@ describe('recovery of missed events (issue 26)', { concurrency: true, timeout: 3
     }
   });
 
-  test('two tabs of one browser (one cookie), only one cut: it recovers, the other sees each event once', { timeout: 120000 }, async () => {
+  const tabs = 'two tabs of one browser (one cookie), only one cut: it recovers, the other sees each event once';
+  test(tabs, CASE, async () => {
     const servers = await singleNode('recovery-tabs');
     try {
       const beside = (page) => openPage(servers.entry, `channels=${CHAT.join(',')}`, page.context());
@@ -379,7 +396,7 @@ describe('recovery of missed events (issue 26)', { concurrency: true, timeout: 3
     }
   });
 
-  test('presence: members who came and went during a 10 s cut are reconciled, its events recovered', { timeout: 120000 }, async () => {
+  test('presence: members who came and went during a 10 s cut are reconciled, its events recovered', CASE, async () => {
     const servers = await singleNode('recovery-presence');
     const room = 'presence-room.1';
     const net = await relay(servers.entry);
@@ -419,7 +436,8 @@ describe('recovery of missed events (issue 26)', { concurrency: true, timeout: 3
       const truth = ['Ada', 'Bea', 'Wes'];
       assert.deepEqual(await members(wes), truth, 'the watcher that stayed connected');
       assert.deepEqual(await members(ada), truth, "the Echo page's list (here/joining/leaving) after the reconnect");
-      assert.deepEqual((await ada.evaluate((r) => window.pusherMembers(r), room)).sort(), truth, 'pusher-js channel.members');
+      const held = await ada.evaluate((r) => window.pusherMembers(r), room);
+      assert.deepEqual(held.sort(), truth, 'pusher-js channel.members');
       assert.deepEqual(log.filter((p) => p.status !== 200), [], 'every publish answered 200');
       assertRecovered('presence', compare(v, log, old, [room]));
       others.push(await direct('Dee')); // live presence still works after the recovery
