@@ -85,6 +85,7 @@ async function twoNodes(name, bus) {
     entry: proxy,
     api: ports, // the backend publishes to either node, in turn
     metrics,
+    nodes,
     onCut: () => nginx.route([0]), // the page's reconnect can only reach node 2
     stop: async () => {
       for (const c of [...nodes, nginx, server.child]) c.kill('SIGTERM');
@@ -243,6 +244,17 @@ function assertToldFailed(v, ch) {
   const sub = frames.indexOf('pusher_internal:subscription_succeeded');
   const failed = frames.indexOf('pusher:recovery_failed');
   assert.ok(sub >= 0 && sub < failed, `${ch}: recovery_failed after subscription_succeeded (${frames})`);
+}
+
+/** Each channel either shows every event once, in order, or was told (recovery_failed) and shows none twice. */
+function assertRecoveredOrTold(label, v, cmp) {
+  for (const [ch, c] of Object.entries(cmp)) {
+    if (v.failed.some((x) => x.ch === ch && x.socket === v.socket)) {
+      assert.deepEqual(c.duplicates, [], `${label}, ${ch}: told, yet events shown twice: ${c.duplicates}`);
+    } else {
+      assertRecovered(`${label} (not told)`, { [ch]: c });
+    }
+  }
 }
 
 // ---------------------------------------------------------------- the scenarios
@@ -446,6 +458,69 @@ describe('recovery of missed events (issue 26)', { concurrency: true, timeout: 3
     } finally {
       for (const p of [ada, ...others]) await p.context().close();
       await net.close();
+      await servers.stop();
+    }
+  });
+
+  // Known limits of the design on the recovery branch (todo: reported, they do not fail the run).
+  // The contract they check is the issue's "honest edges": a page either gets every missed event
+  // once or is told with pusher:recovery_failed; never a silent gap, never an event twice.
+  const kill = 'todo: the node under the page is killed (SIGKILL): the page recovers on the other node or is told';
+  test(kill, { ...CASE, todo: 'a killed node never announced where its sockets stood' }, async () => {
+    const servers = await twoNodes('recovery-kill', 'redis');
+    const page = await openPage(servers.entry, `channels=${CHAT.join(',')}`);
+    const survivor = { ...servers, api: [servers.api[1]] };
+    const log = [];
+    try {
+      const old = await beforeCut(survivor, page, log);
+      const gap = publishAll(survivor.api, numbered(5, 30, CHAT), log, 100);
+      await h.sleep(500);
+      servers.onCut();
+      servers.nodes[0].kill('SIGKILL');
+      const t = Date.now();
+      await gap;
+      await waitFor(page, (old) => window.socketId() !== old && window.subscribedOn(window.socketId()), old, 20000);
+      await publishAll(survivor.api, numbered(35, 6, CHAT), log, 100);
+      await h.sleep(1000);
+      const v = await view(page);
+      const cmp = compare(v, log, old, CHAT);
+      console.log(`SIGKILL: ${JSON.stringify({ ...replayFigures(v, log, old, { end: t }), failed: v.failed,
+        missing: Object.values(cmp).flatMap((c) => c.missing), newSocket: trace(v, old, CHAT) })}`);
+      assertRecoveredOrTold('node killed', v, cmp);
+    } finally {
+      await page.context().close();
+      await servers.stop();
+    }
+  });
+
+  const staggered = 'todo: two tabs (one cookie) cut at different times, the later back first: each recovers or is told';
+  test(staggered, { ...CASE, todo: 'places are per browser, taken oldest first' }, async () => {
+    const servers = await singleNode('recovery-staggered');
+    const nets = [await relay(servers.entry), await relay(servers.entry)];
+    const a = await openPage(nets[0].port, 'channels=chat.1');
+    const b = await openPage(nets[1].port, 'channels=chat.1', a.context());
+    const only = (from, n) => numbered(from, n, ['chat.1']);
+    const log = [];
+    try {
+      const oldA = await beforeCut(servers, a, log);
+      const oldB = await b.evaluate(() => window.socketId());
+      const twenty = () => publishAll(servers.api, only(5, 20), log, 150);
+      const cutA = cutWhilePublishing(a, nets[0], 12000, twenty, () => {});
+      await h.sleep(4000); // b gets the 20 events, then is cut for 6 s and comes back 2 s before a
+      await cutWhilePublishing(b, nets[1], 6000, async () => {}, () => {});
+      await cutA;
+      await waitFor(a, (old) => window.socketId() !== old && window.subscribedOn(window.socketId()), oldA, 20000);
+      await publishAll(servers.api, only(25, 3), log);
+      await h.sleep(1000);
+      const [va, vb] = [await view(a), await view(b)];
+      const [ca, cb] = [compare(va, log, oldA, ['chat.1']), compare(vb, log, oldB, ['chat.1'])];
+      console.log(`staggered tabs: ${JSON.stringify({ a: trace(va, oldA, ['chat.1']), b: trace(vb, oldB, ['chat.1']),
+        aMissing: ca['chat.1'].missing, bDuplicates: cb['chat.1'].duplicates })}`);
+      assertRecoveredOrTold('tab cut first, back last', va, ca);
+      assertRecoveredOrTold('tab cut last, back first', vb, cb);
+    } finally {
+      await a.context().close();
+      for (const n of nets) await n.close();
       await servers.stop();
     }
   });
