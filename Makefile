@@ -65,8 +65,11 @@ browser-deps:
 	@{ command -v chromium >/dev/null && command -v nginx >/dev/null; } || { apt-get update -qq && apt-get install -y -qq chromium nginx; }
 
 # Restarts herald each supported way under a page in headless Chromium (Echo + pusher-js 8) and
-# prints the page's outage per deploy path (about 45 s; figures also in target/browser-deploy.json).
-browser-test: release redis-server browser-deps
+# prints the page's outage per deploy path (about 45 s; figures also in target/browser-deploy.json);
+# beside it, missed events recovered after a page's network is cut for 10 s and 150 s, on one node
+# and on two behind nginx over Redis and NATS (tests/recovery.test.mjs, about 3 minutes, mostly
+# waiting; figures in target/browser-recovery.json).
+browser-test: release redis-server nats-server browser-deps
 	cd browser-tests && ./run.sh
 
 # The five examples (examples/, issue 13) in headless Chromium: each backend started as its README

@@ -87,32 +87,60 @@ export async function ready(port, ms = 10000) {
   throw new Error(`nothing ready on ${port} within ${ms} ms`);
 }
 
-export async function redis() {
-  const port = await freePort();
-  const child = run('redis', 'redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no']);
-  const end = Date.now() + 5000;
+/** Wait until something accepts TCP connections on `port`. */
+async function listening(port, what, ms = 5000) {
+  const end = Date.now() + ms;
   while (Date.now() < end) {
     const ok = await new Promise((r) => {
       const s = net.connect(port, '127.0.0.1', () => s.end(() => r(true)));
       s.on('error', () => r(false));
     });
-    if (ok) return { port, child };
+    if (ok) return;
     await sleep(20);
   }
-  throw new Error('redis-server did not start');
+  throw new Error(`${what} did not start`);
 }
 
-/** nginx with the shipped deploy/nginx/herald.conf, pointed at `upstreams`, on `port`. */
-export function nginx(port, upstreams) {
-  let site = fs.readFileSync(path.resolve(SUITE, '../deploy/nginx/herald.conf'), 'utf8');
-  site = site
-    .replace('herald-1:6001', `127.0.0.1:${upstreams[0]}`)
-    .replace('herald-2:6001', `127.0.0.1:${upstreams[1]}`)
-    .replace(/listen 80;/, `listen 127.0.0.1:${port};`);
-  return runNginx('nginx', (dir) => {
-    fs.writeFileSync(path.join(dir, 'herald.conf'), site);
-    return `include ${dir}/herald.conf;`;
+export async function redis() {
+  const port = await freePort();
+  const child = run('redis', 'redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no']);
+  await listening(port, 'redis-server');
+  return { port, child };
+}
+
+/** nats-server with JetStream on a free port, its store in the work dir. */
+export async function nats() {
+  const port = await freePort();
+  const store = fs.mkdtempSync(path.join(workDir, 'nats-'));
+  const child = run(`nats-${port}`, 'nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', store]);
+  await listening(port, 'nats-server');
+  return { port, child };
+}
+
+/**
+ * nginx with the shipped deploy/nginx/herald.conf, pointed at `upstreams`, on `port`; the ones
+ * whose index is in `down` are marked `down`. `route(down)` rewrites that and reloads nginx.
+ */
+export function nginx(port, upstreams, down = []) {
+  const site = (down) => {
+    let text = fs.readFileSync(path.resolve(SUITE, '../deploy/nginx/herald.conf'), 'utf8');
+    upstreams.forEach((u, i) => {
+      const mark = down.includes(i) ? ' down' : '';
+      text = text.replace(new RegExp(`herald-${i + 1}:6001([^;]*);`), `127.0.0.1:${u}$1${mark};`);
+    });
+    return text.replace(/listen 80;/, `listen 127.0.0.1:${port};`);
+  };
+  let conf;
+  const child = runNginx(`nginx-${port}`, (dir) => {
+    conf = path.join(dir, 'herald.conf');
+    fs.writeFileSync(conf, site(down));
+    return `include ${conf};`;
   });
+  child.route = (down) => {
+    fs.writeFileSync(conf, site(down));
+    child.kill('SIGHUP');
+  };
+  return child;
 }
 
 /**
@@ -225,9 +253,9 @@ export function seen(page) {
 
 // ---------------------------------------------------------------- the publisher
 
-/** POST one event to the three channels; resolves with the HTTP status (0: no answer). */
-export function publish(port, data) {
-  const body = JSON.stringify({ name: 'tick', channels: Object.values(CHANNELS), data: JSON.stringify(data) });
+/** POST one event (to the three channels unless told); resolves with the HTTP status (0: no answer). */
+export function publish(port, data, { channels = Object.values(CHANNELS), name = 'tick' } = {}) {
+  const body = JSON.stringify({ name, channels, data: JSON.stringify(data) });
   const pathname = `/apps/${APP.id}/events`;
   const query = new URLSearchParams({
     auth_key: APP.key,
