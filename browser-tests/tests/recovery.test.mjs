@@ -462,9 +462,9 @@ describe('recovery of missed events (issue 26)', { concurrency: true, timeout: 3
     }
   });
 
-  // Known limits of the design on the recovery branch (todo: reported, they do not fail the run).
-  // The contract they check is the issue's "honest edges": a page either gets every missed event
-  // once or is told with pusher:recovery_failed; never a silent gap, never an event twice.
+  // A known limit (todo: reported, it does not fail the run; README says so). The contract it
+  // checks is the issue's "honest edges": a page either gets every missed event once or is told
+  // with pusher:recovery_failed; never a silent gap, never an event twice.
   const kill = 'todo: the node under the page is killed (SIGKILL): the page recovers on the other node or is told';
   test(kill, { ...CASE, todo: 'a killed node never announced where its sockets stood' }, async () => {
     const servers = await twoNodes('recovery-kill', 'redis');
@@ -493,8 +493,9 @@ describe('recovery of missed events (issue 26)', { concurrency: true, timeout: 3
     }
   });
 
-  const staggered = 'todo: two tabs (one cookie) cut at different times, the later back first: each recovers or is told';
-  test(staggered, { ...CASE, todo: 'places are per browser, taken oldest first' }, async () => {
+  // Two tabs share one cookie: when they left different places, each is told (ambiguous).
+  const staggered = 'two tabs (one cookie) cut at different times, the later back first: each recovers or is told';
+  test(staggered, CASE, async () => {
     const servers = await singleNode('recovery-staggered');
     const nets = [await relay(servers.entry), await relay(servers.entry)];
     const a = await openPage(nets[0].port, 'channels=chat.1');
