@@ -314,3 +314,39 @@ async fn each_connection_shows_its_transport() {
     );
     assert_eq!(stream.next("connect").await["transport"], "xhr_polling");
 }
+
+/// A page that comes back to a recovery channel shows on the console: how
+/// many events were replayed, or why none could be.
+#[tokio::test]
+async fn recoveries_show_what_was_replayed_or_why_not() {
+    use crate::recovery::{publish_all, Page, RECOVERY};
+    let text = toml(APP_ID, "", "").replacen(
+        "enable_client_messages=true\n",
+        &format!("enable_client_messages=true\n{RECOVERY}\nrecovery_max_events=3\n"),
+        1,
+    );
+    let (server, metrics) = Server::with_metrics(&text).await;
+    let mut stream = Stream::open(metrics, APP_ID, "channel=chat.1").await;
+    let mut page = Page::open(&server, None).await;
+    page.subscribe("chat.1").await;
+    let cookie = page.close().await;
+    publish_all(&server, "chat.1", 0..2).await;
+    let mut back = Page::open(&server, cookie.clone()).await;
+    back.subscribe("chat.1").await;
+    let r = stream.next("recovery").await;
+    assert_eq!(
+        (r["replayed"].as_u64(), &r["failed"]),
+        (Some(2), &Value::Null),
+        "{r}"
+    );
+    assert_eq!(r["socket"], back.socket_id.as_str());
+    back.close().await;
+    publish_all(&server, "chat.1", 2..6).await;
+    let mut late = Page::open(&server, cookie).await;
+    late.subscribe("chat.1").await;
+    let r = stream.next("recovery").await;
+    assert_eq!(
+        (r["replayed"].as_u64(), r["failed"].as_str()),
+        (Some(0), Some("history_trimmed"))
+    );
+}

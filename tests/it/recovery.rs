@@ -11,21 +11,21 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 /// The app lines of the tests: `chat.*` and `private-chat.*` keep their events.
-const RECOVERY: &str = "recovery_channels=['chat.*','private-chat.*']";
+pub(crate) const RECOVERY: &str = "recovery_channels=['chat.*','private-chat.*']";
 
 /// A browser tab: its WebSocket, the cookie it sends, whether it answers pings.
-struct Page {
+pub(crate) struct Page {
     ws: tokio_tungstenite::WebSocketStream<
         tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
     >,
-    socket_id: String,
+    pub(crate) socket_id: String,
     cookie: Option<String>,
     answers_pings: bool,
 }
 
 impl Page {
     /// Open the page's socket, sending `cookie`; keeps the one the answer sets.
-    async fn open(server: &Server, cookie: Option<String>) -> Page {
+    pub(crate) async fn open(server: &Server, cookie: Option<String>) -> Page {
         let url = format!(
             "ws://{}/app/{KEY}?protocol=7&client=js&version=8.4.0",
             server.addr
@@ -57,11 +57,11 @@ impl Page {
     }
 
     /// The next frame, after answering any `pusher:ping` (as pusher-js does).
-    async fn frame(&mut self) -> Value {
+    pub(crate) async fn frame(&mut self) -> Value {
         self.within(3000).await.expect("a frame within 3 s")
     }
 
-    async fn within(&mut self, ms: u64) -> Option<Value> {
+    pub(crate) async fn within(&mut self, ms: u64) -> Option<Value> {
         loop {
             let next = tokio::time::timeout(Duration::from_millis(ms), self.ws.next()).await;
             let Ok(Some(Ok(Message::Text(t)))) = next else {
@@ -79,7 +79,7 @@ impl Page {
         }
     }
 
-    async fn subscribe(&mut self, channel: &str) -> Vec<Value> {
+    pub(crate) async fn subscribe(&mut self, channel: &str) -> Vec<Value> {
         let mut msg = json!({"event": "pusher:subscribe", "data": {"channel": channel}});
         if channel.starts_with("private-") {
             msg["data"]["auth"] = channel_auth(&self.socket_id, channel, None).into();
@@ -94,7 +94,7 @@ impl Page {
     }
 
     /// Every frame until none comes for `ms`.
-    async fn quiet(&mut self, ms: u64) -> Vec<Value> {
+    pub(crate) async fn quiet(&mut self, ms: u64) -> Vec<Value> {
         let mut seen = Vec::new();
         while let Some(v) = self.within(ms).await {
             seen.push(v);
@@ -102,7 +102,7 @@ impl Page {
         seen
     }
 
-    async fn close(mut self) -> Option<String> {
+    pub(crate) async fn close(mut self) -> Option<String> {
         let _ = self.ws.close(None).await;
         // Let the node see the close and note where the page stood.
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -111,14 +111,14 @@ impl Page {
 }
 
 /// The `data` of the events among `frames` (`n` of each numbered event).
-fn datas(frames: &[Value]) -> Vec<String> {
+pub(crate) fn datas(frames: &[Value]) -> Vec<String> {
     frames
         .iter()
         .map(|f| f["data"].as_str().unwrap_or("").to_string())
         .collect()
 }
 
-async fn publish_all(server: &Server, channel: &str, range: std::ops::Range<usize>) {
+pub(crate) async fn publish_all(server: &Server, channel: &str, range: std::ops::Range<usize>) {
     for i in range {
         assert_eq!(server.publish(channel, "msg", &i.to_string()).await.0, 200);
     }
