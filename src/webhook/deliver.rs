@@ -151,6 +151,33 @@ impl Client {
     }
 }
 
+/// A queue worker's connections per app, rebuilt when the app changes.
+#[derive(Default)]
+pub(crate) struct Clients(std::collections::HashMap<String, (Arc<App>, Client)>);
+
+impl Clients {
+    /// The connections for app `id` as it is now (each attempt of a job is
+    /// signed per the app as it is then; a job whose app is gone gets none).
+    pub(crate) fn for_app(
+        &mut self,
+        apps: &Lookup,
+        id: &str,
+        settings: &WebhookSettings,
+    ) -> Client {
+        let Some(app) = apps(id) else {
+            return Client::plain();
+        };
+        match self.0.get(&app.raw.id) {
+            Some((known, client)) if Arc::ptr_eq(known, &app) => client.clone(),
+            _ => {
+                let client = Client::new(&app, settings);
+                self.0.insert(app.raw.id.clone(), (app, client.clone()));
+                client
+            }
+        }
+    }
+}
+
 /// Who hears of each attempt: the app's console tap, and the events sent.
 pub(crate) struct Watch {
     pub tap: Arc<Tap>,

@@ -224,18 +224,9 @@ fn soketi_mysql_variables_from_dotenv_choose_the_apps_table() {
                   SOKETI_APP_MANAGER_MYSQL_VERSION=5.7\nSOKETI_APP_MANAGER_MYSQL_USE_V2=true\n\
                   SOKETI_APP_MANAGER_CACHE_TTL=10\n";
     std::fs::write(dir.join(".env"), dotenv).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_herald"))
-        .current_dir(&dir)
-        .env_clear()
-        .args(["config", "check"])
-        .output()
-        .unwrap();
+    let (code, stdout, stderr) = crate::support::config_check(&dir, &[], &[]);
     let _ = std::fs::remove_dir_all(&dir);
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(code, Some(0), "{stderr}");
     let want = "app_manager = mysql sail:****@mysql:3307/laravel table \"soketi_apps\" refresh 10s";
     assert!(stdout.contains(want), "{stdout}");
     assert!(!stderr.contains("warning"), "{stderr}");

@@ -87,17 +87,8 @@ fn readme_rows() -> Vec<(String, String)> {
 
 /// `herald config check` with nothing but `vars`, in an empty directory: (exit code, stdout).
 fn config_check(vars: &[(&str, &str)]) -> (Option<i32>, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
-        .current_dir(std::env::temp_dir())
-        .env_clear()
-        .envs(vars.iter().copied())
-        .args(["config", "check"])
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into(),
-    )
+    let (code, stdout, _) = crate::support::config_check(&std::env::temp_dir(), &[], vars);
+    (code, stdout)
 }
 
 /// Every Soketi 1.6 variable has one row, with a status, and no row names a variable Soketi lacks.
@@ -184,17 +175,10 @@ fn soketi_json_sentinel_options_are_read() {
         "sentinels": [{"host": "10.0.0.1", "port": 26380}, {"host": "10.0.0.2"}],
         "sentinelPassword": "spw"}}}"#;
     std::fs::write(&path, json).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
-        .env_clear()
-        .args(["config", "check", "--config", path.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let args = ["--config", path.to_str().unwrap()];
+    let (code, stdout, stderr) = crate::support::config_check(&dir, &args, &[]);
     let _ = std::fs::remove_dir_all(&dir);
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.is_empty(), "no warning: {stderr}");
     let adapter = r#"adapter = redis sentinel 10.0.0.1:26380,10.0.0.2 master "mymaster""#;
     assert!(stdout.contains(adapter), "{stdout}");

@@ -396,3 +396,22 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// `herald config check` run in `dir` with nothing but `vars` in its
+/// environment and `args` after it: (exit code, stdout, stderr).
+pub fn config_check(
+    dir: &std::path::Path,
+    args: &[&str],
+    vars: &[(&str, &str)],
+) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .current_dir(dir)
+        .env_clear()
+        .envs(vars.iter().copied())
+        .args(["config", "check"])
+        .args(args)
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}

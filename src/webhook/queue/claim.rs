@@ -9,7 +9,7 @@ use crate::redis_link::Conn;
 use ::redis::{RedisResult, Value};
 use std::collections::HashSet;
 use std::sync::Arc;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// A dead worker's job is claimed only if no one touched it for this long, so
 /// two live workers noticing the same death do not both take it.
@@ -46,18 +46,23 @@ pub(super) async fn dead(
         let got = take(conn, keys, &name, me, room).await?;
         tracing::warn!(dead = %name, jobs = got.len(), "webhook queue: worker stopped beating; delivering its jobs");
         crate::metrics::webhook_jobs_claimed(got.len());
-        for (id, job) in got {
-            let Some(permit) = room_permits.split(1) else {
-                break;
-            };
-            out.push(Held {
-                id,
-                job,
-                _permit: permit,
-            });
-        }
+        held(got, &mut room_permits, out);
     }
     Ok(())
+}
+
+/// Claimed jobs into `out`, each with one of the permits taken for them.
+fn held(got: Vec<(String, Option<Job>)>, permits: &mut OwnedSemaphorePermit, out: &mut Vec<Held>) {
+    for (id, job) in got {
+        let Some(permit) = permits.split(1) else {
+            break;
+        };
+        out.push(Held {
+            id,
+            job,
+            _permit: permit,
+        });
+    }
 }
 
 /// This worker's pending jobs idle for [`LOST_MS`] that it does not `hold`:
@@ -85,16 +90,7 @@ pub(super) async fn lost(
             };
             let got = xclaim(conn, keys, me, LOST_MS, &missing[..room]).await?;
             tracing::warn!(jobs = got.len(), "webhook queue: jobs given to this worker in a reply that was lost; delivering them");
-            for (id, job) in got {
-                let Some(permit) = room_permits.split(1) else {
-                    break;
-                };
-                out.push(Held {
-                    id,
-                    job,
-                    _permit: permit,
-                });
-            }
+            held(got, &mut room_permits, out);
         }
         match page.last() {
             Some(last) if page.len() == READ_COUNT => after = format!("({last}"),

@@ -5,7 +5,7 @@
 
 use super::reader::{Held, Reader};
 use super::{claim, Keys, Link, GROUP};
-use crate::config::{App, RedisQueue, WebhookSettings};
+use crate::config::{RedisQueue, WebhookSettings};
 use crate::metrics;
 use crate::redis_link::{Conn, Target};
 use crate::webhook::deliver::{self, Outcome};
@@ -76,7 +76,7 @@ impl Worker {
             in_flight: FuturesUnordered::new(),
             finished: Vec::new(),
             hold: HashSet::new(),
-            clients: HashMap::new(),
+            clients: deliver::Clients::default(),
         };
         let done = tokio::spawn(state.run(jobs_rx, reader, stopped));
         Ok(Worker { stop, done })
@@ -122,7 +122,7 @@ struct Loop {
     /// Ids of every job taken and not yet acknowledged: a pending job of this
     /// worker's that is not here was never received (see `claim::lost`).
     hold: HashSet<String>,
-    clients: HashMap<String, (Arc<App>, deliver::Client)>,
+    clients: deliver::Clients,
 }
 
 impl Loop {
@@ -260,7 +260,7 @@ impl Loop {
     fn start(&mut self, held: Held) {
         let Some(job) = held.job.clone() else { return };
         *self.busy.entry(job.app.clone()).or_default() += 1;
-        let client = self.client_for(&job.app);
+        let client = self.clients.for_app(&self.apps, &job.app, &self.settings);
         let (settings, port) = (self.settings.clone(), self.port);
         let age = Duration::from_millis(crate::webhook::now_ms().saturating_sub(job.time_ms));
         let app = job.app.clone();
@@ -275,23 +275,6 @@ impl Loop {
             }
             (app, held.id)
         }));
-    }
-
-    /// The connections for the app as it is now (each attempt of a job is
-    /// signed per the app as it is then; a job whose app or webhook is gone is dropped).
-    fn client_for(&mut self, id: &str) -> deliver::Client {
-        let Some(app) = (self.apps)(id) else {
-            return deliver::Client::plain();
-        };
-        match self.clients.get(&app.raw.id) {
-            Some((known, client)) if Arc::ptr_eq(known, &app) => client.clone(),
-            _ => {
-                let client = deliver::Client::new(&app, &self.settings);
-                self.clients
-                    .insert(app.raw.id.clone(), (app.clone(), client.clone()));
-                client
-            }
-        }
     }
 
     /// Let deliveries in flight end until `until`, acknowledge them and drop

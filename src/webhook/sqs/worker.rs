@@ -5,7 +5,7 @@
 
 use super::READ_AHEAD;
 use crate::aws::sqs::{Message, Sqs, SqsError};
-use crate::config::{App, SqsQueue, WebhookSettings};
+use crate::config::{SqsQueue, WebhookSettings};
 use crate::metrics;
 use crate::webhook::deliver::{self, Outcome};
 use crate::webhook::queue::{worker::Lookup, Job};
@@ -48,7 +48,7 @@ impl Worker {
             held: HashMap::new(),
             in_flight: FuturesUnordered::new(),
             next_id: 0,
-            clients: HashMap::new(),
+            clients: deliver::Clients::default(),
         };
         let done = tokio::spawn(state.run(rx, reader, stopped));
         Ok(Worker { stop, done })
@@ -124,7 +124,7 @@ struct Loop {
     held: HashMap<u64, Held>,
     in_flight: FuturesUnordered<Delivery>,
     next_id: u64,
-    clients: HashMap<String, (Arc<App>, deliver::Client)>,
+    clients: deliver::Clients,
 }
 
 impl Loop {
@@ -157,7 +157,7 @@ impl Loop {
             tracing::warn!("webhook queue: unreadable SQS message dropped");
             return self.finish(id);
         };
-        let client = self.client_for(&job.app);
+        let client = self.clients.for_app(&self.apps, &job.app, &self.settings);
         let (settings, port) = (self.settings.clone(), self.port);
         let age = Duration::from_millis(crate::webhook::now_ms().saturating_sub(job.time_ms));
         let app = job.app.clone();
@@ -195,23 +195,6 @@ impl Loop {
                     tracing::debug!(error = %e, "webhook queue: SQS visibility not extended");
                 }
             });
-        }
-    }
-
-    /// The connections for the app as it is now (each attempt is signed per the
-    /// app as it is then; a job whose app or webhook is gone is dropped).
-    fn client_for(&mut self, id: &str) -> deliver::Client {
-        let Some(app) = (self.apps)(id) else {
-            return deliver::Client::plain();
-        };
-        match self.clients.get(&app.raw.id) {
-            Some((known, client)) if Arc::ptr_eq(known, &app) => client.clone(),
-            _ => {
-                let client = deliver::Client::new(&app, &self.settings);
-                self.clients
-                    .insert(app.raw.id.clone(), (app.clone(), client.clone()));
-                client
-            }
         }
     }
 
