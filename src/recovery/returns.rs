@@ -67,12 +67,12 @@ impl Returns {
             return Vec::new();
         };
         let first = tabs.front().map(|l| l.pos.id);
-        let same = tabs
-            .iter()
-            .all(|l| Some(l.pos.id) == first || l.is_unsure());
-        let taken = match same {
-            true => tabs.pop_front().into_iter().collect(),
-            false => tabs.drain(..).collect(),
+        let same = tabs.iter().all(|l| Some(l.pos.id) == first);
+        let taken = match tabs.iter().position(Left::is_unsure) {
+            // A tab still owed its `ambiguous` takes it first.
+            Some(at) => tabs.remove(at).into_iter().collect(),
+            None if same => tabs.pop_front().into_iter().collect(),
+            None => tabs.drain(..).collect(),
         };
         if tabs.is_empty() {
             self.places.remove(&key);

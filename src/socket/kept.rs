@@ -39,20 +39,26 @@ impl Sink {
         }
     }
 
-    /// Deliver kept event `id` of `channel`, and a ping after it unless one is
-    /// already on its way. False when the socket refused it (full queue).
-    pub(crate) fn send_kept(&self, channel: &str, id: u64, frame: &Frame) -> bool {
+    /// Deliver kept event `id` of `channel` with `put` (the sink's own send,
+    /// or a fan-out's queue), and a ping after it unless one is already on its
+    /// way. False when the socket refused it (full queue).
+    pub(crate) fn send_kept(
+        &self,
+        channel: &str,
+        id: u64,
+        frame: &Frame,
+        mut put: impl FnMut(&Frame) -> bool,
+    ) -> bool {
         let mut ledger = self.ledger();
-        if !self.send(frame) {
+        if !put(frame) {
             return false;
         }
         if let Some(acks) = ledger.as_mut() {
             if acks.queued(channel, id) {
                 acks.pinged(wall_ms(), true);
-                self.send(&ping());
+                put(&ping());
             }
         }
-        drop(ledger);
         true
     }
 

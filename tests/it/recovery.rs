@@ -337,3 +337,25 @@ async fn tabs_that_left_different_places_are_each_told() {
         "a third tab is a new one"
     );
 }
+
+/// A channel with more sockets than a publisher writes to itself (its tasks
+/// write them): every socket still gets each event once, and a page that left
+/// it gets what it missed.
+#[tokio::test]
+async fn a_large_channel_delivers_and_recovers_the_same() {
+    let server = Server::start("", RECOVERY).await;
+    let mut pages = Vec::new();
+    for _ in 0..40 {
+        let mut page = Page::open(&server, None).await;
+        page.subscribe("chat.big").await;
+        pages.push(page);
+    }
+    publish_all(&server, "chat.big", 0..3).await;
+    for page in pages.iter_mut() {
+        assert_eq!(datas(&page.quiet(300).await), numbers(0..3));
+    }
+    let cookie = pages.pop().unwrap().close().await;
+    publish_all(&server, "chat.big", 3..6).await;
+    let mut back = Page::open(&server, cookie).await;
+    assert_eq!(datas(&back.subscribe("chat.big").await), numbers(3..6));
+}

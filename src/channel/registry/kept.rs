@@ -3,12 +3,13 @@
 //! the history under the same lock, so a returning socket gets what it missed
 //! once, before anything newer ([`crate::recovery`]).
 
+use super::subscribers::DIRECT_FANOUT_MAX;
 use super::{lock, AppState};
 use crate::recovery::history::{History, Kept};
 use crate::recovery::returns::Left;
 use crate::recovery::{decode_places, Bounds, Recovery, Replay};
 use crate::socket::acks::wall_ms as now_ms;
-use crate::socket::{Frame, Sink, SocketId};
+use crate::socket::{Frame, Sink, SocketId, Wakes};
 
 impl AppState {
     /// Keep API event `id` of recovery channel `name` and queue it to the
@@ -32,12 +33,21 @@ impl AppState {
         let Some(channel) = state.channels.get(name) else {
             return 0;
         };
+        // Large fan-outs queue for the sockets' tasks (as `broadcast` does), so
+        // the lock is not held over thousands of writes.
+        let mut wakes = (channel.subscribers.len() > DIRECT_FANOUT_MAX).then(Wakes::default);
         let mut sent = 0;
         for s in &channel.subscribers.list {
-            match except.is_some_and(|e| s.sink.socket_id() == e) {
-                true => s.sink.pass_kept(name, id),
-                false => sent += usize::from(s.sink.send_kept(name, id, frame)),
+            let sink = &s.sink;
+            if except.is_some_and(|e| sink.socket_id() == e) {
+                sink.pass_kept(name, id);
+                continue;
             }
+            let took = match wakes.as_mut() {
+                Some(w) => sink.send_kept(name, id, frame, |f| w.queue(sink, f)),
+                None => sink.send_kept(name, id, frame, |f| sink.send(f)),
+            };
+            sent += usize::from(took);
         }
         sent
     }
