@@ -142,7 +142,10 @@ async fn serve<S>(
     };
     let _seat = node.roster.seat(&sink);
     let mut session = Session::new(node, app.clone(), sink);
-    session.browser = browser;
+    if let Some(b) = &browser {
+        app.browser_socket(b, &session.sink, true);
+    }
+    session.browser = browser.clone();
     tracing::debug!("connected");
     let ended = match Box::pin(conn.established(&session, &m)).await {
         Ok(()) => conn.drive(&mut session, &m).await,
@@ -156,6 +159,9 @@ async fn serve<S>(
     }
     app.tap.emit(|| tapped::disconnected(id, &ended));
     Box::pin(session.close()).await;
+    if let Some(b) = &browser {
+        app.browser_socket(b, &session.sink, false);
+    }
     app.disconnect();
 }
 

@@ -26,6 +26,10 @@ use crate::config::App;
 use crate::socket::acks::Pos;
 use crate::socket::Frame;
 
+/// How long a browser's earlier socket has to answer a ping before it is
+/// taken for gone (see `connection::session::subscribe`).
+pub(crate) const PROBE_WAIT: std::time::Duration = std::time::Duration::from_millis(1500);
+
 /// The name of the browser cookie.
 pub(crate) const COOKIE: &str = "herald_session";
 

@@ -5,7 +5,9 @@
 //! oldest first.
 
 use crate::socket::acks::Pos;
+use crate::socket::Sink;
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 /// A closed socket's place in one channel.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -41,6 +43,8 @@ pub(crate) struct Returns {
     places: HashMap<(String, String), VecDeque<Left>>,
     /// Every place by closing time, for the sweep: (closed, browser, channel).
     order: VecDeque<(u64, String, String)>,
+    /// This node's open sockets by browser.
+    sockets: HashMap<Arc<str>, Vec<Arc<Sink>>>,
 }
 
 impl Returns {
@@ -89,6 +93,37 @@ impl Returns {
                 self.places.remove(&key);
             }
         }
+    }
+
+    /// A socket of `browser` opened on this node.
+    pub(crate) fn opened(&mut self, browser: &Arc<str>, sink: &Arc<Sink>) {
+        self.sockets
+            .entry(browser.clone())
+            .or_default()
+            .push(sink.clone());
+    }
+
+    /// It closed.
+    pub(crate) fn closed(&mut self, browser: &str, key: u64) {
+        if let Some(open) = self.sockets.get_mut(browser) {
+            open.retain(|s| s.key != key);
+            if open.is_empty() {
+                self.sockets.remove(browser);
+            }
+        }
+    }
+
+    /// The other open sockets of `browser` on this node that follow `channel`.
+    pub(crate) fn others_in(&self, browser: &str, channel: &str, key: u64) -> Vec<Arc<Sink>> {
+        let open = self.sockets.get(browser).into_iter().flatten();
+        let others = open.filter(|s| s.key != key && s.tracks_kept(channel));
+        others.cloned().collect()
+    }
+
+    /// Whether `browser` left a place in `channel`.
+    pub(crate) fn has(&self, browser: &str, channel: &str) -> bool {
+        self.places
+            .contains_key(&(browser.to_string(), channel.to_string()))
     }
 
     /// Forget places that closed before `before`.

@@ -39,12 +39,15 @@ struct Track {
 /// One ping's view: the last kept event queued per channel when it was sent.
 type Snapshot = (Vec<(String, Option<u64>)>, u64);
 
+/// Told when a probe's ping is answered (see [`Acks::probe`]).
+pub(crate) type Probe = tokio::sync::oneshot::Sender<()>;
+
 /// A socket's ledger of kept events queued and confirmed, per channel.
 #[derive(Debug, Default)]
 pub(crate) struct Acks {
     tracks: Vec<Track>,
-    /// Pings sent and not answered yet, oldest first.
-    pings: VecDeque<Option<Snapshot>>,
+    /// Pings sent and not answered yet, oldest first; a probe's with its waiter.
+    pings: VecDeque<(Option<Snapshot>, Option<Probe>)>,
     /// One of `pings` was sent for kept events (at most one is).
     asked: bool,
 }
@@ -107,16 +110,33 @@ impl Acks {
     pub(crate) fn pinged(&mut self, now: u64, for_kept: bool) {
         let view = self.tracks.iter().map(|t| (t.channel.clone(), t.queued));
         let kept = (self.pings.len() < MAX_PINGS).then(|| (view.collect(), now));
-        self.pings.push_back(kept);
+        self.pings.push_back((kept, None));
         self.asked |= for_kept;
+    }
+
+    /// A ping is being queued to learn whether the client still answers:
+    /// `probe` is told when its pong comes.
+    pub(crate) fn probe(&mut self, now: u64, probe: Probe) {
+        self.pinged(now, false);
+        if let Some(last) = self.pings.back_mut() {
+            last.1 = Some(probe);
+        }
+    }
+
+    /// Whether `channel` is followed.
+    pub(crate) fn tracks(&self, channel: &str) -> bool {
+        self.tracks.iter().any(|t| t.channel == channel)
     }
 
     /// A pong came: the oldest ping's view is confirmed. True when newer kept
     /// events wait for a confirmation of their own (the caller pings again).
     pub(crate) fn ponged(&mut self) -> bool {
-        let Some(answered) = self.pings.pop_front() else {
+        let Some((answered, probe)) = self.pings.pop_front() else {
             return false;
         };
+        if let Some(probe) = probe {
+            let _ = probe.send(());
+        }
         for (channel, id, at) in answered
             .iter()
             .flat_map(|(v, at)| v.iter().map(|(c, id)| (c, *id, *at)))

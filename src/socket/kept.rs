@@ -95,6 +95,22 @@ impl Sink {
         }
     }
 
+    /// Whether this socket follows recovery channel `channel`.
+    pub(crate) fn tracks_kept(&self, channel: &str) -> bool {
+        self.ledger().as_ref().is_some_and(|a| a.tracks(channel))
+    }
+
+    /// Ping the client; the answer resolves once its pong comes (never, if
+    /// the socket is gone unnoticed).
+    pub(crate) fn probe(&self) -> tokio::sync::oneshot::Receiver<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let mut ledger = self.ledger();
+        let acks = ledger.get_or_insert_with(Box::default);
+        acks.probe(wall_ms(), tx);
+        self.send(&ping());
+        rx
+    }
+
     /// What the client confirmed, per recovery channel.
     pub(crate) fn confirmed(&self) -> Vec<(String, Pos)> {
         self.ledger()

@@ -318,7 +318,9 @@ async fn tabs_that_left_different_places_are_each_told() {
     let mut first = Page::open(&server, None).await;
     let mut second = Page::open(&server, first.cookie.clone()).await;
     first.subscribe("chat.1").await;
-    second.subscribe("chat.1").await;
+    // A live tab answers the ping its browser's new socket causes (as a browser does).
+    let (joined, _) = tokio::join!(second.subscribe("chat.1"), first.quiet(2000));
+    assert!(joined.is_empty());
     publish_all(&server, "chat.1", 0..2).await;
     assert_eq!(datas(&first.quiet(300).await), numbers(0..2));
     let cookie = first.close().await;
@@ -358,4 +360,52 @@ async fn a_large_channel_delivers_and_recovers_the_same() {
     publish_all(&server, "chat.big", 3..6).await;
     let mut back = Page::open(&server, cookie).await;
     assert_eq!(datas(&back.subscribe("chat.big").await), numbers(3..6));
+}
+
+/// A page whose network changed: its old socket is still open on the node
+/// (nothing told the node it is gone) when the page comes back. The old socket
+/// is pinged, does not answer, is closed, and the page gets what it missed.
+#[tokio::test]
+async fn a_socket_gone_unnoticed_is_found_out_when_its_browser_returns() {
+    let server = Server::start("", RECOVERY).await;
+    let mut old = Page::open(&server, None).await;
+    old.subscribe("chat.1").await;
+    publish_all(&server, "chat.1", 0..2).await;
+    assert_eq!(datas(&old.quiet(300).await), numbers(0..2));
+    // The network goes: nothing more is read or answered, nothing is closed.
+    publish_all(&server, "chat.1", 2..5).await;
+    let started = std::time::Instant::now();
+    let mut back = Page::open(&server, old.cookie.clone()).await;
+    assert_eq!(datas(&back.subscribe("chat.1").await), numbers(2..5));
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(old);
+}
+
+/// Another tab of the browser, alive in the channel, answers the ping: the new
+/// tab joins as a new one at once and the other keeps its socket.
+#[tokio::test]
+async fn a_live_tab_answers_and_is_left_alone() {
+    let server = Server::start("", RECOVERY).await;
+    let mut tab = Page::open(&server, None).await;
+    tab.subscribe("chat.1").await;
+    let cookie = tab.cookie.clone();
+    let reading = tokio::spawn(async move {
+        let seen = tab.quiet(2500).await;
+        (tab, seen)
+    });
+    let started = std::time::Instant::now();
+    let mut new = Page::open(&server, cookie).await;
+    assert!(new.subscribe("chat.1").await.is_empty());
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    let (mut tab, _) = reading.await.unwrap();
+    publish_all(&server, "chat.1", 0..1).await;
+    assert_eq!(datas(&tab.quiet(300).await), numbers(0..1), "still open");
 }

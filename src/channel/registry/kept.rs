@@ -10,6 +10,7 @@ use crate::recovery::returns::Left;
 use crate::recovery::{decode_places, Bounds, Recovery, Replay};
 use crate::socket::acks::wall_ms as now_ms;
 use crate::socket::{Frame, Sink, SocketId, Wakes};
+use std::sync::Arc;
 
 impl AppState {
     /// Keep API event `id` of recovery channel `name` and queue it to the
@@ -79,6 +80,25 @@ impl AppState {
             }
         };
         (recovery, taken, unsure)
+    }
+
+    /// A socket of `browser` opened (`Some`) or closed here.
+    pub(crate) fn browser_socket(&self, browser: &Arc<str>, sink: &Arc<Sink>, open: bool) {
+        let mut returns = lock(&self.returns);
+        match open {
+            true => returns.opened(browser, sink),
+            false => returns.closed(browser, sink.key),
+        }
+    }
+
+    /// This node's other open sockets of `browser` in `name`.
+    pub(crate) fn browser_others(&self, browser: &str, name: &str, key: u64) -> Vec<Arc<Sink>> {
+        lock(&self.returns).others_in(browser, name, key)
+    }
+
+    /// Whether `browser` has a place in `name` here.
+    pub(crate) fn has_place(&self, browser: &str, name: &str) -> bool {
+        lock(&self.returns).has(browser, name)
     }
 
     /// Places a closed socket left (or a returning one took), from this node or

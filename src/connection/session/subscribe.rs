@@ -82,7 +82,7 @@ impl Session {
             _ => None,
         };
         let user = member.as_ref().map(|m| (m.id.clone(), m.id_json.clone()));
-        let recovery = self.recovery(channel);
+        let recovery = self.recovery(channel).await;
         let joined = self.join(channel, member, recovery).await?;
         self.announce(channel, &joined, user.clone());
         self.tap_joined(channel, &joined, user.as_ref().map(|(id, _)| id.as_str()));
@@ -201,13 +201,53 @@ impl Session {
     }
 
     /// What a join of `channel` asks of its history: where this browser stood.
-    fn recovery(&self, channel: &str) -> Recovery {
-        match &self.browser {
-            Some(b) if recovery::wanted(&self.app.app(), channel) => {
-                self.node.adapter.recovery(&self.app, b, channel)
-            }
-            _ => Recovery::Off,
+    /// With no place yet, a socket of the same browser still open here in that
+    /// channel may be this page's old one, gone without the node noticing (a
+    /// phone that changed network): it is pinged, and closed if it does not
+    /// answer, which leaves its place (another tab answers in a round trip).
+    async fn recovery(&self, channel: &str) -> Recovery {
+        let Some(b) = self.browser.clone() else {
+            return Recovery::Off;
+        };
+        if !recovery::wanted(&self.app.app(), channel) {
+            return Recovery::Off;
         }
+        let first = self.node.adapter.recovery(&self.app, &b, channel);
+        if first != Recovery::Fresh || !self.gone_unnoticed(&b, channel).await {
+            return first;
+        }
+        self.node.adapter.recovery(&self.app, &b, channel)
+    }
+
+    /// Ping this browser's other sockets here in `channel`; close those that do
+    /// not answer within [`recovery::PROBE_WAIT`] and wait for their places.
+    /// True when one was closed.
+    async fn gone_unnoticed(&self, browser: &str, channel: &str) -> bool {
+        let others = self.app.browser_others(browser, channel, self.sink.key);
+        let probes = others.iter().map(|s| {
+            let answer = s.probe();
+            async move {
+                tokio::time::timeout(recovery::PROBE_WAIT, answer)
+                    .await
+                    .is_ok()
+            }
+        });
+        let answered = futures_util::future::join_all(probes).await;
+        let gone: Vec<_> = others.iter().zip(answered).filter(|(_, a)| !a).collect();
+        for (sink, _) in &gone {
+            tracing::info!(socket = %sink.socket_id(), channel, "an earlier socket of this browser did not answer: closed");
+            sink.close(
+                protocol::code::PONG_TIMEOUT,
+                "Pong reply not received in time",
+            );
+        }
+        for _ in 0..50 {
+            if gone.is_empty() || self.app.has_place(browser, channel) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        !gone.is_empty()
     }
 
     async fn join(
