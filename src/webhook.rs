@@ -22,6 +22,7 @@
 mod delay;
 mod deliver;
 mod event;
+mod handoff;
 mod pick;
 pub(crate) use event::Event;
 use pick::{now_ms, relevant};
@@ -127,7 +128,7 @@ fn start(
     tap: Arc<Tap>,
 ) -> mpsc::Sender<Command> {
     let (tx, rx) = mpsc::channel(settings.queue);
-    let queue = sink::Sink::for_settings(&settings);
+    let queue = sink::for_settings(&settings);
     let sender = Sender {
         tap,
         queue,
@@ -150,7 +151,7 @@ type Delivery = Pin<Box<dyn Future<Output = ()> + Send>>;
 struct Sender {
     tap: Arc<Tap>,
     /// With `queue_driver = "redis"` or `"sqs"`: requests become jobs there instead of being sent here.
-    queue: Option<sink::Sink>,
+    queue: Option<Arc<handoff::Producer>>,
     /// The app's id, and where its current settings are found.
     id: String,
     apps: Lookup,

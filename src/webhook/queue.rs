@@ -208,7 +208,7 @@ impl Drop for Link {
 }
 
 /// Back-off between reconnection attempts: 100 ms doubling to 2 s.
-fn next_backoff(backoff: Duration) -> Duration {
+pub(super) fn next_backoff(backoff: Duration) -> Duration {
     (backoff * 2).min(Duration::from_secs(2))
 }
 

@@ -25,6 +25,7 @@
 //! - At least once: a worker that dies after a webhook was answered but before
 //!   its `DeleteMessage` has that job sent again by another.
 
+use super::handoff::{Producer, Push};
 use super::queue::Job;
 use crate::aws::sqs::{Sqs, SqsError};
 use crate::config::SqsQueue;
@@ -32,7 +33,7 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 /// Jobs sent to SQS at once at most.
 const SEND_AT_ONCE: usize = 32;
@@ -56,45 +57,20 @@ impl Job {
     }
 }
 
-enum Push {
-    Job(Job),
-    Flush(oneshot::Sender<()>),
-}
-
-/// The handle senders push jobs through.
-pub(crate) struct Producer {
-    tx: mpsc::Sender<Push>,
-}
-
 static PRODUCERS: LazyLock<Mutex<HashMap<String, Arc<Producer>>>> = LazyLock::new(Mutex::default);
 
 /// The producer for `queue`, started on first use (inside a tokio runtime).
 pub(crate) fn producer(queue: &SqsQueue, buffer: usize) -> Result<Arc<Producer>, SqsError> {
     let mut all = PRODUCERS.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(p) = all.get(&queue.url).filter(|p| !p.tx.is_closed()) {
+    if let Some(p) = all.get(&queue.url).filter(|p| !p.is_closed()) {
         return Ok(p.clone());
     }
     let sqs = Sqs::new(queue)?;
-    let (tx, rx) = mpsc::channel(buffer.max(1));
+    let (producer, rx) = Producer::new(buffer);
     tokio::spawn(produce(sqs, rx));
-    let producer = Arc::new(Producer { tx });
+    let producer = Arc::new(producer);
     all.insert(queue.url.clone(), producer.clone());
     Ok(producer)
-}
-
-impl Producer {
-    /// Queue a job for SQS without waiting; `false` when the buffer is full.
-    pub(crate) fn push(&self, job: Job) -> bool {
-        self.tx.try_send(Push::Job(job)).is_ok()
-    }
-
-    /// Wait until the jobs pushed so far are in SQS (callers bound the wait).
-    pub(crate) async fn flush(&self) {
-        let (done, wait) = oneshot::channel();
-        if self.tx.send(Push::Flush(done)).await.is_ok() {
-            let _ = wait.await;
-        }
-    }
 }
 
 async fn produce(sqs: Sqs, mut rx: mpsc::Receiver<Push>) {
@@ -139,7 +115,7 @@ async fn send_all(sqs: &Sqs, mut jobs: Vec<Job>) {
         jobs = failed;
         if !jobs.is_empty() {
             tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(2));
+            backoff = super::queue::next_backoff(backoff);
         } else if down {
             tracing::info!("webhook queue: SQS reachable again");
         }

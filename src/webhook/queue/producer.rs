@@ -4,6 +4,7 @@
 use super::{next_backoff, Job, Keys, Link, MAX_JOBS};
 use crate::config::RedisQueue;
 use crate::redis_link::{Conn, Target};
+use crate::webhook::handoff::{Producer, Push};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
@@ -11,17 +12,6 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Jobs sent to Redis in one round trip at most.
 const MAX_PIPELINE: usize = 512;
-
-enum Push {
-    Job(Job),
-    /// Answered once everything queued before it is in Redis.
-    Flush(oneshot::Sender<()>),
-}
-
-/// The handle senders push jobs through.
-pub(crate) struct Producer {
-    tx: mpsc::Sender<Push>,
-}
 
 /// Every running producer, by (Redis URL or cluster seeds, prefix): nodes of
 /// one process that share a queue share its producer.
@@ -42,30 +32,15 @@ pub(crate) fn producer(
         queue.prefix.clone(),
     );
     let mut all = PRODUCERS.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(p) = all.get(&key).filter(|p| !p.tx.is_closed()) {
+    if let Some(p) = all.get(&key).filter(|p| !p.is_closed()) {
         return Ok(p.clone());
     }
     let target = Target::parse(queue)?;
-    let (tx, rx) = mpsc::channel(buffer.max(1));
+    let (producer, rx) = Producer::new(buffer);
     tokio::spawn(run(target, Keys::new(queue), rx));
-    let producer = Arc::new(Producer { tx });
+    let producer = Arc::new(producer);
     all.insert(key, producer.clone());
     Ok(producer)
-}
-
-impl Producer {
-    /// Queue a job for Redis without waiting; `false` when the buffer is full.
-    pub(crate) fn push(&self, job: Job) -> bool {
-        self.tx.try_send(Push::Job(job)).is_ok()
-    }
-
-    /// Wait until the jobs pushed so far are in Redis (callers bound the wait).
-    pub(crate) async fn flush(&self) {
-        let (done, wait) = oneshot::channel();
-        if self.tx.send(Push::Flush(done)).await.is_ok() {
-            let _ = wait.await;
-        }
-    }
 }
 
 /// Jobs taken from the buffer and not yet in Redis, and who waits for them.
