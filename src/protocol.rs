@@ -209,7 +209,8 @@ pub fn error(code: u16, message: &str, channel: Option<&str>) -> String {
 }
 
 /// `pusher:recovery_failed` on a channel: its missed events cannot all be
-/// replayed (`reason`: `gap_too_long`, `history_trimmed`, `history_unavailable`).
+/// replayed (`reason`: `gap_too_long`, `history_trimmed`, `history_unavailable`,
+/// `ambiguous`, `node_lost`).
 pub(crate) fn recovery_failed(channel: &str, reason: &str) -> String {
     format!(
         "{{\"event\":\"pusher:recovery_failed\",\"channel\":{},\"data\":{{\"reason\":{}}}}}",

@@ -24,7 +24,7 @@ pub(crate) mod returns;
 
 use crate::config::App;
 use crate::socket::acks::Pos;
-use crate::socket::Frame;
+use crate::socket::{Frame, Sink};
 
 /// How long a browser's earlier socket has to answer a ping before it is
 /// taken for gone (see `connection::session::subscribe`).
@@ -73,6 +73,9 @@ pub enum Recovery {
     Expired,
     /// The browser's tabs left different places: which is this one's is unknown.
     Unsure,
+    /// The browser's socket followed the channel from this place on a node
+    /// that died (or stopped answering): what it received died with it.
+    Lost(Pos),
 }
 
 /// The events a returning socket missed, with their ids, or why not.
@@ -122,23 +125,82 @@ pub(crate) fn set_cookie(token: &str) -> String {
     format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000")
 }
 
-/// Places left by a closed socket (or taken by a returning one), as a bus
-/// frame: one line per channel, `channel\tid\tat\tclosed\tkind` (`-` for no
-/// id; kind `L` left, `T` taken). Channel names hold no tab or newline.
-pub(crate) fn encode_places(places: &[(String, returns::Left)], kind: char) -> String {
-    let line = |(c, l): &(String, returns::Left)| {
-        let id = l.pos.id.map_or("-".to_string(), |id| id.to_string());
-        format!("{c}\t{id}\t{}\t{}\t{kind}", l.pos.at, l.closed)
-    };
+/// What a line of a places message says ([`encode_places`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Mark {
+    /// `L`: a socket closed there (and its open mark, if any, is gone).
+    Left,
+    /// `T`: a returning socket took the place.
+    Taken,
+    /// `O`: a socket of the browser follows the channel on the sending node
+    /// since that place (so a node that dies with it can be told from a
+    /// browser that was never there).
+    Open,
+    /// `U`: it stopped following the channel without a place (unsubscribed).
+    Unmarked,
+    /// `X`: the sockets the named node had open there are gone (it died, or
+    /// answered a probe with none): forget its marks.
+    Forget,
+}
+
+impl Mark {
+    fn letter(self) -> char {
+        match self {
+            Mark::Left => 'L',
+            Mark::Taken => 'T',
+            Mark::Open => 'O',
+            Mark::Unmarked => 'U',
+            Mark::Forget => 'X',
+        }
+    }
+
+    fn of(letter: &str) -> Option<Mark> {
+        Some(match letter {
+            "L" => Mark::Left,
+            "T" => Mark::Taken,
+            "O" => Mark::Open,
+            "U" => Mark::Unmarked,
+            "X" => Mark::Forget,
+            _ => return None,
+        })
+    }
+}
+
+/// One line of a places message: a place (or mark) in a channel, and for
+/// [`Mark::Forget`] the node whose marks go.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Line<'a> {
+    pub channel: &'a str,
+    pub left: returns::Left,
+    pub mark: Mark,
+    pub node: Option<&'a str>,
+}
+
+/// Places left by a closed socket (or taken by a returning one, or marks of
+/// open ones), as a bus frame: one line per channel,
+/// `channel\tid\tat\tclosed\tkind[\tnode]` (`-` for no id; kinds as in
+/// [`Mark`]). Channel names and node ids hold no tab or newline.
+pub(crate) fn encode_places(places: &[(String, returns::Left)], mark: Mark) -> String {
+    let line = |(c, l): &(String, returns::Left)| encode_line(c, *l, mark, None);
     places.iter().map(line).collect::<Vec<_>>().join("\n")
 }
 
-/// The lines of [`encode_places`]: (channel, place, taken); bad lines skipped.
-pub(crate) fn decode_places(text: &str) -> Vec<(&str, returns::Left, bool)> {
+/// One line of [`encode_places`].
+pub(crate) fn encode_line(c: &str, l: returns::Left, mark: Mark, node: Option<&str>) -> String {
+    let id = l.pos.id.map_or("-".to_string(), |id| id.to_string());
+    let (at, closed, kind) = (l.pos.at, l.closed, mark.letter());
+    match node {
+        Some(node) => format!("{c}\t{id}\t{at}\t{closed}\t{kind}\t{node}"),
+        None => format!("{c}\t{id}\t{at}\t{closed}\t{kind}"),
+    }
+}
+
+/// The lines of [`encode_places`]; bad lines skipped.
+pub(crate) fn decode_places(text: &str) -> Vec<Line<'_>> {
     text.lines().filter_map(decode_place).collect()
 }
 
-fn decode_place(line: &str) -> Option<(&str, returns::Left, bool)> {
+fn decode_place(line: &str) -> Option<Line<'_>> {
     let mut f = line.split('\t');
     let (c, id, at, closed, kind) = (f.next()?, f.next()?, f.next()?, f.next()?, f.next()?);
     let id = match id {
@@ -150,7 +212,36 @@ fn decode_place(line: &str) -> Option<(&str, returns::Left, bool)> {
         at: at.parse().ok()?,
     };
     let closed = closed.parse().ok()?;
-    Some((c, returns::Left { pos, closed }, kind == "T"))
+    Some(Line {
+        channel: c,
+        left: returns::Left { pos, closed },
+        mark: Mark::of(kind)?,
+        node: f.next(),
+    })
+}
+
+/// Ping `sockets` (a browser's earlier ones in `channel`); close those that do
+/// not answer within [`PROBE_WAIT`] (their places are told before the close).
+/// Returns how many answered and how many were closed.
+pub(crate) async fn ping_or_close(
+    sockets: &[std::sync::Arc<Sink>],
+    channel: &str,
+) -> (usize, usize) {
+    let probes = sockets.iter().map(|s| {
+        let answer = s.probe();
+        async move { tokio::time::timeout(PROBE_WAIT, answer).await.is_ok() }
+    });
+    let answered = futures_util::future::join_all(probes).await;
+    let mut closed = 0;
+    for (sink, _) in sockets.iter().zip(answered).filter(|(_, a)| !a) {
+        tracing::info!(socket = %sink.socket_id(), channel, "an earlier socket of this browser did not answer: closed");
+        sink.close(
+            crate::protocol::code::PONG_TIMEOUT,
+            "Pong reply not received in time",
+        );
+        closed += 1;
+    }
+    (sockets.len() - closed, closed)
 }
 
 #[cfg(test)]
@@ -181,10 +272,25 @@ mod tests {
             pos: Pos { id: None, at: 6 },
             closed: 9,
         };
-        let text = encode_places(&[("c".into(), left), ("d".into(), none)], 'T');
+        let text = encode_places(&[("c".into(), left), ("d".into(), none)], Mark::Taken);
+        let line = |channel, left, mark, node| Line {
+            channel,
+            left,
+            mark,
+            node,
+        };
         assert_eq!(
             decode_places(&text),
-            vec![("c", left, true), ("d", none, true)]
+            vec![
+                line("c", left, Mark::Taken, None),
+                line("d", none, Mark::Taken, None)
+            ]
         );
+        let forget = encode_line("c", left, Mark::Forget, Some("n1"));
+        assert_eq!(
+            decode_places(&forget),
+            vec![line("c", left, Mark::Forget, Some("n1"))]
+        );
+        assert_eq!(decode_places("c\t1\t2\t3\tZ"), vec![]);
     }
 }

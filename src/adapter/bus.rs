@@ -8,6 +8,7 @@ use crate::channel::registry::AppState;
 use crate::channel::Registry;
 use crate::socket::Frame;
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// Kinds of bus messages.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -24,8 +25,14 @@ pub enum Bus {
     /// An API event to a recovery channel, with its id: every node keeps it.
     Kept(u64),
     /// Places closed sockets of a browser left in recovery channels, or a
-    /// returning socket took ([`crate::recovery::encode_places`]).
+    /// returning socket took, or marks of open ones
+    /// ([`crate::recovery::encode_places`]).
     Places,
+    /// A returning browser asks the nodes its frame names (`channel\tnode,node`)
+    /// about its sockets there in that channel ([`crate::adapter::kept`]).
+    Probe,
+    /// A node's answer to a probe: `channel\tlive\tclosed`.
+    Probed,
 }
 
 impl Bus {
@@ -40,6 +47,8 @@ impl Bus {
             Bus::Watch(false) => "W0".into(),
             Bus::Kept(id) => format!("K{id}").into(),
             Bus::Places => "P".into(),
+            Bus::Probe => "Q".into(),
+            Bus::Probed => "R".into(),
         }
     }
 }
@@ -119,15 +128,17 @@ fn app_of(token: &str) -> Option<Cow<'_, str>> {
     String::from_utf8(bytes).ok().map(Cow::Owned)
 }
 
+/// A message each adapter answers its own way.
+pub(crate) enum Local<'a> {
+    /// [`Bus::Count`]: another node's count of the channel changed.
+    Count(&'a AppState, &'a str),
+    /// [`Bus::Probe`]: the app, the browser and the frame.
+    Probe(Arc<AppState>, &'a str, &'a str),
+}
+
 /// Deliver a message to this node's sockets, unless `node` sent it itself or
-/// its app is unknown here. `count` handles a [`Bus::Count`] message, which each
-/// adapter answers its own way.
-pub(crate) fn deliver(
-    registry: &Registry,
-    node: &str,
-    payload: &str,
-    count: impl FnOnce(&AppState, &str),
-) {
+/// its app is unknown here. `local` handles the kinds of [`Local`].
+pub(crate) fn deliver(registry: &Registry, node: &str, payload: &str, local: impl FnOnce(Local)) {
     let mut parts = payload.splitn(6, '\n');
     let (Some(origin), Some(kind), Some(app), Some(target), Some(except), Some(frame)) = (
         parts.next(),
@@ -143,6 +154,8 @@ pub(crate) fn deliver(
     if origin == node {
         return;
     }
+    // Its own message's echo (an acknowledged one on NATS): no marks of its own.
+    let other = Some(origin).filter(|o| o.strip_suffix(ECHO) != Some(node));
     let Some(app) = app_of(app).and_then(|id| registry.app(&id)) else {
         return;
     };
@@ -152,9 +165,11 @@ pub(crate) fn deliver(
         "B" => drop(app.broadcast(target, &frame, except)),
         "U" => drop(app.send_to_user(target, &frame, except)),
         "T" => drop(app.terminate_user(target)),
-        "C" => count(&app, target),
+        "C" => local(Local::Count(&app, target)),
         "W1" | "W0" => drop(app.tell_watchers(target, kind == "W1", &frame)),
-        "P" => app.places(target, frame.as_str()),
+        "P" => app.places(target, frame.as_str(), other),
+        "Q" => local(Local::Probe(app.clone(), target, frame.as_str())),
+        "R" => app.answered(target, origin, frame.as_str()),
         kept if kept.starts_with('K') => match kept[1..].parse() {
             Ok(id) => drop(app.broadcast_kept(target, &frame, except, id)),
             Err(_) => tracing::warn!(kind, "malformed cluster bus kept event"),

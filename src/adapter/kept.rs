@@ -1,14 +1,31 @@
-//! Recovery over the adapter: ids for kept events, and the places closed
-//! sockets left, told to every node ([`crate::recovery`]).
+//! Recovery over the adapter: ids for kept events, the places closed sockets
+//! left and the marks of open ones, told to every node, and the probe of a
+//! returning browser's sockets on other nodes ([`crate::recovery`]).
+//!
+//! A socket of a browser that follows a recovery channel is marked on the
+//! other nodes (`O`); its close leaves its place there (`L`, which clears the
+//! mark). A socket of that browser joining the channel with no place to take
+//! while marks name other nodes asks those nodes (`Q`): each pings the
+//! browser's sockets there, closes those that do not answer (which leaves
+//! their places) and answers (`R`) how many answered and how many it closed.
+//! A named node that does not answer died (SIGKILL) with its sockets'
+//! places: the return is [`Recovery::Lost`] from where the mark says the
+//! socket joined.
 
 use super::bus::Bus;
+use super::cluster::Cluster;
 use super::Adapter;
 use crate::channel::registry::AppState;
 use crate::recovery::returns::Left;
-use crate::recovery::{encode_places, Recovery};
+use crate::recovery::{encode_line, encode_places, Mark, Recovery, PROBE_WAIT};
+use crate::socket::acks::{wall_ms, Pos};
 use crate::socket::Frame;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How long past [`PROBE_WAIT`] a probing node waits for the answers.
+const ANSWER_SLACK: Duration = Duration::from_millis(1000);
 
 /// Where this node's kept-event ids start: random, so that two nodes' ids
 /// never meet in practice (each node counts up from its own start).
@@ -27,8 +44,8 @@ impl Adapter {
     /// kept here and told to the other nodes; answers once the bus has it (or
     /// after [`super::ACK_WAIT`]), so a page told to reconnect finds it anywhere.
     pub(crate) async fn left(&self, app: &AppState, browser: &str, places: &[(String, Left)]) {
-        let text = encode_places(places, 'L');
-        app.places(browser, &text);
+        let text = encode_places(places, Mark::Left);
+        app.places(browser, &text, None);
         let Some(c) = &self.cluster else { return };
         let (tx, rx) = tokio::sync::oneshot::channel();
         let id = app.app().raw.id.clone();
@@ -43,6 +60,32 @@ impl Adapter {
         let _ = tokio::time::timeout(super::ACK_WAIT, rx).await;
     }
 
+    /// A socket of `browser` follows recovery channel `channel` from `since`
+    /// (`true`) or stopped following it without closing: marked on the other nodes.
+    pub(crate) fn marked(
+        &self,
+        app: &AppState,
+        browser: &str,
+        channel: &str,
+        since: Pos,
+        on: bool,
+    ) {
+        let Some(c) = &self.cluster else { return };
+        let mark = if on { Mark::Open } else { Mark::Unmarked };
+        let left = Left {
+            pos: since,
+            closed: 0,
+        };
+        let text = encode_line(channel, left, mark, None);
+        c.publish(
+            Bus::Places,
+            &app.app().raw.id,
+            browser,
+            None,
+            &Frame::from(text),
+        );
+    }
+
     /// What a socket of `browser` joining `channel` asks of its history; the
     /// places it takes are taken on every node, and the unsure places left for
     /// the browser's other tabs are left on every node.
@@ -52,15 +95,131 @@ impl Adapter {
             return recovery;
         };
         let id = app.app().raw.id.clone();
-        let tell = |places: Vec<Left>, kind| {
+        let tell = |places: Vec<Left>, mark| {
             if !places.is_empty() {
                 let each = places.into_iter().map(|l| (channel.to_string(), l));
-                let text = encode_places(&each.collect::<Vec<_>>(), kind);
+                let text = encode_places(&each.collect::<Vec<_>>(), mark);
                 c.publish(Bus::Places, &id, browser, None, &Frame::from(text));
             }
         };
-        tell(taken, 'T');
-        tell(unsure, 'L');
+        tell(taken, Mark::Taken);
+        tell(unsure, Mark::Left);
         recovery
     }
+
+    /// `browser` joins `channel` with no place to take: ask the other nodes
+    /// whose marks say it has sockets there in that channel. Returns when a
+    /// place came (the caller takes it), the nodes said they have none, or
+    /// after [`PROBE_WAIT`] and a slack; `Some(since)` when a named node did
+    /// not answer (it died with the place), `since` where its socket joined.
+    pub(crate) async fn lost_elsewhere(
+        &self,
+        app: &AppState,
+        browser: &str,
+        channel: &str,
+    ) -> Option<Pos> {
+        let c = self.cluster.as_ref()?;
+        let marks = app.marks(browser, channel);
+        if marks.is_empty() {
+            return None;
+        }
+        let mut asked: Vec<Arc<str>> = marks.iter().map(|(n, _)| n.clone()).collect();
+        asked.sort();
+        asked.dedup();
+        app.asking(browser, channel, true);
+        let text = format!("{channel}\t{}", asked.join(","));
+        c.publish(
+            Bus::Probe,
+            &app.app().raw.id,
+            browser,
+            None,
+            &Frame::from(text),
+        );
+        let silent = self
+            .await_answers(c.as_ref(), app, browser, channel, &asked)
+            .await;
+        app.asking(browser, channel, false);
+        if app.has_place(browser, channel) {
+            return None;
+        }
+        self.forget_marks(app, browser, channel, &silent);
+        let lost = marks.iter().filter(|(n, _)| silent.contains(n));
+        lost.map(|(_, since)| *since).min_by_key(|p| p.at)
+    }
+
+    /// Wait for the answers of `asked`; returns the nodes that gave none (or
+    /// left the cluster).
+    async fn await_answers(
+        &self,
+        c: &dyn Cluster,
+        app: &AppState,
+        browser: &str,
+        channel: &str,
+        asked: &[Arc<str>],
+    ) -> Vec<Arc<str>> {
+        let deadline = tokio::time::Instant::now() + PROBE_WAIT + ANSWER_SLACK;
+        loop {
+            let answers = app.answers(browser, channel);
+            let peers = c.peer_nodes();
+            let silent: Vec<_> = (asked.iter())
+                .filter(|n| !answers.iter().any(|a| a.node == **n))
+                .cloned()
+                .collect();
+            let closing = answers.iter().any(|a| a.closed > 0);
+            let dead = silent.iter().all(|n| !peers.iter().any(|p| **p == **n));
+            let settled = silent.is_empty() || (dead && !closing);
+            if app.has_place(browser, channel) || (settled && !closing) {
+                return silent;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return silent;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The marks of `nodes` for `browser` in `channel` are done with, here and
+    /// on every node.
+    fn forget_marks(&self, app: &AppState, browser: &str, channel: &str, nodes: &[Arc<str>]) {
+        let Some(c) = &self.cluster else { return };
+        if nodes.is_empty() {
+            return;
+        }
+        let left = Left::unsure(wall_ms());
+        let line = |n: &Arc<str>| encode_line(channel, left, Mark::Forget, Some(n));
+        let text = nodes.iter().map(line).collect::<Vec<_>>().join("\n");
+        app.places(browser, &text, None);
+        c.publish(
+            Bus::Places,
+            &app.app().raw.id,
+            browser,
+            None,
+            &Frame::from(text),
+        );
+    }
+}
+
+/// Another node probes `browser`'s sockets (`frame`: `channel\tnode,node`):
+/// if `node` is named, ping them, close those that do not answer, and answer.
+pub(crate) fn answer_probe(
+    c: Arc<dyn Cluster>,
+    app: Arc<AppState>,
+    node: &str,
+    browser: &str,
+    frame: &str,
+) {
+    let Some((channel, asked)) = frame.split_once('\t') else {
+        return;
+    };
+    if !asked.split(',').any(|n| n == node) {
+        return;
+    }
+    let (browser, channel) = (browser.to_string(), channel.to_string());
+    tokio::spawn(async move {
+        let sockets = app.browser_others(&browser, &channel, u64::MAX);
+        let (live, closed) = crate::recovery::ping_or_close(&sockets, &channel).await;
+        let text = format!("{channel}\t{live}\t{closed}");
+        let id = app.app().raw.id.clone();
+        c.publish(Bus::Probed, &id, &browser, None, &Frame::from(text));
+    });
 }

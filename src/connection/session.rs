@@ -92,6 +92,14 @@ impl Session {
         if self.subscriptions.remove(channel).is_none() {
             return;
         }
+        if let Some(b) = self
+            .browser
+            .as_ref()
+            .filter(|_| self.sink.tracks_kept(channel))
+        {
+            let (adapter, unmarked) = (&self.node.adapter, Default::default());
+            adapter.marked(&self.app, b, channel, unmarked, false);
+        }
         let left = self
             .node
             .adapter

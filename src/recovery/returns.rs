@@ -45,7 +45,29 @@ pub(crate) struct Returns {
     order: VecDeque<(u64, String, String)>,
     /// This node's open sockets by browser.
     sockets: HashMap<Arc<str>, Vec<Arc<Sink>>>,
+    /// Other nodes' open sockets by browser and channel: (node, since).
+    marks: HashMap<(String, String), Vec<Marked>>,
+    /// How many marks are kept.
+    marked: usize,
+    /// The answers to this node's probes under way: (node, live, closed).
+    answers: HashMap<(String, String), Vec<Answer>>,
 }
+
+/// An open socket on another node: (node, where it joined).
+pub(crate) type Marked = (Arc<str>, Pos);
+
+/// A node's answer to a probe: how many of the browser's sockets there
+/// answered a ping, and how many did not and were closed.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Answer {
+    pub node: Arc<str>,
+    pub live: usize,
+    pub closed: usize,
+}
+
+/// Marks kept per app, at most; past it a socket is not marked (if its node
+/// dies, its browser's return is taken for a fresh one, as unmarked).
+const MAX_MARKS: usize = 200_000;
 
 impl Returns {
     pub(crate) fn put(&mut self, browser: &str, channel: &str, left: Left) {
@@ -126,6 +148,70 @@ impl Returns {
             .contains_key(&(browser.to_string(), channel.to_string()))
     }
 
+    /// A socket of `browser` on `node` follows `channel` since `since`.
+    pub(crate) fn mark(&mut self, browser: &str, channel: &str, node: &str, since: Pos) {
+        if self.marked >= MAX_MARKS {
+            return;
+        }
+        let key = (browser.to_string(), channel.to_string());
+        self.marks
+            .entry(key)
+            .or_default()
+            .push((node.into(), since));
+        self.marked += 1;
+    }
+
+    /// One such socket on `node` stopped following it (`all`: every one).
+    pub(crate) fn unmark(&mut self, browser: &str, channel: &str, node: &str, all: bool) {
+        let key = (browser.to_string(), channel.to_string());
+        let Some(marks) = self.marks.get_mut(&key) else {
+            return;
+        };
+        let before = marks.len();
+        match all {
+            true => marks.retain(|(n, _)| &**n != node),
+            false => {
+                if let Some(at) = marks.iter().position(|(n, _)| &**n == node) {
+                    marks.swap_remove(at);
+                }
+            }
+        }
+        self.marked -= before - marks.len();
+        if marks.is_empty() {
+            self.marks.remove(&key);
+        }
+    }
+
+    /// The other nodes' sockets of `browser` in `channel`.
+    pub(crate) fn marks(&self, browser: &str, channel: &str) -> Vec<Marked> {
+        let key = (browser.to_string(), channel.to_string());
+        self.marks.get(&key).cloned().unwrap_or_default()
+    }
+
+    /// This node probes the other nodes for `browser` in `channel`: collect
+    /// their answers (`false`: stop).
+    pub(crate) fn asking(&mut self, browser: &str, channel: &str, asking: bool) {
+        let key = (browser.to_string(), channel.to_string());
+        match asking {
+            true => drop(self.answers.insert(key, Vec::new())),
+            false => drop(self.answers.remove(&key)),
+        }
+    }
+
+    /// A node answered a probe (kept only while this node asks).
+    pub(crate) fn answered(&mut self, browser: &str, channel: &str, answer: Answer) {
+        let key = (browser.to_string(), channel.to_string());
+        if let Some(answers) = self.answers.get_mut(&key) {
+            answers.push(answer);
+        }
+    }
+
+    /// The answers so far.
+    pub(crate) fn answers(&self, browser: &str, channel: &str) -> Vec<Answer> {
+        let key = (browser.to_string(), channel.to_string());
+        self.answers.get(&key).cloned().unwrap_or_default()
+    }
+
     /// Forget places that closed before `before`.
     pub(crate) fn sweep(&mut self, before: u64) {
         while self
@@ -163,6 +249,33 @@ mod tests {
             },
             closed,
         }
+    }
+
+    #[test]
+    fn marks_are_counted_per_node() {
+        let mut r = Returns::default();
+        let at = |at| Pos { id: None, at };
+        r.mark("b", "c", "n1", at(1));
+        r.mark("b", "c", "n1", at(2));
+        r.mark("b", "c", "n2", at(3));
+        r.unmark("b", "c", "n1", false);
+        assert_eq!(r.marks("b", "c").len(), 2);
+        r.unmark("b", "c", "n1", true);
+        assert_eq!(r.marks("b", "c"), vec![("n2".into(), at(3))]);
+        r.unmark("b", "c", "n2", false);
+        assert_eq!((r.marks("b", "c"), r.marked), (vec![], 0));
+        let answer = Answer {
+            node: "n1".into(),
+            live: 1,
+            closed: 0,
+        };
+        r.answered("b", "c", answer.clone());
+        assert_eq!(r.answers("b", "c"), vec![], "not asked");
+        r.asking("b", "c", true);
+        r.answered("b", "c", answer.clone());
+        assert_eq!(r.answers("b", "c"), vec![answer]);
+        r.asking("b", "c", false);
+        assert_eq!(r.answers("b", "c"), vec![]);
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub(crate) fn wall_ms() -> u64 {
 
 /// A place in a channel's kept events: after event `id` (`None`: before the
 /// first one this node kept), as of `at` (ms since the epoch).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Pos {
     pub id: Option<u64>,
     pub at: u64,

@@ -725,6 +725,9 @@ macro_rules! every_scenario {
         crate::cluster::on_bus!($start; recovery:
             a_page_recovers_on_another_node,
             a_page_recovers_after_its_node_drains,
+            a_silent_socket_on_another_node_is_found_out,
+            a_live_tab_on_another_node_is_left_alone,
+            a_page_whose_node_was_killed_is_told,
         );
         crate::cluster::on_bus!($start; cluster_delivery:
             deliveries_reach_only_nodes_with_subscribers,

@@ -85,7 +85,8 @@ impl Page {
             msg["data"]["auth"] = channel_auth(&self.socket_id, channel, None).into();
         }
         self.ws.send(Message::text(msg.to_string())).await.unwrap();
-        let first = self.frame().await;
+        // A return may wait for a probe of its old sockets (at most 2.5 s).
+        let first = self.within(5000).await.expect("subscription_succeeded");
         assert_eq!(
             first["event"], "pusher_internal:subscription_succeeded",
             "{first}"
@@ -408,4 +409,70 @@ async fn a_live_tab_answers_and_is_left_alone() {
     let (mut tab, _) = reading.await.unwrap();
     publish_all(&server, "chat.1", 0..1).await;
     assert_eq!(datas(&tab.quiet(300).await), numbers(0..1), "still open");
+}
+
+/// A phone that changed network behind a balancer: its old socket is still
+/// open on node A (nothing told A it is gone) when the page comes back on
+/// node B. B asks A (the old socket's mark names it), A pings the socket,
+/// closes it when it does not answer, and its place reaches B: the page gets
+/// what it missed.
+pub async fn a_silent_socket_on_another_node_is_found_out(bus: &mut impl crate::cluster::Bus) {
+    let a = crate::cluster::node(&*bus, "rs", RECOVERY).await;
+    let b = crate::cluster::node(&*bus, "rs", RECOVERY).await;
+    let mut old = Page::open(&a, None).await;
+    old.subscribe("chat.3").await;
+    publish_all(&b, "chat.3", 0..2).await;
+    assert_eq!(datas(&old.quiet(300).await), numbers(0..2));
+    // The network goes: nothing more is read or answered, nothing is closed.
+    publish_all(&b, "chat.3", 2..5).await;
+    let mut back = Page::open(&b, old.cookie.clone()).await;
+    let missed = back.subscribe("chat.3").await;
+    assert_eq!(datas(&missed), numbers(2..5), "{missed:?}");
+    drop(old);
+}
+
+/// A second tab of the browser opened on another node while the first lives:
+/// the first answers the probe, keeps its socket, and the new tab joins as a
+/// new one, told nothing.
+pub async fn a_live_tab_on_another_node_is_left_alone(bus: &mut impl crate::cluster::Bus) {
+    let a = crate::cluster::node(&*bus, "rl", RECOVERY).await;
+    let b = crate::cluster::node(&*bus, "rl", RECOVERY).await;
+    let mut tab = Page::open(&a, None).await;
+    tab.subscribe("chat.4").await;
+    let cookie = tab.cookie.clone();
+    let reading = tokio::spawn(async move {
+        let seen = tab.quiet(2000).await;
+        (tab, seen)
+    });
+    let mut new = Page::open(&b, cookie).await;
+    assert!(new.subscribe("chat.4").await.is_empty());
+    let (mut tab, _) = reading.await.unwrap();
+    publish_all(&b, "chat.4", 0..1).await;
+    assert_eq!(datas(&tab.quiet(300).await), numbers(0..1), "still open");
+    assert_eq!(datas(&new.quiet(300).await), numbers(0..1));
+}
+
+/// The page's node is killed (SIGKILL: no goodbye, its sockets' places die
+/// with it). Coming back on another node, the page is told `node_lost` in a
+/// channel that had events since it joined (so it can reload), and nothing
+/// in one that had none (it missed nothing).
+pub async fn a_page_whose_node_was_killed_is_told(bus: &mut impl crate::cluster::Bus) {
+    let a = crate::cluster::node(&*bus, "rk", RECOVERY).await;
+    let (mut child, b) = crate::cluster::node_process(&*bus, "rk", RECOVERY).await;
+    let mut page = Page::open(&b, None).await;
+    page.subscribe("chat.9").await;
+    page.subscribe("chat.10").await;
+    publish_all(&a, "chat.9", 0..2).await;
+    assert_eq!(datas(&page.quiet(300).await), numbers(0..2));
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    publish_all(&a, "chat.9", 2..4).await;
+    let mut back = Page::open(&a, page.cookie.clone()).await;
+    let told = back.subscribe("chat.9").await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0]["event"], "pusher:recovery_failed");
+    assert_eq!(told[0]["data"]["reason"], "node_lost");
+    assert!(back.subscribe("chat.10").await.is_empty());
+    publish_all(&a, "chat.9", 4..5).await;
+    assert_eq!(datas(&back.quiet(300).await), numbers(4..5));
 }

@@ -1,14 +1,14 @@
 //! Bus messages over NATS: the shared format of [`crate::adapter::bus`].
 
 use super::Cluster;
-use crate::adapter::bus::{self, Bus};
+use crate::adapter::bus::{self, Bus, Local};
 use crate::adapter::cluster::Ack;
 use crate::socket::Frame;
 use async_nats::connection::State;
 use async_nats::{Client, RequestErrorKind};
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 impl Cluster {
@@ -26,9 +26,13 @@ impl Cluster {
     ) {
         let subject = match kind {
             Bus::Broadcast | Bus::Member(_) | Bus::Count => self.names.channel(app, target),
-            Bus::ToUser | Bus::Terminate | Bus::Watch(_) | Bus::Kept(_) | Bus::Places => {
-                self.names.app(app)
-            }
+            Bus::ToUser
+            | Bus::Terminate
+            | Bus::Watch(_)
+            | Bus::Kept(_)
+            | Bus::Places
+            | Bus::Probe
+            | Bus::Probed => self.names.app(app),
         };
         // A message someone waits for (an API publish) is delivered here on its echo.
         let origin = bus::origin(&self.names.node, ack.is_some());
@@ -39,14 +43,16 @@ impl Cluster {
     }
 
     /// Handle a bus message from another node.
-    pub(super) fn deliver(&self, payload: &[u8]) {
+    pub(super) fn deliver(self: &Arc<Self>, payload: &[u8]) {
         let payload = String::from_utf8_lossy(payload);
-        bus::deliver(
-            &self.registry,
-            &self.names.node,
-            &payload,
-            |app, channel| self.peer_count_changed(app, channel),
-        );
+        let node = &self.names.node;
+        bus::deliver(&self.registry, node, &payload, |local| match local {
+            Local::Count(app, channel) => self.peer_count_changed(app, channel),
+            Local::Probe(app, browser, frame) => {
+                let c: Arc<dyn crate::adapter::cluster::Cluster> = self.clone();
+                crate::adapter::kept::answer_probe(c, app, node, browser, frame)
+            }
+        });
     }
 }
 

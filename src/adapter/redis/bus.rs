@@ -2,7 +2,7 @@
 //! subjects, and publishing the queued messages in order.
 
 use super::{Bus, Cluster, Outgoing};
-use crate::adapter::bus;
+use crate::adapter::bus::{self, Local};
 use crate::adapter::cluster::Ack;
 use crate::redis_link::Conn;
 use crate::socket::Frame;
@@ -120,9 +120,14 @@ impl Cluster {
     }
 
     /// Handle a bus message from another node.
-    pub(super) fn deliver(&self, payload: &str) {
-        bus::deliver(&self.registry, &self.keys.node, payload, |app, channel| {
-            self.registry.counter.mark(&app.app().raw.id, channel)
+    pub(super) fn deliver(self: &Arc<Self>, payload: &str) {
+        let node = &self.keys.node;
+        bus::deliver(&self.registry, node, payload, |local| match local {
+            Local::Count(app, channel) => self.registry.counter.mark(&app.app().raw.id, channel),
+            Local::Probe(app, browser, frame) => {
+                let c: Arc<dyn crate::adapter::cluster::Cluster> = self.clone();
+                crate::adapter::kept::answer_probe(c, app, node, browser, frame)
+            }
         });
     }
 }

@@ -6,8 +6,8 @@
 use super::subscribers::DIRECT_FANOUT_MAX;
 use super::{lock, AppState};
 use crate::recovery::history::{History, Kept};
-use crate::recovery::returns::Left;
-use crate::recovery::{decode_places, Bounds, Recovery, Replay};
+use crate::recovery::returns::{Answer, Left, Marked};
+use crate::recovery::{decode_places, Bounds, Mark, Recovery, Replay};
 use crate::socket::acks::wall_ms as now_ms;
 use crate::socket::{Frame, Sink, SocketId, Wakes};
 use std::sync::Arc;
@@ -101,18 +101,63 @@ impl AppState {
         lock(&self.returns).has(browser, name)
     }
 
-    /// Places a closed socket left (or a returning one took), from this node or
-    /// another (`text` as [`crate::recovery::encode_places`] writes it).
-    pub(crate) fn places(&self, browser: &str, text: &str) {
+    /// Places a closed socket left (or a returning one took), and marks of
+    /// open ones, from this node or another (`text` as
+    /// [`crate::recovery::encode_places`] writes it). `origin` is the other
+    /// node that sent them (`None`: this node, which keeps no marks of its own).
+    pub(crate) fn places(&self, browser: &str, text: &str, origin: Option<&str>) {
         let keep = Bounds::of(&self.app()).max_age_ms.saturating_mul(10);
         let mut returns = lock(&self.returns);
-        for (channel, left, taken) in decode_places(text) {
-            match taken {
-                true => returns.taken(browser, channel, left),
-                false => returns.put(browser, channel, left),
+        for line in decode_places(text) {
+            let (channel, left) = (line.channel, line.left);
+            match (line.mark, origin) {
+                (Mark::Taken, _) => returns.taken(browser, channel, left),
+                (Mark::Left, o) => {
+                    returns.put(browser, channel, left);
+                    if let Some(node) = o.filter(|_| !left.is_unsure()) {
+                        returns.unmark(browser, channel, node, false);
+                    }
+                }
+                (Mark::Open, Some(node)) => returns.mark(browser, channel, node, left.pos),
+                (Mark::Unmarked, Some(node)) => returns.unmark(browser, channel, node, false),
+                (Mark::Forget, _) => {
+                    if let Some(node) = line.node {
+                        returns.unmark(browser, channel, node, true);
+                    }
+                }
+                (Mark::Open | Mark::Unmarked, None) => {}
             }
         }
         returns.sweep(now_ms().saturating_sub(keep));
+    }
+
+    /// Other nodes' open sockets of `browser` in `name`: (node, since).
+    pub(crate) fn marks(&self, browser: &str, name: &str) -> Vec<Marked> {
+        lock(&self.returns).marks(browser, name)
+    }
+
+    /// Collect answers to a probe of `browser` in `name` (`false`: stop).
+    pub(crate) fn asking(&self, browser: &str, name: &str, asking: bool) {
+        lock(&self.returns).asking(browser, name, asking)
+    }
+
+    /// A node's answer to this node's probe (`text`: `channel\tlive\tclosed`).
+    pub(crate) fn answered(&self, browser: &str, node: &str, text: &str) {
+        let mut f = text.split('\t');
+        let (Some(channel), Some(live), Some(closed)) = (f.next(), f.next(), f.next()) else {
+            return;
+        };
+        let (Ok(live), Ok(closed)) = (live.parse(), closed.parse()) else {
+            return;
+        };
+        let node = node.into();
+        let answer = Answer { node, live, closed };
+        lock(&self.returns).answered(browser, channel, answer)
+    }
+
+    /// The answers so far.
+    pub(crate) fn answers(&self, browser: &str, name: &str) -> Vec<Answer> {
+        lock(&self.returns).answers(browser, name)
     }
 }
 
@@ -133,9 +178,15 @@ pub(super) fn join(
         Recovery::Expired => Some(Replay::Failed("gap_too_long")),
         Recovery::Unsure => Some(Replay::Failed("ambiguous")),
         Recovery::From(from) => Some(history.replay(name, from, now, bounds)),
+        // Nothing kept after its node's last word of it: nothing was missed.
+        Recovery::Lost(from) => match history.replay(name, from, now, bounds) {
+            Replay::Events(missed) if missed.is_empty() => Some(Replay::Events(missed)),
+            Replay::Events(_) => Some(Replay::Failed("node_lost")),
+            failed => Some(failed),
+        },
     };
     match (&replay, recovery) {
-        (Some(Replay::Events(missed)), Recovery::From(from)) => {
+        (Some(Replay::Events(missed)), Recovery::From(from) | Recovery::Lost(from)) => {
             let queued = missed.last().map(|(id, _)| *id).or(from.id);
             sink.track_kept(name, from, queued);
         }

@@ -84,6 +84,9 @@ impl Session {
         let user = member.as_ref().map(|m| (m.id.clone(), m.id_json.clone()));
         let recovery = self.recovery(channel).await;
         let joined = self.join(channel, member, recovery).await?;
+        if recovery != Recovery::Off {
+            self.mark(channel);
+        }
         self.announce(channel, &joined, user.clone());
         self.tap_joined(channel, &joined, user.as_ref().map(|(id, _)| id.as_str()));
         self.subscriptions
@@ -201,10 +204,12 @@ impl Session {
     }
 
     /// What a join of `channel` asks of its history: where this browser stood.
-    /// With no place yet, a socket of the same browser still open here in that
-    /// channel may be this page's old one, gone without the node noticing (a
-    /// phone that changed network): it is pinged, and closed if it does not
-    /// answer, which leaves its place (another tab answers in a round trip).
+    /// With no place yet, a socket of the same browser still open in that
+    /// channel may be this page's old one, gone without its node noticing (a
+    /// phone that changed network): here and on the nodes whose marks name
+    /// one, it is pinged and closed if it does not answer, which leaves its
+    /// place (another tab answers in a round trip); a named node that does not
+    /// answer died with it ([`crate::adapter::kept`]).
     async fn recovery(&self, channel: &str) -> Recovery {
         let Some(b) = self.browser.clone() else {
             return Recovery::Off;
@@ -212,42 +217,44 @@ impl Session {
         if !recovery::wanted(&self.app.app(), channel) {
             return Recovery::Off;
         }
-        let first = self.node.adapter.recovery(&self.app, &b, channel);
-        if first != Recovery::Fresh || !self.gone_unnoticed(&b, channel).await {
+        let adapter = &self.node.adapter;
+        let first = adapter.recovery(&self.app, &b, channel);
+        if first != Recovery::Fresh {
             return first;
         }
-        self.node.adapter.recovery(&self.app, &b, channel)
+        let elsewhere = adapter.lost_elsewhere(&self.app, &b, channel);
+        let (_, lost) = tokio::join!(self.gone_unnoticed(&b, channel), elsewhere);
+        match adapter.recovery(&self.app, &b, channel) {
+            Recovery::Fresh => lost.map_or(Recovery::Fresh, Recovery::Lost),
+            found => found,
+        }
     }
 
     /// Ping this browser's other sockets here in `channel`; close those that do
     /// not answer within [`recovery::PROBE_WAIT`] and wait for their places.
-    /// True when one was closed.
-    async fn gone_unnoticed(&self, browser: &str, channel: &str) -> bool {
+    async fn gone_unnoticed(&self, browser: &str, channel: &str) {
         let others = self.app.browser_others(browser, channel, self.sink.key);
-        let probes = others.iter().map(|s| {
-            let answer = s.probe();
-            async move {
-                tokio::time::timeout(recovery::PROBE_WAIT, answer)
-                    .await
-                    .is_ok()
-            }
-        });
-        let answered = futures_util::future::join_all(probes).await;
-        let gone: Vec<_> = others.iter().zip(answered).filter(|(_, a)| !a).collect();
-        for (sink, _) in &gone {
-            tracing::info!(socket = %sink.socket_id(), channel, "an earlier socket of this browser did not answer: closed");
-            sink.close(
-                protocol::code::PONG_TIMEOUT,
-                "Pong reply not received in time",
-            );
-        }
+        let (_, closed) = recovery::ping_or_close(&others, channel).await;
         for _ in 0..50 {
-            if gone.is_empty() || self.app.has_place(browser, channel) {
+            if closed == 0 || self.app.has_place(browser, channel) {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        !gone.is_empty()
+    }
+
+    /// Mark this browser's socket in recovery channel `channel` on the other
+    /// nodes, from where it follows it.
+    fn mark(&self, channel: &str) {
+        let Some(b) = &self.browser else { return };
+        let since = self
+            .sink
+            .confirmed()
+            .into_iter()
+            .find(|(c, _)| c == channel);
+        if let Some((_, since)) = since {
+            self.node.adapter.marked(&self.app, b, channel, since, true);
+        }
     }
 
     async fn join(
