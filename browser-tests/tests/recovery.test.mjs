@@ -462,11 +462,12 @@ describe('recovery of missed events (issue 26)', { concurrency: true, timeout: 3
     }
   });
 
-  // A known limit (todo: reported, it does not fail the run; README says so). The contract it
-  // checks is the issue's "honest edges": a page either gets every missed event once or is told
-  // with pusher:recovery_failed; never a silent gap, never an event twice.
-  const kill = 'todo: the node under the page is killed (SIGKILL): the page recovers on the other node or is told';
-  test(kill, { ...CASE, todo: 'a killed node never announced where its sockets stood' }, async () => {
+  // The node under the page dies without a goodbye: where its socket stood died with it. The page
+  // comes back on the other node, which asks the dead node (its marks name it), hears nothing, and
+  // tells the page (pusher:recovery_failed, node_lost) on each channel that had events since the
+  // old socket joined: never a silent gap, never an event twice.
+  const kill = 'the node under the page is killed (SIGKILL): the page is told node_lost on the other node';
+  test(kill, CASE, async () => {
     const servers = await twoNodes('recovery-kill', 'redis');
     const page = await openPage(servers.entry, `channels=${CHAT.join(',')}`);
     const survivor = { ...servers, api: [servers.api[1]] };
@@ -487,6 +488,13 @@ describe('recovery of missed events (issue 26)', { concurrency: true, timeout: 3
       console.log(`SIGKILL: ${JSON.stringify({ ...replayFigures(v, log, old, { end: t }), failed: v.failed,
         missing: Object.values(cmp).flatMap((c) => c.missing), newSocket: trace(v, old, CHAT) })}`);
       assertRecoveredOrTold('node killed', v, cmp);
+      for (const ch of CHAT) {
+        assertToldFailed(v, ch);
+        const reason = v.failed.find((x) => x.ch === ch && x.socket === v.socket).reason;
+        assert.equal(reason, 'node_lost', `${ch}: the reason`);
+        const later = log.filter((p) => p.ch === ch && p.seq >= 35).map((p) => p.seq);
+        assert.deepEqual(cmp[ch].shown.filter((s) => s >= 35), later, `${ch}: events after the return shown once`);
+      }
     } finally {
       await page.context().close();
       await servers.stop();
