@@ -103,21 +103,23 @@ pub(crate) fn token_in(cookies: &str) -> Option<&str> {
     ok.then_some(value)
 }
 
-/// A new browser token: 128 bits from the process's random hasher keys.
+/// A new browser token: 128 random bits.
 pub(crate) fn new_token() -> String {
+    format!("{:016x}{:016x}", random_u64(), random_u64())
+}
+
+/// 64 random bits from the process's random hasher keys (fresh per call),
+/// a counter and the clock.
+pub(crate) fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    let nanos = since.map(|d| d.as_nanos()).unwrap_or_default();
-    let half = |salt: u64| {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(n ^ salt);
-        h.write_u128(nanos);
-        h.finish()
-    };
-    format!("{:016x}{:016x}", half(0), half(u64::MAX))
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(n);
+    h.write_u128(since.map(|d| d.as_nanos()).unwrap_or_default());
+    h.finish()
 }
 
 /// The `Set-Cookie` value giving a browser its token.

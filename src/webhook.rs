@@ -29,6 +29,8 @@ use pick::{now_ms, relevant};
 pub(crate) mod queue;
 mod sink;
 pub(crate) mod sqs;
+mod worker;
+pub(crate) use worker::Worker;
 
 use crate::config::{App, Apps, WebhookSettings};
 use crate::metrics::{self, AppMetrics};

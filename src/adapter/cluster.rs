@@ -55,8 +55,25 @@ pub(crate) trait Cluster: Send + Sync {
         self.send(kind, app, target, except, frame, None);
     }
     /// Put a frame on the bus; `ack` is answered once the bus acknowledged it
-    /// (dropped unanswered when the bus is down, its queue full or the link lost).
+    /// (dropped unanswered, and counted, when the bus is down, its queue full
+    /// or the link lost).
     fn send(
+        &self,
+        kind: Bus,
+        app: &str,
+        target: &str,
+        except: Option<&str>,
+        frame: &Frame,
+        ack: Option<Ack>,
+    ) {
+        if !self.healthy() {
+            crate::metrics::bus_dropped();
+            return;
+        }
+        self.put(kind, app, target, except, frame, ack);
+    }
+    /// Queue a frame for the bus task ([`Cluster::send`] once the bus is up).
+    fn put(
         &self,
         kind: Bus,
         app: &str,

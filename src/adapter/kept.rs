@@ -30,9 +30,7 @@ const ANSWER_SLACK: Duration = Duration::from_millis(1000);
 /// Where this node's kept-event ids start: random, so that two nodes' ids
 /// never meet in practice (each node counts up from its own start).
 pub(super) fn first_id() -> Arc<AtomicU64> {
-    let token = crate::recovery::new_token();
-    let start = u64::from_str_radix(&token[..16], 16).unwrap_or_default();
-    Arc::new(AtomicU64::new(start >> 1))
+    Arc::new(AtomicU64::new(crate::recovery::random_u64() >> 1))
 }
 
 impl Adapter {
@@ -76,13 +74,12 @@ impl Adapter {
             pos: since,
             closed: 0,
         };
-        let text = encode_line(channel, left, mark, None);
-        c.publish(
+        tell(
+            c.as_ref(),
             Bus::Places,
-            &app.app().raw.id,
+            app,
             browser,
-            None,
-            &Frame::from(text),
+            encode_line(channel, left, mark, None),
         );
     }
 
@@ -94,16 +91,13 @@ impl Adapter {
         let Some(c) = &self.cluster else {
             return recovery;
         };
-        let id = app.app().raw.id.clone();
-        let tell = |places: Vec<Left>, mark| {
+        for (places, mark) in [(taken, Mark::Taken), (unsure, Mark::Left)] {
             if !places.is_empty() {
                 let each = places.into_iter().map(|l| (channel.to_string(), l));
                 let text = encode_places(&each.collect::<Vec<_>>(), mark);
-                c.publish(Bus::Places, &id, browser, None, &Frame::from(text));
+                tell(c.as_ref(), Bus::Places, app, browser, text);
             }
-        };
-        tell(taken, Mark::Taken);
-        tell(unsure, Mark::Left);
+        }
         recovery
     }
 
@@ -128,13 +122,7 @@ impl Adapter {
         asked.dedup();
         app.asking(browser, channel, true);
         let text = format!("{channel}\t{}", asked.join(","));
-        c.publish(
-            Bus::Probe,
-            &app.app().raw.id,
-            browser,
-            None,
-            &Frame::from(text),
-        );
+        tell(c.as_ref(), Bus::Probe, app, browser, text);
         let silent = self
             .await_answers(c.as_ref(), app, browser, channel, &asked)
             .await;
@@ -189,13 +177,7 @@ impl Adapter {
         let line = |n: &Arc<str>| encode_line(channel, left, Mark::Forget, Some(n));
         let text = nodes.iter().map(line).collect::<Vec<_>>().join("\n");
         app.places(browser, &text, None);
-        c.publish(
-            Bus::Places,
-            &app.app().raw.id,
-            browser,
-            None,
-            &Frame::from(text),
-        );
+        tell(c.as_ref(), Bus::Places, app, browser, text);
     }
 }
 
@@ -219,7 +201,11 @@ pub(crate) fn answer_probe(
         let sockets = app.browser_others(&browser, &channel, u64::MAX);
         let (live, closed) = crate::recovery::ping_or_close(&sockets, &channel).await;
         let text = format!("{channel}\t{live}\t{closed}");
-        let id = app.app().raw.id.clone();
-        c.publish(Bus::Probed, &id, &browser, None, &Frame::from(text));
+        tell(c.as_ref(), Bus::Probed, &app, &browser, text);
     });
+}
+
+/// A message about `browser` of `app` to the other nodes.
+fn tell(c: &dyn Cluster, kind: Bus, app: &AppState, browser: &str, text: String) {
+    c.publish(kind, &app.app().raw.id, browser, None, &Frame::from(text));
 }

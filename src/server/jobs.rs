@@ -5,7 +5,7 @@
 use crate::config::Mode;
 use crate::node::Node;
 use crate::webhook::queue::worker::Lookup;
-use crate::webhook::{queue, sqs};
+use crate::webhook::{queue, sqs, Worker};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,12 +44,10 @@ pub(super) fn start(node: &Arc<Node>) -> Option<Worker> {
     };
     let (settings, port) = (server.webhooks.clone(), server.raw.port);
     let started = match (redis, sqs) {
-        (Some(q), _) => queue::worker::Worker::start(q, settings, port, up, apps)
-            .map(Worker::Redis)
-            .map_err(|e| e.to_string()),
-        (_, Some(q)) => sqs::Worker::start(q, settings, port, up, apps)
-            .map(Worker::Sqs)
-            .map_err(|e| e.to_string()),
+        (Some(q), _) => {
+            queue::worker::start(q, settings, port, up, apps).map_err(|e| e.to_string())
+        }
+        (_, Some(q)) => sqs::start_worker(q, settings, port, up, apps).map_err(|e| e.to_string()),
         _ => return None,
     };
     match started {
@@ -64,19 +62,11 @@ pub(super) fn start(node: &Arc<Node>) -> Option<Worker> {
     }
 }
 
-/// A running queue worker.
-pub(super) enum Worker {
-    Redis(queue::worker::Worker),
-    Sqs(sqs::Worker),
-}
-
 /// At shutdown, once the webhooks are flushed: stop the worker, letting its
 /// deliveries in flight end until `deadline` plus a second.
 pub(super) async fn stop(worker: Option<Worker>, deadline: Instant) {
     let until = deadline.max(Instant::now()) + Duration::from_secs(1);
-    match worker {
-        Some(Worker::Redis(w)) => w.stop(until).await,
-        Some(Worker::Sqs(w)) => w.stop(until).await,
-        None => {}
+    if let Some(w) = worker {
+        w.stop(until).await;
     }
 }

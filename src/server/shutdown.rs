@@ -5,7 +5,7 @@ use super::jobs;
 use crate::node::Node;
 use std::time::Duration;
 
-pub(super) async fn drain(node: &Node, worker: Option<jobs::Worker>) {
+pub(super) async fn drain(node: &Node, worker: Option<crate::webhook::Worker>) {
     let window = node.config.server.reconnect_window;
     tracing::info!(
         connections = node.adapter.total_connections(),

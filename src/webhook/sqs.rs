@@ -123,7 +123,7 @@ async fn send_all(sqs: &Sqs, mut jobs: Vec<Job>) {
 }
 
 mod worker;
-pub(crate) use worker::Worker;
+pub(crate) use worker::start as start_worker;
 
 #[cfg(test)]
 mod tests {

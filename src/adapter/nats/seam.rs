@@ -37,8 +37,7 @@ impl cluster::Cluster for Cluster {
         peers
     }
 
-    /// Dropped (and counted) when NATS is down or the queue is full.
-    fn send(
+    fn put(
         &self,
         kind: Bus,
         app: &str,
@@ -47,10 +46,6 @@ impl cluster::Cluster for Cluster {
         frame: &Frame,
         ack: Option<Ack>,
     ) {
-        if !self.healthy() {
-            crate::metrics::bus_dropped();
-            return;
-        }
         self.enqueue(kind, app, target, except, frame, ack);
     }
 

@@ -34,8 +34,8 @@ impl cluster::Cluster for Cluster {
         lock(&self.peers).clone()
     }
 
-    /// Dropped (and counted) when Redis is down or the queue is full.
-    fn send(
+    /// Dropped (and counted) when the queue is full.
+    fn put(
         &self,
         kind: Bus,
         app: &str,
@@ -44,10 +44,6 @@ impl cluster::Cluster for Cluster {
         frame: &Frame,
         ack: Option<Ack>,
     ) {
-        if !self.healthy() {
-            crate::metrics::bus_dropped();
-            return;
-        }
         let subject = match kind.per_channel() {
             true => self.keys.subject(app, target),
             false => self.keys.bus(),

@@ -29,65 +29,49 @@ const HEARTBEAT_TTL_MS: u64 = 5_000;
 
 /// Finds an app by id at delivery time (apps may change while serving).
 pub(crate) use crate::webhook::Lookup;
+use crate::webhook::Worker;
 
-/// A running worker; [`Worker::stop`] ends it.
-pub(crate) struct Worker {
-    stop: oneshot::Sender<Instant>,
-    done: tokio::task::JoinHandle<()>,
-}
-
-impl Worker {
-    /// Start delivering the queue's jobs; `port` labels the metrics and `up`
-    /// tells whether jobs can be read from Redis.
-    pub(crate) fn start(
-        queue: &RedisQueue,
-        settings: WebhookSettings,
-        port: u16,
-        up: Arc<AtomicBool>,
-        apps: Lookup,
-    ) -> Result<Worker, super::QueueError> {
-        let target = Target::parse(queue)?;
-        let id = worker_id();
-        let keys = Keys::new(queue);
-        let permits = Arc::new(Semaphore::new(READ_AHEAD));
-        let (jobs_tx, jobs_rx) = mpsc::channel(READ_AHEAD);
-        let reader = Reader {
-            target: target.clone(),
-            keys: keys.clone(),
-            id: id.clone(),
-            permits: permits.clone(),
-            tx: jobs_tx,
-            up,
-        };
-        let reader = tokio::spawn(reader.run());
-        let (stop, stopped) = oneshot::channel();
-        let state = Loop {
-            target,
-            keys,
-            id,
-            conn: None,
-            link: Link::new("worker heartbeat"),
-            apps,
-            settings,
-            port,
-            permits,
-            waiting: HashMap::new(),
-            busy: HashMap::new(),
-            in_flight: FuturesUnordered::new(),
-            finished: Vec::new(),
-            hold: HashSet::new(),
-            clients: deliver::Clients::default(),
-        };
-        let done = tokio::spawn(state.run(jobs_rx, reader, stopped));
-        Ok(Worker { stop, done })
-    }
-
-    /// Stop taking jobs, let deliveries in flight finish until `until`, then
-    /// give up the heartbeat so other workers take what is left at once.
-    pub(crate) async fn stop(self, until: Instant) {
-        let _ = self.stop.send(until);
-        let _ = self.done.await;
-    }
+/// Start delivering the queue's jobs; `port` labels the metrics and `up`
+/// tells whether jobs can be read from Redis.
+pub(crate) fn start(
+    queue: &RedisQueue,
+    settings: WebhookSettings,
+    port: u16,
+    up: Arc<AtomicBool>,
+    apps: Lookup,
+) -> Result<Worker, super::QueueError> {
+    let target = Target::parse(queue)?;
+    let id = worker_id();
+    let keys = Keys::new(queue);
+    let permits = Arc::new(Semaphore::new(READ_AHEAD));
+    let (jobs_tx, jobs_rx) = mpsc::channel(READ_AHEAD);
+    let reader = Reader {
+        target: target.clone(),
+        keys: keys.clone(),
+        id: id.clone(),
+        permits: permits.clone(),
+        tx: jobs_tx,
+        up,
+    };
+    let reader = tokio::spawn(reader.run());
+    let state = Loop {
+        target,
+        keys,
+        id,
+        conn: None,
+        link: Link::new("worker heartbeat"),
+        apps,
+        settings,
+        port,
+        permits,
+        waiting: HashMap::new(),
+        busy: HashMap::new(),
+        in_flight: FuturesUnordered::new(),
+        finished: Vec::new(),
+        hold: HashSet::new(),
+        clients: deliver::Clients::default(),
+    };
+    Ok(Worker::spawn(|stopped| state.run(jobs_rx, reader, stopped)))
 }
 
 fn worker_id() -> String {

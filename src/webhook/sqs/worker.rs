@@ -9,6 +9,7 @@ use crate::config::{SqsQueue, WebhookSettings};
 use crate::metrics;
 use crate::webhook::deliver::{self, Outcome};
 use crate::webhook::queue::{worker::Lookup, Job};
+use crate::webhook::Worker;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::collections::HashMap;
 use std::future::Future;
@@ -19,47 +20,30 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-/// A running worker; [`Worker::stop`] ends it.
-pub(crate) struct Worker {
-    stop: oneshot::Sender<Instant>,
-    done: tokio::task::JoinHandle<()>,
-}
-
 type Held = (Message, OwnedSemaphorePermit);
 
-impl Worker {
-    /// Start delivering the queue's jobs; `up` tells whether SQS answers receives.
-    pub(crate) fn start(
-        queue: &SqsQueue,
-        settings: WebhookSettings,
-        port: u16,
-        up: Arc<AtomicBool>,
-        apps: Lookup,
-    ) -> Result<Worker, SqsError> {
-        let sqs = Sqs::new(queue)?;
-        let (tx, rx) = mpsc::channel(READ_AHEAD);
-        let reader = tokio::spawn(read(sqs.clone(), queue.clone(), tx, up));
-        let (stop, stopped) = oneshot::channel();
-        let state = Loop {
-            sqs,
-            apps,
-            settings,
-            port,
-            held: HashMap::new(),
-            in_flight: FuturesUnordered::new(),
-            next_id: 0,
-            clients: deliver::Clients::default(),
-        };
-        let done = tokio::spawn(state.run(rx, reader, stopped));
-        Ok(Worker { stop, done })
-    }
-
-    /// Stop taking jobs, let deliveries in flight finish until `until`, then
-    /// make what is left visible to other workers at once.
-    pub(crate) async fn stop(self, until: Instant) {
-        let _ = self.stop.send(until);
-        let _ = self.done.await;
-    }
+/// Start delivering the queue's jobs; `up` tells whether SQS answers receives.
+pub(crate) fn start(
+    queue: &SqsQueue,
+    settings: WebhookSettings,
+    port: u16,
+    up: Arc<AtomicBool>,
+    apps: Lookup,
+) -> Result<Worker, SqsError> {
+    let sqs = Sqs::new(queue)?;
+    let (tx, rx) = mpsc::channel(READ_AHEAD);
+    let reader = tokio::spawn(read(sqs.clone(), queue.clone(), tx, up));
+    let state = Loop {
+        sqs,
+        apps,
+        settings,
+        port,
+        held: HashMap::new(),
+        in_flight: FuturesUnordered::new(),
+        next_id: 0,
+        clients: deliver::Clients::default(),
+    };
+    Ok(Worker::spawn(|stopped| state.run(rx, reader, stopped)))
 }
 
 /// Receive messages while there is room, handing each over with its permit.
