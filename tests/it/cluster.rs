@@ -429,6 +429,16 @@ pub async fn graceful_shutdown_removes_members_at_once(redis: &mut impl Bus) {
 /// A child process killed on drop (also when an assertion fails first).
 pub struct Killed(pub Child);
 
+impl Killed {
+    /// A herald process started on `port`, once it answers ready.
+    pub async fn when_ready(child: Child, port: u16) -> (Killed, Server) {
+        let server = Server::external(format!("127.0.0.1:{port}").parse().unwrap());
+        let child = Killed(child);
+        wait_ready(&server, true).await;
+        (child, server)
+    }
+}
+
 impl Drop for Killed {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -448,10 +458,7 @@ pub async fn node_process(bus: &impl Bus, prefix: &str, app: &str) -> (Killed, S
         .env("HERALD_LOG", "error")
         .spawn()
         .unwrap();
-    let server = Server::external(format!("127.0.0.1:{port}").parse().unwrap());
-    let child = Killed(child);
-    wait_ready(&server, true).await;
-    (child, server)
+    Killed::when_ready(child, port).await
 }
 
 /// The next `member_removed` within `ms` (other frames are skipped).

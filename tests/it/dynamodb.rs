@@ -93,16 +93,10 @@ async fn apps_come_from_soketis_dynamodb_table_and_follow_its_changes() {
     assert_eq!(nobody.closed().await, Some(4001));
     // An item added while serving is picked up within the refresh (1 s here).
     put_app(&moto, "new", "new-key", "s", true);
-    let mut joined = false;
-    for _ in 0..40 {
-        let mut c = server.raw_client("new-key").await;
-        if c.next().await["event"] == "pusher:connection_established" {
-            joined = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(joined, "the new item never became an app");
+    assert!(
+        becomes_an_app(&server, "new-key").await,
+        "the new item never became an app"
+    );
     // DynamoDB going away keeps the apps read before.
     drop(moto);
     tokio::time::sleep(Duration::from_millis(1500)).await;

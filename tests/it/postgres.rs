@@ -173,16 +173,10 @@ async fn apps_come_from_soketis_postgres_table_and_follow_its_changes() {
     assert_eq!(nobody.closed().await, Some(4001));
     // A row added while serving is picked up within the refresh (1 s here).
     pg.sql("INSERT INTO apps (id, key, secret, enable_client_messages, enabled) VALUES ('new', 'new-key', 's', 0, 1)");
-    let mut joined = false;
-    for _ in 0..40 {
-        let mut c = server.raw_client("new-key").await;
-        if c.next().await["event"] == "pusher:connection_established" {
-            joined = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(joined, "the new row never became an app");
+    assert!(
+        becomes_an_app(&server, "new-key").await,
+        "the new row never became an app"
+    );
     // The database going away keeps the apps read before.
     drop(pg);
     tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -5,7 +5,7 @@
 //! every webhook's signature. The SQS calls the test itself makes go through
 //! `curl --aws-sigv4`.
 
-use crate::cluster::{wait_ready, Killed};
+use crate::cluster::Killed;
 use crate::support::*;
 use crate::webhooks::{events, Receiver};
 use serde_json::{json, Value};
@@ -127,10 +127,7 @@ async fn soketi_node(moto: &Moto, queue_url: &str, hook_url: &str) -> (Killed, S
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let server = Server::external(format!("127.0.0.1:{port}").parse().unwrap());
-    let child = Killed(child);
-    wait_ready(&server, true).await;
-    (child, server)
+    Killed::when_ready(child, port).await
 }
 
 /// A node takes a job while the receiver is down and is killed with -9; once

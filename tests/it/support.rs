@@ -415,3 +415,16 @@ pub fn config_check(
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     (out.status.code(), text(&out.stdout), text(&out.stderr))
 }
+
+/// Whether a socket with app key `key` is welcomed within 4 s (an app added
+/// to an app table while serving is picked up within its refresh).
+pub async fn becomes_an_app(server: &Server, key: &str) -> bool {
+    for _ in 0..40 {
+        let mut c = server.raw_client(key).await;
+        if c.next().await["event"] == "pusher:connection_established" {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
