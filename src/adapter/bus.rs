@@ -25,9 +25,11 @@ pub enum Bus {
     /// An API event to a recovery channel, with its id: every node keeps it.
     Kept(u64),
     /// Places closed sockets of a browser left in recovery channels, or a
-    /// returning socket took, or marks of open ones
-    /// ([`crate::recovery::encode_places`]).
+    /// returning socket took ([`crate::recovery::encode_places`]).
     Places,
+    /// Marks of a browser's open sockets in recovery channels, in the same
+    /// lines (a kind of its own, which nodes without marks ignore).
+    Marks,
     /// A returning browser asks the nodes its frame names (`channel\tnode,node`)
     /// about its sockets there in that channel ([`crate::adapter::kept`]).
     Probe,
@@ -47,6 +49,7 @@ impl Bus {
             Bus::Watch(false) => "W0".into(),
             Bus::Kept(id) => format!("K{id}").into(),
             Bus::Places => "P".into(),
+            Bus::Marks => "O".into(),
             Bus::Probe => "Q".into(),
             Bus::Probed => "R".into(),
         }
@@ -167,7 +170,7 @@ pub(crate) fn deliver(registry: &Registry, node: &str, payload: &str, local: imp
         "T" => drop(app.terminate_user(target)),
         "C" => local(Local::Count(&app, target)),
         "W1" | "W0" => drop(app.tell_watchers(target, kind == "W1", &frame)),
-        "P" => app.places(target, frame.as_str(), other),
+        "P" | "O" => app.places(target, frame.as_str(), other),
         "Q" => local(Local::Probe(app.clone(), target, frame.as_str())),
         "R" => app.answered(target, origin, frame.as_str()),
         kept if kept.starts_with('K') => match kept[1..].parse() {

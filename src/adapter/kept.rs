@@ -126,7 +126,13 @@ impl Adapter {
         let silent = self
             .await_answers(c.as_ref(), app, browser, channel, &asked)
             .await;
+        // Marks of nodes that have none of these sockets (a mark whose close
+        // the bus lost) are stale.
+        let answers = app.answers(browser, channel);
+        let empty = answers.into_iter().filter(|a| a.live == 0 && a.closed == 0);
+        let stale: Vec<_> = empty.map(|a| a.node).collect();
         app.asking(browser, channel, false);
+        self.forget_marks(app, browser, channel, &stale);
         if app.has_place(browser, channel) {
             return None;
         }
@@ -177,7 +183,7 @@ impl Adapter {
         let line = |n: &Arc<str>| encode_line(channel, left, Mark::Forget, Some(n));
         let text = nodes.iter().map(line).collect::<Vec<_>>().join("\n");
         app.places(browser, &text, None);
-        tell(c.as_ref(), Bus::Places, app, browser, text);
+        tell(c.as_ref(), Bus::Marks, app, browser, text);
     }
 }
 

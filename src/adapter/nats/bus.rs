@@ -31,6 +31,7 @@ impl Cluster {
             | Bus::Watch(_)
             | Bus::Kept(_)
             | Bus::Places
+            | Bus::Marks
             | Bus::Probe
             | Bus::Probed => self.names.app(app),
         };
