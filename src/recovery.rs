@@ -30,6 +30,26 @@ use crate::socket::{Frame, Sink};
 /// taken for gone (see `connection::session::subscribe`).
 pub(crate) const PROBE_WAIT: std::time::Duration = std::time::Duration::from_millis(1500);
 
+/// Wait until `done` holds or `deadline` passes, checking it again whenever
+/// `changed` is told (and at least every 100 ms, for what it is not told of).
+pub(crate) async fn until(
+    changed: &tokio::sync::Notify,
+    deadline: tokio::time::Instant,
+    mut done: impl FnMut() -> bool,
+) {
+    loop {
+        let told = changed.notified();
+        tokio::pin!(told);
+        told.as_mut().enable();
+        if done() || tokio::time::Instant::now() >= deadline {
+            return;
+        }
+        let wait =
+            deadline.min(tokio::time::Instant::now() + std::time::Duration::from_millis(100));
+        let _ = tokio::time::timeout_at(wait, told).await;
+    }
+}
+
 /// The name of the browser cookie.
 pub(crate) const COOKIE: &str = "herald_session";
 

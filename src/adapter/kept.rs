@@ -141,8 +141,7 @@ impl Adapter {
         lost.map(|(_, since)| *since).min_by_key(|p| p.at)
     }
 
-    /// Wait for the answers of `asked`; returns the nodes that gave none (or
-    /// left the cluster).
+    /// Wait for the answers of `asked`; returns the nodes that gave none.
     async fn await_answers(
         &self,
         c: &dyn Cluster,
@@ -152,24 +151,23 @@ impl Adapter {
         asked: &[Arc<str>],
     ) -> Vec<Arc<str>> {
         let deadline = tokio::time::Instant::now() + PROBE_WAIT + ANSWER_SLACK;
-        loop {
+        let silent = || {
             let answers = app.answers(browser, channel);
-            let peers = c.peer_nodes();
-            let silent: Vec<_> = (asked.iter())
-                .filter(|n| !answers.iter().any(|a| a.node == **n))
-                .cloned()
-                .collect();
+            let unanswered = asked
+                .iter()
+                .filter(|n| !answers.iter().any(|a| a.node == **n));
+            (unanswered.cloned().collect::<Vec<_>>(), answers)
+        };
+        let settled = || {
+            let (silent, answers) = silent();
+            // A node that closed sockets sends their places: wait for them.
             let closing = answers.iter().any(|a| a.closed > 0);
-            let dead = silent.iter().all(|n| !peers.iter().any(|p| **p == **n));
-            let settled = silent.is_empty() || (dead && !closing);
-            if app.has_place(browser, channel) || (settled && !closing) {
-                return silent;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return silent;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            let peers = c.peer_nodes();
+            let gone = silent.iter().all(|n| !peers.iter().any(|p| **p == **n));
+            app.has_place(browser, channel) || (!closing && (silent.is_empty() || gone))
+        };
+        crate::recovery::until(&app.returns_changed(), deadline, settled).await;
+        silent().0
     }
 
     /// The marks of `nodes` for `browser` in `channel` are done with, here and

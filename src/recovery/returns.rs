@@ -51,6 +51,8 @@ pub(crate) struct Returns {
     marked: usize,
     /// The answers to this node's probes under way: (node, live, closed).
     answers: HashMap<(String, String), Vec<Answer>>,
+    /// Told when a place is left or a probe answered (for those waiting on one).
+    pub(crate) changed: Arc<tokio::sync::Notify>,
 }
 
 /// An open socket on another node: (node, where it joined).
@@ -77,6 +79,7 @@ impl Returns {
             return;
         }
         tabs.push_back(left);
+        self.changed.notify_waiters();
         self.order
             .push_back((left.closed, browser.to_string(), channel.to_string()));
         if self.order.len() > MAX_PLACES {
@@ -203,6 +206,7 @@ impl Returns {
         let key = (browser.to_string(), channel.to_string());
         if let Some(answers) = self.answers.get_mut(&key) {
             answers.push(answer);
+            self.changed.notify_waiters();
         }
     }
 

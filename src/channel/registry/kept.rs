@@ -96,6 +96,11 @@ impl AppState {
         lock(&self.returns).others_in(browser, name, key)
     }
 
+    /// Told when a place is left here or a probe of this node answered.
+    pub(crate) fn returns_changed(&self) -> Arc<tokio::sync::Notify> {
+        lock(&self.returns).changed.clone()
+    }
+
     /// Whether `browser` has a place in `name` here.
     pub(crate) fn has_place(&self, browser: &str, name: &str) -> bool {
         lock(&self.returns).has(browser, name)

@@ -235,11 +235,10 @@ impl Session {
     async fn gone_unnoticed(&self, browser: &str, channel: &str) {
         let others = self.app.browser_others(browser, channel, self.sink.key);
         let (_, closed) = recovery::ping_or_close(&others, channel).await;
-        for _ in 0..50 {
-            if closed == 0 || self.app.has_place(browser, channel) {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        if closed > 0 {
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+            let changed = self.app.returns_changed();
+            recovery::until(&changed, deadline, || self.app.has_place(browser, channel)).await;
         }
     }
 
