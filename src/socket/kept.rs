@@ -111,6 +111,11 @@ impl Sink {
         rx
     }
 
+    /// What the client confirmed in recovery channel `channel`.
+    pub(crate) fn confirmed_in(&self, channel: &str) -> Option<Pos> {
+        self.ledger().as_ref().and_then(|a| a.confirmed_in(channel))
+    }
+
     /// What the client confirmed, per recovery channel.
     pub(crate) fn confirmed(&self) -> Vec<(String, Pos)> {
         self.ledger()

@@ -199,3 +199,55 @@ pub(super) fn join(
     }
     replay
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::channel::registry::AppState;
+    use crate::recovery::returns::Left;
+    use crate::recovery::{encode_line, Mark};
+    use crate::socket::acks::Pos;
+    use std::sync::Arc;
+
+    fn app() -> AppState {
+        let config = crate::config::RawConfig::default().build().unwrap();
+        AppState::new(config.apps.iter().next().unwrap().clone())
+    }
+
+    /// Marks come from other nodes only, one per open socket: a close (`L`)
+    /// or an unsubscribe (`U`) from that node takes one, `X` all of a node's.
+    #[test]
+    fn marks_follow_the_lines_of_other_nodes() {
+        let app = app();
+        let now = crate::socket::acks::wall_ms();
+        let here = Left {
+            pos: Pos {
+                id: Some(5),
+                at: now,
+            },
+            closed: now,
+        };
+        let line = |m, node| encode_line("c", here, m, node);
+        let nodes = |app: &AppState| -> Vec<Arc<str>> {
+            let mut nodes: Vec<_> = app.marks("b", "c").into_iter().map(|(n, _)| n).collect();
+            nodes.sort();
+            nodes
+        };
+        app.places("b", &line(Mark::Open, None), None);
+        assert!(
+            nodes(&app).is_empty(),
+            "this node keeps no marks of its own"
+        );
+        for _ in 0..3 {
+            app.places("b", &line(Mark::Open, None), Some("n1"));
+        }
+        app.places("b", &line(Mark::Open, None), Some("n2"));
+        app.places("b", &line(Mark::Left, None), Some("n1"));
+        app.places("b", &line(Mark::Unmarked, None), Some("n1"));
+        assert_eq!(nodes(&app), vec![Arc::from("n1"), Arc::from("n2")]);
+        assert!(app.has_place("b", "c"), "the close left its place");
+        app.places("b", &line(Mark::Forget, Some("n2")), Some("n3"));
+        assert_eq!(nodes(&app), vec![Arc::from("n1")]);
+        app.places("b", &line(Mark::Left, None), Some("n1"));
+        assert!(nodes(&app).is_empty());
+    }
+}

@@ -246,12 +246,7 @@ impl Session {
     /// nodes, from where it follows it.
     fn mark(&self, channel: &str) {
         let Some(b) = &self.browser else { return };
-        let since = self
-            .sink
-            .confirmed()
-            .into_iter()
-            .find(|(c, _)| c == channel);
-        if let Some((_, since)) = since {
+        if let Some(since) = self.sink.confirmed_in(channel) {
             self.node.adapter.marked(&self.app, b, channel, since, true);
         }
     }
