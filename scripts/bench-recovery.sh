@@ -30,7 +30,7 @@ rec() { echo "{\"scenario\":\"$1\",\"label\":\"$LABEL\",$2}" >> "$JSON"; }
 
 herald_node() { # herald_node PORT [herald args...] -> starts a node with recovery $MODE, prints its pid
   local port=$1; shift
-  ( if [ "$MODE" = on ]; then export SOKETI_DEFAULT_APP_RECOVERY_CHANNELS='*'; fi
+  ( if [ "$MODE" = on ]; then export SOKETI_DEFAULT_APP_RECOVERY_CHANNELS='*' SOKETI_DEFAULT_APP_RECOVERY_MAX_KEPT=2000000; fi
     SOKETI_METRICS_HOST=127.0.0.1 SOKETI_METRICS_SERVER_PORT=$(free_port) RUST_LOG=warn \
       exec "$HERALD" --host 127.0.0.1 --port "$port" --threads 1 "$@" >/dev/null ) &
   echo $!

@@ -58,6 +58,8 @@ pub(crate) const COOKIE: &str = "herald_session";
 pub(crate) struct Bounds {
     pub max_events: usize,
     pub max_age_ms: u64,
+    /// Events kept over all the app's channels on this node.
+    pub max_kept: usize,
 }
 
 impl Bounds {
@@ -65,6 +67,7 @@ impl Bounds {
         Bounds {
             max_events: app.raw.recovery_max_events,
             max_age_ms: app.raw.recovery_max_age.saturating_mul(1000),
+            max_kept: app.raw.recovery_max_kept.max(1),
         }
     }
 }

@@ -245,6 +245,8 @@ settings! {
         recovery_channels: Vec<String> = Vec::new(), List, env "SOKETI_DEFAULT_APP_RECOVERY_CHANNELS", alias "recoveryChannels" "RecoveryChannels" "recovery_channels";
         recovery_max_events: usize = 100, Int, env "SOKETI_DEFAULT_APP_RECOVERY_MAX_EVENTS", alias "recoveryMaxEvents" "RecoveryMaxEvents" "recovery_max_events";
         recovery_max_age: u64 = 120, Int, env "SOKETI_DEFAULT_APP_RECOVERY_MAX_AGE", alias "recoveryMaxAge" "RecoveryMaxAge" "recovery_max_age";
+        // Kept events over all the app's recovery channels, per node (~320 B each for 200 B of data).
+        recovery_max_kept: usize = 200_000, Int, env "SOKETI_DEFAULT_APP_RECOVERY_MAX_KEPT", alias "recoveryMaxKept" "RecoveryMaxKept" "recovery_max_kept";
     }
 }
 

@@ -7,7 +7,8 @@
 use super::{Bounds, Replay};
 use crate::socket::acks::Pos;
 use crate::socket::Frame;
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 
 /// One kept event.
 #[derive(Debug, Clone)]
@@ -28,14 +29,18 @@ struct Ring {
 }
 
 impl Ring {
-    fn trim(&mut self, now: u64, b: Bounds) {
+    /// Drop the events past the bounds; returns how many.
+    fn trim(&mut self, now: u64, b: Bounds) -> usize {
+        let mut n = 0;
         while let Some(front) = self.events.front() {
             let old = front.at.saturating_add(b.max_age_ms) < now;
             if !old && self.events.len() <= b.max_events {
                 break;
             }
             self.dropped = self.events.pop_front().map(|k| k.id);
+            n += 1;
         }
+        n
     }
 }
 
@@ -46,6 +51,10 @@ pub(crate) struct History {
     /// Since when this node has every event of the app (when it first knew the app).
     since: u64,
     appends: u32,
+    /// Events kept over every channel (bounded by `recovery_max_kept`).
+    total: usize,
+    /// Whether the app-wide bound was ever reached (said once in the log).
+    capped: bool,
 }
 
 /// A channel without events for this many max ages is forgotten (its last id with it).
@@ -57,6 +66,8 @@ impl History {
             rings: HashMap::new(),
             since: now,
             appends: 0,
+            total: 0,
+            capped: false,
         }
     }
 
@@ -65,10 +76,44 @@ impl History {
         let ring = self.rings.entry(channel.to_string()).or_default();
         ring.last = Some((kept.id, kept.at));
         ring.events.push_back(kept);
-        ring.trim(now, b);
+        self.total = (self.total + 1).saturating_sub(ring.trim(now, b));
         self.appends = self.appends.wrapping_add(1);
         if self.appends.is_multiple_of(1024) {
             self.sweep(now, b);
+        }
+        if self.total > b.max_kept {
+            self.evict(b.max_kept - b.max_kept / 10);
+        }
+    }
+
+    /// Past the app's bound: drop the oldest events of every channel, oldest
+    /// first, until `to` are left (a return from before them is told
+    /// `history_trimmed`).
+    fn evict(&mut self, to: usize) {
+        if !self.capped {
+            self.capped = true;
+            tracing::warn!(
+                kept = self.total,
+                "recovery history past recovery_max_kept: the oldest kept events are dropped"
+            );
+        }
+        let fronts = self.rings.iter().filter_map(|(c, r)| {
+            let front = r.events.front()?;
+            Some(Reverse((front.at, c.clone())))
+        });
+        let mut oldest: BinaryHeap<_> = fronts.collect();
+        while self.total > to {
+            let Some(Reverse((_, channel))) = oldest.pop() else {
+                return;
+            };
+            let Some(ring) = self.rings.get_mut(&channel) else {
+                continue;
+            };
+            ring.dropped = ring.events.pop_front().map(|k| k.id);
+            self.total -= 1;
+            if let Some(front) = ring.events.front() {
+                oldest.push(Reverse((front.at, channel)));
+            }
         }
     }
 
@@ -91,7 +136,7 @@ impl History {
                 false => Replay::Failed("history_unavailable"),
             };
         };
-        ring.trim(now, b);
+        self.total = self.total.saturating_sub(ring.trim(now, b));
         let frames = |from: usize, ring: &Ring| {
             let each = ring.events.iter().skip(from);
             Replay::Events(each.map(|k| (k.id, k.frame.clone())).collect())
@@ -117,15 +162,16 @@ impl History {
         let Some(ring) = self.rings.get_mut(channel) else {
             return Vec::new();
         };
-        ring.trim(now, b);
+        self.total = self.total.saturating_sub(ring.trim(now, b));
         ring.events.iter().cloned().collect()
     }
 
     /// Drop events past their age, and channels quiet for long.
     fn sweep(&mut self, now: u64, b: Bounds) {
         let forget = b.max_age_ms.saturating_mul(FORGET_AFTER);
+        let total = &mut self.total;
         self.rings.retain(|_, ring| {
-            ring.trim(now, b);
+            *total = total.saturating_sub(ring.trim(now, b));
             let quiet = ring
                 .last
                 .is_none_or(|(_, at)| at.saturating_add(forget) < now);
@@ -141,6 +187,7 @@ mod tests {
     const B: Bounds = Bounds {
         max_events: 3,
         max_age_ms: 1_000,
+        max_kept: 1_000,
     };
 
     fn kept(id: u64, at: u64) -> Kept {
@@ -197,6 +244,39 @@ mod tests {
         assert_eq!(ids(at_40), Ok(vec![50]));
         let at_20 = h.replay("c", pos(Some(20), 1_045), 1_045, B);
         assert_eq!(at_20.failed(), Some("history_trimmed"));
+    }
+
+    #[test]
+    fn past_the_apps_bound_the_oldest_events_of_any_channel_go() {
+        let b = Bounds { max_kept: 5, ..B };
+        let mut h = History::new(0);
+        h.append("a", kept(1, 1), b);
+        h.append("b", kept(2, 2), b);
+        h.append("a", kept(3, 3), b);
+        h.append("b", kept(4, 4), b);
+        h.append("b", kept(5, 5), b);
+        assert_eq!(h.total, 5);
+        // The sixth: back to 5 - 5/10 = 5, the oldest (1, of a) dropped.
+        h.append("c", kept(6, 6), b);
+        assert_eq!(h.total, 5);
+        assert_eq!(
+            h.replay("a", pos(None, 0), 10, b).failed(),
+            Some("history_trimmed")
+        );
+        assert_eq!(ids(h.replay("a", pos(Some(1), 10), 10, b)), Ok(vec![3]));
+        assert_eq!(ids(h.replay("b", pos(None, 0), 10, b)), Ok(vec![2, 4, 5]));
+        // Rings trimmed by their own bounds leave the count right.
+        for id in 7..12 {
+            h.append("c", kept(id, id), b);
+        }
+        assert_eq!(h.total, 5);
+        assert_eq!(
+            ids(h.replay("c", pos(None, 0), 12, b)).ok(),
+            None,
+            "6, 7 dropped"
+        );
+        let left: usize = h.rings.values().map(|r| r.events.len()).sum();
+        assert_eq!(left, h.total);
     }
 
     #[test]

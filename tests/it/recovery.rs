@@ -476,3 +476,26 @@ pub async fn a_page_whose_node_was_killed_is_told(bus: &mut impl crate::cluster:
     publish_all(&a, "chat.9", 4..5).await;
     assert_eq!(datas(&back.quiet(300).await), numbers(4..5));
 }
+
+/// Past the app's bound on kept events (`recovery_max_kept`, over all its
+/// channels) the oldest go, whichever channel they were in: a page that needed
+/// them is told `history_trimmed`; a page whose events are still kept gets them.
+#[tokio::test]
+async fn past_the_apps_bound_the_oldest_events_go_and_their_pages_are_told() {
+    let server = Server::start("", &format!("{RECOVERY}\nrecovery_max_kept=5")).await;
+    let mut first = Page::open(&server, None).await;
+    first.subscribe("chat.1").await;
+    let mut second = Page::open(&server, None).await;
+    second.subscribe("chat.2").await;
+    let (first, second) = (first.close().await, second.close().await);
+    publish_all(&server, "chat.1", 0..3).await;
+    // The sixth kept event: the oldest (chat.1's "0") goes.
+    publish_all(&server, "chat.2", 0..3).await;
+    let mut back = Page::open(&server, first).await;
+    let told = back.subscribe("chat.1").await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0]["event"], "pusher:recovery_failed");
+    assert_eq!(told[0]["data"]["reason"], "history_trimmed");
+    let mut back = Page::open(&server, second).await;
+    assert_eq!(datas(&back.subscribe("chat.2").await), numbers(0..3));
+}
