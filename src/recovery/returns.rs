@@ -49,8 +49,9 @@ pub(crate) struct Returns {
     marks: HashMap<(String, String), Vec<Marked>>,
     /// How many marks are kept.
     marked: usize,
-    /// The answers to this node's probes under way: (node, live, closed).
-    answers: HashMap<(String, String), Vec<Answer>>,
+    /// The answers to this node's probes under way, and how many sockets
+    /// wait for them (two tabs may return at once).
+    answers: HashMap<(String, String), (usize, Vec<Answer>)>,
     /// Told when a place is left or a probe answered (for those waiting on one).
     pub(crate) changed: Arc<tokio::sync::Notify>,
 }
@@ -195,16 +196,21 @@ impl Returns {
     /// their answers (`false`: stop).
     pub(crate) fn asking(&mut self, browser: &str, channel: &str, asking: bool) {
         let key = (browser.to_string(), channel.to_string());
+        let waiting = self.answers.entry(key.clone()).or_default();
         match asking {
-            true => drop(self.answers.insert(key, Vec::new())),
-            false => drop(self.answers.remove(&key)),
+            true => waiting.0 += 1,
+            false => waiting.0 = waiting.0.saturating_sub(1),
+        }
+        if waiting.0 == 0 {
+            self.answers
+                .remove(&(browser.to_string(), channel.to_string()));
         }
     }
 
     /// A node answered a probe (kept only while this node asks).
     pub(crate) fn answered(&mut self, browser: &str, channel: &str, answer: Answer) {
         let key = (browser.to_string(), channel.to_string());
-        if let Some(answers) = self.answers.get_mut(&key) {
+        if let Some((_, answers)) = self.answers.get_mut(&key) {
             answers.push(answer);
             self.changed.notify_waiters();
         }
@@ -213,7 +219,10 @@ impl Returns {
     /// The answers so far.
     pub(crate) fn answers(&self, browser: &str, channel: &str) -> Vec<Answer> {
         let key = (browser.to_string(), channel.to_string());
-        self.answers.get(&key).cloned().unwrap_or_default()
+        self.answers
+            .get(&key)
+            .map(|a| a.1.clone())
+            .unwrap_or_default()
     }
 
     /// Forget places that closed before `before`.
@@ -276,8 +285,10 @@ mod tests {
         r.answered("b", "c", answer.clone());
         assert_eq!(r.answers("b", "c"), vec![], "not asked");
         r.asking("b", "c", true);
+        r.asking("b", "c", true);
         r.answered("b", "c", answer.clone());
-        assert_eq!(r.answers("b", "c"), vec![answer]);
+        r.asking("b", "c", false);
+        assert_eq!(r.answers("b", "c"), vec![answer], "one still asks");
         r.asking("b", "c", false);
         assert_eq!(r.answers("b", "c"), vec![]);
     }
