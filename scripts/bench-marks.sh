@@ -18,11 +18,7 @@ JSON=${BENCH_JSON:-target/bench-marks.jsonl}
 mkdir -p "$(dirname "$JSON")"; : > "$JSON"
 . scripts/lib.sh
 
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-stop() { for p in "$@"; do kill "$p"; while [ -e "/proc/$p" ]; do sleep 0.1; done; done; }
-cpu_us() { awk '{print ($14 + $15) * 10000}' "/proc/$1/stat"; } # utime+stime at 100 Hz
+trap cleanup_pids EXIT
 
 node() { # node BIN PORT REDIS_PORT -> pid
   ( SOKETI_DEFAULT_APP_RECOVERY_CHANNELS='*' SOKETI_METRICS_HOST=127.0.0.1 \

@@ -19,13 +19,8 @@ MEM_CHANNELS=${MEM_CHANNELS:-10000}
 mkdir -p "$(dirname "$JSON")"; : > "$JSON"
 . scripts/lib.sh
 
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-stop() { for p in "$@"; do kill "$p"; while [ -e "/proc/$p" ]; do sleep 0.1; done; done; }
+trap cleanup_pids EXIT
 
-cpu_us() { awk '{print ($14 + $15) * 10000}' "/proc/$1/stat"; } # utime+stime at 100 Hz
-rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 rec() { echo "{\"scenario\":\"$1\",\"label\":\"$LABEL\",$2}" >> "$JSON"; }
 
 herald_node() { # herald_node PORT [herald args...] -> starts a node with recovery $MODE, prints its pid

@@ -8,3 +8,9 @@ wait_port() {
   echo "nothing listens on port $1" >&2
   return 1
 }
+# Process helpers of the benchmarks that start their own servers (PIDS: what cleanup_pids kills).
+PIDS=()
+cleanup_pids() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+stop() { for p in "$@"; do kill "$p"; while [ -e "/proc/$p" ]; do sleep 0.1; done; done; }
+cpu_us() { awk '{ sub(/.*\) /, ""); print ($12 + $13) * 10000 }' "/proc/$1/stat"; } # utime+stime at 100 Hz
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
