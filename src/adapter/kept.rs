@@ -16,7 +16,7 @@ use super::bus::Bus;
 use super::cluster::Cluster;
 use super::Adapter;
 use crate::channel::registry::AppState;
-use crate::recovery::returns::Left;
+use crate::recovery::returns::{Answer, Left};
 use crate::recovery::{encode_line, encode_places, Mark, Recovery, PROBE_WAIT};
 use crate::socket::acks::{wall_ms, Pos};
 use crate::socket::Frame;
@@ -59,19 +59,17 @@ impl Adapter {
     }
 
     /// A socket of `browser` follows recovery channel `channel` from `since`
-    /// (`true`) or stopped following it without closing: marked on the other nodes.
-    pub(crate) fn marked(
-        &self,
-        app: &AppState,
-        browser: &str,
-        channel: &str,
-        since: Pos,
-        on: bool,
-    ) {
+    /// (`Some`), or stopped following it without closing: marked on the
+    /// other nodes.
+    pub(crate) fn marked(&self, app: &AppState, browser: &str, channel: &str, since: Option<Pos>) {
         let Some(c) = &self.cluster else { return };
-        let mark = if on { Mark::Open } else { Mark::Unmarked };
+        let mark = if since.is_some() {
+            Mark::Open
+        } else {
+            Mark::Unmarked
+        };
         let left = Left {
-            pos: since,
+            pos: since.unwrap_or_default(),
             closed: 0,
         };
         tell(
@@ -123,25 +121,30 @@ impl Adapter {
         app.asking(browser, channel, true);
         let text = format!("{channel}\t{}", asked.join(","));
         tell(c.as_ref(), Bus::Probe, app, browser, text);
-        let silent = self
+        let answers = self
             .await_answers(c.as_ref(), app, browser, channel, &asked)
             .await;
-        // Marks of nodes that have none of these sockets (a mark whose close
-        // the bus lost) are stale.
-        let answers = app.answers(browser, channel);
-        let empty = answers.into_iter().filter(|a| a.live == 0 && a.closed == 0);
-        let stale: Vec<_> = empty.map(|a| a.node).collect();
         app.asking(browser, channel, false);
-        self.forget_marks(app, browser, channel, &stale);
-        if app.has_place(browser, channel) {
+        let answered = |n: &Arc<str>| answers.iter().any(|a| a.node == *n);
+        let silent: Vec<_> = asked.iter().filter(|n| !answered(n)).cloned().collect();
+        // Marks of nodes that have none of these sockets (a close the bus
+        // lost) are stale; a silent node's go too, unless a place came.
+        let empty = answers.iter().filter(|a| a.live == 0 && a.closed == 0);
+        let mut done: Vec<_> = empty.map(|a| a.node.clone()).collect();
+        let place = app.has_place(browser, channel);
+        if !place {
+            done.extend(silent.iter().cloned());
+        }
+        self.forget_marks(app, browser, channel, &done);
+        if place {
             return None;
         }
-        self.forget_marks(app, browser, channel, &silent);
         let lost = marks.iter().filter(|(n, _)| silent.contains(n));
         lost.map(|(_, since)| *since).min_by_key(|p| p.at)
     }
 
-    /// Wait for the answers of `asked`; returns the nodes that gave none.
+    /// Wait for the answers of `asked` (until a place came, every node
+    /// answered or left the cluster, or the deadline); returns them.
     async fn await_answers(
         &self,
         c: &dyn Cluster,
@@ -149,25 +152,23 @@ impl Adapter {
         browser: &str,
         channel: &str,
         asked: &[Arc<str>],
-    ) -> Vec<Arc<str>> {
+    ) -> Vec<Answer> {
         let deadline = tokio::time::Instant::now() + PROBE_WAIT + ANSWER_SLACK;
-        let silent = || {
-            let answers = app.answers(browser, channel);
-            let unanswered = asked
-                .iter()
-                .filter(|n| !answers.iter().any(|a| a.node == **n));
-            (unanswered.cloned().collect::<Vec<_>>(), answers)
-        };
         let settled = || {
-            let (silent, answers) = silent();
+            let answers = app.answers(browser, channel);
             // A node that closed sockets sends their places: wait for them.
             let closing = answers.iter().any(|a| a.closed > 0);
             let peers = c.peer_nodes();
-            let gone = silent.iter().all(|n| !peers.iter().any(|p| **p == **n));
-            app.has_place(browser, channel) || (!closing && (silent.is_empty() || gone))
+            let silent = asked
+                .iter()
+                .filter(|n| !answers.iter().any(|a| a.node == **n));
+            let gone = silent
+                .into_iter()
+                .all(|n| !peers.iter().any(|p| **p == **n));
+            app.has_place(browser, channel) || (!closing && gone)
         };
         crate::recovery::until(&app.returns_changed(), deadline, settled).await;
-        silent().0
+        app.answers(browser, channel)
     }
 
     /// The marks of `nodes` for `browser` in `channel` are done with, here and
@@ -187,8 +188,8 @@ impl Adapter {
 
 /// Another node probes `browser`'s sockets (`frame`: `channel\tnode,node`):
 /// if `node` is named, ping them, close those that do not answer, and answer.
-pub(crate) fn answer_probe(
-    c: Arc<dyn Cluster>,
+pub(crate) fn answer_probe<C: Cluster + 'static>(
+    c: &Arc<C>,
     app: Arc<AppState>,
     node: &str,
     browser: &str,
@@ -201,11 +202,12 @@ pub(crate) fn answer_probe(
         return;
     }
     let (browser, channel) = (browser.to_string(), channel.to_string());
+    let c = c.clone();
     tokio::spawn(async move {
         let sockets = app.browser_others(&browser, &channel, u64::MAX);
         let (live, closed) = crate::recovery::ping_or_close(&sockets, &channel).await;
         let text = format!("{channel}\t{live}\t{closed}");
-        tell(c.as_ref(), Bus::Probed, &app, &browser, text);
+        tell(&*c, Bus::Probed, &app, &browser, text);
     });
 }
 

@@ -97,8 +97,7 @@ impl Session {
             .as_ref()
             .filter(|_| self.sink.tracks_kept(channel))
         {
-            let (adapter, unmarked) = (&self.node.adapter, Default::default());
-            adapter.marked(&self.app, b, channel, unmarked, false);
+            self.node.adapter.marked(&self.app, b, channel, None);
         }
         let left = self
             .node

@@ -273,7 +273,7 @@ mod tests {
         assert_eq!(
             ids(h.replay("c", pos(None, 0), 12, b)).ok(),
             None,
-            "6, 7 dropped"
+            "c's own bound dropped its oldest"
         );
         let left: usize = h.rings.values().map(|r| r.events.len()).sum();
         assert_eq!(left, h.total);

@@ -56,6 +56,11 @@ pub(crate) struct Returns {
     pub(crate) changed: Arc<tokio::sync::Notify>,
 }
 
+/// The key of a browser's entries in a channel.
+fn key(browser: &str, channel: &str) -> (String, String) {
+    (browser.to_string(), channel.to_string())
+}
+
 /// An open socket on another node: (node, where it joined).
 pub(crate) type Marked = (Arc<str>, Pos);
 
@@ -74,7 +79,7 @@ const MAX_MARKS: usize = 200_000;
 
 impl Returns {
     pub(crate) fn put(&mut self, browser: &str, channel: &str, left: Left) {
-        let key = (browser.to_string(), channel.to_string());
+        let key = key(browser, channel);
         let tabs = self.places.entry(key).or_default();
         if tabs.len() >= MAX_TABS || tabs.contains(&left) {
             return;
@@ -92,7 +97,7 @@ impl Returns {
     /// the same one; when they left different ones, all of them (the caller
     /// leaves [`Left::unsure`] places for the other tabs).
     pub(crate) fn take(&mut self, browser: &str, channel: &str) -> Vec<Left> {
-        let key = (browser.to_string(), channel.to_string());
+        let key = key(browser, channel);
         let Some(tabs) = self.places.get_mut(&key) else {
             return Vec::new();
         };
@@ -112,7 +117,7 @@ impl Returns {
 
     /// Another node's socket took this place: drop it here too.
     pub(crate) fn taken(&mut self, browser: &str, channel: &str, left: Left) {
-        let key = (browser.to_string(), channel.to_string());
+        let key = key(browser, channel);
         if let Some(tabs) = self.places.get_mut(&key) {
             tabs.retain(|l| *l != left);
             if tabs.is_empty() {
@@ -148,8 +153,7 @@ impl Returns {
 
     /// Whether `browser` left a place in `channel`.
     pub(crate) fn has(&self, browser: &str, channel: &str) -> bool {
-        self.places
-            .contains_key(&(browser.to_string(), channel.to_string()))
+        self.places.contains_key(&key(browser, channel))
     }
 
     /// A socket of `browser` on `node` follows `channel` since `since`.
@@ -157,7 +161,7 @@ impl Returns {
         if self.marked >= MAX_MARKS {
             return;
         }
-        let key = (browser.to_string(), channel.to_string());
+        let key = key(browser, channel);
         self.marks
             .entry(key)
             .or_default()
@@ -167,7 +171,7 @@ impl Returns {
 
     /// One such socket on `node` stopped following it (`all`: every one).
     pub(crate) fn unmark(&mut self, browser: &str, channel: &str, node: &str, all: bool) {
-        let key = (browser.to_string(), channel.to_string());
+        let key = key(browser, channel);
         let Some(marks) = self.marks.get_mut(&key) else {
             return;
         };
@@ -188,28 +192,27 @@ impl Returns {
 
     /// The other nodes' sockets of `browser` in `channel`.
     pub(crate) fn marks(&self, browser: &str, channel: &str) -> Vec<Marked> {
-        let key = (browser.to_string(), channel.to_string());
+        let key = key(browser, channel);
         self.marks.get(&key).cloned().unwrap_or_default()
     }
 
     /// This node probes the other nodes for `browser` in `channel`: collect
     /// their answers (`false`: stop).
     pub(crate) fn asking(&mut self, browser: &str, channel: &str, asking: bool) {
-        let key = (browser.to_string(), channel.to_string());
+        let key = key(browser, channel);
         let waiting = self.answers.entry(key.clone()).or_default();
         match asking {
             true => waiting.0 += 1,
             false => waiting.0 = waiting.0.saturating_sub(1),
         }
         if waiting.0 == 0 {
-            self.answers
-                .remove(&(browser.to_string(), channel.to_string()));
+            self.answers.remove(&key);
         }
     }
 
     /// A node answered a probe (kept only while this node asks).
     pub(crate) fn answered(&mut self, browser: &str, channel: &str, answer: Answer) {
-        let key = (browser.to_string(), channel.to_string());
+        let key = key(browser, channel);
         if let Some((_, answers)) = self.answers.get_mut(&key) {
             answers.push(answer);
             self.changed.notify_waiters();
@@ -218,7 +221,7 @@ impl Returns {
 
     /// The answers so far.
     pub(crate) fn answers(&self, browser: &str, channel: &str) -> Vec<Answer> {
-        let key = (browser.to_string(), channel.to_string());
+        let key = key(browser, channel);
         self.answers
             .get(&key)
             .map(|a| a.1.clone())

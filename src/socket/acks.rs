@@ -151,12 +151,13 @@ impl Acks {
         !self.asked && self.unconfirmed()
     }
 
-    /// Per tracked channel, what the client confirmed.
+    /// What the client confirmed in `channel`, if it is tracked.
     pub(crate) fn confirmed_in(&self, channel: &str) -> Option<Pos> {
         let track = self.tracks.iter().find(|t| t.channel == channel);
         track.map(|t| t.confirmed)
     }
 
+    /// Per tracked channel, what the client confirmed.
     pub(crate) fn confirmed(&self) -> Vec<(String, Pos)> {
         let each = self.tracks.iter();
         each.map(|t| (t.channel.clone(), t.confirmed)).collect()

@@ -50,8 +50,7 @@ impl Cluster {
         bus::deliver(&self.registry, node, &payload, |local| match local {
             Local::Count(app, channel) => self.peer_count_changed(app, channel),
             Local::Probe(app, browser, frame) => {
-                let c: Arc<dyn crate::adapter::cluster::Cluster> = self.clone();
-                crate::adapter::kept::answer_probe(c, app, node, browser, frame)
+                crate::adapter::kept::answer_probe(self, app, node, browser, frame)
             }
         });
     }

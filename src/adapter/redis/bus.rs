@@ -125,8 +125,7 @@ impl Cluster {
         bus::deliver(&self.registry, node, payload, |local| match local {
             Local::Count(app, channel) => self.registry.counter.mark(&app.app().raw.id, channel),
             Local::Probe(app, browser, frame) => {
-                let c: Arc<dyn crate::adapter::cluster::Cluster> = self.clone();
-                crate::adapter::kept::answer_probe(c, app, node, browser, frame)
+                crate::adapter::kept::answer_probe(self, app, node, browser, frame)
             }
         });
     }

@@ -247,7 +247,7 @@ impl Session {
     fn mark(&self, channel: &str) {
         let Some(b) = &self.browser else { return };
         if let Some(since) = self.sink.confirmed_in(channel) {
-            self.node.adapter.marked(&self.app, b, channel, since, true);
+            self.node.adapter.marked(&self.app, b, channel, Some(since));
         }
     }
 
